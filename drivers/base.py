@@ -1,0 +1,44 @@
+"""The narrow contract every board family implements, and what it reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """Raw input levels read from one board, bit 0 = channel 1.
+
+    ``locks`` are lock-feedback (latch/hook) bits and ``sensors`` door-sensor
+    bits, exactly as the board reports them: what a 1 means (locked or not,
+    closed or not) is wiring, so the bank applies each board's configured
+    polarity, never the driver.
+    """
+
+    locks: int
+    sensors: int
+
+
+class LockBoard(Protocol):
+    """A board that pulses locks and reads inputs. Methods block; call them from a bus thread."""
+
+    #: Lock outputs on the board, numbered 1..channels.
+    channels: int
+
+    def pulse(self, channel: int, milliseconds: int) -> None:
+        """Energize lock ``channel`` once for ``milliseconds``, then release it.
+
+        Boards that time the pulse themselves use the length they were
+        configured with when opened; the bank passes the same value.
+        """
+
+    def read_inputs(self) -> Inputs:
+        """Read every lock-feedback and door-sensor bit.
+
+        Raises:
+            drivers.errors.BoardTimeout: the board did not answer.
+        """
+
+    def close(self) -> None:
+        """Release the board; every output is left de-energized."""

@@ -1,0 +1,1 @@
+"""Locks and door switches wired straight to the GPIO header, through gpiozero."""

@@ -1,0 +1,144 @@
+"""Half-duplex master link over a transport opened by URL.
+
+The URL is anything pyserial's ``serial_for_url`` opens: a device path
+(``/dev/ttyUSB0``, ``/dev/serial0``), a pty path (the simulators), or
+``socket://host:port`` (a Kerong KR-BU or any TCP-to-RS-485 bridge) and
+``loop://`` for tests. One request is in flight at a time; a link is owned
+by exactly one bus thread, which is what makes it safe without locks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+import serial
+
+from drivers.errors import BoardTimeout, LinkError
+
+F = TypeVar("F")
+
+
+class FrameDecoder(Protocol[F]):
+    def reset(self) -> None: ...
+
+    def feed(self, data: bytes) -> list[F]: ...
+
+
+@dataclass
+class LinkStats:
+    """Counters for diagnostics; only the bus thread writes them."""
+
+    requests: int = 0
+    replies: int = 0
+    timeouts: int = 0
+    stray_frames: int = 0
+
+
+class SerialLink:
+    """Writes a request, then reads until an accepted reply or the timeout."""
+
+    def __init__(self, url: str, baudrate: int, *, gap: float = 0.02, low_latency: bool = True):
+        """Open ``url`` at ``baudrate``.
+
+        Args:
+            gap: idle time kept between the end of one exchange and the next
+                request, in seconds (boards need a few ms to turn the line round).
+            low_latency: ask FTDI-style adapters for a 1 ms latency timer; ignored
+                where the transport has no such setting.
+        """
+        self.url = url
+        self.gap = gap
+        self.stats = LinkStats()
+        try:
+            self._port = serial.serial_for_url(
+                url, baudrate=baudrate, timeout=0.1, write_timeout=1.0, exclusive=True
+            )
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise LinkError(f"cannot open {url}: {exc}") from exc
+        if low_latency and hasattr(self._port, "set_low_latency_mode"):
+            try:
+                self._port.set_low_latency_mode(True)
+            except (OSError, ValueError, NotImplementedError):
+                pass  # not a USB adapter with a latency timer (pty, UART, socket)
+        self._idle_since = 0.0
+        # After a timeout a reply may still be on its way; before the next
+        # request the line must have been quiet this long, else that late
+        # reply could be taken for the answer to the next request.
+        self._quiet_needed = 0.0
+
+    def send(self, request: bytes) -> None:
+        """Write a frame that expects no reply (a Kerong unlock)."""
+        self._before_request()
+        self._write(request)
+        self._idle_since = time.monotonic()
+
+    def transact(
+        self,
+        request: bytes,
+        decoder: FrameDecoder[F],
+        accept: Callable[[F], bool],
+        *,
+        expect: int,
+        timeout: float,
+    ) -> F:
+        """Send ``request`` and return the first decoded frame ``accept`` takes.
+
+        Frames that decode but are not accepted (a late reply to an earlier
+        request, another board's answer) are counted and skipped.
+
+        Raises:
+            BoardTimeout: no accepted frame within ``timeout`` seconds.
+            LinkError: the transport failed.
+        """
+        self._before_request()
+        decoder.reset()
+        self._write(request)
+        deadline = time.monotonic() + timeout
+        try:
+            while (remaining := deadline - time.monotonic()) > 0:
+                self._port.timeout = remaining
+                for frame in decoder.feed(self._port.read(expect)):
+                    if accept(frame):
+                        self.stats.replies += 1
+                        return frame
+                    self.stats.stray_frames += 1
+        except serial.SerialException as exc:
+            raise LinkError(f"{self.url}: {exc}") from exc
+        finally:
+            self._idle_since = time.monotonic()
+        self.stats.timeouts += 1
+        self._quiet_needed = timeout
+        raise BoardTimeout(f"no reply on {self.url} within {timeout * 1000:.0f} ms")
+
+    def close(self) -> None:
+        self._port.close()
+
+    def _before_request(self) -> None:
+        wait = self._idle_since + self.gap - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)  # runs in the bus thread, never on the event loop
+        try:
+            if self._quiet_needed:
+                self._wait_for_quiet(self._quiet_needed)
+            self._port.reset_input_buffer()  # drop late replies to earlier requests
+        except serial.SerialException as exc:
+            raise LinkError(f"{self.url}: {exc}") from exc
+        self.stats.requests += 1
+
+    def _wait_for_quiet(self, quiet: float) -> None:
+        """Read and discard until nothing has arrived for ``quiet`` seconds (at most 4x that)."""
+        self._port.timeout = quiet
+        give_up = time.monotonic() + 4 * quiet
+        while self._port.read(256) and time.monotonic() < give_up:
+            pass
+        self._quiet_needed = 0.0
+
+    def _write(self, request: bytes) -> None:
+        try:
+            self._port.write(request)
+            self._port.flush()
+        except (serial.SerialException, OSError) as exc:
+            raise LinkError(f"{self.url}: {exc}") from exc

@@ -1,0 +1,59 @@
+"""The daemon's exception tree; each class also inherits the matching builtin."""
+
+from __future__ import annotations
+
+
+class LockerError(Exception):
+    """Base of every error the daemon raises on purpose."""
+
+
+class ConfigError(LockerError, ValueError):
+    """The config file is invalid; the message names the file, the key path and the problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class StoreError(LockerError, RuntimeError):
+    """The database is not in a state the daemon can safely run on."""
+
+
+class DeviceKeyError(LockerError, RuntimeError):
+    """The device key file is missing, unreadable or does not match the database."""
+
+
+class FlowError(LockerError):
+    """A request a flow refuses; ``code`` is a stable identifier the kiosk translates.
+
+    ``status`` is the HTTP status the kiosk API answers with; ``details`` are
+    extra JSON fields (for example ``attempts_left`` or ``retry_after``).
+    """
+
+    status = 409
+
+    def __init__(self, code: str, message: str, status: int | None = None, **details: object):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        if status is not None:
+            self.status = status
+        self.details = details
+
+
+class BadRequest(FlowError, ValueError):
+    """Malformed input (a scan, a code, a JSON body); nothing was changed."""
+
+    status = 400
+
+
+class NotFound(FlowError, LookupError):
+    """The named drop-off, pickup, session or compartment does not exist."""
+
+    status = 404
+
+
+class Unauthorized(FlowError, PermissionError):
+    """The request needs a courier session with the right to do it."""
+
+    status = 401
