@@ -1,0 +1,184 @@
+"""Load one TOML file into one validated :class:`Config`, or fail naming every problem.
+
+Beyond types and bounds, the whole wiring is checked before anything is
+driven: names unique, every reference resolvable, every lock channel,
+sensor channel and GPIO pin claimed once, every channel on its board.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from lockerd.config._typed import Problems, build
+from lockerd.config.schema import (
+    SERIAL_PROTOCOLS,
+    BoardConfig,
+    BusConfig,
+    CompartmentConfig,
+    Config,
+    Cu16BoardConfig,
+    GpioBoardConfig,
+)
+from lockerd.errors import ConfigError
+
+__all__ = ["Config", "ConfigError", "load", "parse"]
+
+BOARD_SCHEMAS: dict[str, type[Cu16BoardConfig] | type[GpioBoardConfig]] = {
+    "kerong-cu16": Cu16BoardConfig,
+    "gpio": GpioBoardConfig,
+}
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate ``path``.
+
+    Raises:
+        ConfigError: listing every problem as ``FILE: key.path: problem``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
+    return parse(text, path)
+
+
+def parse(text: str, path: Path) -> Config:
+    """Validate TOML ``text`` as if read from ``path``."""
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+    problems = Problems()
+    config = build(Config, table, "", problems)
+    if config is not None:
+        boards = _boards(config, problems)
+        config = dataclasses.replace(config, path=path, boards=tuple(boards))
+        _check_wiring(config, problems)
+    if problems or config is None:
+        raise ConfigError([f"{path}: {item}" for item in problems.items])
+    return config
+
+
+def _boards(config: Config, problems: Problems) -> list[BoardConfig]:
+    buses = {bus.name: bus for bus in config.bus}
+    boards = []
+    for index, raw in enumerate(config.board):
+        path = f"board[{index}]"
+        bus = buses.get(raw.get("bus")) if isinstance(raw.get("bus"), str) else None
+        if bus is None:
+            problems.add(f"{path}.bus", f"no bus named {raw.get('bus')!r}")
+            continue
+        board = build(BOARD_SCHEMAS[bus.protocol], raw, path, problems)
+        if board is not None:
+            boards.append(board)
+    return boards
+
+
+def _check_wiring(config: Config, problems: Problems) -> None:
+    _unique(problems, "size", (s.name for s in config.size))
+    _unique(problems, "power_group", (g.name for g in config.power_group))
+    _unique(problems, "bus", (b.name for b in config.bus))
+    _unique(problems, "board", (b.name for b in config.boards))
+    _unique(problems, "compartment", (c.id for c in config.compartment), key="id")
+    for index, bus in enumerate(config.bus):
+        _check_bus(bus, f"bus[{index}]", problems)
+    _check_boards(config, problems)
+    _check_compartments(config, problems)
+    sizes = set(config.size_order)
+    for index, parcel in enumerate(config.demo.expected_parcels):
+        if parcel.size not in sizes:
+            problems.add(f"demo.expected_parcels[{index}].size", f"no size named {parcel.size!r}")
+    if config.safety.pulse_ms > config.safety.max_pulse_ms:
+        problems.add("safety.pulse_ms", f"{config.safety.pulse_ms} exceeds max_pulse_ms")
+    if not config.compartment:
+        problems.add("compartment", "a bank needs at least one compartment")
+
+
+def _check_bus(bus: BusConfig, path: str, problems: Problems) -> None:
+    if bus.protocol in SERIAL_PROTOCOLS:
+        if bool(bus.port) == bus.simulator:
+            problems.add(path, "give exactly one of port (a real link) or simulator = true")
+        if bus.pin_factory or bus.chip_label:
+            problems.add(path, "pin_factory and chip_label are for gpio buses only")
+    else:
+        if not bus.pin_factory:
+            problems.add(f"{path}.pin_factory", "a gpio bus needs a pin factory (lgpio, mock...)")
+        if bus.port or bus.simulator:
+            problems.add(path, "a gpio bus has no port; pin_factory = 'mock' simulates it")
+
+
+def _check_boards(config: Config, problems: Problems) -> None:
+    groups = {g.name for g in config.power_group}
+    addresses: dict[tuple[str, int], str] = {}
+    pins: dict[tuple[str, int], str] = {}
+    for index, board in enumerate(config.boards):
+        path = f"board[{index}]"
+        if board.power_group not in groups:
+            problems.add(f"{path}.power_group", f"no power_group named {board.power_group!r}")
+        if isinstance(board, Cu16BoardConfig):
+            other = addresses.setdefault((board.bus, board.address), board.name)
+            if other != board.name:
+                problems.add(f"{path}.address", f"{board.address} is already board {other!r}")
+            if board.energize_ms > config.safety.max_pulse_ms:
+                problems.add(f"{path}.energize_ms", "exceeds safety.max_pulse_ms")
+            continue
+        if not board.lock_pins:
+            problems.add(f"{path}.lock_pins", "a gpio board needs at least one lock pin")
+        for key in ("lock_pins", "door_pins", "feedback_pins"):
+            for pin_index, pin in enumerate(getattr(board, key)):
+                claimed = pins.setdefault((board.bus, pin), f"{board.name}.{key}")
+                if claimed != f"{board.name}.{key}" or getattr(board, key).count(pin) > 1:
+                    problems.add(f"{path}.{key}[{pin_index}]", f"pin {pin} is used twice")
+
+
+def _check_compartments(config: Config, problems: Problems) -> None:
+    boards = {b.name: b for b in config.boards}
+    sizes = set(config.size_order)
+    claimed: dict[tuple[str, str, int], str] = {}
+    places: dict[tuple[int, int], str] = {}
+    for index, comp in enumerate(config.compartment):
+        path = f"compartment[{index}]"
+        if comp.size not in sizes:
+            problems.add(f"{path}.size", f"no size named {comp.size!r}")
+        place = places.setdefault((comp.column, comp.row), comp.id)
+        if place != comp.id:
+            problems.add(path, f"column {comp.column} row {comp.row} is already {place!r}")
+        board = boards.get(comp.board)
+        if board is None:
+            problems.add(f"{path}.board", f"no board named {comp.board!r}")
+            continue
+        _claim_channels(comp, board, path, claimed, problems)
+
+
+def _claim_channels(
+    comp: CompartmentConfig,
+    board: BoardConfig,
+    path: str,
+    claimed: dict[tuple[str, str, int], str],
+    problems: Problems,
+) -> None:
+    sensors = board.channels
+    if isinstance(board, GpioBoardConfig):
+        sensors = len(board.door_pins)
+    for key, channel, limit in (("lock", comp.lock, board.channels), ("sensor", comp.sensor_channel, sensors)):
+        if channel > limit:
+            problems.add(f"{path}.{key}", f"channel {channel} is outside 1..{limit} on {board.name!r}")
+            continue
+        owner = claimed.setdefault((board.name, key, channel), comp.id)
+        if owner != comp.id:
+            problems.add(
+                f"{path}.{key}", f"{board.name!r} {key} channel {channel} is already used by {owner!r}"
+            )
+
+
+def _unique(problems: Problems, section: str, names: Iterable[Any], key: str = "name") -> None:
+    seen: set[Any] = set()
+    for index, name in enumerate(names):
+        if name in seen:
+            problems.add(f"{section}[{index}].{key}", f"{name!r} is defined twice")
+        seen.add(name)

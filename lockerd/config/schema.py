@@ -1,0 +1,213 @@
+"""The config model: one frozen dataclass per TOML section.
+
+Every field carries its doc line; ``docs/config-reference.md`` documents the
+same keys with their defaults and units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from lockerd.config._typed import opt
+
+SERIAL_PROTOCOLS = ("kerong-cu16",)
+Protocol = Literal["kerong-cu16", "gpio"]
+Right = Literal["deliver", "collect"]
+
+
+@dataclass(frozen=True)
+class LockerSection:
+    id: str = opt(doc="this locker's identifier, as the back office knows it")
+    name: str = opt("", doc="a human name for screens and logs")
+
+
+@dataclass(frozen=True)
+class StateSection:
+    directory: str = opt(doc="folder for the database (relative paths: from the config file)")
+    key_file: str = opt("", doc="device key file for code HMACs; default <directory>/device.key")
+
+
+@dataclass(frozen=True)
+class KioskSection:
+    host: str = opt("127.0.0.1", doc="address the kiosk API listens on")
+    port: int = opt(8080, doc="TCP port of the kiosk API", min=0, max=65535)
+    demo: bool = opt(False, doc="serve the demo page and the simulated-door endpoints")
+
+
+@dataclass(frozen=True)
+class TimingSection:
+    door_open_timeout_s: float = opt(20.0, doc="a pulsed door must be seen open within this", min=1)
+    door_left_open_s: float = opt(120.0, doc="a door open longer than this raises an alarm", min=5)
+    poll_interval_ms: int = opt(200, doc="how often each bus reads its boards", min=20, max=5000)
+    debounce_polls: int = opt(2, doc="equal reads needed before a sensor change counts", min=1, max=10)
+    offline_after_polls: int = opt(3, doc="missed polls before a board counts as silent", min=1)
+    expiry_sweep_s: float = opt(60.0, doc="how often parcels are checked against deadlines", min=1)
+    courier_idle_s: float = opt(300.0, doc="a courier session ends after this long idle", min=10)
+
+
+@dataclass(frozen=True)
+class ThrottleSection:
+    free_failures: int = opt(2, doc="wrong codes in a row before back-off starts", min=0, max=20)
+    backoff_base_s: float = opt(2.0, doc="first back-off; doubles with each failure", min=0.1)
+    backoff_max_s: float = opt(60.0, doc="longest back-off", min=1)
+    lockout_after: int = opt(10, doc="wrong codes in a row that lock the keypad out", min=3)
+    lockout_s: float = opt(900.0, doc="how long a lock-out lasts", min=10)
+
+
+@dataclass(frozen=True)
+class PickupSection:
+    code_length: int = opt(8, doc="digits in a pickup code", min=6, max=12)
+    hold_hours: float = opt(72.0, doc="pickup deadline after a parcel is stored", min=1)
+    throttle: ThrottleSection = opt(ThrottleSection(), doc="wrong-code throttling")
+
+
+@dataclass(frozen=True)
+class SafetySection:
+    pulse_ms: int = opt(500, doc="lock pulse length", min=50, max=5000)
+    max_pulse_ms: int = opt(1000, doc="no pulse may be longer than this", min=50, max=5000)
+    cooldown_s: float = opt(3.0, doc="least time between two pulses of one lock", min=0)
+
+
+@dataclass(frozen=True)
+class SizeConfig:
+    name: str = opt(doc="size class name (S, M, L...), listed smallest first")
+    height_mm: int = opt(0, doc="inner height", min=0)
+    width_mm: int = opt(0, doc="inner width", min=0)
+    depth_mm: int = opt(0, doc="inner depth", min=0)
+
+
+@dataclass(frozen=True)
+class PowerGroupConfig:
+    name: str = opt(doc="a supply that may energize one lock at a time")
+    gap_ms: int = opt(300, doc="least time between the end of one pulse and the next", min=0)
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    name: str = opt(doc="bus name boards refer to")
+    protocol: Protocol = opt(doc="board family on this bus")
+    port: str = opt("", doc="serial URL: /dev/..., a pty, socket://host:port, loop://")
+    simulator: bool = opt(False, doc="run the simulator twin on a pty instead of a port")
+    baud: int = opt(19200, doc="serial baud rate", min=1200, max=921600)
+    timeout_ms: int = opt(300, doc="reply timeout for one request", min=10, max=5000)
+    gap_ms: int = opt(20, doc="idle time between frames", min=0, max=1000)
+    retries: int = opt(2, doc="status-read retries (unlocks are never retried blind)", min=0)
+    pin_factory: str = opt("", doc="gpio: gpiozero pin factory (lgpio, rpigpio, native, mock)")
+    chip_label: str = opt("", doc="gpio: find the gpiochip by this label (pinctrl-rp1 on a Pi 5)")
+
+
+@dataclass(frozen=True)
+class Cu16BoardConfig:
+    name: str = opt(doc="board name compartments refer to")
+    bus: str = opt(doc="the bus the board is on")
+    power_group: str = opt(doc="the power group its locks draw from")
+    address: int = opt(doc="board address set on the board", min=0, max=14)
+    locked_bit: int = opt(1, doc="lock-hook bit value that means latched", min=0, max=1)
+    closed_bit: int = opt(1, doc="door-sensor bit value that means closed", min=0, max=1)
+    door_input: Literal["sensor", "hook"] = opt("sensor", doc="door state from sensor or hook bits")
+    energize_ms: int = opt(0, doc="set this pulse length on the board at start (0: leave)", min=0)
+    channels = 16
+
+
+@dataclass(frozen=True)
+class GpioBoardConfig:
+    name: str = opt(doc="board name compartments refer to")
+    bus: str = opt(doc="the gpio bus")
+    power_group: str = opt(doc="the power group its locks draw from")
+    lock_pins: tuple[int, ...] = opt(doc="BCM pin of lock channel 1, 2, ...")
+    door_pins: tuple[int, ...] = opt([], doc="BCM pin of door-sensor channel 1, 2, ...")
+    feedback_pins: tuple[int, ...] = opt([], doc="BCM pin of lock-feedback channel 1, 2, ...")
+    active_high: bool = opt(True, doc="lock outputs are active-high (false: active-low relays)")
+    pull_up: bool = opt(True, doc="inputs use the internal pull-up (switch to ground)")
+    bounce_ms: int = opt(50, doc="debounce of input pins", min=0, max=1000)
+    locked_bit: int = opt(0, doc="feedback level that means latched", min=0, max=1)
+    closed_bit: int = opt(0, doc="door-switch level that means closed", min=0, max=1)
+
+    @property
+    def channels(self) -> int:
+        return len(self.lock_pins)
+
+
+BoardConfig = Cu16BoardConfig | GpioBoardConfig
+
+
+@dataclass(frozen=True)
+class CompartmentConfig:
+    id: str = opt(doc="compartment id shown to people (A1, B3...)")
+    size: str = opt(doc="size class name")
+    column: int = opt(doc="column, 1 = leftmost", min=1)
+    row: int = opt(doc="row, 1 = top", min=1)
+    board: str = opt(doc="board that drives its lock")
+    lock: int = opt(doc="lock channel on the board", min=1)
+    sensor: int = opt(0, doc="door-sensor channel (default: same as lock)", min=0)
+    low_reach: bool = opt(False, doc="reachable from a wheelchair")
+
+    @property
+    def sensor_channel(self) -> int:
+        return self.sensor or self.lock
+
+
+@dataclass(frozen=True)
+class DemoCourier:
+    id: str = opt(doc="courier id")
+    code: str = opt(doc="login code (demo only; real couriers come from the back office)")
+    name: str = opt("", doc="display name")
+    rights: tuple[Right, ...] = opt(["deliver"], doc="deliver and/or collect")
+
+
+@dataclass(frozen=True)
+class DemoParcel:
+    barcode: str = opt(doc="tracking barcode")
+    size: str = opt(doc="size class")
+    recipient: str = opt("", doc="opaque recipient reference")
+
+
+@dataclass(frozen=True)
+class DemoSection:
+    couriers: tuple[DemoCourier, ...] = opt([], doc="couriers seeded at start")
+    expected_parcels: tuple[DemoParcel, ...] = opt([], doc="parcels announced at start")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated config; ``path`` is the file it came from."""
+
+    locker: LockerSection = opt(doc="identity")
+    state: StateSection = opt(doc="where state lives")
+    size: tuple[SizeConfig, ...] = opt(doc="size classes, smallest first")
+    power_group: tuple[PowerGroupConfig, ...] = opt(doc="lock power supplies")
+    bus: tuple[BusConfig, ...] = opt(doc="buses")
+    board: tuple[dict, ...] = opt(doc="boards (checked against their bus's protocol)")  # type: ignore[type-arg]
+    compartment: tuple[CompartmentConfig, ...] = opt(doc="compartments")
+    kiosk: KioskSection = opt(KioskSection(), doc="kiosk API")
+    timing: TimingSection = opt(TimingSection(), doc="timers")
+    pickup: PickupSection = opt(PickupSection(), doc="pickup codes")
+    safety: SafetySection = opt(SafetySection(), doc="lock safety")
+    demo: DemoSection = opt(DemoSection(), doc="demo seed data")
+    path: Path = opt(Path("."), doc="the file this came from", internal=True)
+    boards: tuple[BoardConfig, ...] = opt((), doc="boards, typed by protocol", internal=True)
+
+    def resolve(self, value: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.path.parent / path).resolve()
+
+    @property
+    def database_path(self) -> Path:
+        return self.resolve(self.state.directory) / "lockerd.db"
+
+    @property
+    def key_path(self) -> Path:
+        return self.resolve(self.state.key_file or f"{self.state.directory}/device.key")
+
+    def board_named(self, name: str) -> BoardConfig:
+        return next(b for b in self.boards if b.name == name)
+
+    def bus_named(self, name: str) -> BusConfig:
+        return next(b for b in self.bus if b.name == name)
+
+    @property
+    def size_order(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.size)

@@ -1,0 +1,118 @@
+"""The SQLite connection: durability settings checked at start, migrations, transactions.
+
+One connection, one writer. The connection is in autocommit mode and every
+change goes through :meth:`Database.transaction` (``BEGIN IMMEDIATE`` ...
+``COMMIT``), so a state change and its journal event commit together or not
+at all. The daemon calls it from one dedicated thread only.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from lockerd.errors import StoreError
+from lockerd.store.migrations import MIGRATIONS
+
+EXPECTED_TABLES = {
+    "meta",
+    "compartments",
+    "parcels",
+    "unlock_intents",
+    "journal",
+    "pickup_notices",
+    "couriers",
+    "throttle",
+}
+
+
+class Database:
+    """A verified connection to the locker's database file."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        try:
+            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot open database: {exc}") from exc
+        self.conn.row_factory = sqlite3.Row
+        self._configure()
+        self._migrate()
+        self._verify_schema()
+
+    def _configure(self) -> None:
+        conn = self.conn
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        settings = {
+            "journal_mode": mode,
+            "synchronous": conn.execute("PRAGMA synchronous").fetchone()[0],
+            "foreign_keys": conn.execute("PRAGMA foreign_keys").fetchone()[0],
+        }
+        if settings != {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1}:
+            raise StoreError(f"{self.path}: durability settings did not take: {settings}")
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path}: database schema {version} is newer than this lockerd "
+                f"({len(MIGRATIONS)}); upgrade lockerd or restore a matching backup"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            with self.transaction():
+                for statement in MIGRATIONS[number]:
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version={number + 1}")
+
+    def _verify_schema(self) -> None:
+        tables = set(sqlite_utils.Database(self.conn).table_names())
+        missing = EXPECTED_TABLES - tables
+        if missing:
+            raise StoreError(f"{self.path}: tables missing: {', '.join(sorted(missing))}")
+        problems = self.conn.execute("PRAGMA foreign_key_check").fetchall()
+        if problems:
+            raise StoreError(f"{self.path}: foreign key violations: {len(problems)} rows")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception."""
+        if self.conn.in_transaction:
+            raise StoreError("nested transaction")
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def journal(self, at: float, kind: str, data: dict[str, Any]) -> int:
+        """Append an event inside the current transaction; return its sequence number."""
+        if not self.conn.in_transaction:
+            raise StoreError("journal events are written inside a state change's transaction")
+        cursor = self.conn.execute(
+            "INSERT INTO journal (at, type, data) VALUES (?, ?, ?)",
+            (at, kind, json.dumps(data, separators=(",", ":"), sort_keys=True)),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def close(self) -> None:
+        self.conn.close()

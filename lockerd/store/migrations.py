@@ -1,0 +1,80 @@
+"""Versioned forward migrations; ``PRAGMA user_version`` holds the applied count.
+
+Each migration is a list of statements run inside one transaction with the
+version bump. Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[list[str]] = [
+    # 1: custody, journal, credentials
+    [
+        """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+        """CREATE TABLE compartments (
+            id TEXT PRIMARY KEY,
+            size TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN
+                ('free','reserved','open','occupied','out_of_service','needs_check')),
+            door TEXT NOT NULL DEFAULT 'unknown' CHECK (door IN ('open','closed','unknown')),
+            reason TEXT,
+            updated_at REAL NOT NULL)""",
+        """CREATE TABLE parcels (
+            id INTEGER PRIMARY KEY,
+            barcode TEXT NOT NULL,
+            size TEXT,
+            recipient TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL CHECK (state IN
+                ('expected','stored','collected','expired','returned','cancelled')),
+            compartment_id TEXT REFERENCES compartments(id),
+            code_hmac BLOB,
+            courier_id TEXT,
+            pickup_by REAL,
+            stored_at REAL,
+            closed_at REAL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL)""",
+        """CREATE UNIQUE INDEX parcels_live_barcode ON parcels(barcode)
+            WHERE state IN ('expected','stored','expired')""",
+        """CREATE UNIQUE INDEX parcels_live_code ON parcels(code_hmac)
+            WHERE state IN ('stored','expired')""",
+        """CREATE UNIQUE INDEX parcels_one_per_compartment ON parcels(compartment_id)
+            WHERE state IN ('stored','expired')""",
+        """CREATE TABLE unlock_intents (
+            id INTEGER PRIMARY KEY,
+            compartment_id TEXT NOT NULL REFERENCES compartments(id),
+            purpose TEXT NOT NULL CHECK (purpose IN
+                ('dropoff','pickup','collect','service','remote')),
+            state TEXT NOT NULL CHECK (state IN
+                ('pending','opened','done','released','failed','interrupted')),
+            parcel_id INTEGER REFERENCES parcels(id),
+            barcode TEXT,
+            size TEXT,
+            actor TEXT NOT NULL DEFAULT '',
+            alarm TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL)""",
+        """CREATE UNIQUE INDEX intents_one_live ON unlock_intents(compartment_id)
+            WHERE state IN ('pending','opened','released')""",
+        """CREATE TABLE journal (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            at REAL NOT NULL,
+            type TEXT NOT NULL,
+            data TEXT NOT NULL)""",
+        """CREATE TABLE pickup_notices (
+            parcel_id INTEGER PRIMARY KEY REFERENCES parcels(id),
+            seq INTEGER NOT NULL REFERENCES journal(seq),
+            code TEXT NOT NULL)""",
+        """CREATE TABLE couriers (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL DEFAULT '',
+            code_hmac BLOB NOT NULL UNIQUE,
+            can_deliver INTEGER NOT NULL DEFAULT 1,
+            can_collect INTEGER NOT NULL DEFAULT 0,
+            active INTEGER NOT NULL DEFAULT 1)""",
+        """CREATE TABLE throttle (
+            scope TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            blocked_until REAL NOT NULL,
+            locked_out INTEGER NOT NULL)""",
+    ],
+]
