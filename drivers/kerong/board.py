@@ -5,6 +5,7 @@ from __future__ import annotations
 from drivers.base import Inputs
 from drivers.errors import BoardTimeout, ChannelError
 from drivers.kerong import codec
+from drivers.directlink import DirectLink
 from drivers.link import SerialLink
 
 
@@ -20,7 +21,7 @@ class Cu16Board:
 
     def __init__(
         self,
-        link: SerialLink,
+        link: SerialLink | DirectLink,
         address: int,
         *,
         timeout: float = 0.3,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from drivers.kerong import codec
@@ -50,10 +51,14 @@ class SimCu16:
     closed_bit: int = 1
     reply_to_unlock: bool = False
     energize_ms: int = 500
+    #: Sensor input -> the lock channel whose door it watches; unlisted inputs watch
+    #: the door of the same-numbered lock.
+    wiring: dict[int, int] = field(default_factory=dict)
     doors: list[SimDoor] = field(default_factory=lambda: [SimDoor() for _ in range(codec.LOCKS)])
     faults: BoardFaults = field(default_factory=BoardFaults)
 
     def door(self, channel: int) -> SimDoor:
+        """The door behind lock ``channel``."""
         return self.doors[channel - 1]
 
     def status(self, cmd: int = codec.REPLY_STATUS) -> codec.Status:
@@ -61,7 +66,8 @@ class SimCu16:
         for index, door in enumerate(self.doors):
             if door.latched == bool(self.locked_bit):
                 locks |= 1 << index
-            if (not door.is_open) == bool(self.closed_bit):
+            watched = self.door(self.wiring.get(index + 1, index + 1))
+            if (not watched.is_open) == bool(self.closed_bit):
                 sensors |= 1 << index
         return codec.Status(self.address, locks, sensors, cmd)
 
@@ -69,22 +75,47 @@ class SimCu16:
 class Cu16Simulator:
     """A chain of simulated CU16 boards on one pty."""
 
-    def __init__(self, boards: list[SimCu16], *, reply_delay: float = 0.0):
+    def __init__(
+        self,
+        boards: list[SimCu16],
+        *,
+        reply_delay: float = 0.0,
+        now: Callable[[], float] = time.monotonic,
+    ):
         self.boards = {board.address: board for board in boards}
         self.reply_delay = reply_delay
+        #: Clock for the ``received`` timestamps (a test may give its fake clock).
+        self.now = now
         self._decoder = codec.Decoder(codec.REQUEST_LENGTHS)
-        #: Every valid frame received, as ``(time.monotonic(), bytes)``.
+        #: Every valid frame received, as ``(now(), bytes)``.
         self.received: list[tuple[float, bytes]] = []
         self._cond = threading.Condition()
-        self._peer = PtyPeer(self._on_bytes, name="cu16-sim")
-        self.port = self._peer.port
+        self._peer: PtyPeer | None = None
+        self._direct: bytearray | None = None
+        self.port = ""
 
     def start(self) -> Cu16Simulator:
+        """Serve on a new pty; :attr:`port` is its path."""
+        self._peer = PtyPeer(self._on_bytes, name="cu16-sim")
+        self.port = self._peer.port
         self._peer.start()
         return self
 
+    def exchange(self, data: bytes) -> bytes:
+        """Handle ``data`` in-process and return the replies at once (no pty, no delays).
+
+        Late replies are lost here: a real host would have flushed them.
+        """
+        self._direct = bytearray()
+        try:
+            self._on_bytes(data)
+            return bytes(self._direct)
+        finally:
+            self._direct = None
+
     def close(self) -> None:
-        self._peer.close()
+        if self._peer is not None:
+            self._peer.close()
 
     def board(self, address: int) -> SimCu16:
         return self.boards[address]
@@ -113,7 +144,7 @@ class Cu16Simulator:
     def _on_bytes(self, data: bytes) -> None:
         for frame in self._decoder.feed(data):
             with self._cond:
-                self.received.append((time.monotonic(), frame.encode()))
+                self.received.append((self.now(), frame.encode()))
                 self._cond.notify_all()
             self._handle(frame)
 
@@ -153,8 +184,14 @@ class Cu16Simulator:
         if faults.late_replies:
             faults.late_replies -= 1
             delay += faults.late_by
+            if self._direct is not None:
+                return
+        if self._direct is not None:
+            self._direct += reply
+            return
         if delay:
             time.sleep(delay)
+        assert self._peer is not None
         self._peer.write(reply)
 
 

@@ -211,3 +211,6 @@ class Config:
     @property
     def size_order(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.size)
+
+    def compartment_size(self, comp_id: str) -> str:
+        return next(c.size for c in self.compartment if c.id == comp_id)

@@ -126,6 +126,14 @@ class Store:
         ).fetchone()
         return {} if row is None else dict(row)
 
+    def intent_is_pending(self, comp_id: str, intent_id: int) -> bool:
+        """True if ``intent_id`` is committed for ``comp_id`` and its door has not opened yet."""
+        row = self.db.conn.execute(
+            "SELECT 1 FROM unlock_intents WHERE id = ? AND compartment_id = ? AND state = ?",
+            (intent_id, comp_id, Intent.PENDING),
+        ).fetchone()
+        return row is not None
+
     def live_intent(self, comp_id: str) -> dict[str, Any] | None:
         row = self.db.conn.execute(
             "SELECT * FROM unlock_intents WHERE compartment_id = ? AND state IN (?, ?, ?)",

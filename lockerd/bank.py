@@ -1,0 +1,273 @@
+"""The bank: compartments mapped to board channels, under the lock-safety rules.
+
+Rules enforced here, below every flow (DESIGN.md invariants 1, 4 and 5):
+
+- a lock is pulsed only for an unlock intent the store confirms is committed
+  and live for that compartment;
+- one energized lock per power group, with a gap between pulses;
+- no pulse longer than ``safety.max_pulse_ms``;
+- a cooldown per lock;
+- a retry only after a fresh status read shows the lock still latched and
+  the door still shut.
+
+Each bus has one thread that owns its link; every board call goes through
+it, so one request is in flight per bus. Door and lock signals are kept
+apart and decoded with each board's configured polarity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from drivers.base import Inputs, LockBoard
+from drivers.errors import DriverError
+from lockerd.clock import Clock
+from lockerd.config import Config
+from lockerd.config.schema import BoardConfig, CompartmentConfig, Cu16BoardConfig
+from lockerd.domain import Door
+from lockerd.errors import LockerError
+from lockerd.worker import Worker
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class SafetyError(LockerError, RuntimeError):
+    """A pulse the safety rules refuse (no committed intent, too long, blind retry)."""
+
+
+@dataclass(frozen=True)
+class LockStatus:
+    """A fresh read of one compartment: its door, and its latch where the board reports one."""
+
+    door: Door
+    latched: bool | None
+
+
+@dataclass
+class BoardState:
+    """What the poller knows about one board."""
+
+    config: BoardConfig
+    driver: LockBoard
+    bus: str
+    online: bool = True
+    missed: int = 0
+    reads: int = 0
+    failures: int = 0
+
+
+@dataclass
+class _DoorTrack:
+    accepted: Door = Door.UNKNOWN
+    candidate: Door = Door.UNKNOWN
+    seen: int = 0
+
+
+@dataclass
+class _Group:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    ready_at: float = 0.0
+    gap: float = 0.0
+
+
+Authorize = Callable[[str, int], Awaitable[bool]]
+DoorListener = Callable[[str, Door, Door], None]
+HealthListener = Callable[[str, bool], None]
+
+
+class Bank:
+    """Owns the boards of one locker and every pulse sent to them."""
+
+    def __init__(
+        self,
+        config: Config,
+        drivers: dict[str, LockBoard],
+        workers: dict[str, Worker],
+        clock: Clock,
+        authorize: Authorize,
+    ):
+        self.config = config
+        self.clock = clock
+        self._authorize = authorize
+        self._workers = workers
+        self.boards = {
+            b.name: BoardState(b, drivers[b.name], b.bus) for b in config.boards
+        }
+        self._layout = {c.id: c for c in config.compartment}
+        self._doors = {c.id: _DoorTrack() for c in config.compartment}
+        self._groups = {g.name: _Group(gap=g.gap_ms / 1000) for g in config.power_group}
+        self._lock_ready: dict[str, float] = {}
+        self.door_listeners: list[DoorListener] = []
+        self.health_listeners: list[HealthListener] = []
+
+    # -- board calls -------------------------------------------------------
+
+    async def _on_bus(self, bus: str, fn: Callable[..., T], *args: Any) -> T:
+        return await self._workers[bus](fn, *args)
+
+    def _board_of(self, comp_id: str) -> tuple[CompartmentConfig, BoardState]:
+        comp = self._layout[comp_id]
+        return comp, self.boards[comp.board]
+
+    # -- pulses ------------------------------------------------------------
+
+    async def pulse(self, comp_id: str, intent_id: int) -> None:
+        """Pulse ``comp_id``'s lock once for ``intent_id``, under every safety rule.
+
+        Raises:
+            SafetyError: the intent is not committed and live for this compartment.
+            drivers.errors.DriverError: the board could not be reached.
+        """
+        if not await self._authorize(comp_id, intent_id):
+            raise SafetyError(f"no committed unlock intent {intent_id} for {comp_id}")
+        comp, board = self._board_of(comp_id)
+        pulse_ms = self.config.safety.pulse_ms
+        if pulse_ms > self.config.safety.max_pulse_ms:
+            raise SafetyError(f"pulse {pulse_ms} ms exceeds max_pulse_ms")
+        group = self._groups[board.config.power_group]
+        async with group.lock:
+            ready = max(group.ready_at, self._lock_ready.get(comp_id, 0.0))
+            wait = ready - self.clock.monotonic()
+            if wait > 0:
+                await self.clock.sleep(wait)
+            start = self.clock.monotonic()
+            try:
+                await self._on_bus(board.bus, board.driver.pulse, comp.lock, pulse_ms)
+            finally:
+                # Count the coil as energized for the whole pulse even if the
+                # call failed part-way: the board may have acted on the frame.
+                group.ready_at = start + pulse_ms / 1000 + group.gap
+                self._lock_ready[comp_id] = start + self.config.safety.cooldown_s
+
+    async def status(self, comp_id: str) -> LockStatus:
+        """Read the board now (not the poller's cached view)."""
+        comp, board = self._board_of(comp_id)
+        inputs = await self._on_bus(board.bus, board.driver.read_inputs)
+        return decode(board.config, comp, inputs)
+
+    async def retry_pulse(self, comp_id: str, intent_id: int) -> str:
+        """Re-pulse only if a fresh status read shows the latch still caught and the door shut.
+
+        Returns ``"pulsed"``, ``"released"`` (the latch is already free: no pulse)
+        or ``"open"`` (the door is open: no pulse).
+
+        Raises:
+            drivers.errors.DriverError: the status could not be read, so no pulse was sent.
+        """
+        status = await self.status(comp_id)
+        if status.door == Door.OPEN:
+            return "open"
+        if status.latched is False:
+            return "released"
+        if status.door != Door.CLOSED:
+            raise SafetyError(f"door sensor of {comp_id} unreadable; not re-pulsing blind")
+        await self.pulse(comp_id, intent_id)
+        return "pulsed"
+
+    # -- doors ---------------------------------------------------------------
+
+    def door(self, comp_id: str) -> Door:
+        """The debounced door state the poller last accepted."""
+        board = self.boards[self._layout[comp_id].board]
+        return self._doors[comp_id].accepted if board.online else Door.UNKNOWN
+
+    def unavailable(self) -> set[str]:
+        """Compartments not to offer now: board silent or door not known shut."""
+        return {c for c in self._layout if self.door(c) != Door.CLOSED}
+
+    async def read_all(self) -> dict[str, Door]:
+        """One read of every board, accepted without debounce (start-up)."""
+        for name, board in self.boards.items():
+            try:
+                inputs = await self._on_bus(board.bus, board.driver.read_inputs)
+            except DriverError as exc:
+                log.warning("board %s did not answer at start: %s", name, exc)
+                self._missed(board, force_offline=True)
+                continue
+            board.reads += 1
+            for comp in self._compartments_on(name):
+                door = decode(board.config, comp, inputs).door
+                self._doors[comp.id] = _DoorTrack(door, door, self.config.timing.debounce_polls)
+        return {c: self.door(c) for c in self._layout}
+
+    async def poll_bus(self, bus: str) -> None:
+        """Read every board on ``bus`` once and report accepted changes."""
+        for name, board in self.boards.items():
+            if board.bus != bus:
+                continue
+            try:
+                inputs = await self._on_bus(bus, board.driver.read_inputs)
+            except DriverError:
+                self._missed(board)
+                continue
+            self._answered(board)
+            for comp in self._compartments_on(name):
+                self._track(comp.id, decode(board.config, comp, inputs).door)
+
+    async def run_poller(self, bus: str) -> None:
+        """Poll ``bus`` every ``timing.poll_interval_ms`` until cancelled."""
+        interval = self.config.timing.poll_interval_ms / 1000
+        while True:
+            started = self.clock.monotonic()
+            try:
+                await self.poll_bus(bus)
+            except Exception:  # a bug here must not stop the poller; the log says what
+                log.exception("poll of bus %s failed", bus)
+            await self.clock.sleep(max(0.0, interval - (self.clock.monotonic() - started)))
+
+    def _compartments_on(self, board: str) -> list[CompartmentConfig]:
+        return [c for c in self._layout.values() if c.board == board]
+
+    def _track(self, comp_id: str, door: Door) -> None:
+        track = self._doors[comp_id]
+        if door == track.accepted:
+            track.candidate, track.seen = door, 0
+            return
+        if door != track.candidate:
+            track.candidate, track.seen = door, 0
+        track.seen += 1
+        if track.seen >= self.config.timing.debounce_polls:
+            previous, track.accepted, track.seen = track.accepted, door, 0
+            for listener in self.door_listeners:
+                listener(comp_id, door, previous)
+
+    def _missed(self, board: BoardState, force_offline: bool = False) -> None:
+        board.missed += 1
+        board.failures += 1
+        limit = self.config.timing.offline_after_polls
+        if board.online and (force_offline or board.missed >= limit):
+            board.online = False
+            for listener in self.health_listeners:
+                listener(board.config.name, False)
+
+    def _answered(self, board: BoardState) -> None:
+        board.reads += 1
+        board.missed = 0
+        if not board.online:
+            board.online = True
+            for listener in self.health_listeners:
+                listener(board.config.name, True)
+
+    async def close(self) -> None:
+        for name, board in self.boards.items():
+            try:
+                await self._on_bus(board.bus, board.driver.close)
+            except Exception:  # one failing board must not stop the others being released
+                log.exception("closing board %s failed", name)
+
+
+def decode(board: BoardConfig, comp: CompartmentConfig, inputs: Inputs) -> LockStatus:
+    """Apply the board's polarity to raw bits: the door, and the latch if reported."""
+    lock_bit = (inputs.locks >> (comp.lock - 1)) & 1
+    sensor_bit = (inputs.sensors >> (comp.sensor_channel - 1)) & 1
+    has_feedback = isinstance(board, Cu16BoardConfig) or bool(board.feedback_pins)
+    latched = (lock_bit == board.locked_bit) if has_feedback else None
+    if isinstance(board, Cu16BoardConfig) and board.door_input == "hook":
+        return LockStatus(Door.CLOSED if latched else Door.OPEN, latched)
+    door = Door.CLOSED if sensor_bit == board.closed_bit else Door.OPEN
+    return LockStatus(door, latched)

@@ -1,0 +1,127 @@
+"""The ``lockerd`` command: run the daemon, or check a config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import sys
+from collections import Counter
+from pathlib import Path
+
+from lockerd import __version__
+from lockerd.config import Config, load
+from lockerd.config.schema import Cu16BoardConfig
+from lockerd.errors import ConfigError, LockerError
+from drivers.errors import DriverError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 2
+    except (LockerError, DriverError, OSError) as exc:
+        print(f"lockerd: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lockerd", description="Controller daemon of a smart parcel locker bank."
+    )
+    parser.add_argument("--version", action="version", version=f"lockerd {__version__}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the daemon on a config file")
+    run.add_argument("config", type=Path, help="the locker's TOML config")
+    run.add_argument("--port", type=int, help="kiosk API port (overrides kiosk.port; 0 = any free)")
+    run.add_argument("--state-dir", type=Path, help="database folder (overrides state.directory)")
+    run.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"],
+        help="log verbosity (default: info)",
+    )
+    run.set_defaults(func=_run)
+
+    check = commands.add_parser("check-config", help="validate a config and summarise the bank")
+    check.add_argument("config", type=Path, help="the TOML config to check")
+    check.set_defaults(func=_check)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from lockerd.daemon import serve
+
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = _overridden(load(args.config), args)
+    try:
+        asyncio.run(serve(config, announce=lambda line: print(line, flush=True)))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _overridden(config: Config, args: argparse.Namespace) -> Config:
+    if args.port is not None:
+        if not 0 <= args.port <= 65535:
+            raise ConfigError([f"--port: {args.port} is outside 0..65535"])
+        config = dataclasses.replace(config, kiosk=dataclasses.replace(config.kiosk, port=args.port))
+    if args.state_dir is not None:
+        state = dataclasses.replace(
+            config.state, directory=str(args.state_dir.resolve()),
+            key_file=config.state.key_file and str(config.key_path),
+        )
+        config = dataclasses.replace(config, state=state)
+    return config
+
+
+def _check(args: argparse.Namespace) -> int:
+    print(summary(load(args.config)))
+    return 0
+
+
+def summary(config: Config) -> str:
+    """A one-screen description of the bank a config describes."""
+    lines = [
+        f"{config.path}: OK",
+        f"locker {config.locker.id}" + (f" ({config.locker.name})" if config.locker.name else ""),
+        f"state  {config.database_path}  key {config.key_path}",
+        f"kiosk  http://{config.kiosk.host}:{config.kiosk.port}/" + ("  demo" if config.kiosk.demo else ""),
+    ]
+    for bus in config.bus:
+        where = "simulator" if bus.simulator else bus.port or f"pin factory {bus.pin_factory}"
+        speed = "" if bus.protocol == "gpio" else f" {bus.baud} baud"
+        lines.append(f"bus    {bus.name}: {bus.protocol} on {where}{speed}")
+    for board in config.boards:
+        count = sum(1 for c in config.compartment if c.board == board.name)
+        if isinstance(board, Cu16BoardConfig):
+            what = f"address {board.address}, door from {board.door_input} bits"
+        else:
+            what = f"lock pins {list(board.lock_pins)}, door pins {list(board.door_pins)}"
+        lines.append(
+            f"board  {board.name} on {board.bus}: {what}; locked={board.locked_bit}"
+            f" closed={board.closed_bit}; {count} compartments; power {board.power_group}"
+        )
+    sizes = Counter(c.size for c in config.compartment)
+    lines.append("sizes  " + ", ".join(f"{s} x{sizes[s]}" for s in config.size_order))
+    lines.append(f"{len(config.compartment)} compartments (column across, row down; * = low reach):")
+    lines.extend(_grid(config))
+    return "\n".join(lines)
+
+
+def _grid(config: Config) -> list[str]:
+    cells = {(c.column, c.row): f"{c.id}:{c.size}{'*' if c.low_reach else ''}" for c in config.compartment}
+    columns = range(1, max(c for c, _ in cells) + 1)
+    rows = range(1, max(r for _, r in cells) + 1)
+    width = max(len(v) for v in cells.values()) + 1
+    out = ["      " + "".join(f"{c:<{width}}" for c in columns)]
+    for row in rows:
+        out.append(f"  {row:>2}  " + "".join(f"{cells.get((c, row), '.'):<{width}}" for c in columns))
+    return out

@@ -1,0 +1,101 @@
+"""Run the daemon: open the store and the hardware, start the locker and the kiosk API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lockerd import __version__, hardware
+from lockerd.bank import Bank
+from lockerd.clock import Clock, SystemClock
+from lockerd.config import Config
+from lockerd.locker import Locker
+from lockerd.store import Store
+from lockerd.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+def assemble(config: Config, store: Store, hw: hardware.Hardware, clock: Clock, db: Worker) -> Locker:
+    """Wire the bank and the locker service over an open store and hardware."""
+
+    async def authorize(comp_id: str, intent_id: int) -> bool:
+        return await db(store.intent_is_pending, comp_id, intent_id)
+
+    bank = Bank(config, hw.drivers, hw.workers, clock, authorize)
+    return Locker(config, store, db, bank, clock)
+
+
+@dataclass
+class Running:
+    """Everything a started daemon holds, in the order it is released."""
+
+    locker: Locker
+    hardware: hardware.Hardware
+    store: Store
+    db: Worker
+    pollers: list[asyncio.Task[None]]
+
+    async def close(self) -> None:
+        for task in self.pollers:
+            task.cancel()
+        await asyncio.gather(*self.pollers, return_exceptions=True)
+        await self.locker.stop()
+        await self.locker.bank.close()
+        self.hardware.close()
+        await self.db(self.store.close)
+        self.db.shutdown()
+
+
+async def start(config: Config, clock: Clock | None = None) -> Running:
+    """Open state and hardware and start watching doors; raise with the reason if anything fails."""
+    clock = clock or SystemClock()
+    db = Worker("store")
+    store = await db(Store.open, config, clock)
+    try:
+        await db(store.sync_layout)
+        if config.kiosk.demo:
+            await db(store.seed_demo, config.demo)
+        hw = await asyncio.get_running_loop().run_in_executor(None, hardware.build, config)
+    except BaseException:
+        await db(store.close)
+        db.shutdown()
+        raise
+    locker = assemble(config, store, hw, clock, db)
+    await locker.start()
+    pollers = [
+        asyncio.get_running_loop().create_task(locker.bank.run_poller(bus.name))
+        for bus in config.bus
+    ]
+    log.info(
+        "lockerd %s: locker %s, %d compartments, schema %d, backends %s",
+        __version__,
+        config.locker.id,
+        len(config.compartment),
+        store.db.schema_version,
+        hw.backends(),
+    )
+    return Running(locker, hw, store, db, pollers)
+
+
+async def serve(config: Config, announce: Callable[[str], None] = print) -> None:
+    """Run until SIGTERM or SIGINT."""
+    from lockerd.kiosk.server import KioskServer  # aiohttp.web only when serving
+
+    running = await start(config)
+    server = KioskServer(config, running.locker, running.hardware)
+    try:
+        url = await server.start()
+        announce(f"lockerd {__version__} ready: kiosk at {url}")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await server.stop()
+        await running.close()

@@ -1,0 +1,105 @@
+"""Flow records (one drop-off or pickup in progress) and request validation."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from lockerd.clock import Timer
+from lockerd.errors import BadRequest
+
+#: Printable ASCII without spaces: every carrier label we know (Code 128, GS1
+#: element strings with the FNC1 already stripped, DPD's 28 characters).
+BARCODE = re.compile(r"[\x21-\x7e]{4,64}")
+COURIER_CODE = re.compile(r"[\x21-\x7e]{4,64}")
+
+
+@dataclass
+class Flow:
+    """A drop-off or pickup the kiosk is following.
+
+    Drop-off states: ``need_size`` -> ``opening`` -> ``open`` -> ``stored``;
+    from ``open``, "does not fit" goes to ``offer_size`` (or
+    ``no_larger_size``); ``failed`` and ``cancelled`` end it. Pickup states:
+    ``opening`` -> ``open`` -> ``collected``, or ``failed``.
+    """
+
+    kind: str
+    state: str
+    courier: str | None = None
+    barcode: str | None = None
+    size: str | None = None
+    prefer_low: bool = False
+    compartment: str | None = None
+    intent: int | None = None
+    attempt: int = 0
+    alarm: str | None = None
+    offered_size: str | None = None
+    parcel: int | None = None
+    error: dict[str, str] | None = None
+    id: str = field(default_factory=lambda: secrets.token_hex(8))
+    timer: Timer | None = field(default=None, repr=False)
+
+    ACTIVE = ("opening", "open")
+
+    @property
+    def active(self) -> bool:
+        return self.state in self.ACTIVE
+
+    def cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def view(self) -> dict[str, Any]:
+        """What the kiosk API shows of this flow."""
+        view = {
+            "id": self.id,
+            "kind": self.kind,
+            "state": self.state,
+            "compartment": self.compartment,
+            "size": self.size,
+            "attempt": self.attempt,
+            "alarm": self.alarm,
+            "error": self.error,
+        }
+        if self.kind == "dropoff":
+            view |= {"barcode": self.barcode, "offered_size": self.offered_size, "parcel": self.parcel}
+        return view
+
+
+def check_barcode(value: object) -> str:
+    if not isinstance(value, str) or not BARCODE.fullmatch(value):
+        raise BadRequest(
+            "invalid_barcode",
+            "a barcode is 4 to 64 printable characters without spaces",
+            field="barcode",
+        )
+    return value
+
+
+def check_courier_code(value: object) -> str:
+    if not isinstance(value, str) or not COURIER_CODE.fullmatch(value):
+        raise BadRequest(
+            "invalid_code", "a courier code is 4 to 64 printable characters", field="code"
+        )
+    return value
+
+
+def check_size(value: object, sizes: tuple[str, ...], at_least: str | None = None) -> str:
+    if not isinstance(value, str) or value not in sizes:
+        raise BadRequest(
+            "invalid_size", f"size must be one of {', '.join(sizes)}", field="size", sizes=list(sizes)
+        )
+    if at_least is not None and sizes.index(value) < sizes.index(at_least):
+        raise BadRequest(
+            "size_too_small", f"the parcel did not fit; choose {at_least} or larger", field="size"
+        )
+    return value
+
+
+def next_size(size: str, sizes: tuple[str, ...]) -> str | None:
+    index = sizes.index(size) + 1
+    return sizes[index] if index < len(sizes) else None

@@ -1,0 +1,158 @@
+"""Build every board driver the config names, with its simulator twin where asked.
+
+This is the only place that chooses between real and simulated hardware, and
+it does so from the config alone: ``simulator = true`` on a serial bus runs
+the twin on a pty, ``pin_factory = "mock"`` on a GPIO bus wires the twin to
+gpiozero's MockFactory. There is no fallback: a port or pin factory that
+cannot be opened stops the start with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from drivers.base import LockBoard
+from drivers.directlink import DirectLink
+from drivers.gpio.board import GpioBoard, make_factory
+from drivers.gpio.sim import GpioSimulator
+from drivers.kerong.board import Cu16Board
+from drivers.kerong.sim import Cu16Simulator, SimCu16
+from drivers.link import SerialLink
+from drivers.simworld import SimDoor
+from lockerd.config import Config
+from lockerd.config.schema import BusConfig, CompartmentConfig, Cu16BoardConfig, GpioBoardConfig
+from lockerd.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Hardware:
+    """The opened boards, a worker per bus, and the simulators behind simulated buses."""
+
+    config: Config
+    drivers: dict[str, LockBoard] = field(default_factory=dict)
+    workers: dict[str, Worker] = field(default_factory=dict)
+    cu16_sims: dict[str, Cu16Simulator] = field(default_factory=dict)
+    gpio_sims: dict[str, GpioSimulator] = field(default_factory=dict)
+    links: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def simulated(self) -> bool:
+        return bool(self.cu16_sims or self.gpio_sims)
+
+    def sim_door(self, comp: CompartmentConfig) -> SimDoor | None:
+        """The simulated door of ``comp``, or None when its board is real."""
+        board = self.config.board_named(comp.board)
+        if isinstance(board, GpioBoardConfig):
+            sim = self.gpio_sims.get(board.name)
+            return None if sim is None else sim.door(comp.lock)
+        cu16 = self.cu16_sims.get(board.bus)
+        return None if cu16 is None else cu16.board(board.address).door(comp.lock)
+
+    def backends(self) -> dict[str, str]:
+        """Bus name -> what drives it, for the start-up log and health output."""
+        out = {}
+        for bus in self.config.bus:
+            if bus.protocol == "gpio":
+                out[bus.name] = f"gpio/{bus.pin_factory}"
+            else:
+                out[bus.name] = f"{bus.protocol} on {self.links[bus.name].url}"
+        return out
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            worker.shutdown()
+        for link in self.links.values():
+            link.close()
+        for sim in self.cu16_sims.values():
+            sim.close()
+
+
+def build(config: Config, *, threaded: bool = True) -> Hardware:
+    """Open every bus and board.
+
+    Args:
+        threaded: give each bus its own thread (the daemon). False runs board
+            calls inline and connects simulated serial buses in-process, for
+            the fake-clock flow tests.
+    """
+    hardware = Hardware(config)
+    try:
+        for bus in config.bus:
+            hardware.workers[bus.name] = Worker(f"bus-{bus.name}" if threaded else None)
+            if bus.protocol == "gpio":
+                _build_gpio(hardware, bus)
+            else:
+                _build_cu16(hardware, bus, threaded)
+    except BaseException:
+        hardware.close()
+        raise
+    return hardware
+
+
+def _boards_on(config: Config, bus: BusConfig) -> list[Any]:
+    return [b for b in config.boards if b.bus == bus.name]
+
+
+def _wiring(config: Config, board: str) -> dict[int, int]:
+    return {c.sensor_channel: c.lock for c in config.compartment if c.board == board}
+
+
+def _build_cu16(hardware: Hardware, bus: BusConfig, threaded: bool) -> None:
+    config = hardware.config
+    boards: list[Cu16BoardConfig] = _boards_on(config, bus)
+    link: SerialLink | DirectLink
+    if bus.simulator:
+        sim = Cu16Simulator(
+            [
+                SimCu16(b.address, b.locked_bit, b.closed_bit, wiring=_wiring(config, b.name))
+                for b in boards
+            ]
+        )
+        hardware.cu16_sims[bus.name] = sim
+        if threaded:
+            link = SerialLink(sim.start().port, bus.baud, gap=bus.gap_ms / 1000)
+        else:
+            link = DirectLink(sim.exchange, url=f"sim://{bus.name}")
+    else:
+        link = SerialLink(bus.port, bus.baud, gap=bus.gap_ms / 1000)
+    hardware.links[bus.name] = link
+    for board in boards:
+        hardware.drivers[board.name] = Cu16Board(
+            link,
+            board.address,
+            timeout=bus.timeout_ms / 1000,
+            status_retries=bus.retries,
+            energize_ms=board.energize_ms or None,
+        )
+
+
+def _build_gpio(hardware: Hardware, bus: BusConfig) -> None:
+    factory = make_factory(bus.pin_factory, bus.chip_label or None)
+    for board in _boards_on(hardware.config, bus):
+        sim = None
+        if bus.pin_factory == "mock":
+            sim = GpioSimulator(
+                factory,  # type: ignore[arg-type]
+                board.lock_pins,
+                board.door_pins,
+                feedback_pins=board.feedback_pins,
+                active_high=board.active_high,
+                closed_level=board.closed_bit,
+                locked_level=board.locked_bit,
+            )
+            hardware.gpio_sims[board.name] = sim
+        hardware.drivers[board.name] = GpioBoard(
+            factory,
+            board.lock_pins,
+            door_pins=board.door_pins,
+            feedback_pins=board.feedback_pins,
+            active_high=board.active_high,
+            pull_up=board.pull_up,
+            bounce_ms=board.bounce_ms or None,
+        )
+        if sim is not None:
+            sim.settle()

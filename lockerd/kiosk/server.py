@@ -1,0 +1,252 @@
+"""The kiosk API: JSON over HTTP and a WebSocket event stream, on 127.0.0.1.
+
+Every refusal is ``{"error": {"code", "message", ...}}`` with a stable code
+the kiosk page translates; see docs/kiosk-api.md. Demo endpoints (simulated
+doors, recipient messages) exist only when ``kiosk.demo`` is true.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from lockerd.config import Config
+from lockerd.errors import BadRequest, FlowError, NotFound
+from lockerd.hardware import Hardware
+from lockerd.locker import Locker
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(exc: FlowError) -> web.Response:
+    body = {"error": {"code": exc.code, "message": exc.message, **exc.details}}
+    return web.json_response(body, status=exc.status)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except FlowError as exc:
+        return _error(exc)
+
+
+async def body(
+    request: web.Request, allowed: set[str], required: frozenset[str] | set[str] = frozenset()
+) -> dict[str, Any]:
+    """The JSON object in the request, with only ``allowed`` keys and every ``required`` one."""
+    try:
+        data = await request.json() if request.can_read_body else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest("invalid_json", f"the body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("invalid_json", "the body must be a JSON object")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise BadRequest("unknown_field", f"unknown field(s): {', '.join(unknown)}", fields=unknown)
+    missing = sorted(required - set(data))
+    if missing:
+        raise BadRequest("missing_field", f"missing field(s): {', '.join(missing)}", fields=missing)
+    return data
+
+
+def _token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    return header.removeprefix("Bearer ").strip() or None
+
+
+class KioskServer:
+    def __init__(self, config: Config, locker: Locker, hardware: Hardware):
+        self.config = config
+        self.locker = locker
+        self.hardware = hardware
+        self.app = web.Application(middlewares=[errors], client_max_size=64 * 1024)
+        self._runner: web.AppRunner | None = None
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._routes()
+
+    def _routes(self) -> None:
+        r = self.app.router
+        r.add_get("/", self.index)
+        r.add_get("/api/status", self.status)
+        r.add_get("/api/events", self.events)
+        r.add_post("/api/courier/login", self.login)
+        r.add_post("/api/courier/logout", self.logout)
+        r.add_post("/api/dropoffs", self.dropoff)
+        r.add_get("/api/dropoffs/{id}", self.get_dropoff)
+        r.add_post("/api/dropoffs/{id}/size", self.dropoff_size)
+        r.add_post("/api/dropoffs/{id}/doesnt-fit", self.doesnt_fit)
+        r.add_post("/api/dropoffs/{id}/door-did-not-open", self.did_not_open)
+        r.add_post("/api/dropoffs/{id}/cancel", self.cancel)
+        r.add_post("/api/pickups", self.pickup)
+        r.add_get("/api/pickups/{id}", self.get_pickup)
+        if self.config.kiosk.demo:
+            r.add_get("/api/demo/bank", self.demo_bank)
+            r.add_post("/api/demo/doors/{id}/{action}", self.demo_door)
+            r.add_get("/api/demo/messages", self.demo_messages)
+
+    async def start(self) -> str:
+        self.app.on_shutdown.append(self._close_sockets)
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.kiosk.host, self.config.kiosk.port)
+        await site.start()
+        host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
+        return f"http://{host}:{port}/"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _close_sockets(self, app: web.Application) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+
+    # -- pages and status ---------------------------------------------------
+
+    async def index(self, request: web.Request) -> web.Response:
+        page = resources.files("lockerd.kiosk").joinpath("static/index.html").read_text()
+        return web.Response(text=page, content_type="text/html")
+
+    async def status(self, request: web.Request) -> web.Response:
+        compartments = await self.locker.bank_view()
+        free: dict[str, int] = dict.fromkeys(self.config.size_order, 0)
+        for comp in compartments:
+            if comp["state"] == "free" and comp["door"] == "closed":
+                free[comp["size"]] += 1
+        return web.json_response(
+            {
+                "locker": {"id": self.config.locker.id, "name": self.config.locker.name},
+                "demo": self.config.kiosk.demo,
+                "sizes": list(self.config.size_order),
+                "code_length": self.config.pickup.code_length,
+                "free": free,
+                "compartments": compartments,
+                "boards": {
+                    name: {"online": b.online, "reads": b.reads, "failures": b.failures}
+                    for name, b in self.locker.bank.boards.items()
+                },
+            }
+        )
+
+    async def events(self, request: web.Request) -> web.WebSocketResponse:
+        """Journal events after ``?after=SEQ`` (if given), then everything live."""
+        try:
+            after = int(request.query.get("after", "-1"))
+        except ValueError:
+            raise BadRequest("invalid_query", "after must be a sequence number") from None
+        ws = web.WebSocketResponse(heartbeat=30)
+        await ws.prepare(request)
+        queue = self.locker.subscribe()
+        self._sockets.add(ws)
+        try:
+            backlog = [] if after < 0 else await self.locker.db(self.locker.store.events, after)
+            await ws.send_json({"type": "hello", "replayed": len(backlog)})
+            last = after
+            for event in backlog:
+                await ws.send_json(event)
+                last = event["seq"]
+            while not ws.closed:
+                message = await queue.get()
+                if message.get("seq", last + 1) > last:
+                    await ws.send_json(message)
+        finally:
+            self.locker.unsubscribe(queue)
+            self._sockets.discard(ws)
+        return ws
+
+    # -- courier ---------------------------------------------------------
+
+    async def login(self, request: web.Request) -> web.Response:
+        data = await body(request, {"code"}, {"code"})
+        token, courier = await self.locker.courier_login(data["code"])
+        view = {"id": courier.id, "name": courier.name, "rights": courier.rights}
+        return web.json_response({"token": token, "courier": view})
+
+    async def logout(self, request: web.Request) -> web.Response:
+        await body(request, set())
+        self.locker.courier_logout(_token(request) or "")
+        return web.json_response({"ok": True})
+
+    async def dropoff(self, request: web.Request) -> web.Response:
+        data = await body(request, {"barcode", "size", "prefer_low"}, {"barcode"})
+        prefer_low = data.get("prefer_low", False)
+        if not isinstance(prefer_low, bool):
+            raise BadRequest("invalid_field", "prefer_low must be true or false", field="prefer_low")
+        flow = await self.locker.dropoff_scan(
+            _token(request), data["barcode"], data.get("size"), prefer_low
+        )
+        return web.json_response(flow.view(), status=201)
+
+    async def get_dropoff(self, request: web.Request) -> web.Response:
+        flow = self.locker.own_dropoff(_token(request), request.match_info["id"])
+        return web.json_response(flow.view())
+
+    async def dropoff_size(self, request: web.Request) -> web.Response:
+        data = await body(request, {"size"}, {"size"})
+        flow = await self.locker.dropoff_size(_token(request), request.match_info["id"], data["size"])
+        return web.json_response(flow.view())
+
+    async def doesnt_fit(self, request: web.Request) -> web.Response:
+        await body(request, set())
+        flow = await self.locker.dropoff_doesnt_fit(_token(request), request.match_info["id"])
+        return web.json_response(flow.view())
+
+    async def did_not_open(self, request: web.Request) -> web.Response:
+        await body(request, set())
+        flow = await self.locker.dropoff_door_did_not_open(_token(request), request.match_info["id"])
+        return web.json_response(flow.view())
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        await body(request, set())
+        flow = await self.locker.dropoff_cancel(_token(request), request.match_info["id"])
+        return web.json_response(flow.view())
+
+    # -- resident ---------------------------------------------------------------
+
+    async def pickup(self, request: web.Request) -> web.Response:
+        data = await body(request, {"code"}, {"code"})
+        flow = await self.locker.pickup(data["code"])
+        return web.json_response(flow.view(), status=201)
+
+    async def get_pickup(self, request: web.Request) -> web.Response:
+        return web.json_response(self.locker.flow(request.match_info["id"], "pickup").view())
+
+    # -- demo ---------------------------------------------------------------------
+
+    def _sim_door(self, comp_id: str) -> Any:
+        comp = next((c for c in self.config.compartment if c.id == comp_id), None)
+        door = None if comp is None else self.hardware.sim_door(comp)
+        if door is None:
+            raise NotFound("unknown_compartment", f"no simulated compartment {comp_id!r}")
+        return door
+
+    async def demo_bank(self, request: web.Request) -> web.Response:
+        view = await self.locker.bank_view()
+        for comp in view:
+            door = self._sim_door(comp["id"])
+            comp["sim"] = {"latched": door.latched, "open": door.is_open}
+        return web.json_response({"compartments": view})
+
+    async def demo_door(self, request: web.Request) -> web.Response:
+        await body(request, set())
+        door = self._sim_door(request.match_info["id"])
+        action = request.match_info["action"]
+        if action == "open":
+            opened = door.open()
+        elif action == "close":
+            door.close()
+            opened = False
+        else:
+            raise NotFound("unknown_action", f"a door can be opened or closed, not {action!r}")
+        return web.json_response({"open": door.is_open, "opened": opened, "latched": door.latched})
+
+    async def demo_messages(self, request: web.Request) -> web.Response:
+        notices = await self.locker.db(self.locker.store.pickup_notices)
+        return web.json_response({"messages": notices})
