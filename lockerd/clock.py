@@ -122,6 +122,12 @@ class FakeClock:
         await self.drain()
 
     async def drain(self) -> None:
-        """Give the loop turns so that woken tasks run until they wait again."""
+        """Give the loop turns until woken tasks all wait again (or DRAIN_TURNS pass)."""
+        loop = asyncio.get_running_loop()
         for _ in range(self.DRAIN_TURNS):
             await asyncio.sleep(0)
+            # CPython's loop keeps its runnable callbacks in ``_ready``; when
+            # only this task was runnable, everything else is waiting. Other
+            # loops lack it and get the full number of turns.
+            if not getattr(loop, "_ready", True):
+                return

@@ -1,0 +1,14 @@
+"""Shared fixtures: a whole locker on a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.rig import Rig, bank_config
+
+
+@pytest.fixture
+async def rig(tmp_path):
+    locker = await Rig(bank_config(tmp_path)).start()
+    yield locker
+    await locker.stop()

@@ -1,0 +1,242 @@
+"""A whole locker in one process on a fake clock: real store, real bank, CU16 twin in-process.
+
+Board calls and store calls run inline on the loop, and the simulator
+answers real CU16 bytes through a DirectLink, so advancing the FakeClock
+is all it takes to move a flow on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from drivers.kerong import codec
+from drivers.kerong.sim import Cu16Simulator
+from drivers.simworld import SimDoor
+from lockerd import hardware
+from lockerd.clock import FakeClock
+from lockerd.config import Config, parse
+from lockerd.daemon import assemble
+from lockerd.locker import Locker
+from lockerd.store import Store
+from lockerd.worker import Worker
+
+BANK = """
+[locker]
+id = "test-locker"
+[state]
+directory = "{state}"
+[timing]
+door_open_timeout_s = 20
+door_left_open_s = 120
+poll_interval_ms = 200
+debounce_polls = 2
+offline_after_polls = 3
+expiry_sweep_s = 60
+courier_idle_s = 300
+[pickup]
+code_length = 8
+hold_hours = 72
+[pickup.throttle]
+free_failures = 2
+backoff_base_s = 2
+backoff_max_s = 60
+lockout_after = 6
+lockout_s = 900
+[safety]
+pulse_ms = 500
+max_pulse_ms = 1000
+cooldown_s = 3
+[[size]]
+name = "S"
+[[size]]
+name = "M"
+[[size]]
+name = "L"
+[[power_group]]
+name = "psu"
+gap_ms = 300
+[[bus]]
+name = "rs485"
+protocol = "kerong-cu16"
+simulator = true
+[[board]]
+name = "cu0"
+bus = "rs485"
+power_group = "psu"
+address = 0
+locked_bit = {locked_bit}
+closed_bit = {closed_bit}
+[[compartment]]
+id = "S1"
+size = "S"
+column = 1
+row = 1
+board = "cu0"
+lock = 1
+[[compartment]]
+id = "S2"
+size = "S"
+column = 1
+row = 2
+board = "cu0"
+lock = 2
+[[compartment]]
+id = "M1"
+size = "M"
+column = 2
+row = 1
+board = "cu0"
+lock = 3
+[[compartment]]
+id = "M2"
+size = "M"
+column = 2
+row = 2
+board = "cu0"
+lock = 4
+low_reach = true
+[[compartment]]
+id = "L1"
+size = "L"
+column = 3
+row = 1
+board = "cu0"
+lock = 5
+sensor = 9
+[demo]
+couriers = [
+  {{ id = "c1", code = "4321", name = "Courier One", rights = ["deliver", "collect"] }},
+  {{ id = "c2", code = "5555", rights = ["collect"] }},
+]
+expected_parcels = [{{ barcode = "EXP0001", size = "M", recipient = "flat-1" }}]
+"""
+
+T = TypeVar("T")
+LOCK = {"S1": 1, "S2": 2, "M1": 3, "M2": 4, "L1": 5}
+
+
+def bank_config(state: Path, *, locked_bit: int = 1, closed_bit: int = 1) -> Config:
+    text = BANK.format(state=state, locked_bit=locked_bit, closed_bit=closed_bit)
+    return parse(text, state / "locker.toml")
+
+
+class Rig:
+    def __init__(self, config: Config, clock: FakeClock | None = None):
+        self.config = config
+        self.clock = clock or FakeClock()
+        self.hw = hardware.build(config, threaded=False)
+        self.sim: Cu16Simulator = self.hw.cu16_sims["rs485"]
+        self.sim.now = self.clock.monotonic
+        self.store = Store.open(config, self.clock)
+        self.store.sync_layout()
+        self.store.seed_demo(config.demo)
+        self.locker: Locker = assemble(config, self.store, self.hw, self.clock, Worker(None))
+        self.api = _Driven(self)
+        self.messages: list[dict[str, Any]] = []
+
+    async def start(self) -> Rig:
+        queue = self.locker.subscribe()
+        await self.locker.start()
+        self._collector = asyncio.get_running_loop().create_task(self._collect(queue))
+        self._poller = asyncio.get_running_loop().create_task(self.locker.bank.run_poller("rs485"))
+        await self.clock.drain()
+        return self
+
+    async def jump(self, seconds: float) -> None:
+        """Let hours pass with no door moving: the poller sleeps through them."""
+        self._poller.cancel()
+        await asyncio.gather(self._poller, return_exceptions=True)
+        await self.clock.advance(seconds)
+        self._poller = asyncio.get_running_loop().create_task(self.locker.bank.run_poller("rs485"))
+        await self.clock.drain()
+
+    async def _collect(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        while True:
+            self.messages.append(await queue.get())
+
+    async def stop(self) -> None:
+        for task in (self._poller, self._collector):
+            task.cancel()
+        await asyncio.gather(self._poller, self._collector, return_exceptions=True)
+        await self.locker.stop()
+        self.hw.close()
+        self.store.close()
+
+    async def run(self, call: Awaitable[T]) -> T:
+        """Await ``call`` while time passes, as a kiosk waiting on a request would."""
+        task = asyncio.ensure_future(call)
+        await self.clock.drain()
+        while not task.done():
+            await self.clock.advance(0.05)
+        return task.result()
+
+    # -- the simulated world ---------------------------------------------
+
+    def door(self, comp_id: str) -> SimDoor:
+        return self.sim.board(0).door(LOCK[comp_id])
+
+    async def polls(self, count: int | None = None) -> None:
+        """Let the poller run ``count`` times (default: enough to pass the debounce)."""
+        count = self.config.timing.debounce_polls if count is None else count
+        board = self.locker.bank.boards["cu0"]
+        target = board.reads + board.failures + count
+        step = self.config.timing.poll_interval_ms / 1000 / 2
+        while board.reads + board.failures < target:
+            await self.clock.advance(step)
+
+    async def person_opens(self, comp_id: str) -> None:
+        assert self.door(comp_id).open(), f"{comp_id} would not open"
+        await self.polls()
+
+    async def person_closes(self, comp_id: str) -> None:
+        self.door(comp_id).close()
+        await self.polls()
+
+    def unlock_frames(self) -> list[bytes]:
+        return [f for f in self.sim.frames() if f[2] == codec.CMD_UNLOCK]
+
+    def unlocks_of(self, comp_id: str) -> int:
+        return self.unlock_frames().count(codec.unlock_request(0, LOCK[comp_id]))
+
+    # -- reading the store ---------------------------------------------------
+
+    def state(self, comp_id: str) -> str:
+        return str(self.store.compartment(comp_id)["state"])
+
+    def event_types(self) -> list[str]:
+        return [e["type"] for e in self.store.events()]
+
+    def code_for(self, barcode: str) -> str:
+        return next(n["code"] for n in self.store.pickup_notices() if n["barcode"] == barcode)
+
+    async def courier(self, code: str = "4321") -> str:
+        token, _ = await self.api.courier_login(code)
+        return token
+
+    async def stored(self, barcode: str, size: str | None = None) -> str:
+        """Drop a parcel off all the way; return its compartment."""
+        token = await self.courier()
+        flow = await self.api.dropoff_scan(token, barcode, size)
+        assert flow.compartment is not None, flow.view()
+        await self.person_opens(flow.compartment)
+        await self.person_closes(flow.compartment)
+        assert flow.state == "stored", flow.view()
+        return flow.compartment
+
+
+class _Driven:
+    """``rig.api.X(...)`` is ``rig.locker.X(...)`` awaited with the clock moving."""
+
+    def __init__(self, rig: Rig):
+        self._rig = rig
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._rig.locker, name)
+
+        def call(*args: Any, **kwargs: Any) -> Awaitable[Any]:
+            return self._rig.run(method(*args, **kwargs))
+
+        return call

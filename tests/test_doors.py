@@ -1,0 +1,98 @@
+"""Door alarms, debouncing and board silence, on a fake clock."""
+
+from lockerd.domain import Door
+
+
+async def test_door_left_open_raises_an_alarm_and_needs_a_check(rig) -> None:
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    await rig.person_opens("S1")
+    await rig.clock.advance(121)
+    assert "door.left_open" in rig.event_types()
+    assert flow.alarm == "left_open"
+    await rig.person_closes("S1")
+    assert flow.state == "stored"
+    assert rig.state("S1") == "needs_check"
+
+
+async def test_left_open_after_pickup_never_offers_the_compartment(rig) -> None:
+    comp = await rig.stored("PCL1", "S")
+    await rig.api.pickup(rig.code_for("PCL1"))
+    await rig.person_opens(comp)
+    await rig.clock.advance(121)
+    await rig.person_closes(comp)
+    assert rig.state(comp) == "needs_check"
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL2", "S")
+    assert flow.compartment != comp
+
+
+async def test_forced_door_is_an_alarm_and_never_offered(rig) -> None:
+    rig.door("S1").force()
+    await rig.polls()
+    assert "door.forced" in rig.event_types()
+    assert rig.state("S1") == "needs_check"
+    rig.door("S1").close()
+    await rig.polls()
+    assert rig.state("S1") == "needs_check"
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    assert flow.compartment == "S2"
+
+
+async def test_forced_door_left_open_also_alarms(rig) -> None:
+    rig.door("M1").force()
+    await rig.polls()
+    await rig.clock.advance(121)
+    assert rig.event_types().count("door.left_open") == 1
+
+
+async def test_a_one_poll_glitch_is_debounced(rig) -> None:
+    rig.door("S1").force()
+    await rig.polls(1)
+    rig.door("S1").close()
+    await rig.polls(3)
+    assert "door.forced" not in rig.event_types()
+    assert rig.state("S1") == "free"
+
+
+async def test_sensor_on_another_channel(rig) -> None:
+    # L1's lock is channel 5 but its door switch is on sensor input 9.
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "L")
+    assert flow.compartment == "L1"
+    await rig.person_opens("L1")
+    assert rig.locker.bank.door("L1") == Door.OPEN
+    assert flow.state == "open"
+
+
+async def test_silent_board_goes_offline_and_comes_back(rig) -> None:
+    rig.sim.board(0).faults.silent = True
+    await rig.polls(3)
+    assert rig.event_types()[-1] == "board.offline"
+    assert rig.locker.bank.unavailable() == {"S1", "S2", "M1", "M2", "L1"}
+    rig.sim.board(0).faults.silent = False
+    await rig.polls(1)
+    assert rig.event_types()[-1] == "board.online"
+    assert rig.locker.bank.unavailable() == set()
+
+
+async def test_door_opened_while_board_was_silent_is_seen_on_return(rig) -> None:
+    rig.sim.board(0).faults.silent = True
+    await rig.polls(3)
+    rig.door("M1").force()
+    rig.sim.board(0).faults.silent = False
+    await rig.polls()
+    assert "door.forced" in rig.event_types()
+    assert rig.state("M1") == "needs_check"
+
+
+async def test_event_stream_carries_journal_and_flow_updates(rig) -> None:
+    await rig.stored("PCL1", "S")
+    await rig.clock.drain()
+    kinds = [m["type"] for m in rig.messages]
+    assert "parcel.stored" in kinds and "flow.updated" in kinds
+    seqs = [m["seq"] for m in rig.messages if "seq" in m]
+    assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
+    states = [m["flow"]["state"] for m in rig.messages if m["type"] == "flow.updated"]
+    assert states[-2:] == ["open", "stored"]

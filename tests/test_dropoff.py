@@ -1,0 +1,223 @@
+"""Courier drop-off on a fake clock, every branch."""
+
+import pytest
+
+from drivers.kerong import codec
+from lockerd.errors import BadRequest, FlowError, Unauthorized
+
+
+async def test_expected_parcel_is_stored_with_its_announced_size(rig) -> None:
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "EXP0001")
+    assert (flow.state, flow.compartment, flow.size) == ("opening", "M1", "M")
+    assert rig.unlock_frames() == [codec.unlock_request(0, 3)]
+    assert rig.state("M1") == "reserved"
+
+    await rig.person_opens("M1")
+    assert flow.state == "open"
+    assert rig.state("M1") == "open"
+
+    await rig.person_closes("M1")
+    assert flow.state == "stored"
+    assert rig.state("M1") == "occupied"
+    parcel = rig.store.parcel(flow.parcel)
+    assert (parcel["state"], parcel["compartment_id"], parcel["recipient"]) == ("stored", "M1", "flat-1")
+    assert len(rig.code_for("EXP0001")) == 8
+    tail = [t for t in rig.event_types() if t not in ("courier.login",)][-5:]
+    assert tail == ["unlock.intent", "lock.pulsed", "door.opened", "door.closed", "parcel.stored"]
+
+
+async def test_unknown_parcel_asks_for_a_size(rig) -> None:
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "NEW0001")
+    assert flow.state == "need_size"
+    assert rig.unlock_frames() == []
+    await rig.api.dropoff_size(token, flow.id, "S")
+    assert (flow.state, flow.compartment) == ("opening", "S1")
+
+
+async def test_smallest_free_that_fits_then_larger(rig) -> None:
+    assert await rig.stored("PCL1", "S") == "S1"
+    assert await rig.stored("PCL2", "S") == "S2"
+    assert await rig.stored("PCL3", "S") == "M1"  # no S left: the next size up
+
+
+async def test_lower_compartment_is_preferred_when_asked(rig) -> None:
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "M", prefer_low=True)
+    assert flow.compartment == "M2"
+
+
+async def test_full_locker_says_so(rig) -> None:
+    for barcode in ("PCL1", "PCL2", "PCL3", "PCL4", "PCL5"):
+        await rig.stored(barcode, "S")
+    token = await rig.courier()
+    with pytest.raises(FlowError) as info:
+        await rig.api.dropoff_scan(token, "PCL6", "S")
+    assert info.value.code == "locker_full"
+
+
+async def test_door_not_seen_open_gets_one_status_checked_repulse(rig) -> None:
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    rig.door("S1").stuck = True  # the first pulse did nothing...
+    rig.door("S1").latched = True
+    rig.door("S1").stuck = False  # ...but the lock works again
+    await rig.clock.advance(20)
+    assert flow.attempt == 2
+    frames = rig.sim.frames()
+    unlock = codec.unlock_request(0, 1)
+    assert frames.count(unlock) == 2
+    second = len(frames) - 1 - frames[::-1].index(unlock)
+    assert frames[second - 1] == codec.status_request(0), "status read right before the re-pulse"
+    await rig.person_opens("S1")
+    assert flow.state == "open"
+
+
+async def test_jammed_door_goes_out_of_service_and_another_is_chosen(rig) -> None:
+    token = await rig.courier()
+    rig.door("S1").jammed = True
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    await rig.clock.advance(20)
+    assert rig.unlocks_of("S1") == 1, "latch already released: no second pulse"
+    await rig.clock.advance(20)
+    assert rig.state("S1") == "out_of_service"
+    assert (flow.state, flow.compartment) == ("opening", "S2")
+    assert rig.unlocks_of("S2") == 1
+    assert "door.jammed" in rig.event_types()
+    assert "compartment.out_of_service" in rig.event_types()
+
+
+async def test_stuck_lock_is_pulsed_twice_then_taken_out(rig) -> None:
+    rig.door("S1").stuck = True
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    await rig.clock.advance(40)
+    assert rig.unlocks_of("S1") == 2
+    assert rig.state("S1") == "out_of_service"
+    assert flow.compartment == "S2"
+
+
+async def test_silent_board_means_no_blind_repulse(rig) -> None:
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    rig.door("S1").stuck = True
+    rig.door("S1").latched = True
+    rig.sim.board(0).faults.silent = True
+    await rig.clock.advance(20)
+    assert rig.unlocks_of("S1") == 1
+    assert rig.state("S1") == "out_of_service"
+    # Every other compartment is on the same board, now known to be silent:
+    # none is offered, so the drop-off ends instead of pulsing into the dark.
+    assert "board.offline" in rig.event_types()
+    assert (flow.state, flow.error["code"]) == ("failed", "locker_full")
+    assert rig.unlock_frames() == [codec.unlock_request(0, 1)]
+
+
+async def test_no_compartment_left_after_a_jam_fails_the_flow(rig) -> None:
+    for comp in ("S1", "S2", "M1", "M2", "L1"):
+        rig.door(comp).jammed = True
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "L")
+    await rig.clock.advance(40)
+    assert flow.state == "failed"
+    assert flow.error["code"] == "locker_full"
+
+
+async def test_doesnt_fit_releases_and_offers_the_next_size(rig) -> None:
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    await rig.person_opens("S1")
+    await rig.api.dropoff_doesnt_fit(token, flow.id)
+    assert (flow.state, flow.offered_size) == ("offer_size", "M")
+    with pytest.raises(BadRequest, match="choose M or larger"):
+        await rig.api.dropoff_size(token, flow.id, "S")
+    await rig.api.dropoff_size(token, flow.id, "M")
+    assert flow.compartment == "M1"
+    await rig.person_closes("S1")
+    assert rig.state("S1") == "free"
+    await rig.person_opens("M1")
+    await rig.person_closes("M1")
+    assert flow.state == "stored"
+    assert rig.store.parcel(flow.parcel)["compartment_id"] == "M1"
+
+
+async def test_doesnt_fit_in_the_largest_size(rig) -> None:
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "L")
+    await rig.person_opens("L1")
+    await rig.api.dropoff_doesnt_fit(token, flow.id)
+    assert flow.state == "no_larger_size"
+
+
+async def test_courier_reports_the_door_did_not_open(rig) -> None:
+    token = await rig.courier()
+    rig.door("S1").stuck = True
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    await rig.api.dropoff_door_did_not_open(token, flow.id)
+    assert (flow.attempt, rig.unlocks_of("S1")) == (2, 2)
+
+
+async def test_cancel_before_the_door_opens_frees_the_compartment(rig) -> None:
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    await rig.api.dropoff_cancel(token, flow.id)
+    assert (flow.state, rig.state("S1")) == ("cancelled", "free")
+
+
+async def test_scanning_a_parcel_already_stored_is_refused(rig) -> None:
+    await rig.stored("PCL1", "S")
+    token = await rig.courier()
+    with pytest.raises(FlowError) as info:
+        await rig.api.dropoff_scan(token, "PCL1", "S")
+    assert info.value.code == "already_stored"
+
+
+async def test_one_open_door_per_courier_at_a_time(rig) -> None:
+    token = await rig.courier()
+    await rig.api.dropoff_scan(token, "PCL1", "S")
+    with pytest.raises(FlowError) as info:
+        await rig.api.dropoff_scan(token, "PCL2", "S")
+    assert info.value.code == "dropoff_in_progress"
+
+
+@pytest.mark.parametrize(
+    ("barcode", "size", "code"),
+    [
+        ("", None, "invalid_barcode"),
+        ("AB", None, "invalid_barcode"),
+        ("HAS SPACE", None, "invalid_barcode"),
+        ("X" * 65, None, "invalid_barcode"),
+        (12345, None, "invalid_barcode"),
+        ("P0001", "XL", "invalid_size"),
+        ("P0001", 3, "invalid_size"),
+    ],
+)
+async def test_bad_scans_are_refused_and_change_nothing(rig, barcode, size, code) -> None:
+    token = await rig.courier()
+    before = rig.store.events()
+    with pytest.raises(BadRequest) as info:
+        await rig.api.dropoff_scan(token, barcode, size)
+    assert info.value.code == code
+    assert rig.store.events() == before
+    assert rig.unlock_frames() == []
+
+
+async def test_session_rules(rig) -> None:
+    with pytest.raises(Unauthorized):
+        await rig.api.dropoff_scan("made-up", "PCL1", "S")
+    collector = await rig.courier("5555")
+    with pytest.raises(FlowError) as info:
+        await rig.api.dropoff_scan(collector, "PCL1", "S")
+    assert info.value.code == "not_allowed"
+    token = await rig.courier()
+    await rig.clock.advance(301)
+    with pytest.raises(Unauthorized):
+        await rig.api.dropoff_scan(token, "PCL1", "S")
+
+
+async def test_wrong_courier_code_is_refused(rig) -> None:
+    with pytest.raises(FlowError) as info:
+        await rig.api.courier_login("0000")
+    assert info.value.code == "wrong_code"
+    assert "courier.denied" in rig.event_types()

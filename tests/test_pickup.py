@@ -1,0 +1,141 @@
+"""Resident pickup and wrong-code throttling, on a fake clock."""
+
+import pytest
+
+from drivers.kerong import codec
+from lockerd.errors import BadRequest, FlowError
+from tests.rig import Rig
+
+
+async def test_right_code_opens_and_closing_collects(rig) -> None:
+    comp = await rig.stored("PCL1", "S")
+    code = rig.code_for("PCL1")
+    flow = await rig.api.pickup(code)
+    assert (flow.state, flow.compartment) == ("opening", comp)
+    assert rig.unlock_frames()[-1] == codec.unlock_request(0, 1)
+    await rig.person_opens(comp)
+    assert flow.state == "open"
+    await rig.person_closes(comp)
+    assert flow.state == "collected"
+    assert rig.state(comp) == "free"
+    assert rig.store.parcels()[-1]["state"] == "collected"
+    assert rig.store.pickup_notices() == [], "no plaintext code left once collected"
+
+
+async def test_code_works_once(rig) -> None:
+    comp = await rig.stored("PCL1", "S")
+    code = rig.code_for("PCL1")
+    await rig.api.pickup(code)
+    await rig.person_opens(comp)
+    await rig.person_closes(comp)
+    with pytest.raises(FlowError) as info:
+        await rig.api.pickup(code)
+    assert info.value.code == "wrong_code"
+
+
+async def test_codes_are_stored_only_as_hmac(rig) -> None:
+    await rig.stored("PCL1", "S")
+    code = rig.code_for("PCL1")
+    row = rig.store.db.conn.execute("SELECT code_hmac FROM parcels WHERE barcode = 'PCL1'").fetchone()
+    assert row[0] == rig.store.key.digest("pickup", code)
+    dump = "\n".join(rig.store.db.conn.iterdump())
+    # The one plaintext copy is the notice waiting for the back office.
+    assert dump.count(code) == 1
+    assert "pickup_notices" in next(line for line in dump.splitlines() if code in line)
+
+
+async def test_wrong_codes_back_off_from_the_third_and_lock_out(rig) -> None:
+    await rig.stored("PCL1", "S")
+    answers = []
+    for _ in range(6):
+        with pytest.raises(FlowError) as info:
+            await rig.api.pickup("00000000")
+        answers.append((info.value.code, info.value.details))
+        await rig.clock.advance(info.value.details.get("retry_after", 0))
+    assert answers[0] == ("wrong_code", {"attempts_left": 5, "retry_after": 0})
+    assert answers[1] == ("wrong_code", {"attempts_left": 4, "retry_after": 0})
+    assert answers[2] == ("wrong_code", {"attempts_left": 3, "retry_after": 2})
+    assert answers[3] == ("wrong_code", {"attempts_left": 2, "retry_after": 4})
+    assert answers[4] == ("wrong_code", {"attempts_left": 1, "retry_after": 8})
+    assert answers[5] == ("locked_out", {"retry_after": 900})
+    assert rig.event_types().count("pickup.denied") == 6
+    assert "pickup.locked_out" in rig.event_types()
+
+
+async def test_attempt_during_backoff_is_refused_without_counting(rig) -> None:
+    for _ in range(3):
+        with pytest.raises(FlowError):
+            await rig.api.pickup("00000000")
+    with pytest.raises(FlowError) as info:
+        await rig.api.pickup("11111111")
+    assert info.value.code == "too_fast"
+    assert rig.store.throttle_state("pickup").failures == 3
+
+
+async def test_lockout_survives_a_restart(tmp_path) -> None:
+    from tests.rig import bank_config
+
+    config = bank_config(tmp_path)
+    rig = await Rig(config).start()
+    comp = await rig.stored("PCL1", "S")
+    code = rig.code_for("PCL1")
+    for _ in range(6):
+        with pytest.raises(FlowError) as info:
+            await rig.api.pickup("00000000")
+        if info.value.code != "locked_out":
+            await rig.clock.advance(info.value.details["retry_after"])
+    clock = rig.clock
+    await rig.stop()
+
+    again = await Rig(config, clock).start()
+    try:
+        with pytest.raises(FlowError) as info:
+            await again.api.pickup(code)
+        assert info.value.code == "locked_out"
+        await again.jump(901)
+        flow = await again.api.pickup(code)
+        assert flow.compartment == comp
+    finally:
+        await again.stop()
+
+
+async def test_right_code_resets_the_count(rig) -> None:
+    comp = await rig.stored("PCL1", "S")
+    for _ in range(2):
+        with pytest.raises(FlowError):
+            await rig.api.pickup("00000000")
+    await rig.api.pickup(rig.code_for("PCL1"))
+    assert rig.store.throttle_state("pickup").failures == 0
+    assert comp
+
+
+@pytest.mark.parametrize("code", ["1234567", "123456789", "1234abcd", "", 12345678, None, "１２３４５６７８"])
+async def test_malformed_codes_are_refused_and_not_counted(rig, code) -> None:
+    before = rig.store.events()
+    with pytest.raises(BadRequest) as info:
+        await rig.api.pickup(code)
+    assert info.value.code == "invalid_code"
+    assert rig.store.events() == before
+
+
+async def test_pickup_door_that_never_opens_is_out_of_order(rig) -> None:
+    comp = await rig.stored("PCL1", "S")
+    rig.door(comp).jammed = True
+    flow = await rig.api.pickup(rig.code_for("PCL1"))
+    await rig.clock.advance(40)
+    assert (flow.state, flow.error["code"]) == ("failed", "compartment_out_of_order")
+    assert rig.state(comp) == "out_of_service"
+    with pytest.raises(FlowError) as info:
+        await rig.api.pickup(rig.code_for("PCL1"))
+    assert info.value.code == "compartment_out_of_order"
+
+
+async def test_expired_parcel_is_refused_to_the_resident(rig) -> None:
+    await rig.stored("PCL1", "S")
+    code = rig.code_for("PCL1")
+    await rig.jump(72 * 3600 + 61)
+    assert rig.store.parcels()[-1]["state"] == "expired"
+    assert "parcel.expired" in rig.event_types()
+    with pytest.raises(FlowError) as info:
+        await rig.api.pickup(code)
+    assert info.value.code == "parcel_expired"
