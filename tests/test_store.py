@@ -1,0 +1,147 @@
+"""The store: durability settings, migrations, atomic journal, device key, reconciliation."""
+
+import sqlite3
+
+import pytest
+
+from lockerd.clock import FakeClock
+from lockerd.domain import Door, Event
+from lockerd.errors import DeviceKeyError, StoreError
+from lockerd.store import Database, Store
+from lockerd.store.migrations import MIGRATIONS
+from tests.rig import bank_config
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(bank_config(tmp_path), FakeClock())
+    s.sync_layout()
+    yield s
+    s.close()
+
+
+def test_durability_settings_are_on(store) -> None:
+    conn = store.db.conn
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert store.db.schema_version == len(MIGRATIONS)
+
+
+def test_a_newer_schema_is_refused(tmp_path) -> None:
+    path = tmp_path / "lockerd.db"
+    sqlite3.connect(path).execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    with pytest.raises(StoreError, match="newer than this lockerd"):
+        Database(path)
+
+
+def test_migrations_are_idempotent_on_reopen(tmp_path) -> None:
+    Database(tmp_path / "x.db").close()
+    db = Database(tmp_path / "x.db")
+    assert db.schema_version == len(MIGRATIONS)
+
+
+def test_state_change_and_event_commit_together(store) -> None:
+    before = store.events()
+    with pytest.raises(RuntimeError), store._change() as conn:
+        store._set(conn, "S1", "out_of_service", "test")
+        store._event(Event.OUT_OF_SERVICE, {"compartment": "S1"})
+        raise RuntimeError("power cut mid-transaction")
+    assert store.compartment("S1")["state"] == "free"
+    assert store.events() == before
+
+
+def test_journal_has_no_gaps_after_a_rollback(store) -> None:
+    with store._change():
+        store._event(Event.CHECKED, {"n": 1})
+    with pytest.raises(RuntimeError), store._change():
+        store._event(Event.CHECKED, {"n": 2})
+        raise RuntimeError
+    with store._change():
+        store._event(Event.CHECKED, {"n": 3})
+    seqs = [e["seq"] for e in store.events()]
+    assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_journal_outside_a_transaction_is_refused(store) -> None:
+    with pytest.raises(StoreError):
+        store.db.journal(0.0, "x", {})
+
+
+def test_check_constraints_hold(store) -> None:
+    with pytest.raises(sqlite3.IntegrityError), store._change() as conn:
+        conn.execute("UPDATE compartments SET state = 'bogus' WHERE id = 'S1'")
+
+
+def test_device_key_file_is_private_and_outside_the_database(store) -> None:
+    key_path = store.config.key_path
+    assert key_path.stat().st_mode & 0o777 == 0o600
+    assert key_path.read_bytes() not in store.config.database_path.read_bytes()
+
+
+def test_wrong_key_is_refused(tmp_path) -> None:
+    config = bank_config(tmp_path)
+    Store.open(config, FakeClock()).close()
+    config.key_path.write_bytes(b"k" * 32)
+    with pytest.raises(StoreError, match="not the device key this database was made with"):
+        Store.open(config, FakeClock())
+
+
+def test_missing_key_with_codes_in_the_database_is_refused(tmp_path) -> None:
+    config = bank_config(tmp_path)
+    store = Store.open(config, FakeClock())
+    store.sync_layout()
+    store.seed_demo(config.demo)  # couriers' codes are HMACs under the key
+    store.close()
+    config.key_path.unlink()
+    with pytest.raises(DeviceKeyError, match="restore the key file"):
+        Store.open(config, FakeClock())
+
+
+def test_dropping_a_compartment_that_holds_a_parcel_is_refused(tmp_path) -> None:
+    from lockerd.config import parse
+    from tests.rig import BANK
+
+    config = bank_config(tmp_path)
+    store = Store.open(config, FakeClock())
+    store.sync_layout()
+    r = store.reserve_for_dropoff("c1", "PCL1", "L")
+    store.door_opened(r.compartment_id)
+    store.door_closed(r.compartment_id)
+    store.close()
+    text = BANK.format(state=tmp_path, locked_bit=1, closed_bit=1)
+    smaller = parse(text[: text.index('[[compartment]]\nid = "L1"')] , tmp_path / "b.toml")
+    with pytest.raises(StoreError, match="L1 holds parcel PCL1"):
+        Store.open(smaller, FakeClock()).sync_layout()
+
+
+@pytest.mark.parametrize(
+    ("setup", "door", "expected", "reason"),
+    [
+        ("free", Door.CLOSED, "free", None),
+        ("free", Door.UNKNOWN, "free", None),
+        ("free", Door.OPEN, "needs_check", "open_at_start"),
+        ("occupied", Door.CLOSED, "occupied", None),
+        ("occupied", Door.OPEN, "needs_check", "open_at_start"),
+        ("reserved", Door.CLOSED, "needs_check", "interrupted_unlock"),
+        ("opened", Door.CLOSED, "needs_check", "interrupted_unlock"),
+        ("opened", Door.OPEN, "needs_check", "interrupted_unlock"),
+        ("out_of_service", Door.OPEN, "out_of_service", "door_did_not_open"),
+    ],
+)
+def test_reconcile_after_restart(store, setup, door, expected, reason) -> None:
+    if setup in ("occupied", "reserved", "opened", "out_of_service"):
+        r = store.reserve_for_dropoff("c1", "PCL1", "S")
+        if setup == "out_of_service":
+            store.unlock_failed(r.intent_id)
+        if setup in ("occupied", "opened"):
+            store.door_opened("S1")
+        if setup == "occupied":
+            store.door_closed("S1")
+    store.reconcile({"S1": door})
+    row = store.compartment("S1")
+    assert (row["state"], row["reason"]) == (expected, reason)
+    live = store.db.conn.execute(
+        "SELECT COUNT(*) FROM unlock_intents WHERE state IN ('pending','opened','released')"
+    ).fetchone()[0]
+    assert live == 0
