@@ -7,6 +7,7 @@ doors, recipient messages) exist only when ``kiosk.demo`` is true.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -95,7 +96,9 @@ class KioskServer:
         self.app.on_shutdown.append(self._close_sockets)
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.kiosk.host, self.config.kiosk.port)
+        site = web.TCPSite(
+            self._runner, self.config.kiosk.host, self.config.kiosk.port, shutdown_timeout=2.0
+        )
         await site.start()
         host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
         return f"http://{host}:{port}/"
@@ -152,14 +155,32 @@ class KioskServer:
             for event in backlog:
                 await ws.send_json(event)
                 last = event["seq"]
-            while not ws.closed:
-                message = await queue.get()
-                if message.get("seq", last + 1) > last:
-                    await ws.send_json(message)
+            await self._forward(ws, queue, last)
         finally:
             self.locker.unsubscribe(queue)
             self._sockets.discard(ws)
         return ws
+
+    async def _forward(self, ws: web.WebSocketResponse, queue: asyncio.Queue[Any], last: int) -> None:
+        """Send queued messages until the client goes away (its reads end)."""
+        closed = asyncio.ensure_future(self._until_closed(ws))
+        try:
+            while not closed.done():
+                message = asyncio.ensure_future(queue.get())
+                await asyncio.wait({message, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if not message.done():
+                    message.cancel()
+                    break
+                event = message.result()
+                if event.get("seq", last + 1) > last and not ws.closed:
+                    await ws.send_json(event)
+        finally:
+            closed.cancel()
+
+    @staticmethod
+    async def _until_closed(ws: web.WebSocketResponse) -> None:
+        async for _ in ws:
+            pass  # the stream is one-way; anything a client sends is ignored
 
     # -- courier ---------------------------------------------------------
 
@@ -236,15 +257,15 @@ class KioskServer:
 
     async def demo_door(self, request: web.Request) -> web.Response:
         await body(request, set())
-        door = self._sim_door(request.match_info["id"])
         action = request.match_info["action"]
+        if action not in ("open", "close"):
+            raise NotFound("unknown_action", f"a door can be opened or closed, not {action!r}")
+        door = self._sim_door(request.match_info["id"])
         if action == "open":
             opened = door.open()
-        elif action == "close":
+        else:
             door.close()
             opened = False
-        else:
-            raise NotFound("unknown_action", f"a door can be opened or closed, not {action!r}")
         return web.json_response({"open": door.is_open, "opened": opened, "latched": door.latched})
 
     async def demo_messages(self, request: web.Request) -> web.Response:

@@ -1,0 +1,113 @@
+"""Start ``lockerd run`` as a real process and talk to it over HTTP and the event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+READY = "ready: kiosk at "
+
+
+class Daemon:
+    def __init__(self, config: Path, *args: str):
+        self.config = config
+        self.args = args
+        self.url = ""
+        self.proc: asyncio.subprocess.Process | None = None
+        self.http: aiohttp.ClientSession | None = None
+        self.output: list[str] = []
+
+    async def __aenter__(self) -> Daemon:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "lockerd", "run", str(self.config), "--port", "0", *self.args,
+            cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        self.url = await asyncio.wait_for(self._ready(), timeout=30)
+        self.http = aiohttp.ClientSession(base_url=self.url)
+        return self
+
+    async def _ready(self) -> str:
+        assert self.proc is not None and self.proc.stdout is not None
+        while line := (await self.proc.stdout.readline()).decode():
+            self.output.append(line)
+            if READY in line:
+                asyncio.get_running_loop().create_task(self._drain())
+                return line.split(READY, 1)[1].strip()
+        raise RuntimeError("lockerd exited before it was ready:\n" + "".join(self.output))
+
+    async def _drain(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        while line := (await self.proc.stdout.readline()).decode():
+            self.output.append(line)
+
+    async def stop(self) -> int:
+        assert self.proc is not None
+        if self.http is not None:
+            await self.http.close()
+            self.http = None
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(self.proc.wait(), timeout=15)
+        return self.proc.returncode or 0
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()
+
+    async def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+        assert self.http is not None
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        data = None if body is None else (body if isinstance(body, str) else json.dumps(body))
+        async with self.http.request(method, path, data=data, headers=headers) as response:
+            return response.status, await response.json()
+
+    async def events(self, after: int = 0) -> EventStream:
+        assert self.http is not None
+        ws = await self.http.ws_connect(f"/api/events?after={after}")
+        hello = await ws.receive_json(timeout=10)
+        assert hello["type"] == "hello"
+        return EventStream(ws)
+
+
+class EventStream:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse):
+        self.ws = ws
+        self.seen: list[dict[str, Any]] = []
+
+    async def wait_for(self, predicate: Any, timeout: float = 15) -> dict[str, Any]:
+        """The first message (already seen or coming) that matches, within ``timeout`` seconds."""
+        for message in self.seen:
+            if predicate(message):
+                return message
+
+        async def next_match() -> dict[str, Any]:
+            while True:
+                message = await self.ws.receive_json()
+                self.seen.append(message)
+                if predicate(message):
+                    return message
+
+        return await asyncio.wait_for(next_match(), timeout)
+
+    async def event(self, kind: str, **data: Any) -> dict[str, Any]:
+        return await self.wait_for(
+            lambda m: m.get("type") == kind and all(m.get("data", {}).get(k) == v for k, v in data.items())
+        )
+
+    async def flow(self, flow_id: str, state: str) -> dict[str, Any]:
+        return await self.wait_for(
+            lambda m: m.get("type") == "flow.updated"
+            and m["flow"]["id"] == flow_id
+            and m["flow"]["state"] == state
+        )
+
+    async def close(self) -> None:
+        await self.ws.close()

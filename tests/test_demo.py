@@ -1,0 +1,56 @@
+"""The README's demo: ``lockerd run config/demo.toml`` with its simulators in the daemon."""
+
+from tests.daemon import ROOT, Daemon
+
+
+async def _person(daemon: Daemon, comp: str, action: str) -> dict:
+    status, door = await daemon.call("POST", f"/api/demo/doors/{comp}/{action}")
+    assert status == 200, door
+    return door
+
+
+async def test_demo_locker_end_to_end(tmp_path) -> None:
+    async with Daemon(ROOT / "config" / "demo.toml", "--state-dir", str(tmp_path)) as daemon:
+        events = await daemon.events(after=0)
+        status, page = 0, ""
+        async with daemon.http.get("/") as response:
+            status, page = response.status, await response.text()
+        assert status == 200 and "Collect a parcel" in page
+
+        _, login = await daemon.call("POST", "/api/courier/login", {"code": "1234"})
+        token = login["token"]
+        # An L parcel goes to the GPIO cabinet (C1 is the first L that is not low reach).
+        _, flow = await daemon.call("POST", "/api/dropoffs", {"barcode": "BIGBOX01", "size": "L"}, token)
+        assert flow["compartment"] == "C1"
+        await events.event("lock.pulsed", compartment="C1")
+        assert (await _person(daemon, "C1", "open"))["opened"]
+        await events.flow(flow["id"], "open")
+        await _person(daemon, "C1", "close")
+        await events.flow(flow["id"], "stored")
+
+        # An announced M parcel goes to the CU16 board on the pty.
+        _, flow = await daemon.call("POST", "/api/dropoffs", {"barcode": "JJD0001"}, token)
+        assert flow["compartment"] == "B2"
+        await events.event("lock.pulsed", compartment="B2")
+        await _person(daemon, "B2", "open")
+        await events.flow(flow["id"], "open")
+        await _person(daemon, "B2", "close")
+        await events.flow(flow["id"], "stored")
+
+        _, messages = await daemon.call("GET", "/api/demo/messages")
+        codes = {m["compartment_id"]: m["code"] for m in messages["messages"]}
+        assert set(codes) == {"C1", "B2"}
+        for comp in ("C1", "B2"):
+            _, pickup = await daemon.call("POST", "/api/pickups", {"code": codes[comp]})
+            await events.event("lock.pulsed", compartment=comp)
+            await _person(daemon, comp, "open")
+            await events.flow(pickup["id"], "open")
+            await _person(daemon, comp, "close")
+            await events.flow(pickup["id"], "collected")
+
+        _, bank = await daemon.call("GET", "/api/demo/bank")
+        assert {c["id"]: c["state"] for c in bank["compartments"]}["C1"] == "free"
+        assert all(c["sim"]["latched"] and not c["sim"]["open"] for c in bank["compartments"])
+        await events.close()
+        assert await daemon.stop() == 0
+    assert (tmp_path / "lockerd.db").exists() and (tmp_path / "device.key").exists()
