@@ -133,3 +133,11 @@ def test_check_config_lists_errors_and_fails(tmp_path, capsys) -> None:
 def test_check_config_missing_file(tmp_path, capsys) -> None:
     assert main(["check-config", str(tmp_path / "nope.toml")]) == 2
     assert "nope.toml: cannot read" in capsys.readouterr().err
+
+
+def test_config_reference_is_up_to_date() -> None:
+    from lockerd.config.reference import render
+
+    assert (ROOT / "docs" / "config-reference.md").read_text() == render(), (
+        "run: python -m lockerd.config.reference > docs/config-reference.md"
+    )

@@ -26,7 +26,7 @@ class LockerSection:
 @dataclass(frozen=True)
 class StateSection:
     directory: str = opt(doc="folder for the database (relative paths: from the config file)")
-    key_file: str = opt("", doc="device key file for code HMACs; default <directory>/device.key")
+    key_file: str = opt("", doc="device key file for code HMACs (default: device.key in the state directory)")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,91 @@
+"""Write docs/config-reference.md from the schema: every key, its type, default and meaning.
+
+``python -m lockerd.config.reference > docs/config-reference.md``; a test
+keeps the committed file equal to this output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, get_args, get_origin
+
+from lockerd.config import schema
+
+SECTIONS: list[tuple[str, type[Any], str]] = [
+    ("[locker]", schema.LockerSection, "Identity."),
+    ("[state]", schema.StateSection, "Where the database and the device key live."),
+    ("[kiosk]", schema.KioskSection, "The kiosk API (docs/kiosk-api.md)."),
+    ("[timing]", schema.TimingSection, "Timers of the flows and the bus pollers."),
+    ("[pickup]", schema.PickupSection, "Pickup codes."),
+    ("[pickup.throttle]", schema.ThrottleSection, "Wrong-code throttling (pickup codes and courier codes)."),
+    ("[safety]", schema.SafetySection, "Lock pulse rules, enforced below every flow."),
+    ("[[size]]", schema.SizeConfig, "Size classes, smallest first; the allocator takes the smallest that fits."),
+    ("[[power_group]]", schema.PowerGroupConfig, "A supply that energizes one lock at a time."),
+    ("[[bus]]", schema.BusConfig, "A serial bus (RS-485, TCP bridge) or the GPIO header."),
+    ("[[board]] on a kerong-cu16 bus", schema.Cu16BoardConfig, "A Kerong KR-CU16: 16 locks, 16 sensor inputs."),
+    ("[[board]] on a gpio bus", schema.GpioBoardConfig, "Locks and door switches wired to the header."),
+    ("[[compartment]]", schema.CompartmentConfig, "One door of the bank."),
+    ("[demo]", schema.DemoSection, "Seed data for the demo; real deployments get these from the back office."),
+    ("[[demo.couriers]]", schema.DemoCourier, "A demo courier."),
+    ("[[demo.expected_parcels]]", schema.DemoParcel, "A parcel announced in the demo."),
+]
+
+
+def _type(hint: Any) -> str:
+    origin = get_origin(hint)
+    if origin is typing.Literal:
+        return " \\| ".join(f'`"{a}"`' for a in get_args(hint))
+    if origin is tuple:
+        return f"array of {_type(get_args(hint)[0])}"
+    if dataclasses.is_dataclass(hint):
+        return "table"
+    return {int: "integer", float: "number", str: "string", bool: "boolean"}.get(hint, str(hint))
+
+
+def _default(field: dataclasses.Field[Any]) -> str:
+    if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+        return "required"
+    value = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+    if dataclasses.is_dataclass(value):
+        return "see below"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, str):
+        return f'`"{value}"`' if value else '`""` (unset)'
+    if isinstance(value, tuple):
+        return "`[" + ", ".join(f'"{v}"' if isinstance(v, str) else str(v) for v in value) + "]`"
+    return f"`{value}`"
+
+
+def _range(field: dataclasses.Field[Any]) -> str:
+    low, high = field.metadata.get("min"), field.metadata.get("max")
+    if low is None and high is None:
+        return ""
+    return f"{'' if low is None else low}..{'' if high is None else high}"
+
+
+def render() -> str:
+    out = [
+        "# Config reference",
+        "",
+        "One TOML file describes a locker; `lockerd check-config FILE` validates it and",
+        "prints a summary of the bank. Unknown keys are errors. Relative paths start at",
+        "the config file's folder. Units are in the key names (`_ms`, `_s`, `_mm`).",
+        "Generated from `lockerd/config/schema.py` by `python -m lockerd.config.reference`.",
+    ]
+    for title, cls, text in SECTIONS:
+        hints = typing.get_type_hints(cls)
+        out += ["", f"## {title}", "", text, "", "| key | type | default | range | meaning |", "|---|---|---|---|---|"]
+        for field in dataclasses.fields(cls):
+            if field.metadata.get("internal") or field.name in {"board"}:
+                continue
+            out.append(
+                f"| `{field.name}` | {_type(hints[field.name])} | {_default(field)} | {_range(field)} "
+                f"| {field.metadata.get('doc', '')} |"
+            )
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")
