@@ -35,7 +35,8 @@ PULSE_MS = 50
 
 def config_text(state: Path, port: str) -> str:
     comps = "".join(
-        f'[[compartment]]\nid = "C{n}"\nsize = "S"\ncolumn = {n}\nrow = 1\nboard = "cu0"\nlock = {n}\n'
+        f'[[compartment]]\nid = "C{n}"\nsize = "S"\ncolumn = {n}\nrow = 1\n'
+        f'board = "cu0"\nlock = {n}\n'
         for n in range(1, CHANNELS + 1)
     )
     return f"""
@@ -72,11 +73,13 @@ couriers = [{{ id = "bench", code = "9999" }}]
 {comps}"""
 
 
-async def cycle(daemon: Daemon, events, sim: Cu16Simulator, flow_id: str, lock: int, done: str) -> None:
+async def cycle(
+    daemon: Daemon, events, sim: Cu16Simulator, flow_id: str, lock: int, done: str
+) -> None:
     door = sim.board(0).door(lock)
     await events.flow(flow_id, "opening")
-    while not door.open():
-        await asyncio.sleep(0.005)
+    await events.event("lock.pulsed", compartment=f"C{lock}")
+    assert door.open(), f"C{lock} did not open after its pulse"
     await events.flow(flow_id, "open")
     door.close()
     await events.flow(flow_id, done)
@@ -86,7 +89,10 @@ async def one_round(daemon: Daemon, events, sim: Cu16Simulator, round_no: int) -
     _, login = await daemon.call("POST", "/api/courier/login", {"code": "9999"})
     for n in range(CHANNELS):
         _, flow = await daemon.call(
-            "POST", "/api/dropoffs", {"barcode": f"BENCH{round_no:03d}{n:03d}", "size": "S"}, login["token"]
+            "POST",
+            "/api/dropoffs",
+            {"barcode": f"BENCH{round_no:03d}{n:03d}", "size": "S"},
+            login["token"],
         )
         await cycle(daemon, events, sim, flow["id"], int(flow["compartment"][1:]), "stored")
     _, messages = await daemon.call("GET", "/api/demo/messages")
@@ -131,8 +137,10 @@ def report(samples: list[float]) -> None:
     print(f"  median {median:7.2f} ms   p99 {p99:7.2f} ms   max {ms[-1]:7.2f} ms")
     print(f"  unlock frame alone on the wire:        {frame_wire:5.2f} ms")
     print(f"  unlock + confirming status read, wire: {exchange_wire:5.2f} ms")
-    print(f"  ratio to the unlock exchange: median {median / exchange_wire:4.2f}x (budget 1x), "
-          f"p99 {p99 / exchange_wire:4.2f}x (budget 2x + one fsync)")
+    print(
+        f"  ratio to the unlock exchange: median {median / exchange_wire:4.2f}x (budget 1x), "
+        f"p99 {p99 / exchange_wire:4.2f}x (budget 2x + one fsync)"
+    )
 
 
 if __name__ == "__main__":

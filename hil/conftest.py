@@ -14,7 +14,9 @@ from lockerd.config import Config, load
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--config", action="store", default=None, help="the real bank's lockerd config")
+    parser.addoption(
+        "--config", action="store", default=None, help="the real bank's lockerd config"
+    )
 
 
 @pytest.fixture(scope="session")

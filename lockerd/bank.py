@@ -95,9 +95,7 @@ class Bank:
         self.clock = clock
         self._authorize = authorize
         self._workers = workers
-        self.boards = {
-            b.name: BoardState(b, drivers[b.name], b.bus) for b in config.boards
-        }
+        self.boards = {b.name: BoardState(b, drivers[b.name], b.bus) for b in config.boards}
         self._layout = {c.id: c for c in config.compartment}
         self._doors = {c.id: _DoorTrack() for c in config.compartment}
         self._groups = {g.name: _Group(gap=g.gap_ms / 1000) for g in config.power_group}

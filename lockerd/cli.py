@@ -10,11 +10,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from drivers.errors import DriverError
 from lockerd import __version__
 from lockerd.config import Config, load
 from lockerd.config.schema import Cu16BoardConfig
 from lockerd.errors import ConfigError, LockerError
-from drivers.errors import DriverError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, help="kiosk API port (overrides kiosk.port; 0 = any free)")
     run.add_argument("--state-dir", type=Path, help="database folder (overrides state.directory)")
     run.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"],
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
         help="log verbosity (default: info)",
     )
     run.set_defaults(func=_run)
@@ -72,10 +74,13 @@ def _overridden(config: Config, args: argparse.Namespace) -> Config:
     if args.port is not None:
         if not 0 <= args.port <= 65535:
             raise ConfigError([f"--port: {args.port} is outside 0..65535"])
-        config = dataclasses.replace(config, kiosk=dataclasses.replace(config.kiosk, port=args.port))
+        config = dataclasses.replace(
+            config, kiosk=dataclasses.replace(config.kiosk, port=args.port)
+        )
     if args.state_dir is not None:
         state = dataclasses.replace(
-            config.state, directory=str(args.state_dir.resolve()),
+            config.state,
+            directory=str(args.state_dir.resolve()),
             key_file=config.state.key_file and str(config.key_path),
         )
         config = dataclasses.replace(config, state=state)
@@ -93,7 +98,8 @@ def summary(config: Config) -> str:
         f"{config.path}: OK",
         f"locker {config.locker.id}" + (f" ({config.locker.name})" if config.locker.name else ""),
         f"state  {config.database_path}  key {config.key_path}",
-        f"kiosk  http://{config.kiosk.host}:{config.kiosk.port}/" + ("  demo" if config.kiosk.demo else ""),
+        f"kiosk  http://{config.kiosk.host}:{config.kiosk.port}/"
+        + ("  demo" if config.kiosk.demo else ""),
     ]
     for bus in config.bus:
         where = "simulator" if bus.simulator else bus.port or f"pin factory {bus.pin_factory}"
@@ -111,17 +117,24 @@ def summary(config: Config) -> str:
         )
     sizes = Counter(c.size for c in config.compartment)
     lines.append("sizes  " + ", ".join(f"{s} x{sizes[s]}" for s in config.size_order))
-    lines.append(f"{len(config.compartment)} compartments (column across, row down; * = low reach):")
+    lines.append(
+        f"{len(config.compartment)} compartments (column across, row down; * = low reach):"
+    )
     lines.extend(_grid(config))
     return "\n".join(lines)
 
 
 def _grid(config: Config) -> list[str]:
-    cells = {(c.column, c.row): f"{c.id}:{c.size}{'*' if c.low_reach else ''}" for c in config.compartment}
+    cells = {
+        (c.column, c.row): f"{c.id}:{c.size}{'*' if c.low_reach else ''}"
+        for c in config.compartment
+    }
     columns = range(1, max(c for c, _ in cells) + 1)
     rows = range(1, max(r for _, r in cells) + 1)
     width = max(len(v) for v in cells.values()) + 1
     out = ["      " + "".join(f"{c:<{width}}" for c in columns)]
     for row in rows:
-        out.append(f"  {row:>2}  " + "".join(f"{cells.get((c, row), '.'):<{width}}" for c in columns))
+        out.append(
+            f"  {row:>2}  " + "".join(f"{cells.get((c, row), '.'):<{width}}" for c in columns)
+        )
     return out

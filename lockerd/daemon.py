@@ -19,7 +19,9 @@ from lockerd.worker import Worker
 log = logging.getLogger(__name__)
 
 
-def assemble(config: Config, store: Store, hw: hardware.Hardware, clock: Clock, db: Worker) -> Locker:
+def assemble(
+    config: Config, store: Store, hw: hardware.Hardware, clock: Clock, db: Worker
+) -> Locker:
     """Wire the bank and the locker service over an open store and hardware."""
 
     async def authorize(comp_id: str, intent_id: int) -> bool:

@@ -74,6 +74,7 @@ class Event(StrEnum):
     PARCEL_STORED = "parcel.stored"
     PARCEL_COLLECTED = "parcel.collected"
     PARCEL_EXPIRED = "parcel.expired"
+    PARCEL_RETURNED = "parcel.returned"
     DROPOFF_RELEASED = "dropoff.released"
     PICKUP_DENIED = "pickup.denied"
     PICKUP_LOCKED_OUT = "pickup.locked_out"

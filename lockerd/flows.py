@@ -22,7 +22,8 @@ class Flow:
 
     Drop-off states: ``need_size`` -> ``opening`` -> ``open`` -> ``stored``;
     from ``open``, "does not fit" goes to ``offer_size`` (or
-    ``no_larger_size``); ``failed`` and ``cancelled`` end it. Pickup states:
+    ``no_larger_size``); ``failed`` and ``cancelled`` end it. Pickup (a
+    resident) and collect (a courier taking back an expired parcel) states:
     ``opening`` -> ``open`` -> ``collected``, or ``failed``.
     """
 
@@ -65,8 +66,14 @@ class Flow:
             "alarm": self.alarm,
             "error": self.error,
         }
+        if self.kind == "collect":
+            view["barcode"] = self.barcode
         if self.kind == "dropoff":
-            view |= {"barcode": self.barcode, "offered_size": self.offered_size, "parcel": self.parcel}
+            view |= {
+                "barcode": self.barcode,
+                "offered_size": self.offered_size,
+                "parcel": self.parcel,
+            }
         return view
 
 
@@ -91,7 +98,10 @@ def check_courier_code(value: object) -> str:
 def check_size(value: object, sizes: tuple[str, ...], at_least: str | None = None) -> str:
     if not isinstance(value, str) or value not in sizes:
         raise BadRequest(
-            "invalid_size", f"size must be one of {', '.join(sizes)}", field="size", sizes=list(sizes)
+            "invalid_size",
+            f"size must be one of {', '.join(sizes)}",
+            field="size",
+            sizes=list(sizes),
         )
     if at_least is not None and sizes.index(value) < sizes.index(at_least):
         raise BadRequest(

@@ -175,7 +175,7 @@ class Locker:
         session = self.session(token, "deliver")
         barcode = check_barcode(barcode)
         if session.flow is not None and session.flow.active:
-            raise FlowError("dropoff_in_progress", "finish the open door first")
+            raise FlowError("door_in_progress", "finish the open door first")
         chosen = None if size is None else check_size(size, self.sizes)
         expected = await self.db(self.store.expected_size, barcode)
         flow = Flow("dropoff", "need_size", courier=session.courier.id, barcode=barcode)
@@ -202,7 +202,9 @@ class Locker:
         await self.db(self.store.release, flow.intent, "doesnt_fit")
         self._by_compartment.pop(flow.compartment, None)
         larger = next_size(self.config.compartment_size(flow.compartment), self.sizes)
-        flow.state, flow.offered_size = ("offer_size", larger) if larger else ("no_larger_size", None)
+        flow.state, flow.offered_size = (
+            ("offer_size", larger) if larger else ("no_larger_size", None)
+        )
         flow.compartment = flow.intent = None
         self._changed(flow)
         return flow
@@ -260,6 +262,28 @@ class Locker:
         self._changed(flow)
         return flow
 
+    # -- courier collection of expired parcels ---------------------------------
+
+    async def collectable(self, token: str | None) -> list[dict[str, Any]]:
+        self.session(token, "collect")
+        return await self.db(self.store.collectable)
+
+    async def collect(self, token: str | None, parcel_id: object) -> Flow:
+        session = self.session(token, "collect")
+        if not isinstance(parcel_id, int) or isinstance(parcel_id, bool):
+            raise BadRequest(
+                "invalid_field", "parcel must be a parcel id (an integer)", field="parcel"
+            )
+        if session.flow is not None and session.flow.active:
+            raise FlowError("door_in_progress", "finish the open door first")
+        reservation = await self.db(self.store.reserve_for_collect, session.courier.id, parcel_id)
+        flow = Flow("collect", "opening", courier=session.courier.id, barcode=reservation.barcode)
+        flow.size = reservation.size
+        session.flow = self._track(flow)
+        await self._open(flow, reservation)
+        self._changed(flow)
+        return flow
+
     # -- opening a door ----------------------------------------------------------
 
     async def _open(self, flow: Flow, reservation: Reservation) -> None:
@@ -267,7 +291,9 @@ class Locker:
         flow.state, flow.attempt, flow.alarm = "opening", 1, None
         self._by_compartment[reservation.compartment_id] = flow
         await self._pulse(flow, 1)
-        flow.timer = self._later(self.config.timing.door_open_timeout_s, lambda: self._door_timeout(flow))
+        flow.timer = self._later(
+            self.config.timing.door_open_timeout_s, lambda: self._door_timeout(flow)
+        )
 
     async def _pulse(self, flow: Flow, attempt: int) -> None:
         assert flow.compartment is not None and flow.intent is not None
@@ -311,7 +337,7 @@ class Locker:
                 await self._reserve_and_open(flow, flow.size)
             except FlowError as exc:
                 flow.state, flow.error = "failed", {"code": exc.code, "message": exc.message}
-        else:
+        else:  # a pickup or collection: the parcel is behind that door and nowhere else
             flow.state = "failed"
             flow.error = {"code": "compartment_out_of_order", "message": f"{failed} would not open"}
         self._changed(flow)
@@ -409,4 +435,3 @@ class Locker:
                 }
             )
         return view
-

@@ -23,6 +23,7 @@ def die(*_: Any) -> None:
 def arm(rig: Rig, point: str) -> None:
     store, bank = rig.store, rig.locker.bank
     if point == "after_intent":
+
         async def pulse(*_: Any) -> None:
             die()
 

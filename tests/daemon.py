@@ -28,8 +28,18 @@ class Daemon:
     async def __aenter__(self) -> Daemon:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "lockerd", "run", str(self.config), "--port", "0", *self.args,
-            cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            sys.executable,
+            "-m",
+            "lockerd",
+            "run",
+            str(self.config),
+            "--port",
+            "0",
+            *self.args,
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         self.url = await asyncio.wait_for(self._ready(), timeout=30)
         self.http = aiohttp.ClientSession(base_url=self.url)
@@ -62,7 +72,9 @@ class Daemon:
     async def __aexit__(self, *exc: Any) -> None:
         await self.stop()
 
-    async def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    async def call(
+        self, method: str, path: str, body: Any = None, token: str | None = None
+    ) -> tuple[int, Any]:
         assert self.http is not None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         data = None if body is None else (body if isinstance(body, str) else json.dumps(body))
@@ -82,8 +94,8 @@ class EventStream:
         self.ws = ws
         self.seen: list[dict[str, Any]] = []
 
-    async def wait_for(self, predicate: Any, timeout: float = 15) -> dict[str, Any]:
-        """The first message (already seen or coming) that matches, within ``timeout`` seconds."""
+    async def wait_for(self, predicate: Any, within: float = 15) -> dict[str, Any]:
+        """The first message (already seen or coming) that matches, within ``within`` seconds."""
         for message in self.seen:
             if predicate(message):
                 return message
@@ -95,18 +107,23 @@ class EventStream:
                 if predicate(message):
                     return message
 
-        return await asyncio.wait_for(next_match(), timeout)
+        return await asyncio.wait_for(next_match(), within)
 
     async def event(self, kind: str, **data: Any) -> dict[str, Any]:
         return await self.wait_for(
-            lambda m: m.get("type") == kind and all(m.get("data", {}).get(k) == v for k, v in data.items())
+            lambda m: (
+                m.get("type") == kind
+                and all(m.get("data", {}).get(k) == v for k, v in data.items())
+            )
         )
 
     async def flow(self, flow_id: str, state: str) -> dict[str, Any]:
         return await self.wait_for(
-            lambda m: m.get("type") == "flow.updated"
-            and m["flow"]["id"] == flow_id
-            and m["flow"]["state"] == state
+            lambda m: (
+                m.get("type") == "flow.updated"
+                and m["flow"]["id"] == flow_id
+                and m["flow"]["state"] == state
+            )
         )
 
     async def close(self) -> None:

@@ -110,6 +110,7 @@ sensor = 9
 couriers = [
   {{ id = "c1", code = "4321", name = "Courier One", rights = ["deliver", "collect"] }},
   {{ id = "c2", code = "5555", rights = ["collect"] }},
+  {{ id = "c3", code = "7777" }},
 ]
 expected_parcels = [{{ barcode = "EXP0001", size = "M", recipient = "flat-1" }}]
 """

@@ -79,7 +79,7 @@ def test_pulse_longer_than_the_maximum_is_a_config_error(tmp_path) -> None:
     text = BANK.format(state=tmp_path, locked_bit=1, closed_bit=1).replace(
         "pulse_ms = 500", "pulse_ms = 1500"
     )
-    with pytest.raises(ConfigError, match="safety.pulse_ms: 1500 exceeds max_pulse_ms"):
+    with pytest.raises(ConfigError, match=r"safety\.pulse_ms: 1500 exceeds max_pulse_ms"):
         parse(text, tmp_path / "x.toml")
 
 
@@ -108,6 +108,8 @@ def test_decode_separates_door_and_latch() -> None:
     assert decode(board, comp, Inputs(locks=0b000, sensors=0b100)).door == Door.CLOSED
     hook = dataclasses.replace(board, door_input="hook")
     assert decode(hook, comp, Inputs(locks=0b000, sensors=0b100)).door == Door.OPEN
-    gpio = GpioBoardConfig(name="g", bus="x", power_group="p", lock_pins=(1, 2), door_pins=(3, 4, 5))
+    gpio = GpioBoardConfig(
+        name="g", bus="x", power_group="p", lock_pins=(1, 2), door_pins=(3, 4, 5)
+    )
     assert decode(gpio, comp, Inputs(locks=0, sensors=0)).latched is None
     assert decode(gpio, comp, Inputs(locks=0, sensors=0)).door == Door.CLOSED

@@ -36,24 +36,80 @@ def test_every_shipped_config_is_valid(path: Path) -> None:
     ("old", "new", "expected"),
     [
         ('id = "test-locker"', 'id = "test-locker"\ncolour = "red"', "locker.colour: unknown key"),
-        ("poll_interval_ms = 200", 'poll_interval_ms = "fast"', "timing.poll_interval_ms: expected an integer, got str 'fast'"),
-        ("poll_interval_ms = 200", "poll_interval_ms = 5", "timing.poll_interval_ms: 5 is outside 20..5000"),
-        ("code_length = 8", "code_length = true", "pickup.code_length: expected an integer, got bool True"),
-        ('protocol = "kerong-cu16"', 'protocol = "kerong-cu99"', "bus[0].protocol: 'kerong-cu99' is not one of"),
+        (
+            "poll_interval_ms = 200",
+            'poll_interval_ms = "fast"',
+            "timing.poll_interval_ms: expected an integer, got str 'fast'",
+        ),
+        (
+            "poll_interval_ms = 200",
+            "poll_interval_ms = 5",
+            "timing.poll_interval_ms: 5 is outside 20..5000",
+        ),
+        (
+            "code_length = 8",
+            "code_length = true",
+            "pickup.code_length: expected an integer, got bool True",
+        ),
+        (
+            'protocol = "kerong-cu16"',
+            'protocol = "kerong-cu99"',
+            "bus[0].protocol: 'kerong-cu99' is not one of",
+        ),
         ("address = 0", "address = 15", "board[0].address: 15 is outside 0..14"),
-        ('board = "cu0"\nlock = 2', 'board = "cu0"\nlock = 1', "compartment[1].lock: 'cu0' lock channel 1 is already used by 'S1'"),
-        ('lock = 5\nsensor = 9', 'lock = 5\nsensor = 2', "compartment[4].sensor: 'cu0' sensor channel 2 is already used by 'S2'"),
-        ('lock = 5\nsensor = 9', 'lock = 17', "compartment[4].lock: channel 17 is outside 1..16 on 'cu0'"),
-        ('id = "M1"\nsize = "M"\ncolumn = 2\nrow = 1\nboard = "cu0"', 'id = "M1"\nsize = "M"\ncolumn = 2\nrow = 1\nboard = "cu9"', "compartment[2].board: no board named 'cu9'"),
-        ('id = "M1"\nsize = "M"', 'id = "M1"\nsize = "XL"', "compartment[2].size: no size named 'XL'"),
+        (
+            'board = "cu0"\nlock = 2',
+            'board = "cu0"\nlock = 1',
+            "compartment[1].lock: 'cu0' lock channel 1 is already used by 'S1'",
+        ),
+        (
+            "lock = 5\nsensor = 9",
+            "lock = 5\nsensor = 2",
+            "compartment[4].sensor: 'cu0' sensor channel 2 is already used by 'S2'",
+        ),
+        (
+            "lock = 5\nsensor = 9",
+            "lock = 17",
+            "compartment[4].lock: channel 17 is outside 1..16 on 'cu0'",
+        ),
+        (
+            'id = "M1"\nsize = "M"\ncolumn = 2\nrow = 1\nboard = "cu0"',
+            'id = "M1"\nsize = "M"\ncolumn = 2\nrow = 1\nboard = "cu9"',
+            "compartment[2].board: no board named 'cu9'",
+        ),
+        (
+            'id = "M1"\nsize = "M"',
+            'id = "M1"\nsize = "XL"',
+            "compartment[2].size: no size named 'XL'",
+        ),
         ('id = "S2"', 'id = "S1"', "compartment[1].id: 'S1' is defined twice"),
-        ("column = 1\nrow = 2", "column = 1\nrow = 1", "compartment[1]: column 1 row 1 is already 'S1'"),
-        ("simulator = true", 'simulator = true\nport = "/dev/ttyUSB0"', "bus[0]: give exactly one of port"),
-        ('power_group = "psu"\naddress', 'power_group = "psu9"\naddress', "board[0].power_group: no power_group named 'psu9'"),
+        (
+            "column = 1\nrow = 2",
+            "column = 1\nrow = 1",
+            "compartment[1]: column 1 row 1 is already 'S1'",
+        ),
+        (
+            "simulator = true",
+            'simulator = true\nport = "/dev/ttyUSB0"',
+            "bus[0]: give exactly one of port",
+        ),
+        (
+            'power_group = "psu"\naddress',
+            'power_group = "psu9"\naddress',
+            "board[0].power_group: no power_group named 'psu9'",
+        ),
         ('bus = "rs485"\npower', 'bus = "rs9"\npower', "board[0].bus: no bus named 'rs9'"),
-        ("[[size]]\nname = \"S\"", "[[size]]\nname = \"S\"\nheight_mm = -1", "size[0].height_mm: -1 is outside 0..inf"),
-        ("[locker]\nid = \"test-locker\"", "[locker]", "locker.id: missing required key"),
-        ("expected_parcels = [{ barcode", "expected_parcels = [{ colour = 1, barcode", "demo.expected_parcels[0].colour: unknown key"),
+        (
+            '[[size]]\nname = "S"',
+            '[[size]]\nname = "S"\nheight_mm = -1',
+            "size[0].height_mm: -1 is outside 0..inf",
+        ),
+        ('[locker]\nid = "test-locker"', "[locker]", "locker.id: missing required key"),
+        (
+            "expected_parcels = [{ barcode",
+            "expected_parcels = [{ colour = 1, barcode",
+            "demo.expected_parcels[0].colour: unknown key",
+        ),
     ],
 )
 def test_each_problem_names_its_key(tmp_path, old, new, expected) -> None:
@@ -100,7 +156,9 @@ def test_gpio_pin_claimed_twice(tmp_path) -> None:
 
 
 def test_gpio_bus_needs_a_factory_and_no_port(tmp_path) -> None:
-    source = text(tmp_path).replace("[demo]", GPIO.replace('pin_factory = "mock"', 'port = "/dev/x"') + "[demo]")
+    source = text(tmp_path).replace(
+        "[demo]", GPIO.replace('pin_factory = "mock"', 'port = "/dev/x"') + "[demo]"
+    )
     found = problems(source, tmp_path)
     assert any("bus[1].pin_factory: a gpio bus needs a pin factory" in p for p in found), found
     assert any("bus[1]: a gpio bus has no port" in p for p in found), found

@@ -7,6 +7,7 @@ to pulse on, the journal has no gaps, and a compartment that may hold a
 parcel is not offered as free.
 """
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -31,9 +32,13 @@ CASES = [
 
 @pytest.mark.parametrize(("point", "person", "expected"), CASES)
 async def test_restart_after_crash(tmp_path, point, person, expected) -> None:
-    run = subprocess.run(
+    run = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "tests.crash_drill", str(tmp_path), point],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run.returncode == 17, run.stdout + run.stderr
 

@@ -20,7 +20,9 @@ async def test_demo_locker_end_to_end(tmp_path) -> None:
         _, login = await daemon.call("POST", "/api/courier/login", {"code": "1234"})
         token = login["token"]
         # An L parcel goes to the GPIO cabinet (C1 is the first L that is not low reach).
-        _, flow = await daemon.call("POST", "/api/dropoffs", {"barcode": "BIGBOX01", "size": "L"}, token)
+        _, flow = await daemon.call(
+            "POST", "/api/dropoffs", {"barcode": "BIGBOX01", "size": "L"}, token
+        )
         assert flow["compartment"] == "C1"
         await events.event("lock.pulsed", compartment="C1")
         assert (await _person(daemon, "C1", "open"))["opened"]

@@ -21,7 +21,11 @@ async def test_expected_parcel_is_stored_with_its_announced_size(rig) -> None:
     assert flow.state == "stored"
     assert rig.state("M1") == "occupied"
     parcel = rig.store.parcel(flow.parcel)
-    assert (parcel["state"], parcel["compartment_id"], parcel["recipient"]) == ("stored", "M1", "flat-1")
+    assert (parcel["state"], parcel["compartment_id"], parcel["recipient"]) == (
+        "stored",
+        "M1",
+        "flat-1",
+    )
     assert len(rig.code_for("EXP0001")) == 8
     tail = [t for t in rig.event_types() if t not in ("courier.login",)][-5:]
     assert tail == ["unlock.intent", "lock.pulsed", "door.opened", "door.closed", "parcel.stored"]
@@ -178,7 +182,7 @@ async def test_one_open_door_per_courier_at_a_time(rig) -> None:
     await rig.api.dropoff_scan(token, "PCL1", "S")
     with pytest.raises(FlowError) as info:
         await rig.api.dropoff_scan(token, "PCL2", "S")
-    assert info.value.code == "dropoff_in_progress"
+    assert info.value.code == "door_in_progress"
 
 
 @pytest.mark.parametrize(

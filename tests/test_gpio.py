@@ -55,7 +55,7 @@ def test_feedback_pins_follow_the_latch(factory) -> None:
 
 def test_channel_out_of_range(factory) -> None:
     board = GpioBoard(factory, [17], door_pins=[5])
-    with pytest.raises(ChannelError, match="GPIO lock 2 outside 1..1"):
+    with pytest.raises(ChannelError, match=r"GPIO lock 2 outside 1\.\.1"):
         board.pulse(2, 50)
     board.close()
 

@@ -21,7 +21,9 @@ def sim():
 def config(tmp_path, sim):
     text = BANK.format(state=tmp_path / "state", locked_bit=1, closed_bit=1)
     text = text.replace("simulator = true", f'port = "{sim.port}"\ngap_ms = 5')
-    text = text.replace('[locker]\nid = "test-locker"', '[locker]\nid = "test-locker"\n[kiosk]\ndemo = true')
+    text = text.replace(
+        '[locker]\nid = "test-locker"', '[locker]\nid = "test-locker"\n[kiosk]\ndemo = true'
+    )
     path = tmp_path / "locker.toml"
     path.write_text(text)
     return path
@@ -68,14 +70,17 @@ async def test_dropoff_and_pickup_over_http(config, sim, tmp_path) -> None:
 
     db = sqlite3.connect(tmp_path / "state" / "lockerd.db")
     assert db.execute("SELECT state FROM compartments WHERE id = 'M1'").fetchone() == ("free",)
-    assert db.execute("SELECT state, compartment_id FROM parcels WHERE barcode = 'EXP0001'").fetchone() == (
+    assert db.execute(
+        "SELECT state, compartment_id FROM parcels WHERE barcode = 'EXP0001'"
+    ).fetchone() == (
         "collected",
         "M1",
     )
     assert db.execute("SELECT COUNT(*) FROM pickup_notices").fetchone() == (0,)
-    assert db.execute(
-        "SELECT purpose, state FROM unlock_intents ORDER BY id"
-    ).fetchall() == [("dropoff", "done"), ("pickup", "done")]
+    assert db.execute("SELECT purpose, state FROM unlock_intents ORDER BY id").fetchall() == [
+        ("dropoff", "done"),
+        ("pickup", "done"),
+    ]
     types = [row[0] for row in db.execute("SELECT type FROM journal ORDER BY seq")]
     assert types.index("unlock.intent") < types.index("lock.pulsed") < types.index("parcel.stored")
     assert types[-1] == "parcel.collected"
@@ -99,7 +104,9 @@ async def test_http_bad_input_gets_clear_errors(config, sim) -> None:
             assert (got_status, got["error"]["code"]) == (status, code), (path, body, got)
         status, login = await daemon.call("POST", "/api/courier/login", {"code": "4321"})
         token = login["token"]
-        status, got = await daemon.call("POST", "/api/dropoffs", {"barcode": "PCL00001", "prefer_low": "yes"}, token)
+        status, got = await daemon.call(
+            "POST", "/api/dropoffs", {"barcode": "PCL00001", "prefer_low": "yes"}, token
+        )
         assert (status, got["error"]["code"]) == (400, "invalid_field")
         status, got = await daemon.call("POST", "/api/dropoffs", {"barcode": "PCL 0001"}, token)
         assert (status, got["error"]["code"]) == (400, "invalid_barcode")

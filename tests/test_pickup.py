@@ -36,7 +36,9 @@ async def test_code_works_once(rig) -> None:
 async def test_codes_are_stored_only_as_hmac(rig) -> None:
     await rig.stored("PCL1", "S")
     code = rig.code_for("PCL1")
-    row = rig.store.db.conn.execute("SELECT code_hmac FROM parcels WHERE barcode = 'PCL1'").fetchone()
+    row = rig.store.db.conn.execute(
+        "SELECT code_hmac FROM parcels WHERE barcode = 'PCL1'"
+    ).fetchone()
     assert row[0] == rig.store.key.digest("pickup", code)
     dump = "\n".join(rig.store.db.conn.iterdump())
     # The one plaintext copy is the notice waiting for the back office.
@@ -109,7 +111,9 @@ async def test_right_code_resets_the_count(rig) -> None:
     assert comp
 
 
-@pytest.mark.parametrize("code", ["1234567", "123456789", "1234abcd", "", 12345678, None, "１２３４５６７８"])
+@pytest.mark.parametrize(
+    "code", ["1234567", "123456789", "1234abcd", "", 12345678, None, "１２３４５６７８"]
+)
 async def test_malformed_codes_are_refused_and_not_counted(rig, code) -> None:
     before = rig.store.events()
     with pytest.raises(BadRequest) as info:
@@ -139,3 +143,35 @@ async def test_expired_parcel_is_refused_to_the_resident(rig) -> None:
     with pytest.raises(FlowError) as info:
         await rig.api.pickup(code)
     assert info.value.code == "parcel_expired"
+
+
+async def test_courier_collects_an_expired_parcel(rig) -> None:
+    comp = await rig.stored("PCL1", "S")
+    await rig.jump(72 * 3600 + 61)
+    token = await rig.courier("5555")
+    (parcel,) = await rig.api.collectable(token)
+    assert (parcel["barcode"], parcel["compartment_id"]) == ("PCL1", comp)
+    flow = await rig.api.collect(token, parcel["id"])
+    assert (flow.kind, flow.state, flow.compartment) == ("collect", "opening", comp)
+    await rig.person_opens(comp)
+    await rig.person_closes(comp)
+    assert flow.state == "collected"
+    assert rig.store.parcel(parcel["id"])["state"] == "returned"
+    assert rig.state(comp) == "free"
+    assert rig.event_types()[-1] == "parcel.returned"
+
+
+async def test_collect_needs_the_right_and_an_expired_parcel(rig) -> None:
+    await rig.stored("PCL1", "S")
+    parcel_id = rig.store.parcels()[-1]["id"]
+    deliverer = await rig.courier("7777")
+    with pytest.raises(FlowError) as info:
+        await rig.api.collectable(deliverer)
+    assert info.value.code == "not_allowed"
+    collector = await rig.courier("5555")
+    with pytest.raises(FlowError) as info:
+        await rig.api.collect(collector, parcel_id)
+    assert info.value.code == "not_collectable"
+    with pytest.raises(BadRequest):
+        await rig.api.collect(collector, "1")
+    assert rig.unlocks_of("S1") == 1

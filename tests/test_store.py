@@ -110,7 +110,7 @@ def test_dropping_a_compartment_that_holds_a_parcel_is_refused(tmp_path) -> None
     store.door_closed(r.compartment_id)
     store.close()
     text = BANK.format(state=tmp_path, locked_bit=1, closed_bit=1)
-    smaller = parse(text[: text.index('[[compartment]]\nid = "L1"')] , tmp_path / "b.toml")
+    smaller = parse(text[: text.index('[[compartment]]\nid = "L1"')], tmp_path / "b.toml")
     with pytest.raises(StoreError, match="L1 holds parcel PCL1"):
         Store.open(smaller, FakeClock()).sync_layout()
 

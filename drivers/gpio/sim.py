@@ -71,7 +71,9 @@ class GpioSimulator:
     def _mirror(self, index: int, door: SimDoor) -> None:
         if index < len(self._doors_pins):
             closed = not door.is_open
-            _drive(self._doors_pins[index], self._closed_level if closed else 1 - self._closed_level)
+            _drive(
+                self._doors_pins[index], self._closed_level if closed else 1 - self._closed_level
+            )
         if index < len(self._feedback_pins):
             level = self._locked_level if door.latched else 1 - self._locked_level
             _drive(self._feedback_pins[index], level)

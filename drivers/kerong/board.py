@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from drivers.base import Inputs
+from drivers.directlink import DirectLink
 from drivers.errors import BoardTimeout, ChannelError
 from drivers.kerong import codec
-from drivers.directlink import DirectLink
 from drivers.link import SerialLink
 
 

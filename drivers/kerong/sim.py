@@ -168,7 +168,9 @@ class Cu16Simulator:
                 door.pulse()
         elif frame.cmd == codec.CMD_ENERGIZE_TIME:
             board.energize_ms = codec.energize_units(frame)
-            self._reply(board, codec.Frame(frame.addr, codec.REPLY_ENERGIZE_TIME, frame.payload).encode())
+            self._reply(
+                board, codec.Frame(frame.addr, codec.REPLY_ENERGIZE_TIME, frame.payload).encode()
+            )
 
     def _reply(self, board: SimCu16, reply: bytes) -> None:
         faults = board.faults

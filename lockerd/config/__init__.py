@@ -165,14 +165,20 @@ def _claim_channels(
     sensors = board.channels
     if isinstance(board, GpioBoardConfig):
         sensors = len(board.door_pins)
-    for key, channel, limit in (("lock", comp.lock, board.channels), ("sensor", comp.sensor_channel, sensors)):
+    for key, channel, limit in (
+        ("lock", comp.lock, board.channels),
+        ("sensor", comp.sensor_channel, sensors),
+    ):
         if channel > limit:
-            problems.add(f"{path}.{key}", f"channel {channel} is outside 1..{limit} on {board.name!r}")
+            problems.add(
+                f"{path}.{key}", f"channel {channel} is outside 1..{limit} on {board.name!r}"
+            )
             continue
         owner = claimed.setdefault((board.name, key, channel), comp.id)
         if owner != comp.id:
             problems.add(
-                f"{path}.{key}", f"{board.name!r} {key} channel {channel} is already used by {owner!r}"
+                f"{path}.{key}",
+                f"{board.name!r} {key} channel {channel} is already used by {owner!r}",
             )
 
 

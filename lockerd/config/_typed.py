@@ -107,10 +107,11 @@ def _scalar(hint: type, value: Any, path: str, problems: Problems) -> Any:
 
 def _check_bounds(spec: dataclasses.Field[Any], value: Any, path: str, problems: Problems) -> None:
     low, high = spec.metadata.get("min"), spec.metadata.get("max")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if low is not None and value < low or high is not None and value > high:
-            span = f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}"
-            problems.add(path, f"{value} is outside {span}")
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return
+    if (low is not None and value < low) or (high is not None and value > high):
+        span = f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}"
+        problems.add(path, f"{value} is outside {span}")
 
 
 def opt(default: Any = dataclasses.MISSING, *, doc: str, **metadata: Any) -> Any:

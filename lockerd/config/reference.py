@@ -18,15 +18,35 @@ SECTIONS: list[tuple[str, type[Any], str]] = [
     ("[kiosk]", schema.KioskSection, "The kiosk API (docs/kiosk-api.md)."),
     ("[timing]", schema.TimingSection, "Timers of the flows and the bus pollers."),
     ("[pickup]", schema.PickupSection, "Pickup codes."),
-    ("[pickup.throttle]", schema.ThrottleSection, "Wrong-code throttling (pickup codes and courier codes)."),
+    (
+        "[pickup.throttle]",
+        schema.ThrottleSection,
+        "Wrong-code throttling (pickup codes and courier codes).",
+    ),
     ("[safety]", schema.SafetySection, "Lock pulse rules, enforced below every flow."),
-    ("[[size]]", schema.SizeConfig, "Size classes, smallest first; the allocator takes the smallest that fits."),
+    (
+        "[[size]]",
+        schema.SizeConfig,
+        "Size classes, smallest first; the allocator takes the smallest that fits.",
+    ),
     ("[[power_group]]", schema.PowerGroupConfig, "A supply that energizes one lock at a time."),
     ("[[bus]]", schema.BusConfig, "A serial bus (RS-485, TCP bridge) or the GPIO header."),
-    ("[[board]] on a kerong-cu16 bus", schema.Cu16BoardConfig, "A Kerong KR-CU16: 16 locks, 16 sensor inputs."),
-    ("[[board]] on a gpio bus", schema.GpioBoardConfig, "Locks and door switches wired to the header."),
+    (
+        "[[board]] on a kerong-cu16 bus",
+        schema.Cu16BoardConfig,
+        "A Kerong KR-CU16: 16 locks, 16 sensor inputs.",
+    ),
+    (
+        "[[board]] on a gpio bus",
+        schema.GpioBoardConfig,
+        "Locks and door switches wired to the header.",
+    ),
     ("[[compartment]]", schema.CompartmentConfig, "One door of the bank."),
-    ("[demo]", schema.DemoSection, "Seed data for the demo; real deployments get these from the back office."),
+    (
+        "[demo]",
+        schema.DemoSection,
+        "Seed data for the demo; real deployments get these from the back office.",
+    ),
     ("[[demo.couriers]]", schema.DemoCourier, "A demo courier."),
     ("[[demo.expected_parcels]]", schema.DemoParcel, "A parcel announced in the demo."),
 ]
@@ -76,14 +96,20 @@ def render() -> str:
     ]
     for title, cls, text in SECTIONS:
         hints = typing.get_type_hints(cls)
-        out += ["", f"## {title}", "", text, "", "| key | type | default | range | meaning |", "|---|---|---|---|---|"]
+        out += [
+            "",
+            f"## {title}",
+            "",
+            text,
+            "",
+            "| key | type | default | range | meaning |",
+            "|---|---|---|---|---|",
+        ]
         for field in dataclasses.fields(cls):
             if field.metadata.get("internal") or field.name in {"board"}:
                 continue
-            out.append(
-                f"| `{field.name}` | {_type(hints[field.name])} | {_default(field)} | {_range(field)} "
-                f"| {field.metadata.get('doc', '')} |"
-            )
+            cells = [f"`{field.name}`", _type(hints[field.name]), _default(field), _range(field)]
+            out.append("| " + " | ".join([*cells, field.metadata.get("doc", "")]) + " |")
     return "\n".join(out) + "\n"
 
 

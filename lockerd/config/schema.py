@@ -26,7 +26,9 @@ class LockerSection:
 @dataclass(frozen=True)
 class StateSection:
     directory: str = opt(doc="folder for the database (relative paths: from the config file)")
-    key_file: str = opt("", doc="device key file for code HMACs (default: device.key in the state directory)")
+    key_file: str = opt(
+        "", doc="device key file for code HMACs (default: device.key in the state directory)"
+    )
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,9 @@ class TimingSection:
     door_open_timeout_s: float = opt(20.0, doc="a pulsed door must be seen open within this", min=1)
     door_left_open_s: float = opt(120.0, doc="a door open longer than this raises an alarm", min=5)
     poll_interval_ms: int = opt(200, doc="how often each bus reads its boards", min=20, max=5000)
-    debounce_polls: int = opt(2, doc="equal reads needed before a sensor change counts", min=1, max=10)
+    debounce_polls: int = opt(
+        2, doc="equal reads needed before a sensor change counts", min=1, max=10
+    )
     offline_after_polls: int = opt(3, doc="missed polls before a board counts as silent", min=1)
     expiry_sweep_s: float = opt(60.0, doc="how often parcels are checked against deadlines", min=1)
     courier_idle_s: float = opt(300.0, doc="a courier session ends after this long idle", min=10)

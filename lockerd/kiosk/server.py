@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from lockerd.config import Config
 from lockerd.errors import BadRequest, FlowError, NotFound
@@ -85,6 +85,9 @@ class KioskServer:
         r.add_post("/api/dropoffs/{id}/doesnt-fit", self.doesnt_fit)
         r.add_post("/api/dropoffs/{id}/door-did-not-open", self.did_not_open)
         r.add_post("/api/dropoffs/{id}/cancel", self.cancel)
+        r.add_get("/api/collections", self.collectable)
+        r.add_post("/api/collections", self.collect)
+        r.add_get("/api/collections/{id}", self.get_collection)
         r.add_post("/api/pickups", self.pickup)
         r.add_get("/api/pickups/{id}", self.get_pickup)
         if self.config.kiosk.demo:
@@ -161,7 +164,9 @@ class KioskServer:
             self._sockets.discard(ws)
         return ws
 
-    async def _forward(self, ws: web.WebSocketResponse, queue: asyncio.Queue[Any], last: int) -> None:
+    async def _forward(
+        self, ws: web.WebSocketResponse, queue: asyncio.Queue[Any], last: int
+    ) -> None:
         """Send queued messages until the client goes away (its reads end)."""
         closed = asyncio.ensure_future(self._until_closed(ws))
         try:
@@ -199,7 +204,9 @@ class KioskServer:
         data = await body(request, {"barcode", "size", "prefer_low"}, {"barcode"})
         prefer_low = data.get("prefer_low", False)
         if not isinstance(prefer_low, bool):
-            raise BadRequest("invalid_field", "prefer_low must be true or false", field="prefer_low")
+            raise BadRequest(
+                "invalid_field", "prefer_low must be true or false", field="prefer_low"
+            )
         flow = await self.locker.dropoff_scan(
             _token(request), data["barcode"], data.get("size"), prefer_low
         )
@@ -211,7 +218,9 @@ class KioskServer:
 
     async def dropoff_size(self, request: web.Request) -> web.Response:
         data = await body(request, {"size"}, {"size"})
-        flow = await self.locker.dropoff_size(_token(request), request.match_info["id"], data["size"])
+        flow = await self.locker.dropoff_size(
+            _token(request), request.match_info["id"], data["size"]
+        )
         return web.json_response(flow.view())
 
     async def doesnt_fit(self, request: web.Request) -> web.Response:
@@ -221,13 +230,27 @@ class KioskServer:
 
     async def did_not_open(self, request: web.Request) -> web.Response:
         await body(request, set())
-        flow = await self.locker.dropoff_door_did_not_open(_token(request), request.match_info["id"])
+        flow = await self.locker.dropoff_door_did_not_open(
+            _token(request), request.match_info["id"]
+        )
         return web.json_response(flow.view())
 
     async def cancel(self, request: web.Request) -> web.Response:
         await body(request, set())
         flow = await self.locker.dropoff_cancel(_token(request), request.match_info["id"])
         return web.json_response(flow.view())
+
+    async def collectable(self, request: web.Request) -> web.Response:
+        return web.json_response({"parcels": await self.locker.collectable(_token(request))})
+
+    async def collect(self, request: web.Request) -> web.Response:
+        data = await body(request, {"parcel"}, {"parcel"})
+        flow = await self.locker.collect(_token(request), data["parcel"])
+        return web.json_response(flow.view(), status=201)
+
+    async def get_collection(self, request: web.Request) -> web.Response:
+        self.locker.session(_token(request), "collect")
+        return web.json_response(self.locker.flow(request.match_info["id"], "collect").view())
 
     # -- resident ---------------------------------------------------------------
 

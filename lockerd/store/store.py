@@ -174,7 +174,7 @@ class Store:
     # -- setup -----------------------------------------------------------
 
     def sync_layout(self) -> None:
-        """Add configured compartments the database lacks; refuse to drop one that holds a parcel."""
+        """Add configured compartments the database lacks; never drop one holding a parcel."""
         known = {r["id"]: r for r in self.compartments()}
         for comp_id, row in known.items():
             if comp_id not in self._layout and row["parcel_id"] is not None:
@@ -281,12 +281,18 @@ class Store:
                     f"no free compartment of size {size} or larger",
                     size=size,
                 )
-            intent_id = self._intend(conn, chosen, Purpose.DROPOFF, courier, barcode=barcode, size=size)
+            intent_id = self._intend(
+                conn, chosen, Purpose.DROPOFF, courier, barcode=barcode, size=size
+            )
         return Reservation(intent_id, chosen.id, Purpose.DROPOFF, chosen.size, barcode=barcode)
 
     def _choose(self, free: set[str], size: str, prefer_low: bool) -> CompartmentConfig | None:
         order = self.config.size_order
-        fits = [c for c in self.config.compartment if c.id in free and order.index(c.size) >= order.index(size)]
+        fits = [
+            c
+            for c in self.config.compartment
+            if c.id in free and order.index(c.size) >= order.index(size)
+        ]
         if not fits:
             return None
         return min(
@@ -351,7 +357,9 @@ class Store:
             self._finish(conn, intent_id, Intent.FAILED)
             self._set(conn, comp_id, Comp.OUT_OF_SERVICE, "door_did_not_open")
             self._event(Event.DOOR_JAMMED, {"compartment": comp_id, "intent": intent_id})
-            self._event(Event.OUT_OF_SERVICE, {"compartment": comp_id, "reason": "door_did_not_open"})
+            self._event(
+                Event.OUT_OF_SERVICE, {"compartment": comp_id, "reason": "door_did_not_open"}
+            )
 
     # -- doors -----------------------------------------------------------
 
@@ -407,7 +415,11 @@ class Store:
             if intent["purpose"] in (Purpose.PICKUP, Purpose.COLLECT):
                 self._hand_over(conn, intent)
                 self._settle(conn, comp_id, Comp.FREE, after_alarm)
-                return {"completed": "collected", "intent": intent["id"], "parcel": intent["parcel_id"]}
+                return {
+                    "completed": "collected",
+                    "intent": intent["id"],
+                    "parcel": intent["parcel_id"],
+                }
             # A technician's or remote open: what is inside is for a person to confirm.
             self._set(conn, comp_id, Comp.NEEDS_CHECK, f"{intent['purpose']}_open")
             self._event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": intent["purpose"]})
@@ -445,7 +457,9 @@ class Store:
                 " courier_id = ?, pickup_by = ?, stored_at = ?, updated_at = ? WHERE id = ?",
                 (*fields, pickup_by, now, now, parcel_id),
             )
-        conn.execute("UPDATE unlock_intents SET parcel_id = ? WHERE id = ?", (parcel_id, intent["id"]))
+        conn.execute(
+            "UPDATE unlock_intents SET parcel_id = ? WHERE id = ?", (parcel_id, intent["id"])
+        )
         seq = self._event(
             Event.PARCEL_STORED,
             {
@@ -476,23 +490,19 @@ class Store:
         raise StoreError("could not find an unused pickup code; code_length is too short")
 
     def _hand_over(self, conn: Any, intent: dict[str, Any]) -> None:
+        """The parcel left the locker: collected by its recipient, or taken back by a courier."""
         now = self.clock.time()
+        resident = intent["purpose"] == Purpose.PICKUP
         conn.execute(
             "UPDATE parcels SET state = ?, closed_at = ?, updated_at = ? WHERE id = ?",
-            (
-                Parcel.COLLECTED if intent["purpose"] == Purpose.PICKUP else Parcel.RETURNED,
-                now,
-                now,
-                intent["parcel_id"],
-            ),
+            (Parcel.COLLECTED if resident else Parcel.RETURNED, now, now, intent["parcel_id"]),
         )
         conn.execute("DELETE FROM pickup_notices WHERE parcel_id = ?", (intent["parcel_id"],))
         self._event(
-            Event.PARCEL_COLLECTED,
+            Event.PARCEL_COLLECTED if resident else Event.PARCEL_RETURNED,
             {
                 "parcel": intent["parcel_id"],
                 "compartment": intent["compartment_id"],
-                "by": str(intent["purpose"]),
                 "actor": intent["actor"],
             },
         )
@@ -515,7 +525,9 @@ class Store:
             if row is None:
                 state = throttle.after_failure(state, now, rules)
                 credentials.save_throttle(conn, "pickup", state)
-                self._event(Event.PICKUP_DENIED, {"reason": "wrong_code", "failures": state.failures})
+                self._event(
+                    Event.PICKUP_DENIED, {"reason": "wrong_code", "failures": state.failures}
+                )
                 if state.locked_out:
                     self._event(Event.PICKUP_LOCKED_OUT, {"until": state.blocked_until})
                 refusal = credentials.wrong_code_error(state, now, rules, "code")
@@ -525,8 +537,13 @@ class Store:
                 if refusal is None:
                     comp = self._layout[row["compartment_id"]]
                     intent_id = self._intend(
-                        conn, comp, Purpose.PICKUP, "resident", barcode=row["barcode"],
-                        size=comp.size, parcel_id=row["id"],
+                        conn,
+                        comp,
+                        Purpose.PICKUP,
+                        "resident",
+                        barcode=row["barcode"],
+                        size=comp.size,
+                        parcel_id=row["id"],
                     )
         if refusal is not None:
             raise refusal
@@ -542,10 +559,45 @@ class Store:
         elif comp_state not in (Comp.OCCUPIED, Comp.NEEDS_CHECK):
             reason = FlowError("pickup_in_progress", "this parcel's door is already opening")
         if reason is not None:
-            self._event(
-                Event.PICKUP_DENIED, {"reason": reason.code, "parcel": parcel["id"]}
-            )
+            self._event(Event.PICKUP_DENIED, {"reason": reason.code, "parcel": parcel["id"]})
         return reason
+
+    def collectable(self) -> list[dict[str, Any]]:
+        """Expired parcels still in the locker, for a courier with the right to collect."""
+        rows = self.db.conn.execute(
+            "SELECT id, barcode, compartment_id, pickup_by FROM parcels WHERE state = 'expired'"
+            " ORDER BY pickup_by"
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def reserve_for_collect(self, courier: str, parcel_id: int) -> Reservation:
+        """Commit the intent to open an expired parcel's compartment for a courier."""
+        with self._change() as conn:
+            row = conn.execute(
+                "SELECT id, barcode, state, compartment_id FROM parcels WHERE id = ?", (parcel_id,)
+            ).fetchone()
+            if row is None or row["state"] != Parcel.EXPIRED:
+                raise FlowError(
+                    "not_collectable", f"parcel {parcel_id} is not an expired parcel here"
+                )
+            comp_state = self.compartment(row["compartment_id"])["state"]
+            if comp_state == Comp.OUT_OF_SERVICE:
+                raise FlowError("compartment_out_of_order", "the compartment is out of order")
+            if comp_state not in (Comp.OCCUPIED, Comp.NEEDS_CHECK):
+                raise FlowError("pickup_in_progress", "this parcel's door is already opening")
+            comp = self._layout[row["compartment_id"]]
+            intent_id = self._intend(
+                conn,
+                comp,
+                Purpose.COLLECT,
+                courier,
+                barcode=row["barcode"],
+                size=comp.size,
+                parcel_id=row["id"],
+            )
+        return Reservation(
+            intent_id, comp.id, Purpose.COLLECT, comp.size, row["id"], row["barcode"]
+        )
 
     def courier_login(self, code: str) -> credentials.Courier:
         now = self.clock.time()
@@ -609,7 +661,12 @@ class Store:
         )
 
     def _set(
-        self, conn: Any, comp_id: str, state: Comp, reason: str | None = None, door: Door | None = None
+        self,
+        conn: Any,
+        comp_id: str,
+        state: Comp,
+        reason: str | None = None,
+        door: Door | None = None,
     ) -> None:
         conn.execute(
             "UPDATE compartments SET state = ?, reason = ?, door = COALESCE(?, door),"
