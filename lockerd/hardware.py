@@ -136,7 +136,7 @@ def _build_gpio(hardware: Hardware, bus: BusConfig) -> None:
         sim = None
         if bus.pin_factory == "mock":
             sim = GpioSimulator(
-                factory,  # type: ignore[arg-type]
+                factory,
                 board.lock_pins,
                 board.door_pins,
                 feedback_pins=board.feedback_pins,

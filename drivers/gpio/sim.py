@@ -12,6 +12,7 @@ other hardware on the header.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,14 +21,14 @@ from gpiozero.pins.mock import MockFactory, MockPin
 from drivers.simworld import SimDoor
 
 
-class _LockPin(MockPin):
+class _LockPin(MockPin):  # type: ignore[misc]  # gpiozero ships no type information
     """A mock output pin that pulses its door on a change to the active level."""
 
     active_level = 1
     door: SimDoor | None = None
 
     def _change_state(self, value: Any) -> bool:
-        changed = super()._change_state(value)
+        changed = bool(super()._change_state(value))
         if changed and bool(value) == bool(self.active_level) and self.door is not None:
             self.door.pulse()
         return changed
@@ -58,7 +59,7 @@ class GpioSimulator:
         self._closed_level = closed_level
         self._locked_level = locked_level
         for index, door in enumerate(self.doors):
-            door.listeners.append(lambda d, i=index: self._mirror(i, d))
+            door.listeners.append(functools.partial(self._mirror, index))
 
     def door(self, channel: int) -> SimDoor:
         return self.doors[channel - 1]

@@ -154,9 +154,12 @@ class Cu16Simulator:
                 board = self.boards[address]
                 self._reply(board, board.status(codec.REPLY_BUS_STATUS).encode())
             return
-        board = self.boards.get(frame.board)
-        if board is None:
+        target = self.boards.get(frame.board)
+        if target is None:
             return
+        self._answer(target, frame)
+
+    def _answer(self, board: SimCu16, frame: codec.Frame) -> None:
         if frame.cmd == codec.CMD_STATUS:
             self._reply(board, board.status().encode())
         elif frame.cmd == codec.CMD_UNLOCK:

@@ -69,7 +69,8 @@ def _boards(config: Config, problems: Problems) -> list[BoardConfig]:
     boards = []
     for index, raw in enumerate(config.board):
         path = f"board[{index}]"
-        bus = buses.get(raw.get("bus")) if isinstance(raw.get("bus"), str) else None
+        name = raw.get("bus")
+        bus = buses.get(name) if isinstance(name, str) else None
         if bus is None:
             problems.add(f"{path}.bus", f"no bus named {raw.get('bus')!r}")
             continue

@@ -81,7 +81,7 @@ def convert(hint: Any, value: Any, path: str, problems: Problems) -> Any:
         items = [convert(item_hint, v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
         return None if any(i is None for i in items) else tuple(items)
     if dataclasses.is_dataclass(hint):
-        return build(hint, value, path, problems)
+        return build(typing.cast(type[Any], hint), value, path, problems)
     return _scalar(hint, value, path, problems)
 
 

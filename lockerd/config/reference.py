@@ -66,7 +66,8 @@ def _type(hint: Any) -> str:
 def _default(field: dataclasses.Field[Any]) -> str:
     if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
         return "required"
-    value = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+    factory: Any = field.default_factory
+    value = field.default if field.default is not dataclasses.MISSING else factory()
     if dataclasses.is_dataclass(value):
         return "see below"
     if isinstance(value, bool):

@@ -11,7 +11,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from lockerd import codes, throttle
 from lockerd.clock import Clock
@@ -115,7 +115,7 @@ class Store:
         return {} if row is None else _public(dict(row))
 
     def parcels(self, state: Parcel | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM parcels", ()
+        sql, args = "SELECT * FROM parcels", cast(tuple[str, ...], ())
         if state is not None:
             sql, args = sql + " WHERE state = ?", (str(state),)
         return [_public(dict(r)) for r in self.db.conn.execute(sql + " ORDER BY id", args)]
