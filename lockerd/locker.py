@@ -66,10 +66,10 @@ class Locker:
         """Read every board, reconcile the store with it, and start watching doors."""
         self._loop = asyncio.get_running_loop()
         self.store.subscribe(self._from_store_thread)
+        self.bank.health_listeners.append(self._on_health)
         doors = await self.bank.read_all()
         await self.db(self.store.reconcile, doors)
         self.bank.door_listeners.append(self._on_door)
-        self.bank.health_listeners.append(self._on_health)
         self._spawn(self._door_worker())
         self._arm_sweep()
         return doors
@@ -149,9 +149,8 @@ class Locker:
         return token, courier
 
     def courier_logout(self, token: str) -> None:
-        session = self._sessions.pop(token, None)
-        if session is not None and session.flow is not None and not session.flow.active:
-            session.flow = None
+        """End the session; a door already open still completes its custody when it closes."""
+        self._sessions.pop(token, None)
 
     def session(self, token: str | None, right: str | None = None) -> Session:
         session = self._sessions.get(token or "")

@@ -1,5 +1,7 @@
 """Door alarms, debouncing and board silence, on a fake clock."""
 
+import pytest
+
 from lockerd.domain import Door
 
 
@@ -96,3 +98,28 @@ async def test_event_stream_carries_journal_and_flow_updates(rig) -> None:
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
     states = [m["flow"]["state"] for m in rig.messages if m["type"] == "flow.updated"]
     assert states[-2:] == ["open", "stored"]
+
+
+async def test_board_dead_at_start_is_reported_and_not_offered(tmp_path) -> None:
+    from lockerd.errors import FlowError
+    from tests.rig import Rig, bank_config
+
+    rig = Rig(bank_config(tmp_path))
+    rig.sim.board(0).faults.silent = True
+    await rig.start()
+    try:
+        await rig.clock.drain()
+        assert "board.offline" in rig.event_types()
+        token = await rig.courier()
+        with pytest.raises(FlowError) as info:
+            await rig.api.dropoff_scan(token, "PCL1", "S")
+        assert info.value.code == "locker_full"
+        rig.sim.board(0).faults.silent = False
+        await rig.polls(1)
+        assert rig.event_types()[-1] == "board.online"
+        assert rig.locker.bank.unavailable(), "doors are known only after the debounce"
+        await rig.polls()
+        flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+        assert flow.compartment == "S1"
+    finally:
+        await rig.stop()
