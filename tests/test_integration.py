@@ -112,6 +112,7 @@ async def test_http_bad_input_gets_clear_errors(config, sim) -> None:
         assert (status, got["error"]["code"]) == (400, "invalid_barcode")
         status, state = await daemon.call("GET", "/api/status")
         assert state["free"] == {"S": 2, "M": 2, "L": 1}
+        assert state["last_seq"] >= 1
         assert all(c["state"] == "free" for c in state["compartments"])
     assert [f for f in sim.frames() if f[2] == codec.CMD_UNLOCK] == []
 

@@ -132,6 +132,7 @@ class KioskServer:
                 "demo": self.config.kiosk.demo,
                 "sizes": list(self.config.size_order),
                 "code_length": self.config.pickup.code_length,
+                "last_seq": await self.locker.db(self.locker.store.last_seq),
                 "free": free,
                 "compartments": compartments,
                 "boards": {

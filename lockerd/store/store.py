@@ -148,6 +148,10 @@ class Store:
         ).fetchall()
         return [{"seq": r[0], "at": r[1], "type": r[2], "data": json.loads(r[3])} for r in rows]
 
+    def last_seq(self) -> int:
+        """The newest journal sequence number (0 when the journal is empty)."""
+        return int(self.db.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[0])
+
     def pickup_notices(self) -> list[dict[str, Any]]:
         rows = self.db.conn.execute(
             "SELECT n.parcel_id, n.seq, n.code, p.barcode, p.recipient, p.compartment_id,"
