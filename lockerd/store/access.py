@@ -1,0 +1,154 @@
+"""Access: pickup and courier codes under throttling, expired-parcel collection, deadlines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lockerd import throttle
+from lockerd.domain import Comp, Event, Parcel, Purpose
+from lockerd.errors import FlowError
+from lockerd.store import credentials
+from lockerd.store.base import Reservation, StoreBase
+
+
+class Access(StoreBase):
+    # -- pickup ----------------------------------------------------------
+
+    def reserve_for_pickup(self, code: str) -> Reservation:
+        """Check a typed code under throttling; on a match commit the pickup intent."""
+        now = self.clock.time()
+        rules = self.config.pickup.throttle
+        refusal: FlowError | None = None
+        with self._change() as conn:
+            state = credentials.load_throttle(conn, "pickup", now)
+            credentials.refuse_if_blocked(state, now, "code")
+            row = conn.execute(
+                "SELECT id, barcode, state, compartment_id FROM parcels"
+                " WHERE code_hmac = ? AND state IN ('stored','expired')",
+                (self.key.digest("pickup", code),),
+            ).fetchone()
+            if row is None:
+                state = throttle.after_failure(state, now, rules)
+                credentials.save_throttle(conn, "pickup", state)
+                self._event(
+                    Event.PICKUP_DENIED, {"reason": "wrong_code", "failures": state.failures}
+                )
+                if state.locked_out:
+                    self._event(Event.PICKUP_LOCKED_OUT, {"until": state.blocked_until})
+                refusal = credentials.wrong_code_error(state, now, rules, "code")
+            else:
+                credentials.save_throttle(conn, "pickup", throttle.ThrottleState())
+                refusal = self._pickup_refusal(conn, row)
+                if refusal is None:
+                    comp = self._layout[row["compartment_id"]]
+                    intent_id = self._intend(
+                        conn,
+                        comp,
+                        Purpose.PICKUP,
+                        "resident",
+                        barcode=row["barcode"],
+                        size=comp.size,
+                        parcel_id=row["id"],
+                    )
+        if refusal is not None:
+            raise refusal
+        return Reservation(intent_id, comp.id, Purpose.PICKUP, comp.size, row["id"], row["barcode"])
+
+    def _pickup_refusal(self, conn: Any, parcel: Any) -> FlowError | None:
+        reason = self._door_refusal(parcel["compartment_id"])
+        if parcel["state"] == Parcel.EXPIRED:
+            reason = FlowError("parcel_expired", "this parcel's pickup time has run out")
+        if reason is not None:
+            self._event(Event.PICKUP_DENIED, {"reason": reason.code, "parcel": parcel["id"]})
+        return reason
+
+    def _door_refusal(self, comp_id: str) -> FlowError | None:
+        """Why the door of a compartment holding a parcel cannot be opened now, if it cannot."""
+        state = self.compartment(comp_id)["state"]
+        if state == Comp.OUT_OF_SERVICE:
+            return FlowError("compartment_out_of_order", "the compartment is out of order")
+        if state not in (Comp.OCCUPIED, Comp.NEEDS_CHECK):
+            return FlowError("pickup_in_progress", "this parcel's door is already opening")
+        return None
+
+    def collectable(self) -> list[dict[str, Any]]:
+        """Expired parcels still in the locker, for a courier with the right to collect."""
+        rows = self.db.conn.execute(
+            "SELECT id, barcode, compartment_id, pickup_by FROM parcels WHERE state = 'expired'"
+            " ORDER BY pickup_by"
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def reserve_for_collect(self, courier: str, parcel_id: int) -> Reservation:
+        """Commit the intent to open an expired parcel's compartment for a courier."""
+        with self._change() as conn:
+            row = conn.execute(
+                "SELECT id, barcode, state, compartment_id FROM parcels WHERE id = ?", (parcel_id,)
+            ).fetchone()
+            if row is None or row["state"] != Parcel.EXPIRED:
+                raise FlowError(
+                    "not_collectable", f"parcel {parcel_id} is not an expired parcel here"
+                )
+            refusal = self._door_refusal(row["compartment_id"])
+            if refusal is not None:
+                raise refusal
+            comp = self._layout[row["compartment_id"]]
+            intent_id = self._intend(
+                conn,
+                comp,
+                Purpose.COLLECT,
+                courier,
+                barcode=row["barcode"],
+                size=comp.size,
+                parcel_id=row["id"],
+            )
+        return Reservation(
+            intent_id, comp.id, Purpose.COLLECT, comp.size, row["id"], row["barcode"]
+        )
+
+    def courier_login(self, code: str) -> credentials.Courier:
+        now = self.clock.time()
+        rules = self.config.pickup.throttle
+        with self._change() as conn:
+            state = credentials.load_throttle(conn, "courier", now)
+            credentials.refuse_if_blocked(state, now, "courier code")
+            courier = credentials.courier_by_code(conn, self.key.digest("courier", code))
+            if courier is None:
+                state = throttle.after_failure(state, now, rules)
+                self._event(Event.COURIER_DENIED, {"failures": state.failures})
+            else:
+                state = throttle.ThrottleState()
+                self._event(Event.COURIER_LOGIN, {"courier": courier.id})
+            credentials.save_throttle(conn, "courier", state)
+        if courier is None:
+            raise credentials.wrong_code_error(state, now, rules, "courier code")
+        return courier
+
+    # -- time ------------------------------------------------------------
+
+    def expire_due(self) -> list[int]:
+        """Mark stored parcels past their pickup deadline as expired."""
+        now = self.clock.time()
+        with self._change() as conn:
+            due = conn.execute(
+                "SELECT id, barcode, compartment_id FROM parcels WHERE state = 'stored'"
+                " AND pickup_by <= ?",
+                (now,),
+            ).fetchall()
+            for parcel in due:
+                conn.execute(
+                    "UPDATE parcels SET state = 'expired', updated_at = ? WHERE id = ?",
+                    (now, parcel[0]),
+                )
+                conn.execute("DELETE FROM pickup_notices WHERE parcel_id = ?", (parcel[0],))
+                self._event(
+                    Event.PARCEL_EXPIRED,
+                    {"parcel": parcel[0], "barcode": parcel[1], "compartment": parcel[2]},
+                )
+        return [p[0] for p in due]
+
+    # -- board health ----------------------------------------------------
+
+    def board_health(self, board: str, online: bool) -> None:
+        with self._change():
+            self._event(Event.BOARD_ONLINE if online else Event.BOARD_OFFLINE, {"board": board})
