@@ -298,6 +298,9 @@ class Locker:
         assert flow.compartment is not None and flow.intent is not None
         try:
             await self.bank.pulse(flow.compartment, flow.intent)
+        except SafetyError as exc:
+            log.error("pulse of %s refused: %s", flow.compartment, exc)
+            return
         except DriverError as exc:
             # The frame may not have gone out; the door-open timeout and its
             # status read decide what happens next, never a blind retry.

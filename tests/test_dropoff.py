@@ -225,3 +225,13 @@ async def test_wrong_courier_code_is_refused(rig) -> None:
         await rig.api.courier_login("0000")
     assert info.value.code == "wrong_code"
     assert "courier.denied" in rig.event_types()
+
+
+async def test_same_barcode_cannot_open_two_doors(rig) -> None:
+    first = await rig.courier()
+    await rig.api.dropoff_scan(first, "PCL1", "S")
+    second = await rig.courier("7777")
+    with pytest.raises(FlowError) as info:
+        await rig.api.dropoff_scan(second, "PCL1", "S")
+    assert info.value.code == "already_in_progress"
+    assert rig.unlock_frames() == [codec.unlock_request(0, 1)]

@@ -36,6 +36,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except FlowError as exc:
         return _error(exc)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return _error(FlowError("internal_error", "the locker could not do that", status=500))
 
 
 async def body(
@@ -97,11 +102,9 @@ class KioskServer:
 
     async def start(self) -> str:
         self.app.on_shutdown.append(self._close_sockets)
-        self._runner = web.AppRunner(self.app, access_log=None)
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, self.config.kiosk.host, self.config.kiosk.port, shutdown_timeout=2.0
-        )
+        site = web.TCPSite(self._runner, self.config.kiosk.host, self.config.kiosk.port)
         await site.start()
         host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
         return f"http://{host}:{port}/"

@@ -25,6 +25,13 @@ class Custody(StoreBase):
     ) -> Reservation:
         """Commit an unlock intent on the smallest free compartment that fits ``size``."""
         with self._change() as conn:
+            busy = conn.execute(
+                "SELECT 1 FROM unlock_intents WHERE barcode = ? AND purpose = 'dropoff'"
+                " AND state IN ('pending', 'opened')",
+                (barcode,),
+            ).fetchone()
+            if busy:
+                raise FlowError("already_in_progress", f"parcel {barcode} is being dropped off")
             free = {
                 r[0]
                 for r in conn.execute("SELECT id FROM compartments WHERE state = 'free'")

@@ -1,0 +1,33 @@
+"""The kiosk server in-process on the fake-clock rig."""
+
+import aiohttp
+import pytest
+
+from lockerd.kiosk.server import KioskServer
+
+
+@pytest.fixture
+async def kiosk(rig):
+    server = KioskServer(rig.config, rig.locker, rig.hw)
+    url = await server.start()
+    async with aiohttp.ClientSession(base_url=url) as http:
+        yield http
+    await server.stop()
+
+
+async def test_a_fault_answers_with_a_json_error(rig, kiosk, caplog) -> None:
+    async def broken() -> None:
+        raise RuntimeError("disk on fire")
+
+    rig.locker.bank_view = broken
+    async with kiosk.get("/api/status") as response:
+        assert response.status == 500
+        assert (await response.json())["error"]["code"] == "internal_error"
+    assert "disk on fire" in caplog.text
+
+
+async def test_status_counts_free_compartments(kiosk) -> None:
+    async with kiosk.get("/api/status") as response:
+        status = await response.json()
+    assert status["free"] == {"S": 2, "M": 2, "L": 1}
+    assert status["boards"]["cu0"]["online"] is True
