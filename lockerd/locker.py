@@ -114,7 +114,12 @@ class Locker:
             try:
                 queue.put_nowait(message)
             except asyncio.QueueFull:
-                self._subscribers.discard(queue)  # a reader this far behind is gone
+                # A reader this far behind is told so and dropped; it can
+                # reconnect and replay from the journal by sequence number.
+                self._subscribers.discard(queue)
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait({"type": "overflow"})
                 log.warning("dropped a stalled event-stream subscriber")
 
     def _from_store_thread(self, events: list[Message]) -> None:

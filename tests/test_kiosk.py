@@ -31,3 +31,19 @@ async def test_status_counts_free_compartments(kiosk) -> None:
         status = await response.json()
     assert status["free"] == {"S": 2, "M": 2, "L": 1}
     assert status["boards"]["cu0"]["online"] is True
+
+
+async def test_a_stalled_reader_is_told_and_can_replay(rig, kiosk) -> None:
+    async with kiosk.ws_connect("/api/events") as ws:
+        assert (await ws.receive_json())["type"] == "hello"
+        await rig.clock.drain()
+        for n in range(1001):
+            rig.locker._publish({"type": "flow.updated", "flow": {"n": n}})
+        messages = []
+        async for message in ws:
+            messages.append(message.json())
+        assert messages[-1] == {"type": "overflow"}
+        assert ws.closed
+    async with kiosk.ws_connect("/api/events?after=0") as ws:
+        hello = await ws.receive_json()
+        assert hello["replayed"] == rig.store.last_seq()

@@ -183,6 +183,9 @@ class KioskServer:
                 event = message.result()
                 if event.get("seq", last + 1) > last and not ws.closed:
                     await ws.send_json(event)
+                if event["type"] == "overflow":
+                    await ws.close()
+                    break
         finally:
             closed.cancel()
 
