@@ -5,18 +5,21 @@ the low byte of the arithmetic sum of every preceding byte (STX and ETX
 included). ADDR carries the board number in its high nibble and, for an
 unlock, the 0-based lock index in its low nibble.
 
-RS-485 realities the :class:`Decoder` is written for: bytes arrive in any
-chunking; a line may carry noise, a truncated frame, or a late reply to an
-earlier request; a real board never NAKs. The decoder therefore scans for
-STX, checks the length implied by CMD, the ETX position and the checksum,
-and on any mismatch drops one byte and resynchronises on the next STX.
-Payload bytes may equal STX, so a frame is only accepted whole.
+Frames are found in the byte stream by :mod:`drivers.framing`: scan for
+STX, take the length CMD implies, check ETX and SUM, and on any mismatch
+drop one byte and resynchronise. Payload bytes may equal STX, so a frame is
+only accepted whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
+
+from drivers.framing import NEED_MORE, StreamDecoder
+
+F = TypeVar("F")
 
 STX = 0x02
 ETX = 0x03
@@ -145,64 +148,30 @@ def energize_units(frame: Frame) -> int:
     return ((hi << 8) | lo) * 10
 
 
-class Decoder:
-    """Turns a byte stream into checked frames, resynchronising after garbage.
+class SumFrameDecoder(StreamDecoder[F]):
+    """Kerong ``STX ... CMD ... ETX SUM`` frames, with CMD at byte ``cmd_offset``.
 
-    ``lengths`` maps each CMD this side expects to its total frame length
-    (:data:`REQUEST_LENGTHS` on a board, :data:`REPLY_LENGTHS` on a host).
-    Counters say what was dropped, for diagnostics.
+    ``lengths`` maps each CMD the listening end expects to its frame length.
     """
 
-    def __init__(self, lengths: Mapping[int, int]):
+    def __init__(self, lengths: Mapping[int, int], cmd_offset: int, parse: Callable[[bytes], F]):
         self._lengths = lengths
-        self._buffer = bytearray()
-        self.frames = 0
-        self.bad_checksum = 0
-        self.unknown_command = 0
-        self.dropped_bytes = 0
+        self._cmd_offset = cmd_offset
+        super().__init__(starts=bytes((STX,)), length_of=self._length, check=_sum_ok, parse=parse)
 
-    def reset(self) -> None:
-        """Forget any partial frame (a new request starts a new exchange)."""
-        self.dropped_bytes += len(self._buffer)
-        self._buffer.clear()
+    def _length(self, buf: bytearray) -> int | None:
+        if len(buf) <= self._cmd_offset:
+            return NEED_MORE
+        return self._lengths.get(buf[self._cmd_offset])
 
-    def feed(self, data: bytes) -> list[Frame]:
-        """Add received bytes; return every complete, valid frame they finish."""
-        self._buffer += data
-        out: list[Frame] = []
-        while (frame := self._next()) is not None:
-            out.append(frame)
-        return out
 
-    def _next(self) -> Frame | None:
-        buf = self._buffer
-        while True:
-            start = buf.find(STX)
-            if start < 0:
-                self.dropped_bytes += len(buf)
-                buf.clear()
-                return None
-            if start:
-                self.dropped_bytes += start
-                del buf[:start]
-            if len(buf) < 3:
-                return None
-            length = self._lengths.get(buf[2])
-            if length is None:
-                self.unknown_command += 1
-                self._skip()
-                continue
-            if len(buf) < length:
-                return None
-            raw = bytes(buf[:length])
-            if raw[-2] != ETX or checksum(raw[:-1]) != raw[-1]:
-                self.bad_checksum += 1
-                self._skip()
-                continue
-            del buf[:length]
-            self.frames += 1
-            return Frame(raw[1], raw[2], raw[3:-2])
+def _sum_ok(raw: bytes) -> bool:
+    return raw[-2] == ETX and checksum(raw[:-1]) == raw[-1]
 
-    def _skip(self) -> None:
-        del self._buffer[:1]
-        self.dropped_bytes += 1
+
+class Decoder(SumFrameDecoder[Frame]):
+    """CU16 frames: ``lengths`` is :data:`REQUEST_LENGTHS` on a board, :data:`REPLY_LENGTHS`
+    on a host."""
+
+    def __init__(self, lengths: Mapping[int, int]):
+        super().__init__(lengths, 2, lambda raw: Frame(raw[1], raw[2], raw[3:-2]))

@@ -7,14 +7,9 @@ board is set to; a bus query (0x32 to 0xF0) is answered by every board in
 address order with 0x36 frames; an unlock (0x31) pulses one lock and by
 default sends no reply; 0x37 sets the energize time and is answered with
 0x38. Frames with a bad checksum or an unknown command are dropped silently,
-as real boards do.
+as real boards do. Faults: see :mod:`drivers.simserial`.
 
-Faults per board: silent (no reply at all), and counts of the next replies
-to corrupt (bad checksum), truncate, or send late. Door faults (stuck lock,
-jammed door) live on the doors.
-
-Not modelled: wire time (replies come at pty speed unless ``reply_delay``
-is set), the energize time's effect on the latch, the TEST and RESET
+Not modelled: the energize time's effect on the latch, the TEST and RESET
 buttons, baud-rate changes, and the 0x39/0x40 commands.
 """
 
@@ -22,144 +17,47 @@ from __future__ import annotations
 
 import argparse
 import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from drivers.kerong import codec
-from drivers.ptypeer import PtyPeer
-from drivers.simworld import SimDoor
+from drivers.simserial import BoardFaults, SerialSimulator, SimBoard
+
+__all__ = ["BoardFaults", "Cu16Simulator", "SimCu16"]
 
 
 @dataclass
-class BoardFaults:
-    """Switches and counters that change how one simulated board answers."""
+class SimCu16(SimBoard):
+    """One simulated CU16: sixteen doors."""
 
-    silent: bool = False
-    corrupt_replies: int = 0
-    truncate_replies: int = 0
-    late_replies: int = 0
-    late_by: float = 0.5
-
-
-@dataclass
-class SimCu16:
-    """One simulated board: its doors, polarity and faults."""
-
-    address: int
-    locked_bit: int = 1
-    closed_bit: int = 1
     reply_to_unlock: bool = False
     energize_ms: int = 500
-    #: Sensor input -> the lock channel whose door it watches; unlisted inputs watch
-    #: the door of the same-numbered lock.
-    wiring: dict[int, int] = field(default_factory=dict)
-    doors: list[SimDoor] = field(default_factory=lambda: [SimDoor() for _ in range(codec.LOCKS)])
-    faults: BoardFaults = field(default_factory=BoardFaults)
-
-    def door(self, channel: int) -> SimDoor:
-        """The door behind lock ``channel``."""
-        return self.doors[channel - 1]
+    channels: int = codec.LOCKS
 
     def status(self, cmd: int = codec.REPLY_STATUS) -> codec.Status:
-        locks = sensors = 0
-        for index, door in enumerate(self.doors):
-            if door.latched == bool(self.locked_bit):
-                locks |= 1 << index
-            watched = self.door(self.wiring.get(index + 1, index + 1))
-            if (not watched.is_open) == bool(self.closed_bit):
-                sensors |= 1 << index
-        return codec.Status(self.address, locks, sensors, cmd)
+        return codec.Status(self.address, self.lock_bits(), self.sensor_bits(), cmd)
 
 
-class Cu16Simulator:
-    """A chain of simulated CU16 boards on one pty."""
+class Cu16Simulator(SerialSimulator[SimCu16, codec.Frame]):
+    """A chain of simulated CU16 boards on one line."""
 
-    def __init__(
-        self,
-        boards: list[SimCu16],
-        *,
-        reply_delay: float = 0.0,
-        now: Callable[[], float] = time.monotonic,
-    ):
-        self.boards = {board.address: board for board in boards}
-        self.reply_delay = reply_delay
-        #: Clock for the ``received`` timestamps (a test may give its fake clock).
-        self.now = now
-        self._decoder = codec.Decoder(codec.REQUEST_LENGTHS)
-        #: Every valid frame received, as ``(now(), bytes)``.
-        self.received: list[tuple[float, bytes]] = []
-        self._cond = threading.Condition()
-        self._peer: PtyPeer | None = None
-        self._direct: bytearray | None = None
-        self.port = ""
+    name = "cu16-sim"
 
-    def start(self) -> Cu16Simulator:
-        """Serve on a new pty; :attr:`port` is its path."""
-        self._peer = PtyPeer(self._on_bytes, name="cu16-sim")
-        self.port = self._peer.port
-        self._peer.start()
-        return self
+    def __init__(self, boards: list[SimCu16], **kwargs: Any):
+        super().__init__(boards, codec.Decoder(codec.REQUEST_LENGTHS), **kwargs)
 
-    def exchange(self, data: bytes) -> bytes:
-        """Handle ``data`` in-process and return the replies at once (no pty, no delays).
+    def raw(self, frame: codec.Frame) -> bytes:
+        return frame.encode()
 
-        Late replies are lost here: a real host would have flushed them.
-        """
-        self._direct = bytearray()
-        try:
-            self._on_bytes(data)
-            return bytes(self._direct)
-        finally:
-            self._direct = None
-
-    def close(self) -> None:
-        if self._peer is not None:
-            self._peer.close()
-
-    def board(self, address: int) -> SimCu16:
-        return self.boards[address]
-
-    @property
-    def decoder(self) -> codec.Decoder:
-        return self._decoder
-
-    def frames(self) -> list[bytes]:
-        with self._cond:
-            return [frame for _, frame in self.received]
-
-    def wait_for_frame(self, frame: bytes, timeout: float, after: int = 0) -> int:
-        """Block until ``frame`` has been received (at index >= ``after``); return its index."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for index in range(after, len(self.received)):
-                    if self.received[index][1] == frame:
-                        return index
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"simulator never received {frame.hex(' ')}")
-                self._cond.wait(remaining)
-
-    def _on_bytes(self, data: bytes) -> None:
-        for frame in self._decoder.feed(data):
-            with self._cond:
-                self.received.append((self.now(), frame.encode()))
-                self._cond.notify_all()
-            self._handle(frame)
-
-    def _handle(self, frame: codec.Frame) -> None:
+    def handle(self, frame: codec.Frame) -> None:
         if frame.cmd == codec.CMD_BUS_STATUS and frame.addr == codec.BROADCAST_ADDR:
             for address in sorted(self.boards):
-                board = self.boards[address]
-                self._reply(board, board.status(codec.REPLY_BUS_STATUS).encode())
+                each = self.boards[address]
+                self._reply(each, each.status(codec.REPLY_BUS_STATUS).encode())
             return
-        target = self.boards.get(frame.board)
-        if target is None:
+        board = self.boards.get(frame.board)
+        if board is None:
             return
-        self._answer(target, frame)
-
-    def _answer(self, board: SimCu16, frame: codec.Frame) -> None:
         if frame.cmd == codec.CMD_STATUS:
             self._reply(board, board.status().encode())
         elif frame.cmd == codec.CMD_UNLOCK:
@@ -171,33 +69,8 @@ class Cu16Simulator:
                 door.pulse()
         elif frame.cmd == codec.CMD_ENERGIZE_TIME:
             board.energize_ms = codec.energize_units(frame)
-            self._reply(
-                board, codec.Frame(frame.addr, codec.REPLY_ENERGIZE_TIME, frame.payload).encode()
-            )
-
-    def _reply(self, board: SimCu16, reply: bytes) -> None:
-        faults = board.faults
-        if faults.silent:
-            return
-        if faults.corrupt_replies:
-            faults.corrupt_replies -= 1
-            reply = reply[:-1] + bytes(((reply[-1] + 1) & 0xFF,))
-        elif faults.truncate_replies:
-            faults.truncate_replies -= 1
-            reply = reply[: len(reply) // 2]
-        delay = self.reply_delay
-        if faults.late_replies:
-            faults.late_replies -= 1
-            delay += faults.late_by
-            if self._direct is not None:
-                return
-        if self._direct is not None:
-            self._direct += reply
-            return
-        if delay:
-            time.sleep(delay)
-        assert self._peer is not None
-        self._peer.write(reply)
+            reply = codec.Frame(frame.addr, codec.REPLY_ENERGIZE_TIME, frame.payload)
+            self._reply(board, reply.encode())
 
 
 def main(argv: list[str] | None = None) -> int:

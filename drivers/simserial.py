@@ -1,0 +1,183 @@
+"""What every serial simulator twin shares: boards of doors, the pty or in-process line, faults.
+
+A twin decodes the host's frames with the family's own codec, logs each
+valid one with a timestamp (tests assert on what the hardware saw), and
+answers through :meth:`SerialSimulator._reply`, where the board's fault
+switches act: a silent board never answers; the next replies can be
+corrupted (bad checksum), truncated, or sent late.
+
+Not modelled here: wire time (replies come at pty speed unless
+``reply_delay`` is set) and bus contention between boards.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from drivers.framing import StreamDecoder
+from drivers.ptypeer import PtyPeer
+from drivers.simworld import SimDoor
+
+F = TypeVar("F")
+B = TypeVar("B", bound="SimBoard")
+
+
+@dataclass
+class BoardFaults:
+    """Switches and counters that change how one simulated board answers."""
+
+    silent: bool = False
+    corrupt_replies: int = 0
+    truncate_replies: int = 0
+    late_replies: int = 0
+    late_by: float = 0.5
+
+
+@dataclass
+class SimBoard:
+    """A simulated board: its doors, the polarity of its inputs, and its faults."""
+
+    address: int
+    locked_bit: int = 1
+    closed_bit: int = 1
+    #: Sensor input -> the lock channel whose door it watches; unlisted inputs
+    #: watch the door of the same-numbered lock.
+    wiring: dict[int, int] = field(default_factory=dict)
+    faults: BoardFaults = field(default_factory=BoardFaults)
+    channels: int = 16
+    doors: list[SimDoor] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.doors:
+            self.doors = [SimDoor() for _ in range(self.channels)]
+
+    def door(self, channel: int) -> SimDoor:
+        """The door behind lock ``channel`` (1-based)."""
+        return self.doors[channel - 1]
+
+    def lock_bits(self) -> int:
+        bits = 0
+        for index, door in enumerate(self.doors):
+            if door.latched == bool(self.locked_bit):
+                bits |= 1 << index
+        return bits
+
+    def sensor_bits(self) -> int:
+        bits = 0
+        for index in range(self.channels):
+            watched = self.door(self.wiring.get(index + 1, index + 1))
+            if (not watched.is_open) == bool(self.closed_bit):
+                bits |= 1 << index
+        return bits
+
+
+class SerialSimulator(Generic[B, F]):
+    """A chain of simulated boards on one line: a pty, or called in-process."""
+
+    name = "serial-sim"
+
+    def __init__(
+        self,
+        boards: list[B],
+        decoder: StreamDecoder[F],
+        *,
+        reply_delay: float = 0.0,
+        now: Callable[[], float] = time.monotonic,
+    ):
+        self.boards = {board.address: board for board in boards}
+        self.reply_delay = reply_delay
+        #: Clock for the ``received`` timestamps (a test may give its fake clock).
+        self.now = now
+        self.decoder = decoder
+        #: Every valid frame received, as ``(now(), bytes)``.
+        self.received: list[tuple[float, bytes]] = []
+        self._cond = threading.Condition()
+        self._peer: PtyPeer | None = None
+        self._direct: bytearray | None = None
+        self.port = ""
+
+    def start(self) -> Any:
+        """Serve on a new pty; :attr:`port` is its path. Returns the simulator."""
+        self._peer = PtyPeer(self._on_bytes, name=self.name)
+        self.port = self._peer.port
+        self._peer.start()
+        return self
+
+    def exchange(self, data: bytes) -> bytes:
+        """Handle ``data`` in-process and return the replies at once (no pty, no delays).
+
+        Late replies are lost here: a real host would have flushed them.
+        """
+        self._direct = bytearray()
+        try:
+            self._on_bytes(data)
+            return bytes(self._direct)
+        finally:
+            self._direct = None
+
+    def close(self) -> None:
+        if self._peer is not None:
+            self._peer.close()
+
+    def board(self, address: int) -> B:
+        return self.boards[address]
+
+    def frames(self) -> list[bytes]:
+        with self._cond:
+            return [frame for _, frame in self.received]
+
+    def wait_for_frame(self, frame: bytes, timeout: float, after: int = 0) -> int:
+        """Block until ``frame`` has been received (at index >= ``after``); return its index."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for index in range(after, len(self.received)):
+                    if self.received[index][1] == frame:
+                        return index
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"simulator never received {frame.hex(' ')}")
+                self._cond.wait(remaining)
+
+    def _on_bytes(self, data: bytes) -> None:
+        for frame in self.decoder.feed(data):
+            with self._cond:
+                self.received.append((self.now(), self.raw(frame)))
+                self._cond.notify_all()
+            self.handle(frame)
+
+    def raw(self, frame: F) -> bytes:
+        """The bytes of a decoded frame, for the log."""
+        raise NotImplementedError
+
+    def handle(self, frame: F) -> None:
+        """Act on one valid frame from the host."""
+        raise NotImplementedError
+
+    def _reply(self, board: SimBoard, reply: bytes) -> None:
+        faults = board.faults
+        if faults.silent:
+            return
+        if faults.corrupt_replies:
+            faults.corrupt_replies -= 1
+            reply = reply[:-1] + bytes(((reply[-1] + 1) & 0xFF,))
+        elif faults.truncate_replies:
+            faults.truncate_replies -= 1
+            reply = reply[: len(reply) // 2]
+        delay = self.reply_delay
+        if faults.late_replies:
+            faults.late_replies -= 1
+            delay += faults.late_by
+            if self._direct is not None:
+                return
+        if self._direct is not None:
+            self._direct += reply
+            return
+        if delay:
+            time.sleep(delay)
+        assert self._peer is not None
+        self._peer.write(reply)
