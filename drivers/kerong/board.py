@@ -1,72 +1,114 @@
-"""A Kerong KR-CU16 board on a :class:`~drivers.link.SerialLink`."""
+"""Kerong KR-CU16 and KR-CU48 boards on a serial link.
+
+An unlock has no reliable reply (sources disagree on whether one comes), so
+:meth:`pulse` only sends; the bank confirms with a status read. Status
+reads are retried; unlocks never are.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from drivers.base import Inputs
 from drivers.directlink import DirectLink
 from drivers.errors import BoardTimeout, ChannelError
-from drivers.kerong import codec
+from drivers.kerong import codec, cu48
 from drivers.link import SerialLink
 
+Link = SerialLink | DirectLink
 
-class Cu16Board:
-    """Sixteen locks and sixteen sensor inputs behind one CU16 address.
 
-    An unlock has no reliable reply (sources disagree on whether one comes),
-    so :meth:`pulse` only sends; the bank confirms with a status read.
-    Status reads are retried; unlocks never are.
-    """
+class _KerongBoard:
+    """Status reads with retries, unlocks sent once; the codec is the subclass's."""
+
+    channels = 0
+    max_address = 0
+    family = ""
+    reply_length = 0
+
+    def __init__(self, link: Link, address: int, *, timeout: float = 0.3, status_retries: int = 2):
+        if not 0 <= address <= self.max_address:
+            raise ChannelError(f"{self.family} address {address} outside 0..{self.max_address}")
+        self.address = address
+        self._link = link
+        self._timeout = timeout
+        self._retries = status_retries
+
+    def pulse(self, channel: int, milliseconds: int) -> None:
+        if not 1 <= channel <= self.channels:
+            raise ChannelError(f"{self.family} lock {channel} outside 1..{self.channels}")
+        self._link.send(self._unlock_request(channel))
+
+    def read_inputs(self) -> Inputs:
+        request = self._status_request()
+        for attempt in range(self._retries + 1):
+            try:
+                frame = self._link.transact(
+                    request,
+                    self.decoder,
+                    self._is_my_status,
+                    expect=self.reply_length,
+                    timeout=self._timeout,
+                )
+            except BoardTimeout:
+                if attempt == self._retries:
+                    raise
+                continue
+            return self._inputs(frame)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Nothing to release: the board ends every pulse itself."""
+
+    decoder: Any
+
+    def _unlock_request(self, channel: int) -> bytes:
+        raise NotImplementedError
+
+    def _status_request(self) -> bytes:
+        raise NotImplementedError
+
+    def _is_my_status(self, frame: Any) -> bool:
+        raise NotImplementedError
+
+    def _inputs(self, frame: Any) -> Inputs:
+        raise NotImplementedError
+
+
+class Cu16Board(_KerongBoard):
+    """Sixteen locks and sixteen sensor inputs behind one CU16 address."""
 
     channels = codec.LOCKS
+    max_address = codec.MAX_BOARD
+    family = "CU16"
+    reply_length = 9
 
     def __init__(
         self,
-        link: SerialLink | DirectLink,
+        link: Link,
         address: int,
         *,
         timeout: float = 0.3,
         status_retries: int = 2,
         energize_ms: int | None = None,
     ):
-        if not 0 <= address <= codec.MAX_BOARD:
-            raise ChannelError(f"CU16 address {address} outside 0..{codec.MAX_BOARD}")
-        self.address = address
-        self._link = link
-        self._timeout = timeout
-        self._retries = status_retries
-        self._decoder = codec.Decoder(codec.REPLY_LENGTHS)
+        super().__init__(link, address, timeout=timeout, status_retries=status_retries)
+        self.decoder = codec.Decoder(codec.REPLY_LENGTHS)
         if energize_ms is not None:
             self._set_energize_time(energize_ms)
 
-    @property
-    def decoder(self) -> codec.Decoder:
-        return self._decoder
+    def _unlock_request(self, channel: int) -> bytes:
+        return codec.unlock_request(self.address, channel)
 
-    def pulse(self, channel: int, milliseconds: int) -> None:
-        if not 1 <= channel <= self.channels:
-            raise ChannelError(f"CU16 lock {channel} outside 1..{self.channels}")
-        self._link.send(codec.unlock_request(self.address, channel))
-
-    def read_inputs(self) -> Inputs:
-        request = codec.status_request(self.address)
-        for attempt in range(self._retries + 1):
-            try:
-                frame = self._link.transact(
-                    request, self._decoder, self._is_my_status, expect=9, timeout=self._timeout
-                )
-            except BoardTimeout:
-                if attempt == self._retries:
-                    raise
-                continue
-            status = codec.decode_status(frame)
-            return Inputs(locks=status.locks, sensors=status.sensors)
-        raise AssertionError("unreachable")
-
-    def close(self) -> None:
-        """Nothing to release: the board ends every pulse itself."""
+    def _status_request(self) -> bytes:
+        return codec.status_request(self.address)
 
     def _is_my_status(self, frame: codec.Frame) -> bool:
         return frame.cmd == codec.REPLY_STATUS and frame.board == self.address
+
+    def _inputs(self, frame: codec.Frame) -> Inputs:
+        status = codec.decode_status(frame)
+        return Inputs(locks=status.locks, sensors=status.sensors)
 
     def _set_energize_time(self, milliseconds: int) -> None:
         request = codec.energize_time_request(self.address, milliseconds)
@@ -75,6 +117,32 @@ class Cu16Board:
             return frame.cmd == codec.REPLY_ENERGIZE_TIME and frame.board == self.address
 
         try:
-            self._link.transact(request, self._decoder, accept, expect=7, timeout=self._timeout)
+            self._link.transact(request, self.decoder, accept, expect=7, timeout=self._timeout)
         except BoardTimeout:
             pass  # not every firmware answers 0x37; the status read is the check that matters
+
+
+class Cu48Board(_KerongBoard):
+    """Forty-eight locks and forty-eight sensor inputs behind one CU48 address."""
+
+    channels = cu48.LOCKS
+    max_address = cu48.MAX_BOARD
+    family = "CU48"
+    reply_length = 18
+
+    def __init__(self, link: Link, address: int, *, timeout: float = 0.3, status_retries: int = 2):
+        super().__init__(link, address, timeout=timeout, status_retries=status_retries)
+        self.decoder = cu48.Decoder(cu48.REPLY_LENGTHS)
+
+    def _unlock_request(self, channel: int) -> bytes:
+        return cu48.open_request(self.address, channel)
+
+    def _status_request(self) -> bytes:
+        return cu48.status_request(self.address)
+
+    def _is_my_status(self, frame: cu48.Frame) -> bool:
+        return frame.cmd == cu48.REPLY and frame.board == self.address
+
+    def _inputs(self, frame: cu48.Frame) -> Inputs:
+        status = cu48.decode_status(frame)
+        return Inputs(locks=status.locks, sensors=status.sensors)

@@ -20,10 +20,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.kerong import codec
+from drivers.kerong import codec, cu48
 from drivers.simserial import BoardFaults, SerialSimulator, SimBoard
 
-__all__ = ["BoardFaults", "Cu16Simulator", "SimCu16"]
+__all__ = ["BoardFaults", "Cu16Simulator", "Cu48Simulator", "SimCu16", "SimCu48"]
 
 
 @dataclass
@@ -97,3 +97,38 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+@dataclass
+class SimCu48(SimBoard):
+    """One simulated CU48: forty-eight doors."""
+
+    reply_to_unlock: bool = False
+    channels: int = cu48.LOCKS
+
+    def status(self) -> cu48.Status:
+        return cu48.Status(self.address, self.lock_bits(), self.sensor_bits())
+
+
+class Cu48Simulator(SerialSimulator[SimCu48, cu48.Frame]):
+    """A chain of simulated CU48 boards: 0x60 is answered with an 18-byte 0x75 status,
+    0x61 pulses one lock (and, if asked, answers with a short 0x75 frame)."""
+
+    name = "cu48-sim"
+
+    def __init__(self, boards: list[SimCu48], **kwargs: Any):
+        super().__init__(boards, cu48.Decoder(cu48.REQUEST_LENGTHS), **kwargs)
+
+    def raw(self, frame: cu48.Frame) -> bytes:
+        return frame.encode()
+
+    def handle(self, frame: cu48.Frame) -> None:
+        board = self.boards.get(frame.board)
+        if board is None:
+            return
+        if frame.cmd == cu48.CMD_STATUS:
+            self._reply(board, board.status().encode())
+        elif frame.cmd == cu48.CMD_OPEN and frame.lock <= board.channels:
+            board.door(frame.lock).pulse()
+            if board.reply_to_unlock:
+                self._reply(board, cu48.Frame(board.address, frame.lock_index, cu48.REPLY).encode())
