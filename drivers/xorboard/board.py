@@ -1,0 +1,62 @@
+"""A generic 0x8A/0x80 board on a serial link: one query-all read gives every lock's state.
+
+These boards report one signal per lock (the lock's own switch), so the bank
+reads the door from it. The unlock reply is not waited for: it comes about a
+second later on some firmware and never on others; the status read confirms.
+"""
+
+from __future__ import annotations
+
+from drivers.base import Inputs
+from drivers.directlink import DirectLink
+from drivers.errors import BoardTimeout, ChannelError
+from drivers.link import SerialLink
+from drivers.xorboard import codec
+
+
+class XorBoard:
+    def __init__(
+        self,
+        link: SerialLink | DirectLink,
+        address: int,
+        channels: int,
+        *,
+        timeout: float = 0.3,
+        status_retries: int = 2,
+    ):
+        if not 1 <= address <= codec.MAX_BOARD:
+            raise ChannelError(f"board address {address} outside 1..{codec.MAX_BOARD}")
+        if not 1 <= channels <= codec.MAX_LOCKS:
+            raise ChannelError(f"{channels} locks: one query reply covers 1..{codec.MAX_LOCKS}")
+        self.address = address
+        self.channels = channels
+        self._link = link
+        self._timeout = timeout
+        self._retries = status_retries
+        self.decoder = codec.reply_decoder(8)
+
+    def pulse(self, channel: int, milliseconds: int) -> None:
+        if not 1 <= channel <= self.channels:
+            raise ChannelError(f"lock {channel} outside 1..{self.channels}")
+        self._link.send(codec.unlock_request(self.address, channel))
+
+    def read_inputs(self) -> Inputs:
+        request = codec.query_all_request(self.address)
+        for attempt in range(self._retries + 1):
+            try:
+                reply = self._link.transact(
+                    request, self.decoder, self._mine, expect=8, timeout=self._timeout
+                )
+            except BoardTimeout:
+                if attempt == self._retries:
+                    raise
+                continue
+            assert isinstance(reply, codec.AllReply)
+            return Inputs(locks=reply.bits & ((1 << self.channels) - 1), sensors=0)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Nothing to release: the board ends every pulse itself."""
+
+    def _mine(self, reply: codec.LockReply | codec.AllReply) -> bool:
+        return isinstance(reply, codec.AllReply) and reply.board == self.address
