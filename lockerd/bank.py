@@ -27,7 +27,7 @@ from drivers.base import Inputs, LockBoard
 from drivers.errors import DriverError
 from lockerd.clock import Clock
 from lockerd.config import Config
-from lockerd.config.schema import BoardConfig, CompartmentConfig, Cu16BoardConfig
+from lockerd.config.schema import BoardConfig, CompartmentConfig
 from lockerd.domain import Door
 from lockerd.errors import LockerError
 from lockerd.worker import Worker
@@ -174,6 +174,11 @@ class Bank:
         board = self.boards[self._layout[comp_id].board]
         return self._doors[comp_id].accepted if board.online else Door.UNKNOWN
 
+    def door_from_lock(self, comp_id: str) -> bool:
+        """True where the door is read from the lock's own switch (no separate door sensor),
+        so a released latch on a door that did not move reads as open."""
+        return self._board_of(comp_id)[1].config.door_from_hook
+
     def unavailable(self) -> set[str]:
         """Compartments not to offer now: board silent or door not known shut."""
         return {c for c in self._layout if self.door(c) != Door.CLOSED}
@@ -263,9 +268,8 @@ def decode(board: BoardConfig, comp: CompartmentConfig, inputs: Inputs) -> LockS
     """Apply the board's polarity to raw bits: the door, and the latch if reported."""
     lock_bit = (inputs.locks >> (comp.lock - 1)) & 1
     sensor_bit = (inputs.sensors >> (comp.sensor_channel - 1)) & 1
-    has_feedback = isinstance(board, Cu16BoardConfig) or bool(board.feedback_pins)
-    latched = (lock_bit == board.locked_bit) if has_feedback else None
-    if isinstance(board, Cu16BoardConfig) and board.door_input == "hook":
+    latched = (lock_bit == board.locked_bit) if board.has_feedback else None
+    if board.door_from_hook:
         return LockStatus(Door.CLOSED if latched else Door.OPEN, latched)
     door = Door.CLOSED if sensor_bit == board.closed_bit else Door.OPEN
     return LockStatus(door, latched)

@@ -13,7 +13,7 @@ from pathlib import Path
 from drivers.errors import DriverError
 from lockerd import __version__
 from lockerd.config import Config, load
-from lockerd.config.schema import Cu16BoardConfig
+from lockerd.config.schema import BoardConfig, GpioBoardConfig
 from lockerd.errors import ConfigError, LockerError
 
 
@@ -107,13 +107,9 @@ def summary(config: Config) -> str:
         lines.append(f"bus    {bus.name}: {bus.protocol} on {where}{speed}")
     for board in config.boards:
         count = sum(1 for c in config.compartment if c.board == board.name)
-        if isinstance(board, Cu16BoardConfig):
-            what = f"address {board.address}, door from {board.door_input} bits"
-        else:
-            what = f"lock pins {list(board.lock_pins)}, door pins {list(board.door_pins)}"
         lines.append(
-            f"board  {board.name} on {board.bus}: {what}; locked={board.locked_bit}"
-            f" closed={board.closed_bit}; {count} compartments; power {board.power_group}"
+            f"board  {board.name} on {board.bus}: {_describe(board)};"
+            f" {count} compartments; power {board.power_group}"
         )
     sizes = Counter(c.size for c in config.compartment)
     lines.append("sizes  " + ", ".join(f"{s} x{sizes[s]}" for s in config.size_order))
@@ -122,6 +118,18 @@ def summary(config: Config) -> str:
     )
     lines.extend(_grid(config))
     return "\n".join(lines)
+
+
+def _describe(board: BoardConfig) -> str:
+    if isinstance(board, GpioBoardConfig):
+        pins = f"lock pins {list(board.lock_pins)}, door pins {list(board.door_pins)}"
+        return f"{pins}; closed={board.closed_bit}"
+    if board.door_from_hook:
+        return f"address {board.address}, door from each lock's switch; locked={board.locked_bit}"
+    return (
+        f"address {board.address}, door from sensor bits;"
+        f" locked={board.locked_bit} closed={board.closed_bit}"
+    )
 
 
 def _grid(config: Config) -> list[str]:

@@ -10,6 +10,7 @@ cannot be opened stops the start with its reason.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,12 +18,15 @@ from drivers.base import LockBoard
 from drivers.directlink import DirectLink
 from drivers.gpio.board import GpioBoard, make_factory
 from drivers.gpio.sim import GpioSimulator
-from drivers.kerong.board import Cu16Board
-from drivers.kerong.sim import Cu16Simulator, SimCu16
+from drivers.kerong.board import Cu16Board, Cu48Board
+from drivers.kerong.sim import Cu16Simulator, Cu48Simulator, SimCu16, SimCu48
 from drivers.link import SerialLink
+from drivers.simserial import SerialSimulator, SimBoard
 from drivers.simworld import SimDoor
+from drivers.xorboard.board import XorBoard
+from drivers.xorboard.sim import SimXorBoard, XorSimulator
 from lockerd.config import Config
-from lockerd.config.schema import BusConfig, CompartmentConfig, Cu16BoardConfig, GpioBoardConfig
+from lockerd.config.schema import BusConfig, CompartmentConfig, GpioBoardConfig
 from lockerd.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -35,13 +39,13 @@ class Hardware:
     config: Config
     drivers: dict[str, LockBoard] = field(default_factory=dict)
     workers: dict[str, Worker] = field(default_factory=dict)
-    cu16_sims: dict[str, Cu16Simulator] = field(default_factory=dict)
+    serial_sims: dict[str, SerialSimulator[Any, Any]] = field(default_factory=dict)
     gpio_sims: dict[str, GpioSimulator] = field(default_factory=dict)
     links: dict[str, Any] = field(default_factory=dict)
 
     @property
     def simulated(self) -> bool:
-        return bool(self.cu16_sims or self.gpio_sims)
+        return bool(self.serial_sims or self.gpio_sims)
 
     def sim_door(self, comp: CompartmentConfig) -> SimDoor | None:
         """The simulated door of ``comp``, or None when its board is real."""
@@ -49,8 +53,8 @@ class Hardware:
         if isinstance(board, GpioBoardConfig):
             sim = self.gpio_sims.get(board.name)
             return None if sim is None else sim.door(comp.lock)
-        cu16 = self.cu16_sims.get(board.bus)
-        return None if cu16 is None else cu16.board(board.address).door(comp.lock)
+        serial = self.serial_sims.get(board.bus)
+        return None if serial is None else serial.board(board.address).door(comp.lock)
 
     def backends(self) -> dict[str, str]:
         """Bus name -> what drives it, for the start-up log and health output."""
@@ -67,7 +71,7 @@ class Hardware:
             worker.shutdown()
         for link in self.links.values():
             link.close()
-        for sim in self.cu16_sims.values():
+        for sim in self.serial_sims.values():
             sim.close()
 
 
@@ -86,7 +90,7 @@ def build(config: Config, *, threaded: bool = True) -> Hardware:
             if bus.protocol == "gpio":
                 _build_gpio(hardware, bus)
             else:
-                _build_cu16(hardware, bus, threaded)
+                _build_serial(hardware, bus, threaded)
     except BaseException:
         hardware.close()
         raise
@@ -101,18 +105,51 @@ def _wiring(config: Config, board: str) -> dict[int, int]:
     return {c.sensor_channel: c.lock for c in config.compartment if c.board == board}
 
 
-def _build_cu16(hardware: Hardware, bus: BusConfig, threaded: bool) -> None:
+Link = SerialLink | DirectLink
+
+
+@dataclass(frozen=True)
+class _SerialFamily:
+    """How to simulate and how to open the boards of one serial protocol."""
+
+    simulator: Callable[[list[Any]], SerialSimulator[Any, Any]]
+    sim_board: Callable[[Any, dict[int, int]], SimBoard]
+    board: Callable[[Link, Any, BusConfig], LockBoard]
+
+
+def _timing(bus: BusConfig) -> dict[str, Any]:
+    return {"timeout": bus.timeout_ms / 1000, "status_retries": bus.retries}
+
+
+SERIAL_FAMILIES: dict[str, _SerialFamily] = {
+    "kerong-cu16": _SerialFamily(
+        Cu16Simulator,
+        lambda b, wiring: SimCu16(b.address, b.locked_bit, b.closed_bit, wiring=wiring),
+        lambda link, b, bus: Cu16Board(
+            link, b.address, energize_ms=b.energize_ms or None, **_timing(bus)
+        ),
+    ),
+    "kerong-cu48": _SerialFamily(
+        Cu48Simulator,
+        lambda b, wiring: SimCu48(b.address, b.locked_bit, b.closed_bit, wiring=wiring),
+        lambda link, b, bus: Cu48Board(link, b.address, **_timing(bus)),
+    ),
+    "generic-8a": _SerialFamily(
+        XorSimulator,
+        lambda b, wiring: SimXorBoard(b.address, b.locked_bit, channels=b.locks),
+        lambda link, b, bus: XorBoard(link, b.address, b.locks, **_timing(bus)),
+    ),
+}
+
+
+def _build_serial(hardware: Hardware, bus: BusConfig, threaded: bool) -> None:
     config = hardware.config
-    boards: list[Cu16BoardConfig] = _boards_on(config, bus)
-    link: SerialLink | DirectLink
+    family = SERIAL_FAMILIES[bus.protocol]
+    boards = _boards_on(config, bus)
+    link: Link
     if bus.simulator:
-        sim = Cu16Simulator(
-            [
-                SimCu16(b.address, b.locked_bit, b.closed_bit, wiring=_wiring(config, b.name))
-                for b in boards
-            ]
-        )
-        hardware.cu16_sims[bus.name] = sim
+        sim = family.simulator([family.sim_board(b, _wiring(config, b.name)) for b in boards])
+        hardware.serial_sims[bus.name] = sim
         if threaded:
             link = SerialLink(sim.start().port, bus.baud, gap=bus.gap_ms / 1000)
         else:
@@ -121,13 +158,7 @@ def _build_cu16(hardware: Hardware, bus: BusConfig, threaded: bool) -> None:
         link = SerialLink(bus.port, bus.baud, gap=bus.gap_ms / 1000)
     hardware.links[bus.name] = link
     for board in boards:
-        hardware.drivers[board.name] = Cu16Board(
-            link,
-            board.address,
-            timeout=bus.timeout_ms / 1000,
-            status_retries=bus.retries,
-            energize_ms=board.energize_ms or None,
-        )
+        hardware.drivers[board.name] = family.board(link, board, bus)
 
 
 def _build_gpio(hardware: Hardware, bus: BusConfig) -> None:

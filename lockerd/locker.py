@@ -215,6 +215,11 @@ class Locker:
 
     async def dropoff_door_did_not_open(self, token: str | None, flow_id: str) -> Flow:
         flow = self.own_dropoff(token, flow_id)
+        if flow.state == "open" and flow.compartment and self.bank.door_from_lock(flow.compartment):
+            # Only the lock's switch is read here: it says released, the courier
+            # says the door did not move. That is a jammed door.
+            await self._give_up(flow)
+            return flow
         if flow.state != "opening":
             raise FlowError("wrong_state", f"this drop-off is {flow.state}, not opening")
         flow.cancel_timer()

@@ -119,8 +119,28 @@ T = TypeVar("T")
 LOCK = {"S1": 1, "S2": 2, "M1": 3, "M2": 4, "L1": 5}
 
 
-def bank_config(state: Path, *, locked_bit: int = 1, closed_bit: int = 1) -> Config:
+FAMILIES = ("kerong-cu16", "kerong-cu48", "generic-8a", "gpio")
+
+
+def bank_config(
+    state: Path, *, locked_bit: int = 1, closed_bit: int = 1, family: str = "kerong-cu16"
+) -> Config:
+    """The test bank on one board of ``family``, simulated (the board is always "cu0")."""
     text = BANK.format(state=state, locked_bit=locked_bit, closed_bit=closed_bit)
+    board = f"address = 0\nlocked_bit = {locked_bit}\nclosed_bit = {closed_bit}"
+    if family == "kerong-cu48":
+        text = text.replace('protocol = "kerong-cu16"', 'protocol = "kerong-cu48"')
+    elif family == "generic-8a":
+        text = text.replace('protocol = "kerong-cu16"', 'protocol = "generic-8a"')
+        text = text.replace(board, f"address = 1\nlocks = 16\nlocked_bit = {locked_bit}")
+        text = text.replace("lock = 5\nsensor = 9", "lock = 5")  # the door is the lock's switch
+    elif family == "gpio":
+        text = text.replace(
+            'protocol = "kerong-cu16"\nsimulator = true', 'protocol = "gpio"\npin_factory = "mock"'
+        )
+        pins = "lock_pins = [17, 27, 22, 23, 24]\ndoor_pins = [5, 6, 13, 19, 26, 12, 16, 20, 21]"
+        text = text.replace(board, f"{pins}\nclosed_bit = {closed_bit}")
+        text = text.replace("pulse_ms = 500", "pulse_ms = 50")  # a GPIO pulse takes real time
     return parse(text, state / "locker.toml")
 
 
@@ -129,8 +149,9 @@ class Rig:
         self.config = config
         self.clock = clock or FakeClock()
         self.hw = hardware.build(config, threaded=False)
-        self.sim: Cu16Simulator = self.hw.cu16_sims["rs485"]
-        self.sim.now = self.clock.monotonic
+        self.sim: Cu16Simulator = self.hw.serial_sims.get("rs485")  # type: ignore[assignment]
+        if self.sim is not None:
+            self.sim.now = self.clock.monotonic
         self.store = Store.open(config, self.clock)
         self.store.sync_layout()
         self.store.seed_demo(config.demo)
@@ -177,7 +198,9 @@ class Rig:
     # -- the simulated world ---------------------------------------------
 
     def door(self, comp_id: str) -> SimDoor:
-        return self.sim.board(0).door(LOCK[comp_id])
+        door = self.hw.sim_door(next(c for c in self.config.compartment if c.id == comp_id))
+        assert door is not None
+        return door
 
     async def polls(self, count: int | None = None) -> None:
         """Let the poller run ``count`` times (default: enough to pass the debounce)."""
@@ -200,7 +223,8 @@ class Rig:
         return [f for f in self.sim.frames() if f[2] == codec.CMD_UNLOCK]
 
     def unlocks_of(self, comp_id: str) -> int:
-        return self.unlock_frames().count(codec.unlock_request(0, LOCK[comp_id]))
+        """Pulses the lock itself received (whatever the board family)."""
+        return len(self.door(comp_id).pulses)
 
     # -- reading the store ---------------------------------------------------
 

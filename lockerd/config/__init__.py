@@ -21,14 +21,18 @@ from lockerd.config.schema import (
     CompartmentConfig,
     Config,
     Cu16BoardConfig,
+    Cu48BoardConfig,
     GpioBoardConfig,
+    XorBoardConfig,
 )
 from lockerd.errors import ConfigError
 
 __all__ = ["Config", "ConfigError", "load", "parse"]
 
-BOARD_SCHEMAS: dict[str, type[Cu16BoardConfig] | type[GpioBoardConfig]] = {
+BOARD_SCHEMAS: dict[str, type[BoardConfig]] = {
     "kerong-cu16": Cu16BoardConfig,
+    "kerong-cu48": Cu48BoardConfig,
+    "generic-8a": XorBoardConfig,
     "gpio": GpioBoardConfig,
 }
 
@@ -121,11 +125,14 @@ def _check_boards(config: Config, problems: Problems) -> None:
         path = f"board[{index}]"
         if board.power_group not in groups:
             problems.add(f"{path}.power_group", f"no power_group named {board.power_group!r}")
-        if isinstance(board, Cu16BoardConfig):
+        if not isinstance(board, GpioBoardConfig):
             other = addresses.setdefault((board.bus, board.address), board.name)
             if other != board.name:
                 problems.add(f"{path}.address", f"{board.address} is already board {other!r}")
-            if board.energize_ms > config.safety.max_pulse_ms:
+            if (
+                isinstance(board, Cu16BoardConfig)
+                and board.energize_ms > config.safety.max_pulse_ms
+            ):
                 problems.add(f"{path}.energize_ms", "exceeds safety.max_pulse_ms")
             continue
         if not board.lock_pins:
@@ -163,13 +170,15 @@ def _claim_channels(
     claimed: dict[tuple[str, str, int], str],
     problems: Problems,
 ) -> None:
-    sensors = board.channels
-    if isinstance(board, GpioBoardConfig):
-        sensors = len(board.door_pins)
-    for key, channel, limit in (
-        ("lock", comp.lock, board.channels),
-        ("sensor", comp.sensor_channel, sensors),
-    ):
+    checks = [("lock", comp.lock, board.channels)]
+    if not board.door_from_hook:
+        checks.append(("sensor", comp.sensor_channel, board.sensor_channels))
+    elif comp.sensor not in (0, comp.lock):
+        problems.add(
+            f"{path}.sensor",
+            f"{board.name!r} reads each door from its lock's own switch; leave sensor out",
+        )
+    for key, channel, limit in checks:
         if channel > limit:
             problems.add(
                 f"{path}.{key}", f"channel {channel} is outside 1..{limit} on {board.name!r}"

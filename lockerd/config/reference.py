@@ -37,6 +37,16 @@ SECTIONS: list[tuple[str, type[Any], str]] = [
         "A Kerong KR-CU16: 16 locks, 16 sensor inputs.",
     ),
     (
+        "[[board]] on a kerong-cu48 bus",
+        schema.Cu48BoardConfig,
+        "A Kerong KR-CU48: 48 locks, 48 sensor inputs.",
+    ),
+    (
+        "[[board]] on a generic-8a bus",
+        schema.XorBoardConfig,
+        "A generic 0x8A/0x80 lock board (XOR checksum): one switch per lock, read as the door.",
+    ),
+    (
         "[[board]] on a gpio bus",
         schema.GpioBoardConfig,
         "Locks and door switches wired to the header.",

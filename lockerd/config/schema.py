@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from lockerd.config._typed import opt
 
-SERIAL_PROTOCOLS = ("kerong-cu16",)
-Protocol = Literal["kerong-cu16", "gpio"]
+SERIAL_PROTOCOLS = ("kerong-cu16", "kerong-cu48", "generic-8a")
+Protocol = Literal["kerong-cu16", "kerong-cu48", "generic-8a", "gpio"]
 Right = Literal["deliver", "collect"]
 
 
@@ -103,7 +103,7 @@ class BusConfig:
 
 
 @dataclass(frozen=True)
-class Cu16BoardConfig:
+class KerongBoardConfig:
     name: str = opt(doc="board name compartments refer to")
     bus: str = opt(doc="the bus the board is on")
     power_group: str = opt(doc="the power group its locks draw from")
@@ -111,8 +111,45 @@ class Cu16BoardConfig:
     locked_bit: int = opt(1, doc="lock-hook bit value that means latched", min=0, max=1)
     closed_bit: int = opt(1, doc="door-sensor bit value that means closed", min=0, max=1)
     door_input: Literal["sensor", "hook"] = opt("sensor", doc="door state from sensor or hook bits")
+    channels: ClassVar[int] = 16
+    has_feedback: ClassVar[bool] = True
+
+    @property
+    def door_from_hook(self) -> bool:
+        return self.door_input == "hook"
+
+    @property
+    def sensor_channels(self) -> int:
+        return 0 if self.door_from_hook else self.channels
+
+
+@dataclass(frozen=True)
+class Cu16BoardConfig(KerongBoardConfig):
     energize_ms: int = opt(0, doc="set this pulse length on the board at start (0: leave)", min=0)
-    channels = 16
+
+
+@dataclass(frozen=True)
+class Cu48BoardConfig(KerongBoardConfig):
+    address: int = opt(doc="board address set on the board", min=0, max=15)
+    channels: ClassVar[int] = 48
+
+
+@dataclass(frozen=True)
+class XorBoardConfig:
+    name: str = opt(doc="board name compartments refer to")
+    bus: str = opt(doc="the bus the board is on")
+    power_group: str = opt(doc="the power group its locks draw from")
+    address: int = opt(doc="board address set by its DIP switches", min=1, max=64)
+    locks: int = opt(doc="lock channels the board has (one status reply covers 32)", min=1, max=32)
+    locked_bit: int = opt(1, doc="status bit value that means the lock is shut", min=0, max=1)
+    has_feedback: ClassVar[bool] = True
+    door_from_hook: ClassVar[bool] = True
+    sensor_channels: ClassVar[int] = 0
+    closed_bit: ClassVar[int] = 1
+
+    @property
+    def channels(self) -> int:
+        return self.locks
 
 
 @dataclass(frozen=True)
@@ -129,12 +166,22 @@ class GpioBoardConfig:
     locked_bit: int = opt(0, doc="feedback level that means latched", min=0, max=1)
     closed_bit: int = opt(0, doc="door-switch level that means closed", min=0, max=1)
 
+    door_from_hook: ClassVar[bool] = False
+
     @property
     def channels(self) -> int:
         return len(self.lock_pins)
 
+    @property
+    def sensor_channels(self) -> int:
+        return len(self.door_pins)
 
-BoardConfig = Cu16BoardConfig | GpioBoardConfig
+    @property
+    def has_feedback(self) -> bool:
+        return bool(self.feedback_pins)
+
+
+BoardConfig = Cu16BoardConfig | Cu48BoardConfig | XorBoardConfig | GpioBoardConfig
 
 
 @dataclass(frozen=True)
