@@ -35,6 +35,9 @@ class BoardFaults:
     truncate_replies: int = 0
     late_replies: int = 0
     late_by: float = 0.5
+    #: Sensor bits (bit 0 = input 1) that read inverted in the next status reply
+    #: only: a glitch on a reed-switch line.
+    glitch_sensors: int = 0
 
 
 @dataclass
@@ -72,6 +75,8 @@ class SimBoard:
             watched = self.door(self.wiring.get(index + 1, index + 1))
             if (not watched.is_open) == bool(self.closed_bit):
                 bits |= 1 << index
+        bits ^= self.faults.glitch_sensors
+        self.faults.glitch_sensors = 0
         return bits
 
 

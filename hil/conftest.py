@@ -1,22 +1,33 @@
 """Hardware-in-the-loop: ``pytest hil --config /etc/lockerd/lockerd.toml``.
 
-Without ``--config`` every test here is skipped with the reason. These
-checks only read the boards; nothing is pulsed. Stop the daemon first: it
-holds the serial port exclusively.
+Without ``--config`` every test here is skipped with the reason. Nothing
+here pulses a lock: the checks read the boards, and the board contract's
+tests that need a person (open a door, unplug a board) skip on real
+hardware. Stop the daemon first: it holds the serial port exclusively.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from lockerd import hardware
 from lockerd.config import Config, load
+from tests.contract.capabilities import Target
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--config", action="store", default=None, help="the real bank's lockerd config"
     )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "board_name" in metafunc.fixturenames:
+        path = metafunc.config.getoption("--config")
+        names = [b.name for b in load(Path(path)).boards] if path else ["(no --config)"]
+        metafunc.parametrize("board_name", names)
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +43,12 @@ def bank(config: Config):
     opened = hardware.build(config)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def target(config: Config, bank: hardware.Hardware, board_name: str) -> Target:
+    board = config.board_named(board_name)
+    compartments = [c for c in config.compartment if c.board == board_name]
+    if not compartments:
+        pytest.skip(f"no compartment on {board_name}")
+    return Target(board, bank.drivers[board_name], compartments)

@@ -35,6 +35,10 @@ from lockerd.worker import Worker
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: Settle time before a read that confirms a door change (switch bounce is
+#: over within a few ms; a glitch on the line is gone by then).
+CONFIRM_GAP = 0.02
+
 
 class SafetyError(LockerError, RuntimeError):
     """A pulse the safety rules refuse (no committed intent, too long, blind retry)."""
@@ -199,18 +203,35 @@ class Bank:
         return {c: self.door(c) for c in self._layout}
 
     async def poll_bus(self, bus: str) -> None:
-        """Read every board on ``bus`` once and report accepted changes."""
+        """Read every board on ``bus`` once and report accepted changes.
+
+        A read that shows a door change is confirmed by re-reading that board
+        after :data:`CONFIRM_GAP` (up to ``debounce_polls`` reads in all), so a
+        real change is reported within one poll period and a one-read glitch
+        never is.
+        """
         for name, board in self.boards.items():
             if board.bus != bus:
                 continue
-            try:
-                inputs = await self._on_bus(bus, board.driver.read_inputs)
-            except DriverError:
-                self._missed(board)
-                continue
-            self._answered(board)
-            for comp in self._compartments_on(name):
-                self._track(comp.id, decode(board.config, comp, inputs).door)
+            reads = 0
+            while await self._read_and_track(name, board):
+                reads += 1
+                if reads >= self.config.timing.debounce_polls:
+                    break
+                await self.clock.sleep(CONFIRM_GAP)
+
+    async def _read_and_track(self, name: str, board: BoardState) -> bool:
+        """One read of ``board``; True if a door change is waiting for confirmation."""
+        try:
+            inputs = await self._on_bus(board.bus, board.driver.read_inputs)
+        except DriverError:
+            self._missed(board)
+            return False
+        self._answered(board)
+        pending = False
+        for comp in self._compartments_on(name):
+            pending |= self._track(comp.id, decode(board.config, comp, inputs).door)
+        return pending
 
     async def run_poller(self, bus: str) -> None:
         """Poll ``bus`` every ``timing.poll_interval_ms`` until cancelled."""
@@ -226,18 +247,21 @@ class Bank:
     def _compartments_on(self, board: str) -> list[CompartmentConfig]:
         return [c for c in self._layout.values() if c.board == board]
 
-    def _track(self, comp_id: str, door: Door) -> None:
+    def _track(self, comp_id: str, door: Door) -> bool:
+        """Count one read of a door; True while a change waits for more equal reads."""
         track = self._doors[comp_id]
         if door == track.accepted:
             track.candidate, track.seen = door, 0
-            return
+            return False
         if door != track.candidate:
             track.candidate, track.seen = door, 0
         track.seen += 1
-        if track.seen >= self.config.timing.debounce_polls:
-            previous, track.accepted, track.seen = track.accepted, door, 0
-            for listener in self.door_listeners:
-                listener(comp_id, door, previous)
+        if track.seen < self.config.timing.debounce_polls:
+            return True
+        previous, track.accepted, track.seen = track.accepted, door, 0
+        for listener in self.door_listeners:
+            listener(comp_id, door, previous)
+        return False
 
     def _missed(self, board: BoardState, force_offline: bool = False) -> None:
         board.missed += 1

@@ -49,13 +49,23 @@ async def test_forced_door_left_open_also_alarms(rig) -> None:
     assert rig.event_types().count("door.left_open") == 1
 
 
-async def test_a_one_poll_glitch_is_debounced(rig) -> None:
-    rig.door("S1").force()
-    await rig.polls(1)
-    rig.door("S1").close()
+async def test_a_one_read_glitch_is_debounced(rig) -> None:
+    board = rig.sim.board(0)
+    board.faults.glitch_sensors = 0b1  # S1's door switch reads open once
     await rig.polls(3)
     assert "door.forced" not in rig.event_types()
     assert rig.state("S1") == "free"
+    assert rig.locker.bank.boards["cu0"].reads >= 4, "the glitch was re-read to confirm it"
+
+
+async def test_a_real_opening_is_reported_within_one_poll_period(rig) -> None:
+    await rig.polls(1)
+    opened_at = rig.clock.monotonic()
+    rig.door("M1").force()
+    interval = rig.config.timing.poll_interval_ms / 1000
+    while "door.forced" not in rig.event_types():
+        await rig.clock.advance(0.005)
+        assert rig.clock.monotonic() - opened_at <= interval + 0.03, "not within one period"
 
 
 async def test_sensor_on_another_channel(rig) -> None:

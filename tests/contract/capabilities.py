@@ -1,0 +1,115 @@
+"""Board contract, one class per capability; run on every twin here and on real boards in hil/.
+
+A test takes a ``target``: a board opened exactly as the daemon opens it,
+with its config, and (on a twin) the simulated world behind it. Tests that
+need to change the world (open a door, silence a board) skip on real
+hardware unless a person is asked to do it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from drivers.base import LockBoard
+from drivers.errors import BoardTimeout, ChannelError
+from drivers.simserial import BoardFaults
+from drivers.simworld import SimDoor
+from lockerd.bank import decode
+from lockerd.config.schema import BoardConfig, CompartmentConfig
+from lockerd.domain import Door
+
+
+@dataclass
+class Target:
+    """One board under test."""
+
+    board: BoardConfig
+    driver: LockBoard
+    compartments: list[CompartmentConfig]
+    #: The twin's door behind a lock channel; None on real hardware.
+    door: Callable[[int], SimDoor] | None = None
+    #: The twin's fault switches; None where the board cannot fail that way.
+    faults: BoardFaults | None = None
+
+    def status(self, comp: CompartmentConfig) -> Any:
+        return decode(self.board, comp, self.driver.read_inputs())
+
+    def needs_twin(self) -> Callable[[int], SimDoor]:
+        if self.door is None:
+            pytest.skip("needs a person at the locker; run the site walk instead")
+        return self.door
+
+
+class ReadInputs:
+    def test_every_door_reads_shut_and_latched(self, target: Target) -> None:
+        for comp in target.compartments:
+            status = target.status(comp)
+            assert status.door == Door.CLOSED, comp.id
+            assert status.latched in (True, None), comp.id
+
+    def test_reads_agree(self, target: Target) -> None:
+        assert target.driver.read_inputs() == target.driver.read_inputs()
+
+
+class Pulse:
+    def test_pulse_releases_that_lock_only(self, target: Target) -> None:
+        door = target.needs_twin()
+        first, second = target.compartments[0], target.compartments[1]
+        target.driver.pulse(first.lock, 50)
+        status = target.status(first)  # answered after the unlock: the line is in order
+        assert len(door(first.lock).pulses) == 1
+        assert len(door(second.lock).pulses) == 0
+        assert status.latched in (False, None)
+        assert target.status(second).latched in (True, None)
+
+    def test_the_door_opens_after_a_pulse_and_reads_open(self, target: Target) -> None:
+        door = target.needs_twin()
+        comp = target.compartments[0]
+        assert not door(comp.lock).open(), "a latched door must not open"
+        target.driver.pulse(comp.lock, 50)
+        target.driver.read_inputs()  # answered after the unlock: the line is in order
+        assert door(comp.lock).open()
+        assert target.status(comp).door == Door.OPEN
+        door(comp.lock).close()
+        assert target.status(comp).door == Door.CLOSED
+
+    def test_a_channel_the_board_lacks_is_refused(self, target: Target) -> None:
+        with pytest.raises(ChannelError):
+            target.driver.pulse(target.board.channels + 1, 50)
+
+
+class DetectSilence:
+    def test_a_silent_board_times_out(self, target: Target) -> None:
+        if target.faults is None:
+            pytest.skip(
+                "needs a twin's fault switches; on a real board, unplug it and watch board.offline"
+            )
+        target.faults.silent = True
+        with pytest.raises(BoardTimeout):
+            target.driver.read_inputs()
+
+
+class Recover:
+    def test_answers_again_after_silence(self, target: Target) -> None:
+        if target.faults is None:
+            pytest.skip(
+                "needs a twin's fault switches; on a real board, unplug it and watch board.offline"
+            )
+        target.faults.silent = True
+        with pytest.raises(BoardTimeout):
+            target.driver.read_inputs()
+        target.faults.silent = False
+        assert target.status(target.compartments[0]).door == Door.CLOSED
+
+    @pytest.mark.parametrize("fault", ["corrupt_replies", "truncate_replies"])
+    def test_a_damaged_reply_is_dropped_and_the_read_retried(
+        self, target: Target, fault: str
+    ) -> None:
+        if target.faults is None:
+            pytest.skip("needs a twin's fault switches to damage a reply")
+        setattr(target.faults, fault, 1)
+        assert target.status(target.compartments[0]).door == Door.CLOSED
