@@ -12,8 +12,10 @@ Not modelled here: wire time (replies come at pty speed unless
 
 from __future__ import annotations
 
+import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -38,6 +40,30 @@ class BoardFaults:
     #: Sensor bits (bit 0 = input 1) that read inverted in the next status reply
     #: only: a glitch on a reed-switch line.
     glitch_sensors: int = 0
+
+
+@dataclass
+class LineNoise:
+    """Damage to frames on the line, both ways: a bit flipped, a frame cut short, or held
+    past the host's timeout. ``rate`` is the chance that one frame is damaged."""
+
+    rate: float
+    rng: random.Random = field(default_factory=lambda: random.Random(1))
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def apply(self, frame: bytes) -> tuple[bytes, float]:
+        """The frame as it arrives, and how late (seconds past its normal time)."""
+        if not frame or self.rng.random() >= self.rate:
+            return frame, 0.0
+        kind = self.rng.choice(("corrupt", "truncate", "late"))
+        self.counts[kind] += 1
+        if kind == "corrupt":
+            damaged = bytearray(frame)
+            damaged[self.rng.randrange(len(frame))] ^= 1 << self.rng.randrange(8)
+            return bytes(damaged), 0.0
+        if kind == "truncate":
+            return frame[: self.rng.randrange(len(frame))], 0.0
+        return frame, 2.0  # far past any reply timeout
 
 
 @dataclass
@@ -104,6 +130,11 @@ class SerialSimulator(Generic[B, F]):
         self._peer: PtyPeer | None = None
         self._direct: bytearray | None = None
         self.port = ""
+        #: Noise on the line (None: a clean line).
+        self.noise: LineNoise | None = None
+        #: Every reply that left a board while noise is on, as ``(now(), bytes as
+        #: sent, damaged, index in received of the request it answers)``.
+        self.sent: list[tuple[float, bytes, bool, int]] = []
 
     def start(self) -> Any:
         """Serve on a new pty; :attr:`port` is its path. Returns the simulator."""
@@ -149,6 +180,10 @@ class SerialSimulator(Generic[B, F]):
                 self._cond.wait(remaining)
 
     def _on_bytes(self, data: bytes) -> None:
+        if self.noise is not None:
+            data, late = self.noise.apply(data)
+            if late:
+                return  # the board reads it after the host gave up: lost for this exchange
         for frame in self.decoder.feed(data):
             with self._cond:
                 self.received.append((self.now(), self.raw(frame)))
@@ -173,16 +208,21 @@ class SerialSimulator(Generic[B, F]):
         elif faults.truncate_replies:
             faults.truncate_replies -= 1
             reply = reply[: len(reply) // 2]
-        delay = self.reply_delay
+        late = 0.0
         if faults.late_replies:
             faults.late_replies -= 1
-            delay += faults.late_by
-            if self._direct is not None:
-                return
+            late = faults.late_by
+        if self.noise is not None:
+            clean = reply
+            reply, noise_late = self.noise.apply(reply)
+            late += noise_late
+            answered = len(self.received) - 1
+            self.sent.append((self.now(), reply, reply != clean or bool(late), answered))
         if self._direct is not None:
-            self._direct += reply
+            if not late:  # a late reply misses this exchange; a real host flushes it after
+                self._direct += reply
             return
-        if delay:
-            time.sleep(delay)
+        if self.reply_delay + late:
+            time.sleep(self.reply_delay + late)
         assert self._peer is not None
         self._peer.write(reply)

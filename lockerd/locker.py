@@ -259,6 +259,16 @@ class Locker:
         flow.size, flow.offered_size, flow.error = size, None, None
         await self._open(flow, reservation)
 
+    # -- service -----------------------------------------------------------------
+
+    async def return_to_service(self, comp_id: str, actor: str) -> str:
+        """Put a checked compartment back in use; its door must be seen shut."""
+        if comp_id not in self.config.compartment_ids:
+            raise NotFound("unknown_compartment", f"no compartment {comp_id!r}")
+        if self.bank.door(comp_id) != Door.CLOSED:
+            raise FlowError("door_not_closed", f"close {comp_id} before putting it back in use")
+        return await self.db(self.store.return_to_service, comp_id, actor)
+
     # -- pickup -----------------------------------------------------------------
 
     async def pickup(self, code: object) -> Flow:

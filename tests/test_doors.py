@@ -133,3 +133,19 @@ async def test_board_dead_at_start_is_reported_and_not_offered(tmp_path) -> None
         assert flow.compartment == "S1"
     finally:
         await rig.stop()
+
+
+async def test_a_checked_compartment_goes_back_in_service(rig) -> None:
+    from lockerd.errors import FlowError
+
+    rig.door("S1").force()
+    await rig.polls()
+    with pytest.raises(FlowError) as info:
+        await rig.api.return_to_service("S1", "tech")
+    assert info.value.code == "door_not_closed"
+    await rig.person_closes("S1")
+    assert await rig.api.return_to_service("S1", "tech") == "free"
+    assert rig.event_types()[-1] == "compartment.in_service"
+    with pytest.raises(FlowError) as info:
+        await rig.api.return_to_service("S1", "tech")
+    assert info.value.code == "in_service"

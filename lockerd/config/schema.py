@@ -263,5 +263,9 @@ class Config:
     def size_order(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.size)
 
+    @property
+    def compartment_ids(self) -> set[str]:
+        return {c.id for c in self.compartment}
+
     def compartment_size(self, comp_id: str) -> str:
         return next(c.size for c in self.compartment if c.id == comp_id)

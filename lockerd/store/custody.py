@@ -87,6 +87,28 @@ class Custody(StoreBase):
                 Event.LOCK_PULSED, {"compartment": comp_id, "intent": intent_id, "attempt": attempt}
             )
 
+    def return_to_service(self, comp_id: str, actor: str) -> str:
+        """A person checked a compartment out of service or needing a check: use it again.
+
+        It is occupied again if it holds a parcel, else free. Returns the new state.
+        """
+        with self._change() as conn:
+            row = self.compartment(comp_id)
+            if row["state"] not in (Comp.OUT_OF_SERVICE, Comp.NEEDS_CHECK):
+                raise FlowError("in_service", f"{comp_id} is {row['state']}, not out of service")
+            if self.live_intent(comp_id) is not None:
+                raise FlowError("door_in_progress", f"{comp_id} has an unlock under way")
+            held = conn.execute(
+                "SELECT 1 FROM parcels WHERE compartment_id = ? AND state IN ('stored','expired')",
+                (comp_id,),
+            ).fetchone()
+            state = Comp.OCCUPIED if held else Comp.FREE
+            self._set(conn, comp_id, state)
+            self._event(
+                Event.IN_SERVICE, {"compartment": comp_id, "state": str(state), "actor": actor}
+            )
+        return str(state)
+
     def unlock_failed(self, intent_id: int) -> None:
         """The door never opened: the compartment goes out of service."""
         with self._change() as conn:
