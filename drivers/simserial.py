@@ -6,8 +6,9 @@ answers through :meth:`SerialSimulator._reply`, where the board's fault
 switches act: a silent board never answers; the next replies can be
 corrupted (bad checksum), truncated, or sent late.
 
-Not modelled here: wire time (replies come at pty speed unless
-``reply_delay`` is set) and bus contention between boards.
+Wire time is modelled only when ``baud`` is set: each reply then waits for
+the request's and its own time on an 8N1 line. Not modelled: bus contention
+between boards, and the board's own processing time (``reply_delay``).
 """
 
 from __future__ import annotations
@@ -117,10 +118,14 @@ class SerialSimulator(Generic[B, F]):
         decoder: StreamDecoder[F],
         *,
         reply_delay: float = 0.0,
+        baud: int | None = None,
         now: Callable[[], float] = time.monotonic,
     ):
         self.boards = {board.address: board for board in boards}
         self.reply_delay = reply_delay
+        #: Line speed to model (None: replies at pty speed).
+        self.baud = baud
+        self._request_bytes = 0
         #: Clock for the ``received`` timestamps (a test may give its fake clock).
         self.now = now
         self.decoder = decoder
@@ -185,8 +190,10 @@ class SerialSimulator(Generic[B, F]):
             if late:
                 return  # the board reads it after the host gave up: lost for this exchange
         for frame in self.decoder.feed(data):
+            raw = self.raw(frame)
+            self._request_bytes = len(raw)
             with self._cond:
-                self.received.append((self.now(), self.raw(frame)))
+                self.received.append((self.now(), raw))
                 self._cond.notify_all()
             self.handle(frame)
 
@@ -222,7 +229,8 @@ class SerialSimulator(Generic[B, F]):
             if not late:  # a late reply misses this exchange; a real host flushes it after
                 self._direct += reply
             return
-        if self.reply_delay + late:
-            time.sleep(self.reply_delay + late)
+        wire = (self._request_bytes + len(reply)) * 10 / self.baud if self.baud else 0.0
+        if self.reply_delay + late + wire:
+            time.sleep(self.reply_delay + late + wire)
         assert self._peer is not None
         self._peer.write(reply)

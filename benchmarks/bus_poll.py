@@ -1,0 +1,168 @@
+"""Serial round trips per board family, and the full-bank poll of a 384-door bank.
+
+Each twin runs in its own process (a board is another machine) on a pty and
+models wire time at the bus's baud rate, so a figure is the daemon's own
+code (link, codec, bank, bus thread) on top of the time the bytes would take
+on an 8N1 line. Printed against PERFORMANCE.md: a round trip's software
+overhead above wire time (p50 <= 10%, p99 <= 25%), and a full poll
+<= 1.25 x (wire + configured gaps) of the topology.
+
+    python benchmarks/bus_poll.py [--samples 300] [--polls 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from drivers.kerong.board import Cu16Board, Cu48Board  # noqa: E402
+from drivers.link import SerialLink  # noqa: E402
+from drivers.xorboard.board import XorBoard  # noqa: E402
+from lockerd import hardware  # noqa: E402
+from lockerd.bank import Bank  # noqa: E402
+from lockerd.clock import SystemClock  # noqa: E402
+from lockerd.config import parse  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@contextmanager
+def twin(family: str, baud: int, addresses: str) -> Iterator[str]:
+    """A twin in its own process; yields its pty path."""
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "benchmarks" / "twin.py"), family, str(baud), addresses],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    try:
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=10)
+
+
+# family: (twin addresses, board on a link, baud, request bytes, reply bytes)
+FAMILIES: dict[str, tuple[str, Callable[[SerialLink], Any], int, int, int]] = {
+    "kerong-cu16": ("0", lambda link: Cu16Board(link, 0), 19200, 5, 9),
+    "kerong-cu48": ("0", lambda link: Cu48Board(link, 0), 19200, 6, 18),
+    "generic-8a": ("1", lambda link: XorBoard(link, 1, 8), 9600, 5, 8),
+}
+
+
+def round_trips(samples: int) -> None:
+    print("status round trip, twin in its own process, wire time modelled")
+    for name, (address, board_of, baud, request, reply) in FAMILIES.items():
+        with twin(name, baud, address) as port:
+            link = SerialLink(port, baud, gap=0)
+            board = board_of(link)
+            wire = (request + reply) * 10 / baud
+            times = []
+            for _ in range(samples):
+                started = time.perf_counter()
+                board.read_inputs()
+                times.append(time.perf_counter() - started)
+            link.close()
+        over = [(t - wire) / wire for t in times]
+        median, p99 = statistics.median(times) * 1000, percentile(times, 0.99) * 1000
+        print(
+            f"  {name:12} {baud:5} baud  wire {wire * 1000:6.2f} ms  median {median:6.2f} ms"
+            f"  p99 {p99:6.2f} ms  overhead: median {statistics.median(over):5.1%} (budget 10%),"
+            f" p99 {percentile(over, 0.99):5.1%} (budget 25%)"
+        )
+
+
+BANK = """
+[locker]
+id = "bench"
+[state]
+directory = "{state}"
+[timing]
+poll_interval_ms = 20
+[[size]]
+name = "S"
+[[power_group]]
+name = "psu"
+[[bus]]
+name = "rs485"
+protocol = "kerong-cu48"
+port = "{port}"
+baud = {baud}
+gap_ms = {gap}
+{boards}{compartments}"""
+
+
+def bank_text(state: Path, port: str, baud: int, gap: int, boards: int) -> str:
+    board_text = "".join(
+        f'[[board]]\nname = "b{b}"\nbus = "rs485"\npower_group = "psu"\naddress = {b}\n'
+        for b in range(boards)
+    )
+    comps = "".join(
+        f'[[compartment]]\nid = "C{b}-{n}"\nsize = "S"\ncolumn = {b * 48 + n}\nrow = 1\n'
+        f'board = "b{b}"\nlock = {n}\n'
+        for b in range(boards)
+        for n in range(1, 49)
+    )
+    return BANK.format(
+        state=state, port=port, baud=baud, gap=gap, boards=board_text, compartments=comps
+    )
+
+
+async def full_poll(baud: int, gap_ms: int, polls: int, boards: int = 8) -> None:
+    addresses = ",".join(str(b) for b in range(boards))
+    with twin("kerong-cu48", baud, addresses) as port, tempfile.TemporaryDirectory() as tmp:
+        config = parse(bank_text(Path(tmp), port, baud, gap_ms, boards), Path(tmp) / "b.toml")
+        opened = hardware.build(config)
+
+        async def never(comp: str, intent: int) -> bool:
+            return False
+
+        bank = Bank(config, opened.drivers, opened.workers, SystemClock(), never)
+        await bank.read_all()
+        times = []
+        for _ in range(polls):
+            started = time.perf_counter()
+            await bank.poll_bus("rs485")
+            times.append(time.perf_counter() - started)
+        await bank.close()
+        opened.close()
+    wire = boards * (6 + 18) * 10 / baud
+    limit = wire + boards * gap_ms / 1000
+    median, p99 = statistics.median(times), percentile(times, 0.99)
+    print(
+        f"  {boards} x CU48 = {boards * 48} doors at {baud:5} baud, gap {gap_ms:2} ms:"
+        f" wire {wire * 1000:4.0f} ms, wire+gaps {limit * 1000:4.0f} ms;"
+        f" poll median {median * 1000:4.0f} ms ({median / limit:4.2f}x),"
+        f" p99 {p99 * 1000:4.0f} ms ({p99 / limit:4.2f}x; budget 1.25x)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--polls", type=int, default=30)
+    args = parser.parse_args()
+    round_trips(args.samples)
+    print("full-bank poll through the bank's bus thread")
+    for baud, gap in ((9600, 8), (19200, 8), (19200, 20)):
+        asyncio.run(full_poll(baud, gap, args.polls))
+
+
+if __name__ == "__main__":
+    main()
