@@ -48,7 +48,7 @@ def bank(config: Config):
 @pytest.fixture
 def target(config: Config, bank: hardware.Hardware, board_name: str) -> Target:
     board = config.board_named(board_name)
-    compartments = [c for c in config.compartment if c.board == board_name]
+    compartments = [c for c in config.compartment if c.door_board == board_name]
     if not compartments:
-        pytest.skip(f"no compartment on {board_name}")
+        pytest.skip(f"{board_name} senses no door")
     return Target(board, bank.drivers[board_name], compartments)

@@ -147,10 +147,14 @@ class Bank:
                 self._lock_ready[comp_id] = start + self.config.safety.cooldown_s
 
     async def status(self, comp_id: str) -> LockStatus:
-        """Read the board now (not the poller's cached view)."""
+        """Read the boards now (not the poller's cached view): the lock's, and the door's."""
         comp, board = self._board_of(comp_id)
         inputs = await self._on_bus(board.bus, board.driver.read_inputs)
-        return decode(board.config, comp, inputs)
+        latched = latch_of(board.config, comp, inputs)
+        sensing = self.boards[comp.door_board]
+        if sensing is not board:
+            inputs = await self._on_bus(sensing.bus, sensing.driver.read_inputs)
+        return LockStatus(door_of(sensing.config, comp, inputs), latched)
 
     async def retry_pulse(self, comp_id: str, intent_id: int) -> str:
         """Re-pulse only if a fresh status read shows the latch still caught and the door shut.
@@ -175,17 +179,22 @@ class Bank:
 
     def door(self, comp_id: str) -> Door:
         """The debounced door state the poller last accepted."""
-        board = self.boards[self._layout[comp_id].board]
-        return self._doors[comp_id].accepted if board.online else Door.UNKNOWN
+        sensing = self.boards[self._layout[comp_id].door_board]
+        return self._doors[comp_id].accepted if sensing.online else Door.UNKNOWN
 
     def door_from_lock(self, comp_id: str) -> bool:
         """True where the door is read from the lock's own switch (no separate door sensor),
         so a released latch on a door that did not move reads as open."""
-        return self._board_of(comp_id)[1].config.door_from_hook
+        comp, board = self._board_of(comp_id)
+        return board.config.door_from_hook and comp.door_board == comp.board
 
     def unavailable(self) -> set[str]:
-        """Compartments not to offer now: board silent or door not known shut."""
-        return {c for c in self._layout if self.door(c) != Door.CLOSED}
+        """Compartments not to offer now: lock board silent, or door not known shut."""
+        return {
+            c.id
+            for c in self._layout.values()
+            if self.door(c.id) != Door.CLOSED or not self.boards[c.board].online
+        }
 
     async def read_all(self) -> dict[str, Door]:
         """One read of every board, accepted without debounce (start-up)."""
@@ -197,8 +206,8 @@ class Bank:
                 self._missed(board, force_offline=True)
                 continue
             board.reads += 1
-            for comp in self._compartments_on(name):
-                door = decode(board.config, comp, inputs).door
+            for comp in self._doors_sensed_by(name):
+                door = door_of(board.config, comp, inputs)
                 self._doors[comp.id] = _DoorTrack(door, door, self.config.timing.debounce_polls)
         return {c: self.door(c) for c in self._layout}
 
@@ -229,8 +238,8 @@ class Bank:
             return False
         self._answered(board)
         pending = False
-        for comp in self._compartments_on(name):
-            pending |= self._track(comp.id, decode(board.config, comp, inputs).door)
+        for comp in self._doors_sensed_by(name):
+            pending |= self._track(comp.id, door_of(board.config, comp, inputs))
         return pending
 
     async def run_poller(self, bus: str) -> None:
@@ -244,8 +253,8 @@ class Bank:
                 log.exception("poll of bus %s failed", bus)
             await self.clock.sleep(max(0.0, interval - (self.clock.monotonic() - started)))
 
-    def _compartments_on(self, board: str) -> list[CompartmentConfig]:
-        return [c for c in self._layout.values() if c.board == board]
+    def _doors_sensed_by(self, board: str) -> list[CompartmentConfig]:
+        return [c for c in self._layout.values() if c.door_board == board]
 
     def _track(self, comp_id: str, door: Door) -> bool:
         """Count one read of a door; True while a change waits for more equal reads."""
@@ -288,12 +297,21 @@ class Bank:
                 log.exception("closing board %s failed", name)
 
 
-def decode(board: BoardConfig, comp: CompartmentConfig, inputs: Inputs) -> LockStatus:
-    """Apply the board's polarity to raw bits: the door, and the latch if reported."""
-    lock_bit = (inputs.locks >> (comp.lock - 1)) & 1
-    sensor_bit = (inputs.sensors >> (comp.sensor_channel - 1)) & 1
-    latched = (lock_bit == board.locked_bit) if board.has_feedback else None
+def latch_of(board: BoardConfig, comp: CompartmentConfig, inputs: Inputs) -> bool | None:
+    """The lock board's polarity applied to its feedback bit; None where it reports none."""
+    if not board.has_feedback:
+        return None
+    return ((inputs.locks >> (comp.lock - 1)) & 1) == board.locked_bit
+
+
+def door_of(board: BoardConfig, comp: CompartmentConfig, inputs: Inputs) -> Door:
+    """The sensing board's polarity applied to the door's bit (the lock's, on hook-only boards)."""
     if board.door_from_hook:
-        return LockStatus(Door.CLOSED if latched else Door.OPEN, latched)
-    door = Door.CLOSED if sensor_bit == board.closed_bit else Door.OPEN
-    return LockStatus(door, latched)
+        return Door.CLOSED if latch_of(board, comp, inputs) else Door.OPEN
+    sensor_bit = (inputs.sensors >> (comp.sensor_channel - 1)) & 1
+    return Door.CLOSED if sensor_bit == board.closed_bit else Door.OPEN
+
+
+def decode(board: BoardConfig, comp: CompartmentConfig, inputs: Inputs) -> LockStatus:
+    """Door and latch of a compartment whose lock and door switch are on one board."""
+    return LockStatus(door_of(board, comp, inputs), latch_of(board, comp, inputs))

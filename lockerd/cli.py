@@ -13,7 +13,13 @@ from pathlib import Path
 from drivers.errors import DriverError
 from lockerd import __version__
 from lockerd.config import Config, load
-from lockerd.config.schema import BoardConfig, GpioBoardConfig
+from lockerd.config.schema import (
+    Cu16BoardConfig,
+    Cu48BoardConfig,
+    GpioBoardConfig,
+    I2cBoardConfig,
+    XorBoardConfig,
+)
 from lockerd.errors import ConfigError, LockerError
 
 
@@ -106,6 +112,13 @@ def summary(config: Config) -> str:
         speed = "" if bus.protocol == "gpio" else f" {bus.baud} baud"
         lines.append(f"bus    {bus.name}: {bus.protocol} on {where}{speed}")
     for board in config.boards:
+        if isinstance(board, I2cBoardConfig):
+            count = sum(1 for c in config.compartment if c.door_board == board.name)
+            lines.append(
+                f"board  {board.name} on {board.bus}: {board.chip} at 0x{board.address:02X},"
+                f" door sensors of {count} compartments; closed={board.closed_bit}"
+            )
+            continue
         count = sum(1 for c in config.compartment if c.board == board.name)
         lines.append(
             f"board  {board.name} on {board.bus}: {_describe(board)};"
@@ -120,7 +133,7 @@ def summary(config: Config) -> str:
     return "\n".join(lines)
 
 
-def _describe(board: BoardConfig) -> str:
+def _describe(board: Cu16BoardConfig | Cu48BoardConfig | XorBoardConfig | GpioBoardConfig) -> str:
     if isinstance(board, GpioBoardConfig):
         pins = f"lock pins {list(board.lock_pins)}, door pins {list(board.door_pins)}"
         return f"{pins}; closed={board.closed_bit}"

@@ -14,10 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from smbus2 import SMBus
+
 from drivers.base import LockBoard
 from drivers.directlink import DirectLink
+from drivers.errors import LinkError
 from drivers.gpio.board import GpioBoard, make_factory
 from drivers.gpio.sim import GpioSimulator
+from drivers.i2c.board import Mcp23017Inputs, Pcf8574Inputs
+from drivers.i2c.sim import SimExpander, SimI2cBus, SimMcp23017, SimPcf8574
 from drivers.kerong.board import Cu16Board, Cu48Board
 from drivers.kerong.sim import Cu16Simulator, Cu48Simulator, SimCu16, SimCu48
 from drivers.link import SerialLink
@@ -26,7 +31,7 @@ from drivers.simworld import SimDoor
 from drivers.xorboard.board import XorBoard
 from drivers.xorboard.sim import SimXorBoard, XorSimulator
 from lockerd.config import Config
-from lockerd.config.schema import BusConfig, CompartmentConfig, GpioBoardConfig
+from lockerd.config.schema import BusConfig, CompartmentConfig, GpioBoardConfig, I2cBoardConfig
 from lockerd.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -41,11 +46,12 @@ class Hardware:
     workers: dict[str, Worker] = field(default_factory=dict)
     serial_sims: dict[str, SerialSimulator[Any, Any]] = field(default_factory=dict)
     gpio_sims: dict[str, GpioSimulator] = field(default_factory=dict)
+    i2c_sims: dict[str, SimI2cBus] = field(default_factory=dict)
     links: dict[str, Any] = field(default_factory=dict)
 
     @property
     def simulated(self) -> bool:
-        return bool(self.serial_sims or self.gpio_sims)
+        return bool(self.serial_sims or self.gpio_sims or self.i2c_sims)
 
     def sim_door(self, comp: CompartmentConfig) -> SimDoor | None:
         """The simulated door of ``comp``, or None when its board is real."""
@@ -62,6 +68,8 @@ class Hardware:
         for bus in self.config.bus:
             if bus.protocol == "gpio":
                 out[bus.name] = f"gpio/{bus.pin_factory}"
+            elif bus.protocol == "i2c":
+                out[bus.name] = f"i2c on {bus.port or 'simulator'}"
             else:
                 out[bus.name] = f"{bus.protocol} on {self.links[bus.name].url}"
         return out
@@ -85,10 +93,13 @@ def build(config: Config, *, threaded: bool = True) -> Hardware:
     """
     hardware = Hardware(config)
     try:
-        for bus in config.bus:
+        # Expanders last: their twins are wired to the doors the lock boards' twins made.
+        for bus in sorted(config.bus, key=lambda b: b.protocol == "i2c"):
             hardware.workers[bus.name] = Worker(f"bus-{bus.name}" if threaded else None)
             if bus.protocol == "gpio":
                 _build_gpio(hardware, bus)
+            elif bus.protocol == "i2c":
+                _build_i2c(hardware, bus)
             else:
                 _build_serial(hardware, bus, threaded)
     except BaseException:
@@ -159,6 +170,33 @@ def _build_serial(hardware: Hardware, bus: BusConfig, threaded: bool) -> None:
     hardware.links[bus.name] = link
     for board in boards:
         hardware.drivers[board.name] = family.board(link, board, bus)
+
+
+def _build_i2c(hardware: Hardware, bus: BusConfig) -> None:
+    config = hardware.config
+    boards: list[I2cBoardConfig] = _boards_on(config, bus)
+    smbus: Any
+    if bus.simulator:
+        chips: dict[str, SimExpander] = {
+            b.name: (SimMcp23017 if b.chip == "mcp23017" else SimPcf8574)(b.address) for b in boards
+        }
+        for comp in config.compartment:
+            door = hardware.sim_door(comp)
+            if comp.door_board in chips and door is not None:
+                chips[comp.door_board].attach(comp.sensor_channel, door)
+        smbus = hardware.i2c_sims[bus.name] = SimI2cBus(list(chips.values()))
+    else:
+        try:
+            smbus = SMBus(bus.port)
+        except OSError as exc:
+            raise LinkError(f"cannot open I2C bus {bus.port}: {exc.strerror or exc}") from exc
+    hardware.links[bus.name] = smbus
+    for board in boards:
+        hardware.drivers[board.name] = (
+            Mcp23017Inputs(smbus, board.address, pull_up=board.pull_up)
+            if board.chip == "mcp23017"
+            else Pcf8574Inputs(smbus, board.address)
+        )
 
 
 def _build_gpio(hardware: Hardware, bus: BusConfig) -> None:

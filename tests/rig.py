@@ -119,7 +119,26 @@ T = TypeVar("T")
 LOCK = {"S1": 1, "S2": 2, "M1": 3, "M2": 4, "L1": 5}
 
 
-FAMILIES = ("kerong-cu16", "kerong-cu48", "generic-8a", "gpio")
+FAMILIES = (
+    "kerong-cu16",
+    "kerong-cu48",
+    "generic-8a",
+    "gpio",
+    "gpio+mcp23017",
+    "generic-8a+pcf8574",
+)
+
+EXPANDER = """
+[[bus]]
+name = "i2c"
+protocol = "i2c"
+simulator = true
+[[board]]
+name = "doors"
+bus = "i2c"
+chip = "{chip}"
+address = {address}
+"""
 
 
 def bank_config(
@@ -134,14 +153,28 @@ def bank_config(
         text = text.replace('protocol = "kerong-cu16"', 'protocol = "generic-8a"')
         text = text.replace(board, f"address = 1\nlocks = 16\nlocked_bit = {locked_bit}")
         text = text.replace("lock = 5\nsensor = 9", "lock = 5")  # the door is the lock's switch
-    elif family == "gpio":
+    elif family.startswith("gpio"):
         text = text.replace(
             'protocol = "kerong-cu16"\nsimulator = true', 'protocol = "gpio"\npin_factory = "mock"'
         )
-        pins = "lock_pins = [17, 27, 22, 23, 24]\ndoor_pins = [5, 6, 13, 19, 26, 12, 16, 20, 21]"
+        pins = "lock_pins = [17, 27, 22, 23, 24]"
+        if family == "gpio":
+            pins += "\ndoor_pins = [5, 6, 13, 19, 26, 12, 16, 20, 21]"
         text = text.replace(board, f"{pins}\nclosed_bit = {closed_bit}")
         text = text.replace("pulse_ms = 500", "pulse_ms = 50")  # a GPIO pulse takes real time
+    if "+" in family:
+        text = _with_expander(text, family.partition("+")[2])
     return parse(text, state / "locker.toml")
+
+
+def _with_expander(text: str, chip: str) -> str:
+    """Every door switch moved to an I2C expander ("doors"); the locks stay where they are."""
+    sensor = "9" if chip == "mcp23017" else "6"  # the PCF8574 has eight inputs
+    text = text.replace("lock = 5\nsensor = 9", "lock = 5")
+    text = text.replace('board = "cu0"\nlock = 5', f'board = "cu0"\nlock = 5\nsensor = {sensor}')
+    text = text.replace('board = "cu0"\n', 'board = "cu0"\nsensor_board = "doors"\n')
+    address = "0x20" if chip == "mcp23017" else "0x38"
+    return text.replace("[demo]", EXPANDER.format(chip=chip, address=address) + "[demo]")
 
 
 class Rig:
@@ -163,16 +196,23 @@ class Rig:
         queue = self.locker.subscribe()
         await self.locker.start()
         self._collector = asyncio.get_running_loop().create_task(self._collect(queue))
-        self._poller = asyncio.get_running_loop().create_task(self.locker.bank.run_poller("rs485"))
+        self._start_pollers()
         await self.clock.drain()
         return self
 
+    def _start_pollers(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._pollers = [
+            loop.create_task(self.locker.bank.run_poller(bus.name)) for bus in self.config.bus
+        ]
+
     async def jump(self, seconds: float) -> None:
-        """Let hours pass with no door moving: the poller sleeps through them."""
-        self._poller.cancel()
-        await asyncio.gather(self._poller, return_exceptions=True)
+        """Let hours pass with no door moving: the pollers sleep through them."""
+        for task in self._pollers:
+            task.cancel()
+        await asyncio.gather(*self._pollers, return_exceptions=True)
         await self.clock.advance(seconds)
-        self._poller = asyncio.get_running_loop().create_task(self.locker.bank.run_poller("rs485"))
+        self._start_pollers()
         await self.clock.drain()
 
     async def _collect(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
@@ -180,9 +220,9 @@ class Rig:
             self.messages.append(await queue.get())
 
     async def stop(self) -> None:
-        for task in (self._poller, self._collector):
+        for task in (*self._pollers, self._collector):
             task.cancel()
-        await asyncio.gather(self._poller, self._collector, return_exceptions=True)
+        await asyncio.gather(*self._pollers, self._collector, return_exceptions=True)
         await self.locker.stop()
         self.hw.close()
         self.store.close()
@@ -205,7 +245,7 @@ class Rig:
     async def polls(self, count: int | None = None) -> None:
         """Let the poller run ``count`` times (default: enough to pass the debounce)."""
         count = self.config.timing.debounce_polls if count is None else count
-        board = self.locker.bank.boards["cu0"]
+        board = self.locker.bank.boards[self.config.compartment[0].door_board]
         target = board.reads + board.failures + count
         step = self.config.timing.poll_interval_ms / 1000 / 2
         while board.reads + board.failures < target:

@@ -71,11 +71,21 @@ async def test_forced_door_raises_an_alarm(family_rig) -> None:
     assert rig.state("M2") == "needs_check"
 
 
-async def test_silent_board_goes_offline(family_rig) -> None:
+@pytest.mark.parametrize("which", ["lock board", "door board"])
+async def test_silent_board_goes_offline_and_nothing_on_it_is_offered(family_rig, which) -> None:
     rig = family_rig
-    if rig.sim is None:
+    comp = rig.config.compartment[0]
+    name = comp.board if which == "lock board" else comp.door_board
+    board = rig.config.board_named(name)
+    if rig.config.bus_named(board.bus).protocol == "gpio":
         pytest.skip("the GPIO header cannot fall silent")
-    board = next(iter(rig.sim.boards.values()))
-    board.faults.silent = True
-    await rig.polls(3)
-    assert rig.event_types()[-1] == "board.offline"
+    if rig.config.bus_named(board.bus).protocol == "i2c":
+        rig.hw.i2c_sims[board.bus].devices[board.address].nack = True  # no ACK
+    else:
+        rig.hw.serial_sims[board.bus].board(board.address).faults.silent = True
+    for _ in range(3):
+        await rig.clock.advance(rig.config.timing.poll_interval_ms / 1000)
+    assert {"board": name} in [
+        e["data"] for e in rig.store.events() if e["type"] == "board.offline"
+    ]
+    assert rig.locker.bank.unavailable() == rig.config.compartment_ids

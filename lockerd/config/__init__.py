@@ -23,6 +23,7 @@ from lockerd.config.schema import (
     Cu16BoardConfig,
     Cu48BoardConfig,
     GpioBoardConfig,
+    I2cBoardConfig,
     XorBoardConfig,
 )
 from lockerd.errors import ConfigError
@@ -34,6 +35,7 @@ BOARD_SCHEMAS: dict[str, type[BoardConfig]] = {
     "kerong-cu48": Cu48BoardConfig,
     "generic-8a": XorBoardConfig,
     "gpio": GpioBoardConfig,
+    "i2c": I2cBoardConfig,
 }
 
 
@@ -105,7 +107,7 @@ def _check_wiring(config: Config, problems: Problems) -> None:
 
 
 def _check_bus(bus: BusConfig, path: str, problems: Problems) -> None:
-    if bus.protocol in SERIAL_PROTOCOLS:
+    if bus.protocol in (*SERIAL_PROTOCOLS, "i2c"):
         if bool(bus.port) == bus.simulator:
             problems.add(path, "give exactly one of port (a real link) or simulator = true")
         if bus.pin_factory or bus.chip_label:
@@ -123,6 +125,9 @@ def _check_boards(config: Config, problems: Problems) -> None:
     pins: dict[tuple[str, int], str] = {}
     for index, board in enumerate(config.boards):
         path = f"board[{index}]"
+        if isinstance(board, I2cBoardConfig):
+            _check_expander(board, path, addresses, problems)
+            continue
         if board.power_group not in groups:
             problems.add(f"{path}.power_group", f"no power_group named {board.power_group!r}")
         if not isinstance(board, GpioBoardConfig):
@@ -144,6 +149,17 @@ def _check_boards(config: Config, problems: Problems) -> None:
                     problems.add(f"{path}.{key}[{pin_index}]", f"pin {pin} is used twice")
 
 
+def _check_expander(
+    board: I2cBoardConfig, path: str, addresses: dict[tuple[str, int], str], problems: Problems
+) -> None:
+    other = addresses.setdefault((board.bus, board.address), board.name)
+    if other != board.name:
+        problems.add(f"{path}.address", f"0x{board.address:02X} is already board {other!r}")
+    ranges = [range(0x20, 0x28)] + ([range(0x38, 0x40)] if board.chip == "pcf8574" else [])
+    if not any(board.address in r for r in ranges):
+        problems.add(f"{path}.address", f"0x{board.address:02X} is not a {board.chip} address")
+
+
 def _check_compartments(config: Config, problems: Problems) -> None:
     boards = {b.name: b for b in config.boards}
     sizes = set(config.size_order)
@@ -157,39 +173,60 @@ def _check_compartments(config: Config, problems: Problems) -> None:
         if place != comp.id:
             problems.add(path, f"column {comp.column} row {comp.row} is already {place!r}")
         board = boards.get(comp.board)
+        sensing = boards.get(comp.door_board)
         if board is None:
             problems.add(f"{path}.board", f"no board named {comp.board!r}")
-            continue
-        _claim_channels(comp, board, path, claimed, problems)
+        if comp.sensor_board and sensing is None:
+            problems.add(f"{path}.sensor_board", f"no board named {comp.sensor_board!r}")
+        if board is not None and sensing is not None:
+            _claim_channels(comp, board, sensing, path, claimed, problems)
 
 
 def _claim_channels(
     comp: CompartmentConfig,
     board: BoardConfig,
+    sensing: BoardConfig,
     path: str,
     claimed: dict[tuple[str, str, int], str],
     problems: Problems,
 ) -> None:
-    checks = [("lock", comp.lock, board.channels)]
-    if not board.door_from_hook:
-        checks.append(("sensor", comp.sensor_channel, board.sensor_channels))
+    if not board.channels:
+        problems.add(f"{path}.board", f"{board.name!r} drives no locks; name it as sensor_board")
+        return
+    checks = [("lock", board, comp.lock, board.channels)]
+    if not sensing.door_from_hook:
+        checks.append(("sensor", sensing, comp.sensor_channel, sensing.sensor_channels))
+    elif comp.sensor_board and comp.sensor_board != comp.board:
+        problems.add(f"{path}.sensor_board", f"{sensing.name!r} has no door-sensor inputs")
     elif comp.sensor not in (0, comp.lock):
         problems.add(
             f"{path}.sensor",
             f"{board.name!r} reads each door from its lock's own switch; leave sensor out",
         )
-    for key, channel, limit in checks:
+    for key, owner, channel, limit in checks:
         if channel > limit:
             problems.add(
-                f"{path}.{key}", f"channel {channel} is outside 1..{limit} on {board.name!r}"
+                f"{path}.{key}", f"channel {channel} is outside 1..{limit} on {owner.name!r}"
             )
             continue
-        owner = claimed.setdefault((board.name, key, channel), comp.id)
-        if owner != comp.id:
+        if key == "sensor" and _output_only(owner, channel):
+            problems.add(
+                f"{path}.sensor",
+                "GPA7/GPB7 are output-only on the MCP23017 (Microchip erratum);"
+                " wire door switches to GPx0..GPx6",
+            )
+            continue
+        taken = claimed.setdefault((owner.name, key, channel), comp.id)
+        if taken != comp.id:
             problems.add(
                 f"{path}.{key}",
-                f"{board.name!r} {key} channel {channel} is already used by {owner!r}",
+                f"{owner.name!r} {key} channel {channel} is already used by {taken!r}",
             )
+
+
+def _output_only(board: BoardConfig, channel: int) -> bool:
+    mcp = isinstance(board, I2cBoardConfig) and board.chip == "mcp23017"
+    return mcp and channel in (8, 16)
 
 
 def _unique(problems: Problems, section: str, names: Iterable[Any], key: str = "name") -> None:

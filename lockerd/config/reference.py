@@ -51,6 +51,11 @@ SECTIONS: list[tuple[str, type[Any], str]] = [
         schema.GpioBoardConfig,
         "Locks and door switches wired to the header.",
     ),
+    (
+        "[[board]] on an i2c bus",
+        schema.I2cBoardConfig,
+        "An I2C expander reading door switches for compartments that name it as sensor_board.",
+    ),
     ("[[compartment]]", schema.CompartmentConfig, "One door of the bank."),
     (
         "[demo]",

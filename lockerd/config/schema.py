@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 from lockerd.config._typed import opt
 
 SERIAL_PROTOCOLS = ("kerong-cu16", "kerong-cu48", "generic-8a")
-Protocol = Literal["kerong-cu16", "kerong-cu48", "generic-8a", "gpio"]
+Protocol = Literal["kerong-cu16", "kerong-cu48", "generic-8a", "gpio", "i2c"]
 Right = Literal["deliver", "collect"]
 
 
@@ -92,7 +92,7 @@ class PowerGroupConfig:
 class BusConfig:
     name: str = opt(doc="bus name boards refer to")
     protocol: Protocol = opt(doc="board family on this bus")
-    port: str = opt("", doc="serial URL: /dev/..., a pty, socket://host:port, loop://")
+    port: str = opt("", doc="serial URL (/dev/..., a pty, socket://host:port) or an I2C bus device")
     simulator: bool = opt(False, doc="run the simulator twin on a pty instead of a port")
     baud: int = opt(19200, doc="serial baud rate", min=1200, max=921600)
     timeout_ms: int = opt(300, doc="reply timeout for one request", min=10, max=5000)
@@ -181,7 +181,28 @@ class GpioBoardConfig:
         return bool(self.feedback_pins)
 
 
-BoardConfig = Cu16BoardConfig | Cu48BoardConfig | XorBoardConfig | GpioBoardConfig
+@dataclass(frozen=True)
+class I2cBoardConfig:
+    name: str = opt(doc="board name compartments refer to as their sensor_board")
+    bus: str = opt(doc="the i2c bus")
+    chip: Literal["mcp23017", "pcf8574"] = opt(doc="the expander")
+    address: int = opt(
+        doc="7-bit I2C address (0x20..0x27; a PCF8574A 0x38..0x3F)", min=0x20, max=0x3F
+    )
+    closed_bit: int = opt(0, doc="input level that means the door is shut", min=0, max=1)
+    pull_up: bool = opt(True, doc="mcp23017: enable the 100 kOhm pull-ups on the inputs")
+    channels: ClassVar[int] = 0
+    has_feedback: ClassVar[bool] = False
+    door_from_hook: ClassVar[bool] = False
+    locked_bit: ClassVar[int] = 1
+    power_group: ClassVar[str] = ""
+
+    @property
+    def sensor_channels(self) -> int:
+        return 16 if self.chip == "mcp23017" else 8
+
+
+BoardConfig = Cu16BoardConfig | Cu48BoardConfig | XorBoardConfig | GpioBoardConfig | I2cBoardConfig
 
 
 @dataclass(frozen=True)
@@ -193,11 +214,16 @@ class CompartmentConfig:
     board: str = opt(doc="board that drives its lock")
     lock: int = opt(doc="lock channel on the board", min=1)
     sensor: int = opt(0, doc="door-sensor channel (default: same as lock)", min=0)
+    sensor_board: str = opt("", doc="board that senses the door (default: the lock's board)")
     low_reach: bool = opt(False, doc="reachable from a wheelchair")
 
     @property
     def sensor_channel(self) -> int:
         return self.sensor or self.lock
+
+    @property
+    def door_board(self) -> str:
+        return self.sensor_board or self.board
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 A test takes a ``target``: a board opened exactly as the daemon opens it,
 with its config, and (on a twin) the simulated world behind it. Tests that
 need to change the world (open a door, silence a board) skip on real
-hardware unless a person is asked to do it.
+hardware, saying what a person would do instead.
 """
 
 from __future__ import annotations
@@ -25,23 +25,32 @@ from lockerd.domain import Door
 
 @dataclass
 class Target:
-    """One board under test."""
+    """One board under test, and the compartments whose door it senses."""
 
     board: BoardConfig
     driver: LockBoard
     compartments: list[CompartmentConfig]
     #: The twin's door behind a lock channel; None on real hardware.
     door: Callable[[int], SimDoor] | None = None
-    #: The twin's fault switches; None where the board cannot fail that way.
+    #: Silences the twin (True) or lets it answer again (False); None where it cannot.
+    silence: Callable[[bool], None] | None = None
+    #: The twin's reply faults; None where replies cannot be damaged.
     faults: BoardFaults | None = None
 
     def status(self, comp: CompartmentConfig) -> Any:
         return decode(self.board, comp, self.driver.read_inputs())
 
     def needs_twin(self) -> Callable[[int], SimDoor]:
+        if not self.board.channels:
+            pytest.skip("this board senses doors; it drives no lock")
         if self.door is None:
             pytest.skip("needs a person at the locker; run the site walk instead")
         return self.door
+
+    def silencer(self) -> Callable[[bool], None]:
+        if self.silence is None:
+            pytest.skip("needs a twin; on a real board, unplug it and watch board.offline")
+        return self.silence
 
 
 class ReadInputs:
@@ -84,25 +93,18 @@ class Pulse:
 
 class DetectSilence:
     def test_a_silent_board_times_out(self, target: Target) -> None:
-        if target.faults is None:
-            pytest.skip(
-                "needs a twin's fault switches; on a real board, unplug it and watch board.offline"
-            )
-        target.faults.silent = True
+        target.silencer()(True)
         with pytest.raises(BoardTimeout):
             target.driver.read_inputs()
 
 
 class Recover:
     def test_answers_again_after_silence(self, target: Target) -> None:
-        if target.faults is None:
-            pytest.skip(
-                "needs a twin's fault switches; on a real board, unplug it and watch board.offline"
-            )
-        target.faults.silent = True
+        silence = target.silencer()
+        silence(True)
         with pytest.raises(BoardTimeout):
             target.driver.read_inputs()
-        target.faults.silent = False
+        silence(False)
         assert target.status(target.compartments[0]).door == Door.CLOSED
 
     @pytest.mark.parametrize("fault", ["corrupt_replies", "truncate_replies"])
@@ -110,6 +112,6 @@ class Recover:
         self, target: Target, fault: str
     ) -> None:
         if target.faults is None:
-            pytest.skip("needs a twin's fault switches to damage a reply")
+            pytest.skip("no serial reply to damage on this board")
         setattr(target.faults, fault, 1)
         assert target.status(target.compartments[0]).door == Door.CLOSED

@@ -3,25 +3,45 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
 from lockerd import hardware
 from tests.contract.capabilities import Target
-from tests.rig import FAMILIES, bank_config
+from tests.rig import bank_config
+
+#: family[:board] -- the lock board "cu0" unless a board is named.
+TARGETS = (
+    "kerong-cu16",
+    "kerong-cu48",
+    "generic-8a",
+    "gpio",
+    "gpio+mcp23017:doors",
+    "generic-8a+pcf8574:doors",
+)
 
 
-@pytest.fixture(params=FAMILIES)
+@pytest.fixture(params=TARGETS)
 def target(request, tmp_path):
-    config = bank_config(tmp_path, family=request.param)
-    bus = dataclasses.replace(config.bus[0], timeout_ms=50, gap_ms=0)
-    config = dataclasses.replace(config, bus=(bus,))
+    family, _, name = request.param.partition(":")
+    config = bank_config(tmp_path, family=family)
+    buses = tuple(dataclasses.replace(b, timeout_ms=50, gap_ms=0) for b in config.bus)
+    config = dataclasses.replace(config, bus=buses)
     opened = hardware.build(config)  # ptys and bus threads, as the daemon opens them
-    board = config.boards[0]
-    sim = opened.serial_sims.get(bus.name)
-    gpio = opened.gpio_sims.get(board.name)
-    door = sim.board(board.address).door if sim is not None else gpio.door
-    faults = sim.board(board.address).faults if sim is not None else None
-    yield Target(board, opened.drivers[board.name], list(config.compartment), door, faults)
+    board = config.board_named(name or "cu0")
+    compartments = [c for c in config.compartment if c.door_board == board.name]
+    yield Target(board, opened.drivers[board.name], compartments, *_twin(opened, board))
     opened.drivers[board.name].close()
     opened.close()
+
+
+def _twin(opened: hardware.Hardware, board: Any) -> tuple[Any, Any, Any]:
+    """The door lookup, silencer and reply faults of a board's twin."""
+    if board.bus in opened.serial_sims:
+        sim = opened.serial_sims[board.bus].board(board.address)
+        return sim.door, lambda on: setattr(sim.faults, "silent", on), sim.faults
+    if board.bus in opened.i2c_sims:
+        chip = opened.i2c_sims[board.bus].devices[board.address]
+        return None, lambda on: setattr(chip, "nack", on), None
+    return opened.gpio_sims[board.name].door, None, None
