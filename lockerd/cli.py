@@ -109,7 +109,7 @@ def summary(config: Config) -> str:
     ]
     for bus in config.bus:
         where = "simulator" if bus.simulator else bus.port or f"pin factory {bus.pin_factory}"
-        speed = "" if bus.protocol == "gpio" else f" {bus.baud} baud"
+        speed = "" if bus.protocol in ("gpio", "i2c") else f" {bus.baud} baud"
         lines.append(f"bus    {bus.name}: {bus.protocol} on {where}{speed}")
     for board in config.boards:
         if isinstance(board, I2cBoardConfig):

@@ -75,3 +75,30 @@ def test_expanders_drive_no_locks() -> None:
     board = Pcf8574Inputs(SimI2cBus([SimPcf8574(0x20)]), 0x20)
     with pytest.raises(ChannelError, match="drives no lock"):
         board.pulse(1, 100)
+
+
+def test_a_missing_i2c_bus_stops_the_start_with_its_reason(tmp_path) -> None:
+    import dataclasses
+
+    from drivers.errors import LinkError
+    from lockerd import hardware
+    from tests.rig import bank_config
+
+    config = bank_config(tmp_path, family="gpio+mcp23017")
+    buses = tuple(
+        dataclasses.replace(b, simulator=False, port="/dev/i2c-99") if b.protocol == "i2c" else b
+        for b in config.bus
+    )
+    with pytest.raises(LinkError, match="cannot open I2C bus /dev/i2c-99"):
+        hardware.build(dataclasses.replace(config, bus=buses))
+
+
+def test_door_inputs_never_on_gpa7_or_gpb7(tmp_path) -> None:
+    from lockerd.config import ConfigError, parse
+    from tests.rig import BANK, EXPANDER
+
+    text = BANK.format(state=tmp_path, locked_bit=1, closed_bit=1)
+    text = text.replace("lock = 5\nsensor = 9", 'lock = 5\nsensor = 8\nsensor_board = "doors"')
+    text = text.replace("[demo]", EXPANDER.format(chip="mcp23017", address="0x20") + "[demo]")
+    with pytest.raises(ConfigError, match="GPA7/GPB7 are output-only"):
+        parse(text, tmp_path / "x.toml")
