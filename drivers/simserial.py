@@ -79,6 +79,8 @@ class SimBoard:
     wiring: dict[int, int] = field(default_factory=dict)
     faults: BoardFaults = field(default_factory=BoardFaults)
     channels: int = 16
+    #: Sensor inputs, where the board has a different number than locks.
+    inputs: int | None = None
     doors: list[SimDoor] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -98,9 +100,11 @@ class SimBoard:
 
     def sensor_bits(self) -> int:
         bits = 0
-        for index in range(self.channels):
-            watched = self.door(self.wiring.get(index + 1, index + 1))
-            if (not watched.is_open) == bool(self.closed_bit):
+        for index in range(self.channels if self.inputs is None else self.inputs):
+            channel = self.wiring.get(index + 1, index + 1)
+            if channel > self.channels:
+                continue  # nothing wired to this input: it reads 0
+            if (not self.door(channel).is_open) == bool(self.closed_bit):
                 bits |= 1 << index
         bits ^= self.faults.glitch_sensors
         self.faults.glitch_sensors = 0

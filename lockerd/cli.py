@@ -18,9 +18,14 @@ from lockerd.config.schema import (
     Cu48BoardConfig,
     GpioBoardConfig,
     I2cBoardConfig,
+    ModbusBoardConfig,
     XorBoardConfig,
 )
 from lockerd.errors import ConfigError, LockerError
+
+LockBoardConfig = (
+    Cu16BoardConfig | Cu48BoardConfig | XorBoardConfig | ModbusBoardConfig | GpioBoardConfig
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,10 +138,15 @@ def summary(config: Config) -> str:
     return "\n".join(lines)
 
 
-def _describe(board: Cu16BoardConfig | Cu48BoardConfig | XorBoardConfig | GpioBoardConfig) -> str:
+def _describe(board: LockBoardConfig) -> str:
     if isinstance(board, GpioBoardConfig):
         pins = f"lock pins {list(board.lock_pins)}, door pins {list(board.door_pins)}"
         return f"{pins}; closed={board.closed_bit}"
+    if isinstance(board, ModbusBoardConfig):
+        return (
+            f"unit {board.address}, {board.relays} relays pulsed by the board,"
+            f" {board.inputs} door inputs; closed={board.closed_bit}"
+        )
     if board.door_from_hook:
         return f"address {board.address}, door from each lock's switch; locked={board.locked_bit}"
     return (

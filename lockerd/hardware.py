@@ -26,12 +26,20 @@ from drivers.i2c.sim import SimExpander, SimI2cBus, SimMcp23017, SimPcf8574
 from drivers.kerong.board import Cu16Board, Cu48Board
 from drivers.kerong.sim import Cu16Simulator, Cu48Simulator, SimCu16, SimCu48
 from drivers.link import SerialLink
+from drivers.modbus.board import ModbusRelayBoard, open_client
+from drivers.modbus.sim import ModbusSimulator, SimRelayBoard
 from drivers.simserial import SerialSimulator, SimBoard
 from drivers.simworld import SimDoor
 from drivers.xorboard.board import XorBoard
 from drivers.xorboard.sim import SimXorBoard, XorSimulator
 from lockerd.config import Config
-from lockerd.config.schema import BusConfig, CompartmentConfig, GpioBoardConfig, I2cBoardConfig
+from lockerd.config.schema import (
+    BusConfig,
+    CompartmentConfig,
+    GpioBoardConfig,
+    I2cBoardConfig,
+    ModbusBoardConfig,
+)
 from lockerd.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -70,6 +78,8 @@ class Hardware:
                 out[bus.name] = f"gpio/{bus.pin_factory}"
             elif bus.protocol == "i2c":
                 out[bus.name] = f"i2c on {bus.port or 'simulator'}"
+            elif bus.protocol == "modbus-rtu":
+                out[bus.name] = f"modbus-rtu on {self.links[bus.name].comm_params.host}"
             else:
                 out[bus.name] = f"{bus.protocol} on {self.links[bus.name].url}"
         return out
@@ -100,6 +110,8 @@ def build(config: Config, *, threaded: bool = True) -> Hardware:
                 _build_gpio(hardware, bus)
             elif bus.protocol == "i2c":
                 _build_i2c(hardware, bus)
+            elif bus.protocol == "modbus-rtu":
+                _build_modbus(hardware, bus)
             else:
                 _build_serial(hardware, bus, threaded)
     except BaseException:
@@ -170,6 +182,43 @@ def _build_serial(hardware: Hardware, bus: BusConfig, threaded: bool) -> None:
     hardware.links[bus.name] = link
     for board in boards:
         hardware.drivers[board.name] = family.board(link, board, bus)
+
+
+def _build_modbus(hardware: Hardware, bus: BusConfig) -> None:
+    """pymodbus owns the port, so a simulated bus is always a pty, even for inline tests."""
+    config = hardware.config
+    boards: list[ModbusBoardConfig] = _boards_on(config, bus)
+    url = bus.port
+    if bus.simulator:
+        sim = ModbusSimulator(
+            [
+                SimRelayBoard(
+                    b.address,
+                    closed_bit=b.closed_bit,
+                    wiring=_wiring(config, b.name),
+                    channels=b.relays,
+                    inputs=b.inputs,
+                    pulse_base=b.pulse_base,
+                    pulse_unit_ms=b.pulse_unit_ms,
+                )
+                for b in boards
+            ]
+        )
+        hardware.serial_sims[bus.name] = sim
+        url = sim.start().port
+    client = open_client(url, bus.baud, bus.timeout_ms / 1000)
+    hardware.links[bus.name] = client
+    for board in boards:
+        hardware.drivers[board.name] = ModbusRelayBoard(
+            client,
+            board.address,
+            board.relays,
+            pulse_base=board.pulse_base,
+            pulse_unit_ms=board.pulse_unit_ms,
+            inputs=board.inputs,
+            inputs_base=board.inputs_base,
+            status_retries=bus.retries,
+        )
 
 
 def _build_i2c(hardware: Hardware, bus: BusConfig) -> None:

@@ -124,6 +124,7 @@ FAMILIES = (
     "kerong-cu48",
     "generic-8a",
     "gpio",
+    "modbus-rtu",
     "gpio+mcp23017",
     "generic-8a+pcf8574",
 )
@@ -147,13 +148,22 @@ def bank_config(
     """The test bank on one board of ``family``, simulated (the board is always "cu0")."""
     text = BANK.format(state=state, locked_bit=locked_bit, closed_bit=closed_bit)
     board = f"address = 0\nlocked_bit = {locked_bit}\nclosed_bit = {closed_bit}"
-    if family == "kerong-cu48":
+    locks = family.partition("+")[0]
+    if locks == "kerong-cu48":
         text = text.replace('protocol = "kerong-cu16"', 'protocol = "kerong-cu48"')
-    elif family == "generic-8a":
+    elif locks == "modbus-rtu":
+        text = text.replace(
+            'protocol = "kerong-cu16"\nsimulator = true',
+            'protocol = "modbus-rtu"\nsimulator = true\nbaud = 9600\ntimeout_ms = 100',
+        )
+        text = text.replace(
+            board, f"address = 1\nrelays = 8\ninputs = 16\nclosed_bit = {closed_bit}"
+        )
+    elif locks == "generic-8a":
         text = text.replace('protocol = "kerong-cu16"', 'protocol = "generic-8a"')
         text = text.replace(board, f"address = 1\nlocks = 16\nlocked_bit = {locked_bit}")
         text = text.replace("lock = 5\nsensor = 9", "lock = 5")  # the door is the lock's switch
-    elif family.startswith("gpio"):
+    elif locks == "gpio":
         text = text.replace(
             'protocol = "kerong-cu16"\nsimulator = true', 'protocol = "gpio"\npin_factory = "mock"'
         )

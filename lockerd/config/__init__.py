@@ -24,6 +24,7 @@ from lockerd.config.schema import (
     Cu48BoardConfig,
     GpioBoardConfig,
     I2cBoardConfig,
+    ModbusBoardConfig,
     XorBoardConfig,
 )
 from lockerd.errors import ConfigError
@@ -34,6 +35,7 @@ BOARD_SCHEMAS: dict[str, type[BoardConfig]] = {
     "kerong-cu16": Cu16BoardConfig,
     "kerong-cu48": Cu48BoardConfig,
     "generic-8a": XorBoardConfig,
+    "modbus-rtu": ModbusBoardConfig,
     "gpio": GpioBoardConfig,
     "i2c": I2cBoardConfig,
 }
@@ -139,6 +141,11 @@ def _check_boards(config: Config, problems: Problems) -> None:
                 and board.energize_ms > config.safety.max_pulse_ms
             ):
                 problems.add(f"{path}.energize_ms", "exceeds safety.max_pulse_ms")
+            if (
+                isinstance(board, ModbusBoardConfig)
+                and board.pulse_unit_ms > config.safety.pulse_ms
+            ):
+                problems.add(f"{path}.pulse_unit_ms", "is longer than safety.pulse_ms")
             continue
         if not board.lock_pins:
             problems.add(f"{path}.lock_pins", "a gpio board needs at least one lock pin")

@@ -52,6 +52,11 @@ SECTIONS: list[tuple[str, type[Any], str]] = [
         "Locks and door switches wired to the header.",
     ),
     (
+        "[[board]] on a modbus-rtu bus",
+        schema.ModbusBoardConfig,
+        "A Modbus RTU relay board (Waveshare and clones), pulsed by the board itself.",
+    ),
+    (
         "[[board]] on an i2c bus",
         schema.I2cBoardConfig,
         "An I2C expander reading door switches for compartments that name it as sensor_board.",

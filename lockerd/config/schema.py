@@ -12,8 +12,8 @@ from typing import ClassVar, Literal
 
 from lockerd.config._typed import opt
 
-SERIAL_PROTOCOLS = ("kerong-cu16", "kerong-cu48", "generic-8a")
-Protocol = Literal["kerong-cu16", "kerong-cu48", "generic-8a", "gpio", "i2c"]
+SERIAL_PROTOCOLS = ("kerong-cu16", "kerong-cu48", "generic-8a", "modbus-rtu")
+Protocol = Literal["kerong-cu16", "kerong-cu48", "generic-8a", "modbus-rtu", "gpio", "i2c"]
 Right = Literal["deliver", "collect"]
 
 
@@ -182,6 +182,33 @@ class GpioBoardConfig:
 
 
 @dataclass(frozen=True)
+class ModbusBoardConfig:
+    name: str = opt(doc="board name compartments refer to")
+    bus: str = opt(doc="the bus the board is on")
+    power_group: str = opt(doc="the power group its locks draw from")
+    address: int = opt(doc="Modbus unit id", min=1, max=247)
+    relays: int = opt(doc="relay (lock) channels", min=1, max=64)
+    pulse_base: int = opt(
+        0x0200, doc="coil address of relay 1's timed pulse (Waveshare: 0x0200)", min=0, max=0xFFFF
+    )
+    pulse_unit_ms: int = opt(100, doc="unit of the pulse value written there", min=1, max=1000)
+    inputs: int = opt(0, doc="opto inputs read as door switches (0: none)", min=0, max=64)
+    inputs_base: int = opt(0, doc="discrete-input address of input 1", min=0, max=0xFFFF)
+    closed_bit: int = opt(1, doc="input value that means the door is shut", min=0, max=1)
+    has_feedback: ClassVar[bool] = False
+    door_from_hook: ClassVar[bool] = False
+    locked_bit: ClassVar[int] = 1
+
+    @property
+    def channels(self) -> int:
+        return self.relays
+
+    @property
+    def sensor_channels(self) -> int:
+        return self.inputs
+
+
+@dataclass(frozen=True)
 class I2cBoardConfig:
     name: str = opt(doc="board name compartments refer to as their sensor_board")
     bus: str = opt(doc="the i2c bus")
@@ -202,7 +229,14 @@ class I2cBoardConfig:
         return 16 if self.chip == "mcp23017" else 8
 
 
-BoardConfig = Cu16BoardConfig | Cu48BoardConfig | XorBoardConfig | GpioBoardConfig | I2cBoardConfig
+BoardConfig = (
+    Cu16BoardConfig
+    | Cu48BoardConfig
+    | XorBoardConfig
+    | ModbusBoardConfig
+    | GpioBoardConfig
+    | I2cBoardConfig
+)
 
 
 @dataclass(frozen=True)

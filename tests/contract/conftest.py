@@ -16,6 +16,7 @@ TARGETS = (
     "kerong-cu16",
     "kerong-cu48",
     "generic-8a",
+    "modbus-rtu",
     "gpio",
     "gpio+mcp23017:doors",
     "generic-8a+pcf8574:doors",

@@ -1,0 +1,1 @@
+"""Modbus RTU relay boards (Waveshare and clones) through pymodbus, pulsed by the board."""

@@ -1,0 +1,116 @@
+"""A Modbus RTU relay board whose relays switch lock supplies, pulsed by the board itself.
+
+The pulse is Waveshare's "flash on": FC05 (write single coil) to
+``pulse_base + relay`` with the on-time as the value, in ``pulse_unit_ms``
+units (0x0200 and 100 ms on Waveshare boards; the map is configuration).
+The board switches the relay off itself, so a crash of the daemon can
+never leave a coil energized. Door switches, where the board has opto
+inputs, are read with FC02 (read discrete inputs) from ``inputs_base``.
+
+pymodbus owns the port (any pyserial URL). Its own retries are off: a
+status read is retried here, an unlock never is.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from pymodbus.client import ModbusSerialClient
+from pymodbus.exceptions import ModbusException
+from pymodbus.pdu import ModbusPDU
+
+from drivers.base import Inputs
+from drivers.errors import BoardTimeout, ChannelError, DriverError, LinkError
+
+
+class FlashRequest(ModbusPDU):
+    """FC05 with a raw value: the Waveshare timed pulse ("flash on")."""
+
+    function_code = 5
+    rtu_frame_size = 8
+
+    def __init__(self, value: int = 0, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.value = value
+
+    def encode(self) -> bytes:
+        self.verifyAddress()
+        return struct.pack(">HH", self.address, self.value)
+
+    def decode(self, data: bytes) -> None:
+        self.address, self.value = struct.unpack(">HH", data[:4])
+
+
+def open_client(url: str, baudrate: int, timeout: float) -> ModbusSerialClient:
+    """A connected RTU client on ``url``; raises LinkError with the reason otherwise."""
+    client = ModbusSerialClient(url, baudrate=baudrate, timeout=timeout, retries=0)
+    if not client.connect():
+        raise LinkError(f"cannot open {url} for Modbus RTU")
+    return client
+
+
+class ModbusRelayBoard:
+    def __init__(
+        self,
+        client: ModbusSerialClient,
+        unit: int,
+        relays: int,
+        *,
+        pulse_base: int = 0x0200,
+        pulse_unit_ms: int = 100,
+        inputs: int = 0,
+        inputs_base: int = 0,
+        status_retries: int = 2,
+    ):
+        self.channels = relays
+        self.unit = unit
+        self._client = client
+        self._pulse_base = pulse_base
+        self._unit_ms = pulse_unit_ms
+        self._inputs = inputs
+        self._inputs_base = inputs_base
+        self._retries = status_retries
+
+    def pulse(self, channel: int, milliseconds: int) -> None:
+        if not 1 <= channel <= self.channels:
+            raise ChannelError(f"relay {channel} outside 1..{self.channels}")
+        units = max(1, milliseconds // self._unit_ms)
+        request = FlashRequest(
+            value=units, dev_id=self.unit, address=self._pulse_base + channel - 1
+        )
+        self._call(self._client.execute, False, request)
+
+    def read_inputs(self) -> Inputs:
+        for attempt in range(self._retries + 1):
+            try:
+                return self._read()
+            except BoardTimeout:
+                if attempt == self._retries:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _read(self) -> Inputs:
+        if self._inputs:
+            reply = self._call(
+                self._client.read_discrete_inputs,
+                self._inputs_base,
+                count=self._inputs,
+                device_id=self.unit,
+            )
+        else:  # no inputs: read the relays, to know the board is there
+            reply = self._call(self._client.read_coils, 0, count=self.channels, device_id=self.unit)
+        bits = sum(1 << i for i, on in enumerate(reply.bits[: self._inputs]) if on)
+        return Inputs(locks=0, sensors=bits)
+
+    def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            reply = method(*args, **kwargs)
+        except ModbusException as exc:
+            raise BoardTimeout(f"Modbus unit {self.unit}: {exc}") from exc
+        if reply.isError():
+            raise DriverError(f"Modbus unit {self.unit} refused: exception {reply.exception_code}")
+        return reply
+
+    def close(self) -> None:
+        """Nothing to release: the board ends every pulse itself (the bus closes the port)."""

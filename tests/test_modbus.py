@@ -1,0 +1,79 @@
+"""Modbus RTU relay boards: the frames from hardware.md, and the board on its twin."""
+
+import pytest
+
+from drivers.errors import BoardTimeout, ChannelError, LinkError
+from drivers.modbus.board import FlashRequest, ModbusRelayBoard, open_client
+from drivers.modbus.sim import ModbusSimulator, SimRelayBoard, crc
+
+
+def h(text: str) -> bytes:
+    return bytes.fromhex(text)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "01 05 00 00 FF 00 8C 3A",
+        "01 05 00 00 00 00 CD CA",
+        "01 05 02 00 00 07 8D B0",
+        "01 05 04 00 00 05 0C F9",
+        "01 01 00 00 00 08 3D CC",
+        "01 02 00 00 00 08 79 CC",
+        "FF 05 00 00 FF 00 99 E4",
+    ],
+)
+def test_crc_of_hardware_md_frames(frame: str) -> None:
+    raw = h(frame)
+    assert crc(raw[:-2]) == raw[-2:]
+
+
+def test_flash_request_encodes_the_waveshare_pulse() -> None:
+    request = FlashRequest(value=7, dev_id=1, address=0x0200)
+    assert request.encode() == h("02 00 00 07")
+
+
+@pytest.fixture
+def twin():
+    sim = ModbusSimulator([SimRelayBoard(1, channels=8), SimRelayBoard(2, channels=4)]).start()
+    client = open_client(sim.port, 9600, 0.2)
+    yield sim, client
+    client.close()
+    sim.close()
+
+
+def test_board_pulses_with_a_board_timed_flash(twin) -> None:
+    sim, client = twin
+    board = ModbusRelayBoard(client, 1, 8, inputs=8)
+    board.pulse(1, 700)
+    assert sim.frames()[-1] == h("01 05 02 00 00 07 8D B0")
+    assert sim.board(1).flashes == [(1, 700)]
+    assert sim.board(1).on == 0, "no relay is left on by the daemon"
+    assert board.read_inputs().sensors == 0xFF  # every door shut (closed_bit 1)
+    assert sim.board(1).door(1).open()
+    assert board.read_inputs().sensors == 0xFE
+
+
+def test_board_without_inputs_reads_its_relays_for_liveness(twin) -> None:
+    sim, client = twin
+    board = ModbusRelayBoard(client, 2, 4)
+    assert board.read_inputs().sensors == 0
+    assert sim.frames()[-1][:2] == h("02 01")
+
+
+def test_a_silent_unit_times_out(twin) -> None:
+    sim, client = twin
+    sim.board(1).faults.silent = True
+    with pytest.raises(BoardTimeout, match="Modbus unit 1"):
+        ModbusRelayBoard(client, 1, 8, inputs=8, status_retries=1).read_inputs()
+
+
+def test_channel_out_of_range(twin) -> None:
+    _, client = twin
+    with pytest.raises(ChannelError):
+        ModbusRelayBoard(client, 1, 8).pulse(9, 500)
+
+
+def test_a_port_that_cannot_open() -> None:
+    with pytest.raises(LinkError, match="cannot open /dev/ttyNOPE for Modbus RTU"):
+        open_client("/dev/ttyNOPE", 9600, 0.2)
