@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from drivers.kerong.board import Cu16Board, Cu48Board  # noqa: E402
 from drivers.link import SerialLink  # noqa: E402
+from drivers.modbus.board import ModbusRelayBoard, open_client  # noqa: E402
 from drivers.xorboard.board import XorBoard  # noqa: E402
 from lockerd import hardware  # noqa: E402
 from lockerd.bank import Bank  # noqa: E402
@@ -58,27 +59,40 @@ def twin(family: str, baud: int, addresses: str) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-# family: (twin addresses, board on a link, baud, request bytes, reply bytes)
-FAMILIES: dict[str, tuple[str, Callable[[SerialLink], Any], int, int, int]] = {
-    "kerong-cu16": ("0", lambda link: Cu16Board(link, 0), 19200, 5, 9),
-    "kerong-cu48": ("0", lambda link: Cu48Board(link, 0), 19200, 6, 18),
-    "generic-8a": ("1", lambda link: XorBoard(link, 1, 8), 9600, 5, 8),
+def _serial(board: Callable[[SerialLink], Any]) -> Callable[[str, int], tuple[Any, Any]]:
+    def open_board(port: str, baud: int) -> tuple[Any, Any]:
+        link = SerialLink(port, baud, gap=0)
+        return board(link), link
+
+    return open_board
+
+
+def _modbus(port: str, baud: int) -> tuple[Any, Any]:
+    client = open_client(port, baud, 0.3)
+    return ModbusRelayBoard(client, 1, 8, inputs=8), client
+
+
+# family: (twin addresses, open the board on a port, baud, request bytes, reply bytes)
+FAMILIES: dict[str, tuple[str, Callable[[str, int], tuple[Any, Any]], int, int, int]] = {
+    "kerong-cu16": ("0", _serial(lambda link: Cu16Board(link, 0)), 19200, 5, 9),
+    "kerong-cu48": ("0", _serial(lambda link: Cu48Board(link, 0)), 19200, 6, 18),
+    "generic-8a": ("1", _serial(lambda link: XorBoard(link, 1, 8)), 9600, 5, 8),
+    "modbus-rtu": ("1", _modbus, 9600, 8, 6),
 }
 
 
 def round_trips(samples: int) -> None:
     print("status round trip, twin in its own process, wire time modelled")
-    for name, (address, board_of, baud, request, reply) in FAMILIES.items():
+    for name, (address, open_board, baud, request, reply) in FAMILIES.items():
         with twin(name, baud, address) as port:
-            link = SerialLink(port, baud, gap=0)
-            board = board_of(link)
+            board, port_handle = open_board(port, baud)
             wire = (request + reply) * 10 / baud
             times = []
             for _ in range(samples):
                 started = time.perf_counter()
                 board.read_inputs()
                 times.append(time.perf_counter() - started)
-            link.close()
+            port_handle.close()
         over = [(t - wire) / wire for t in times]
         median, p99 = statistics.median(times) * 1000, percentile(times, 0.99) * 1000
         print(
