@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+from drivers.errors import BoardTimeout
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +47,17 @@ class LockBoard(Protocol):
 
     def close(self) -> None:
         """Release the board; every output is left de-energized."""
+
+
+def read_with_retries(read: Callable[[], T], retries: int) -> T:
+    """Call ``read`` until it answers, at most ``retries`` more times after a timeout.
+
+    Only for status reads: an unlock is never retried without first reading
+    the status, and the bank, not a driver, makes that decision.
+    """
+    for _ in range(retries):
+        try:
+            return read()
+        except BoardTimeout:
+            continue
+    return read()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drivers.base import Inputs
+from drivers.base import Inputs, read_with_retries
 from drivers.directlink import DirectLink
 from drivers.errors import BoardTimeout, ChannelError
 from drivers.kerong import codec, cu48
@@ -41,21 +41,17 @@ class _KerongBoard:
 
     def read_inputs(self) -> Inputs:
         request = self._status_request()
-        for attempt in range(self._retries + 1):
-            try:
-                frame = self._link.transact(
-                    request,
-                    self.decoder,
-                    self._is_my_status,
-                    expect=self.reply_length,
-                    timeout=self._timeout,
-                )
-            except BoardTimeout:
-                if attempt == self._retries:
-                    raise
-                continue
-            return self._inputs(frame)
-        raise AssertionError("unreachable")
+
+        def read() -> Any:
+            return self._link.transact(
+                request,
+                self.decoder,
+                self._is_my_status,
+                expect=self.reply_length,
+                timeout=self._timeout,
+            )
+
+        return self._inputs(read_with_retries(read, self._retries))
 
     def close(self) -> None:
         """Nothing to release: the board ends every pulse itself."""

@@ -20,7 +20,7 @@ from pymodbus.client import ModbusSerialClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
-from drivers.base import Inputs
+from drivers.base import Inputs, read_with_retries
 from drivers.errors import BoardTimeout, ChannelError, DriverError, LinkError
 
 
@@ -82,13 +82,7 @@ class ModbusRelayBoard:
         self._call(self._client.execute, False, request)
 
     def read_inputs(self) -> Inputs:
-        for attempt in range(self._retries + 1):
-            try:
-                return self._read()
-            except BoardTimeout:
-                if attempt == self._retries:
-                    raise
-        raise AssertionError("unreachable")
+        return read_with_retries(self._read, self._retries)
 
     def _read(self) -> Inputs:
         if self._inputs:

@@ -7,9 +7,9 @@ second later on some firmware and never on others; the status read confirms.
 
 from __future__ import annotations
 
-from drivers.base import Inputs
+from drivers.base import Inputs, read_with_retries
 from drivers.directlink import DirectLink
-from drivers.errors import BoardTimeout, ChannelError
+from drivers.errors import ChannelError
 from drivers.link import SerialLink
 from drivers.xorboard import codec
 
@@ -42,18 +42,15 @@ class XorBoard:
 
     def read_inputs(self) -> Inputs:
         request = codec.query_all_request(self.address)
-        for attempt in range(self._retries + 1):
-            try:
-                reply = self._link.transact(
-                    request, self.decoder, self._mine, expect=8, timeout=self._timeout
-                )
-            except BoardTimeout:
-                if attempt == self._retries:
-                    raise
-                continue
-            assert isinstance(reply, codec.AllReply)
-            return Inputs(locks=reply.bits & ((1 << self.channels) - 1), sensors=0)
-        raise AssertionError("unreachable")
+
+        def read() -> codec.LockReply | codec.AllReply:
+            return self._link.transact(
+                request, self.decoder, self._mine, expect=8, timeout=self._timeout
+            )
+
+        reply = read_with_retries(read, self._retries)
+        assert isinstance(reply, codec.AllReply)
+        return Inputs(locks=reply.bits & ((1 << self.channels) - 1), sensors=0)
 
     def close(self) -> None:
         """Nothing to release: the board ends every pulse itself."""
