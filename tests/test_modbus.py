@@ -77,3 +77,22 @@ def test_channel_out_of_range(twin) -> None:
 def test_a_port_that_cannot_open() -> None:
     with pytest.raises(LinkError, match="cannot open /dev/ttyNOPE for Modbus RTU"):
         open_client("/dev/ttyNOPE", 9600, 0.2)
+
+
+def test_the_client_hook_we_override_still_exists() -> None:
+    """RtuClient overrides a private hook of pymodbus's serial client; a pymodbus
+    upgrade that drops it must fail here, not slow every exchange silently."""
+    from pymodbus.client import ModbusSerialClient
+
+    client = ModbusSerialClient("loop://", baudrate=9600, timeout=0.2)
+    assert callable(client._wait_for_data)
+    assert client._t0 == 10 / 9600
+    assert client.comm_params.timeout_connect == 0.2
+    assert hasattr(client, "socket")
+
+
+def test_a_reply_split_across_reads_is_still_whole(twin) -> None:
+    sim, client = twin
+    sim.reply_delay = 0.0
+    sim.baud = 2400  # slow enough that the reply arrives over several reads
+    assert ModbusRelayBoard(client, 1, 8, inputs=8).read_inputs().sensors == 0xFF

@@ -14,6 +14,7 @@ status read is retried here, an unlock never is.
 from __future__ import annotations
 
 import struct
+import time
 from typing import Any
 
 from pymodbus.client import ModbusSerialClient
@@ -42,9 +43,30 @@ class FlashRequest(ModbusPDU):
         self.address, self.value = struct.unpack(">HH", data[:4])
 
 
+class RtuClient(ModbusSerialClient):
+    """pymodbus's serial client, handing over bytes as soon as they arrive.
+
+    The stock client waits until the line has been quiet for a few character
+    times before it passes what it read to the RTU framer: 4-8 ms on every
+    exchange at 9600 baud, half the wire time of a status read. pymodbus's
+    sync transaction already keeps reading until the framer has a whole
+    frame (the framer knows each reply's length from its function code), so
+    waiting for silence adds nothing but latency.
+    """
+
+    def _wait_for_data(self) -> int:
+        deadline = time.monotonic() + self.comm_params.timeout_connect
+        assert self.socket is not None
+        while not (available := self.socket.in_waiting):
+            if time.monotonic() >= deadline:
+                return 0
+            time.sleep(self._t0)  # one character time
+        return available
+
+
 def open_client(url: str, baudrate: int, timeout: float) -> ModbusSerialClient:
     """A connected RTU client on ``url``; raises LinkError with the reason otherwise."""
-    client = ModbusSerialClient(url, baudrate=baudrate, timeout=timeout, retries=0)
+    client = RtuClient(url, baudrate=baudrate, timeout=timeout, retries=0)
     if not client.connect():
         raise LinkError(f"cannot open {url} for Modbus RTU")
     return client
