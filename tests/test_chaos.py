@@ -6,7 +6,8 @@ door is forced open with no unlock intent. Afterwards, from the twin's logs
 and the journal:
 
 - every physical opening was reported (door.opened for an intent, door.forced
-  otherwise), a forced one within one poll period;
+  otherwise), exactly once where the board has door sensors, a forced one within
+  one poll period;
 - every pulse the daemon sent was followed by a good status read of its board;
 - every re-pulse came straight after a good status read that showed that lock
   still latched and its door shut (no blind retry);
@@ -158,8 +159,14 @@ def check(soak: Soak, family: str) -> dict[str, object]:
     offset = rig.clock.time() - rig.clock.monotonic()
     kinds = Counter(e["type"] for e in events)
 
-    # Every physical opening was reported exactly once.
-    assert kinds["door.opened"] + kinds["door.forced"] == soak.physical_openings
+    # Every physical opening was reported; exactly once where a door sensor exists.
+    # Where the door is read from the lock's own switch, a released latch reads as
+    # an opening before anyone pulls the door, so reports may exceed openings.
+    reported = kinds["door.opened"] + kinds["door.forced"]
+    if rig.locker.bank.door_from_lock(rig.config.compartment[0].id):
+        assert reported >= soak.physical_openings
+    else:
+        assert reported == soak.physical_openings
 
     # A forced door is reported within one poll period (plus the confirming reads).
     interval = rig.config.timing.poll_interval_ms / 1000
@@ -201,6 +208,7 @@ def check(soak: Soak, family: str) -> dict[str, object]:
         "re-pulses": sum(1 for p in pulses if p["data"]["attempt"] == 2),
         "damaged frames": dict(rig.sim.noise.counts),
         "openings": soak.physical_openings,
+        "openings reported": reported,
         "forced": len(soak.forced),
         "re-pulses lost on the line": unchecked,
         "max forced-to-alarm ms": round(max(soak.forced, default=0) * 1000, 1),
