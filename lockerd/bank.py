@@ -125,8 +125,6 @@ class Bank:
             SafetyError: the intent is not committed and live for this compartment.
             drivers.errors.DriverError: the board could not be reached.
         """
-        if not await self._authorize(comp_id, intent_id):
-            raise SafetyError(f"no committed unlock intent {intent_id} for {comp_id}")
         comp, board = self._board_of(comp_id)
         pulse_ms = self.config.safety.pulse_ms
         if pulse_ms > self.config.safety.max_pulse_ms:
@@ -137,6 +135,10 @@ class Bank:
             wait = ready - self.clock.monotonic()
             if wait > 0:
                 await self.clock.sleep(wait)
+            # Checked after any wait, right before the coil: an intent cancelled
+            # while this pulse waited its turn must not open the door.
+            if not await self._authorize(comp_id, intent_id):
+                raise SafetyError(f"no committed unlock intent {intent_id} for {comp_id}")
             start = self.clock.monotonic()
             try:
                 await self._on_bus(board.bus, board.driver.pulse, comp.lock, pulse_ms)

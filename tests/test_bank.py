@@ -113,3 +113,17 @@ def test_decode_separates_door_and_latch() -> None:
     )
     assert decode(gpio, comp, Inputs(locks=0, sensors=0)).latched is None
     assert decode(gpio, comp, Inputs(locks=0, sensors=0)).door == Door.CLOSED
+
+
+async def test_an_intent_cancelled_while_its_pulse_waits_is_not_pulsed(rig) -> None:
+    first, second = await _intent(rig, "S1"), await _intent(rig, "S2")
+    await rig.run(rig.locker.bank.pulse("S1", first))
+    import asyncio
+
+    waiting = asyncio.ensure_future(rig.locker.bank.pulse("S2", second))
+    await rig.clock.drain()  # S2's pulse now waits out S1's pulse and the gap
+    rig.store.release(second, "cancelled")
+    await rig.clock.advance(1)
+    with pytest.raises(SafetyError):
+        await waiting
+    assert rig.unlocks_of("S2") == 0
