@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drivers.errors import DriverError
-from lockerd import codes
+from lockerd import codes, qrtoken
 from lockerd.bank import Bank, SafetyError
 from lockerd.clock import Clock, Timer
 from lockerd.config import Config
@@ -59,6 +59,7 @@ class Locker:
         self._door_queue: asyncio.Queue[tuple[str, Door]] = asyncio.Queue()
         self._sweep: Timer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._qr_keys = [qrtoken.public_key(k) for k in config.pickup.qr_keys]
 
     # -- life cycle --------------------------------------------------------
 
@@ -276,6 +277,19 @@ class Locker:
         if problem is not None:
             raise BadRequest("invalid_code", problem, field="code")
         reservation = await self.db(self.store.reserve_for_pickup, code)
+        return await self._pickup(reservation)
+
+    async def pickup_token(self, token: object) -> Flow:
+        """A pickup by QR code: verified offline, then single use."""
+        locker_id, now = self.config.locker.id, self.clock.time()
+        try:
+            claims = qrtoken.verify(token, self._qr_keys, locker_id, now)
+        except qrtoken.ForgedToken:
+            raise await self.db(self.store.forged_token) from None
+        reservation = await self.db(self.store.reserve_for_token, claims)
+        return await self._pickup(reservation)
+
+    async def _pickup(self, reservation: Reservation) -> Flow:
         flow = self._track(Flow("pickup", "opening", size=reservation.size))
         await self._open(flow, reservation)
         self._changed(flow)

@@ -47,3 +47,16 @@ async def test_a_stalled_reader_is_told_and_can_replay(rig, kiosk) -> None:
     async with kiosk.ws_connect("/api/events?after=0") as ws:
         hello = await ws.receive_json()
         assert hello["replayed"] == rig.store.last_seq()
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"token": "LKR1.x"}, 409, "qr_not_enabled"),
+        ({}, 400, "missing_field"),
+        ({"code": "12345678", "token": "LKR1.a.b"}, 400, "missing_field"),
+    ],
+)
+async def test_pickup_takes_a_code_or_a_token(kiosk, body, status, code) -> None:
+    async with kiosk.post("/api/pickups", json=body) as response:
+        assert (response.status, (await response.json())["error"]["code"]) == (status, code)

@@ -28,6 +28,7 @@ from lockerd.config.schema import (
     XorBoardConfig,
 )
 from lockerd.errors import ConfigError
+from lockerd.qrtoken import public_key
 
 __all__ = ["Config", "ConfigError", "load", "parse"]
 
@@ -102,6 +103,11 @@ def _check_wiring(config: Config, problems: Problems) -> None:
     for index, parcel in enumerate(config.demo.expected_parcels):
         if parcel.size not in sizes:
             problems.add(f"demo.expected_parcels[{index}].size", f"no size named {parcel.size!r}")
+    for index, key in enumerate(config.pickup.qr_keys):
+        try:
+            public_key(key)
+        except ValueError as exc:
+            problems.add(f"pickup.qr_keys[{index}]", str(exc))
     if config.safety.pulse_ms > config.safety.max_pulse_ms:
         problems.add("safety.pulse_ms", f"{config.safety.pulse_ms} exceeds max_pulse_ms")
     if not config.compartment:

@@ -65,6 +65,9 @@ class PickupSection:
     code_length: int = opt(8, doc="digits in a pickup code", min=6, max=12)
     hold_hours: float = opt(72.0, doc="pickup deadline after a parcel is stored", min=1)
     throttle: ThrottleSection = opt(ThrottleSection(), doc="wrong-code throttling")
+    qr_keys: tuple[str, ...] = opt(
+        [], doc="back-office Ed25519 public keys (base64) that sign pickup QR codes"
+    )
 
 
 @dataclass(frozen=True)

@@ -262,8 +262,13 @@ class KioskServer:
     # -- resident ---------------------------------------------------------------
 
     async def pickup(self, request: web.Request) -> web.Response:
-        data = await body(request, {"code"}, {"code"})
-        flow = await self.locker.pickup(data["code"])
+        data = await body(request, {"code", "token"})
+        if len(data) != 1:
+            raise BadRequest("missing_field", "give a pickup code or a QR token", fields=["code"])
+        if "token" in data:
+            flow = await self.locker.pickup_token(data["token"])
+        else:
+            flow = await self.locker.pickup(data["code"])
         return web.json_response(flow.view(), status=201)
 
     async def get_pickup(self, request: web.Request) -> web.Response:

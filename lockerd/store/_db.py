@@ -29,6 +29,7 @@ EXPECTED_TABLES = {
     "pickup_notices",
     "couriers",
     "throttle",
+    "used_tokens",
 }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from lockerd import throttle
 from lockerd.domain import Comp, Event, Parcel, Purpose
 from lockerd.errors import FlowError
+from lockerd.qrtoken import Claims
 from lockerd.store import credentials
 from lockerd.store.base import Reservation, StoreBase
 
@@ -61,6 +62,67 @@ class Access(StoreBase):
         if reason is not None:
             self._event(Event.PICKUP_DENIED, {"reason": reason.code, "parcel": parcel["id"]})
         return reason
+
+    def reserve_for_token(self, claims: Claims) -> Reservation:
+        """Commit the pickup intent for a verified QR token and spend the token with it."""
+        refusal: FlowError | None = None
+        with self._change() as conn:
+            used = conn.execute("SELECT 1 FROM used_tokens WHERE jti = ?", (claims.token_id,))
+            row = conn.execute(
+                "SELECT id, barcode, state, compartment_id FROM parcels"
+                " WHERE barcode = ? AND state IN ('stored','expired')",
+                (claims.parcel,),
+            ).fetchone()
+            if used.fetchone():
+                refusal = FlowError("token_used", "this QR code has already been used", status=403)
+            elif row is None:
+                refusal = FlowError("parcel_not_here", "that parcel is not in this locker")
+            else:
+                refusal = self._pickup_refusal(conn, row)
+            if refusal is not None:
+                self._event(Event.PICKUP_DENIED, {"reason": refusal.code, "by": "qr"})
+            else:
+                comp = self._layout[row["compartment_id"]]
+                intent_id = self._intend(
+                    conn,
+                    comp,
+                    Purpose.PICKUP,
+                    "resident",
+                    barcode=row["barcode"],
+                    size=comp.size,
+                    parcel_id=row["id"],
+                )
+                conn.execute(
+                    "INSERT INTO used_tokens (jti, parcel_id, expires, used_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (claims.token_id, row["id"], claims.expires, self.clock.time()),
+                )
+        if refusal is not None:
+            raise refusal
+        return Reservation(intent_id, comp.id, Purpose.PICKUP, comp.size, row["id"], row["barcode"])
+
+    def forged_token(self) -> FlowError:
+        """Count a forged QR code as a wrong code; return the error to answer with."""
+        now = self.clock.time()
+        rules = self.config.pickup.throttle
+        with self._change() as conn:
+            state = credentials.load_throttle(conn, "pickup", now)
+            credentials.refuse_if_blocked(state, now, "code")
+            state = throttle.after_failure(state, now, rules)
+            credentials.save_throttle(conn, "pickup", state)
+            self._event(
+                Event.PICKUP_DENIED, {"reason": "token_invalid", "failures": state.failures}
+            )
+            if state.locked_out:
+                self._event(Event.PICKUP_LOCKED_OUT, {"until": state.blocked_until})
+        if state.locked_out:
+            return credentials.wrong_code_error(state, now, rules, "code")
+        return FlowError(
+            "token_invalid",
+            "this QR code was not issued for pickups here",
+            status=403,
+            attempts_left=throttle.attempts_left(state, rules),
+        )
 
     def _door_refusal(self, comp_id: str) -> FlowError | None:
         """Why the door of a compartment holding a parcel cannot be opened now, if it cannot."""

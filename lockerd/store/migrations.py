@@ -77,4 +77,12 @@ MIGRATIONS: list[list[str]] = [
             blocked_until REAL NOT NULL,
             locked_out INTEGER NOT NULL)""",
     ],
+    # 2: pickup QR tokens are single use
+    [
+        """CREATE TABLE used_tokens (
+            jti TEXT PRIMARY KEY,
+            parcel_id INTEGER REFERENCES parcels(id),
+            expires REAL NOT NULL,
+            used_at REAL NOT NULL)""",
+    ],
 ]
