@@ -113,3 +113,13 @@ def test_a_bad_key_in_config_is_named(tmp_path) -> None:
     text = text.replace("code_length = 8", 'code_length = 8\nqr_keys = ["not-a-key"]')
     with pytest.raises(ConfigError, match=r"pickup\.qr_keys\[0\]: not a base64 Ed25519 public key"):
         parse(text, tmp_path / "x.toml")
+
+
+async def test_a_refusal_is_journalled_once(qr_rig) -> None:
+    rig = qr_rig
+    await rig.stored("PCL1", "S")
+    await rig.jump(72 * 3600 + 61)
+    with pytest.raises(FlowError) as info:
+        await rig.api.pickup_token(token(rig, ttl=3600))
+    assert info.value.code == "parcel_expired"
+    assert rig.event_types().count("pickup.denied") == 1

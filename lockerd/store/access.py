@@ -20,6 +20,7 @@ class Access(StoreBase):
         now = self.clock.time()
         rules = self.config.pickup.throttle
         refusal: FlowError | None = None
+        reservation: Reservation | None = None
         with self._change() as conn:
             state = credentials.load_throttle(conn, "pickup", now)
             credentials.refuse_if_blocked(state, now, "code")
@@ -41,19 +42,25 @@ class Access(StoreBase):
                 credentials.save_throttle(conn, "pickup", throttle.ThrottleState())
                 refusal = self._pickup_refusal(conn, row)
                 if refusal is None:
-                    comp = self._layout[row["compartment_id"]]
-                    intent_id = self._intend(
-                        conn,
-                        comp,
-                        Purpose.PICKUP,
-                        "resident",
-                        barcode=row["barcode"],
-                        size=comp.size,
-                        parcel_id=row["id"],
-                    )
-        if refusal is not None:
+                    reservation = self._intend_for(conn, row, Purpose.PICKUP, "resident")
+        if reservation is None:
+            assert refusal is not None
             raise refusal
-        return Reservation(intent_id, comp.id, Purpose.PICKUP, comp.size, row["id"], row["barcode"])
+        return reservation
+
+    def _intend_for(self, conn: Any, parcel: Any, purpose: Purpose, actor: str) -> Reservation:
+        """Commit the intent to open the compartment that holds ``parcel``."""
+        comp = self._layout[parcel["compartment_id"]]
+        intent_id = self._intend(
+            conn,
+            comp,
+            purpose,
+            actor,
+            barcode=parcel["barcode"],
+            size=comp.size,
+            parcel_id=parcel["id"],
+        )
+        return Reservation(intent_id, comp.id, purpose, comp.size, parcel["id"], parcel["barcode"])
 
     def _pickup_refusal(self, conn: Any, parcel: Any) -> FlowError | None:
         reason = self._door_refusal(parcel["compartment_id"])
@@ -66,6 +73,7 @@ class Access(StoreBase):
     def reserve_for_token(self, claims: Claims) -> Reservation:
         """Commit the pickup intent for a verified QR token and spend the token with it."""
         refusal: FlowError | None = None
+        reservation: Reservation | None = None
         with self._change() as conn:
             used = conn.execute("SELECT 1 FROM used_tokens WHERE jti = ?", (claims.token_id,))
             row = conn.execute(
@@ -77,29 +85,21 @@ class Access(StoreBase):
                 refusal = FlowError("token_used", "this QR code has already been used", status=403)
             elif row is None:
                 refusal = FlowError("parcel_not_here", "that parcel is not in this locker")
-            else:
-                refusal = self._pickup_refusal(conn, row)
             if refusal is not None:
                 self._event(Event.PICKUP_DENIED, {"reason": refusal.code, "by": "qr"})
             else:
-                comp = self._layout[row["compartment_id"]]
-                intent_id = self._intend(
-                    conn,
-                    comp,
-                    Purpose.PICKUP,
-                    "resident",
-                    barcode=row["barcode"],
-                    size=comp.size,
-                    parcel_id=row["id"],
-                )
+                refusal = self._pickup_refusal(conn, row)  # writes its own pickup.denied
+            if refusal is None:
+                reservation = self._intend_for(conn, row, Purpose.PICKUP, "resident")
                 conn.execute(
                     "INSERT INTO used_tokens (jti, parcel_id, expires, used_at)"
                     " VALUES (?, ?, ?, ?)",
                     (claims.token_id, row["id"], claims.expires, self.clock.time()),
                 )
-        if refusal is not None:
+        if reservation is None:
+            assert refusal is not None
             raise refusal
-        return Reservation(intent_id, comp.id, Purpose.PICKUP, comp.size, row["id"], row["barcode"])
+        return reservation
 
     def forged_token(self) -> FlowError:
         """Count a forged QR code as a wrong code; return the error to answer with."""
@@ -154,19 +154,7 @@ class Access(StoreBase):
             refusal = self._door_refusal(row["compartment_id"])
             if refusal is not None:
                 raise refusal
-            comp = self._layout[row["compartment_id"]]
-            intent_id = self._intend(
-                conn,
-                comp,
-                Purpose.COLLECT,
-                courier,
-                barcode=row["barcode"],
-                size=comp.size,
-                parcel_id=row["id"],
-            )
-        return Reservation(
-            intent_id, comp.id, Purpose.COLLECT, comp.size, row["id"], row["barcode"]
-        )
+            return self._intend_for(conn, row, Purpose.COLLECT, courier)
 
     def courier_login(self, code: str) -> credentials.Courier:
         now = self.clock.time()
