@@ -69,7 +69,6 @@ class Event(StrEnum):
     OUT_OF_SERVICE = "compartment.out_of_service"
     IN_SERVICE = "compartment.in_service"
     NEEDS_CHECK = "compartment.needs_check"
-    CHECKED = "compartment.checked"
     PARCEL_EXPECTED = "parcel.expected"
     PARCEL_STORED = "parcel.stored"
     PARCEL_COLLECTED = "parcel.collected"

@@ -57,10 +57,6 @@ class Hardware:
     i2c_sims: dict[str, SimI2cBus] = field(default_factory=dict)
     links: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def simulated(self) -> bool:
-        return bool(self.serial_sims or self.gpio_sims or self.i2c_sims)
-
     def sim_door(self, comp: CompartmentConfig) -> SimDoor | None:
         """The simulated door of ``comp``, or None when its board is real."""
         board = self.config.board_named(comp.board)

@@ -116,7 +116,6 @@ expected_parcels = [{{ barcode = "EXP0001", size = "M", recipient = "flat-1" }}]
 """
 
 T = TypeVar("T")
-LOCK = {"S1": 1, "S2": 2, "M1": 3, "M2": 4, "L1": 5}
 
 
 FAMILIES = (

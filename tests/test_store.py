@@ -53,12 +53,12 @@ def test_state_change_and_event_commit_together(store) -> None:
 
 def test_journal_has_no_gaps_after_a_rollback(store) -> None:
     with store._change():
-        store._event(Event.CHECKED, {"n": 1})
+        store._event(Event.IN_SERVICE, {"n": 1})
     with pytest.raises(RuntimeError), store._change():
-        store._event(Event.CHECKED, {"n": 2})
+        store._event(Event.IN_SERVICE, {"n": 2})
         raise RuntimeError
     with store._change():
-        store._event(Event.CHECKED, {"n": 3})
+        store._event(Event.IN_SERVICE, {"n": 3})
     seqs = [e["seq"] for e in store.events()]
     assert seqs == list(range(1, len(seqs) + 1))
 
