@@ -129,6 +129,14 @@ def summary(config: Config) -> str:
             f"board  {board.name} on {board.bus}: {_describe(board)};"
             f" {count} compartments; power {board.power_group}"
         )
+    for scanner in config.scanner:
+        where = "simulator" if scanner.simulator else scanner.device
+        reads = (
+            f", {scanner.decoder} reading {', '.join(scanner.formats)} at {scanner.fps:g} fps"
+            if scanner.type == "camera"
+            else ""
+        )
+        lines.append(f"scan   {scanner.name}: {scanner.type} on {where}{reads}")
     sizes = Counter(c.size for c in config.compartment)
     lines.append("sizes  " + ", ".join(f"{s} x{sizes[s]}" for s in config.size_order))
     lines.append(

@@ -8,7 +8,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lockerd import __version__, hardware
+from lockerd import __version__, hardware, scanning
 from lockerd.bank import Bank
 from lockerd.clock import Clock, SystemClock
 from lockerd.config import Config
@@ -40,8 +40,11 @@ class Running:
     store: Store
     db: Worker
     pollers: list[asyncio.Task[None]]
+    scans: scanning.ScanHub
+    scanners: scanning.Scanners
 
     async def close(self) -> None:
+        self.scanners.close()
         for task in self.pollers:
             task.cancel()
         await asyncio.gather(*self.pollers, return_exceptions=True)
@@ -68,10 +71,18 @@ async def start(config: Config, clock: Clock | None = None) -> Running:
         raise
     locker = assemble(config, store, hw, clock, db)
     await locker.start()
-    pollers = [
-        asyncio.get_running_loop().create_task(locker.bank.run_poller(bus.name))
-        for bus in config.bus
-    ]
+    loop = asyncio.get_running_loop()
+    pollers = [loop.create_task(locker.bank.run_poller(bus.name)) for bus in config.bus]
+    scans = scanning.ScanHub(clock, locker.publish)
+    scans.attach(loop)
+    running = Running(locker, hw, store, db, pollers, scans, scanning.Scanners())
+    try:
+        running.scanners = await loop.run_in_executor(
+            None, scanning.build, config, scans.from_thread
+        )
+    except BaseException:
+        await running.close()
+        raise
     log.info(
         "lockerd %s: locker %s, %d compartments, schema %d, backends %s",
         __version__,
@@ -80,7 +91,7 @@ async def start(config: Config, clock: Clock | None = None) -> Running:
         store.db.schema_version,
         hw.backends(),
     )
-    return Running(locker, hw, store, db, pollers)
+    return running
 
 
 async def serve(config: Config, announce: Callable[[str], None] = print) -> None:
@@ -88,7 +99,7 @@ async def serve(config: Config, announce: Callable[[str], None] = print) -> None
     from lockerd.kiosk.server import KioskServer  # aiohttp.web only when serving
 
     running = await start(config)
-    server = KioskServer(config, running.locker, running.hardware)
+    server = KioskServer(config, running.locker, running.hardware, running.scans, running.scanners)
     try:
         url = await server.start()
         announce(f"lockerd {__version__} ready: kiosk at {url}")

@@ -110,7 +110,7 @@ class Locker:
     def unsubscribe(self, queue: asyncio.Queue[Message]) -> None:
         self._subscribers.discard(queue)
 
-    def _publish(self, message: Message) -> None:
+    def publish(self, message: Message) -> None:
         for queue in list(self._subscribers):
             try:
                 queue.put_nowait(message)
@@ -126,10 +126,10 @@ class Locker:
     def _from_store_thread(self, events: list[Message]) -> None:
         assert self._loop is not None
         for event in events:
-            self._loop.call_soon_threadsafe(self._publish, event)
+            self._loop.call_soon_threadsafe(self.publish, event)
 
     def _changed(self, flow: Flow) -> None:
-        self._publish({"type": "flow.updated", "flow": flow.view()})
+        self.publish({"type": "flow.updated", "flow": flow.view()})
 
     def _track(self, flow: Flow) -> Flow:
         self.flows[flow.id] = flow

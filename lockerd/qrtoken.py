@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from lockerd.errors import BadRequest, FlowError
 
@@ -48,6 +49,20 @@ def public_key(text: str) -> Ed25519PublicKey:
         return Ed25519PublicKey.from_public_bytes(raw)
     except (binascii.Error, ValueError) as exc:
         raise ValueError("not a base64 Ed25519 public key (32 bytes)") from exc
+
+
+def private_key(text: str) -> Ed25519PrivateKey:
+    """A signing key from its base64 form (32 raw bytes); ValueError if not one."""
+    try:
+        return Ed25519PrivateKey.from_private_bytes(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not a base64 Ed25519 private key (32 bytes)") from exc
+
+
+def public_text(key: Ed25519PrivateKey) -> str:
+    """The base64 form of ``key``'s public half, as ``pickup.qr_keys`` lists it."""
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
 
 
 def _b64(data: bytes) -> str:

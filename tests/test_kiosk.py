@@ -38,7 +38,7 @@ async def test_a_stalled_reader_is_told_and_can_replay(rig, kiosk) -> None:
         assert (await ws.receive_json())["type"] == "hello"
         await rig.clock.drain()
         for n in range(1001):
-            rig.locker._publish({"type": "flow.updated", "flow": {"n": n}})
+            rig.locker.publish({"type": "flow.updated", "flow": {"n": n}})
         messages = []
         async for message in ws:
             messages.append(message.json())

@@ -10,9 +10,12 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 from collections.abc import Iterable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from drivers.scanner.base import FORMATS
+from drivers.scanner.decode import DECODER_FORMATS
 from lockerd.config._typed import Problems, build
 from lockerd.config.schema import (
     SERIAL_PROTOCOLS,
@@ -25,12 +28,22 @@ from lockerd.config.schema import (
     GpioBoardConfig,
     I2cBoardConfig,
     ModbusBoardConfig,
+    ScannerConfig,
     XorBoardConfig,
 )
 from lockerd.errors import ConfigError
-from lockerd.qrtoken import public_key
+from lockerd.qrtoken import private_key, public_key, public_text
 
 __all__ = ["Config", "ConfigError", "load", "parse"]
+
+#: The kiosk page's languages: one string catalogue each.
+LANGUAGES = tuple(
+    sorted(
+        Path(entry.name).stem
+        for entry in resources.files("lockerd.kiosk").joinpath("static/i18n").iterdir()
+        if entry.name.endswith(".json")
+    )
+)
 
 BOARD_SCHEMAS: dict[str, type[BoardConfig]] = {
     "kerong-cu16": Cu16BoardConfig,
@@ -108,10 +121,55 @@ def _check_wiring(config: Config, problems: Problems) -> None:
             public_key(key)
         except ValueError as exc:
             problems.add(f"pickup.qr_keys[{index}]", str(exc))
+    _check_demo_signer(config, problems)
+    _unique(problems, "scanner", (s.name for s in config.scanner))
+    for index, scanner in enumerate(config.scanner):
+        _check_scanner(scanner, f"scanner[{index}]", problems)
+    if config.kiosk.language not in LANGUAGES:
+        problems.add(
+            "kiosk.language",
+            f"{config.kiosk.language!r} is not one of the page's languages: {', '.join(LANGUAGES)}",
+        )
     if config.safety.pulse_ms > config.safety.max_pulse_ms:
         problems.add("safety.pulse_ms", f"{config.safety.pulse_ms} exceeds max_pulse_ms")
     if not config.compartment:
         problems.add("compartment", "a bank needs at least one compartment")
+
+
+def _check_demo_signer(config: Config, problems: Problems) -> None:
+    if not config.demo.qr_signing_key:
+        return
+    try:
+        public = public_text(private_key(config.demo.qr_signing_key))
+    except ValueError as exc:
+        problems.add("demo.qr_signing_key", str(exc))
+        return
+    if public not in config.pickup.qr_keys:
+        problems.add("demo.qr_signing_key", f"its public key {public} is not in pickup.qr_keys")
+
+
+def _check_scanner(scanner: ScannerConfig, path: str, problems: Problems) -> None:
+    if scanner.type == "wedge":
+        if not scanner.device or scanner.simulator:
+            problems.add(path, "a wedge scanner needs its device (no simulator: use serial)")
+    elif bool(scanner.device) == scanner.simulator:
+        problems.add(path, "give exactly one of device (a real scanner) or simulator = true")
+    if scanner.images and not (scanner.type == "camera" and scanner.simulator):
+        problems.add(f"{path}.images", "only a simulated camera shows image files")
+    if scanner.type != "camera":
+        return
+    if not scanner.formats:
+        problems.add(f"{path}.formats", "a camera needs at least one format to look for")
+    readable = DECODER_FORMATS[scanner.decoder]
+    for index, fmt in enumerate(scanner.formats):
+        if fmt not in FORMATS:
+            problems.add(f"{path}.formats[{index}]", f"{fmt!r} is not one of {', '.join(FORMATS)}")
+        elif fmt not in readable:
+            problems.add(
+                f"{path}.formats[{index}]", f"the {scanner.decoder} decoder cannot read {fmt}"
+            )
+        elif scanner.formats.index(fmt) != index:
+            problems.add(f"{path}.formats[{index}]", f"{fmt!r} is listed twice")
 
 
 def _check_bus(bus: BusConfig, path: str, problems: Problems) -> None:

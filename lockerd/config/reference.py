@@ -63,6 +63,11 @@ SECTIONS: list[tuple[str, type[Any], str]] = [
     ),
     ("[[compartment]]", schema.CompartmentConfig, "One door of the bank."),
     (
+        "[[scanner]]",
+        schema.ScannerConfig,
+        "A barcode or QR scanner; every scanner feeds the kiosk's one scan stream.",
+    ),
+    (
         "[demo]",
         schema.DemoSection,
         "Seed data for the demo; real deployments get these from the back office.",

@@ -36,6 +36,10 @@ class KioskSection:
     host: str = opt("127.0.0.1", doc="address the kiosk API listens on")
     port: int = opt(8080, doc="TCP port of the kiosk API", min=0, max=65535)
     demo: bool = opt(False, doc="serve the demo page and the simulated-door endpoints")
+    idle_s: float = opt(
+        60.0, doc="the page goes home (ending a courier's session) after this idle", min=10
+    )
+    language: str = opt("en", doc="the page's language at start and after each idle timeout")
 
 
 @dataclass(frozen=True)
@@ -264,6 +268,30 @@ class CompartmentConfig:
 
 
 @dataclass(frozen=True)
+class ScannerConfig:
+    name: str = opt(doc="scanner name, shown as the source of its scans")
+    type: Literal["camera", "serial", "wedge"] = opt(
+        doc="camera (V4L2), serial (CDC-ACM or UART module) or wedge (USB keyboard, evdev)"
+    )
+    device: str = opt(
+        "", doc="camera: /dev/videoN or an index; serial: a pyserial URL; wedge: /dev/input path"
+    )
+    simulator: bool = opt(False, doc="camera or serial: run the simulator twin instead")
+    images: tuple[str, ...] = opt([], doc="simulated camera: image files it shows at start")
+    decoder: Literal["zxing", "zbar"] = opt("zxing", doc="camera: zxing (zxing-cpp) or zbar")
+    formats: tuple[str, ...] = opt(
+        ["qr", "code128"], doc="camera: the only symbologies looked for (each costs time)"
+    )
+    fps: float = opt(10.0, doc="camera: frames decoded a second at most", min=1, max=30)
+    width: int = opt(640, doc="camera: frame width", min=160, max=1920)
+    height: int = opt(480, doc="camera: frame height", min=120, max=1080)
+    repeat_s: float = opt(
+        3.0, doc="camera: a code in view is read again only after this long out of sight", min=0
+    )
+    baud: int = opt(9600, doc="serial: baud rate (a CDC-ACM port ignores it)", min=1200)
+
+
+@dataclass(frozen=True)
 class DemoCourier:
     id: str = opt(doc="courier id")
     code: str = opt(doc="login code (demo only; real couriers come from the back office)")
@@ -282,6 +310,11 @@ class DemoParcel:
 class DemoSection:
     couriers: tuple[DemoCourier, ...] = opt([], doc="couriers seeded at start")
     expected_parcels: tuple[DemoParcel, ...] = opt([], doc="parcels announced at start")
+    qr_signing_key: str = opt(
+        "",
+        doc="Ed25519 private key (base64 of 32 bytes) that signs the demo's pickup QR codes,"
+        " as a back office would; its public half must be in pickup.qr_keys",
+    )
 
 
 @dataclass(frozen=True)
@@ -299,6 +332,7 @@ class Config:
     timing: TimingSection = opt(TimingSection(), doc="timers")
     pickup: PickupSection = opt(PickupSection(), doc="pickup codes")
     safety: SafetySection = opt(SafetySection(), doc="lock safety")
+    scanner: tuple[ScannerConfig, ...] = opt([], doc="barcode and QR scanners")
     demo: DemoSection = opt(DemoSection(), doc="demo seed data")
     path: Path = opt(Path("."), doc="the file this came from", internal=True)
     boards: tuple[BoardConfig, ...] = opt((), doc="boards, typed by protocol", internal=True)

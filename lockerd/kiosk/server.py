@@ -16,13 +16,18 @@ from typing import Any
 
 from aiohttp import web
 
-from lockerd.config import Config
+from drivers.scanner.base import FORMATS
+from lockerd import qrtoken
+from lockerd.config import LANGUAGES, Config
 from lockerd.errors import BadRequest, FlowError, NotFound
+from lockerd.flows import Flow
 from lockerd.hardware import Hardware
 from lockerd.locker import Locker
+from lockerd.scanning import ScanHub, Scanners, check_text
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+STATIC = resources.files("lockerd.kiosk").joinpath("static")
 
 
 def _error(exc: FlowError) -> web.Response:
@@ -62,16 +67,35 @@ async def body(
     return data
 
 
+def one_of(data: dict[str, Any], keys: tuple[str, ...]) -> str:
+    """The one of ``keys`` that ``data`` carries; an error when it has none or several."""
+    given = [k for k in keys if k in data]
+    if len(given) != 1:
+        wanted = " or ".join(keys)
+        raise BadRequest("missing_field", f"give exactly one of {wanted}", fields=list(keys))
+    return given[0]
+
+
 def _token(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     return header.removeprefix("Bearer ").strip() or None
 
 
 class KioskServer:
-    def __init__(self, config: Config, locker: Locker, hardware: Hardware):
+    def __init__(
+        self,
+        config: Config,
+        locker: Locker,
+        hardware: Hardware,
+        scans: ScanHub | None = None,
+        scanners: Scanners | None = None,
+    ):
         self.config = config
         self.locker = locker
         self.hardware = hardware
+        self.scans = scans or ScanHub(locker.clock, locker.publish)
+        self.scanners = scanners or Scanners()
+        self._page = STATIC.joinpath("index.html").read_text(encoding="utf-8")
         self.app = web.Application(middlewares=[errors], client_max_size=64 * 1024)
         self._runner: web.AppRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
@@ -80,6 +104,7 @@ class KioskServer:
     def _routes(self) -> None:
         r = self.app.router
         r.add_get("/", self.index)
+        r.add_static("/static", str(STATIC))
         r.add_get("/api/status", self.status)
         r.add_get("/api/events", self.events)
         r.add_post("/api/courier/login", self.login)
@@ -99,6 +124,8 @@ class KioskServer:
             r.add_get("/api/demo/bank", self.demo_bank)
             r.add_post("/api/demo/doors/{id}/{action}", self.demo_door)
             r.add_get("/api/demo/messages", self.demo_messages)
+            r.add_get("/api/demo/qr.svg", self.demo_qr)
+            r.add_post("/api/demo/scanners/{name}", self.demo_scan)
 
     async def start(self) -> str:
         self.app.on_shutdown.append(self._close_sockets)
@@ -120,8 +147,7 @@ class KioskServer:
     # -- pages and status ---------------------------------------------------
 
     async def index(self, request: web.Request) -> web.Response:
-        page = resources.files("lockerd.kiosk").joinpath("static/index.html").read_text()
-        return web.Response(text=page, content_type="text/html")
+        return web.Response(text=self._page, content_type="text/html")
 
     async def status(self, request: web.Request) -> web.Response:
         compartments = await self.locker.bank_view()
@@ -134,7 +160,21 @@ class KioskServer:
                 "locker": {"id": self.config.locker.id, "name": self.config.locker.name},
                 "demo": self.config.kiosk.demo,
                 "sizes": list(self.config.size_order),
+                "size_dimensions": {
+                    s.name: {
+                        "height_mm": s.height_mm,
+                        "width_mm": s.width_mm,
+                        "depth_mm": s.depth_mm,
+                    }
+                    for s in self.config.size
+                },
                 "code_length": self.config.pickup.code_length,
+                "kiosk": {
+                    "idle_s": self.config.kiosk.idle_s,
+                    "language": self.config.kiosk.language,
+                    "languages": list(LANGUAGES),
+                },
+                "scanners": self.scanners.view(self.config),
                 "last_seq": await self.locker.db(self.locker.store.last_seq),
                 "free": free,
                 "compartments": compartments,
@@ -197,8 +237,9 @@ class KioskServer:
     # -- courier ---------------------------------------------------------
 
     async def login(self, request: web.Request) -> web.Response:
-        data = await body(request, {"code"}, {"code"})
-        token, courier = await self.locker.courier_login(data["code"])
+        data = await body(request, {"code", "scan"})
+        code = data["code"] if one_of(data, ("code", "scan")) == "code" else None
+        token, courier = await self.locker.courier_login(code or self.scans.take(data["scan"]))
         view = {"id": courier.id, "name": courier.name, "rights": courier.rights}
         return web.json_response({"token": token, "courier": view})
 
@@ -208,14 +249,17 @@ class KioskServer:
         return web.json_response({"ok": True})
 
     async def dropoff(self, request: web.Request) -> web.Response:
-        data = await body(request, {"barcode", "size", "prefer_low"}, {"barcode"})
+        data = await body(request, {"barcode", "scan", "size", "prefer_low"})
+        which = one_of(data, ("barcode", "scan"))
         prefer_low = data.get("prefer_low", False)
         if not isinstance(prefer_low, bool):
             raise BadRequest(
                 "invalid_field", "prefer_low must be true or false", field="prefer_low"
             )
+        self.locker.session(_token(request), "deliver")  # a scan is spent only by a courier
+        barcode = data["barcode"] if which == "barcode" else self.scans.take(data["scan"])
         flow = await self.locker.dropoff_scan(
-            _token(request), data["barcode"], data.get("size"), prefer_low
+            _token(request), barcode, data.get("size"), prefer_low
         )
         return web.json_response(flow.view(), status=201)
 
@@ -262,14 +306,18 @@ class KioskServer:
     # -- resident ---------------------------------------------------------------
 
     async def pickup(self, request: web.Request) -> web.Response:
-        data = await body(request, {"code", "token"})
-        if len(data) != 1:
-            raise BadRequest("missing_field", "give a pickup code or a QR token", fields=["code"])
-        if "token" in data:
-            flow = await self.locker.pickup_token(data["token"])
-        else:
-            flow = await self.locker.pickup(data["code"])
-        return web.json_response(flow.view(), status=201)
+        data = await body(request, {"code", "token", "scan"})
+        which = one_of(data, ("code", "token", "scan"))
+        return web.json_response((await self._pickup(which, data[which])).view(), status=201)
+
+    async def _pickup(self, which: str, value: Any) -> Flow:
+        if which == "scan":
+            value = self.scans.take(value)
+            # A QR code shown to a scanner is a token; a scanned code of digits is typed-in.
+            which = "token" if value.startswith(qrtoken.PREFIX + ".") else "code"
+        if which == "token":
+            return await self.locker.pickup_token(value)
+        return await self.locker.pickup(value)
 
     async def get_pickup(self, request: web.Request) -> web.Response:
         return web.json_response(self.locker.flow(request.match_info["id"], "pickup").view())
@@ -304,5 +352,54 @@ class KioskServer:
         return web.json_response({"open": door.is_open, "opened": opened, "latched": door.latched})
 
     async def demo_messages(self, request: web.Request) -> web.Response:
+        """The recipients' messages: the code, and a QR code when the demo signs them."""
         notices = await self.locker.db(self.locker.store.pickup_notices)
+        signer = self.config.demo.qr_signing_key
+        for notice in notices:
+            if signer and notice["pickup_by"]:
+                claims = qrtoken.Claims(
+                    self.config.locker.id,
+                    notice["barcode"],
+                    notice["pickup_by"],
+                    f"demo-{notice['parcel_id']}",
+                )
+                notice["qr"] = qrtoken.issue(claims, qrtoken.private_key(signer))
         return web.json_response({"messages": notices})
+
+    async def demo_qr(self, request: web.Request) -> web.Response:
+        """``?text=`` as a QR code in SVG, for the recipient messages the demo shows."""
+        import zxingcpp
+
+        text = request.query.get("text", "")
+        problem = check_text(text)
+        if problem is not None:
+            raise BadRequest("invalid_text", problem, field="text")
+        symbol = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode)
+        svg = zxingcpp.write_barcode_to_svg(symbol)
+        return web.Response(text=svg, content_type="image/svg+xml")
+
+    async def demo_scan(self, request: web.Request) -> web.Response:
+        """Hold a code up to a simulated camera, or pull a simulated scanner's trigger."""
+        data = await body(request, {"text", "format"}, {"text"})
+        name = request.match_info["name"]
+        text, fmt = data["text"], data.get("format", "qr")
+        problem = check_text(text) if isinstance(text, str) else "text must be a string"
+        if problem is not None:
+            raise BadRequest("invalid_text", problem, field="text")
+        if fmt not in FORMATS:
+            raise BadRequest("invalid_format", f"format must be one of {', '.join(FORMATS)}")
+        camera = self.scanners.cameras.get(name)
+        serial = self.scanners.serial_sims.get(name)
+        if camera is not None:
+            frames = round(3 * next(s.fps for s in self.config.scanner if s.name == name))
+            try:
+                camera.show_code(text, fmt, frames)
+            except Exception as exc:  # zxing-cpp refuses text its format cannot encode
+                raise BadRequest(
+                    "invalid_text", f"cannot make a {fmt} code of that: {exc}"
+                ) from exc
+        elif serial is not None:
+            serial.scan(text)
+        else:
+            raise NotFound("unknown_scanner", f"no simulated scanner {name!r}")
+        return web.json_response({"ok": True})

@@ -1,0 +1,95 @@
+// The demo panel: the bank as a grid of simulated doors, the simulated scanners, and the
+// messages a recipient would get. Shown only when the locker runs with kiosk.demo = true.
+import { t } from "./i18n.js";
+
+const $ = (id) => document.getElementById(id);
+
+export function startDemo(api, status) {
+  const simulated = status.scanners.filter((s) => s.simulated);
+  const camera = simulated.find((s) => s.type === "camera");
+  let timer = null;
+
+  async function door(id, action) {
+    await api("POST", `/api/demo/doors/${id}/${action}`);
+    changed();
+  }
+
+  function cell(c) {
+    const box = document.createElement("div");
+    box.className = `cell ${c.state}`;
+    box.dataset.id = c.id;
+    box.style.gridColumn = c.column;
+    box.style.gridRow = c.row;
+    const label = document.createElement("div");
+    const low = c.low_reach ? " \u267F" : "";
+    label.textContent = `${c.id} ${c.size}${low} · ${t(`state.${c.state}`)} · ` +
+      `${t(`door_state.${c.door}`)} · ${t(c.sim.latched ? "demo.latched" : "demo.unlatched")}`;
+    const button = document.createElement("button");
+    button.textContent = t(c.sim.open ? "demo.close" : "demo.open", { compartment: c.id });
+    button.onclick = () => door(c.id, c.sim.open ? "close" : "open");
+    box.append(label, button);
+    return box;
+  }
+
+  function message(m) {
+    const item = document.createElement("li");
+    const text = document.createElement("p");
+    text.textContent = t("demo.message", { barcode: m.barcode, compartment: m.compartment_id, code: m.code });
+    item.appendChild(text);
+    if (m.qr) {
+      const image = document.createElement("img");
+      image.src = `/api/demo/qr.svg?text=${encodeURIComponent(m.qr)}`;
+      image.alt = `QR ${m.barcode}`;
+      item.appendChild(image);
+      if (camera) {
+        const show = document.createElement("button");
+        show.textContent = t("demo.show_qr");
+        show.onclick = () => api("POST", `/api/demo/scanners/${camera.name}`, { text: m.qr });
+        item.appendChild(show);
+      }
+    }
+    return item;
+  }
+
+  function scanners() {
+    const box = document.createElement("div");
+    const input = document.createElement("input");
+    input.id = "demo-label";
+    input.value = "JJD0001";
+    input.setAttribute("aria-label", t("courier.barcode_label"));
+    box.appendChild(input);
+    for (const s of simulated) {
+      const button = document.createElement("button");
+      button.dataset.scanner = s.name;
+      const format = s.type === "camera" ? "code128" : "qr";
+      button.onclick = () => api("POST", `/api/demo/scanners/${s.name}`, { text: input.value, format });
+      box.appendChild(button);
+    }
+    return box;
+  }
+
+  async function refresh() {
+    const bank = await api("GET", "/api/demo/bank");
+    const grid = $("grid");
+    grid.style.gridTemplateColumns = `repeat(${Math.max(...bank.compartments.map((c) => c.column))}, 1fr)`;
+    grid.replaceChildren(...bank.compartments.map(cell));
+    const messages = (await api("GET", "/api/demo/messages")).messages;
+    const items = messages.map(message);
+    if (!items.length) items.push(Object.assign(document.createElement("li"), { textContent: t("demo.no_messages") }));
+    $("messages").replaceChildren(...items);
+    for (const button of $("demo-scanners").querySelectorAll("button")) {
+      button.textContent = t("demo.scanner", { scanner: button.dataset.scanner });
+    }
+  }
+
+  // Events come in bursts (intent, pulse, door); one refresh after the burst is enough.
+  function changed() {
+    clearTimeout(timer);
+    timer = setTimeout(() => refresh().catch(() => {}), 100);
+  }
+
+  $("demo").hidden = false;
+  $("demo-scanners").replaceChildren(scanners());
+  refresh();
+  return { changed };
+}

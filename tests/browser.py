@@ -1,0 +1,117 @@
+"""The kiosk page in a real headless Chromium (Debian's ``chromium``) driven by Playwright.
+
+Each test starts ``lockerd run`` on the demo config as a process and drives
+the page as a person would: taps, the simulated doors of the demo panel, the
+simulated scanners. Screenshots of every screen go to
+``test-artifacts/kiosk/``; every screenshot also checks that each visible
+button is at least 48 px square and has an accessible name.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.daemon import ROOT, Daemon
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+HAVE_CHROMIUM = Path(CHROMIUM).exists()
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+ARTIFACTS = ROOT / "test-artifacts" / "kiosk"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    if not HAVE_CHROMIUM:
+        pytest.skip("no Chromium here: apt install chromium (.ci/run installs it under CI=true)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield launched
+        await launched.close()
+
+
+def demo_config(tmp_path: Path, **values: Any) -> Path:
+    """config/demo.toml with some ``key = value`` lines changed (each key must be there once)."""
+    text = (ROOT / "config" / "demo.toml").read_text()
+    for key, value in values.items():
+        text, count = re.subn(rf"(?m)^{key} = [^#\n]*", f"{key} = {value} ", text)
+        assert count == 1, key
+    path = tmp_path / "kiosk.toml"
+    path.write_text(text)
+    return path
+
+
+class Kiosk:
+    """The page of a running daemon, with the gestures a person makes."""
+
+    def __init__(self, page: Any, daemon: Daemon):
+        self.page = page
+        self.daemon = daemon
+        self.errors: list[str] = []
+        page.set_default_timeout(10_000)
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    async def open(self) -> Kiosk:
+        await self.page.goto(self.daemon.url)
+        await self.page.wait_for_selector("body[data-ready=true]")
+        return self
+
+    def button(self, name: str, within: str = "body") -> Any:
+        return self.page.locator(within).get_by_role("button", name=name, exact=True)
+
+    async def tap(self, name: str, within: str = "body") -> None:
+        await self.button(name, within).click()
+
+    async def type_on(self, pad: str, text: str) -> None:
+        for char in text:
+            await self.tap(char, f"#{pad}")
+
+    async def screen(self, name: str) -> None:
+        await self.page.wait_for_selector(f"#screen-{name}:not([hidden])")
+
+    async def text(self, selector: str) -> str:
+        return str(await self.page.locator(selector).inner_text())
+
+    async def shows(self, selector: str, text: str | re.Pattern[str]) -> None:
+        """Wait until ``selector`` shows ``text`` (a regex: contains a match)."""
+        from playwright.async_api import expect
+
+        await expect(self.page.locator(selector)).to_have_text(text)
+
+    async def person(self, compartment: str, action: str) -> None:
+        """Someone at the bank opens or closes a door (the demo panel's buttons)."""
+        await self.tap(f"{action.capitalize()} {compartment}", "#grid")
+
+    async def opened_door(self) -> str:
+        """The compartment the door screen shows."""
+        await self.screen("door")
+        return await self.text("#door-map .here")
+
+    async def snap(self, name: str) -> None:
+        """Keep a screenshot, and check every visible button is big enough and named."""
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        buttons = await self.page.evaluate(
+            """() => [...document.querySelectorAll("button")]
+                .filter((b) => b.offsetParent !== null)
+                .map((b) => {
+                  const r = b.getBoundingClientRect();
+                  const name = (b.getAttribute("aria-label") || b.textContent).trim();
+                  return {name, width: r.width, height: r.height};
+                })"""
+        )
+        small = [b for b in buttons if b["width"] < 48 or b["height"] < 48 or not b["name"]]
+        assert not small, f"{name}: buttons too small or unnamed: {small}"
+        assert not self.errors, f"{name}: page errors: {self.errors}"

@@ -1,0 +1,179 @@
+"""The kiosk page in headless Chromium: every flow by touch, scans, failures, languages, idle."""
+
+from __future__ import annotations
+
+import re
+
+from tests.browser import Kiosk, browser, demo_config  # noqa: F401 (browser is a fixture)
+from tests.daemon import Daemon
+
+PAGE = {"viewport": {"width": 1280, "height": 900}}
+
+
+async def _message_for(kiosk: Kiosk, barcode: str) -> str:
+    """The recipient message the demo shows for ``barcode``."""
+    item = kiosk.page.locator("#messages li", has_text=barcode)
+    return str(await item.locator("p").inner_text())
+
+
+async def _store(kiosk: Kiosk, shot: str) -> str:
+    """The door is opening: open it, put the parcel in, close it. The compartment used."""
+    compartment = await kiosk.opened_door()
+    await kiosk.snap(f"{shot}-opening")
+    await kiosk.person(compartment, "open")
+    await kiosk.page.wait_for_selector("#door-title:text-matches(' is open$')")
+    await kiosk.snap(f"{shot}-open")
+    await kiosk.person(compartment, "close")
+    await kiosk.screen("courier")
+    return compartment
+
+
+async def _collect(kiosk: Kiosk, shot: str) -> str:
+    compartment = await kiosk.opened_door()
+    await kiosk.person(compartment, "open")
+    await kiosk.page.wait_for_selector("#door-title:text-matches(' is open$')")
+    await kiosk.snap(f"{shot}-open")
+    await kiosk.person(compartment, "close")
+    await kiosk.screen("message")
+    assert await kiosk.text("#message-title") == "Thank you!"
+    await kiosk.snap(f"{shot}-thanks")
+    return compartment
+
+
+async def test_two_parcels_dropped_off_by_touch_and_collected_by_pin_and_qr(
+    tmp_path,
+    browser,  # noqa: F811
+) -> None:
+    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
+        kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
+        await kiosk.snap("home")
+
+        # The courier logs in on the keypad.
+        await kiosk.tap("Courier")
+        await kiosk.screen("login")
+        await kiosk.type_on("login-pad", "1234")
+        await kiosk.snap("courier-login")
+        await kiosk.tap("Log in")
+        await kiosk.screen("courier")
+        assert await kiosk.text("#courier-title") == "Hello, Demo Courier"
+        await kiosk.snap("courier")
+
+        # An announced parcel, typed on the keypad: it knows its size (M).
+        await kiosk.type_on("barcode-pad", "JJD0001")
+        await kiosk.tap("Drop off")
+        first = await _store(kiosk, "dropoff-1")
+        assert first == "B2"
+        assert "JJD0001 is stored in B2" in await kiosk.text("#courier-note")
+
+        # An unknown parcel, scanned by the handheld scanner: the courier picks a size.
+        await kiosk.page.fill("#demo-label", "PKG00002")
+        await kiosk.tap("Scan this label with handheld")
+        await kiosk.screen("size")
+        await kiosk.snap("size")
+        await kiosk.page.click("#sizes button[data-size=S]")
+        second = await _store(kiosk, "dropoff-2")
+        assert await kiosk.page.locator("#delivered li").all_inner_texts() == [
+            f"JJD0001 in {first}",
+            f"PKG00002 in {second}",
+        ]
+        await kiosk.snap("courier-two-stored")
+        await kiosk.tap("Finish")
+        await kiosk.screen("home")
+
+        # A resident types the code from the message on the PIN pad.
+        message = await _message_for(kiosk, "JJD0001")
+        code = re.search(r"Pickup code: (\d+)", message).group(1)
+        await kiosk.tap("Collect a parcel")
+        await kiosk.screen("pin")
+        await kiosk.type_on("pin-pad", code)
+        await kiosk.snap("pin")
+        await kiosk.tap("Open my compartment")
+        assert await _collect(kiosk, "pickup-pin") == first
+        await kiosk.tap("OK")
+        await kiosk.screen("home")
+
+        # Another shows the QR code of their message to the camera on the home screen.
+        qr = kiosk.page.locator("#messages li", has_text="PKG00002")
+        await qr.get_by_role("button", name="Show this QR code to the camera").click()
+        assert await _collect(kiosk, "pickup-qr") == second
+
+        _, bank = await daemon.call("GET", "/api/demo/bank")
+        states = {c["id"]: c["state"] for c in bank["compartments"]}
+        assert states[first] == states[second] == "free"
+        _, events = await daemon.call("GET", "/api/status")
+        assert all(c["door"] == "closed" for c in events["compartments"])
+
+
+async def test_wrong_codes_then_the_lock_out_screen(tmp_path, browser) -> None:  # noqa: F811
+    config = demo_config(tmp_path, lockout_after=3)  # two free failures, then the lock-out
+    async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
+        kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
+        await kiosk.tap("Collect a parcel")
+        for attempt, left in ((1, 2), (2, 1)):
+            await kiosk.type_on("pin-pad", "00000000")
+            await kiosk.tap("Open my compartment")
+            await kiosk.screen("message")
+            await kiosk.shows("#message-text", f"That code is not right. {left} attempts left.")
+            await kiosk.snap(f"wrong-code-{attempt}")
+            await kiosk.tap("OK")
+            await kiosk.screen("pin")
+            assert await kiosk.text("#pin-display") == ""
+        await kiosk.type_on("pin-pad", "00000000")
+        await kiosk.tap("Open my compartment")
+        await kiosk.shows(
+            "#message-text", "Too many wrong codes. The keypad is locked for 15 minutes."
+        )
+        await kiosk.snap("locked-out")
+        # A short code is refused as such, without counting.
+        await kiosk.tap("OK")
+        await kiosk.type_on("pin-pad", "123")
+        await kiosk.tap("Open my compartment")
+        await kiosk.shows("#message-text", re.compile("A pickup code has 8 digits"))
+
+
+async def test_language_switch_and_the_idle_timeout(tmp_path, browser) -> None:  # noqa: F811
+    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
+        page = await browser.new_page(**PAGE)
+        await page.clock.install()
+        kiosk = await Kiosk(page, daemon).open()
+        await kiosk.tap("Deutsch")
+        assert await page.get_attribute("html", "lang") == "de"
+        assert await kiosk.button("Paket abholen").is_visible()
+        await kiosk.snap("home-de")
+        await kiosk.tap("Zusteller")
+        await kiosk.type_on("login-pad", "1234")
+        async with page.expect_response("**/api/courier/login") as login:
+            await kiosk.tap("Anmelden")
+        token = (await (await login.value).json())["token"]
+        await kiosk.screen("courier")
+        assert await kiosk.text("#courier-title") == "Hallo, Demo Courier"
+        await kiosk.tap("Ich brauche ein tieferes Fach")
+        assert await kiosk.button("Ich brauche ein tieferes Fach").get_attribute(
+            "aria-pressed"
+        ) == ("true")
+        await kiosk.snap("courier-de")
+
+        # Left alone for the idle time: home, in the default language, and logged out.
+        await page.clock.fast_forward(61_000)
+        await kiosk.screen("home")
+        assert await page.get_attribute("html", "lang") == "en"
+        status, answer = await daemon.call("GET", "/api/collections", token=token)
+        assert (status, answer["error"]["code"]) == (401, "session_expired")
+        await kiosk.tap("Courier")
+        await kiosk.screen("login")
+
+
+async def test_a_lower_compartment_for_a_courier_who_asks(tmp_path, browser) -> None:  # noqa: F811
+    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
+        kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
+        await kiosk.tap("Courier")
+        await kiosk.type_on("login-pad", "1234")
+        await kiosk.tap("Log in")
+        await kiosk.tap("I need a lower compartment")
+        await kiosk.type_on("barcode-pad", "JJD0001")
+        await kiosk.tap("Drop off")
+        # JJD0001 is M: B2 is the first M, A3 the first low-reach M.
+        assert await kiosk.opened_door() == "A3"
+        assert await kiosk.text("#door-where") == "Column 1, row 3"
+        await kiosk.tap("Cancel")
+        await kiosk.screen("courier")
