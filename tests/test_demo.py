@@ -56,3 +56,48 @@ async def test_demo_locker_end_to_end(tmp_path) -> None:
         await events.close()
         assert await daemon.stop() == 0
     assert (tmp_path / "lockerd.db").exists() and (tmp_path / "device.key").exists()
+
+
+async def test_the_demo_scanners_feed_the_scan_stream(tmp_path) -> None:
+    async with Daemon(ROOT / "config" / "demo.toml", "--state-dir", str(tmp_path)) as daemon:
+        events = await daemon.events()
+        _, status = await daemon.call("GET", "/api/status")
+        assert [(s["name"], s["type"], s["online"]) for s in status["scanners"]] == [
+            ("camera", "camera", True),
+            ("handheld", "serial", True),
+        ]
+        # The handheld module sends the courier's badge; the page would spend it on login.
+        await daemon.call("POST", "/api/demo/scanners/handheld", {"text": "1234"})
+        scan = (await events.wait_for(lambda m: m["type"] == "scan"))["scan"]
+        assert scan["source"] == "handheld" and scan["kind"] == "label"
+        _, login = await daemon.call("POST", "/api/courier/login", {"scan": scan["id"]})
+        assert login["courier"]["id"] == "courier-1"
+
+        # The camera decodes a label held up to it, once however long it stays in view.
+        await daemon.call(
+            "POST", "/api/demo/scanners/camera", {"text": "PKG77", "format": "code128"}
+        )
+        scan = (
+            await events.wait_for(lambda m: m["type"] == "scan" and m["scan"]["source"] == "camera")
+        )["scan"]
+        assert scan["format"] == "code128"
+        _, flow = await daemon.call("POST", "/api/dropoffs", {"scan": scan["id"]}, login["token"])
+        assert (flow["barcode"], flow["state"]) == ("PKG77", "need_size")
+
+        await events.close()
+
+
+async def test_demo_scanner_requests_are_checked(tmp_path) -> None:
+    async with Daemon(ROOT / "config" / "demo.toml", "--state-dir", str(tmp_path)) as daemon:
+        for name, body, status, code in [
+            ("camera", {"text": ""}, 400, "invalid_text"),
+            ("camera", {"text": "X", "format": "morse"}, 400, "invalid_format"),
+            ("camera", {"text": "ABC", "format": "ean13"}, 400, "invalid_text"),
+            ("camera", {}, 400, "missing_field"),
+            ("tv", {"text": "X"}, 404, "unknown_scanner"),
+        ]:
+            answer_status, answer = await daemon.call("POST", f"/api/demo/scanners/{name}", body)
+            assert (answer_status, answer["error"]["code"]) == (status, code), body
+        async with daemon.http.get("/api/demo/qr.svg", params={"text": "LKR1.a.b"}) as response:
+            assert response.content_type == "image/svg+xml"
+            assert (await response.text()).lstrip().startswith("<")
