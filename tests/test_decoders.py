@@ -91,3 +91,11 @@ def test_zbar_without_its_library_says_what_to_install(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "pyzbar", None)  # as if the import failed
     with pytest.raises(DecoderUnavailable, match="libzbar0"):
         make_decoder("zbar", ["qr"])
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_a_code_held_close_to_the_lens_is_read(decoder) -> None:
+    symbol = render_code(TOKEN, "qr", 11)
+    assert symbol.shape[0] > 440
+    image = cv2.GaussianBlur(frame(symbol), (7, 7), 2.0)
+    assert make_decoder(decoder, ["qr"]).decode(image) == [(TOKEN, "qr")]

@@ -79,7 +79,9 @@ class ZxingDecoder:
         self._names = {getattr(zxingcpp.BarcodeFormat, ZXING_NAMES[f]): f for f in formats}
 
     def decode(self, frame: Any) -> list[tuple[str, str]]:
-        found = self._zxing.read_barcodes(frame, formats=self._formats, try_invert=False)
+        found = self._zxing.read_barcodes(
+            frame, formats=self._formats, try_invert=False, try_downscale=False
+        )
         return [(r.text, self._names.get(r.format, str(r.format))) for r in found if r.valid]
 
 
