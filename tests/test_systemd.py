@@ -1,0 +1,56 @@
+"""The systemd units: they parse, and they keep the privileges where the README says."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+UNITS = ROOT / "systemd"
+
+
+def settings(name: str) -> dict[str, list[str]]:
+    """``key -> values`` of a unit file, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", (UNITS / name).read_text())
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            out.setdefault(key.strip(), []).append(value.strip())
+    return out
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")
+@pytest.mark.parametrize("name", ["lockerd.service", "lockerd-kiosk.service"])
+def test_systemd_analyze_verifies_the_unit(tmp_path, name) -> None:
+    # Programs that are not installed here stand in as /bin/true; everything else is as shipped.
+    text = re.sub(r"(Exec\w+=)(/\S+)", r"\1/bin/true", (UNITS / name).read_text())
+    unit = tmp_path / name
+    unit.write_text(text)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+
+
+def test_the_kiosk_runs_chromium_as_an_unprivileged_user_on_loopback() -> None:
+    kiosk = settings("lockerd-kiosk.service")
+    assert kiosk["User"] == ["kiosk"]
+    assert "SupplementaryGroups" not in kiosk and "Group" not in kiosk
+    command = kiosk["ExecStart"][0]
+    assert command.startswith("/usr/bin/cage ") and " --kiosk " in command
+    assert command.endswith("http://127.0.0.1:8080/")
+    assert kiosk["Conflicts"] == ["getty@tty1.service"]
+    assert "lockerd.service" in kiosk["After"][0]
+
+
+def test_the_daemon_may_reach_the_scanners() -> None:
+    daemon = settings("lockerd.service")
+    groups = daemon["SupplementaryGroups"][0].split()
+    assert {"dialout", "gpio", "i2c", "video", "input"} <= set(groups)
+    assert {"char-video4linux rw", "char-input rw"} <= set(daemon["DeviceAllow"])
+    assert daemon["User"] == ["lockerd"]
