@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 
 from tests.browser import Kiosk, browser, demo_config  # noqa: F401 (browser is a fixture)
 from tests.daemon import Daemon
@@ -177,3 +178,81 @@ async def test_a_lower_compartment_for_a_courier_who_asks(tmp_path, browser) -> 
         assert await kiosk.text("#door-where") == "Column 1, row 3"
         await kiosk.tap("Cancel")
         await kiosk.screen("courier")
+
+
+async def test_doesnt_fit_door_did_not_open_and_door_left_open(tmp_path, browser) -> None:  # noqa: F811
+    config = demo_config(tmp_path, door_left_open_s=5)
+    async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
+        kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
+        await kiosk.tap("Courier")
+        await kiosk.type_on("login-pad", "1234")
+        await kiosk.tap("Log in")
+        await kiosk.type_on("barcode-pad", "JJD0001")
+        await kiosk.tap("Drop off")
+        medium = await kiosk.opened_door()
+
+        # The courier says the door did not open: a status read, then one more pulse.
+        await kiosk.tap("The door did not open")
+        await kiosk.shows("#door-text", "Trying again to open it…")
+        await kiosk.snap("door-retry")
+        await kiosk.person(medium, "open")
+        await kiosk.shows("#door-title", f"Compartment {medium} is open")
+
+        # It does not fit: only larger sizes are offered, and a large door opens.
+        await kiosk.tap("It does not fit")
+        await kiosk.screen("size")
+        assert await kiosk.text("#size-title") == "It did not fit: choose a larger compartment"
+        assert await kiosk.page.locator("#sizes button").evaluate_all(
+            "(buttons) => buttons.map((b) => b.dataset.size)"
+        ) == ["L"]
+        await kiosk.snap("size-larger")
+        await kiosk.person(medium, "close")  # the courier shuts the medium door again
+        await kiosk.page.click("#sizes button[data-size=L]")
+        large = await kiosk.opened_door()
+        assert large != medium
+        await kiosk.person(large, "open")
+
+        # Left open past door_left_open_s: the screen asks for the door to be closed.
+        await kiosk.page.wait_for_selector("#door-alarm:not([hidden])")
+        await kiosk.shows("#door-alarm", "The door has been open a long time. Please close it.")
+        await kiosk.snap("door-left-open")
+        await kiosk.person(large, "close")
+        await kiosk.screen("courier")
+        assert f"JJD0001 is stored in {large}" in await kiosk.text("#courier-note")
+
+
+async def test_a_courier_collects_an_expired_parcel(tmp_path, browser) -> None:  # noqa: F811
+    config = demo_config(tmp_path, expiry_sweep_s=1)
+    async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
+        events = await daemon.events(after=0)
+        _, login = await daemon.call("POST", "/api/courier/login", {"code": "1234"})
+        _, flow = await daemon.call("POST", "/api/dropoffs", {"barcode": "JJD0001"}, login["token"])
+        await events.event("lock.pulsed", compartment=flow["compartment"])
+        await daemon.call("POST", f"/api/demo/doors/{flow['compartment']}/open")
+        await events.flow(flow["id"], "open")
+        await daemon.call("POST", f"/api/demo/doors/{flow['compartment']}/close")
+        await events.flow(flow["id"], "stored")
+        await events.close()
+    # The pickup deadline passes while the locker is off.
+    with sqlite3.connect(tmp_path / "lockerd.db") as db:
+        db.execute("UPDATE parcels SET pickup_by = 1 WHERE barcode = 'JJD0001'")
+
+    async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
+        events = await daemon.events(after=0)
+        await events.event("parcel.expired")
+        kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
+        await kiosk.tap("Courier")
+        await kiosk.type_on("login-pad", "1234")
+        await kiosk.tap("Log in")
+        await kiosk.tap("Collect expired parcels and returns")
+        await kiosk.screen("collections")
+        await kiosk.snap("collections")
+        await kiosk.tap(f"Open {flow['compartment']}: JJD0001")
+        compartment = await kiosk.opened_door()
+        assert await kiosk.text("#door-text") == "Take the parcel out and close the door."
+        await kiosk.person(compartment, "open")
+        await kiosk.shows("#door-title", f"Compartment {compartment} is open")
+        await kiosk.person(compartment, "close")
+        await kiosk.shows("#collections-note", f"JJD0001 is collected from {compartment}.")
+        await kiosk.shows("#collections", "There is nothing to collect.")
+        await events.close()
