@@ -148,3 +148,8 @@ async def test_a_spent_scan_id_is_refused(kiosk) -> None:
     await post(kiosk, "/api/courier/login", {"scan": scan_id})
     status, answer = await post(kiosk, "/api/courier/login", {"scan": scan_id})
     assert (status, answer["error"]["code"]) == (404, "unknown_scan")
+
+
+async def test_an_empty_typed_code_is_not_mistaken_for_a_scan(kiosk) -> None:
+    status, answer = await post(kiosk, "/api/courier/login", {"code": ""})
+    assert (status, answer["error"]["code"]) == (400, "invalid_code")

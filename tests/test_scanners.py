@@ -190,3 +190,66 @@ def test_a_wedge_scanner_without_evdev_says_what_to_install(monkeypatch) -> None
     monkeypatch.setitem(sys.modules, "evdev", None)
     with pytest.raises(LinkError, match="python3-evdev"):
         WedgeScanner("wedge", "/dev/input/event9", print)
+
+
+class FakeCapture:
+    """Stands in for cv2.VideoCapture: the one thing here that needs a camera device."""
+
+    opened: list[tuple] = []
+    frames: list = []
+    plugged = True
+
+    def __init__(self, source, backend) -> None:
+        FakeCapture.opened.append((source, backend))
+        self.settings: dict = {}
+
+    def isOpened(self) -> bool:  # noqa: N802 (OpenCV's name)
+        return FakeCapture.plugged
+
+    def set(self, prop, value) -> None:
+        self.settings[prop] = value
+
+    def read(self):
+        if not FakeCapture.plugged or not FakeCapture.frames:
+            return False, None
+        return True, FakeCapture.frames.pop(0)
+
+    def release(self) -> None:
+        pass
+
+
+@pytest.fixture
+def capture(monkeypatch):
+    import cv2
+
+    monkeypatch.setattr(cv2, "VideoCapture", FakeCapture)
+    FakeCapture.opened, FakeCapture.frames, FakeCapture.plugged = [], [], True
+    return FakeCapture
+
+
+def test_a_v4l2_camera_gives_grey_frames_and_comes_back_after_unplugging(capture) -> None:
+    import cv2
+    import numpy as np
+
+    from drivers.scanner.camera import OpenCvCamera
+
+    camera = OpenCvCamera("0", 640, 480, 10, reopen_s=0.0)
+    assert capture.opened == [(0, cv2.CAP_V4L2)]
+    capture.frames.append(np.full((480, 640, 3), (0, 0, 255), np.uint8))  # BGR red
+    grey = camera.read()
+    assert grey.shape == (480, 640) and int(grey[0, 0]) == 76  # OpenCV's luma of red
+    capture.plugged = False
+    assert camera.read() is None  # the read fails: released
+    assert camera.read() is None  # reopening fails while unplugged
+    capture.plugged = True
+    capture.frames.append(np.zeros((480, 640), np.uint8))
+    assert camera.read() is not None
+    assert len(capture.opened) == 3
+
+
+def test_a_camera_that_cannot_be_opened_is_named(capture) -> None:
+    from drivers.scanner.camera import OpenCvCamera
+
+    capture.plugged = False
+    with pytest.raises(LinkError, match="cannot open camera /dev/video7"):
+        OpenCvCamera("/dev/video7", 640, 480, 10)

@@ -238,8 +238,11 @@ class KioskServer:
 
     async def login(self, request: web.Request) -> web.Response:
         data = await body(request, {"code", "scan"})
-        code = data["code"] if one_of(data, ("code", "scan")) == "code" else None
-        token, courier = await self.locker.courier_login(code or self.scans.take(data["scan"]))
+        if one_of(data, ("code", "scan")) == "code":
+            code = data["code"]
+        else:
+            code = self.scans.take(data["scan"])
+        token, courier = await self.locker.courier_login(code)
         view = {"id": courier.id, "name": courier.name, "rights": courier.rights}
         return web.json_response({"token": token, "courier": view})
 
@@ -394,7 +397,7 @@ class KioskServer:
             frames = round(3 * next(s.fps for s in self.config.scanner if s.name == name))
             try:
                 camera.show_code(text, fmt, frames)
-            except Exception as exc:  # zxing-cpp refuses text its format cannot encode
+            except ValueError as exc:  # zxing-cpp refuses text its format cannot encode
                 raise BadRequest(
                     "invalid_text", f"cannot make a {fmt} code of that: {exc}"
                 ) from exc

@@ -23,7 +23,12 @@ export async function api(method, path, body) {
   } catch (err) {
     throw { code: "offline", message: String(err) };
   }
-  const data = await response.json();
+  let data;
+  try {
+    data = await response.json();
+  } catch (err) {  // not JSON: a proxy or a plain-text HTTP error, nothing the page can fix
+    throw { code: "internal_error", message: `${response.status} ${response.statusText}` };
+  }
   if (!response.ok) throw data.error;
   return data;
 }
