@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import sys
+from typing import ClassVar
 
 import pytest
 from hypothesis import given
@@ -195,15 +196,15 @@ def test_a_wedge_scanner_without_evdev_says_what_to_install(monkeypatch) -> None
 class FakeCapture:
     """Stands in for cv2.VideoCapture: the one thing here that needs a camera device."""
 
-    opened: list[tuple] = []
-    frames: list = []
+    opened: ClassVar[list[tuple]] = []
+    frames: ClassVar[list] = []
     plugged = True
 
     def __init__(self, source, backend) -> None:
         FakeCapture.opened.append((source, backend))
         self.settings: dict = {}
 
-    def isOpened(self) -> bool:  # noqa: N802 (OpenCV's name)
+    def isOpened(self) -> bool:
         return FakeCapture.plugged
 
     def set(self, prop, value) -> None:
