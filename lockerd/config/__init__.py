@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from drivers.scanner.base import FORMATS
 from drivers.scanner.decode import DECODER_FORMATS
@@ -122,6 +123,7 @@ def _check_wiring(config: Config, problems: Problems) -> None:
         except ValueError as exc:
             problems.add(f"pickup.qr_keys[{index}]", str(exc))
     _check_demo_signer(config, problems)
+    _check_sync(config, problems)
     _unique(problems, "scanner", (s.name for s in config.scanner))
     for index, scanner in enumerate(config.scanner):
         _check_scanner(scanner, f"scanner[{index}]", problems)
@@ -134,6 +136,27 @@ def _check_wiring(config: Config, problems: Problems) -> None:
         problems.add("safety.pulse_ms", f"{config.safety.pulse_ms} exceeds max_pulse_ms")
     if not config.compartment:
         problems.add("compartment", "a bank needs at least one compartment")
+
+
+def _check_sync(config: Config, problems: Problems) -> None:
+    sync = config.sync
+    for index, key in enumerate(sync.command_keys):
+        try:
+            public_key(key)
+        except ValueError as exc:
+            problems.add(f"sync.command_keys[{index}]", str(exc))
+    if not sync.url:
+        return
+    parts = urlsplit(sync.url)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        problems.add("sync.url", "must be https:// (plain http only to a back office on loopback)")
+    if not parts.hostname or parts.query or parts.fragment:
+        problems.add("sync.url", f"{sync.url!r} is not a base URL (scheme, host, optional path)")
+    if not sync.token_file:
+        problems.add("sync.token_file", "a back office needs this locker's bearer token")
+    if bool(sync.client_cert) != bool(sync.client_key):
+        problems.add("sync", "client_cert and client_key go together")
 
 
 def _check_demo_signer(config: Config, problems: Problems) -> None:

@@ -75,6 +75,32 @@ class PickupSection:
 
 
 @dataclass(frozen=True)
+class SyncSection:
+    url: str = opt("", doc="the back office's base URL (https://...); unset: no sync")
+    token_file: str = opt("", doc="file holding this locker's bearer token (read at every round)")
+    ca_file: str = opt(
+        "", doc="CA bundle the back office's certificate must chain to (default: system)"
+    )
+    client_cert: str = opt(
+        "", doc="client certificate (PEM) for mutual TLS, if the back office asks"
+    )
+    client_key: str = opt("", doc="the client certificate's private key (PEM)")
+    interval_s: float = opt(15.0, doc="time between rounds while all is well", min=1, max=3600)
+    batch: int = opt(500, doc="events in one push", min=100, max=5000)
+    timeout_s: float = opt(20.0, doc="one request's time limit", min=1, max=300)
+    backoff_base_s: float = opt(2.0, doc="first wait after a failed round; doubles", min=0.1)
+    backoff_max_s: float = opt(300.0, doc="longest wait between failed rounds", min=1)
+    heartbeat_s: float = opt(300.0, doc="time between heartbeat events", min=10)
+    keep_acked_days: float = opt(30.0, doc="acknowledged events are pruned after this", min=0)
+    disk_budget_mb: float = opt(
+        512.0, doc="database size that raises storage.over_budget (nothing is dropped)", min=1
+    )
+    command_keys: tuple[str, ...] = opt(
+        [], doc="back-office Ed25519 public keys (base64) that sign remote opens"
+    )
+
+
+@dataclass(frozen=True)
 class SafetySection:
     pulse_ms: int = opt(500, doc="lock pulse length", min=50, max=5000)
     max_pulse_ms: int = opt(1000, doc="no pulse may be longer than this", min=50, max=5000)
@@ -332,6 +358,7 @@ class Config:
     timing: TimingSection = opt(TimingSection(), doc="timers")
     pickup: PickupSection = opt(PickupSection(), doc="pickup codes")
     safety: SafetySection = opt(SafetySection(), doc="lock safety")
+    sync: SyncSection = opt(SyncSection(), doc="back-office sync (docs/sync-protocol.md)")
     scanner: tuple[ScannerConfig, ...] = opt([], doc="barcode and QR scanners")
     demo: DemoSection = opt(DemoSection(), doc="demo seed data")
     path: Path = opt(Path("."), doc="the file this came from", internal=True)

@@ -30,6 +30,8 @@ EXPECTED_TABLES = {
     "couriers",
     "throttle",
     "used_tokens",
+    "inbox",
+    "remote_open_seqs",
 }
 
 
@@ -110,6 +112,14 @@ class Database:
             (at, kind, json.dumps(data, separators=(",", ":"), sort_keys=True)),
         )
         return int(cursor.lastrowid or 0)
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a bookkeeping value inside the current transaction."""
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     def meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -174,6 +174,25 @@ class StoreBase:
         )
         return intent_id
 
+    def _expect(
+        self,
+        conn: Any,
+        barcode: str,
+        size: str | None,
+        recipient: str,
+        hold_hours: float | None = None,
+    ) -> None:
+        now = self.clock.time()
+        cursor = conn.execute(
+            "INSERT INTO parcels (barcode, size, recipient, hold_hours, state, created_at,"
+            " updated_at) VALUES (?, ?, ?, ?, 'expected', ?, ?)",
+            (barcode, size, recipient, hold_hours, now, now),
+        )
+        self._event(
+            Event.PARCEL_EXPECTED,
+            {"parcel": cursor.lastrowid, "barcode": barcode, "size": size},
+        )
+
     def _live(self, conn: Any, intent_id: int) -> dict[str, Any]:
         intent = self.intent(intent_id)
         if intent.get("state") not in LIVE_INTENTS:

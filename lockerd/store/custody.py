@@ -93,20 +93,21 @@ class Custody(StoreBase):
         It is occupied again if it holds a parcel, else free. Returns the new state.
         """
         with self._change() as conn:
-            row = self.compartment(comp_id)
-            if row["state"] not in (Comp.OUT_OF_SERVICE, Comp.NEEDS_CHECK):
-                raise FlowError("in_service", f"{comp_id} is {row['state']}, not out of service")
-            if self.live_intent(comp_id) is not None:
-                raise FlowError("door_in_progress", f"{comp_id} has an unlock under way")
-            held = conn.execute(
-                "SELECT 1 FROM parcels WHERE compartment_id = ? AND state IN ('stored','expired')",
-                (comp_id,),
-            ).fetchone()
-            state = Comp.OCCUPIED if held else Comp.FREE
-            self._set(conn, comp_id, state)
-            self._event(
-                Event.IN_SERVICE, {"compartment": comp_id, "state": str(state), "actor": actor}
-            )
+            return self._return_to_service(conn, comp_id, actor)
+
+    def _return_to_service(self, conn: Any, comp_id: str, actor: str) -> str:
+        row = self.compartment(comp_id)
+        if row["state"] not in (Comp.OUT_OF_SERVICE, Comp.NEEDS_CHECK):
+            raise FlowError("in_service", f"{comp_id} is {row['state']}, not out of service")
+        if self.live_intent(comp_id) is not None:
+            raise FlowError("door_in_progress", f"{comp_id} has an unlock under way")
+        held = conn.execute(
+            "SELECT 1 FROM parcels WHERE compartment_id = ? AND state IN ('stored','expired')",
+            (comp_id,),
+        ).fetchone()
+        state = Comp.OCCUPIED if held else Comp.FREE
+        self._set(conn, comp_id, state)
+        self._event(Event.IN_SERVICE, {"compartment": comp_id, "state": str(state), "actor": actor})
         return str(state)
 
     def unlock_failed(self, intent_id: int) -> None:
@@ -196,11 +197,13 @@ class Custody(StoreBase):
     def _store_parcel(self, conn: Any, intent: dict[str, Any]) -> int:
         now = self.clock.time()
         code = self._unique_code(conn)
-        pickup_by = now + self.config.pickup.hold_hours * 3600
         row = conn.execute(
-            "SELECT id, recipient FROM parcels WHERE barcode = ? AND state = 'expected'",
+            "SELECT id, recipient, hold_hours FROM parcels"
+            " WHERE barcode = ? AND state = 'expected'",
             (intent["barcode"],),
         ).fetchone()
+        hours = row["hold_hours"] if row is not None and row["hold_hours"] else None
+        pickup_by = now + (hours or self.config.pickup.hold_hours) * 3600
         fields = (intent["compartment_id"], self.key.digest("pickup", code), intent["actor"])
         if row is None:
             parcel_id = conn.execute(

@@ -85,4 +85,18 @@ MIGRATIONS: list[list[str]] = [
             expires REAL NOT NULL,
             used_at REAL NOT NULL)""",
     ],
+    # 3: back-office sync: applied commands, spent remote-open numbers, per-parcel hold time
+    [
+        """CREATE TABLE inbox (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('applied','rejected')),
+            reason TEXT,
+            applied_at REAL NOT NULL)""",
+        """CREATE TABLE remote_open_seqs (
+            open_seq INTEGER PRIMARY KEY,
+            command_id TEXT NOT NULL,
+            used_at REAL NOT NULL)""",
+        """ALTER TABLE parcels ADD COLUMN hold_hours REAL""",
+    ],
 ]

@@ -17,10 +17,10 @@ from lockerd.domain import LIVE_INTENTS, Comp, Door, Event, Intent
 from lockerd.errors import StoreError
 from lockerd.store._db import Database
 from lockerd.store.access import Access
-from lockerd.store.custody import Custody
+from lockerd.store.sync import SyncStore
 
 
-class Store(Custody, Access):
+class Store(SyncStore, Access):
     """The locker's durable state."""
 
     @classmethod
@@ -97,18 +97,6 @@ class Store(Custody, Access):
                 ).fetchone()
                 if not exists:
                     self._expect(conn, parcel.barcode, parcel.size, parcel.recipient)
-
-    def _expect(self, conn: Any, barcode: str, size: str, recipient: str) -> None:
-        now = self.clock.time()
-        cursor = conn.execute(
-            "INSERT INTO parcels (barcode, size, recipient, state, created_at, updated_at)"
-            " VALUES (?, ?, ?, 'expected', ?, ?)",
-            (barcode, size, recipient, now, now),
-        )
-        self._event(
-            Event.PARCEL_EXPECTED,
-            {"parcel": cursor.lastrowid, "barcode": barcode, "size": size},
-        )
 
     def reconcile(self, doors: Mapping[str, Door]) -> list[dict[str, Any]]:
         """After a start: settle every compartment from the store and a fresh sensor read."""

@@ -1,0 +1,1 @@
+"""Back-office sync v1: push the journal, pull commands, apply each exactly once."""
