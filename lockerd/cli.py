@@ -63,6 +63,21 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a config and summarise the bank")
     check.add_argument("config", type=Path, help="the TOML config to check")
     check.set_defaults(func=_check)
+
+    office = commands.add_parser(
+        "back-office", help="run the reference back office (sync v1) for development and demos"
+    )
+    office.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    office.add_argument("--port", type=int, default=8090, help="TCP port (default: 8090)")
+    office.add_argument(
+        "--token-file", type=Path, required=True, help="the bearer token lockers must present"
+    )
+    office.add_argument(
+        "--signing-key-file",
+        type=Path,
+        help="Ed25519 private key (base64) that signs remote opens (default: a new one)",
+    )
+    office.set_defaults(func=_back_office)
     return parser
 
 
@@ -96,6 +111,47 @@ def _overridden(config: Config, args: argparse.Namespace) -> Config:
         )
         config = dataclasses.replace(config, state=state)
     return config
+
+
+def _back_office(args: argparse.Namespace) -> int:
+    from lockerd import qrtoken
+    from lockerd.sync.backoffice import ReferenceBackOffice
+
+    token = _read_secret(args.token_file, "--token-file")
+    key = None
+    if args.signing_key_file is not None:
+        text = _read_secret(args.signing_key_file, "--signing-key-file")
+        try:
+            key = qrtoken.private_key(text)
+        except ValueError as exc:
+            raise ConfigError([f"--signing-key-file: {args.signing_key_file}: {exc}"]) from exc
+    office = ReferenceBackOffice(token, signing_key=key, host=args.host, port=args.port)
+
+    async def serve() -> None:
+        url = await office.start()
+        print(f"reference back office at {url}", flush=True)
+        print(f"remote opens are signed by {qrtoken.public_text(office.signing_key)}", flush=True)
+        print("(put that key in sync.command_keys; see docs/sync-protocol.md)", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await office.stop()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _read_secret(path: Path, option: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError([f"{option}: cannot read {path}: {exc.strerror or exc}"]) from exc
+    if not text:
+        raise ConfigError([f"{option}: {path} is empty"])
+    return text
 
 
 def _check(args: argparse.Namespace) -> int:

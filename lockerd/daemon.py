@@ -14,6 +14,7 @@ from lockerd.clock import Clock, SystemClock
 from lockerd.config import Config
 from lockerd.locker import Locker
 from lockerd.store import Store
+from lockerd.sync.coordinator import SyncCoordinator
 from lockerd.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,15 @@ class Running:
     pollers: list[asyncio.Task[None]]
     scans: scanning.ScanHub
     scanners: scanning.Scanners
+    sync: SyncCoordinator | None = None
+    sync_task: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
+        if self.sync_task is not None:
+            self.sync_task.cancel()
+            await asyncio.gather(self.sync_task, return_exceptions=True)
+        if self.sync is not None:
+            await self.sync.close()
         self.scanners.close()
         for task in self.pollers:
             task.cancel()
@@ -83,6 +91,10 @@ async def start(config: Config, clock: Clock | None = None) -> Running:
     except BaseException:
         await running.close()
         raise
+    if config.sync.url:
+        running.sync = SyncCoordinator(config, store, db, locker, clock)
+        store.subscribe(running.sync.kick_from_thread(loop))
+        running.sync_task = loop.create_task(running.sync.run())
     log.info(
         "lockerd %s: locker %s, %d compartments, schema %d, backends %s",
         __version__,

@@ -31,6 +31,8 @@ from lockerd.worker import Worker
 log = logging.getLogger(__name__)
 Message = dict[str, Any]
 KEPT_FLOWS = 200
+#: What a flow became when its door closed, by what the door cycle completed.
+FINISHED = {"stored": "stored", "remote": "closed", "service": "closed"}
 
 
 @dataclass
@@ -157,6 +159,12 @@ class Locker:
     def courier_logout(self, token: str) -> None:
         """End the session; a door already open still completes its custody when it closes."""
         self._sessions.pop(token, None)
+
+    def end_courier_sessions(self, courier_id: str) -> None:
+        """A revoked courier is logged out everywhere at once."""
+        for token, session in list(self._sessions.items()):
+            if session.courier.id == courier_id:
+                del self._sessions[token]
 
     def session(self, token: str | None, right: str | None = None) -> Session:
         session = self._sessions.get(token or "")
@@ -295,6 +303,13 @@ class Locker:
         self._changed(flow)
         return flow
 
+    async def remote_open(self, reservation: Reservation) -> Flow:
+        """Open a door for a signed back-office command whose intent is committed."""
+        flow = self._track(Flow("remote", "opening", size=reservation.size))
+        await self._open(flow, reservation)
+        self._changed(flow)
+        return flow
+
     # -- courier collection of expired parcels ---------------------------------
 
     async def collectable(self, token: str | None) -> list[dict[str, Any]]:
@@ -419,7 +434,7 @@ class Locker:
         if flow is None or result["completed"] is None or flow.intent != result.get("intent"):
             return
         del self._by_compartment[comp_id]
-        flow.state = "stored" if result["completed"] == "stored" else "collected"
+        flow.state = FINISHED.get(result["completed"], "collected")
         flow.parcel = result.get("parcel")
         self._changed(flow)
 

@@ -1,0 +1,291 @@
+"""A reference back office speaking sync v1 (docs/sync-protocol.md), for development and tests.
+
+It keeps what lockers send in memory (a restart of the server object keeps
+it; a new process starts empty), issues commands (signing remote opens with
+its own Ed25519 key), and can be told to misbehave the ways real networks and
+servers do: answer 5xx, hang, drop the connection, answer slowly, store only
+part of a batch, deliver commands twice, refuse the token, or go away and
+come back. ``lockerd back-office`` runs it from the command line; its
+``/control/...`` endpoints let a person or a demo drive it.
+
+It is not a product: no persistence, no users, no recipient notifications.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import itertools
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from lockerd.sync.commands import Command, open_message
+
+PAGE = 100
+
+
+@dataclass
+class Faults:
+    """Ways to misbehave; counters count down as requests use them."""
+
+    #: The next N requests answer ``fail_status``.
+    fail_next: int = 0
+    fail_status: int = 500
+    #: The next N requests get their connection closed with no answer.
+    drop_next: int = 0
+    #: Every request waits this long before it is handled.
+    delay_s: float = 0.0
+    #: A push stores at most this many new events (a partial acknowledgement).
+    store_at_most: int | None = None
+    #: Every command page is served twice: the first time the cursor does not move.
+    duplicate_commands: bool = False
+    #: Every request is refused with 401.
+    refuse_auth: bool = False
+
+
+@dataclass
+class LockerRecord:
+    """What one locker sent, and the commands issued to it."""
+
+    events: dict[int, dict[str, Any]] = field(default_factory=dict)
+    acked: int = 0
+    received: int = 0
+    duplicates: int = 0
+    commands: list[dict[str, Any]] = field(default_factory=list)
+    served_twice: set[int] = field(default_factory=set)
+    open_seq: int = 0
+
+    def in_order(self) -> list[dict[str, Any]]:
+        return [self.events[seq] for seq in sorted(self.events)]
+
+
+class ReferenceBackOffice:
+    def __init__(
+        self,
+        token: str,
+        *,
+        signing_key: Ed25519PrivateKey | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.token = token
+        self.signing_key = signing_key or Ed25519PrivateKey.generate()
+        self.host, self.port = host, port
+        self.clock = clock
+        self.faults = Faults()
+        self.lockers: dict[str, LockerRecord] = {}
+        #: (method, path, status) of every request, for tests that count them.
+        self.requests: list[tuple[str, str, int]] = []
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._changed = asyncio.Condition()
+        self.ssl: Any = None
+
+    # -- life cycle ------------------------------------------------------------
+
+    def _app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/lockers/{locker}/events", self.receive_events)
+        app.router.add_get("/v1/lockers/{locker}/commands", self.send_commands)
+        app.router.add_post("/control/lockers/{locker}/commands", self.control_issue)
+        app.router.add_get("/control/lockers/{locker}", self.control_show)
+        app.router.add_post("/control/faults", self.control_faults)
+        return app
+
+    async def start(self) -> str:
+        self._runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self.url
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.ssl else 'http'}://{self.host}:{self.port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def restart(self) -> None:
+        """Go away and come back on the same port, keeping what was received."""
+        await self.stop()
+        await self.start()
+
+    def locker(self, locker_id: str) -> LockerRecord:
+        return self.lockers.setdefault(locker_id, LockerRecord())
+
+    async def wait_for(self, predicate: Callable[[], bool], within: float = 30.0) -> None:
+        """Until ``predicate()`` holds after some request, at most ``within`` seconds."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(predicate), within)
+
+    # -- issuing commands ---------------------------------------------------------
+
+    def issue(
+        self,
+        locker_id: str,
+        kind: str,
+        data: dict[str, Any],
+        *,
+        expires_in: float = 3600,
+        command_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Queue a command for a locker; a remote open gets the next open_seq and is signed."""
+        record = self.locker(locker_id)
+        command: dict[str, Any] = {
+            "id": command_id or f"cmd-{next(self._ids)}",
+            "type": kind,
+            "expires_at": math.floor(self.clock() + expires_in),
+            "data": dict(data),
+        }
+        if kind == "compartment.open":
+            if "open_seq" not in command["data"]:
+                record.open_seq += 1
+                command["data"]["open_seq"] = record.open_seq
+            command["signature"] = self.sign(locker_id, command)
+        record.commands.append(command)
+        return command
+
+    def sign(self, locker_id: str, command: dict[str, Any]) -> str:
+        checked = Command(command["id"], command["type"], command["expires_at"], command["data"])
+        signature = self.signing_key.sign(open_message(locker_id, checked))
+        return base64.b64encode(signature).decode()
+
+    # -- sync v1 ---------------------------------------------------------------------
+
+    async def _gate(self, request: web.Request) -> web.Response | None:
+        """Faults and authentication; a response to send instead of handling, or None."""
+        if self.faults.delay_s:
+            await asyncio.sleep(self.faults.delay_s)
+        if self.faults.drop_next:
+            self.faults.drop_next -= 1
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=599)  # never reaches the locker
+        if self.faults.fail_next:
+            self.faults.fail_next -= 1
+            return _error(self.faults.fail_status, "injected failure")
+        given = request.headers.get("Authorization", "")
+        expected = f"Bearer {self.token}"
+        if self.faults.refuse_auth or not hmac.compare_digest(given.encode(), expected.encode()):
+            return _error(401, "unknown or missing bearer token")
+        return None
+
+    async def _done(self, request: web.Request, response: web.Response) -> web.Response:
+        self.requests.append((request.method, request.path, response.status))
+        async with self._changed:
+            self._changed.notify_all()
+        return response
+
+    async def receive_events(self, request: web.Request) -> web.Response:
+        refusal = await self._gate(request)
+        if refusal is not None:
+            return await self._done(request, refusal)
+        try:
+            events = _events(await request.json())
+        except ValueError as exc:
+            return await self._done(request, _error(400, str(exc)))
+        record = self.locker(request.match_info["locker"])
+        stored = 0
+        for event in events:
+            record.received += 1
+            if event["seq"] in record.events or event["seq"] <= record.acked:
+                record.duplicates += 1
+                continue
+            if self.faults.store_at_most is not None and stored >= self.faults.store_at_most:
+                continue
+            record.events[event["seq"]] = event
+            stored += 1
+        while record.acked + 1 in record.events:
+            record.acked += 1
+        return await self._done(request, web.json_response({"acked_seq": record.acked}))
+
+    async def send_commands(self, request: web.Request) -> web.Response:
+        refusal = await self._gate(request)
+        if refusal is not None:
+            return await self._done(request, refusal)
+        record = self.locker(request.match_info["locker"])
+        after = request.query.get("after", "")
+        if after and not (after.isdigit() and int(after) <= len(record.commands)):
+            return await self._done(request, _error(400, f"unknown cursor {after!r}"))
+        start = int(after or 0)
+        page = record.commands[start : start + PAGE]
+        cursor = str(start + len(page))
+        if self.faults.duplicate_commands and page and start not in record.served_twice:
+            record.served_twice.add(start)
+            cursor = after  # delivered again next time
+        body = {"commands": page, "cursor": cursor}
+        return await self._done(request, web.json_response(body))
+
+    # -- control (for people and demos; no authentication: bind it to loopback) -------------
+
+    async def control_issue(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+            return _error(400, 'give {"type", "data", "expires_in"?}')
+        command = self.issue(
+            request.match_info["locker"],
+            body["type"],
+            body.get("data", {}),
+            expires_in=float(body.get("expires_in", 3600)),
+        )
+        return web.json_response(command, status=201)
+
+    async def control_show(self, request: web.Request) -> web.Response:
+        record = self.locker(request.match_info["locker"])
+        return web.json_response(
+            {
+                "acked_seq": record.acked,
+                "received": record.received,
+                "duplicates": record.duplicates,
+                "events": record.in_order()[-200:],
+                "commands": record.commands,
+            }
+        )
+
+    async def control_faults(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        for key, value in body.items():
+            if not hasattr(self.faults, key):
+                return _error(400, f"no fault {key!r}")
+            setattr(self.faults, key, value)
+        return web.json_response(vars(self.faults))
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": {"message": message}}, status=status)
+
+
+def _events(body: Any) -> list[dict[str, Any]]:
+    """The events of a push, checked against sync v1; ValueError names what is wrong."""
+    if (
+        not isinstance(body, dict)
+        or set(body) != {"events"}
+        or not isinstance(body["events"], list)
+    ):
+        raise ValueError('a push is {"events": [...]}')
+    events = body["events"]
+    previous = 0
+    for index, event in enumerate(events):
+        if not isinstance(event, dict) or set(event) != {"seq", "type", "at", "data"}:
+            raise ValueError(f"events[{index}] must have exactly seq, type, at, data")
+        seq = event["seq"]
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq <= previous:
+            raise ValueError(f"events[{index}].seq must be a whole number above the one before")
+        if not isinstance(event["type"], str) or not isinstance(event["data"], dict):
+            raise ValueError(f"events[{index}]: type must be text and data an object")
+        if not isinstance(event["at"], int | float) or isinstance(event["at"], bool):
+            raise ValueError(f"events[{index}].at must be a number")
+        previous = seq
+    return events

@@ -1,0 +1,277 @@
+"""The sync coordinator: one task that pushes the journal, pulls commands and applies them.
+
+The locker never waits on it: flows write the journal and go on; the
+coordinator reads the unsent tail from the store, pushes it in batches,
+advances only on the back office's ``acked_seq``, then pulls commands by
+cursor. A failed round waits a capped exponential back-off with full jitter;
+refused credentials raise one ``sync.auth_failed`` alarm and then only a
+slow retry. See docs/sync-protocol.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from lockerd import qrtoken
+from lockerd.clock import Clock
+from lockerd.config import Config
+from lockerd.domain import Door, Event
+from lockerd.locker import Locker
+from lockerd.store import Store
+from lockerd.sync import commands
+from lockerd.sync.client import (
+    AuthRejected,
+    BackOfficeClient,
+    ProtocolError,
+    SyncError,
+    tls_context,
+)
+from lockerd.worker import Worker
+
+log = logging.getLogger(__name__)
+
+MAX_PAGES = 20  # command pages in one round; the rest come next round
+PRUNE_EVERY_S = 3600.0
+
+
+class Backoff:
+    """Capped exponential back-off with full jitter: uniform in 0..min(cap, base * 2^(n-1))."""
+
+    def __init__(self, base: float, cap: float, rng: random.Random | None = None):
+        self.base, self.cap = base, cap
+        self.rng = rng or random.Random()
+
+    def delay(self, failures: int) -> float:
+        return self.rng.uniform(0, min(self.cap, self.base * 2 ** max(0, failures - 1)))
+
+
+class SyncCoordinator:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        db: Worker,
+        locker: Locker,
+        clock: Clock,
+        client: BackOfficeClient | None = None,
+        rng: random.Random | None = None,
+    ):
+        self.config, self.sync = config, config.sync
+        self.store, self.db, self.locker, self.clock = store, db, locker, clock
+        self.client = client or BackOfficeClient(
+            self.sync.url,
+            config.locker.id,
+            config.resolve(self.sync.token_file),
+            timeout_s=self.sync.timeout_s,
+            tls=tls_context(self.sync, config.resolve),
+        )
+        self.backoff = Backoff(self.sync.backoff_base_s, self.sync.backoff_max_s, rng)
+        self.keys = [qrtoken.public_key(k) for k in self.sync.command_keys]
+        self.failures = 0
+        self.auth_failed = False
+        self.over_budget = False
+        self.last_error = ""
+        self.last_ok: float | None = None
+        self.rounds = 0
+        self._started = clock.monotonic()
+        self._next_heartbeat = clock.monotonic()
+        self._next_prune = clock.monotonic()
+        self._kick = asyncio.Event()
+
+    # -- running ---------------------------------------------------------------
+
+    def kick_from_thread(self, loop: asyncio.AbstractEventLoop) -> Callable[[Any], None]:
+        """A store listener that starts a round soon after new events are committed."""
+
+        def kick(events: Any) -> None:
+            loop.call_soon_threadsafe(self._kick.set)
+
+        return kick
+
+    async def run(self) -> None:
+        """Sync until cancelled; never raises for a network or back-office fault."""
+        while True:
+            self._kick.clear()
+            delay = await self.round()
+            await self._wait(delay, wake_on_kick=self.failures == 0)
+
+    async def round(self) -> float:
+        """One round; the delay before the next."""
+        self.rounds += 1
+        try:
+            await self.housekeeping()
+            await self.sync_once()
+        except AuthRejected as exc:
+            self.failures += 1
+            self.last_error = str(exc)
+            if not self.auth_failed:
+                self.auth_failed = True
+                log.error("sync: the back office refused this locker's credentials: %s", exc)
+                await self.db(self.store.record, Event.SYNC_AUTH_FAILED, {"error": str(exc)})
+            return self.sync.backoff_max_s
+        except SyncError as exc:
+            self.failures += 1
+            self.last_error = str(exc)
+            level = logging.ERROR if isinstance(exc, ProtocolError) else logging.WARNING
+            log.log(level, "sync round failed (%d in a row): %s", self.failures, exc)
+            return self.backoff.delay(self.failures)
+        if self.auth_failed:
+            log.info("sync: the back office accepts this locker's credentials again")
+        self.failures, self.auth_failed, self.last_error = 0, False, ""
+        self.last_ok = self.clock.time()
+        return self.sync.interval_s
+
+    async def _wait(self, delay: float, wake_on_kick: bool) -> None:
+        sleeper = asyncio.ensure_future(self.clock.sleep(delay))
+        waits: set[asyncio.Future[Any]] = {sleeper}
+        if wake_on_kick:
+            waits.add(asyncio.ensure_future(self._kick.wait()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+        if not sleeper.done():
+            await self.clock.sleep(1.0)  # let a burst of events gather into one batch
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "url": self.sync.url,
+            "ok": self.failures == 0 and self.last_ok is not None,
+            "auth_failed": self.auth_failed,
+            "failures": self.failures,
+            "last_error": self.last_error,
+            "last_ok": self.last_ok,
+            "rounds": self.rounds,
+        }
+
+    # -- one round ---------------------------------------------------------------
+
+    async def sync_once(self) -> None:
+        """Push every unsent event, then pull and apply the commands waiting."""
+        await self.push_all()
+        await self.pull_all()
+
+    async def push_all(self) -> None:
+        while True:
+            events = await self.db(self.store.unsent, self.sync.batch)
+            if not events:
+                return
+            before, _ = await self.db(self.store.sync_position)
+            acked = await self.client.push(events)
+            if acked > events[-1]["seq"]:
+                raise ProtocolError(f"acked_seq {acked} is past the last event sent")
+            if acked < before:
+                log.warning(
+                    "sync: the back office went back from %d to %d; resending", before, acked
+                )
+            await self.db(self.store.acknowledge, acked)
+            if acked <= before:
+                raise ProtocolError(f"the back office stored none of events {before + 1}..")
+
+    async def pull_all(self) -> None:
+        _, cursor = await self.db(self.store.sync_position)
+        for _ in range(MAX_PAGES):
+            raw_commands, next_cursor = await self.client.pull(cursor)
+            for raw in raw_commands:
+                await self.apply(raw)
+            if next_cursor != cursor:
+                await self.db(self.store.save_cursor, next_cursor)
+            if not raw_commands or next_cursor == cursor:
+                return
+            cursor = next_cursor
+
+    async def apply(self, raw: Any) -> str:
+        """Check and apply one command once; its outcome."""
+        command_id = commands.command_id(raw)
+        try:
+            command = commands.parse(raw)
+        except commands.Invalid as exc:
+            if command_id is None:
+                log.error("sync: a command without a usable id was refused: %s", exc)
+                return "rejected"
+            kind = str(raw.get("type"))[:64]
+            return await self._reject(command_id, kind, f"invalid: {exc}")
+        if await self.db(self.store.seen_command, command.id):
+            return "duplicate"
+        if command.expires_at <= self.clock.time():
+            return await self._reject(command.id, command.type, "expired before it arrived")
+        if command.type == "compartment.open":
+            return await self._remote_open(command)
+        if command.type == "compartment.enable" and not self._door_shut(
+            command.data["compartment"]
+        ):
+            reason = f"{command.data['compartment']}'s door is not shut"
+            return await self._reject(command.id, command.type, reason)
+        outcome = await self.db(self.store.apply_command, command)
+        if outcome == "applied" and command.type == "courier.revoke":
+            self.locker.end_courier_sessions(command.data["id"])
+        return outcome
+
+    def _door_shut(self, comp_id: str) -> bool:
+        """False only for a compartment of this locker whose door is not seen shut."""
+        return (
+            comp_id not in self.config.compartment_ids
+            or self.locker.bank.door(comp_id) == Door.CLOSED
+        )
+
+    async def _remote_open(self, command: commands.Command) -> str:
+        if not self.keys:
+            return await self._reject(command.id, command.type, "remote opens are not enabled here")
+        if not commands.signed_by(self.keys, self.config.locker.id, command):
+            log.warning("sync: remote open %s has a signature no key made", command.id)
+            return await self._reject(command.id, command.type, "the signature does not verify")
+        outcome, reservation = await self.db(self.store.reserve_remote_open, command)
+        if reservation is not None:
+            await self.locker.remote_open(reservation)
+        return str(outcome)
+
+    async def _reject(self, command_id: str, kind: str, reason: str) -> str:
+        recorded = await self.db(self.store.reject_command, command_id, kind, reason)
+        return "rejected" if recorded else "duplicate"
+
+    # -- housekeeping -----------------------------------------------------------------
+
+    async def housekeeping(self) -> None:
+        """Heartbeat when due, prune old acknowledged events, watch the disk budget."""
+        now = self.clock.monotonic()
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + self.sync.heartbeat_s
+            await self.db(self.store.record, Event.HEARTBEAT, await self.health())
+        if now >= self._next_prune:
+            self._next_prune = now + PRUNE_EVERY_S
+            cutoff = self.clock.time() - self.sync.keep_acked_days * 86400
+            pruned = await self.db(self.store.prune_acked, cutoff)
+            if pruned:
+                log.info("sync: pruned %d acknowledged events", pruned)
+        await self._check_budget()
+
+    async def _check_budget(self) -> None:
+        size = await self.db(self.store.database_bytes)
+        budget = self.sync.disk_budget_mb * 1024 * 1024
+        if size > budget and not self.over_budget:
+            self.over_budget = True
+            unsent = await self.db(self.store.unsent_count)
+            log.error("database is %.1f MB, over its %.0f MB budget", size / 1e6, budget / 1e6)
+            data = {"bytes": size, "budget": int(budget), "unsent": unsent}
+            await self.db(self.store.record, Event.STORAGE_OVER_BUDGET, data)
+        elif size < 0.9 * budget:
+            self.over_budget = False
+
+    async def health(self) -> dict[str, Any]:
+        rows = await self.db(self.store.compartments)
+        return {
+            "uptime_s": round(self.clock.monotonic() - self._started),
+            "compartments": dict(Counter(r["state"] for r in rows)),
+            "boards": {name: b.online for name, b in self.locker.bank.boards.items()},
+            "unsent": await self.db(self.store.unsent_count),
+            "sync_failures": self.failures,
+        }
