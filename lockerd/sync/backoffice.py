@@ -42,6 +42,8 @@ class Faults:
     drop_next: int = 0
     #: Every request waits this long before it is handled.
     delay_s: float = 0.0
+    #: The next N pushes are stored, then their connection is closed before the answer.
+    lose_answers: int = 0
     #: A push stores at most this many new events (a partial acknowledgement).
     store_at_most: int | None = None
     #: Every command page is served twice: the first time the cursor does not move.
@@ -84,6 +86,8 @@ class ReferenceBackOffice:
         self.lockers: dict[str, LockerRecord] = {}
         #: (method, path, status) of every request, for tests that count them.
         self.requests: list[tuple[str, str, int]] = []
+        #: Requests that arrived, answered or not yet (a test can act while one hangs).
+        self.arrivals = 0
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Condition()
@@ -166,6 +170,9 @@ class ReferenceBackOffice:
 
     async def _gate(self, request: web.Request) -> web.Response | None:
         """Faults and authentication; a response to send instead of handling, or None."""
+        self.arrivals += 1
+        async with self._changed:
+            self._changed.notify_all()
         if self.faults.delay_s:
             await asyncio.sleep(self.faults.delay_s)
         if self.faults.drop_next:
@@ -209,6 +216,10 @@ class ReferenceBackOffice:
             stored += 1
         while record.acked + 1 in record.events:
             record.acked += 1
+        if self.faults.lose_answers:
+            self.faults.lose_answers -= 1
+            assert request.transport is not None
+            request.transport.close()  # stored here; the locker never hears so
         return await self._done(request, web.json_response({"acked_seq": record.acked}))
 
     async def send_commands(self, request: web.Request) -> web.Response:

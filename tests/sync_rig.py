@@ -1,0 +1,93 @@
+"""A locker on the fake clock syncing with the reference back office over real HTTP on loopback.
+
+The coordinator's rounds are driven by the test (``await sync.round()``):
+time in the locker is the fake clock's, the network is real.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from lockerd.config.schema import SyncSection
+from lockerd.qrtoken import public_text
+from lockerd.sync.backoffice import ReferenceBackOffice
+from lockerd.sync.coordinator import SyncCoordinator
+from tests.rig import Rig, bank_config
+
+TOKEN = "locker-token-0123456789"
+OFFICE_KEY = Ed25519PrivateKey.generate()
+LOCKER = "test-locker"
+
+
+class Synced:
+    def __init__(self, rig: Rig, office: ReferenceBackOffice, sync: SyncCoordinator):
+        self.rig, self.office, self.sync = rig, office, sync
+
+    @property
+    def record(self) -> Any:
+        return self.office.locker(LOCKER)
+
+    def journal(self) -> list[dict[str, Any]]:
+        return self.rig.store.events(0, limit=10**9)
+
+    async def drain(self, rounds: int = 50) -> None:
+        """Rounds until nothing is unsent and a round succeeded."""
+        for _ in range(rounds):
+            await self.sync.round()
+            if self.sync.failures == 0 and self.rig.store.unsent_count() == 0:
+                return
+        raise AssertionError(f"not drained: {self.sync.status()}")
+
+    def issue(self, kind: str, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return self.office.issue(LOCKER, kind, data, **kwargs)
+
+    def assert_every_event_arrived_once_in_order(self) -> None:
+        sent = self.record.in_order()
+        journal = self.journal()
+        assert [e["seq"] for e in sent] == [e["seq"] for e in journal]
+        for got, kept in zip(sent, journal, strict=True):
+            data = {k: v for k, v in got["data"].items() if k != "pickup_code"}
+            assert (got["type"], got["at"], data) == (kept["type"], kept["at"], kept["data"])
+        assert self.record.acked == journal[-1]["seq"]
+
+
+def sync_section(url: str, token_file: Path, **values: Any) -> SyncSection:
+    return SyncSection(
+        url=url,
+        token_file=str(token_file),
+        command_keys=(public_text(OFFICE_KEY),),
+        batch=100,
+        timeout_s=2,
+        **values,
+    )
+
+
+@pytest.fixture
+async def office() -> AsyncIterator[ReferenceBackOffice]:
+    server = ReferenceBackOffice(TOKEN, signing_key=OFFICE_KEY)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def synced(tmp_path: Path, office: ReferenceBackOffice) -> AsyncIterator[Synced]:
+    token_file = tmp_path / "sync.token"
+    token_file.write_text(TOKEN + "\n")
+    config = bank_config(tmp_path)
+    config = dataclasses.replace(config, sync=sync_section(office.url, token_file))
+    rig = await Rig(config).start()
+    office.clock = rig.clock.time
+    sync = SyncCoordinator(
+        config, rig.store, rig.locker.db, rig.locker, rig.clock, rng=random.Random(7)
+    )
+    yield Synced(rig, office, sync)
+    await sync.close()
+    await rig.stop()
