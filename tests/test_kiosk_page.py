@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 
-from tests.browser import Kiosk, browser, demo_config  # noqa: F401 (browser is a fixture)
+from tests.browser import Kiosk, demo_config
 from tests.daemon import Daemon
 
 PAGE = {"viewport": {"width": 1280, "height": 900}}
@@ -43,7 +43,7 @@ async def _collect(kiosk: Kiosk, shot: str) -> str:
 
 async def test_two_parcels_dropped_off_by_touch_and_collected_by_pin_and_qr(
     tmp_path,
-    browser,  # noqa: F811
+    browser,
 ) -> None:
     async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
         kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
@@ -105,7 +105,7 @@ async def test_two_parcels_dropped_off_by_touch_and_collected_by_pin_and_qr(
         assert all(c["door"] == "closed" for c in events["compartments"])
 
 
-async def test_wrong_codes_then_the_lock_out_screen(tmp_path, browser) -> None:  # noqa: F811
+async def test_wrong_codes_then_the_lock_out_screen(tmp_path, browser) -> None:
     config = demo_config(tmp_path, lockout_after=3)  # two free failures, then the lock-out
     async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
         kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
@@ -132,7 +132,7 @@ async def test_wrong_codes_then_the_lock_out_screen(tmp_path, browser) -> None: 
         await kiosk.shows("#message-text", re.compile("A pickup code has 8 digits"))
 
 
-async def test_language_switch_and_the_idle_timeout(tmp_path, browser) -> None:  # noqa: F811
+async def test_language_switch_and_the_idle_timeout(tmp_path, browser) -> None:
     async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
         page = await browser.new_page(**PAGE)
         await page.clock.install()
@@ -164,7 +164,7 @@ async def test_language_switch_and_the_idle_timeout(tmp_path, browser) -> None: 
         await kiosk.screen("login")
 
 
-async def test_a_lower_compartment_for_a_courier_who_asks(tmp_path, browser) -> None:  # noqa: F811
+async def test_a_lower_compartment_for_a_courier_who_asks(tmp_path, browser) -> None:
     async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
         kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
         await kiosk.tap("Courier")
@@ -180,7 +180,7 @@ async def test_a_lower_compartment_for_a_courier_who_asks(tmp_path, browser) -> 
         await kiosk.screen("courier")
 
 
-async def test_doesnt_fit_door_did_not_open_and_door_left_open(tmp_path, browser) -> None:  # noqa: F811
+async def test_doesnt_fit_door_did_not_open_and_door_left_open(tmp_path, browser) -> None:
     config = demo_config(tmp_path, door_left_open_s=5)
     async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
         kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
@@ -221,7 +221,7 @@ async def test_doesnt_fit_door_did_not_open_and_door_left_open(tmp_path, browser
         assert f"JJD0001 is stored in {large}" in await kiosk.text("#courier-note")
 
 
-async def test_a_courier_collects_an_expired_parcel(tmp_path, browser) -> None:  # noqa: F811
+async def test_a_courier_collects_an_expired_parcel(tmp_path, browser) -> None:
     config = demo_config(tmp_path, expiry_sweep_s=1)
     async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
         events = await daemon.events(after=0)

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lockerd.domain import Comp, Event
 from lockerd.sync.coordinator import Backoff
-from tests.sync_rig import OFFICE_KEY, Synced, office, synced  # noqa: F401 (fixtures)
+from tests.sync_rig import OFFICE_KEY, Synced
 
 DAY = 86400.0
 
