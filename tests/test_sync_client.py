@@ -1,0 +1,193 @@
+"""The back-office client: each kind of answer mapped to its meaning; TLS checked against the CA."""
+
+from __future__ import annotations
+
+import datetime
+import ssl
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from lockerd.config.schema import SyncSection
+from lockerd.sync.backoffice import ReferenceBackOffice
+from lockerd.sync.client import (
+    AuthRejected,
+    BackOfficeClient,
+    ProtocolError,
+    ServerError,
+    Unreachable,
+    tls_context,
+)
+
+EVENT = {"seq": 1, "type": "locker.started", "at": 1.0, "data": {}}
+
+
+@pytest.fixture
+def token_file(tmp_path) -> Path:
+    path = tmp_path / "token"
+    path.write_text("secret-token\n")
+    return path
+
+
+async def answering(status: int, body: str, content_type: str = "application/json") -> str:
+    async def handler(request: web.Request) -> web.Response:
+        assert request.headers["Authorization"] == "Bearer secret-token"
+        return web.Response(status=status, text=body, content_type=content_type)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    answering.runners.append(runner)
+    return f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+
+
+answering.runners = []
+
+
+@pytest.fixture(autouse=True)
+async def _cleanup():
+    yield
+    for runner in answering.runners:
+        await runner.cleanup()
+    answering.runners.clear()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "says"),
+    [
+        (401, "{}", AuthRejected, "401"),
+        (403, "{}", AuthRejected, "403"),
+        (500, "oops", ServerError, "500"),
+        (503, "", ServerError, "503"),
+        (404, "no such locker", ProtocolError, "404: no such locker"),
+        (200, "<html>", ProtocolError, "not JSON"),
+        (200, "[1, 2]", ProtocolError, "must be a JSON object"),
+        (200, '{"acked_seq": "7"}', ProtocolError, "acked_seq must be a whole number"),
+        (200, '{"acked_seq": -1}', ProtocolError, "acked_seq must be a whole number"),
+        (200, '{"acked_seq": true}', ProtocolError, "acked_seq must be a whole number"),
+    ],
+)
+async def test_each_push_answer_has_its_meaning(token_file, status, body, error, says) -> None:
+    client = BackOfficeClient(await answering(status, body), "L1", token_file, timeout_s=2)
+    try:
+        with pytest.raises(error, match=says):
+            await client.push([EVENT])
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(
+    "body", ['{"commands": {}, "cursor": "1"}', '{"commands": [], "cursor": 1}', "{}"]
+)
+async def test_a_commands_answer_must_have_a_list_and_a_cursor(token_file, body) -> None:
+    client = BackOfficeClient(await answering(200, body), "L1", token_file, timeout_s=2)
+    try:
+        with pytest.raises(ProtocolError, match="commands list and a cursor"):
+            await client.pull("")
+    finally:
+        await client.close()
+
+
+async def test_nobody_listening_is_unreachable(token_file) -> None:
+    client = BackOfficeClient("http://127.0.0.1:9", "L1", token_file, timeout_s=2)
+    try:
+        with pytest.raises(Unreachable, match="POST /events"):
+            await client.push([EVENT])
+    finally:
+        await client.close()
+
+
+async def test_the_locker_id_is_quoted_in_the_path(token_file) -> None:
+    office = ReferenceBackOffice("secret-token")
+    await office.start()
+    client = BackOfficeClient(office.url, "site 1/a", token_file, timeout_s=2)
+    try:
+        assert await client.push([EVENT]) == 1
+    finally:
+        await client.close()
+        await office.stop()
+    assert set(office.lockers) == {"site 1/a"}  # one path segment, not two
+
+
+# -- TLS ---------------------------------------------------------------------------------
+
+
+def _certificate(subject: str, key, issuer=None, issuer_key=None, ca: bool = False):
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        address = x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))
+        builder = builder.add_extension(x509.SubjectAlternativeName([address]), critical=False)
+    return builder.sign(issuer_key or key, hashes.SHA256())
+
+
+def _pem(path: Path, cert=None, key=None) -> Path:
+    if cert is not None:
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    else:
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return path
+
+
+@pytest.fixture
+async def tls_office(tmp_path):
+    ca_key, server_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    ca = _certificate("lockerd test CA", ca_key, ca=True)
+    server = _certificate("127.0.0.1", server_key, ca, ca_key)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(
+        _pem(tmp_path / "server.pem", cert=server), _pem(tmp_path / "server.key", key=server_key)
+    )
+    office = ReferenceBackOffice("secret-token")
+    office.ssl = context
+    await office.start()
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    _pem(tmp_path / "other-ca.pem", cert=_certificate("another CA", other_key, ca=True))
+    _pem(tmp_path / "ca.pem", cert=ca)
+    yield office
+    await office.stop()
+
+
+@pytest.mark.parametrize(("ca", "works"), [("ca.pem", True), ("other-ca.pem", False)])
+async def test_tls_is_verified_against_the_configured_ca(
+    tls_office, tmp_path, token_file, ca, works
+):
+    sync = SyncSection(url=tls_office.url, token_file=str(token_file), ca_file=ca)
+    context = tls_context(sync, lambda path: tmp_path / path)
+    client = BackOfficeClient(tls_office.url, "L1", token_file, timeout_s=2, tls=context)
+    try:
+        if works:
+            assert await client.push([EVENT]) == 1
+        else:
+            with pytest.raises(Unreachable, match="certificate"):
+                await client.push([EVENT])
+    finally:
+        await client.close()
+    assert tls_office.url.startswith("https://")
