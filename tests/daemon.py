@@ -69,6 +69,13 @@ class Daemon:
             await asyncio.wait_for(self.proc.wait(), timeout=15)
         return self.proc.returncode or 0
 
+    async def kill(self) -> None:
+        """SIGKILL: no clean-up at all, as a power cut or the OOM killer would."""
+        assert self.proc is not None
+        self.proc.kill()
+        await asyncio.wait_for(self.proc.wait(), timeout=15)
+        await self.stop()
+
     async def __aexit__(self, *exc: Any) -> None:
         await self.stop()
 
