@@ -359,3 +359,16 @@ async def test_a_slow_back_office_never_holds_up_a_pickup(synced) -> None:
     await s.rig.person_closes(comp)
     assert flow.state == "collected" and not syncing.done()
     await syncing
+
+
+async def test_an_unexpected_fault_in_a_round_backs_off_instead_of_ending_sync(synced) -> None:
+    s = synced
+
+    def broken(limit: int) -> list:
+        raise RuntimeError("disk on fire")
+
+    s.rig.store.unsent = broken
+    delay = await s.sync.round()
+    assert 0 <= delay <= s.sync.sync.backoff_base_s and "disk on fire" in s.sync.last_error
+    del s.rig.store.unsent
+    await s.drain()

@@ -120,6 +120,11 @@ class SyncCoordinator:
             level = logging.ERROR if isinstance(exc, ProtocolError) else logging.WARNING
             log.log(level, "sync round failed (%d in a row): %s", self.failures, exc)
             return self.backoff.delay(self.failures)
+        except Exception as exc:  # a fault here must not end sync for good: log it, back off
+            self.failures += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("sync round failed unexpectedly (%d in a row)", self.failures)
+            return self.backoff.delay(self.failures)
         if self.auth_failed:
             log.info("sync: the back office accepts this locker's credentials again")
         self.failures, self.auth_failed, self.last_error = 0, False, ""
