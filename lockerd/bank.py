@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -103,6 +104,8 @@ class Bank:
         self._layout = {c.id: c for c in config.compartment}
         self._doors = {c.id: _DoorTrack() for c in config.compartment}
         self._groups = {g.name: _Group(gap=g.gap_ms / 1000) for g in config.power_group}
+        #: Completed polls per bus (the watchdog is fed only while each keeps moving).
+        self.polls: Counter[str] = Counter({bus.name: 0 for bus in config.bus})
         self._lock_ready: dict[str, float] = {}
         self.door_listeners: list[DoorListener] = []
         self.health_listeners: list[HealthListener] = []
@@ -251,6 +254,7 @@ class Bank:
             started = self.clock.monotonic()
             try:
                 await self.poll_bus(bus)
+                self.polls[bus] += 1
             except Exception:  # a bug here must not stop the poller; the log says what
                 log.exception("poll of bus %s failed", bus)
             await self.clock.sleep(max(0.0, interval - (self.clock.monotonic() - started)))

@@ -13,6 +13,7 @@ from lockerd.bank import Bank
 from lockerd.clock import Clock, SystemClock
 from lockerd.config import Config
 from lockerd.locker import Locker
+from lockerd.notify import Notifier, Watchdog
 from lockerd.store import Store
 from lockerd.sync.coordinator import SyncCoordinator
 from lockerd.worker import Worker
@@ -110,17 +111,49 @@ async def serve(config: Config, announce: Callable[[str], None] = print) -> None
     """Run until SIGTERM or SIGINT."""
     from lockerd.kiosk.server import KioskServer  # aiohttp.web only when serving
 
+    notifier = Notifier()
     running = await start(config)
     server = KioskServer(config, running.locker, running.hardware, running.scans, running.scanners)
+    watchdog: asyncio.Task[None] | None = None
     try:
         url = await server.start()
+        # Ready once config, store and buses are open; a silent board is reported, not waited for.
+        notifier.send(ready=1, status=status_line(running.locker, url))
         announce(f"lockerd {__version__} ready: kiosk at {url}")
+        if notifier.watchdog_interval is not None:
+            watchdog = asyncio.ensure_future(
+                feed_watchdog(notifier, running.locker, url, notifier.watchdog_interval)
+            )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         log.info("stopping")
+        notifier.send(stopping=1, status="stopping")
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         await server.stop()
         await running.close()
+
+
+def status_line(locker: Locker, url: str) -> str:
+    """What ``systemctl status`` shows: ready, or degraded with the silent boards named."""
+    silent = sorted(name for name, board in locker.bank.boards.items() if not board.online)
+    if silent:
+        return f"degraded: board {', '.join(silent)} silent; kiosk at {url}"
+    return f"ready: {len(locker.bank.boards)} boards answering; kiosk at {url}"
+
+
+async def feed_watchdog(notifier: Notifier, locker: Locker, url: str, interval: float) -> None:
+    """From the main loop: ping while the pollers progress, and keep STATUS current."""
+    watchdog = Watchdog(notifier, lambda: locker.bank.polls)
+    status = status_line(locker, url)
+    while True:
+        await locker.clock.sleep(interval)
+        watchdog.check()
+        now = status_line(locker, url)
+        if now != status:
+            status = now
+            notifier.send(status=status)

@@ -54,3 +54,38 @@ def test_the_daemon_may_reach_the_scanners() -> None:
     assert {"dialout", "gpio", "i2c", "video", "input"} <= set(groups)
     assert {"char-video4linux rw", "char-input rw"} <= set(daemon["DeviceAllow"])
     assert daemon["User"] == ["lockerd"]
+
+
+def test_the_daemon_unit_notifies_and_has_a_watchdog() -> None:
+    daemon = settings("lockerd.service")
+    assert daemon["Type"] == ["notify"] and daemon["WatchdogSec"] == ["20s"]
+    assert daemon["Restart"] == ["on-failure"] and daemon["WorkingDirectory"] == ["/run/lockerd"]
+
+
+@pytest.mark.skipif(
+    shutil.which("systemd-sysusers") is None or shutil.which("systemd-tmpfiles") is None,
+    reason="no systemd-sysusers or systemd-tmpfiles here",
+)
+def test_sysusers_and_tmpfiles_make_the_users_and_folders(tmp_path) -> None:
+    (tmp_path / "etc").mkdir()
+    for tool, name in [
+        ("systemd-sysusers", "lockerd.sysusers"),
+        ("systemd-tmpfiles", "lockerd.tmpfiles"),
+    ]:
+        extra = ["--create"] if tool == "systemd-tmpfiles" else []
+        done = subprocess.run(
+            [tool, f"--root={tmp_path}", *extra, str(UNITS / name)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    groups = {
+        line.split(":")[0]: set(filter(None, line.split(":")[3].split(",")))
+        for line in (tmp_path / "etc" / "group").read_text().splitlines()
+    }
+    hardware = {"dialout", "gpio", "i2c", "video", "input"}
+    assert all("lockerd" in groups[g] for g in hardware)
+    assert not any("kiosk" in members for members in groups.values())
+    state = tmp_path / "var" / "lib" / "lockerd"
+    assert state.is_dir() and oct(state.stat().st_mode & 0o777) == "0o750"
