@@ -296,6 +296,10 @@ class Bank:
                 listener(board.config.name, True)
 
     async def close(self) -> None:
+        for board in self.boards.values():
+            release = getattr(board.driver, "release_now", None)
+            if release is not None:  # boards whose pulse this process times (GPIO)
+                release()
         for name, board in self.boards.items():
             try:
                 await self._on_bus(board.bus, board.driver.close)

@@ -77,3 +77,22 @@ def test_chip_found_by_label(tmp_path) -> None:
     assert find_chip("pinctrl-rp1", str(tmp_path)) == 4
     with pytest.raises(LinkError, match="no gpiochip labelled 'nope'"):
         find_chip("nope", str(tmp_path))
+
+
+@pytest.mark.parametrize("active_high", [True, False])
+def test_a_stopping_daemon_releases_a_pulse_under_way_at_once(factory, active_high) -> None:
+    import threading
+
+    board = GpioBoard(factory, [17, 27], active_high=active_high)
+    pin, idle = factory.pin(17), 0 if active_high else 1
+    pulse = threading.Thread(target=board.pulse, args=(1, 60_000))
+    pulse.start()
+    for _ in range(1000):  # until the thread has the coil on
+        if pin.state != idle:
+            break
+        pulse.join(0.005)
+    assert pin.state != idle
+    board.release_now()
+    pulse.join(timeout=2)  # a deadline: the 60 s pulse must have ended long before
+    assert not pulse.is_alive() and pin.state == idle
+    board.close()

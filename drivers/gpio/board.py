@@ -13,7 +13,7 @@ pulses (Kerong, Modbus) are preferred for anything bigger than a cabinet.
 from __future__ import annotations
 
 import glob
-import time
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,7 @@ class GpioBoard:
         bounce_ms: int | None = None,
     ):
         self.channels = len(lock_pins)
+        self._released = threading.Event()
         bounce = bounce_ms / 1000 if bounce_ms else None
         self._locks = [
             OutputDevice(pin, active_high=active_high, initial_value=False, pin_factory=factory)
@@ -91,8 +92,19 @@ class GpioBoard:
         lock = self._locks[channel - 1]
         try:
             lock.on()
-            time.sleep(milliseconds / 1000)  # the bus thread, never the event loop
+            # On the bus thread, never the event loop; release_now() cuts it short.
+            self._released.wait(milliseconds / 1000)
         finally:
+            lock.off()
+
+    def release_now(self) -> None:
+        """From any thread: end a pulse under way and leave every lock off (a stopping daemon).
+
+        A GPIO pulse is timed by this process; anything still energized when it
+        stops must be released at once, not when the bus thread gets round to it.
+        """
+        self._released.set()
+        for lock in self._locks:
             lock.off()
 
     def read_inputs(self) -> Inputs:
