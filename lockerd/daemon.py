@@ -109,14 +109,18 @@ async def start(config: Config, clock: Clock | None = None) -> Running:
 
 async def serve(config: Config, announce: Callable[[str], None] = print) -> None:
     """Run until SIGTERM or SIGINT."""
+    from lockerd.control import ControlServer
     from lockerd.kiosk.server import KioskServer  # aiohttp.web only when serving
+    from lockerd.service import handlers
 
     notifier = Notifier()
     running = await start(config)
     server = KioskServer(config, running.locker, running.hardware, running.scans, running.scanners)
+    control = ControlServer(config, running.locker, handlers(config, running.locker, running.sync))
     watchdog: asyncio.Task[None] | None = None
     try:
         url = await server.start()
+        await control.start()
         # Ready once config, store and buses are open; a silent board is reported, not waited for.
         notifier.send(ready=1, status=status_line(running.locker, url))
         announce(f"lockerd {__version__} ready: kiosk at {url}")
@@ -134,6 +138,7 @@ async def serve(config: Config, announce: Callable[[str], None] = print) -> None
     finally:
         if watchdog is not None:
             watchdog.cancel()
+        await control.stop()
         await server.stop()
         await running.close()
 

@@ -91,3 +91,4 @@ class Event(StrEnum):
     HEARTBEAT = "heartbeat"
     SYNC_AUTH_FAILED = "sync.auth_failed"
     STORAGE_OVER_BUDGET = "storage.over_budget"
+    SERVICE_ACTION = "service.action"

@@ -303,9 +303,9 @@ class Locker:
         self._changed(flow)
         return flow
 
-    async def remote_open(self, reservation: Reservation) -> Flow:
-        """Open a door for a signed back-office command whose intent is committed."""
-        flow = self._track(Flow("remote", "opening", size=reservation.size))
+    async def open_reserved(self, kind: str, reservation: Reservation) -> Flow:
+        """Open a door whose intent is committed: a ``remote`` command or a ``service`` open."""
+        flow = self._track(Flow(kind, "opening", size=reservation.size))
         await self._open(flow, reservation)
         self._changed(flow)
         return flow

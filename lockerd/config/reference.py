@@ -25,6 +25,12 @@ SECTIONS: list[tuple[str, type[Any], str]] = [
     ),
     ("[safety]", schema.SafetySection, "Lock pulse rules, enforced below every flow."),
     (
+        "[sync]",
+        schema.SyncSection,
+        "Back-office sync v1 (docs/sync-protocol.md); off unless url is set.",
+    ),
+    ("[control]", schema.ControlSection, "The Unix socket lockerctl talks to the daemon over."),
+    (
         "[[size]]",
         schema.SizeConfig,
         "Size classes, smallest first; the allocator takes the smallest that fits.",

@@ -101,6 +101,15 @@ class SyncSection:
 
 
 @dataclass(frozen=True)
+class ControlSection:
+    socket: str = opt(
+        "",
+        doc="lockerctl's socket (default: control.sock in $RUNTIME_DIRECTORY, else the state dir)",
+    )
+    group: str = opt("", doc="a group whose members may use lockerctl (root always may)")
+
+
+@dataclass(frozen=True)
 class SafetySection:
     pulse_ms: int = opt(500, doc="lock pulse length", min=50, max=5000)
     max_pulse_ms: int = opt(1000, doc="no pulse may be longer than this", min=50, max=5000)
@@ -359,6 +368,7 @@ class Config:
     pickup: PickupSection = opt(PickupSection(), doc="pickup codes")
     safety: SafetySection = opt(SafetySection(), doc="lock safety")
     sync: SyncSection = opt(SyncSection(), doc="back-office sync (docs/sync-protocol.md)")
+    control: ControlSection = opt(ControlSection(), doc="lockerctl's control socket")
     scanner: tuple[ScannerConfig, ...] = opt([], doc="barcode and QR scanners")
     demo: DemoSection = opt(DemoSection(), doc="demo seed data")
     path: Path = opt(Path("."), doc="the file this came from", internal=True)

@@ -32,6 +32,7 @@ EXPECTED_TABLES = {
     "used_tokens",
     "inbox",
     "remote_open_seqs",
+    "audit",
 }
 
 

@@ -99,4 +99,17 @@ MIGRATIONS: list[list[str]] = [
             used_at REAL NOT NULL)""",
         """ALTER TABLE parcels ADD COLUMN hold_hours REAL""",
     ],
+    # 4: the technicians' audit log, each entry chained to the one before by a hash
+    [
+        """CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            at REAL NOT NULL,
+            actor TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            prev TEXT NOT NULL,
+            hash TEXT NOT NULL)""",
+    ],
 ]

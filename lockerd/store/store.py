@@ -17,10 +17,10 @@ from lockerd.domain import LIVE_INTENTS, Comp, Door, Event, Intent
 from lockerd.errors import StoreError
 from lockerd.store._db import Database
 from lockerd.store.access import Access
-from lockerd.store.sync import SyncStore
+from lockerd.store.service import ServiceStore
 
 
-class Store(SyncStore, Access):
+class Store(ServiceStore, Access):
     """The locker's durable state."""
 
     @classmethod

@@ -236,7 +236,7 @@ class SyncCoordinator:
             return await self._reject(command.id, command.type, "the signature does not verify")
         outcome, reservation = await self.db(self.store.reserve_remote_open, command)
         if reservation is not None:
-            await self.locker.remote_open(reservation)
+            await self.locker.open_reserved("remote", reservation)
         return str(outcome)
 
     async def _reject(self, command_id: str, kind: str, reason: str) -> str:

@@ -1,0 +1,202 @@
+"""``lockerctl``: the technician's command, over the daemon's control socket.
+
+Exit status: 0 done; 1 the daemon refused (the reason is printed); 2 bad
+arguments; 3 the daemon is not running (or its socket is elsewhere); 4 the
+caller may not use lockerctl; 5 ``audit --verify`` found the chain broken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+DEFAULT_SOCKET = "/run/lockerd/control.sock"
+EXIT_REFUSED, EXIT_USAGE, EXIT_NOT_RUNNING, EXIT_NOT_ALLOWED, EXIT_BROKEN = 1, 2, 3, 4, 5
+
+
+class NotRunning(Exception):
+    pass
+
+
+class NotAllowed(Exception):
+    pass
+
+
+def request(path: str, command: str, args: dict[str, Any], reason: str = "") -> Iterator[Any]:
+    """Send one request; yield each answer line (one, or many for ``events --follow``)."""
+    origin = os.environ.get("SSH_CONNECTION", "").split(" ")[0]
+    body = {
+        "command": command,
+        "args": args,
+        "reason": reason,
+        "origin": f"ssh from {origin}" if origin else "local",
+    }
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        sock.close()
+        raise NotRunning(f"lockerd is not running (no answer on {path}: {exc.strerror})") from exc
+    except PermissionError as exc:
+        sock.close()
+        raise NotAllowed(f"cannot reach {path}: {exc.strerror}") from exc
+    with sock, sock.makefile("rwb") as stream:
+        stream.write(json.dumps(body).encode() + b"\n")
+        stream.flush()
+        for line in stream:
+            yield json.loads(line)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lockerctl",
+        description="Service the locker: status, doors, events, sync, config, audit.",
+        epilog="Exit status: 0 done, 1 refused, 2 bad arguments, 3 lockerd not running,"
+        " 4 not allowed, 5 audit chain broken.",
+    )
+    parser.add_argument(
+        "--socket",
+        default=os.environ.get("LOCKERD_SOCKET", DEFAULT_SOCKET),
+        help=f"the daemon's control socket (default: $LOCKERD_SOCKET or {DEFAULT_SOCKET})",
+    )
+    parser.add_argument("--json", action="store_true", help="print the answer as JSON")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # --json is accepted after the command too (lockerctl status --json).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    add = commands.add_parser
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return add(name, help=text, parents=[common])
+
+    command("status", "the bank as its grid, and a table of every compartment")
+    for name, text in [
+        ("open", "open a compartment's door (it then needs a check)"),
+        ("disable", "take a compartment out of service"),
+        ("enable", "put a checked compartment back in service (its door shut)"),
+    ]:
+        action = command(name, text)
+        action.add_argument("id", help="the compartment, as on its door (A1, B3...)")
+        action.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    events = command("events", "recent journal events")
+    events.add_argument("--after", type=int, help="events after this sequence number")
+    events.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    events.add_argument("--follow", action="store_true", help="then keep printing new ones")
+    sync = command("sync", "the back-office link's status")
+    sync.add_argument("--push", action="store_true", help="sync now")
+    command("config", "the effective config, secrets masked")
+    audit = command("audit", "the audit log")
+    audit.add_argument("--verify", action="store_true", help="check the hash chain")
+    audit.add_argument("--limit", type=int, default=50, help="how many entries (default 50)")
+    return parser
+
+
+def _args(ns: argparse.Namespace) -> dict[str, Any]:
+    if ns.command in ("open", "disable", "enable"):
+        return {"id": ns.id}
+    if ns.command == "events":
+        args = {"limit": ns.limit, "follow": ns.follow}
+        return args | ({"after": ns.after} if ns.after is not None else {})
+    if ns.command == "sync":
+        return {"push": ns.push}
+    if ns.command == "audit":
+        return {"verify": ns.verify, "limit": ns.limit}
+    return {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = _parser().parse_args(argv)
+    try:
+        for answer in request(ns.socket, ns.command, _args(ns), getattr(ns, "reason", "")):
+            if "ok" not in answer:  # a followed event
+                print(json.dumps(answer) if ns.json else _event_line(answer), flush=True)
+                continue
+            if not answer["ok"]:
+                error = answer["error"]
+                print(f"lockerctl: {error['message']} ({error['code']})", file=sys.stderr)
+                return EXIT_NOT_ALLOWED if error["code"] == "not_allowed" else EXIT_REFUSED
+            result = answer["result"]
+            print(json.dumps(result, indent=2) if ns.json else render(ns.command, result))
+            if ns.command == "audit" and ns.verify and result["problems"]:
+                return EXIT_BROKEN
+    except NotRunning as exc:
+        print(f"lockerctl: {exc}", file=sys.stderr)
+        return EXIT_NOT_RUNNING
+    except NotAllowed as exc:
+        print(f"lockerctl: {exc}", file=sys.stderr)
+        return EXIT_NOT_ALLOWED
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _event_line(event: dict[str, Any]) -> str:
+    return f"#{event['seq']} {event['type']} {json.dumps(event['data'], sort_keys=True)}"
+
+
+def render(command: str, result: Any) -> str:
+    if command == "status":
+        return status_text(result)
+    if command == "events":
+        return "\n".join(_event_line(e) for e in result) or "(no events)"
+    if command == "audit" and isinstance(result, dict):
+        verdict = "intact" if not result["problems"] else "BROKEN"
+        lines = [f"audit log {verdict}: {result['entries']} entries, head {result['head']}"]
+        return "\n".join(lines + [f"  {p}" for p in result["problems"]])
+    if command == "audit":
+        lines = [
+            f"#{e['seq']} {e['actor']} ({e['origin']}) {e['action']} {e['target']}: {e['reason']}"
+            for e in result
+        ]
+        return "\n".join(lines) or "(no entries)"
+    if command == "open":
+        return f"{result['compartment']}: {result['state']} (attempt {result['attempt']})"
+    if command in ("disable", "enable"):
+        return f"{result['compartment']}: {result['state']}"
+    return json.dumps(result, indent=2)
+
+
+SHORT = {"free": "free", "reserved": "RSV", "open": "OPEN", "occupied": "full",
+         "out_of_service": "OUT", "needs_check": "CHECK"}  # fmt: skip
+
+
+def status_text(status: dict[str, Any]) -> str:
+    """The bank drawn as seen from the front, then one line per compartment and per board."""
+    comps = status["compartments"]
+    cells = {
+        (c["column"], c["row"]): f"{c['id']} {SHORT.get(c['state'], c['state'])}" for c in comps
+    }
+    width = max(len(v) for v in cells.values()) + 2
+    columns = range(1, max(c for c, _ in cells) + 1)
+    rows = range(1, max(r for _, r in cells) + 1)
+    lines = [f"locker {status['locker']['id']} {status['locker']['name']}".rstrip(), ""]
+    for row in rows:
+        lines.append("".join(f"[{cells.get((col, row), ''):^{width}}]" for col in columns))
+    lines += ["", f"{'id':<5} {'size':<4} {'state':<15} {'door':<8} {'parcel':<20} reason"]
+    for c in comps:
+        lines.append(
+            f"{c['id']:<5} {c['size']:<4} {c['state']:<15} {c['door']:<8}"
+            f" {c['parcel'] or '-':<20} {c['reason'] or ''}".rstrip()
+        )
+    lines.append("")
+    for name, board in status["boards"].items():
+        state = "online" if board["online"] else "SILENT"
+        lines.append(f"board {name}: {state}, {board['reads']} reads, {board['failures']} failures")
+    sync = status["sync"]
+    if sync is None:
+        lines.append("sync: off")
+    else:
+        health = "ok" if sync["ok"] else f"failing ({sync['last_error'] or 'not yet'})"
+        lines.append(f"sync: {health}; {status['unsent']} events unsent")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

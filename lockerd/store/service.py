@@ -1,0 +1,133 @@
+"""Technicians' actions and their tamper-evident audit log.
+
+Each action commits with its audit entry and a ``service.action`` journal
+event (so the back office hears of it, and of the audit chain's head). An
+entry's ``hash`` is SHA-256 of the previous entry's hash and the entry's own
+fields, so a changed, removed or reordered entry breaks the chain from there
+on, and :meth:`ServiceStore.verify_audit` names where.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from lockerd.domain import Comp, Event, Purpose
+from lockerd.errors import FlowError, NotFound
+from lockerd.store.base import Reservation
+from lockerd.store.sync import SyncStore
+
+T = TypeVar("T")
+GENESIS = "0" * 64
+FIELDS = ("seq", "at", "actor", "origin", "action", "target", "reason")
+
+
+def entry_hash(prev: str, entry: dict[str, Any]) -> str:
+    body = json.dumps({k: entry[k] for k in FIELDS}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{prev}\n{body}".encode()).hexdigest()
+
+
+class ServiceStore(SyncStore):
+    def service_open(self, comp_id: str, actor: str, origin: str, reason: str) -> Reservation:
+        """Commit a technician's unlock intent (the compartment then needs a check)."""
+        comp = self._service_target(comp_id)
+
+        def effect(conn: Any) -> Reservation:
+            if self.live_intent(comp.id) is not None:
+                raise FlowError("door_in_progress", f"{comp.id} has a door opening or open")
+            intent = self._intend(conn, comp, Purpose.SERVICE, f"technician:{actor}")
+            return Reservation(intent, comp.id, Purpose.SERVICE, comp.size)
+
+        return self._audited(actor, origin, "open", comp.id, reason, effect)
+
+    def service_disable(self, comp_id: str, actor: str, origin: str, reason: str) -> None:
+        comp = self._service_target(comp_id)
+
+        def effect(conn: Any) -> None:
+            if self.live_intent(comp.id) is not None:
+                raise FlowError("door_in_progress", f"{comp.id} has a door opening or open")
+            if self.compartment(comp.id)["state"] == Comp.OUT_OF_SERVICE:
+                raise FlowError("out_of_service", f"{comp.id} is already out of service")
+            self._set(conn, comp.id, Comp.OUT_OF_SERVICE, f"technician: {reason}")
+            self._event(
+                Event.OUT_OF_SERVICE, {"compartment": comp.id, "reason": f"technician: {reason}"}
+            )
+
+        self._audited(actor, origin, "disable", comp.id, reason, effect)
+
+    def service_enable(self, comp_id: str, actor: str, origin: str, reason: str) -> str:
+        comp = self._service_target(comp_id)
+        actor_name = f"technician:{actor}"
+        return self._audited(
+            actor,
+            origin,
+            "enable",
+            comp.id,
+            reason,
+            lambda conn: self._return_to_service(conn, comp.id, actor_name),
+        )
+
+    def _service_target(self, comp_id: str) -> Any:
+        comp = self._layout.get(comp_id)
+        if comp is None:
+            raise NotFound("unknown_compartment", f"no compartment {comp_id!r}")
+        return comp
+
+    def _audited(
+        self,
+        actor: str,
+        origin: str,
+        action: str,
+        target: str,
+        reason: str,
+        effect: Callable[[Any], T],
+    ) -> T:
+        if not reason.strip():
+            raise FlowError("reason_required", "every service action needs a --reason", status=400)
+        with self._change() as conn:
+            result = effect(conn)
+            row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            prev = row[0] if row else GENESIS
+            seq = int(conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit").fetchone()[0])
+            entry = {
+                "seq": seq,
+                "at": self.clock.time(),
+                "actor": actor,
+                "origin": origin,
+                "action": action,
+                "target": target,
+                "reason": reason,
+            }
+            digest = entry_hash(prev, entry)
+            conn.execute(
+                "INSERT INTO audit (seq, at, actor, origin, action, target, reason, prev, hash)"
+                " VALUES (:seq, :at, :actor, :origin, :action, :target, :reason, :prev, :hash)",
+                entry | {"prev": prev, "hash": digest},
+            )
+            action_event = {k: v for k, v in entry.items() if k not in ("seq", "at")}
+            self._event(
+                Event.SERVICE_ACTION, action_event | {"audit_seq": seq, "audit_hash": digest}
+            )
+        return result
+
+    def audit_entries(self, limit: int = 1000) -> list[dict[str, Any]]:
+        rows = self.db.conn.execute(
+            "SELECT * FROM audit ORDER BY seq DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [dict(r) for r in reversed(rows)]
+
+    def verify_audit(self) -> dict[str, Any]:
+        """Recompute the chain; the entries where it breaks, and its head."""
+        rows = [dict(r) for r in self.db.conn.execute("SELECT * FROM audit ORDER BY rowid")]
+        problems, prev, expected_seq = [], GENESIS, 1
+        for row in rows:
+            if row["seq"] != expected_seq:
+                problems.append(f"entry {row['seq']}: expected entry {expected_seq} here")
+            if row["prev"] != prev:
+                problems.append(f"entry {row['seq']}: does not follow the entry before it")
+            if entry_hash(row["prev"], row) != row["hash"]:
+                problems.append(f"entry {row['seq']}: its contents were changed")
+            prev, expected_seq = row["hash"], row["seq"] + 1
+        return {"entries": len(rows), "head": prev, "problems": problems}

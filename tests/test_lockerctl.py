@@ -1,0 +1,229 @@
+"""lockerctl against ``lockerd run`` on the demo: each command, its audit entry, its exit status."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from lockerd.control import allowed
+from tests.browser import demo_config
+from tests.daemon import ROOT, Daemon
+
+SSH = "10.1.2.3 50123 10.0.0.1 22"
+
+
+class Ctl:
+    def __init__(self, socket: Path):
+        self.socket = socket
+
+    async def __call__(self, *args: str, ssh: str | None = None) -> tuple[int, str, str]:
+        env = dict(os.environ)
+        env.pop("SSH_CONNECTION", None)
+        if ssh:
+            env["SSH_CONNECTION"] = ssh
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "lockerd.lockerctl",
+            "--socket",
+            str(self.socket),
+            *args,
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        return proc.returncode or 0, out.decode(), err.decode()
+
+    async def json(self, *args: str) -> object:
+        code, out, err = await self(*args, "--json")
+        assert code == 0, err
+        return json.loads(out)
+
+
+@pytest.fixture
+def open_folder(tmp_path):
+    # The socket in a folder anyone may enter, so that another user can be refused by name.
+    folder = Path(f"/tmp/lockerctl-test-{os.getpid()}-{tmp_path.name}")
+    folder.mkdir(mode=0o755)
+    yield folder
+    folder.rmdir()
+
+
+@pytest.fixture
+async def locker(tmp_path, open_folder):
+    folder = open_folder
+    config = demo_config(tmp_path)
+    config.write_text(config.read_text() + f'\n[control]\nsocket = "{folder}/control.sock"\n')
+    async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
+        yield daemon, Ctl(folder / "control.sock"), tmp_path / "lockerd.db"
+
+
+async def test_status_draws_the_bank_and_lists_every_compartment(locker) -> None:
+    _, ctl, _ = locker
+    code, out, _ = await ctl("status")
+    assert code == 0
+    assert "[ A1 free ][ B1 free ][ C1 free ]" in out
+    assert "[ A4 free ][ B4 free ][         ]" in out
+    assert "board cu0: online" in out and "sync: off" in out
+    status = await ctl.json("status")
+    assert len(status["compartments"]) == 10
+
+
+async def test_disable_and_enable_are_audited_with_who_and_from_where(locker) -> None:
+    _, ctl, _ = locker
+    code, out, _ = await ctl("disable", "A1", "--reason", "hinge loose", ssh=SSH)
+    assert (code, out.strip()) == (0, "A1: out_of_service")
+    code, out, _ = await ctl("enable", "A1", "--reason", "hinge fixed")
+    assert (code, out.strip()) == (0, "A1: free")
+    entries = await ctl.json("audit")
+    assert [(e["actor"], e["origin"], e["action"], e["target"], e["reason"]) for e in entries] == [
+        ("root", "ssh from 10.1.2.3", "disable", "A1", "hinge loose"),
+        ("root", "local", "enable", "A1", "hinge fixed"),
+    ]
+    events = await ctl.json("events", "--limit", "200")
+    actions = [e["data"] for e in events if e["type"] == "service.action"]
+    assert [a["audit_hash"] for a in actions] == [e["hash"] for e in entries]
+
+
+async def test_a_state_change_needs_a_reason(locker) -> None:
+    _, ctl, _ = locker
+    code, _, err = await ctl("disable", "A1")
+    assert code == 2 and "--reason" in err
+    code, _, err = await ctl("disable", "A1", "--reason", "  ")
+    assert code == 1 and "needs a --reason" in err
+
+
+async def test_open_pulses_the_door_and_asks_for_a_check(locker) -> None:
+    daemon, ctl, _ = locker
+    events = await daemon.events(after=0)
+    code, out, _ = await ctl("open", "B1", "--reason", "customer locked keys inside")
+    assert code == 0 and out.startswith("B1: opening")
+    await events.event("lock.pulsed", compartment="B1")
+    await daemon.call("POST", "/api/demo/doors/B1/open")
+    await events.event("door.opened", compartment="B1")
+    await daemon.call("POST", "/api/demo/doors/B1/close")
+    await events.event("compartment.needs_check", compartment="B1", reason="service")
+    await events.close()
+    code, out, _ = await ctl("enable", "B1", "--reason", "checked: empty")
+    assert out.strip() == "B1: free"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (("open", "Z9", "--reason", "x"), 1, "no compartment 'Z9'"),
+        (("enable", "A1", "--reason", "x"), 1, "A1 is free, not out of service"),
+        (("sync",), 1, "no back office"),
+        (("events", "--limit", "0"), 1, "limit must be a whole number of at least 1"),
+        (("frobnicate",), 2, "invalid choice"),
+    ],
+)
+async def test_refusals_have_a_reason_and_an_exit_status(locker, args, code, says) -> None:
+    _, ctl, _ = locker
+    got, _, err = await ctl(*args)
+    assert got == code and says in err
+
+
+def as_user(uid: int, path: Path, request: dict) -> dict:
+    """Ask the control socket from a child process running as ``uid`` (the peer it sees)."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child)
+        try:
+            os.setgid(uid)
+            os.setuid(uid)
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.connect(str(path))
+                sock.sendall(json.dumps(request).encode() + b"\n")
+                os.write(write_end, sock.makefile("rb").readline())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as answer:
+        line = answer.read()
+    os.waitpid(child, 0)
+    return json.loads(line)
+
+
+async def test_a_caller_outside_the_group_is_refused(locker) -> None:
+    _, ctl, _ = locker
+    answer = await asyncio.to_thread(as_user, 65534, ctl.socket, {"command": "status"})
+    assert answer == {
+        "ok": False,
+        "error": {"code": "not_allowed", "message": "only root or the control group may do that"},
+    }
+
+
+def test_the_control_group_by_membership_or_primary_group() -> None:
+    import grp
+
+    root_group = grp.getgrgid(0).gr_name
+    assert allowed(0, 0, "")
+    assert allowed(65534, 0, root_group)  # primary group
+    assert not allowed(65534, 65534, root_group)
+    assert not allowed(65534, 65534, "no-such-group")
+
+
+async def test_not_running_is_its_own_exit_status(tmp_path) -> None:
+    code, _, err = await Ctl(tmp_path / "control.sock")("status")
+    assert code == 3 and "lockerd is not running" in err
+
+
+@pytest.mark.parametrize(
+    ("tamper", "problem"),
+    [
+        (
+            "UPDATE audit SET reason = 'nothing to see' WHERE seq = 2",
+            "entry 2: its contents were changed",
+        ),
+        ("DELETE FROM audit WHERE seq = 2", "entry 3: expected entry 2 here"),
+        (
+            "UPDATE audit SET seq = -seq WHERE seq IN (1, 2);"
+            "UPDATE audit SET seq = 3 + seq WHERE seq IN (-1, -2)",  # 1, 2 become 2, 1
+            "entry 1: does not follow the entry before it",
+        ),
+    ],
+)
+async def test_audit_verify_finds_a_changed_removed_or_reordered_entry(
+    locker, tamper, problem
+) -> None:
+    _, ctl, database = locker
+    for target, reason in (("A1", "one"), ("A2", "two"), ("A3", "three")):
+        assert (await ctl("disable", target, "--reason", reason))[0] == 0
+    code, out, _ = await ctl("audit", "--verify")
+    assert code == 0 and out.startswith("audit log intact: 3 entries")
+    with sqlite3.connect(database) as db:
+        db.executescript(tamper)
+    code, out, _ = await ctl("audit", "--verify")
+    assert code == 5 and "audit log BROKEN" in out and problem in out
+
+
+async def test_events_follow_prints_new_events_as_they_happen(locker) -> None:
+    _, ctl, _ = locker
+    follow = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lockerd.lockerctl", "--socket", str(ctl.socket),
+        "events", "--follow", "--limit", "1",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await ctl("disable", "B4", "--reason", "watching")
+
+        async def until_seen() -> str:
+            while line := (await follow.stdout.readline()).decode():
+                if "service.action" in line:
+                    return line
+            return ""
+
+        assert '"target": "B4"' in await asyncio.wait_for(until_seen(), 20)
+    finally:
+        follow.kill()
+        await follow.wait()
