@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -114,6 +115,17 @@ class Bank:
 
     async def _on_bus(self, bus: str, fn: Callable[..., T], *args: Any) -> T:
         return await self._workers[bus](fn, *args)
+
+    async def probe(self, name: str) -> dict[str, Any]:
+        """Read board ``name`` once on its bus, as a technician's bus scan: answer time or error."""
+        board = self.boards[name]
+        started = time.perf_counter()
+        try:
+            await self._on_bus(board.bus, board.driver.read_inputs)
+            error = None
+        except DriverError as exc:
+            error = str(exc)
+        return {"answer_ms": round((time.perf_counter() - started) * 1000, 2), "error": error}
 
     def _board_of(self, comp_id: str) -> tuple[CompartmentConfig, BoardState]:
         comp = self._layout[comp_id]

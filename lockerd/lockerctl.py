@@ -91,6 +91,30 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("--follow", action="store_true", help="then keep printing new ones")
     sync = command("sync", "the back-office link's status")
     sync.add_argument("--push", action="store_true", help="sync now")
+    parcels = command("parcels", "parcels: list, show, extend, mark returned")
+    parcel_actions = parcels.add_subparsers(dest="action", metavar="ACTION")
+    listing = parcel_actions.add_parser(
+        "list", parents=[common], help="every parcel (or those in one state)"
+    )
+    listing.add_argument("--state", help="expected, stored, expired, collected, returned...")
+    show = parcel_actions.add_parser("show", parents=[common], help="one parcel")
+    show.add_argument("barcode")
+    extend = parcel_actions.add_parser(
+        "extend", parents=[common], help="a new pickup deadline, N hours from now"
+    )
+    extend.add_argument("barcode")
+    extend.add_argument("--hours", type=float, required=True)
+    extend.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    returned = parcel_actions.add_parser(
+        "returned", parents=[common], help="the parcel was taken out by hand"
+    )
+    returned.add_argument("barcode")
+    returned.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    command("diag", "bus scan (each board's answer time and counters) and sensor sanity")
+    cycle = command("cycle-test", "open each door in turn; a person opens and shuts it")
+    cycle.add_argument("ids", nargs="+", help="the compartments, in the order to walk them")
+    cycle.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    cycle.add_argument("--timeout", type=int, default=120, help="seconds to wait at each door")
     command("config", "the effective config, secrets masked")
     audit = command("audit", "the audit log")
     audit.add_argument("--verify", action="store_true", help="check the hash chain")
@@ -106,6 +130,14 @@ def _args(ns: argparse.Namespace) -> dict[str, Any]:
         return args | ({"after": ns.after} if ns.after is not None else {})
     if ns.command == "sync":
         return {"push": ns.push}
+    if ns.command == "parcels":
+        args = {"action": ns.action or "list"}
+        for key in ("state", "barcode", "hours"):
+            if getattr(ns, key, None) is not None:
+                args[key] = getattr(ns, key)
+        return args
+    if ns.command == "cycle-test":
+        return {"ids": ns.ids, "timeout": ns.timeout}
     if ns.command == "audit":
         return {"verify": ns.verify, "limit": ns.limit}
     return {}
@@ -115,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
     try:
         for answer in request(ns.socket, ns.command, _args(ns), getattr(ns, "reason", "")):
+            if "progress" in answer:  # a step of a cycle test
+                print(json.dumps(answer) if ns.json else answer["progress"], flush=True)
+                continue
             if "ok" not in answer:  # a followed event
                 print(json.dumps(answer) if ns.json else _event_line(answer), flush=True)
                 continue
@@ -126,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(result, indent=2) if ns.json else render(ns.command, result))
             if ns.command == "audit" and ns.verify and result["problems"]:
                 return EXIT_BROKEN
+            if ns.command == "cycle-test" and any(not door["closed"] for door in result):
+                return EXIT_REFUSED
     except NotRunning as exc:
         print(f"lockerctl: {exc}", file=sys.stderr)
         return EXIT_NOT_RUNNING
@@ -156,11 +193,46 @@ def render(command: str, result: Any) -> str:
             for e in result
         ]
         return "\n".join(lines) or "(no entries)"
+    if command == "diag":
+        return diag_text(result)
+    if command == "cycle-test":
+        return "\n".join(
+            f"{d['compartment']}: opened {'yes' if d['opened'] else 'NO'},"
+            f" shut {'yes' if d['closed'] else 'NO'}, latched {_yes(d['latched'])}"
+            + (f" ({d['error']})" if d["error"] else "")
+            for d in result
+        )
+    if command == "parcels" and isinstance(result, list):
+        return (
+            "\n".join(
+                f"{p['id']:>5} {p['barcode']:<24} {p['state']:<10} {p['compartment_id'] or '-':<5}"
+                for p in result
+            )
+            or "(no parcels)"
+        )
     if command == "open":
         return f"{result['compartment']}: {result['state']} (attempt {result['attempt']})"
     if command in ("disable", "enable"):
         return f"{result['compartment']}: {result['state']}"
     return json.dumps(result, indent=2)
+
+
+def _yes(value: bool | None) -> str:
+    return "n/a (no lock feedback)" if value is None else ("yes" if value else "NO")
+
+
+def diag_text(result: dict[str, Any]) -> str:
+    lines = []
+    for b in result["boards"]:
+        answer = (
+            f"answered in {b['answer_ms']} ms" if b["error"] is None else f"NO ANSWER: {b['error']}"
+        )
+        where = f"{b['bus']} address {b['address']}" if b["address"] is not None else b["bus"]
+        lines.append(
+            f"{b['board']} on {where}: {answer}; {b['reads']} reads, {b['failures']} failures"
+        )
+    lines += [f"sensor: {doubt}" for doubt in result["sensors"]] or ["sensors: every door agrees"]
+    return "\n".join(lines)
 
 
 SHORT = {"free": "free", "reserved": "RSV", "open": "OPEN", "occupied": "full",

@@ -13,7 +13,7 @@ from typing import Any
 
 from lockerd.config import Config
 from lockerd.control import Caller, Handler, stream
-from lockerd.domain import Door
+from lockerd.domain import Door, Parcel
 from lockerd.errors import BadRequest, FlowError, NotFound
 from lockerd.locker import Locker
 from lockerd.sync.coordinator import SyncCoordinator
@@ -123,7 +123,121 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
             return await db(store.verify_audit)
         return await db(store.audit_entries, _int(args, "limit", 50, 1))
 
+    async def parcels(caller: Caller, args: dict[str, Any]) -> Any:
+        action, barcode = args.get("action", "list"), args.get("barcode")
+        if action == "list":
+            state = args.get("state")
+            if state is not None and state not in [str(p) for p in Parcel]:
+                raise BadRequest("invalid_field", f"state must be one of {', '.join(Parcel)}")
+            return await db(store.parcels, Parcel(state) if state else None)
+        if not isinstance(barcode, str) or not barcode:
+            raise BadRequest("missing_field", "name the parcel by its barcode")
+        if action == "show":
+            return await db(store.parcel_by_barcode, barcode)
+        if action == "extend":
+            hours = args.get("hours")
+            if (
+                not isinstance(hours, int | float)
+                or isinstance(hours, bool)
+                or not 0 < hours <= 2160
+            ):
+                raise BadRequest("invalid_field", "hours must be a number in 0..2160")
+            pickup_by = locker.clock.time() + hours * 3600
+            await db(
+                store.service_extend, barcode, pickup_by, caller.name, caller.origin, args["reason"]
+            )
+        elif action == "returned":
+            await db(store.service_returned, barcode, caller.name, caller.origin, args["reason"])
+        else:
+            raise BadRequest("invalid_field", "action must be list, show, extend or returned")
+        return await db(store.parcel_by_barcode, barcode)
+
+    async def diag(caller: Caller, args: dict[str, Any]) -> Any:
+        """A bus scan (each board read once now) and the door sensors' sanity."""
+        boards = []
+        for name, board in locker.bank.boards.items():
+            probe = await locker.bank.probe(name)
+            address = getattr(board.config, "address", None)
+            boards.append(
+                {"board": name, "bus": board.bus, "address": address, "online": board.online,
+                 "reads": board.reads, "failures": board.failures} | probe
+            )  # fmt: skip
+        doubts = []
+        for comp in await locker.bank_view():
+            if comp["door"] == "unknown":
+                doubts.append(f"{comp['id']}: door unknown (its sensing board is silent)")
+            elif comp["door"] == "open" and comp["state"] not in ("open", "reserved"):
+                doubts.append(f"{comp['id']}: door reads open with no unlock ({comp['state']})")
+        return {"boards": boards, "sensors": doubts}
+
+    async def cycle_test(caller: Caller, args: dict[str, Any]) -> Any:
+        ids = args.get("ids")
+        if (
+            not isinstance(ids, list)
+            or not ids
+            or any(i not in config.compartment_ids for i in ids)
+        ):
+            raise NotFound("unknown_compartment", f"name compartments of this locker, not {ids!r}")
+        wait = float(_int(args, "timeout", 120, 5))
+        reason = args["reason"]
+        if not reason.strip():
+            raise BadRequest("reason_required", "every service action needs a --reason")
+
+        async def walk(writer: asyncio.StreamWriter) -> None:
+            report = [await cycle_one(comp, caller, reason, wait, writer) for comp in ids]
+            writer.write(json.dumps({"ok": True, "result": report}).encode() + b"\n")
+            await writer.drain()
+
+        return stream(walk)
+
+    async def cycle_one(
+        comp: str, caller: Caller, reason: str, wait: float, writer: asyncio.StreamWriter
+    ) -> dict[str, Any]:
+        def say(text: str) -> None:
+            writer.write(json.dumps({"progress": f"{comp}: {text}"}).encode() + b"\n")
+
+        queue = locker.subscribe()
+        seen = {
+            "compartment": comp,
+            "opened": False,
+            "closed": False,
+            "latched": None,
+            "error": None,
+        }
+        try:
+            reservation = await db(store.service_open, comp, caller.name, caller.origin, reason)
+            flow = await locker.open_reserved("service", reservation)
+            say("pulsed: open the door, then shut it")
+            await writer.drain()
+            deadline = locker.clock.monotonic() + wait
+            while flow.state not in ("closed", "failed"):
+                left = deadline - locker.clock.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                await asyncio.wait_for(queue.get(), left)  # something happened: look again
+                if flow.state == "open" and not seen["opened"]:
+                    seen["opened"] = True
+                    say("door seen open")
+                    await writer.drain()
+            seen["closed"] = flow.state == "closed"
+            seen["opened"] = seen["opened"] or seen["closed"]  # a cycle too quick to watch
+            if flow.error:
+                seen["error"] = flow.error["message"]
+            seen["latched"] = (await locker.bank.status(comp)).latched
+        except FlowError as exc:
+            seen["error"] = exc.message
+        except TimeoutError:
+            seen["error"] = f"no door cycle within {wait:g} s"
+        finally:
+            locker.unsubscribe(queue)
+        say("ok" if seen["closed"] and not seen["error"] else f"FAILED: {seen['error']}")
+        await writer.drain()
+        return seen
+
     return {
+        "parcels": parcels,
+        "diag": diag,
+        "cycle-test": cycle_test,
         "status": status,
         "open": open_door,
         "disable": disable,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import sqlite3
 import sys
@@ -227,3 +228,72 @@ async def test_events_follow_prints_new_events_as_they_happen(locker) -> None:
     finally:
         follow.kill()
         await follow.wait()
+
+
+async def stored(daemon: Daemon, barcode: str) -> str:
+    """A courier drops a parcel off on the demo; its compartment."""
+    events = await daemon.events(after=0)
+    _, login = await daemon.call("POST", "/api/courier/login", {"code": "1234"})
+    _, flow = await daemon.call("POST", "/api/dropoffs", {"barcode": barcode}, login["token"])
+    await events.event("lock.pulsed", compartment=flow["compartment"])
+    await daemon.call("POST", f"/api/demo/doors/{flow['compartment']}/open")
+    await events.flow(flow["id"], "open")
+    await daemon.call("POST", f"/api/demo/doors/{flow['compartment']}/close")
+    await events.flow(flow["id"], "stored")
+    await events.close()
+    return flow["compartment"]
+
+
+async def test_parcels_list_show_extend_and_mark_returned(locker) -> None:
+    daemon, ctl, _ = locker
+    comp = await stored(daemon, "JJD0001")
+    code, out, _ = await ctl("parcels", "list", "--state", "stored")
+    assert code == 0 and "JJD0001" in out and comp in out
+    before = (await ctl.json("parcels", "show", "JJD0001"))["pickup_by"]
+    code, _, _ = await ctl(
+        "parcels", "extend", "JJD0001", "--hours", "200", "--reason", "on holiday"
+    )
+    after = (await ctl.json("parcels", "show", "JJD0001"))["pickup_by"]
+    assert code == 0 and after > before + 100 * 3600
+    code, _, _ = await ctl("parcels", "returned", "JJD0001", "--reason", "sender asked")
+    parcel = await ctl.json("parcels", "show", "JJD0001")
+    assert code == 0 and parcel["state"] == "returned"
+    status = await ctl.json("status")
+    assert {c["id"]: c["state"] for c in status["compartments"]}[comp] == "needs_check"
+    actions = [e["action"] for e in await ctl.json("audit")]
+    assert actions == ["extend", "returned"]
+    code, _, err = await ctl("parcels", "show", "NOPE0001")
+    assert code == 1 and "no parcel 'NOPE0001'" in err
+
+
+async def test_diag_scans_the_buses(locker) -> None:
+    _, ctl, _ = locker
+    code, out, _ = await ctl("diag")
+    assert code == 0
+    assert re.search(r"cu0 on rs485 address 0: answered in [\d.]+ ms; \d+ reads, 0 failures", out)
+    assert "sensors: every door agrees" in out
+
+
+async def test_a_cycle_test_walks_each_door_with_a_person(locker) -> None:
+    daemon, ctl, _ = locker
+    events = await daemon.events(after=0)
+    walk = asyncio.ensure_future(
+        ctl("cycle-test", "A1", "C1", "--reason", "acceptance", "--timeout", "30")
+    )
+    for comp in ("A1", "C1"):  # the person at the bank
+        await events.event("lock.pulsed", compartment=comp)
+        await daemon.call("POST", f"/api/demo/doors/{comp}/open")
+        await events.event("door.opened", compartment=comp)
+        await daemon.call("POST", f"/api/demo/doors/{comp}/close")
+    code, out, _ = await walk
+    await events.close()
+    assert code == 0
+    assert "A1: pulsed: open the door, then shut it" in out
+    assert "A1: opened yes, shut yes, latched yes" in out
+    assert "C1: opened yes, shut yes, latched n/a (no lock feedback)" in out
+
+
+async def test_a_cycle_test_reports_a_door_nobody_opened(locker) -> None:
+    _, ctl, _ = locker
+    code, out, _ = await ctl("cycle-test", "A2", "--reason", "acceptance", "--timeout", "5")
+    assert code == 1 and "A2: opened NO, shut NO" in out and "no door cycle within 5 s" in out

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from lockerd.domain import Comp, Event, Purpose
+from lockerd.domain import Comp, Event, Parcel, Purpose
 from lockerd.errors import FlowError, NotFound
 from lockerd.store.base import Reservation
 from lockerd.store.sync import SyncStore
@@ -68,6 +68,53 @@ class ServiceStore(SyncStore):
             reason,
             lambda conn: self._return_to_service(conn, comp.id, actor_name),
         )
+
+    def service_extend(
+        self, barcode: str, pickup_by: float, actor: str, origin: str, reason: str
+    ) -> None:
+        data = {"barcode": barcode, "pickup_by": pickup_by}
+        self._audited(
+            actor,
+            origin,
+            "extend",
+            barcode,
+            reason,
+            lambda conn: self._cmd_parcel_extend(conn, data),
+        )
+
+    def service_returned(self, barcode: str, actor: str, origin: str, reason: str) -> None:
+        """A technician took a parcel out by hand: it is returned, its compartment needs a check."""
+
+        def effect(conn: Any) -> None:
+            row = self._live_parcel(conn, barcode)
+            if row is None or row["state"] == Parcel.EXPECTED:
+                raise FlowError("not_in_locker", f"parcel {barcode} is not in the locker")
+            parcel = self.parcel(row["id"])
+            comp_id = parcel["compartment_id"]
+            if self.live_intent(comp_id) is not None:
+                raise FlowError("door_in_progress", f"{comp_id} has a door opening or open")
+            now = self.clock.time()
+            conn.execute(
+                "UPDATE parcels SET state = 'returned', closed_at = ?, updated_at = ? WHERE id = ?",
+                (now, now, row["id"]),
+            )
+            conn.execute("DELETE FROM pickup_notices WHERE parcel_id = ?", (row["id"],))
+            self._event(
+                Event.PARCEL_RETURNED,
+                {"parcel": row["id"], "compartment": comp_id, "actor": f"technician:{actor}"},
+            )
+            self._set(conn, comp_id, Comp.NEEDS_CHECK, "parcel taken out by a technician")
+            self._event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": "service"})
+
+        self._audited(actor, origin, "returned", barcode, reason, effect)
+
+    def parcel_by_barcode(self, barcode: str) -> dict[str, Any]:
+        row = self.db.conn.execute(
+            "SELECT id FROM parcels WHERE barcode = ? ORDER BY id DESC LIMIT 1", (barcode,)
+        ).fetchone()
+        if row is None:
+            raise NotFound("unknown_parcel", f"no parcel {barcode!r}")
+        return self.parcel(row[0])
 
     def _service_target(self, comp_id: str) -> Any:
         comp = self._layout.get(comp_id)
