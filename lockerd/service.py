@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lockerd.config import Config
@@ -193,46 +194,11 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
     async def cycle_one(
         comp: str, caller: Caller, reason: str, wait: float, writer: asyncio.StreamWriter
     ) -> dict[str, Any]:
-        def say(text: str) -> None:
+        async def say(text: str) -> None:
             writer.write(json.dumps({"progress": f"{comp}: {text}"}).encode() + b"\n")
-
-        queue = locker.subscribe()
-        seen = {
-            "compartment": comp,
-            "opened": False,
-            "closed": False,
-            "latched": None,
-            "error": None,
-        }
-        try:
-            reservation = await db(store.service_open, comp, caller.name, caller.origin, reason)
-            flow = await locker.open_reserved("service", reservation)
-            say("pulsed: open the door, then shut it")
             await writer.drain()
-            deadline = locker.clock.monotonic() + wait
-            while flow.state not in ("closed", "failed"):
-                left = deadline - locker.clock.monotonic()
-                if left <= 0:
-                    raise TimeoutError
-                await asyncio.wait_for(queue.get(), left)  # something happened: look again
-                if flow.state == "open" and not seen["opened"]:
-                    seen["opened"] = True
-                    say("door seen open")
-                    await writer.drain()
-            seen["closed"] = flow.state == "closed"
-            seen["opened"] = seen["opened"] or seen["closed"]  # a cycle too quick to watch
-            if flow.error:
-                seen["error"] = flow.error["message"]
-            seen["latched"] = (await locker.bank.status(comp)).latched
-        except FlowError as exc:
-            seen["error"] = exc.message
-        except TimeoutError:
-            seen["error"] = f"no door cycle within {wait:g} s"
-        finally:
-            locker.unsubscribe(queue)
-        say("ok" if seen["closed"] and not seen["error"] else f"FAILED: {seen['error']}")
-        await writer.drain()
-        return seen
+
+        return await door_cycle(locker, comp, (caller.name, caller.origin, reason), wait, say)
 
     return {
         "parcels": parcels,
@@ -247,3 +213,52 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
         "config": show_config,
         "audit": audit,
     }
+
+
+async def door_cycle(
+    locker: Locker,
+    comp: str,
+    who: tuple[str, str, str],
+    wait: float,
+    say: Callable[[str], Awaitable[None]],
+) -> dict[str, Any]:
+    """Open ``comp`` for a person, follow them opening and shutting it, and report what was seen.
+
+    ``who`` is (actor, origin, reason) for the audit log. The report says whether
+    the door was seen open and shut, whether the lock reads latched afterwards
+    (None on boards without lock feedback), and what went wrong, if anything.
+    """
+    queue = locker.subscribe()
+    seen: dict[str, Any] = {
+        "compartment": comp,
+        "opened": False,
+        "closed": False,
+        "latched": None,
+        "error": None,
+    }
+    try:
+        reservation = await locker.db(locker.store.service_open, comp, *who)
+        flow = await locker.open_reserved("service", reservation)
+        await say("pulsed: open the door, then shut it")
+        deadline = locker.clock.monotonic() + wait
+        while flow.state not in ("closed", "failed"):
+            left = deadline - locker.clock.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            await asyncio.wait_for(queue.get(), left)  # something happened: look again
+            if flow.state == "open" and not seen["opened"]:
+                seen["opened"] = True
+                await say("door seen open")
+        seen["closed"] = flow.state == "closed"
+        seen["opened"] = seen["opened"] or seen["closed"]  # a cycle too quick to watch
+        if flow.error:
+            seen["error"] = flow.error["message"]
+        seen["latched"] = (await locker.bank.status(comp)).latched
+    except FlowError as exc:
+        seen["error"] = exc.message
+    except TimeoutError:
+        seen["error"] = f"no door cycle within {wait:g} s"
+    finally:
+        locker.unsubscribe(queue)
+    await say("ok" if seen["closed"] and not seen["error"] else f"FAILED: {seen['error']}")
+    return seen
