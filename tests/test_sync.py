@@ -345,6 +345,7 @@ async def test_heartbeats_report_health_on_their_period(synced) -> None:
     assert len(beats) == 2
     assert beats[0]["data"]["compartments"] == {"free": 5}
     assert beats[0]["data"]["boards"] == {"cu0": True}
+    assert beats[0]["data"]["audit_head"] == "0" * 64  # no technician has acted yet
 
 
 async def test_a_slow_back_office_never_holds_up_a_pickup(synced) -> None:

@@ -159,6 +159,11 @@ class ServiceStore(SyncStore):
             )
         return result
 
+    def audit_head(self) -> str:
+        """The newest audit entry's hash (the chain's head), sent with every heartbeat."""
+        row = self.db.conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return str(row[0]) if row else GENESIS
+
     def audit_entries(self, limit: int = 1000) -> list[dict[str, Any]]:
         rows = self.db.conn.execute(
             "SELECT * FROM audit ORDER BY seq DESC LIMIT ?", (limit,)
