@@ -88,6 +88,19 @@ class Daemon:
         async with self.http.request(method, path, data=data, headers=headers) as response:
             return response.status, await response.json()
 
+    async def drop_off(self, barcode: str) -> str:
+        """A courier drops a parcel off on the demo's simulated doors; its compartment."""
+        events = await self.events(after=0)
+        _, login = await self.call("POST", "/api/courier/login", {"code": "1234"})
+        _, flow = await self.call("POST", "/api/dropoffs", {"barcode": barcode}, login["token"])
+        await events.event("lock.pulsed", compartment=flow["compartment"])
+        await self.call("POST", f"/api/demo/doors/{flow['compartment']}/open")
+        await events.flow(flow["id"], "open")
+        await self.call("POST", f"/api/demo/doors/{flow['compartment']}/close")
+        await events.flow(flow["id"], "stored")
+        await events.close()
+        return str(flow["compartment"])
+
     async def events(self, after: int = 0) -> EventStream:
         assert self.http is not None
         ws = await self.http.ws_connect(f"/api/events?after={after}")

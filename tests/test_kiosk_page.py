@@ -224,15 +224,7 @@ async def test_doesnt_fit_door_did_not_open_and_door_left_open(tmp_path, browser
 async def test_a_courier_collects_an_expired_parcel(tmp_path, browser) -> None:
     config = demo_config(tmp_path, expiry_sweep_s=1)
     async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
-        events = await daemon.events(after=0)
-        _, login = await daemon.call("POST", "/api/courier/login", {"code": "1234"})
-        _, flow = await daemon.call("POST", "/api/dropoffs", {"barcode": "JJD0001"}, login["token"])
-        await events.event("lock.pulsed", compartment=flow["compartment"])
-        await daemon.call("POST", f"/api/demo/doors/{flow['compartment']}/open")
-        await events.flow(flow["id"], "open")
-        await daemon.call("POST", f"/api/demo/doors/{flow['compartment']}/close")
-        await events.flow(flow["id"], "stored")
-        await events.close()
+        stored_in = await daemon.drop_off("JJD0001")
     # The pickup deadline passes while the locker is off.
     with sqlite3.connect(tmp_path / "lockerd.db") as db:
         db.execute("UPDATE parcels SET pickup_by = 1 WHERE barcode = 'JJD0001'")
@@ -247,7 +239,7 @@ async def test_a_courier_collects_an_expired_parcel(tmp_path, browser) -> None:
         await kiosk.tap("Collect expired parcels and returns")
         await kiosk.screen("collections")
         await kiosk.snap("collections")
-        await kiosk.tap(f"Open {flow['compartment']}: JJD0001")
+        await kiosk.tap(f"Open {stored_in}: JJD0001")
         compartment = await kiosk.opened_door()
         assert await kiosk.text("#door-text") == "Take the parcel out and close the door."
         await kiosk.person(compartment, "open")

@@ -230,23 +230,9 @@ async def test_events_follow_prints_new_events_as_they_happen(locker) -> None:
         await follow.wait()
 
 
-async def stored(daemon: Daemon, barcode: str) -> str:
-    """A courier drops a parcel off on the demo; its compartment."""
-    events = await daemon.events(after=0)
-    _, login = await daemon.call("POST", "/api/courier/login", {"code": "1234"})
-    _, flow = await daemon.call("POST", "/api/dropoffs", {"barcode": barcode}, login["token"])
-    await events.event("lock.pulsed", compartment=flow["compartment"])
-    await daemon.call("POST", f"/api/demo/doors/{flow['compartment']}/open")
-    await events.flow(flow["id"], "open")
-    await daemon.call("POST", f"/api/demo/doors/{flow['compartment']}/close")
-    await events.flow(flow["id"], "stored")
-    await events.close()
-    return flow["compartment"]
-
-
 async def test_parcels_list_show_extend_and_mark_returned(locker) -> None:
     daemon, ctl, _ = locker
-    comp = await stored(daemon, "JJD0001")
+    comp = await daemon.drop_off("JJD0001")
     code, out, _ = await ctl("parcels", "list", "--state", "stored")
     assert code == 0 and "JJD0001" in out and comp in out
     before = (await ctl.json("parcels", "show", "JJD0001"))["pickup_by"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,3 +61,20 @@ class RepeatFilter:
         new = text not in self._last_seen
         self._last_seen[text] = now
         return new
+
+
+class ReaderThread:
+    """The thread a scanner reads in: ``_run`` loops until :meth:`stop_reading` is called."""
+
+    def _reader(self, name: str) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def stop_reading(self) -> None:
+        """Ask the loop to end and wait for it (a read in progress ends within its timeout)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)

@@ -9,13 +9,12 @@ here only, so a locker without a camera never loads it.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from drivers.errors import LinkError
-from drivers.scanner.base import OnScan, RepeatFilter, Scan
+from drivers.scanner.base import OnScan, ReaderThread, RepeatFilter, Scan
 from drivers.scanner.decode import Decoder
 
 log = logging.getLogger(__name__)
@@ -83,7 +82,7 @@ class OpenCvCamera:
             self._cap = None
 
 
-class CameraScanner:
+class CameraScanner(ReaderThread):
     """Reads frames from ``frames``, decodes them, and reports each new code to ``on_scan``."""
 
     def __init__(
@@ -110,17 +109,14 @@ class CameraScanner:
         self.decode_seconds = 0.0
         #: Whether the last read gave a frame.
         self.online = True
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"camera-{name}", daemon=True)
+        self._reader(f"camera-{name}")
 
     def start(self) -> CameraScanner:
         self._thread.start()
         return self
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        self.stop_reading()
         self.frames.close()
 
     def step(self) -> list[Scan]:

@@ -8,12 +8,11 @@ browser's keyboard focus. A line longer than ``max_line`` is dropped whole.
 from __future__ import annotations
 
 import logging
-import threading
 
 import serial
 
 from drivers.errors import LinkError
-from drivers.scanner.base import OnScan, Scan
+from drivers.scanner.base import OnScan, ReaderThread, Scan
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ class LineSplitter:
         return lines
 
 
-class SerialScanner:
+class SerialScanner(ReaderThread):
     """Reads codes from ``url`` (any pyserial URL) in its own thread; reopens after a failure."""
 
     def __init__(self, name: str, url: str, baud: int, on_scan: OnScan, *, reopen_s: float = 2.0):
@@ -55,8 +54,7 @@ class SerialScanner:
         self.lines = LineSplitter()
         self.online = False
         self._port: serial.SerialBase | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"scanner-{name}", daemon=True)
+        self._reader(f"scanner-{name}")
 
     def start(self) -> SerialScanner:
         """Open the port (a port that cannot be opened stops the start, with its reason)."""
@@ -68,9 +66,7 @@ class SerialScanner:
         return self
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        self.stop_reading()
         if self._port is not None:
             self._port.close()
 
