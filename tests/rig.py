@@ -28,6 +28,8 @@ BANK = """
 id = "test-locker"
 [state]
 directory = "{state}"
+[kiosk]
+port = 0
 [timing]
 door_open_timeout_s = 20
 door_left_open_s = 120

@@ -21,9 +21,7 @@ def sim():
 def config(tmp_path, sim):
     text = BANK.format(state=tmp_path / "state", locked_bit=1, closed_bit=1)
     text = text.replace("simulator = true", f'port = "{sim.port}"\ngap_ms = 5')
-    text = text.replace(
-        '[locker]\nid = "test-locker"', '[locker]\nid = "test-locker"\n[kiosk]\ndemo = true'
-    )
+    text = text.replace("[kiosk]\nport = 0", "[kiosk]\nport = 0\ndemo = true")
     path = tmp_path / "locker.toml"
     path.write_text(text)
     return path

@@ -86,7 +86,7 @@ def test_two_scanners_with_one_name(tmp_path) -> None:
 
 
 def test_the_kiosk_language_must_have_a_catalogue(tmp_path) -> None:
-    source = text(tmp_path).replace("[timing]", '[kiosk]\nlanguage = "tlh"\n[timing]', 1)
+    source = text(tmp_path).replace("port = 0", 'port = 0\nlanguage = "tlh"', 1)
     found = problems(source, tmp_path)
     assert any(
         "kiosk.language: 'tlh' is not one of the page's languages: de, en" in f for f in found
