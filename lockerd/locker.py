@@ -274,9 +274,13 @@ class Locker:
         """Put a checked compartment back in use; its door must be seen shut."""
         if comp_id not in self.config.compartment_ids:
             raise NotFound("unknown_compartment", f"no compartment {comp_id!r}")
+        self.require_door_shut(comp_id)
+        return await self.db(self.store.return_to_service, comp_id, actor)
+
+    def require_door_shut(self, comp_id: str) -> None:
+        """Refuse to put ``comp_id`` back in use unless its door is seen shut."""
         if self.bank.door(comp_id) != Door.CLOSED:
             raise FlowError("door_not_closed", f"close {comp_id} before putting it back in use")
-        return await self.db(self.store.return_to_service, comp_id, actor)
 
     # -- pickup -----------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from lockerd.config import Config
 from lockerd.control import Caller, Handler, stream
-from lockerd.domain import Door, Parcel
+from lockerd.domain import Parcel
 from lockerd.errors import BadRequest, FlowError, NotFound
 from lockerd.locker import Locker
 from lockerd.sync.coordinator import SyncCoordinator
@@ -73,8 +73,7 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
 
     async def enable(caller: Caller, args: dict[str, Any]) -> Any:
         comp = _compartment(args, config)
-        if locker.bank.door(comp) != Door.CLOSED:
-            raise FlowError("door_not_closed", f"close {comp} before putting it back in use")
+        locker.require_door_shut(comp)
         state = await db(store.service_enable, comp, caller.name, caller.origin, args["reason"])
         return {"compartment": comp, "state": state}
 

@@ -373,3 +373,18 @@ async def test_an_unexpected_fault_in_a_round_backs_off_instead_of_ending_sync(s
     assert 0 <= delay <= s.sync.sync.backoff_base_s and "disk on fire" in s.sync.last_error
     del s.rig.store.unsent
     await s.drain()
+
+
+async def test_a_compartment_is_enabled_remotely_only_with_its_door_shut(synced) -> None:
+    s = synced
+    s.rig.door("S1").force()  # opened with no unlock: it needs a check
+    await s.rig.polls()
+    assert s.rig.state("S1") == Comp.NEEDS_CHECK
+    s.issue("compartment.enable", {"compartment": "S1"})
+    await s.drain()
+    [rejected] = [e for e in s.journal() if e["type"] == "command.rejected"]
+    assert rejected["data"]["reason"] == "close S1 before putting it back in use"
+    await s.rig.person_closes("S1")
+    s.issue("compartment.enable", {"compartment": "S1"})
+    await s.drain()
+    assert s.rig.state("S1") == Comp.FREE

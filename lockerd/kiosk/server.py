@@ -358,15 +358,16 @@ class KioskServer:
         """The recipients' messages: the code, and a QR code when the demo signs them."""
         notices = await self.locker.db(self.locker.store.pickup_notices)
         signer = self.config.demo.qr_signing_key
+        key = qrtoken.private_key(signer) if signer else None
         for notice in notices:
-            if signer and notice["pickup_by"]:
+            if key is not None and notice["pickup_by"]:
                 claims = qrtoken.Claims(
                     self.config.locker.id,
                     notice["barcode"],
                     notice["pickup_by"],
                     f"demo-{notice['parcel_id']}",
                 )
-                notice["qr"] = qrtoken.issue(claims, qrtoken.private_key(signer))
+                notice["qr"] = qrtoken.issue(claims, key)
         return web.json_response({"messages": notices})
 
     async def demo_qr(self, request: web.Request) -> web.Response:

@@ -20,7 +20,8 @@ from typing import Any
 from lockerd import qrtoken
 from lockerd.clock import Clock
 from lockerd.config import Config
-from lockerd.domain import Door, Event
+from lockerd.domain import Event
+from lockerd.errors import FlowError
 from lockerd.locker import Locker
 from lockerd.store import Store
 from lockerd.sync import commands
@@ -211,22 +212,16 @@ class SyncCoordinator:
             return await self._reject(command.id, command.type, "expired before it arrived")
         if command.type == "compartment.open":
             return await self._remote_open(command)
-        if command.type == "compartment.enable" and not self._door_shut(
-            command.data["compartment"]
-        ):
-            reason = f"{command.data['compartment']}'s door is not shut"
-            return await self._reject(command.id, command.type, reason)
+        comp = command.data.get("compartment")
+        if command.type == "compartment.enable" and comp in self.config.compartment_ids:
+            try:
+                self.locker.require_door_shut(comp)
+            except FlowError as exc:
+                return await self._reject(command.id, command.type, exc.message)
         outcome = await self.db(self.store.apply_command, command)
         if outcome == "applied" and command.type == "courier.revoke":
             self.locker.end_courier_sessions(command.data["id"])
         return outcome
-
-    def _door_shut(self, comp_id: str) -> bool:
-        """False only for a compartment of this locker whose door is not seen shut."""
-        return (
-            comp_id not in self.config.compartment_ids
-            or self.locker.bank.door(comp_id) == Door.CLOSED
-        )
 
     async def _remote_open(self, command: commands.Command) -> str:
         if not self.keys:
