@@ -51,6 +51,11 @@ def public_key(text: str) -> Ed25519PublicKey:
         raise ValueError("not a base64 Ed25519 public key (32 bytes)") from exc
 
 
+def looks_like_token(text: str) -> bool:
+    """Whether ``text`` has a pickup QR code's form (not yet whether it is genuine)."""
+    return text.startswith(PREFIX + ".")
+
+
 def private_key(text: str) -> Ed25519PrivateKey:
     """A signing key from its base64 form (32 raw bytes); ValueError if not one."""
     try:

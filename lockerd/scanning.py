@@ -93,7 +93,7 @@ class ScanHub:
         self._held[scan_id] = HeldScan(text, scan.source, scan.format, self.clock.monotonic())
         while len(self._held) > HELD_MAX:
             self._held.popitem(last=False)
-        kind = "pickup_token" if text.startswith(qrtoken.PREFIX + ".") else "label"
+        kind = "pickup_token" if qrtoken.looks_like_token(text) else "label"
         view = {"id": scan_id, "source": scan.source, "format": scan.format, "kind": kind}
         self.publish({"type": "scan", "scan": view})
         return scan_id

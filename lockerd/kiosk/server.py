@@ -317,7 +317,7 @@ class KioskServer:
         if which == "scan":
             value = self.scans.take(value)
             # A QR code shown to a scanner is a token; a scanned code of digits is typed-in.
-            which = "token" if value.startswith(qrtoken.PREFIX + ".") else "code"
+            which = "token" if qrtoken.looks_like_token(value) else "code"
         if which == "token":
             return await self.locker.pickup_token(value)
         return await self.locker.pickup(value)
