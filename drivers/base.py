@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from drivers.errors import BoardTimeout
+from drivers.errors import BoardTimeout, FrameError
 
 T = TypeVar("T")
 
@@ -38,8 +38,12 @@ class LockBoard(Protocol):
         configured with when opened; the bank passes the same value.
         """
 
-    def read_inputs(self) -> Inputs:
-        """Read every lock-feedback and door-sensor bit.
+    def read_inputs(self, *, retry: bool = True) -> Inputs:
+        """Read every lock-feedback and sensor bit.
+
+        Args:
+            retry: retry a read that timed out or came back damaged (False: one
+                try, for probing a board already known to be silent).
 
         Raises:
             drivers.errors.BoardTimeout: the board did not answer.
@@ -50,7 +54,8 @@ class LockBoard(Protocol):
 
 
 def read_with_retries(read: Callable[[], T], retries: int) -> T:
-    """Call ``read`` until it answers, at most ``retries`` more times after a timeout.
+    """Call ``read`` until it answers, at most ``retries`` more times after a timeout
+    or a damaged reply.
 
     Only for status reads: an unlock is never retried without first reading
     the status, and the bank, not a driver, makes that decision.
@@ -58,6 +63,6 @@ def read_with_retries(read: Callable[[], T], retries: int) -> T:
     for _ in range(retries):
         try:
             return read()
-        except BoardTimeout:
-            continue
+        except (BoardTimeout, FrameError):
+            continue  # at once: a damaged or lost reply says nothing about the next one
     return read()

@@ -16,12 +16,14 @@ from typing import Protocol, TypeVar
 
 import serial
 
-from drivers.errors import BoardTimeout, LinkError
+from drivers.errors import BoardTimeout, FrameError, LinkError
 
 F = TypeVar("F")
 
 
 class FrameDecoder(Protocol[F]):
+    bad_checksum: int
+
     def reset(self) -> None: ...
 
     def feed(self, data: bytes) -> list[F]: ...
@@ -35,6 +37,7 @@ class LinkStats:
     replies: int = 0
     timeouts: int = 0
     stray_frames: int = 0
+    damaged: int = 0
 
 
 class SerialLink:
@@ -51,6 +54,8 @@ class SerialLink:
         """
         self.url = url
         self.gap = gap
+        #: One character on the line (8N1: ten bits).
+        self.char_s = 10 / baudrate
         self.stats = LinkStats()
         try:
             self._port = serial.serial_for_url(
@@ -87,24 +92,36 @@ class SerialLink:
         """Send ``request`` and return the first decoded frame ``accept`` takes.
 
         Frames that decode but are not accepted (a late reply to an earlier
-        request, another board's answer) are counted and skipped.
+        request, another board's answer) are counted and skipped. A reply of
+        the expected length that fails its check ends the exchange at once
+        (the board has finished talking; waiting out the timeout would only
+        blind the bus), after the line has been quiet for a few characters.
 
         Raises:
             BoardTimeout: no accepted frame within ``timeout`` seconds.
+            FrameError: the reply came back damaged.
             LinkError: the transport failed.
         """
         self._before_request()
         decoder.reset()
+        damaged_before = decoder.bad_checksum
         self._write(request)
         deadline = time.monotonic() + timeout
+        received = 0
         try:
             while (remaining := deadline - time.monotonic()) > 0:
                 self._port.timeout = remaining
-                for frame in decoder.feed(self._port.read(expect)):
+                data = self._port.read(expect)
+                received += len(data)
+                for frame in decoder.feed(data):
                     if accept(frame):
                         self.stats.replies += 1
                         return frame
                     self.stats.stray_frames += 1
+                if received >= expect and decoder.bad_checksum > damaged_before:
+                    self.stats.damaged += 1
+                    self._quiet_needed = max(self.gap, 4 * self.char_s)
+                    raise FrameError(f"damaged reply on {self.url}")
         except serial.SerialException as exc:
             raise LinkError(f"{self.url}: {exc}") from exc
         finally:

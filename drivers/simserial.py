@@ -69,19 +69,30 @@ class LineNoise:
 
 @dataclass
 class SimBoard:
-    """A simulated board: its doors, the polarity of its inputs, and its faults."""
+    """A simulated board: its doors, what is wired to its inputs, and its faults.
+
+    A board's inputs read what is wired to them: a door switch (``wiring``),
+    an item sensor (``items``), or nothing (0). With ``wiring`` left None
+    every input has the door switch of the same-numbered lock (a board used
+    on its own, outside a config).
+    """
 
     address: int
     locked_bit: int = 1
     closed_bit: int = 1
-    #: Sensor input -> the lock channel whose door it watches; unlisted inputs
-    #: watch the door of the same-numbered lock.
-    wiring: dict[int, int] = field(default_factory=dict)
+    #: Input -> the lock channel whose door switch is wired to it.
+    wiring: dict[int, int] | None = None
     faults: BoardFaults = field(default_factory=BoardFaults)
     channels: int = 16
-    #: Sensor inputs, where the board has a different number than locks.
+    #: Inputs, where the board has a different number than locks.
     inputs: int | None = None
     doors: list[SimDoor] = field(default_factory=list)
+    #: Input -> the door (compartment) whose item (infrared) sensor is wired to it.
+    items: dict[int, SimDoor] = field(default_factory=dict)
+    #: Item-sensor value that means something is inside.
+    item_bit: int = 1
+    #: How long this board energizes a lock it is told to unlock.
+    energize_ms: int = 500
 
     def __post_init__(self) -> None:
         if not self.doors:
@@ -90,6 +101,10 @@ class SimBoard:
     def door(self, channel: int) -> SimDoor:
         """The door behind lock ``channel`` (1-based)."""
         return self.doors[channel - 1]
+
+    def pulse(self, channel: int) -> None:
+        """The board energizes lock ``channel`` for its energize time."""
+        self.door(channel).pulse(self.energize_ms / 1000)
 
     def lock_bits(self) -> int:
         bits = 0
@@ -101,14 +116,21 @@ class SimBoard:
     def sensor_bits(self) -> int:
         bits = 0
         for index in range(self.channels if self.inputs is None else self.inputs):
-            channel = self.wiring.get(index + 1, index + 1)
-            if channel > self.channels:
-                continue  # nothing wired to this input: it reads 0
-            if (not self.door(channel).is_open) == bool(self.closed_bit):
+            level = self._input(index + 1)
+            if level:
                 bits |= 1 << index
         bits ^= self.faults.glitch_sensors
         self.faults.glitch_sensors = 0
         return bits
+
+    def _input(self, number: int) -> int:
+        door_channel = number if self.wiring is None else self.wiring.get(number)
+        if door_channel is not None and door_channel <= self.channels:
+            return int((not self.door(door_channel).is_open) == bool(self.closed_bit))
+        watched = self.items.get(number)
+        if watched is not None:
+            return int(watched.item == bool(self.item_bit))
+        return 0  # nothing wired to this input
 
 
 class SerialSimulator(Generic[B, F]):

@@ -10,14 +10,26 @@ Rules enforced here, below every flow (DESIGN.md invariants 1, 4 and 5):
 - a retry only after a fresh status read shows the lock still latched and
   the door still shut.
 
+What counts as a door opening depends on how the door is read. A door
+sensor is its own evidence. A door read from its lock's switch reads
+"released" for the whole energize time of every pulse, whether or not
+anybody pulls the door (the latch catches again when the pulse ends if the
+door did not move), so such a release counts as the door opening only when
+it outlasts the board's energize time plus ``timing.release_margin_ms``.
+
 Each bus has one thread that owns its link; every board call goes through
 it, so one request is in flight per bus. Door and lock signals are kept
-apart and decoded with each board's configured polarity.
+apart and decoded with each board's configured polarity. A board that has
+gone silent is tried once every ``timing.offline_probe_s``, never in every
+poll, so the healthy boards on its bus keep their pace; a board with a
+door just unlocked is read every ``timing.fast_poll_ms`` until the door is
+seen open or the door-open timeout ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import Counter
@@ -65,12 +77,21 @@ class BoardState:
     missed: int = 0
     reads: int = 0
     failures: int = 0
+    #: When a silent board is next tried (monotonic seconds).
+    next_probe: float = 0.0
 
 
 @dataclass
 class _DoorTrack:
     accepted: Door = Door.UNKNOWN
     candidate: Door = Door.UNKNOWN
+    seen: int = 0
+
+
+@dataclass
+class _ItemTrack:
+    accepted: bool | None = None
+    candidate: bool | None = None
     seen: int = 0
 
 
@@ -82,7 +103,8 @@ class _Group:
 
 
 Authorize = Callable[[str, int], Awaitable[bool]]
-DoorListener = Callable[[str, Door, Door], None]
+#: ``(compartment, door, previous door, item seen inside or None without a sensor)``
+DoorListener = Callable[[str, Door, Door, "bool | None"], None]
 HealthListener = Callable[[str, bool], None]
 
 
@@ -104,6 +126,13 @@ class Bank:
         self.boards = {b.name: BoardState(b, drivers[b.name], b.bus) for b in config.boards}
         self._layout = {c.id: c for c in config.compartment}
         self._doors = {c.id: _DoorTrack() for c in config.compartment}
+        self._items = {c.id: _ItemTrack() for c in config.compartment if c.item_sensor}
+        #: The latch of each compartment as last read (None: the board reports none).
+        self._latched: dict[str, bool | None] = {}
+        #: Until when a hook-read release of a just-pulsed lock is not evidence.
+        self._pulse_window: dict[str, float] = {}
+        #: Compartments whose door is awaited after a pulse, until when.
+        self._awaited: dict[str, float] = {}
         self._groups = {g.name: _Group(gap=g.gap_ms / 1000) for g in config.power_group}
         #: Completed polls per bus (the watchdog is fed only while each keeps moving).
         self.polls: Counter[str] = Counter({bus.name: 0 for bus in config.bus})
@@ -155,19 +184,31 @@ class Bank:
             if not await self._authorize(comp_id, intent_id):
                 raise SafetyError(f"no committed unlock intent {intent_id} for {comp_id}")
             start = self.clock.monotonic()
+            energize = self.energize_s(comp_id)
+            # Set before the frame goes out: the board may act on it even if the call fails.
+            margin = self.config.timing.release_margin_ms / 1000
+            self._pulse_window[comp_id] = start + energize + margin
+            self._awaited[comp_id] = start + self.config.timing.door_open_timeout_s
             try:
                 await self._on_bus(board.bus, board.driver.pulse, comp.lock, pulse_ms)
             finally:
                 # Count the coil as energized for the whole pulse even if the
                 # call failed part-way: the board may have acted on the frame.
-                group.ready_at = start + pulse_ms / 1000 + group.gap
+                group.ready_at = start + max(pulse_ms / 1000, energize) + group.gap
                 self._lock_ready[comp_id] = start + self.config.safety.cooldown_s
+
+    def energize_s(self, comp_id: str) -> float:
+        """How long a pulse keeps ``comp_id``'s coil energized: the board's own energize
+        time where the board times it (Kerong, 0x8A), else the pulse this process asks for."""
+        board = self.boards[self._layout[comp_id].board].config
+        return (getattr(board, "energize_ms", 0) or self.config.safety.pulse_ms) / 1000
 
     async def status(self, comp_id: str) -> LockStatus:
         """Read the boards now (not the poller's cached view): the lock's, and the door's."""
         comp, board = self._board_of(comp_id)
         inputs = await self._on_bus(board.bus, board.driver.read_inputs)
         latched = latch_of(board.config, comp, inputs)
+        self._latched[comp_id] = latched
         sensing = self.boards[comp.door_board]
         if sensing is not board:
             inputs = await self._on_bus(sensing.bus, sensing.driver.read_inputs)
@@ -199,6 +240,29 @@ class Bank:
         sensing = self.boards[self._layout[comp_id].door_board]
         return self._doors[comp_id].accepted if sensing.online else Door.UNKNOWN
 
+    def latched(self, comp_id: str) -> bool | None:
+        """The latch as the poller last read it; None where the board reports no latch
+        or is silent."""
+        if not self.boards[self._layout[comp_id].board].online:
+            return None
+        return self._latched.get(comp_id)
+
+    def item(self, comp_id: str) -> bool | None:
+        """Whether the item sensor (debounced) sees something inside; None without one."""
+        track = self._items.get(comp_id)
+        if track is None or not self.boards[self._layout[comp_id].items_board].online:
+            return None
+        return track.accepted
+
+    def has_item_sensor(self, comp_id: str) -> bool:
+        return comp_id in self._items
+
+    def board_online(self, comp_id: str) -> bool:
+        """Whether every board ``comp_id`` depends on (lock, door, item) answers."""
+        comp = self._layout[comp_id]
+        names = {comp.board, comp.door_board} | ({comp.items_board} if comp.item_sensor else set())
+        return all(self.boards[name].online for name in names)
+
     def door_from_lock(self, comp_id: str) -> bool:
         """True where the door is read from the lock's own switch (no separate door sensor),
         so a released latch on a door that did not move reads as open."""
@@ -210,7 +274,7 @@ class Bank:
         return {
             c.id
             for c in self._layout.values()
-            if self.door(c.id) != Door.CLOSED or not self.boards[c.board].online
+            if self.door(c.id) != Door.CLOSED or not self.board_online(c.id)
         }
 
     async def read_all(self) -> dict[str, Door]:
@@ -226,7 +290,28 @@ class Bank:
             for comp in self._doors_sensed_by(name):
                 door = door_of(board.config, comp, inputs)
                 self._doors[comp.id] = _DoorTrack(door, door, self.config.timing.debounce_polls)
+            self._note_latches_and_items(name, board, inputs, settle=True)
         return {c: self.door(c) for c in self._layout}
+
+    def _note_latches_and_items(
+        self, name: str, board: BoardState, inputs: Inputs, settle: bool = False
+    ) -> None:
+        for comp in self._layout.values():
+            if comp.board == name:
+                self._latched[comp.id] = latch_of(board.config, comp, inputs)
+            track = self._items.get(comp.id)
+            if track is not None and comp.items_board == name:
+                seen = item_of(board.config, comp, inputs)
+                if settle:
+                    track.accepted, track.candidate, track.seen = seen, seen, 0
+                elif seen == track.accepted:
+                    track.candidate, track.seen = seen, 0
+                else:
+                    if seen != track.candidate:
+                        track.candidate, track.seen = seen, 0
+                    track.seen += 1
+                    if track.seen >= self.config.timing.debounce_polls:
+                        track.accepted, track.seen = seen, 0
 
     async def poll_bus(self, bus: str) -> None:
         """Read every board on ``bus`` once and report accepted changes.
@@ -239,34 +324,65 @@ class Bank:
         for name, board in self.boards.items():
             if board.bus != bus:
                 continue
-            reads = 0
-            while await self._read_and_track(name, board):
-                reads += 1
-                if reads >= self.config.timing.debounce_polls:
-                    break
-                await self.clock.sleep(CONFIRM_GAP)
+            if not board.online:
+                if self.clock.monotonic() >= board.next_probe:
+                    await self._read_and_track(name, board, retry=False)
+                continue
+            await self._read_confirmed(name, board)
 
-    async def _read_and_track(self, name: str, board: BoardState) -> bool:
+    async def _read_confirmed(self, name: str, board: BoardState) -> None:
+        reads = 0
+        while await self._read_and_track(name, board):
+            reads += 1
+            if reads >= self.config.timing.debounce_polls:
+                break
+            await self.clock.sleep(CONFIRM_GAP)
+
+    async def _read_and_track(self, name: str, board: BoardState, retry: bool = True) -> bool:
         """One read of ``board``; True if a door change is waiting for confirmation."""
         try:
-            inputs = await self._on_bus(board.bus, board.driver.read_inputs)
+            inputs = await self._on_bus(
+                board.bus, functools.partial(board.driver.read_inputs, retry=retry)
+            )
         except DriverError:
             self._missed(board)
             return False
         self._answered(board)
+        self._note_latches_and_items(name, board, inputs)
         pending = False
         for comp in self._doors_sensed_by(name):
             pending |= self._track(comp.id, door_of(board.config, comp, inputs))
         return pending
 
+    def _awaited_boards(self, bus: str) -> list[str]:
+        """Boards on ``bus`` sensing a door that was just unlocked and is not yet seen open."""
+        now = self.clock.monotonic()
+        for comp_id, until in list(self._awaited.items()):
+            if now >= until or self._doors[comp_id].accepted == Door.OPEN:
+                del self._awaited[comp_id]
+        names = {self._layout[c].door_board for c in self._awaited}
+        return [
+            name
+            for name, board in self.boards.items()
+            if name in names and board.bus == bus and board.online
+        ]
+
     async def run_poller(self, bus: str) -> None:
-        """Poll ``bus`` every ``timing.poll_interval_ms`` until cancelled."""
+        """Poll ``bus`` every ``timing.poll_interval_ms`` until cancelled; between polls, read
+        boards with an awaited door every ``timing.fast_poll_ms``."""
         interval = self.config.timing.poll_interval_ms / 1000
+        fast = self.config.timing.fast_poll_ms / 1000
         while True:
             started = self.clock.monotonic()
             try:
                 await self.poll_bus(bus)
                 self.polls[bus] += 1
+                while (awaited := self._awaited_boards(bus)) and (
+                    started + interval - self.clock.monotonic() > fast
+                ):
+                    await self.clock.sleep(fast)
+                    for name in awaited:
+                        await self._read_confirmed(name, self.boards[name])
             except Exception:  # a bug here must not stop the poller; the log says what
                 log.exception("poll of bus %s failed", bus)
             await self.clock.sleep(max(0.0, interval - (self.clock.monotonic() - started)))
@@ -280,19 +396,30 @@ class Bank:
         if door == track.accepted:
             track.candidate, track.seen = door, 0
             return False
+        if (
+            door == Door.OPEN
+            and self.door_from_lock(comp_id)
+            and self.clock.monotonic() < self._pulse_window.get(comp_id, -1.0)
+        ):
+            # The latch is out because the coil is (or was just) energized; that
+            # says nothing about the door until the release outlasts the pulse.
+            track.candidate, track.seen = track.accepted, 0
+            return False
         if door != track.candidate:
             track.candidate, track.seen = door, 0
         track.seen += 1
         if track.seen < self.config.timing.debounce_polls:
             return True
         previous, track.accepted, track.seen = track.accepted, door, 0
+        item = self.item(comp_id)
         for listener in self.door_listeners:
-            listener(comp_id, door, previous)
+            listener(comp_id, door, previous, item)
         return False
 
     def _missed(self, board: BoardState, force_offline: bool = False) -> None:
         board.missed += 1
         board.failures += 1
+        board.next_probe = self.clock.monotonic() + self.config.timing.offline_probe_s
         limit = self.config.timing.offline_after_polls
         if board.online and (force_offline or board.missed >= limit):
             board.online = False
@@ -324,6 +451,12 @@ def latch_of(board: BoardConfig, comp: CompartmentConfig, inputs: Inputs) -> boo
     if not board.has_feedback:
         return None
     return ((inputs.locks >> (comp.lock - 1)) & 1) == board.locked_bit
+
+
+def item_of(board: BoardConfig, comp: CompartmentConfig, inputs: Inputs) -> bool:
+    """The item-sensor board's polarity applied to the compartment's item input."""
+    bit = (inputs.sensors >> (comp.item_sensor - 1)) & 1
+    return bit == getattr(board, "item_bit", 1)
 
 
 def door_of(board: BoardConfig, comp: CompartmentConfig, inputs: Inputs) -> Door:

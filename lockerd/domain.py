@@ -69,6 +69,7 @@ class Event(StrEnum):
     OUT_OF_SERVICE = "compartment.out_of_service"
     IN_SERVICE = "compartment.in_service"
     NEEDS_CHECK = "compartment.needs_check"
+    CUSTODY_MISMATCH = "custody.mismatch"
     PARCEL_EXPECTED = "parcel.expected"
     PARCEL_STORED = "parcel.stored"
     PARCEL_COLLECTED = "parcel.collected"

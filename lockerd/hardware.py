@@ -10,6 +10,7 @@ cannot be opened stops the start with its reason.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ from lockerd.config.schema import (
     CompartmentConfig,
     GpioBoardConfig,
     I2cBoardConfig,
+    KerongBoardConfig,
     ModbusBoardConfig,
 )
 from lockerd.worker import Worker
@@ -89,13 +91,16 @@ class Hardware:
             sim.close()
 
 
-def build(config: Config, *, threaded: bool = True) -> Hardware:
+def build(
+    config: Config, *, threaded: bool = True, now: Callable[[], float] = time.monotonic
+) -> Hardware:
     """Open every bus and board.
 
     Args:
         threaded: give each bus its own thread (the daemon). False runs board
             calls inline and connects simulated serial buses in-process, for
             the fake-clock flow tests.
+        now: the clock simulated locks time their energize time on (a test's fake clock).
     """
     hardware = Hardware(config)
     try:
@@ -110,10 +115,45 @@ def build(config: Config, *, threaded: bool = True) -> Hardware:
                 _build_modbus(hardware, bus)
             else:
                 _build_serial(hardware, bus, threaded)
+        _wire_simulated_world(hardware, now)
     except BaseException:
         hardware.close()
         raise
     return hardware
+
+
+def _wire_simulated_world(hardware: Hardware, now: Callable[[], float]) -> None:
+    """Give every simulated door the clock, and wire item sensors to the compartments they watch."""
+    config = hardware.config
+    for sim in hardware.serial_sims.values():
+        sim.now = now
+        for board in sim.boards.values():
+            for door in board.doors:
+                door.clock = now
+    for gpio in hardware.gpio_sims.values():
+        for door in gpio.doors:
+            door.clock = now
+    for comp in config.compartment:
+        door = hardware.sim_door(comp)
+        if door is not None:
+            door.spring = config.demo.door_springs
+    for comp in config.compartment:
+        door = hardware.sim_door(comp)
+        if not comp.item_sensor or door is None:
+            continue
+        owner = config.board_named(comp.items_board)
+        if isinstance(owner, I2cBoardConfig):
+            expander = hardware.i2c_sims.get(owner.bus)
+            if expander is not None:
+                chip = expander.devices[owner.address]
+                chip.item_level = owner.item_bit
+                chip.attach_item(comp.item_sensor, door)
+            continue
+        serial = hardware.serial_sims.get(owner.bus)
+        if serial is not None and isinstance(owner, KerongBoardConfig | ModbusBoardConfig):
+            sim_board = serial.board(owner.address)
+            sim_board.item_bit = owner.item_bit
+            sim_board.items[comp.item_sensor] = door
 
 
 def _boards_on(config: Config, bus: BusConfig) -> list[Any]:
@@ -121,7 +161,14 @@ def _boards_on(config: Config, bus: BusConfig) -> list[Any]:
 
 
 def _wiring(config: Config, board: str) -> dict[int, int]:
-    return {c.sensor_channel: c.lock for c in config.compartment if c.board == board}
+    """Input -> lock channel, for the door switches wired to ``board``'s own inputs."""
+    if config.board_named(board).door_from_hook:
+        return {}  # the doors are read from the locks' switches; the inputs carry no door
+    return {
+        c.sensor_channel: c.lock
+        for c in config.compartment
+        if c.board == board and c.door_board == board
+    }
 
 
 Link = SerialLink | DirectLink
@@ -143,19 +190,28 @@ def _timing(bus: BusConfig) -> dict[str, Any]:
 SERIAL_FAMILIES: dict[str, _SerialFamily] = {
     "kerong-cu16": _SerialFamily(
         Cu16Simulator,
-        lambda b, wiring: SimCu16(b.address, b.locked_bit, b.closed_bit, wiring=wiring),
+        lambda b, wiring: SimCu16(
+            b.address, b.locked_bit, b.closed_bit, wiring=wiring, energize_ms=b.energize_ms
+        ),
         lambda link, b, bus: Cu16Board(
-            link, b.address, energize_ms=b.energize_ms or None, **_timing(bus)
+            link,
+            b.address,
+            energize_ms=b.energize_ms if getattr(b, "set_energize_time", False) else None,
+            **_timing(bus),
         ),
     ),
     "kerong-cu48": _SerialFamily(
         Cu48Simulator,
-        lambda b, wiring: SimCu48(b.address, b.locked_bit, b.closed_bit, wiring=wiring),
+        lambda b, wiring: SimCu48(
+            b.address, b.locked_bit, b.closed_bit, wiring=wiring, energize_ms=b.energize_ms
+        ),
         lambda link, b, bus: Cu48Board(link, b.address, **_timing(bus)),
     ),
     "generic-8a": _SerialFamily(
         XorSimulator,
-        lambda b, wiring: SimXorBoard(b.address, b.locked_bit, channels=b.locks),
+        lambda b, wiring: SimXorBoard(
+            b.address, b.locked_bit, channels=b.locks, energize_ms=b.energize_ms
+        ),
         lambda link, b, bus: XorBoard(link, b.address, b.locks, **_timing(bus)),
     ),
 }

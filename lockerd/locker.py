@@ -33,6 +33,17 @@ Message = dict[str, Any]
 KEPT_FLOWS = 200
 #: What a flow became when its door closed, by what the door cycle completed.
 FINISHED = {"stored": "stored", "remote": "closed", "service": "closed"}
+#: Door cycles whose item sensor disagreed: the flow fails with this error.
+MISMATCH = {
+    "parcel_not_seen": (
+        "parcel_not_seen",
+        "no parcel was seen in {} after its door closed; it will be checked",
+    ),
+    "parcel_still_inside": (
+        "parcel_still_inside",
+        "the parcel still seems to be in {}; it will be checked",
+    ),
+}
 
 
 @dataclass
@@ -58,7 +69,7 @@ class Locker:
         self._left_open: dict[str, Timer] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._subscribers: set[asyncio.Queue[Message]] = set()
-        self._door_queue: asyncio.Queue[tuple[str, Door]] = asyncio.Queue()
+        self._door_queue: asyncio.Queue[tuple[str, Door, bool | None]] = asyncio.Queue()
         self._sweep: Timer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._qr_keys = [qrtoken.public_key(k) for k in config.pickup.qr_keys]
@@ -288,8 +299,12 @@ class Locker:
         problem = codes.check_code_format(code, self.config.pickup.code_length)
         if problem is not None:
             raise BadRequest("invalid_code", problem, field="code")
-        reservation = await self.db(self.store.reserve_for_pickup, code)
+        reservation = await self.db(self.store.reserve_for_pickup, code, self.unreachable())
         return await self._pickup(reservation)
+
+    def unreachable(self) -> set[str]:
+        """Compartments whose lock, door or item board is silent now: not to be pulsed."""
+        return {c for c in self.config.compartment_ids if not self.bank.board_online(c)}
 
     async def pickup_token(self, token: object) -> Flow:
         """A pickup by QR code: verified offline, then single use."""
@@ -298,7 +313,7 @@ class Locker:
             claims = qrtoken.verify(token, self._qr_keys, locker_id, now)
         except qrtoken.ForgedToken:
             raise await self.db(self.store.forged_token) from None
-        reservation = await self.db(self.store.reserve_for_token, claims)
+        reservation = await self.db(self.store.reserve_for_token, claims, self.unreachable())
         return await self._pickup(reservation)
 
     async def _pickup(self, reservation: Reservation) -> Flow:
@@ -328,7 +343,9 @@ class Locker:
             )
         if session.flow is not None and session.flow.active:
             raise FlowError("door_in_progress", "finish the open door first")
-        reservation = await self.db(self.store.reserve_for_collect, session.courier.id, parcel_id)
+        reservation = await self.db(
+            self.store.reserve_for_collect, session.courier.id, parcel_id, self.unreachable()
+        )
         flow = Flow("collect", "opening", courier=session.courier.id, barcode=reservation.barcode)
         flow.size = reservation.size
         session.flow = self._track(flow)
@@ -399,10 +416,10 @@ class Locker:
 
     # -- doors ---------------------------------------------------------------------
 
-    def _on_door(self, comp_id: str, door: Door, previous: Door) -> None:
+    def _on_door(self, comp_id: str, door: Door, previous: Door, item: bool | None) -> None:
         if previous == Door.UNKNOWN and door == Door.CLOSED:
             return  # a board answering again with the door as it was: nothing happened
-        self._door_queue.put_nowait((comp_id, door))
+        self._door_queue.put_nowait((comp_id, door, item))
 
     def _on_health(self, board: str, online: bool) -> None:
         self._spawn(self.db(self.store.board_health, board, online))
@@ -410,12 +427,12 @@ class Locker:
     async def _door_worker(self) -> None:
         """Handle door changes one at a time, in the order the poller saw them."""
         while True:
-            comp_id, door = await self._door_queue.get()
+            comp_id, door, item = await self._door_queue.get()
             try:
                 if door == Door.OPEN:
                     await self._door_opened(comp_id)
                 elif door == Door.CLOSED:
-                    await self._door_closed(comp_id)
+                    await self._door_closed(comp_id, item)
             except Exception:  # one bad event must not stop door monitoring
                 log.exception("handling door %s %s failed", comp_id, door)
 
@@ -429,16 +446,22 @@ class Locker:
         flow.state = "open"
         self._changed(flow)
 
-    async def _door_closed(self, comp_id: str) -> None:
+    async def _door_closed(self, comp_id: str, item: bool | None) -> None:
         timer = self._left_open.pop(comp_id, None)
         if timer is not None:
             timer.cancel()
-        result = await self.db(self.store.door_closed, comp_id)
+        result = await self.db(self.store.door_closed, comp_id, item)
         flow = self._by_compartment.get(comp_id)
         if flow is None or result["completed"] is None or flow.intent != result.get("intent"):
             return
         del self._by_compartment[comp_id]
-        flow.state = FINISHED.get(result["completed"], "collected")
+        mismatch = MISMATCH.get(result["completed"])
+        if mismatch is not None:
+            code, message = mismatch
+            flow.state = "failed"
+            flow.error = {"code": code, "message": message.format(comp_id)}
+        else:
+            flow.state = FINISHED.get(result["completed"], "collected")
         flow.parcel = result.get("parcel")
         self._changed(flow)
 

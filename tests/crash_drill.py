@@ -43,8 +43,8 @@ def arm(rig: Rig, point: str) -> None:
     elif point == "after_stored":
         closed = store.door_closed
 
-        def door_closed(comp_id: str) -> Any:
-            closed(comp_id)
+        def door_closed(comp_id: str, item: bool | None = None) -> Any:
+            closed(comp_id, item)
             die()
 
         store.door_closed = door_closed  # type: ignore[method-assign]

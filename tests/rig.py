@@ -19,6 +19,7 @@ from lockerd import hardware
 from lockerd.clock import FakeClock
 from lockerd.config import Config, parse
 from lockerd.daemon import assemble
+from lockerd.domain import Door
 from lockerd.locker import Locker
 from lockerd.store import Store
 from lockerd.worker import Worker
@@ -71,6 +72,7 @@ power_group = "psu"
 address = 0
 locked_bit = {locked_bit}
 closed_bit = {closed_bit}
+door_input = "sensor"
 [[compartment]]
 id = "S1"
 size = "S"
@@ -122,7 +124,9 @@ T = TypeVar("T")
 
 FAMILIES = (
     "kerong-cu16",
+    "kerong-cu16-hook",
     "kerong-cu48",
+    "kerong-cu48-hook",
     "generic-8a",
     "gpio",
     "modbus-rtu",
@@ -150,6 +154,10 @@ def bank_config(
     text = BANK.format(state=state, locked_bit=locked_bit, closed_bit=closed_bit)
     board = f"address = 0\nlocked_bit = {locked_bit}\nclosed_bit = {closed_bit}"
     locks = family.partition("+")[0]
+    if locks.endswith("-hook"):  # no door switches: each door is read from its lock's switch
+        locks = locks.removesuffix("-hook")
+        text = text.replace('door_input = "sensor"', 'door_input = "hook"')
+        text = text.replace("lock = 5\nsensor = 9", "lock = 5")
     if locks == "kerong-cu48":
         text = text.replace('protocol = "kerong-cu16"', 'protocol = "kerong-cu48"')
     elif locks == "modbus-rtu":
@@ -158,11 +166,14 @@ def bank_config(
             'protocol = "modbus-rtu"\nsimulator = true\nbaud = 9600\ntimeout_ms = 100',
         )
         text = text.replace(
-            board, f"address = 1\nrelays = 8\ninputs = 16\nclosed_bit = {closed_bit}"
+            f'{board}\ndoor_input = "sensor"',
+            f"address = 1\nrelays = 8\ninputs = 16\nclosed_bit = {closed_bit}",
         )
     elif locks == "generic-8a":
         text = text.replace('protocol = "kerong-cu16"', 'protocol = "generic-8a"')
-        text = text.replace(board, f"address = 1\nlocks = 16\nlocked_bit = {locked_bit}")
+        text = text.replace(
+            f'{board}\ndoor_input = "sensor"', f"address = 1\nlocks = 16\nlocked_bit = {locked_bit}"
+        )
         text = text.replace("lock = 5\nsensor = 9", "lock = 5")  # the door is the lock's switch
     elif locks == "gpio":
         text = text.replace(
@@ -171,7 +182,7 @@ def bank_config(
         pins = "lock_pins = [17, 27, 22, 23, 24]"
         if family == "gpio":
             pins += "\ndoor_pins = [5, 6, 13, 19, 26, 12, 16, 20, 21]"
-        text = text.replace(board, f"{pins}\nclosed_bit = {closed_bit}")
+        text = text.replace(f'{board}\ndoor_input = "sensor"', f"{pins}\nclosed_bit = {closed_bit}")
         text = text.replace("pulse_ms = 500", "pulse_ms = 50")  # a GPIO pulse takes real time
     if "+" in family:
         text = _with_expander(text, family.partition("+")[2])
@@ -192,10 +203,14 @@ class Rig:
     def __init__(self, config: Config, clock: FakeClock | None = None):
         self.config = config
         self.clock = clock or FakeClock()
-        self.hw = hardware.build(config, threaded=False)
+        self.hw = hardware.build(config, threaded=False, now=self.clock.monotonic)
         self.sim: Cu16Simulator = self.hw.serial_sims.get("rs485")  # type: ignore[assignment]
-        if self.sim is not None:
-            self.sim.now = self.clock.monotonic
+        #: A GPIO pulse is timed in real time by the board while the fake clock
+        #: stands still, so nobody could pull the door during it: on GPIO banks
+        #: people stand at the doors with a hand on the handle (see person_opens).
+        self.hands = bool(self.hw.gpio_sims)
+        self._nobody: set[str] = set()
+        self._arm_hands()
         self.store = Store.open(config, self.clock)
         self.store.sync_layout()
         self.store.seed_demo(config.demo)
@@ -262,13 +277,46 @@ class Rig:
         while board.reads + board.failures < target:
             await self.clock.advance(step)
 
-    async def person_opens(self, comp_id: str) -> None:
-        assert self.door(comp_id).open(), f"{comp_id} would not open"
-        await self.polls()
+    def _arm_hands(self) -> None:
+        if not self.hands:
+            return
+        for comp in self.config.compartment:
+            if comp.id not in self._nobody:
+                self.door(comp.id).hand = True
+
+    def nobody_at(self, comp_id: str) -> None:
+        """Nobody stands at ``comp_id``: its door is not pulled when its latch releases."""
+        self._nobody.add(comp_id)
+        self.door(comp_id).hand = False
+
+    async def person_opens(
+        self, comp_id: str, put_in: bool = False, take_out: bool = False
+    ) -> None:
+        """A person pulls the door (it opens only while its latch is out, or opened already
+        under their hand during the pulse), puts in or takes out what is asked, and the
+        poller sees the door open."""
+        door = self.door(comp_id)
+        assert door.open(), f"{comp_id} would not open (latched: {door.latched})"
+        if put_in:
+            door.put_in()
+        if take_out:
+            door.take_out()
+        await self.seen(comp_id, Door.OPEN)
 
     async def person_closes(self, comp_id: str) -> None:
         self.door(comp_id).close()
-        await self.polls()
+        self._arm_hands()
+        await self.seen(comp_id, Door.CLOSED)
+
+    async def seen(self, comp_id: str, door: Door, within: float = 10.0) -> None:
+        """Let the pollers run until the bank accepts ``door`` for ``comp_id`` and the
+        door worker has handled it (at most ``within`` seconds of fake time)."""
+        deadline = self.clock.monotonic() + within
+        step = self.config.timing.poll_interval_ms / 1000 / 2
+        while self.locker.bank.door(comp_id) != door:
+            assert self.clock.monotonic() < deadline, f"{comp_id} never seen {door}"
+            await self.clock.advance(step)
+        await self.polls(1)
 
     def unlock_frames(self) -> list[bytes]:
         return [f for f in self.sim.frames() if f[2] == codec.CMD_UNLOCK]

@@ -64,9 +64,7 @@ async def test_full_locker_says_so(rig) -> None:
 async def test_door_not_seen_open_gets_one_status_checked_repulse(rig) -> None:
     token = await rig.courier()
     flow = await rig.api.dropoff_scan(token, "PCL1", "S")
-    rig.door("S1").stuck = True  # the first pulse did nothing...
-    rig.door("S1").latched = True
-    rig.door("S1").stuck = False  # ...but the lock works again
+    # Nobody pulled the door during the pulse: the latch caught again when it ended.
     await rig.clock.advance(20)
     assert flow.attempt == 2
     frames = rig.sim.frames()
@@ -83,7 +81,9 @@ async def test_jammed_door_goes_out_of_service_and_another_is_chosen(rig) -> Non
     rig.door("S1").jammed = True
     flow = await rig.api.dropoff_scan(token, "PCL1", "S")
     await rig.clock.advance(20)
-    assert rig.unlocks_of("S1") == 1, "latch already released: no second pulse"
+    # The door did not move, so the latch caught again after the pulse: the
+    # status read shows it latched and shut, and one re-pulse is allowed.
+    assert rig.unlocks_of("S1") == 2
     await rig.clock.advance(20)
     assert rig.state("S1") == "out_of_service"
     assert (flow.state, flow.compartment) == ("opening", "S2")
@@ -105,8 +105,6 @@ async def test_stuck_lock_is_pulsed_twice_then_taken_out(rig) -> None:
 async def test_silent_board_means_no_blind_repulse(rig) -> None:
     token = await rig.courier()
     flow = await rig.api.dropoff_scan(token, "PCL1", "S")
-    rig.door("S1").stuck = True
-    rig.door("S1").latched = True
     rig.sim.board(0).faults.silent = True
     await rig.clock.advance(20)
     assert rig.unlocks_of("S1") == 1

@@ -23,10 +23,21 @@ def test_pulse_energizes_then_releases(factory, active_high) -> None:
     pin = factory.pin(17)
     idle = 0 if active_high else 1
     assert pin.state == idle, "opening the board never energizes a coil"
+    sim.door(1).pull()  # a person pulls during the pulse
     board.pulse(1, 50)
     assert [s.state for s in pin.states][-2:] == [1 - idle, idle]
     assert pin.state == idle
-    assert not sim.door(1).latched and sim.door(2).latched
+    assert sim.door(1).is_open and not sim.door(1).latched and sim.door(2).latched
+    assert len(sim.door(1).pulses) == 1 and not sim.door(2).pulses
+    board.close()
+
+
+def test_a_latch_nobody_pulls_catches_when_the_pin_drops(factory) -> None:
+    sim = GpioSimulator(factory, [17], [5])
+    board = GpioBoard(factory, [17], door_pins=[5])
+    sim.settle()
+    board.pulse(1, 50)
+    assert sim.door(1).latched and not sim.door(1).open()
     board.close()
 
 
@@ -35,8 +46,9 @@ def test_doors_read_as_raw_levels(factory) -> None:
     board = GpioBoard(factory, [17, 27], door_pins=[5, 6], pull_up=True)
     sim.settle()
     assert board.read_inputs().sensors == 0b00  # both shut: switches pull to ground
+    sim.door(2).pull()
     board.pulse(2, 50)
-    assert sim.door(2).open()
+    assert sim.door(2).is_open
     assert board.read_inputs().sensors == 0b10
     sim.door(2).close()
     assert board.read_inputs().sensors == 0b00
@@ -49,7 +61,12 @@ def test_feedback_pins_follow_the_latch(factory) -> None:
     sim.settle()
     assert board.read_inputs().locks == 0
     board.pulse(1, 50)
-    assert board.read_inputs().locks == 1
+    assert board.read_inputs().locks == 0, "nobody pulled: the latch caught again"
+    sim.door(1).pull()
+    board.pulse(1, 50)
+    assert board.read_inputs().locks == 1, "the open door holds the latch out"
+    sim.door(1).close()
+    assert board.read_inputs().locks == 0
     board.close()
 
 

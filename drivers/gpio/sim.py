@@ -1,7 +1,8 @@
 """Simulator twin of a GPIO cabinet on gpiozero's MockFactory.
 
-Lock pins are mock pins that pulse a :class:`~drivers.simworld.SimDoor` when
-driven to their active level; door-switch pins are driven by the door
+Lock pins are mock pins that energize a :class:`~drivers.simworld.SimDoor`'s
+coil while at their active level (the latch catches again when the pin
+goes inactive unless the door was opened meanwhile); door-switch pins are driven by the door
 (``closed_level`` when shut: 0 for a switch to ground on a pull-up input).
 Latch-feedback pins, when configured, follow the latch the same way.
 
@@ -29,8 +30,8 @@ class _LockPin(MockPin):  # type: ignore[misc]  # gpiozero ships no type informa
 
     def _change_state(self, value: Any) -> bool:
         changed = bool(super()._change_state(value))
-        if changed and bool(value) == bool(self.active_level) and self.door is not None:
-            self.door.pulse()
+        if changed and self.door is not None:
+            self.door.coil(bool(value) == bool(self.active_level))
         return changed
 
 

@@ -2,7 +2,8 @@
 
 :class:`SimI2cBus` has the smbus2 methods the drivers use. An MCP23017 keeps
 its register file (BANK = 0): GPIO reads each pin from what drives it: a
-door's switch to ground (reads 0 when the door is shut), else the pull-up
+door's switch to ground (reads 0 when the door is shut), an item sensor's
+push-pull output (``item_level`` while it sees something), else the pull-up
 (1) or nothing (a floating input reads 0 here), then IPOL. A PCF8574 reads
 each pin as the written latch AND the switch: writing 0 to an input pin
 forces it low, as on the chip. A device can be made to NACK (OSError 121).
@@ -26,14 +27,29 @@ class SimExpander:
     nack: bool = False
     #: Input channel (1-based) -> the door whose switch is wired to it.
     doors: dict[int, SimDoor] = field(default_factory=dict)
+    #: Input channel (1-based) -> the compartment whose item sensor is wired to it.
+    items: dict[int, SimDoor] = field(default_factory=dict)
+    #: The level an item sensor drives while it sees something (its other level otherwise).
+    item_level: int = 1
 
     def attach(self, channel: int, door: SimDoor) -> None:
         self.doors[channel] = door
 
+    def attach_item(self, channel: int, door: SimDoor) -> None:
+        self.items[channel] = door
+
     def switch_low(self, channel: int) -> bool:
-        """True when a shut door's switch pulls this pin to ground."""
+        """True when a shut door's switch, or an item sensor, pulls this pin to ground."""
         door = self.doors.get(channel)
-        return door is not None and not door.is_open
+        if door is not None:
+            return not door.is_open
+        watched = self.items.get(channel)
+        return watched is not None and watched.item != bool(self.item_level)
+
+    def driven_high(self, channel: int) -> bool:
+        """True when an item sensor drives this pin high."""
+        watched = self.items.get(channel)
+        return watched is not None and watched.item == bool(self.item_level)
 
 
 @dataclass
@@ -60,6 +76,8 @@ class SimMcp23017(SimExpander):
                 level = bool(latch & mask)
             elif self.switch_low(port * 8 + bit + 1):
                 level = False
+            elif self.driven_high(port * 8 + bit + 1):
+                level = True
             else:
                 level = bool(pull_up & mask)
             value |= mask if level ^ bool(ipol & mask) else 0

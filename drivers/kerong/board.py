@@ -39,7 +39,7 @@ class _KerongBoard:
             raise ChannelError(f"{self.family} lock {channel} outside 1..{self.channels}")
         self._link.send(self._unlock_request(channel))
 
-    def read_inputs(self) -> Inputs:
+    def read_inputs(self, *, retry: bool = True) -> Inputs:
         request = self._status_request()
 
         def read() -> Any:
@@ -51,7 +51,7 @@ class _KerongBoard:
                 timeout=self._timeout,
             )
 
-        return self._inputs(read_with_retries(read, self._retries))
+        return self._inputs(read_with_retries(read, self._retries if retry else 0))
 
     def close(self) -> None:
         """Nothing to release: the board ends every pulse itself."""

@@ -9,7 +9,10 @@ default sends no reply; 0x37 sets the energize time and is answered with
 0x38. Frames with a bad checksum or an unknown command are dropped silently,
 as real boards do. Faults: see :mod:`drivers.simserial`.
 
-Not modelled: the energize time's effect on the latch, the TEST and RESET
+Each lock is energized for the board's energize time (500 ms unless set
+with 0x37), which is how long its latch is out if nobody opens the door.
+
+Not modelled: the TEST and RESET
 buttons, baud-rate changes, and the 0x39/0x40 commands.
 """
 
@@ -31,7 +34,6 @@ class SimCu16(SimBoard):
     """One simulated CU16: sixteen doors."""
 
     reply_to_unlock: bool = False
-    energize_ms: int = 500
     channels: int = codec.LOCKS
 
     def status(self, cmd: int = codec.REPLY_STATUS) -> codec.Status:
@@ -61,12 +63,12 @@ class Cu16Simulator(SerialSimulator[SimCu16, codec.Frame]):
         if frame.cmd == codec.CMD_STATUS:
             self._reply(board, board.status().encode())
         elif frame.cmd == codec.CMD_UNLOCK:
-            board.door(frame.lock).pulse()
+            board.pulse(frame.lock)
             if board.reply_to_unlock:
                 self._reply(board, board.status().encode())
         elif frame.cmd == codec.CMD_UNLOCK_ALL:
-            for door in board.doors:
-                door.pulse()
+            for channel in range(1, board.channels + 1):
+                board.pulse(channel)
         elif frame.cmd == codec.CMD_ENERGIZE_TIME:
             board.energize_ms = codec.energize_units(frame)
             reply = codec.Frame(frame.addr, codec.REPLY_ENERGIZE_TIME, frame.payload)
@@ -129,6 +131,6 @@ class Cu48Simulator(SerialSimulator[SimCu48, cu48.Frame]):
         if frame.cmd == cu48.CMD_STATUS:
             self._reply(board, board.status().encode())
         elif frame.cmd == cu48.CMD_OPEN and frame.lock <= board.channels:
-            board.door(frame.lock).pulse()
+            board.pulse(frame.lock)
             if board.reply_to_unlock:
                 self._reply(board, cu48.Frame(board.address, frame.lock_index, cu48.REPLY).encode())

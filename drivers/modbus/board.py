@@ -103,8 +103,8 @@ class ModbusRelayBoard:
         )
         self._call(self._client.execute, False, request)
 
-    def read_inputs(self) -> Inputs:
-        return read_with_retries(self._read, self._retries)
+    def read_inputs(self, *, retry: bool = True) -> Inputs:
+        return read_with_retries(self._read, self._retries if retry else 0)
 
     def _read(self) -> Inputs:
         if self._inputs:

@@ -93,14 +93,15 @@ class ModbusSimulator(SerialSimulator[SimRelayBoard, Request]):
         if 1 <= relay <= board.channels:
             assert board.flashes is not None
             board.flashes.append((relay, frame.value * board.pulse_unit_ms))
-            board.door(relay).pulse()
+            board.door(relay).pulse(frame.value * board.pulse_unit_ms / 1000)
         elif frame.address < board.channels:
             mask = 1 << frame.address
             if frame.value == 0xFF00:
                 board.on |= mask
-                board.door(frame.address + 1).pulse()
+                board.door(frame.address + 1).coil(True)
             elif frame.value == 0x0000:
                 board.on &= ~mask
+                board.door(frame.address + 1).coil(False)
 
 
 def _parse(raw: bytes) -> Request:

@@ -40,7 +40,7 @@ class XorBoard:
             raise ChannelError(f"lock {channel} outside 1..{self.channels}")
         self._link.send(codec.unlock_request(self.address, channel))
 
-    def read_inputs(self) -> Inputs:
+    def read_inputs(self, *, retry: bool = True) -> Inputs:
         request = codec.query_all_request(self.address)
 
         def read() -> codec.LockReply | codec.AllReply:
@@ -48,7 +48,7 @@ class XorBoard:
                 request, self.decoder, self._mine, expect=8, timeout=self._timeout
             )
 
-        reply = read_with_retries(read, self._retries)
+        reply = read_with_retries(read, self._retries if retry else 0)
         assert isinstance(reply, codec.AllReply)
         return Inputs(locks=reply.bits & ((1 << self.channels) - 1), sensors=0)
 

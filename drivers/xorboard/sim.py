@@ -26,6 +26,8 @@ class SimXorBoard(SimBoard):
     #: Header of the unlock reply (0x80 or 0x8A), or None for no reply.
     unlock_reply: int | None = None
     unlock_reply_after: float = 1.0
+    #: "The lock needs 1 s to open" (the vendor's protocol text).
+    energize_ms: int = 1000
 
     def state_byte(self, lock: int) -> int:
         return codec.UNLOCK_CMD if (self.lock_bits() >> (lock - 1)) & 1 else 0x00
@@ -52,9 +54,8 @@ class XorSimulator(SerialSimulator[SimXorBoard, codec.Request]):
                 reply = codec.LockReply(codec.QUERY, board.address, lock, board.state_byte(lock))
                 self._reply(board, reply.encode())
         elif frame.header == codec.UNLOCK and command == codec.UNLOCK_CMD:
-            doors = board.doors if lock == 0 else board.doors[lock - 1 : lock]
-            for door in doors:
-                door.pulse()
+            for channel in range(1, board.channels + 1) if lock == 0 else (lock,):
+                board.pulse(channel)
             if board.unlock_reply is not None and lock:
                 self._answer_unlock(board, lock)
 

@@ -223,11 +223,12 @@ def _check_boards(config: Config, problems: Problems) -> None:
             other = addresses.setdefault((board.bus, board.address), board.name)
             if other != board.name:
                 problems.add(f"{path}.address", f"{board.address} is already board {other!r}")
-            if (
-                isinstance(board, Cu16BoardConfig)
-                and board.energize_ms > config.safety.max_pulse_ms
-            ):
-                problems.add(f"{path}.energize_ms", "exceeds safety.max_pulse_ms")
+            energize = getattr(board, "energize_ms", 0)
+            if energize > config.safety.max_pulse_ms:
+                problems.add(
+                    f"{path}.energize_ms",
+                    f"{energize} exceeds safety.max_pulse_ms ({config.safety.max_pulse_ms})",
+                )
             if (
                 isinstance(board, ModbusBoardConfig)
                 and board.pulse_unit_ms > config.safety.pulse_ms
@@ -274,6 +275,45 @@ def _check_compartments(config: Config, problems: Problems) -> None:
             problems.add(f"{path}.sensor_board", f"no board named {comp.sensor_board!r}")
         if board is not None and sensing is not None:
             _claim_channels(comp, board, sensing, path, claimed, problems)
+        _claim_item_sensor(comp, boards, path, claimed, problems)
+
+
+def _claim_item_sensor(
+    comp: CompartmentConfig,
+    boards: dict[str, BoardConfig],
+    path: str,
+    claimed: dict[tuple[str, str, int], str],
+    problems: Problems,
+) -> None:
+    """An item sensor is an input of a board that has inputs, used by nothing else."""
+    if not comp.item_sensor:
+        if comp.item_board:
+            problems.add(f"{path}.item_board", "item_board goes with item_sensor")
+        return
+    owner = boards.get(comp.items_board)
+    if owner is None:
+        problems.add(f"{path}.item_board", f"no board named {comp.items_board!r}")
+        return
+    if not owner.items or not owner.sensor_channels:
+        problems.add(f"{path}.item_sensor", f"{owner.name!r} has no inputs for item sensors")
+        return
+    if comp.item_sensor > owner.sensor_channels:
+        problems.add(
+            f"{path}.item_sensor",
+            f"input {comp.item_sensor} is outside 1..{owner.sensor_channels} on {owner.name!r}",
+        )
+        return
+    # A door switch and an item sensor on one input would be read as both.
+    for key in ("sensor", "item"):
+        taken = claimed.get((owner.name, key, comp.item_sensor))
+        if taken is not None and not (key == "item" and taken == comp.id):
+            what = "door-sensor" if key == "sensor" else "item-sensor"
+            problems.add(
+                f"{path}.item_sensor",
+                f"{owner.name!r} input {comp.item_sensor} is already {taken!r}'s {what} input",
+            )
+            return
+    claimed[(owner.name, "item", comp.item_sensor)] = comp.id
 
 
 def _claim_channels(
@@ -308,6 +348,13 @@ def _claim_channels(
                 f"{path}.sensor",
                 "GPA7/GPB7 are output-only on the MCP23017 (Microchip erratum);"
                 " wire door switches to GPx0..GPx6",
+            )
+            continue
+        item = claimed.get((owner.name, "item", channel)) if key == "sensor" else None
+        if item is not None:
+            problems.add(
+                f"{path}.sensor",
+                f"{owner.name!r} input {channel} is already {item!r}'s item-sensor input",
             )
             continue
         taken = claimed.setdefault((owner.name, key, channel), comp.id)

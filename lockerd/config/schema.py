@@ -21,6 +21,9 @@ Right = Literal["deliver", "collect"]
 class LockerSection:
     id: str = opt(doc="this locker's identifier, as the back office knows it")
     name: str = opt("", doc="a human name for screens and logs")
+    support: str = opt(
+        "", doc="who to call when a door cannot be opened (shown on the kiosk, e.g. a phone number)"
+    )
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,22 @@ class TimingSection:
         2, doc="equal reads needed before a sensor change counts", min=1, max=10
     )
     offline_after_polls: int = opt(3, doc="missed polls before a board counts as silent", min=1)
+    offline_probe_s: float = opt(
+        5.0, doc="a silent board is tried again, once, this often (not in every poll)", min=1
+    )
+    fast_poll_ms: int = opt(
+        20,
+        doc="while a door just unlocked is awaited, its board is read this often",
+        min=5,
+        max=1000,
+    )
+    release_margin_ms: int = opt(
+        300,
+        doc="a door read from its lock's switch counts as opened only if the release"
+        " outlasts the board's energize time by this much",
+        min=50,
+        max=5000,
+    )
     expiry_sweep_s: float = opt(60.0, doc="how often parcels are checked against deadlines", min=1)
     courier_idle_s: float = opt(300.0, doc="a courier session ends after this long idle", min=10)
 
@@ -152,9 +171,24 @@ class KerongBoardConfig:
     address: int = opt(doc="board address set on the board", min=0, max=14)
     locked_bit: int = opt(1, doc="lock-hook bit value that means latched", min=0, max=1)
     closed_bit: int = opt(1, doc="door-sensor bit value that means closed", min=0, max=1)
-    door_input: Literal["sensor", "hook"] = opt("sensor", doc="door state from sensor or hook bits")
+    door_input: Literal["sensor", "hook"] = opt(
+        "hook",
+        doc="where each door is read: hook (the lock's own switch) or sensor (a door switch"
+        " the installer wired to the lock's sensor input, in place of the infrared sensor)",
+    )
+    item_bit: int = opt(
+        1, doc="item-sensor (infrared) bit value that means something is inside", min=0, max=1
+    )
+    energize_ms: int = opt(
+        1000,
+        doc="how long the board energizes a lock (its own setting; 500 ms for"
+        " electromagnetic locks, 1000 ms for motor locks)",
+        min=100,
+        max=24000,
+    )
     channels: ClassVar[int] = 16
     has_feedback: ClassVar[bool] = True
+    items: ClassVar[bool] = True
 
     @property
     def door_from_hook(self) -> bool:
@@ -162,12 +196,12 @@ class KerongBoardConfig:
 
     @property
     def sensor_channels(self) -> int:
-        return 0 if self.door_from_hook else self.channels
+        return self.channels
 
 
 @dataclass(frozen=True)
 class Cu16BoardConfig(KerongBoardConfig):
-    energize_ms: int = opt(0, doc="set this pulse length on the board at start (0: leave)", min=0)
+    pass
 
 
 @dataclass(frozen=True)
@@ -184,10 +218,17 @@ class XorBoardConfig:
     address: int = opt(doc="board address set by its DIP switches", min=1, max=64)
     locks: int = opt(doc="lock channels the board has (one status reply covers 32)", min=1, max=32)
     locked_bit: int = opt(1, doc="status bit value that means the lock is shut", min=0, max=1)
+    energize_ms: int = opt(
+        1000,
+        doc="how long the board energizes a lock (the vendor text: the lock needs 1 s to open)",
+        min=100,
+        max=24000,
+    )
     has_feedback: ClassVar[bool] = True
     door_from_hook: ClassVar[bool] = True
     sensor_channels: ClassVar[int] = 0
     closed_bit: ClassVar[int] = 1
+    items: ClassVar[bool] = False
 
     @property
     def channels(self) -> int:
@@ -209,6 +250,7 @@ class GpioBoardConfig:
     closed_bit: int = opt(0, doc="door-switch level that means closed", min=0, max=1)
 
     door_from_hook: ClassVar[bool] = False
+    items: ClassVar[bool] = False
 
     @property
     def channels(self) -> int:
@@ -237,9 +279,13 @@ class ModbusBoardConfig:
     inputs: int = opt(0, doc="opto inputs read as door switches (0: none)", min=0, max=64)
     inputs_base: int = opt(0, doc="discrete-input address of input 1", min=0, max=0xFFFF)
     closed_bit: int = opt(1, doc="input value that means the door is shut", min=0, max=1)
+    item_bit: int = opt(
+        1, doc="item-sensor input value that means something is inside", min=0, max=1
+    )
     has_feedback: ClassVar[bool] = False
     door_from_hook: ClassVar[bool] = False
     locked_bit: ClassVar[int] = 1
+    items: ClassVar[bool] = True
 
     @property
     def channels(self) -> int:
@@ -260,7 +306,11 @@ class I2cBoardConfig:
     )
     closed_bit: int = opt(0, doc="input level that means the door is shut", min=0, max=1)
     pull_up: bool = opt(True, doc="mcp23017: enable the 100 kOhm pull-ups on the inputs")
+    item_bit: int = opt(
+        1, doc="item-sensor input level that means something is inside", min=0, max=1
+    )
     channels: ClassVar[int] = 0
+    items: ClassVar[bool] = True
     has_feedback: ClassVar[bool] = False
     door_from_hook: ClassVar[bool] = False
     locked_bit: ClassVar[int] = 1
@@ -291,6 +341,10 @@ class CompartmentConfig:
     lock: int = opt(doc="lock channel on the board", min=1)
     sensor: int = opt(0, doc="door-sensor channel (default: same as lock)", min=0)
     sensor_board: str = opt("", doc="board that senses the door (default: the lock's board)")
+    item_sensor: int = opt(
+        0, doc="input of the item (infrared) sensor that sees a parcel inside (0: none)", min=0
+    )
+    item_board: str = opt("", doc="board whose input item_sensor is (default: the lock's board)")
     low_reach: bool = opt(False, doc="reachable from a wheelchair")
 
     @property
@@ -300,6 +354,10 @@ class CompartmentConfig:
     @property
     def door_board(self) -> str:
         return self.sensor_board or self.board
+
+    @property
+    def items_board(self) -> str:
+        return self.item_board or self.board
 
 
 @dataclass(frozen=True)
@@ -345,6 +403,11 @@ class DemoParcel:
 class DemoSection:
     couriers: tuple[DemoCourier, ...] = opt([], doc="couriers seeded at start")
     expected_parcels: tuple[DemoParcel, ...] = opt([], doc="parcels announced at start")
+    door_springs: bool = opt(
+        False,
+        doc="simulated doors spring ajar when their latch releases, as doors with a"
+        " push-out spring do (otherwise a simulated person must pull them during the pulse)",
+    )
     qr_signing_key: str = opt(
         "",
         doc="Ed25519 private key (base64 of 32 bytes) that signs the demo's pickup QR codes,"

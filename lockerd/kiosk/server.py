@@ -25,6 +25,9 @@ from lockerd.hardware import Hardware
 from lockerd.locker import Locker
 from lockerd.scanning import ScanHub, Scanners, check_text
 
+#: What a simulated person can do at a door (the demo panel and the tests).
+DOOR_ACTIONS = ("open", "close", "put", "take")
+
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATIC = resources.files("lockerd.kiosk").joinpath("static")
@@ -157,7 +160,11 @@ class KioskServer:
                 free[comp["size"]] += 1
         return web.json_response(
             {
-                "locker": {"id": self.config.locker.id, "name": self.config.locker.name},
+                "locker": {
+                    "id": self.config.locker.id,
+                    "name": self.config.locker.name,
+                    "support": self.config.locker.support,
+                },
                 "demo": self.config.kiosk.demo,
                 "sizes": list(self.config.size_order),
                 "size_dimensions": {
@@ -338,21 +345,46 @@ class KioskServer:
         view = await self.locker.bank_view()
         for comp in view:
             door = self._sim_door(comp["id"])
-            comp["sim"] = {"latched": door.latched, "open": door.is_open}
+            comp["sim"] = {
+                "latched": door.latched,
+                "open": door.is_open,
+                "pulling": door.hand,
+                "item": door.item,
+            }
         return web.json_response({"compartments": view})
 
     async def demo_door(self, request: web.Request) -> web.Response:
         await body(request, set())
         action = request.match_info["action"]
-        if action not in ("open", "close"):
-            raise NotFound("unknown_action", f"a door can be opened or closed, not {action!r}")
+        if action not in DOOR_ACTIONS:
+            raise NotFound(
+                "unknown_action",
+                f"a simulated person can {', '.join(DOOR_ACTIONS)} a door, not {action!r}",
+            )
         door = self._sim_door(request.match_info["id"])
-        if action == "open":
-            opened = door.open()
-        else:
-            door.close()
-            opened = False
-        return web.json_response({"open": door.is_open, "opened": opened, "latched": door.latched})
+        opened = False
+        try:
+            if action == "open":
+                # The person takes the handle and keeps pulling: the door opens now
+                # if its latch is out, else the moment the next pulse releases it.
+                opened = door.pull()
+            elif action == "close":
+                door.close()
+            elif action == "put":
+                door.put_in()
+            else:
+                door.take_out()
+        except RuntimeError as exc:  # reaching into a shut compartment
+            raise FlowError("door_not_open", str(exc)) from exc
+        return web.json_response(
+            {
+                "open": door.is_open,
+                "opened": opened,
+                "latched": door.latched,
+                "pulling": door.hand,
+                "item": door.item,
+            }
+        )
 
     async def demo_messages(self, request: web.Request) -> web.Response:
         """The recipients' messages: the code, and a QR code when the demo signs them."""

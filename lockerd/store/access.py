@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from lockerd import throttle
@@ -15,8 +16,12 @@ from lockerd.store.base import Reservation, StoreBase
 class Access(StoreBase):
     # -- pickup ----------------------------------------------------------
 
-    def reserve_for_pickup(self, code: str) -> Reservation:
-        """Check a typed code under throttling; on a match commit the pickup intent."""
+    def reserve_for_pickup(self, code: str, unreachable: Iterable[str] = ()) -> Reservation:
+        """Check a typed code under throttling; on a match commit the pickup intent.
+
+        ``unreachable``: compartments whose boards are silent now (their doors
+        are not pulsed; the resident is told to come back).
+        """
         now = self.clock.time()
         rules = self.config.pickup.throttle
         refusal: FlowError | None = None
@@ -40,7 +45,7 @@ class Access(StoreBase):
                 refusal = credentials.wrong_code_error(state, now, rules, "code")
             else:
                 credentials.save_throttle(conn, "pickup", throttle.ThrottleState())
-                refusal = self._pickup_refusal(conn, row)
+                refusal = self._pickup_refusal(conn, row, unreachable)
                 if refusal is None:
                     reservation = self._intend_for(conn, row, Purpose.PICKUP, "resident")
         if reservation is None:
@@ -62,15 +67,17 @@ class Access(StoreBase):
         )
         return Reservation(intent_id, comp.id, purpose, comp.size, parcel["id"], parcel["barcode"])
 
-    def _pickup_refusal(self, conn: Any, parcel: Any) -> FlowError | None:
-        reason = self._door_refusal(parcel["compartment_id"])
+    def _pickup_refusal(
+        self, conn: Any, parcel: Any, unreachable: Iterable[str] = ()
+    ) -> FlowError | None:
+        reason = self._door_refusal(parcel["compartment_id"], unreachable)
         if parcel["state"] == Parcel.EXPIRED:
             reason = FlowError("parcel_expired", "this parcel's pickup time has run out")
         if reason is not None:
             self._event(Event.PICKUP_DENIED, {"reason": reason.code, "parcel": parcel["id"]})
         return reason
 
-    def reserve_for_token(self, claims: Claims) -> Reservation:
+    def reserve_for_token(self, claims: Claims, unreachable: Iterable[str] = ()) -> Reservation:
         """Commit the pickup intent for a verified QR token and spend the token with it."""
         refusal: FlowError | None = None
         reservation: Reservation | None = None
@@ -88,7 +95,8 @@ class Access(StoreBase):
             if refusal is not None:
                 self._event(Event.PICKUP_DENIED, {"reason": refusal.code, "by": "qr"})
             else:
-                refusal = self._pickup_refusal(conn, row)  # writes its own pickup.denied
+                # writes its own pickup.denied
+                refusal = self._pickup_refusal(conn, row, unreachable)
             if refusal is None:
                 reservation = self._intend_for(conn, row, Purpose.PICKUP, "resident")
                 conn.execute(
@@ -124,8 +132,17 @@ class Access(StoreBase):
             attempts_left=throttle.attempts_left(state, rules),
         )
 
-    def _door_refusal(self, comp_id: str) -> FlowError | None:
+    def _door_refusal(self, comp_id: str, unreachable: Iterable[str] = ()) -> FlowError | None:
         """Why the door of a compartment holding a parcel cannot be opened now, if it cannot."""
+        if comp_id in set(unreachable):
+            support = self.config.locker.support
+            return FlowError(
+                "compartment_unreachable",
+                f"the door of {comp_id} cannot be opened just now; please try again later"
+                + (f", or call {support}" if support else ""),
+                status=503,
+                support=support,
+            )
         state = self.compartment(comp_id)["state"]
         if state == Comp.OUT_OF_SERVICE:
             return FlowError("compartment_out_of_order", "the compartment is out of order")
@@ -141,7 +158,9 @@ class Access(StoreBase):
         ).fetchall()
         return [dict(r) for r in rows]
 
-    def reserve_for_collect(self, courier: str, parcel_id: int) -> Reservation:
+    def reserve_for_collect(
+        self, courier: str, parcel_id: int, unreachable: Iterable[str] = ()
+    ) -> Reservation:
         """Commit the intent to open an expired parcel's compartment for a courier."""
         with self._change() as conn:
             row = conn.execute(
@@ -151,7 +170,7 @@ class Access(StoreBase):
                 raise FlowError(
                     "not_collectable", f"parcel {parcel_id} is not an expired parcel here"
                 )
-            refusal = self._door_refusal(row["compartment_id"])
+            refusal = self._door_refusal(row["compartment_id"], unreachable)
             if refusal is not None:
                 raise refusal
             return self._intend_for(conn, row, Purpose.COLLECT, courier)

@@ -156,8 +156,15 @@ class Custody(StoreBase):
                 )
             self._event(Event.DOOR_LEFT_OPEN, {"compartment": comp_id})
 
-    def door_closed(self, comp_id: str) -> dict[str, Any]:
-        """A debounced close: completes the live intent (stores or hands over a parcel)."""
+    def door_closed(self, comp_id: str, item: bool | None = None) -> dict[str, Any]:
+        """A debounced close: completes the live intent (stores or hands over a parcel).
+
+        ``item`` is what the compartment's item sensor sees now (None: it has
+        none). Where it disagrees with the door cycle (a drop-off with nothing
+        inside, a pickup with something still inside, a given-back compartment
+        not empty) the custody change does not happen: the compartment needs a
+        check and a ``custody.mismatch`` alarm is journalled.
+        """
         with self._change() as conn:
             conn.execute("UPDATE compartments SET door = 'closed' WHERE id = ?", (comp_id,))
             self._event(Event.DOOR_CLOSED, {"compartment": comp_id})
@@ -166,6 +173,22 @@ class Custody(StoreBase):
                 return {"completed": None}
             after_alarm = intent["alarm"] is not None
             self._finish(conn, intent["id"], Intent.DONE)
+            mismatch = self._mismatch(intent, item)
+            if mismatch is not None:
+                reason, expected = mismatch
+                self._event(
+                    Event.CUSTODY_MISMATCH,
+                    {
+                        "compartment": comp_id,
+                        "intent": intent["id"],
+                        "purpose": intent["purpose"],
+                        "expected": expected,
+                        "seen": "item" if item else "empty",
+                    },
+                )
+                self._set(conn, comp_id, Comp.NEEDS_CHECK, reason)
+                self._event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": reason})
+                return {"completed": reason, "intent": intent["id"], "parcel": intent["parcel_id"]}
             if intent["state"] == Intent.RELEASED:
                 self._settle(conn, comp_id, Comp.FREE, after_alarm)
                 return {"completed": "released", "intent": intent["id"]}
@@ -185,6 +208,18 @@ class Custody(StoreBase):
             self._set(conn, comp_id, Comp.NEEDS_CHECK, f"{intent['purpose']}_open")
             self._event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": intent["purpose"]})
             return {"completed": intent["purpose"], "intent": intent["id"]}
+
+    @staticmethod
+    def _mismatch(intent: dict[str, Any], item: bool | None) -> tuple[str, str] | None:
+        """``(needs_check reason, what was expected inside)`` where the item sensor
+        contradicts what the door cycle would complete; None where it agrees or is absent."""
+        if item is None or intent["purpose"] in (Purpose.SERVICE, Purpose.REMOTE):
+            return None
+        if intent["state"] == Intent.RELEASED:
+            return ("item_left_inside", "empty") if item else None
+        if intent["purpose"] == Purpose.DROPOFF:
+            return None if item else ("parcel_not_seen", "item")
+        return ("parcel_still_inside", "empty") if item else None
 
     def _settle(self, conn: Any, comp_id: str, state: Comp, after_alarm: bool) -> None:
         """Give the compartment its state after a door cycle; an alarm means a check first."""

@@ -36,6 +36,8 @@ class Target:
     silence: Callable[[bool], None] | None = None
     #: The twin's reply faults; None where replies cannot be damaged.
     faults: BoardFaults | None = None
+    #: Moves the twin's clock on (energize times run on it).
+    advance: Callable[[float], None] = lambda seconds: None
 
     def status(self, comp: CompartmentConfig) -> Any:
         return decode(self.board, comp, self.driver.read_inputs())
@@ -75,16 +77,31 @@ class Pulse:
         assert status.latched in (False, None)
         assert target.status(second).latched in (True, None)
 
-    def test_the_door_opens_after_a_pulse_and_reads_open(self, target: Target) -> None:
+    def test_a_door_pulled_during_the_pulse_opens_and_reads_open(self, target: Target) -> None:
         door = target.needs_twin()
         comp = target.compartments[0]
-        assert not door(comp.lock).open(), "a latched door must not open"
-        target.driver.pulse(comp.lock, 50)
+        assert not door(comp.lock).pull(), "a latched door must not open"
+        target.driver.pulse(comp.lock, 50)  # the person's pull meets the release
         target.driver.read_inputs()  # answered after the unlock: the line is in order
-        assert door(comp.lock).open()
-        assert target.status(comp).door == Door.OPEN
+        assert door(comp.lock).is_open
+        target.advance(30)  # long after the pulse: the open door holds the latch out
+        status = target.status(comp)
+        assert status.door == Door.OPEN
+        assert status.latched in (False, None)
         door(comp.lock).close()
         assert target.status(comp).door == Door.CLOSED
+        assert target.status(comp).latched in (True, None)
+
+    def test_a_door_nobody_pulls_latches_again_when_the_pulse_ends(self, target: Target) -> None:
+        door = target.needs_twin()
+        comp = target.compartments[0]
+        target.driver.pulse(comp.lock, 50)
+        target.driver.read_inputs()  # the line is in order
+        target.advance(30)  # past any board's energize time
+        status = target.status(comp)
+        assert status.door == Door.CLOSED
+        assert status.latched in (True, None)
+        assert not door(comp.lock).open(), "the latch caught again: the door stays shut"
 
     def test_a_channel_the_board_lacks_is_refused(self, target: Target) -> None:
         with pytest.raises(ChannelError):

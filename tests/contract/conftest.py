@@ -29,10 +29,14 @@ def target(request, tmp_path):
     config = bank_config(tmp_path, family=family)
     buses = tuple(dataclasses.replace(b, timeout_ms=50, gap_ms=0) for b in config.bus)
     config = dataclasses.replace(config, bus=buses)
-    opened = hardware.build(config)  # ptys and bus threads, as the daemon opens them
+    world = [0.0]  # the twin's clock: energize times run on it, moved by the test
+    # ptys and bus threads, as the daemon opens them
+    opened = hardware.build(config, now=lambda: world[0])
     board = config.board_named(name or "cu0")
     compartments = [c for c in config.compartment if c.door_board == board.name]
-    yield Target(board, opened.drivers[board.name], compartments, *_twin(opened, board))
+    target = Target(board, opened.drivers[board.name], compartments, *_twin(opened, board))
+    target.advance = lambda seconds: world.__setitem__(0, world[0] + seconds)
+    yield target
     opened.drivers[board.name].close()
     opened.close()
 

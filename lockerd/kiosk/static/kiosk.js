@@ -48,14 +48,25 @@ function showMessage(title, text, params, then) {
   state.message = { title, text, params, then };
   show("message", () => {
     $("message-title").textContent = t(title, params);
-    $("message-text").textContent = t(text, params);
+    const support = params && params.support;
+    $("message-text").textContent =
+      t(text, params) + (support ? ` ${t("error.support", { support })}` : "");
   });
 }
+
+// Errors after which a person may need to call someone: the configured contact is added.
+const FOR_SUPPORT = [
+  "compartment_unreachable",
+  "compartment_out_of_order",
+  "parcel_not_seen",
+  "parcel_still_inside",
+];
 
 function showError(err, then) {
   const params = {
     ...err,
     minutes: Math.ceil((err.retry_after || 0) / 60),
+    support: FOR_SUPPORT.includes(err.code) ? state.status.locker.support : "",
     length: state.status.code_length,
   };
   showMessage("error.title", `error.${err.code}`, params, then);
