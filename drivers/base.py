@@ -38,12 +38,14 @@ class LockBoard(Protocol):
         configured with when opened; the bank passes the same value.
         """
 
-    def read_inputs(self, *, retry: bool = True) -> Inputs:
-        """Read every lock-feedback and sensor bit.
+    def read_inputs(self, *, probe: float | None = None) -> Inputs:
+        """Read every lock-feedback and sensor bit; a read that timed out or came back
+        damaged is retried.
 
         Args:
-            retry: retry a read that timed out or came back damaged (False: one
-                try, for probing a board already known to be silent).
+            probe: probe a board already known to be silent instead: one try,
+                with this reply timeout (seconds) where the board's link takes
+                one, and no wait for a quiet line after it.
 
         Raises:
             drivers.errors.BoardTimeout: the board did not answer.
@@ -53,16 +55,20 @@ class LockBoard(Protocol):
         """Release the board; every output is left de-energized."""
 
 
-def read_with_retries(read: Callable[[], T], retries: int) -> T:
+def read_with_retries(read: Callable[[bool], T], retries: int) -> T:
     """Call ``read`` until it answers, at most ``retries`` more times after a timeout
     or a damaged reply.
 
-    Only for status reads: an unlock is never retried without first reading
-    the status, and the bank, not a driver, makes that decision.
+    ``read`` is told whether it is a retry (True): a link sends a retry at once,
+    without the quiet line it otherwise waits for after a timeout, since a late
+    reply to the first try answers the retry as well. Only for status reads: an
+    unlock is never retried without first reading the status, and the bank, not
+    a driver, makes that decision.
     """
+    again = False
     for _ in range(retries):
         try:
-            return read()
+            return read(again)
         except (BoardTimeout, FrameError):
-            continue  # at once: a damaged or lost reply says nothing about the next one
-    return read()
+            again = True  # at once: a damaged or lost reply says nothing about the next one
+    return read(again)

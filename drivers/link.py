@@ -88,8 +88,18 @@ class SerialLink:
         *,
         expect: int,
         timeout: float,
+        quiet_after: bool = True,
+        retry: bool = False,
     ) -> F:
         """Send ``request`` and return the first decoded frame ``accept`` takes.
+
+        After a timeout the next request waits for the line to be quiet as long,
+        since a late reply may still be on its way; ``quiet_after=False`` skips
+        that for a probe of a board already known to be silent (a stray reply
+        from it is dropped before the next request and never accepted for
+        another board's). ``retry=True`` marks a retry of the request that just
+        failed: it goes out at once, since a late reply to the first try answers
+        it as well as its own would.
 
         Frames that decode but are not accepted (a late reply to an earlier
         request, another board's answer) are counted and skipped. A reply of
@@ -102,7 +112,7 @@ class SerialLink:
             FrameError: the reply came back damaged.
             LinkError: the transport failed.
         """
-        self._before_request()
+        self._before_request(skip_quiet=retry)
         decoder.reset()
         damaged_before = decoder.bad_checksum
         self._write(request)
@@ -127,18 +137,18 @@ class SerialLink:
         finally:
             self._idle_since = time.monotonic()
         self.stats.timeouts += 1
-        self._quiet_needed = timeout
+        self._quiet_needed = timeout if quiet_after else 0.0
         raise BoardTimeout(f"no reply on {self.url} within {timeout * 1000:.0f} ms")
 
     def close(self) -> None:
         self._port.close()
 
-    def _before_request(self) -> None:
+    def _before_request(self, skip_quiet: bool = False) -> None:
         wait = self._idle_since + self.gap - time.monotonic()
         if wait > 0:
             time.sleep(wait)  # runs in the bus thread, never on the event loop
         try:
-            if self._quiet_needed:
+            if self._quiet_needed and not skip_quiet:
                 self._wait_for_quiet(self._quiet_needed)
             self._port.reset_input_buffer()  # drop late replies to earlier requests
         except serial.SerialException as exc:

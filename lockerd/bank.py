@@ -52,6 +52,9 @@ T = TypeVar("T")
 #: Settle time before a read that confirms a door change (switch bounce is
 #: over within a few ms; a glitch on the line is gone by then).
 CONFIRM_GAP = 0.02
+#: The least time left in a poll period for probing a silent board (a board that
+#: is back answers a status read within a few ms even at 9600 baud).
+PROBE_MIN = 0.06
 
 
 class SafetyError(LockerError, RuntimeError):
@@ -133,6 +136,8 @@ class Bank:
         self._pulse_window: dict[str, float] = {}
         #: Compartments whose door is awaited after a pulse, until when.
         self._awaited: dict[str, float] = {}
+        #: Set by a pulse: its bus's poller stops resting and reads fast.
+        self._wake = {bus.name: asyncio.Event() for bus in config.bus}
         self._groups = {g.name: _Group(gap=g.gap_ms / 1000) for g in config.power_group}
         #: Completed polls per bus (the watchdog is fed only while each keeps moving).
         self.polls: Counter[str] = Counter({bus.name: 0 for bus in config.bus})
@@ -189,6 +194,7 @@ class Bank:
             margin = self.config.timing.release_margin_ms / 1000
             self._pulse_window[comp_id] = start + energize + margin
             self._awaited[comp_id] = start + self.config.timing.door_open_timeout_s
+            self._wake[self.boards[comp.door_board].bus].set()
             try:
                 await self._on_bus(board.bus, board.driver.pulse, comp.lock, pulse_ms)
             finally:
@@ -313,22 +319,32 @@ class Bank:
                     if track.seen >= self.config.timing.debounce_polls:
                         track.accepted, track.seen = seen, 0
 
-    async def poll_bus(self, bus: str) -> None:
+    async def poll_bus(self, bus: str, started: float | None = None) -> None:
         """Read every board on ``bus`` once and report accepted changes.
 
         A read that shows a door change is confirmed by re-reading that board
         after :data:`CONFIRM_GAP` (up to ``debounce_polls`` reads in all), so a
         real change is reported within one poll period and a one-read glitch
         never is.
+
+        A board that missed its last poll is read last, with one try whose
+        reply timeout fits in what is left of the poll period (``started`` is
+        when it began); once it counts as silent, only every
+        ``timing.offline_probe_s``. A dead board never holds up the healthy ones.
         """
-        for name, board in self.boards.items():
-            if board.bus != bus:
+        mine = [(name, board) for name, board in self.boards.items() if board.bus == bus]
+        for name, board in mine:
+            if board.online and not board.missed:
+                await self._read_confirmed(name, board)
+        interval = self.config.timing.poll_interval_ms / 1000
+        for name, board in mine:
+            if board.online and not board.missed:
                 continue
-            if not board.online:
-                if self.clock.monotonic() >= board.next_probe:
-                    await self._read_and_track(name, board, retry=False)
-                continue
-            await self._read_confirmed(name, board)
+            now = self.clock.monotonic()
+            left = (started if started is not None else now) + interval - now
+            due = board.online or now >= board.next_probe
+            if due and left >= PROBE_MIN:
+                await self._read_and_track(name, board, probe=left - PROBE_MIN / 2)
 
     async def _read_confirmed(self, name: str, board: BoardState) -> None:
         reads = 0
@@ -338,12 +354,13 @@ class Bank:
                 break
             await self.clock.sleep(CONFIRM_GAP)
 
-    async def _read_and_track(self, name: str, board: BoardState, retry: bool = True) -> bool:
+    async def _read_and_track(
+        self, name: str, board: BoardState, probe: float | None = None
+    ) -> bool:
         """One read of ``board``; True if a door change is waiting for confirmation."""
+        read = functools.partial(board.driver.read_inputs, probe=probe)
         try:
-            inputs = await self._on_bus(
-                board.bus, functools.partial(board.driver.read_inputs, retry=retry)
-            )
+            inputs = await self._on_bus(board.bus, read)
         except DriverError:
             self._missed(board)
             return False
@@ -375,17 +392,31 @@ class Bank:
         while True:
             started = self.clock.monotonic()
             try:
-                await self.poll_bus(bus)
+                await self.poll_bus(bus, started)
                 self.polls[bus] += 1
-                while (awaited := self._awaited_boards(bus)) and (
-                    started + interval - self.clock.monotonic() > fast
-                ):
-                    await self.clock.sleep(fast)
+                while (left := started + interval - self.clock.monotonic()) > 0:
+                    awaited = self._awaited_boards(bus)
+                    if not awaited:
+                        await self._rest(bus, left)  # a pulse on this bus wakes it early
+                        continue
+                    await self.clock.sleep(min(fast, left))
                     for name in awaited:
                         await self._read_confirmed(name, self.boards[name])
             except Exception:  # a bug here must not stop the poller; the log says what
                 log.exception("poll of bus %s failed", bus)
-            await self.clock.sleep(max(0.0, interval - (self.clock.monotonic() - started)))
+                await self.clock.sleep(max(0.0, interval - (self.clock.monotonic() - started)))
+
+    async def _rest(self, bus: str, seconds: float) -> None:
+        """Sleep ``seconds``, or until a pulse wants a board on ``bus`` read fast."""
+        wake = self._wake[bus]
+        wake.clear()
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        woken = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait((sleeper, woken), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            woken.cancel()
 
     def _doors_sensed_by(self, board: str) -> list[CompartmentConfig]:
         return [c for c in self._layout.values() if c.door_board == board]

@@ -107,6 +107,11 @@ class FakeClock:
         finally:
             timer.cancel()
 
+    def spend(self, seconds: float) -> None:
+        """Time passes inside a blocking call (a bus exchange run inline, as the flow
+        tests run them): timers that fall due meanwhile fire at the next advance."""
+        self._now += seconds
+
     async def advance(self, seconds: float = 0.0) -> None:
         """Move time forward by ``seconds``, firing every timer that falls due."""
         target = self._now + seconds
@@ -118,7 +123,7 @@ class FakeClock:
             self._now = max(self._now, due)
             timer.callback(*timer.args)
             await self.drain()
-        self._now = target
+        self._now = max(self._now, target)  # never back: a bus call may have spent past it
         await self.drain()
 
     async def drain(self) -> None:

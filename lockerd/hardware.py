@@ -92,7 +92,11 @@ class Hardware:
 
 
 def build(
-    config: Config, *, threaded: bool = True, now: Callable[[], float] = time.monotonic
+    config: Config,
+    *,
+    threaded: bool = True,
+    now: Callable[[], float] = time.monotonic,
+    spend: Callable[[float], None] | None = None,
 ) -> Hardware:
     """Open every bus and board.
 
@@ -101,6 +105,8 @@ def build(
             calls inline and connects simulated serial buses in-process, for
             the fake-clock flow tests.
         now: the clock simulated locks time their energize time on (a test's fake clock).
+        spend: with ``threaded=False``, called with the time each in-process bus
+            exchange would take on the line (a fake clock's ``spend``).
     """
     hardware = Hardware(config)
     try:
@@ -114,7 +120,7 @@ def build(
             elif bus.protocol == "modbus-rtu":
                 _build_modbus(hardware, bus)
             else:
-                _build_serial(hardware, bus, threaded)
+                _build_serial(hardware, bus, threaded, spend)
         _wire_simulated_world(hardware, now)
     except BaseException:
         hardware.close()
@@ -217,7 +223,12 @@ SERIAL_FAMILIES: dict[str, _SerialFamily] = {
 }
 
 
-def _build_serial(hardware: Hardware, bus: BusConfig, threaded: bool) -> None:
+def _build_serial(
+    hardware: Hardware,
+    bus: BusConfig,
+    threaded: bool,
+    spend: Callable[[float], None] | None = None,
+) -> None:
     config = hardware.config
     family = SERIAL_FAMILIES[bus.protocol]
     boards = _boards_on(config, bus)
@@ -228,7 +239,7 @@ def _build_serial(hardware: Hardware, bus: BusConfig, threaded: bool) -> None:
         if threaded:
             link = SerialLink(sim.start().port, bus.baud, gap=bus.gap_ms / 1000)
         else:
-            link = DirectLink(sim.exchange, url=f"sim://{bus.name}")
+            link = DirectLink(sim.exchange, url=f"sim://{bus.name}", spend=spend, baud=bus.baud)
     else:
         link = SerialLink(bus.port, bus.baud, gap=bus.gap_ms / 1000)
     hardware.links[bus.name] = link

@@ -151,6 +151,14 @@ def bank_config(
     state: Path, *, locked_bit: int = 1, closed_bit: int = 1, family: str = "kerong-cu16"
 ) -> Config:
     """The test bank on one board of ``family``, simulated (the board is always "cu0")."""
+    text = bank_text(state, locked_bit=locked_bit, closed_bit=closed_bit, family=family)
+    return parse(text, state / "locker.toml")
+
+
+def bank_text(
+    state: Path, *, locked_bit: int = 1, closed_bit: int = 1, family: str = "kerong-cu16"
+) -> str:
+    """The TOML of :func:`bank_config`, for a test that adds to it."""
     text = BANK.format(state=state, locked_bit=locked_bit, closed_bit=closed_bit)
     board = f"address = 0\nlocked_bit = {locked_bit}\nclosed_bit = {closed_bit}"
     locks = family.partition("+")[0]
@@ -186,7 +194,7 @@ def bank_config(
         text = text.replace("pulse_ms = 500", "pulse_ms = 50")  # a GPIO pulse takes real time
     if "+" in family:
         text = _with_expander(text, family.partition("+")[2])
-    return parse(text, state / "locker.toml")
+    return text
 
 
 def _with_expander(text: str, chip: str) -> str:
@@ -200,10 +208,17 @@ def _with_expander(text: str, chip: str) -> str:
 
 
 class Rig:
-    def __init__(self, config: Config, clock: FakeClock | None = None):
+    def __init__(self, config: Config, clock: FakeClock | None = None, bus_time: bool = False):
+        """``bus_time``: every serial exchange costs its wire time (and a missing reply
+        its whole timeout) on the fake clock, as on a real line."""
         self.config = config
         self.clock = clock or FakeClock()
-        self.hw = hardware.build(config, threaded=False, now=self.clock.monotonic)
+        self.hw = hardware.build(
+            config,
+            threaded=False,
+            now=self.clock.monotonic,
+            spend=self.clock.spend if bus_time else None,
+        )
         self.sim: Cu16Simulator = self.hw.serial_sims.get("rs485")  # type: ignore[assignment]
         #: A GPIO pulse is timed in real time by the board while the fake clock
         #: stands still, so nobody could pull the door during it: on GPIO banks

@@ -107,7 +107,7 @@ class GpioBoard:
         for lock in self._locks:
             lock.off()
 
-    def read_inputs(self, *, retry: bool = True) -> Inputs:
+    def read_inputs(self, *, probe: float | None = None) -> Inputs:
         return Inputs(locks=_levels(self._feedback), sensors=_levels(self._doors))
 
     def close(self) -> None:

@@ -62,7 +62,7 @@ class Mcp23017Inputs:
     def pulse(self, channel: int, milliseconds: int) -> None:
         raise ChannelError(f"MCP23017 at 0x{self.address:02X} reads sensors; it drives no lock")
 
-    def read_inputs(self, *, retry: bool = True) -> Inputs:
+    def read_inputs(self, *, probe: float | None = None) -> Inputs:
         try:
             if not self._ready:
                 self._set_up()
@@ -106,7 +106,7 @@ class Pcf8574Inputs:
     def pulse(self, channel: int, milliseconds: int) -> None:
         raise ChannelError(f"PCF8574 at 0x{self.address:02X} reads sensors; it drives no lock")
 
-    def read_inputs(self, *, retry: bool = True) -> Inputs:
+    def read_inputs(self, *, probe: float | None = None) -> Inputs:
         try:
             if not self._ready:
                 # Every pin high: a 0 written to a pin with a switch on it would short it.

@@ -39,19 +39,21 @@ class _KerongBoard:
             raise ChannelError(f"{self.family} lock {channel} outside 1..{self.channels}")
         self._link.send(self._unlock_request(channel))
 
-    def read_inputs(self, *, retry: bool = True) -> Inputs:
+    def read_inputs(self, *, probe: float | None = None) -> Inputs:
         request = self._status_request()
 
-        def read() -> Any:
+        def read(again: bool) -> Any:
             return self._link.transact(
                 request,
                 self.decoder,
                 self._is_my_status,
                 expect=self.reply_length,
-                timeout=self._timeout,
+                timeout=self._timeout if probe is None else min(probe, self._timeout),
+                quiet_after=probe is None,
+                retry=again,
             )
 
-        return self._inputs(read_with_retries(read, self._retries if retry else 0))
+        return self._inputs(read_with_retries(read, self._retries if probe is None else 0))
 
     def close(self) -> None:
         """Nothing to release: the board ends every pulse itself."""

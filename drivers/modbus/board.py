@@ -103,10 +103,10 @@ class ModbusRelayBoard:
         )
         self._call(self._client.execute, False, request)
 
-    def read_inputs(self, *, retry: bool = True) -> Inputs:
-        return read_with_retries(self._read, self._retries if retry else 0)
+    def read_inputs(self, *, probe: float | None = None) -> Inputs:
+        return read_with_retries(self._read, self._retries if probe is None else 0)
 
-    def _read(self) -> Inputs:
+    def _read(self, again: bool = False) -> Inputs:
         if self._inputs:
             reply = self._call(
                 self._client.read_discrete_inputs,

@@ -40,15 +40,21 @@ class XorBoard:
             raise ChannelError(f"lock {channel} outside 1..{self.channels}")
         self._link.send(codec.unlock_request(self.address, channel))
 
-    def read_inputs(self, *, retry: bool = True) -> Inputs:
+    def read_inputs(self, *, probe: float | None = None) -> Inputs:
         request = codec.query_all_request(self.address)
 
-        def read() -> codec.LockReply | codec.AllReply:
+        def read(again: bool) -> codec.LockReply | codec.AllReply:
             return self._link.transact(
-                request, self.decoder, self._mine, expect=8, timeout=self._timeout
+                request,
+                self.decoder,
+                self._mine,
+                expect=8,
+                timeout=self._timeout if probe is None else min(probe, self._timeout),
+                quiet_after=probe is None,
+                retry=again,
             )
 
-        reply = read_with_retries(read, self._retries if retry else 0)
+        reply = read_with_retries(read, self._retries if probe is None else 0)
         assert isinstance(reply, codec.AllReply)
         return Inputs(locks=reply.bits & ((1 << self.channels) - 1), sensors=0)
 

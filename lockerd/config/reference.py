@@ -40,12 +40,15 @@ SECTIONS: list[tuple[str, type[Any], str]] = [
     (
         "[[board]] on a kerong-cu16 bus",
         schema.Cu16BoardConfig,
-        "A Kerong KR-CU16: 16 locks, 16 sensor inputs.",
+        "A Kerong KR-CU16: 16 locks, 16 infrared item-sensor inputs (D3/D4). Each door is"
+        ' read from its lock\'s switch unless `door_input = "sensor"` says door switches'
+        " are wired to the inputs instead; see Door evidence below.",
     ),
     (
         "[[board]] on a kerong-cu48 bus",
         schema.Cu48BoardConfig,
-        "A Kerong KR-CU48: 48 locks, 48 sensor inputs.",
+        "A Kerong KR-CU48: 48 locks, 48 item-sensor inputs (the reply's second field);"
+        " doors read as on the CU16.",
     ),
     (
         "[[board]] on a generic-8a bus",
@@ -67,7 +70,13 @@ SECTIONS: list[tuple[str, type[Any], str]] = [
         schema.I2cBoardConfig,
         "An I2C expander reading door switches for compartments that name it as sensor_board.",
     ),
-    ("[[compartment]]", schema.CompartmentConfig, "One door of the bank."),
+    (
+        "[[compartment]]",
+        schema.CompartmentConfig,
+        "One door of the bank. `item_sensor` names the input of its item (infrared)"
+        " sensor: on the lock board, or on `item_board` (a Kerong, Modbus or I2C board"
+        " with inputs); an input is either a door switch or an item sensor, never both.",
+    ),
     (
         "[[scanner]]",
         schema.ScannerConfig,
@@ -125,6 +134,21 @@ def render() -> str:
         "prints a summary of the bank. Unknown keys are errors. Relative paths start at",
         "the config file's folder. Units are in the key names (`_ms`, `_s`, `_mm`).",
         "Generated from `lockerd/config/schema.py` by `python -m lockerd.config.reference`.",
+        "",
+        "## Door evidence",
+        "",
+        "What counts as a door opening depends on how the door is read. A door switch",
+        '(Kerong `door_input = "sensor"`, GPIO `door_pins`, Modbus `inputs`, an I2C',
+        "`sensor_board`) is its own evidence. A door read from its lock's switch (Kerong",
+        '`door_input = "hook"`, the default, and every generic 0x8A board) reads released',
+        "for the whole energize time of every pulse, pulled or not, because the latch is",
+        "out only while the coil is energized unless the door was opened meanwhile: its",
+        "release counts as the door opening only when it outlasts the board's",
+        "`energize_ms` plus `timing.release_margin_ms`. A door shut again within that",
+        "window reads as never opened. An item sensor adds custody evidence: a drop-off",
+        "completes only if something is seen inside after the door closed, a pickup only",
+        "if it is gone, a compartment given back only if empty; otherwise the compartment",
+        "needs a check and a `custody.mismatch` alarm is journalled.",
     ]
     for title, cls, text in SECTIONS:
         hints = typing.get_type_hints(cls)
