@@ -82,7 +82,8 @@ class Locker:
         self.store.subscribe(self._from_store_thread)
         self.bank.health_listeners.append(self._on_health)
         doors = await self.bank.read_all()
-        await self.db(self.store.reconcile, doors)
+        items = {c: self.bank.item(c) for c in self.config.compartment_ids}
+        await self.db(self.store.reconcile, doors, items)
         self.bank.door_listeners.append(self._on_door)
         self._spawn(self._door_worker())
         self._arm_sweep()

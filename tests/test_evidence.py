@@ -332,3 +332,31 @@ def test_item_sensor_config_errors_name_the_key(tmp_path, change, problem) -> No
         parse(text, tmp_path / "locker.toml")
     where = "" if problem.startswith("compartment[") else "compartment[0]."
     assert any(where in p and problem in p for p in info.value.problems), info.value.problems
+
+
+async def test_a_restart_checks_each_compartment_against_its_item_sensor(tmp_path) -> None:
+    """Invariant 3 with item sensors: what the store says against what is inside."""
+    config = _with_items(tmp_path, "kerong-cu16-hook")
+    rig = await Rig(config).start()
+    rig.door("S1").hand = True
+    token = await rig.courier()
+    await rig.api.dropoff_scan(token, "EVD00030", "S")
+    await rig.person_opens("S1", put_in=True)
+    await rig.person_closes("S1")
+    await rig.stop()
+
+    again = Rig(config)  # new twins: S1 is empty (the parcel went), S2 holds something
+    again.door("S2").is_open = True
+    again.door("S2").put_in()
+    again.door("S2").is_open = False
+    await again.start()
+    try:
+        assert again.store.compartment("S1")["reason"] == "empty_at_start"
+        assert again.store.compartment("S2")["reason"] == "item_at_start"
+        assert {again.state("S1"), again.state("S2"), again.state("M1")} == {
+            "needs_check",
+            "free",
+        }
+        assert again.state("M1") == "free"
+    finally:
+        await again.stop()

@@ -29,12 +29,24 @@ from drivers.simserial import BoardFaults, SerialSimulator, SimBoard
 __all__ = ["BoardFaults", "Cu16Simulator", "Cu48Simulator", "SimCu16", "SimCu48"]
 
 
+def _infrared_inputs(board: SimBoard) -> None:
+    """A Kerong board on its own (no config saying what is wired): each input is the
+    infrared item sensor of its own lock, as the board is sold."""
+    if board.wiring is None:
+        board.wiring = {}
+        board.items = {n: board.door(n) for n in range(1, board.channels + 1)}
+
+
 @dataclass
 class SimCu16(SimBoard):
-    """One simulated CU16: sixteen doors."""
+    """One simulated CU16: sixteen doors, and an infrared input per lock."""
 
     reply_to_unlock: bool = False
     channels: int = codec.LOCKS
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _infrared_inputs(self)
 
     def status(self, cmd: int = codec.REPLY_STATUS) -> codec.Status:
         return codec.Status(self.address, self.lock_bits(), self.sensor_bits(), cmd)
@@ -103,10 +115,14 @@ if __name__ == "__main__":
 
 @dataclass
 class SimCu48(SimBoard):
-    """One simulated CU48: forty-eight doors."""
+    """One simulated CU48: forty-eight doors, and an infrared input per lock."""
 
     reply_to_unlock: bool = False
     channels: int = cu48.LOCKS
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _infrared_inputs(self)
 
     def status(self) -> cu48.Status:
         return cu48.Status(self.address, self.lock_bits(), self.sensor_bits())

@@ -98,8 +98,12 @@ class Store(ServiceStore, Access):
                 if not exists:
                     self._expect(conn, parcel.barcode, parcel.size, parcel.recipient)
 
-    def reconcile(self, doors: Mapping[str, Door]) -> list[dict[str, Any]]:
-        """After a start: settle every compartment from the store and a fresh sensor read."""
+    def reconcile(
+        self, doors: Mapping[str, Door], items: Mapping[str, bool | None] | None = None
+    ) -> list[dict[str, Any]]:
+        """After a start: settle every compartment from the store and a fresh sensor read
+        (``items``: what each item sensor sees, where there is one)."""
+        items = items or {}
         changes = []
         with self._change() as conn:
             interrupted = conn.execute(
@@ -113,7 +117,7 @@ class Store(ServiceStore, Access):
             )
             for row in self.compartments():
                 door = doors.get(row["id"], Door.UNKNOWN)
-                target, reason = _reconciled(row, door, row["id"] in pending)
+                target, reason = _reconciled(row, door, row["id"] in pending, items.get(row["id"]))
                 self._set(conn, row["id"], target, reason, door)
                 if target != row["state"]:
                     change = {"compartment": row["id"], "from": row["state"], "to": str(target)}
@@ -124,7 +128,9 @@ class Store(ServiceStore, Access):
         return changes
 
 
-def _reconciled(row: dict[str, Any], door: Door, interrupted: bool) -> tuple[Comp, str | None]:
+def _reconciled(
+    row: dict[str, Any], door: Door, interrupted: bool, item: bool | None = None
+) -> tuple[Comp, str | None]:
     """Where a compartment stands after a restart (DESIGN.md invariant 3)."""
     state = Comp(row["state"])
     if state in (Comp.OUT_OF_SERVICE, Comp.NEEDS_CHECK):
@@ -133,4 +139,8 @@ def _reconciled(row: dict[str, Any], door: Door, interrupted: bool) -> tuple[Com
         return Comp.NEEDS_CHECK, "interrupted_unlock"
     if door == Door.OPEN:
         return Comp.NEEDS_CHECK, "open_at_start"
+    if state == Comp.FREE and item:
+        return Comp.NEEDS_CHECK, "item_at_start"
+    if state == Comp.OCCUPIED and item is False:
+        return Comp.NEEDS_CHECK, "empty_at_start"
     return state, None
