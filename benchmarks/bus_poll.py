@@ -138,10 +138,12 @@ def bank_text(state: Path, port: str, baud: int, gap: int, boards: int) -> str:
     )
 
 
-async def full_poll(baud: int, gap_ms: int, polls: int, boards: int = 8) -> None:
+async def full_poll(baud: int, gap_ms: int, polls: int, boards: int = 8, silent: int = 0) -> None:
+    """``silent``: that many more boards in the config than answer on the line."""
     addresses = ",".join(str(b) for b in range(boards))
     with twin("kerong-cu48", baud, addresses) as port, tempfile.TemporaryDirectory() as tmp:
-        config = parse(bank_text(Path(tmp), port, baud, gap_ms, boards), Path(tmp) / "b.toml")
+        text = bank_text(Path(tmp), port, baud, gap_ms, boards + silent)
+        config = parse(text, Path(tmp) / "b.toml")
         opened = hardware.build(config)
 
         async def never(comp: str, intent: int) -> bool:
@@ -152,15 +154,16 @@ async def full_poll(baud: int, gap_ms: int, polls: int, boards: int = 8) -> None
         times = []
         for _ in range(polls):
             started = time.perf_counter()
-            await bank.poll_bus("rs485")
+            await bank.poll_bus("rs485", bank.clock.monotonic())
             times.append(time.perf_counter() - started)
         await bank.close()
         opened.close()
     wire = boards * (6 + 18) * 10 / baud
     limit = wire + boards * gap_ms / 1000
     median, p99 = statistics.median(times), percentile(times, 0.99)
+    dead = f" + {silent} silent" if silent else ""
     print(
-        f"  {boards} x CU48 = {boards * 48} doors at {baud:5} baud, gap {gap_ms:2} ms:"
+        f"  {boards} x CU48{dead} = {boards * 48} doors at {baud:5} baud, gap {gap_ms:2} ms:"
         f" wire {wire * 1000:4.0f} ms, wire+gaps {limit * 1000:4.0f} ms;"
         f" poll median {median * 1000:4.0f} ms ({median / limit:4.2f}x),"
         f" p99 {p99 * 1000:4.0f} ms ({p99 / limit:4.2f}x; budget 1.25x)"
@@ -176,6 +179,8 @@ def main() -> None:
     print("full-bank poll through the bank's bus thread")
     for baud, gap in ((9600, 8), (19200, 8), (19200, 20)):
         asyncio.run(full_poll(baud, gap, args.polls))
+    print("the same bus with a board that never answers (probed once every offline_probe_s)")
+    asyncio.run(full_poll(19200, 8, 4 * args.polls, silent=1))
 
 
 if __name__ == "__main__":

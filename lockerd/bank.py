@@ -52,9 +52,9 @@ T = TypeVar("T")
 #: Settle time before a read that confirms a door change (switch bounce is
 #: over within a few ms; a glitch on the line is gone by then).
 CONFIRM_GAP = 0.02
-#: The least time left in a poll period for probing a silent board (a board that
-#: is back answers a status read within a few ms even at 9600 baud).
-PROBE_MIN = 0.06
+#: The shortest reply timeout a silent board is probed with: the longest status
+#: exchange (a CU48's 24 bytes at 9600 baud) is 25 ms on the wire.
+PROBE_MIN = 0.05
 
 
 class SafetyError(LockerError, RuntimeError):
@@ -329,8 +329,10 @@ class Bank:
 
         A board that missed its last poll is read last, with one try whose
         reply timeout fits in what is left of the poll period (``started`` is
-        when it began); once it counts as silent, only every
-        ``timing.offline_probe_s``. A dead board never holds up the healthy ones.
+        when it began; at least :data:`PROBE_MIN`); once it counts as silent,
+        only every ``timing.offline_probe_s`` and only in a poll that leaves
+        that much time (or once it is a whole probe period overdue, on a bus
+        too busy for that). A dead board never holds up the healthy ones.
         """
         mine = [(name, board) for name, board in self.boards.items() if board.bus == bus]
         for name, board in mine:
@@ -342,9 +344,10 @@ class Bank:
                 continue
             now = self.clock.monotonic()
             left = (started if started is not None else now) + interval - now
-            due = board.online or now >= board.next_probe
-            if due and left >= PROBE_MIN:
-                await self._read_and_track(name, board, probe=left - PROBE_MIN / 2)
+            overdue = now >= board.next_probe + self.config.timing.offline_probe_s
+            due = board.online or (now >= board.next_probe and (left >= PROBE_MIN or overdue))
+            if due:
+                await self._read_and_track(name, board, probe=max(left, PROBE_MIN))
 
     async def _read_confirmed(self, name: str, board: BoardState) -> None:
         reads = 0

@@ -360,3 +360,24 @@ async def test_a_restart_checks_each_compartment_against_its_item_sensor(tmp_pat
         assert again.state("M1") == "free"
     finally:
         await again.stop()
+
+
+async def test_a_silent_board_on_a_busy_bus_is_still_probed_and_comes_back(tmp_path) -> None:
+    """A bus whose poll leaves less than a probe's time in each period still tries its
+    silent board once a probe period is overdue, so a board back on the bus is found."""
+    busy = BANK.format(state=tmp_path, locked_bit=1, closed_bit=1).replace(
+        "poll_interval_ms = 200", "poll_interval_ms = 20"
+    )
+    config = parse(busy.replace("[demo]", NEIGHBOUR + "[demo]"), tmp_path / "locker.toml")
+    rig = await Rig(config, bus_time=True).start()
+    try:
+        rig.sim.board(1).faults.silent = True
+        while "board.offline" not in rig.event_types():
+            await rig.clock.advance(0.05)
+        rig.sim.board(1).faults.silent = False
+        back = rig.clock.monotonic()
+        while "board.online" not in rig.event_types():
+            await rig.clock.advance(0.05)
+            assert rig.clock.monotonic() - back <= 2 * rig.config.timing.offline_probe_s + 1
+    finally:
+        await rig.stop()
