@@ -33,9 +33,9 @@ import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from drivers.base import Inputs, LockBoard
 from drivers.errors import DriverError
@@ -48,6 +48,7 @@ from lockerd.worker import Worker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+V = TypeVar("V")
 
 #: Settle time before a read that confirms a door change (switch bounce is
 #: over within a few ms; a glitch on the line is gone by then).
@@ -85,17 +86,33 @@ class BoardState:
 
 
 @dataclass
-class _DoorTrack:
-    accepted: Door = Door.UNKNOWN
-    candidate: Door = Door.UNKNOWN
+class _Debounced(Generic[V]):
+    """A sensor value accepted only after enough equal reads in a row."""
+
+    accepted: V
+    candidate: V
     seen: int = 0
 
+    def settle(self, value: V) -> None:
+        """Take ``value`` as it is (a read at start-up)."""
+        self.accepted, self.candidate, self.seen = value, value, 0
 
-@dataclass
-class _ItemTrack:
-    accepted: bool | None = None
-    candidate: bool | None = None
-    seen: int = 0
+    def count(self, value: V, needed: int) -> bool:
+        """One read; True when it makes ``value`` the accepted one."""
+        if value == self.accepted or value != self.candidate:
+            self.candidate, self.seen = value, 0
+        if value == self.accepted:
+            return False
+        self.seen += 1
+        if self.seen < needed:
+            return False
+        self.accepted, self.seen = value, 0
+        return True
+
+    @property
+    def pending(self) -> bool:
+        """A different value has been read and waits for more equal reads."""
+        return self.candidate != self.accepted
 
 
 @dataclass
@@ -107,7 +124,7 @@ class _Group:
 
 Authorize = Callable[[str, int], Awaitable[bool]]
 #: ``(compartment, door, previous door, item seen inside or None without a sensor)``
-DoorListener = Callable[[str, Door, Door, "bool | None"], None]
+DoorListener = Callable[[str, Door, Door, bool | None], None]
 HealthListener = Callable[[str, bool], None]
 
 
@@ -128,8 +145,16 @@ class Bank:
         self._workers = workers
         self.boards = {b.name: BoardState(b, drivers[b.name], b.bus) for b in config.boards}
         self._layout = {c.id: c for c in config.compartment}
-        self._doors = {c.id: _DoorTrack() for c in config.compartment}
-        self._items = {c.id: _ItemTrack() for c in config.compartment if c.item_sensor}
+        self._doors = {c.id: _Debounced(Door.UNKNOWN, Door.UNKNOWN) for c in config.compartment}
+        self._items: dict[str, _Debounced[bool | None]] = {
+            c.id: _Debounced(None, None) for c in config.compartment if c.item_sensor
+        }
+        #: Per board: the compartments whose lock, door and item sensor it has.
+        self._locks_on = _by_board(config.compartment, lambda c: c.board)
+        self._doors_on = _by_board(config.compartment, lambda c: c.door_board)
+        self._items_on = _by_board(
+            [c for c in config.compartment if c.item_sensor], lambda c: c.items_board
+        )
         #: The latch of each compartment as last read (None: the board reports none).
         self._latched: dict[str, bool | None] = {}
         #: Until when a hook-read release of a just-pulsed lock is not evidence.
@@ -260,9 +285,6 @@ class Bank:
             return None
         return track.accepted
 
-    def has_item_sensor(self, comp_id: str) -> bool:
-        return comp_id in self._items
-
     def board_online(self, comp_id: str) -> bool:
         """Whether every board ``comp_id`` depends on (lock, door, item) answers."""
         comp = self._layout[comp_id]
@@ -293,31 +315,22 @@ class Bank:
                 self._missed(board, force_offline=True)
                 continue
             board.reads += 1
-            for comp in self._doors_sensed_by(name):
-                door = door_of(board.config, comp, inputs)
-                self._doors[comp.id] = _DoorTrack(door, door, self.config.timing.debounce_polls)
+            for comp in self._doors_on.get(name, ()):
+                self._doors[comp.id].settle(door_of(board.config, comp, inputs))
             self._note_latches_and_items(name, board, inputs, settle=True)
         return {c: self.door(c) for c in self._layout}
 
     def _note_latches_and_items(
         self, name: str, board: BoardState, inputs: Inputs, settle: bool = False
     ) -> None:
-        for comp in self._layout.values():
-            if comp.board == name:
-                self._latched[comp.id] = latch_of(board.config, comp, inputs)
-            track = self._items.get(comp.id)
-            if track is not None and comp.items_board == name:
-                seen = item_of(board.config, comp, inputs)
-                if settle:
-                    track.accepted, track.candidate, track.seen = seen, seen, 0
-                elif seen == track.accepted:
-                    track.candidate, track.seen = seen, 0
-                else:
-                    if seen != track.candidate:
-                        track.candidate, track.seen = seen, 0
-                    track.seen += 1
-                    if track.seen >= self.config.timing.debounce_polls:
-                        track.accepted, track.seen = seen, 0
+        for comp in self._locks_on.get(name, ()):
+            self._latched[comp.id] = latch_of(board.config, comp, inputs)
+        for comp in self._items_on.get(name, ()):
+            seen = item_of(board.config, comp, inputs)
+            if settle:
+                self._items[comp.id].settle(seen)
+            else:
+                self._items[comp.id].count(seen, self.config.timing.debounce_polls)
 
     async def poll_bus(self, bus: str, started: float | None = None) -> None:
         """Read every board on ``bus`` once and report accepted changes.
@@ -370,7 +383,7 @@ class Bank:
         self._answered(board)
         self._note_latches_and_items(name, board, inputs)
         pending = False
-        for comp in self._doors_sensed_by(name):
+        for comp in self._doors_on.get(name, ()):
             pending |= self._track(comp.id, door_of(board.config, comp, inputs))
         return pending
 
@@ -421,30 +434,21 @@ class Bank:
             sleeper.cancel()
             woken.cancel()
 
-    def _doors_sensed_by(self, board: str) -> list[CompartmentConfig]:
-        return [c for c in self._layout.values() if c.door_board == board]
-
     def _track(self, comp_id: str, door: Door) -> bool:
         """Count one read of a door; True while a change waits for more equal reads."""
         track = self._doors[comp_id]
-        if door == track.accepted:
-            track.candidate, track.seen = door, 0
-            return False
         if (
             door == Door.OPEN
+            and track.accepted != Door.OPEN
             and self.door_from_lock(comp_id)
             and self.clock.monotonic() < self._pulse_window.get(comp_id, -1.0)
         ):
             # The latch is out because the coil is (or was just) energized; that
             # says nothing about the door until the release outlasts the pulse.
-            track.candidate, track.seen = track.accepted, 0
-            return False
-        if door != track.candidate:
-            track.candidate, track.seen = door, 0
-        track.seen += 1
-        if track.seen < self.config.timing.debounce_polls:
-            return True
-        previous, track.accepted, track.seen = track.accepted, door, 0
+            door = track.accepted
+        previous = track.accepted
+        if not track.count(door, self.config.timing.debounce_polls):
+            return track.pending
         item = self.item(comp_id)
         for listener in self.door_listeners:
             listener(comp_id, door, previous, item)
@@ -478,6 +482,15 @@ class Bank:
                 await self._on_bus(board.bus, board.driver.close)
             except Exception:  # one failing board must not stop the others being released
                 log.exception("closing board %s failed", name)
+
+
+def _by_board(
+    comps: Iterable[CompartmentConfig], board_of: Callable[[CompartmentConfig], str]
+) -> dict[str, list[CompartmentConfig]]:
+    out: dict[str, list[CompartmentConfig]] = {}
+    for comp in comps:
+        out.setdefault(board_of(comp), []).append(comp)
+    return out
 
 
 def latch_of(board: BoardConfig, comp: CompartmentConfig, inputs: Inputs) -> bool | None:
