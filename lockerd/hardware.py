@@ -145,7 +145,10 @@ SERIAL_FAMILIES: dict[str, _SerialFamily] = {
         Cu16Simulator,
         lambda b, wiring: SimCu16(b.address, b.locked_bit, b.closed_bit, wiring=wiring),
         lambda link, b, bus: Cu16Board(
-            link, b.address, energize_ms=b.energize_ms or None, **_timing(bus)
+            link,
+            b.address,
+            energize_ms=b.energize_ms if b.set_energize_time else None,
+            **_timing(bus),
         ),
     ),
     "kerong-cu48": _SerialFamily(

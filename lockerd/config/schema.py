@@ -168,6 +168,9 @@ class KerongBoardConfig:
 @dataclass(frozen=True)
 class Cu16BoardConfig(KerongBoardConfig):
     energize_ms: int = opt(0, doc="set this pulse length on the board at start (0: leave)", min=0)
+    set_energize_time: bool = opt(
+        False, doc="write energize_ms to the board at start (command 0x37; unverified on hardware)"
+    )
 
 
 @dataclass(frozen=True)
