@@ -202,7 +202,7 @@ SERIAL_FAMILIES: dict[str, _SerialFamily] = {
         lambda link, b, bus: Cu16Board(
             link,
             b.address,
-            energize_ms=b.energize_ms if getattr(b, "set_energize_time", False) else None,
+            energize_ms=b.energize_ms if b.set_energize_time else None,
             **_timing(bus),
         ),
     ),

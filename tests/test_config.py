@@ -6,6 +6,7 @@ import pytest
 
 from lockerd.cli import main
 from lockerd.config import ConfigError, load, parse
+from lockerd.config.schema import Cu16BoardConfig
 from tests.rig import BANK
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,6 +118,35 @@ def test_each_problem_names_its_key(tmp_path, old, new, expected) -> None:
     assert old in source, old
     found = problems(source.replace(old, new, 1), tmp_path)
     assert any(p.startswith(f"{tmp_path / 'bank.toml'}: {expected}") for p in found), found
+
+
+def with_board_keys(tmp_path: Path, keys: str) -> str:
+    return text(tmp_path).replace("address = 0\n", f"address = 0\n{keys}\n", 1)
+
+
+def test_set_energize_time_is_a_cu16_board_key(tmp_path) -> None:
+    source = with_board_keys(tmp_path, "set_energize_time = true\nenergize_ms = 500")
+    (board,) = parse(source, tmp_path / "bank.toml").boards
+    assert isinstance(board, Cu16BoardConfig) and board.set_energize_time
+    reference = (ROOT / "docs" / "config-reference.md").read_text()
+    assert (
+        "| `set_energize_time` | boolean | `false` |  | write energize_ms to the board" in reference
+    )
+
+
+@pytest.mark.parametrize(
+    ("energize_ms", "reason"),
+    [
+        (505, "505 cannot be written to the board (set_energize_time): give a multiple of 10 ms"),
+        (0, ""),  # whichever check finds it first, the key is named
+    ],
+    ids=["505", "0"],
+)
+def test_set_energize_time_needs_a_time_the_board_takes(tmp_path, energize_ms, reason) -> None:
+    keys = f"set_energize_time = true\nenergize_ms = {energize_ms}"
+    found = problems(with_board_keys(tmp_path, keys), tmp_path)
+    expected = f"{tmp_path / 'bank.toml'}: board[0].energize_ms: {reason}"
+    assert any(p.startswith(expected) for p in found), found
 
 
 def test_all_problems_are_reported_at_once(tmp_path) -> None:

@@ -1,12 +1,18 @@
-"""The CU16 board driver against its simulator twin over a real pty."""
+"""The CU16 board driver against its simulator twin over a real pty (or in-process)."""
+
+import logging
 
 import pytest
 
+from drivers.directlink import DirectLink
 from drivers.errors import BoardTimeout, LinkError
 from drivers.kerong import codec
 from drivers.kerong.board import Cu16Board
 from drivers.kerong.sim import Cu16Simulator, SimCu16
 from drivers.link import SerialLink
+from lockerd import hardware
+from lockerd.config import parse
+from tests.rig import BANK
 
 
 @pytest.fixture
@@ -57,6 +63,58 @@ def test_frames_on_the_wire(sim, link) -> None:
         bytes.fromhex("02 10 30 03 45"),
     ]
     assert sim.board(1).energize_ms == 500
+    assert board.energize_confirmed is True
+
+
+@pytest.fixture
+def opened(tmp_path):
+    """Open the test bank's CU16 board as the daemon does, with the given keys added."""
+    opened: list[hardware.Hardware] = []
+
+    def open_with(board_keys: str) -> tuple[Cu16Simulator, Cu16Board]:
+        text = BANK.format(state=tmp_path, locked_bit=1, closed_bit=1)
+        text = text.replace("address = 0\n", f"address = 0\n{board_keys}\n", 1)
+        opened.append(hardware.build(parse(text, tmp_path / "bank.toml"), threaded=False))
+        sim, board = opened[-1].serial_sims["rs485"], opened[-1].drivers["cu0"]
+        assert isinstance(sim, Cu16Simulator) and isinstance(board, Cu16Board)
+        return sim, board
+
+    yield open_with
+    for hw in opened:
+        hw.close()
+
+
+def test_energize_time_is_left_alone_unless_asked(opened) -> None:
+    sim, board = opened("energize_ms = 500")
+    assert [f for f in sim.frames() if f[2] == codec.CMD_ENERGIZE_TIME] == []
+    assert board.energize_confirmed is None
+
+
+def test_set_energize_time_writes_and_confirms_it(opened) -> None:
+    sim, board = opened("energize_ms = 500\nset_energize_time = true")
+    assert sim.frames() == [bytes.fromhex("02 00 37 00 32 03 6E")]
+    assert board.energize_confirmed is True
+
+
+@pytest.mark.parametrize(
+    ("board", "answer"),
+    [
+        (SimCu16(0, answers_energize_time=False), "no answer"),
+        (SimCu16(0, energize_ms=1000, keeps_energize_time=True), "it reports 1000 ms"),
+    ],
+    ids=["no-answer", "other-value"],
+)
+def test_unconfirmed_energize_time_warns_and_the_start_goes_on(board, answer, caplog) -> None:
+    twin = Cu16Simulator([board])
+    with caplog.at_level(logging.WARNING, logger="drivers.kerong.board"):
+        driver = Cu16Board(DirectLink(twin.exchange), 0, energize_ms=500)
+    assert caplog.messages == [
+        f"CU16 board 0 did not confirm energize time 500 ms (set_energize_time): {answer}; "
+        "the board keeps its own setting; check it with the vendor tool"
+    ]
+    assert driver.energize_confirmed is False
+    assert driver.read_inputs().locks == 0xFFFF
+    assert twin.frames()[0] == codec.energize_time_request(0, 500)
 
 
 def test_silent_board_times_out_after_retries(sim, link) -> None:

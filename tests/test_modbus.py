@@ -2,7 +2,7 @@
 
 import pytest
 
-from drivers.errors import BoardTimeout, ChannelError, LinkError
+from drivers.errors import BoardTimeout, ChannelError, DriverError, LinkError
 from drivers.modbus.board import FlashRequest, ModbusRelayBoard, open_client
 from drivers.modbus.sim import ModbusSimulator, SimRelayBoard, crc
 
@@ -52,6 +52,44 @@ def test_board_pulses_with_a_board_timed_flash(twin) -> None:
     assert board.read_inputs().sensors == 0xFF  # every door shut (closed_bit 1)
     assert sim.board(1).door(1).open()
     assert board.read_inputs().sensors == 0xFE
+
+
+def test_the_echo_keeps_its_raw_value(twin) -> None:
+    """The flash's echo is decoded with its 16-bit value, not pymodbus's bool."""
+    _, client = twin
+    ModbusRelayBoard(client, 1, 8)
+    echo = client.execute(False, FlashRequest(value=0x0123, dev_id=1, address=0x0203))
+    assert isinstance(echo, FlashRequest)
+    assert (echo.address, echo.value) == (0x0203, 0x0123)
+
+
+@pytest.mark.parametrize(
+    ("echo", "came_back"),
+    [
+        ((0x0201, 7), "coil 0x0201 value 0x0007"),  # another relay
+        ((0x0200, 3), "coil 0x0200 value 0x0003"),  # another time (bool(3) == bool(7))
+        ((0x0000, 0xFF00), "coil 0x0000 value 0xFF00"),  # a plain coil switched on
+    ],
+)
+def test_a_wrong_echo_is_a_driver_error(twin, echo, came_back) -> None:
+    sim, client = twin
+    sim.board(1).wrong_echo = echo
+    with pytest.raises(DriverError) as info:
+        ModbusRelayBoard(client, 1, 8).pulse(1, 700)
+    assert not isinstance(info.value, BoardTimeout)
+    assert str(info.value) == (
+        "Modbus unit 1 relay 1: pulse not confirmed: "
+        f"sent coil 0x0200 value 0x0007, the echo was {came_back}"
+    )
+    assert sim.board(1).flashes == [(1, 700)], "the board acted on what it received"
+
+
+def test_a_silent_unit_times_out_on_a_pulse(twin) -> None:
+    sim, client = twin
+    sim.board(1).faults.silent = True
+    with pytest.raises(BoardTimeout, match="Modbus unit 1"):
+        ModbusRelayBoard(client, 1, 8).pulse(1, 700)
+    assert sim.frames() == [h("01 05 02 00 00 07 8D B0")], "sent once, never retried"
 
 
 def test_board_without_inputs_reads_its_relays_for_liveness(twin) -> None:

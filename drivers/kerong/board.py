@@ -7,6 +7,7 @@ reads are retried; unlocks never are.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from drivers.base import Inputs, read_with_retries
@@ -16,6 +17,8 @@ from drivers.kerong import codec, cu48
 from drivers.link import SerialLink
 
 Link = SerialLink | DirectLink
+
+log = logging.getLogger(__name__)
 
 
 class _KerongBoard:
@@ -74,7 +77,13 @@ class _KerongBoard:
 
 
 class Cu16Board(_KerongBoard):
-    """Sixteen locks and sixteen sensor inputs behind one CU16 address."""
+    """Sixteen locks and sixteen sensor inputs behind one CU16 address.
+
+    Attributes:
+        energize_confirmed: whether the board echoed the energize time written
+            at start: None when none was written, False when it did not answer
+            or reported another value.
+    """
 
     channels = codec.LOCKS
     max_address = codec.MAX_BOARD
@@ -92,6 +101,7 @@ class Cu16Board(_KerongBoard):
     ):
         super().__init__(link, address, timeout=timeout, status_retries=status_retries)
         self.decoder = codec.Decoder(codec.REPLY_LENGTHS)
+        self.energize_confirmed: bool | None = None
         if energize_ms is not None:
             self._set_energize_time(energize_ms)
 
@@ -109,15 +119,33 @@ class Cu16Board(_KerongBoard):
         return Inputs(locks=status.locks, sensors=status.sensors)
 
     def _set_energize_time(self, milliseconds: int) -> None:
+        """Write the energize time (0x37) and check that the 0x38 answer carries it.
+
+        The command is unverified on hardware and a firmware may not implement
+        it, so a missing or different answer is logged, never raised: the board
+        then pulses for its own setting.
+        """
         request = codec.energize_time_request(self.address, milliseconds)
-
-        def accept(frame: codec.Frame) -> bool:
-            return frame.cmd == codec.REPLY_ENERGIZE_TIME and frame.board == self.address
-
         try:
-            self._link.transact(request, self.decoder, accept, expect=7, timeout=self._timeout)
+            reply = self._link.transact(
+                request, self.decoder, self._is_my_energize_time, expect=7, timeout=self._timeout
+            )
         except BoardTimeout:
-            pass  # not every firmware answers 0x37; the status read is the check that matters
+            reported = None
+        else:
+            reported = codec.energize_units(reply)
+        self.energize_confirmed = reported == milliseconds
+        if not self.energize_confirmed:
+            log.warning(
+                "CU16 board %d did not confirm energize time %d ms (set_energize_time): %s; "
+                "the board keeps its own setting; check it with the vendor tool",
+                self.address,
+                milliseconds,
+                "no answer" if reported is None else f"it reports {reported} ms",
+            )
+
+    def _is_my_energize_time(self, frame: codec.Frame) -> bool:
+        return frame.cmd == codec.REPLY_ENERGIZE_TIME and frame.board == self.address
 
 
 class Cu48Board(_KerongBoard):

@@ -6,8 +6,10 @@ latches and whose sensor bits follow the doors, each in the polarity the
 board is set to; a bus query (0x32 to 0xF0) is answered by every board in
 address order with 0x36 frames; an unlock (0x31) pulses one lock and by
 default sends no reply; 0x37 sets the energize time and is answered with
-0x38. Frames with a bad checksum or an unknown command are dropped silently,
-as real boards do. Faults: see :mod:`drivers.simserial`.
+0x38 carrying the board's setting (a board may lack 0x37, or keep its own
+setting: :class:`SimCu16` has a switch for each). Frames with a bad checksum
+or an unknown command are dropped silently, as real boards do. Faults: see
+:mod:`drivers.simserial`.
 
 Each lock is energized for the board's energize time (500 ms unless set
 with 0x37), which is how long its latch is out if nobody opens the door.
@@ -42,6 +44,10 @@ class SimCu16(SimBoard):
     """One simulated CU16: sixteen doors, and an infrared input per lock."""
 
     reply_to_unlock: bool = False
+    #: False: a firmware without 0x37, which drops it like any unknown command.
+    answers_energize_time: bool = True
+    #: True: 0x37 is answered but not applied; the 0x38 reply carries the old setting.
+    keeps_energize_time: bool = False
     channels: int = codec.LOCKS
 
     def __post_init__(self) -> None:
@@ -81,9 +87,11 @@ class Cu16Simulator(SerialSimulator[SimCu16, codec.Frame]):
         elif frame.cmd == codec.CMD_UNLOCK_ALL:
             for channel in range(1, board.channels + 1):
                 board.pulse(channel)
-        elif frame.cmd == codec.CMD_ENERGIZE_TIME:
-            board.energize_ms = codec.energize_units(frame)
-            reply = codec.Frame(frame.addr, codec.REPLY_ENERGIZE_TIME, frame.payload)
+        elif frame.cmd == codec.CMD_ENERGIZE_TIME and board.answers_energize_time:
+            if not board.keeps_energize_time:
+                board.energize_ms = codec.energize_units(frame)
+            units = (board.energize_ms // 10).to_bytes(2, "big")
+            reply = codec.Frame(frame.addr, codec.REPLY_ENERGIZE_TIME, units)
             self._reply(board, reply.encode())
 
 

@@ -4,8 +4,10 @@ The pulse is Waveshare's "flash on": FC05 (write single coil) to
 ``pulse_base + relay`` with the on-time as the value, in ``pulse_unit_ms``
 units (0x0200 and 100 ms on Waveshare boards; the map is configuration).
 The board switches the relay off itself, so a crash of the daemon can
-never leave a coil energized. Door switches, where the board has opto
-inputs, are read with FC02 (read discrete inputs) from ``inputs_base``.
+never leave a coil energized; its FC05 reply is an echo of the request, and
+an echo naming another coil or value is a board error. Door switches, where
+the board has opto inputs, are read with FC02 (read discrete inputs) from
+``inputs_base``.
 
 pymodbus owns the port (any pyserial URL). Its own retries are off: a
 status read is retried here, an unlock never is.
@@ -26,7 +28,12 @@ from drivers.errors import BoardTimeout, ChannelError, DriverError, LinkError
 
 
 class FlashRequest(ModbusPDU):
-    """FC05 with a raw value: the Waveshare timed pulse ("flash on")."""
+    """FC05 with a raw value: the Waveshare timed pulse ("flash on"), and its echo.
+
+    pymodbus decodes every FC05 reply as a WriteSingleCoilResponse, which
+    keeps only ``bool(value)``; :class:`ModbusRelayBoard` registers this class
+    on its client's decoder so the echo keeps the raw 16-bit value.
+    """
 
     function_code = 5
     rtu_frame_size = 8
@@ -93,15 +100,28 @@ class ModbusRelayBoard:
         self._inputs = inputs
         self._inputs_base = inputs_base
         self._retries = status_retries
+        # Only this client's decoder changes; every FC05 this driver sends is a flash.
+        client.register(FlashRequest)
 
     def pulse(self, channel: int, milliseconds: int) -> None:
+        """Send the timed pulse and check the board's echo of it.
+
+        Raises:
+            BoardTimeout: no reply.
+            DriverError: an exception reply, or an echo of another coil or value.
+        """
         if not 1 <= channel <= self.channels:
             raise ChannelError(f"relay {channel} outside 1..{self.channels}")
         units = max(1, milliseconds // self._unit_ms)
         request = FlashRequest(
             value=units, dev_id=self.unit, address=self._pulse_base + channel - 1
         )
-        self._call(self._client.execute, False, request)
+        echo = self._call(self._client.execute, False, request)
+        if _written(echo) != _written(request):
+            raise DriverError(
+                f"Modbus unit {self.unit} relay {channel}: pulse not confirmed: "
+                f"sent {_written(request)}, the echo was {_written(echo)}"
+            )
 
     def read_inputs(self, *, probe: float | None = None) -> Inputs:
         return read_with_retries(self._read, self._retries if probe is None else 0)
@@ -130,3 +150,10 @@ class ModbusRelayBoard:
 
     def close(self) -> None:
         """Nothing to release: the board ends every pulse itself (the bus closes the port)."""
+
+
+def _written(pdu: ModbusPDU) -> str:
+    """What an FC05 frame says was written, for comparing a request with its echo."""
+    if not isinstance(pdu, FlashRequest):
+        return f"function code {pdu.function_code}"
+    return f"coil 0x{pdu.address:04X} value 0x{pdu.value:04X}"

@@ -3,8 +3,9 @@
 Each unit answers FC05 (a relay on/off at 0..N-1, or a timed "flash on" at
 ``pulse_base``+relay: the lock is pulsed), FC01 (relay states) and FC02
 (its opto inputs, one per door, polarity ``closed_bit``), with CRC-16/MODBUS
-from pymodbus. Other function codes get exception 01. Faults and line noise:
-see :mod:`drivers.simserial`.
+from pymodbus. FC05 is answered with an echo of the request, as the Modbus
+standard says, unless ``wrong_echo`` is set. Other function codes get
+exception 01. Faults and line noise: see :mod:`drivers.simserial`.
 
 Not modelled: the 3.5-character silence between frames (frames are found by
 address, length and CRC), FC15/16, broadcast (unit 0), the address and baud
@@ -47,6 +48,9 @@ class SimRelayBoard(SimBoard):
     on: int = 0
     #: The last flash per relay (1-based): its length in ms.
     flashes: list[tuple[int, int]] | None = None
+    #: Fault: every FC05 reply echoes this (coil, value), with a good CRC,
+    #: whatever was written; the board still acts on what it received.
+    wrong_echo: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -79,7 +83,7 @@ class ModbusSimulator(SerialSimulator[SimRelayBoard, Request]):
         board = self.boards[frame.unit]
         if frame.function == 5:
             self._write_coil(board, frame)
-            self._reply(board, frame.raw)  # FC05 answers with an echo
+            self._reply(board, _echo(board, frame))
         elif frame.function in (1, 2):
             bits = board.on if frame.function == 1 else board.sensor_bits()
             self._reply(board, _bits_reply(frame, bits >> frame.address))
@@ -107,6 +111,14 @@ class ModbusSimulator(SerialSimulator[SimRelayBoard, Request]):
 def _parse(raw: bytes) -> Request:
     address, value = struct.unpack(">HH", raw[2:6])
     return Request(raw[0], raw[1], address, value, raw)
+
+
+def _echo(board: SimRelayBoard, frame: Request) -> bytes:
+    """FC05 answers with an echo of the request (or, as a fault, of another write)."""
+    if board.wrong_echo is None:
+        return frame.raw
+    body = struct.pack(">BBHH", frame.unit, frame.function, *board.wrong_echo)
+    return body + crc(body)
 
 
 def _bits_reply(frame: Request, bits: int) -> bytes:

@@ -229,6 +229,8 @@ def _check_boards(config: Config, problems: Problems) -> None:
                     f"{path}.energize_ms",
                     f"{energize} exceeds safety.max_pulse_ms ({config.safety.max_pulse_ms})",
                 )
+            if isinstance(board, Cu16BoardConfig) and board.set_energize_time:
+                _check_energize_write(board, path, problems)
             if (
                 isinstance(board, ModbusBoardConfig)
                 and board.pulse_unit_ms > config.safety.pulse_ms
@@ -242,6 +244,16 @@ def _check_boards(config: Config, problems: Problems) -> None:
                 claimed = pins.setdefault((board.bus, pin), f"{board.name}.{key}")
                 if claimed != f"{board.name}.{key}" or getattr(board, key).count(pin) > 1:
                     problems.add(f"{path}.{key}[{pin_index}]", f"pin {pin} is used twice")
+
+
+def _check_energize_write(board: Cu16BoardConfig, path: str, problems: Problems) -> None:
+    """The board takes its energize time in 10 ms steps, and 0 ms is no pulse at all."""
+    if board.energize_ms < 10 or board.energize_ms % 10:
+        problems.add(
+            f"{path}.energize_ms",
+            f"{board.energize_ms} cannot be written to the board (set_energize_time): "
+            "give a multiple of 10 ms, at least 10",
+        )
 
 
 def _check_expander(

@@ -63,7 +63,8 @@ SECTIONS: list[tuple[str, type[Any], str]] = [
     (
         "[[board]] on a modbus-rtu bus",
         schema.ModbusBoardConfig,
-        "A Modbus RTU relay board (Waveshare and clones), pulsed by the board itself.",
+        "A Modbus RTU relay board (Waveshare and clones), pulsed by the board itself; a pulse"
+        " whose FC05 echo names another coil or value is a board error.",
     ),
     (
         "[[board]] on an i2c bus",

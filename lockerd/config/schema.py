@@ -201,7 +201,9 @@ class KerongBoardConfig:
 
 @dataclass(frozen=True)
 class Cu16BoardConfig(KerongBoardConfig):
-    pass
+    set_energize_time: bool = opt(
+        False, doc="write energize_ms to the board at start (command 0x37; unverified on hardware)"
+    )
 
 
 @dataclass(frozen=True)
