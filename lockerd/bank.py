@@ -234,6 +234,14 @@ class Bank:
         board = self.boards[self._layout[comp_id].board].config
         return (getattr(board, "energize_ms", 0) or self.config.safety.pulse_ms) / 1000
 
+    async def pulse_over(self, comp_id: str) -> None:
+        """Wait until the last pulse of ``comp_id``'s lock is over (its energize time plus
+        ``timing.release_margin_ms``): a latch read before then may find the coil still
+        holding it out, even behind a door already shut."""
+        wait = self._pulse_window.get(comp_id, 0.0) - self.clock.monotonic()
+        if wait > 0:
+            await self.clock.sleep(wait)
+
     async def status(self, comp_id: str) -> LockStatus:
         """Read the boards now (not the poller's cached view): the lock's, and the door's."""
         comp, board = self._board_of(comp_id)

@@ -224,8 +224,9 @@ async def door_cycle(
     """Open ``comp`` for a person, follow them opening and shutting it, and report what was seen.
 
     ``who`` is (actor, origin, reason) for the audit log. The report says whether
-    the door was seen open and shut, whether the lock reads latched afterwards
-    (None on boards without lock feedback), and what went wrong, if anything.
+    the door was seen open and shut, whether the lock reads latched afterwards,
+    once its pulse is over (None on boards without lock feedback), and what went
+    wrong, if anything.
     """
     queue = locker.subscribe()
     seen: dict[str, Any] = {
@@ -252,6 +253,8 @@ async def door_cycle(
         seen["opened"] = seen["opened"] or seen["closed"]  # a cycle too quick to watch
         if flow.error:
             seen["error"] = flow.error["message"]
+        # A door shut while the coil is still energized latches when the pulse ends.
+        await locker.bank.pulse_over(comp)
         seen["latched"] = (await locker.bank.status(comp)).latched
     except FlowError as exc:
         seen["error"] = exc.message

@@ -90,9 +90,32 @@ class Kiosk:
 
         await expect(self.page.locator(selector)).to_have_text(text)
 
-    async def person(self, compartment: str, action: str) -> None:
-        """Someone at the bank opens or closes a door (the demo panel's buttons)."""
-        await self.tap(f"{action.capitalize()} {compartment}", "#grid")
+    async def keep_texts(self, selector: str) -> None:
+        """From now on, keep every text ``selector`` shows, however briefly (``texts_kept``)."""
+        await self.page.evaluate(
+            """(selector) => {
+              const kept = (window.keptTexts = window.keptTexts || {});
+              kept[selector] = [];
+              new MutationObserver((records) => {
+                for (const record of records) {
+                  for (const node of record.addedNodes) kept[selector].push(node.textContent);
+                }
+              }).observe(document.querySelector(selector), { childList: true });
+            }""",
+            selector,
+        )
+
+    async def texts_kept(self, selector: str) -> list[str]:
+        return list(await self.page.evaluate("(selector) => window.keptTexts[selector]", selector))
+
+    async def person(self, compartment: str, action: str) -> dict[str, Any]:
+        """Someone at the bank opens or closes a door (the demo panel's buttons); what the
+        simulator answered, once it has (``opened``, ``open``, ``pulling``, ...). "Open"
+        takes the handle and keeps pulling: a latched door opens at the next pulse."""
+        path = f"/api/demo/doors/{compartment}/{action}"
+        async with self.page.expect_response(lambda r: r.url.endswith(path)) as answer:
+            await self.tap(f"{action.capitalize()} {compartment}", "#grid")
+        return dict(await (await answer.value).json())
 
     async def opened_door(self) -> str:
         """The compartment the door screen shows."""

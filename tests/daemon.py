@@ -88,13 +88,26 @@ class Daemon:
         async with self.http.request(method, path, data=data, headers=headers) as response:
             return response.status, await response.json()
 
+    async def sim_bank(self, until: Any, within: float = 10) -> list[dict[str, Any]]:
+        """The demo bank's compartments (``/api/demo/bank``) once ``until(compartments)`` holds,
+        read again and again until it does: the simulators say what a person at the bank
+        would see, such as a latch catching again when its pulse ends (no event says so)."""
+
+        async def settled() -> list[dict[str, Any]]:
+            while True:
+                _, bank = await self.call("GET", "/api/demo/bank")
+                if until(bank["compartments"]):
+                    return list(bank["compartments"])
+                await asyncio.sleep(0.02)
+
+        return await asyncio.wait_for(settled(), within)
+
     async def drop_off(self, barcode: str) -> str:
-        """A courier drops a parcel off on the demo's simulated doors; its compartment."""
+        """A courier drops a parcel off on the demo's simulated doors, which spring ajar as
+        their latch releases (``demo.door_springs``); its compartment."""
         events = await self.events(after=0)
         _, login = await self.call("POST", "/api/courier/login", {"code": "1234"})
         _, flow = await self.call("POST", "/api/dropoffs", {"barcode": barcode}, login["token"])
-        await events.event("lock.pulsed", compartment=flow["compartment"])
-        await self.call("POST", f"/api/demo/doors/{flow['compartment']}/open")
         await events.flow(flow["id"], "open")
         await self.call("POST", f"/api/demo/doors/{flow['compartment']}/close")
         await events.flow(flow["id"], "stored")

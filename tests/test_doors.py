@@ -1,8 +1,11 @@
-"""Door alarms, debouncing and board silence, on a fake clock."""
+"""Door alarms, debouncing, board silence and the service door cycle, on a fake clock."""
+
+import asyncio
 
 import pytest
 
 from lockerd.domain import Door
+from lockerd.service import door_cycle
 
 
 async def test_door_left_open_raises_an_alarm_and_needs_a_check(rig) -> None:
@@ -149,3 +152,28 @@ async def test_a_checked_compartment_goes_back_in_service(rig) -> None:
     with pytest.raises(FlowError) as info:
         await rig.api.return_to_service("S1", "tech")
     assert info.value.code == "in_service"
+
+
+async def test_a_door_cycle_reads_the_latch_once_the_pulse_is_over(rig) -> None:
+    door = rig.door("S1")
+    door.hand = True  # a person stands at S1 pulling the handle: it opens as the latch releases
+    said: list[str] = []
+
+    async def say(text: str) -> None:
+        said.append(text)
+
+    who = ("tech", "local", "acceptance")
+    cycle = asyncio.ensure_future(door_cycle(rig.locker, "S1", who, 30, say))
+    await rig.seen("S1", Door.OPEN)
+    door.close()
+    assert not door.latched, "shut while the coil still holds the latch out"
+    await rig.seen("S1", Door.CLOSED)
+    report = await rig.run(cycle)
+    assert report == {
+        "compartment": "S1",
+        "opened": True,
+        "closed": True,
+        "latched": True,
+        "error": None,
+    }
+    assert said == ["pulsed: open the door, then shut it", "door seen open", "ok"]

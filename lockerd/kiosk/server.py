@@ -350,6 +350,7 @@ class KioskServer:
                 "open": door.is_open,
                 "pulling": door.hand,
                 "item": door.item,
+                "pulses": len(door.pulses),
             }
         return web.json_response({"compartments": view})
 
