@@ -282,15 +282,39 @@ class Locker:
     # -- service -----------------------------------------------------------------
 
     async def return_to_service(self, comp_id: str, actor: str) -> str:
-        """Put a checked compartment back in use; its door must be seen shut."""
+        """Put a checked compartment back in use; its door must be shut and its lock latched."""
         if comp_id not in self.config.compartment_ids:
             raise NotFound("unknown_compartment", f"no compartment {comp_id!r}")
-        self.require_door_shut(comp_id)
+        await self.require_shut_and_latched(comp_id)
         return await self.db(self.store.return_to_service, comp_id, actor)
 
-    def require_door_shut(self, comp_id: str) -> None:
-        """Refuse to put ``comp_id`` back in use unless its door is seen shut."""
-        if self.bank.door(comp_id) != Door.CLOSED:
+    async def require_shut_and_latched(self, comp_id: str) -> None:
+        """Refuse to put ``comp_id`` back in use unless a fresh read of its boards shows the
+        door shut (as the poller also last saw it) and the lock latched. Where the lock
+        board reports no latch, the door alone decides; the kiosk's locker, ``lockerctl
+        enable`` and the remote ``compartment.enable`` all ask here.
+
+        Raises:
+            FlowError: ``door_not_closed``, ``lock_not_latched``, or
+                ``compartment_unreachable`` when a board cannot be read now.
+        """
+        try:
+            status = await self.bank.status(comp_id)
+        except DriverError as exc:
+            raise FlowError(
+                "compartment_unreachable",
+                f"{comp_id} cannot be checked: its board does not answer ({exc})",
+                status=503,
+            ) from exc
+        if status.latched is False and (
+            status.door == Door.CLOSED or self.bank.door_from_lock(comp_id)
+        ):
+            raise FlowError(
+                "lock_not_latched",
+                f"{comp_id}'s lock reads released: shut its door firmly until the latch"
+                " catches, or check the lock, before putting it back in use",
+            )
+        if status.door != Door.CLOSED or self.bank.door(comp_id) != Door.CLOSED:
             raise FlowError("door_not_closed", f"close {comp_id} before putting it back in use")
 
     # -- pickup -----------------------------------------------------------------

@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in [
         ("open", "open a compartment's door (it then needs a check)"),
         ("disable", "take a compartment out of service"),
-        ("enable", "put a checked compartment back in service (its door shut)"),
+        ("enable", "put a checked compartment back in service (door shut, lock latched)"),
     ]:
         action = command(name, text)
         action.add_argument("id", help="the compartment, as on its door (A1, B3...)")

@@ -73,7 +73,7 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
 
     async def enable(caller: Caller, args: dict[str, Any]) -> Any:
         comp = _compartment(args, config)
-        locker.require_door_shut(comp)
+        await locker.require_shut_and_latched(comp)
         state = await db(store.service_enable, comp, caller.name, caller.origin, args["reason"])
         return {"compartment": comp, "state": state}
 
