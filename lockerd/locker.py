@@ -533,7 +533,16 @@ class Locker:
                     "state": row["state"],
                     "reason": row["reason"],
                     "door": str(self.bank.door(comp.id)),
+                    "lock": self._lock_view(comp.id, comp.board),
                     "parcel": row["parcel_barcode"],
                 }
             )
         return view
+
+    def _lock_view(self, comp_id: str, board: str) -> str | None:
+        """The lock as the poller last read it: ``latched``, ``released``, ``unknown`` (its
+        board is silent), or None where the board reports no latch."""
+        if not self.bank.boards[board].config.has_feedback:
+            return None
+        latched = self.bank.latched(comp_id)
+        return "unknown" if latched is None else "latched" if latched else "released"

@@ -251,10 +251,13 @@ def status_text(status: dict[str, Any]) -> str:
     lines = [f"locker {status['locker']['id']} {status['locker']['name']}".rstrip(), ""]
     for row in rows:
         lines.append("".join(f"[{cells.get((col, row), ''):^{width}}]" for col in columns))
-    lines += ["", f"{'id':<5} {'size':<4} {'state':<15} {'door':<8} {'parcel':<20} reason"]
+    lines += [
+        "",
+        f"{'id':<5} {'size':<4} {'state':<15} {'door':<8} {'lock':<9} {'parcel':<20} reason",
+    ]
     for c in comps:
         lines.append(
-            f"{c['id']:<5} {c['size']:<4} {c['state']:<15} {c['door']:<8}"
+            f"{c['id']:<5} {c['size']:<4} {c['state']:<15} {c['door']:<8} {c['lock'] or '-':<9}"
             f" {c['parcel'] or '-':<20} {c['reason'] or ''}".rstrip()
         )
     lines.append("")

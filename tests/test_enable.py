@@ -89,6 +89,50 @@ async def test_lockerctl_enable_refuses_a_lock_that_reads_released(rig) -> None:
         assert (code, out.strip()) == (0, "S1: free")
 
 
+async def test_lockerctl_status_shows_each_lock(rig) -> None:
+    rig.door("S2").latch_broken = True
+    await rig.polls()
+    async with control(rig) as ctl:
+        status = await ctl.json("status")
+        locks = {c["id"]: c["lock"] for c in status["compartments"]}
+        assert locks == {
+            "S1": "latched",
+            "S2": "released",
+            "M1": "latched",
+            "M2": "latched",
+            "L1": "latched",
+        }
+        code, out, _ = await ctl("status")
+        assert code == 0
+        lines = out.splitlines()
+        header = next(line for line in lines if line.startswith("id "))
+        assert header.split()[:5] == ["id", "size", "state", "door", "lock"]
+        assert next(line for line in lines if line.startswith("S2 ")).split()[:5] == [
+            "S2",
+            "S",
+            "free",
+            "closed",
+            "released",
+        ]
+        rig.sim.board(0).faults.silent = True
+        await rig.polls(rig.config.timing.offline_after_polls)
+        status = await ctl.json("status")
+        assert {c["lock"] for c in status["compartments"]} == {"unknown"}
+
+
+async def test_lockerctl_status_shows_no_lock_where_the_board_reports_none(tmp_path) -> None:
+    rig = await Rig(bank_config(tmp_path, family="gpio")).start()
+    try:
+        async with control(rig) as ctl:
+            status = await ctl.json("status")
+            assert {c["lock"] for c in status["compartments"]} == {None}
+            _, out, _ = await ctl("status")
+            row = next(line for line in out.splitlines() if line.startswith("S1 "))
+            assert row.split()[:5] == ["S1", "S", "free", "closed", "-"]
+    finally:
+        await rig.stop()
+
+
 async def test_a_remote_enable_of_a_lock_that_reads_released_is_rejected(synced) -> None:
     s = synced
     s.issue("compartment.disable", {"compartment": "S1", "reason": "latch feels loose"})
