@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from drivers.errors import DriverError
-from lockerd import codes, qrtoken
+from lockerd import codes, polarity, qrtoken
 from lockerd.bank import Bank, SafetyError
 from lockerd.clock import Clock, Timer
 from lockerd.config import Config
-from lockerd.domain import Door
+from lockerd.domain import Door, Event
 from lockerd.errors import BadRequest, FlowError, NotFound, Unauthorized
 from lockerd.flows import Flow, check_barcode, check_courier_code, check_size, next_size
 from lockerd.store import Reservation, Store
@@ -73,6 +73,8 @@ class Locker:
         self._sweep: Timer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._qr_keys = [qrtoken.public_key(k) for k in config.pickup.qr_keys]
+        #: Boards whose start-up read looked like wrong polarity (lockerctl status, diag).
+        self.alarms: list[polarity.Suspect] = []
 
     # -- life cycle --------------------------------------------------------
 
@@ -82,11 +84,22 @@ class Locker:
         self.store.subscribe(self._from_store_thread)
         self.bank.health_listeners.append(self._on_health)
         doors = await self.bank.read_all()
+        ids = self.config.compartment_ids
+        unlocking = await self.db(lambda: {c for c in ids if self.store.live_intent(c)})
         await self.db(self.store.reconcile, doors)
+        await self._check_polarity(unlocking)
         self.bank.door_listeners.append(self._on_door)
         self._spawn(self._door_worker())
         self._arm_sweep()
         return doors
+
+    async def _check_polarity(self, unlocking: set[str]) -> None:
+        """Journal one ``board.polarity_suspect`` per board whose start-up read looks wired
+        the other way round (once per start: a restart after a config change re-checks)."""
+        self.alarms = polarity.suspects(self.bank, unlocking)
+        for suspect in self.alarms:
+            log.error("board %s: check %s: %s", suspect.board, suspect.key, suspect.detail)
+            await self.db(self.store.record, Event.BOARD_POLARITY_SUSPECT, suspect.data())
 
     async def stop(self) -> None:
         for timer in [*self._left_open.values(), self._sweep]:

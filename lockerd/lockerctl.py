@@ -251,6 +251,11 @@ def status_text(status: dict[str, Any]) -> str:
     lines = [f"locker {status['locker']['id']} {status['locker']['name']}".rstrip(), ""]
     for row in rows:
         lines.append("".join(f"[{cells.get((col, row), ''):^{width}}]" for col in columns))
+    alarms = status.get("alarms") or []
+    if alarms:
+        lines.append("")
+    for alarm in alarms:
+        lines.append(f"ALARM board {alarm['board']}: check {alarm['key']}: {alarm['detail']}")
     lines += [
         "",
         f"{'id':<5} {'size':<4} {'state':<15} {'door':<8} {'lock':<9} {'parcel':<20} reason",

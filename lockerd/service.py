@@ -57,6 +57,7 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
             "locker": {"id": config.locker.id, "name": config.locker.name},
             "compartments": await locker.bank_view(),
             "boards": boards,
+            "alarms": [alarm.data() for alarm in locker.alarms],
             "sync": sync.status() if sync else None,
             "unsent": await db(store.unsent_count),
         }
@@ -168,6 +169,7 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
                 doubts.append(f"{comp['id']}: door unknown (its sensing board is silent)")
             elif comp["door"] == "open" and comp["state"] not in ("open", "reserved"):
                 doubts.append(f"{comp['id']}: door reads open with no unlock ({comp['state']})")
+        doubts += [f"board {a.board}: check {a.key}: {a.detail}" for a in locker.alarms]
         return {"boards": boards, "sensors": doubts}
 
     async def cycle_test(caller: Caller, args: dict[str, Any]) -> Any:
