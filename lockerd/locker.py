@@ -18,7 +18,7 @@ from typing import Any
 
 from drivers.errors import DriverError
 from lockerd import codes, polarity, qrtoken
-from lockerd.bank import Bank, SafetyError
+from lockerd.bank import Bank, LockStatus, SafetyError
 from lockerd.clock import Clock, Timer
 from lockerd.config import Config
 from lockerd.domain import Door, Event
@@ -311,14 +311,13 @@ class Locker:
             FlowError: ``door_not_closed``, ``lock_not_latched``, or
                 ``compartment_unreachable`` when a board cannot be read now.
         """
-        try:
-            status = await self.bank.status(comp_id)
-        except DriverError as exc:
-            raise FlowError(
-                "compartment_unreachable",
-                f"{comp_id} cannot be checked: its board does not answer ({exc})",
-                status=503,
-            ) from exc
+        status = await self._fresh_status(comp_id)
+        still_energized = self.bank.energized_until(comp_id) - self.clock.monotonic()
+        if status.latched is False and still_energized > 0:
+            # Just pulsed: the coil may be what holds the latch out, and the latch
+            # catches when the pulse ends. Judge it then.
+            await self.clock.sleep(still_energized)
+            status = await self._fresh_status(comp_id)
         if status.latched is False and (
             status.door == Door.CLOSED or self.bank.door_from_lock(comp_id)
         ):
@@ -329,6 +328,16 @@ class Locker:
             )
         if status.door != Door.CLOSED or self.bank.door(comp_id) != Door.CLOSED:
             raise FlowError("door_not_closed", f"close {comp_id} before putting it back in use")
+
+    async def _fresh_status(self, comp_id: str) -> LockStatus:
+        try:
+            return await self.bank.status(comp_id)
+        except DriverError as exc:
+            raise FlowError(
+                "compartment_unreachable",
+                f"{comp_id} cannot be checked: its board does not answer ({exc})",
+                status=503,
+            ) from exc
 
     # -- pickup -----------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from lockerd.domain import Comp
+from lockerd.domain import Comp, Door
 from lockerd.errors import FlowError
 from tests.ctl_rig import control
 from tests.rig import Rig, bank_config
@@ -35,6 +35,20 @@ async def test_a_latch_that_does_not_catch_keeps_its_compartment_out_of_use(rig)
 
     rig.door(comp).latch_broken = False  # the latch repaired
     assert await rig.api.return_to_service(comp, "tech") == Comp.OCCUPIED
+
+
+async def test_a_latch_still_held_out_by_its_pulse_is_judged_when_the_pulse_ends(rig) -> None:
+    reservation = rig.store.service_open("S1", "tech", "local", "look inside")
+    await rig.api.open_reserved("service", reservation)
+    door = rig.door("S1")
+    assert door.open()  # a quick hand: opened and shut while the coil is still energized
+    await rig.seen("S1", Door.OPEN, within=0.3)
+    door.close()
+    await rig.seen("S1", Door.CLOSED, within=0.3)
+    assert rig.state("S1") == Comp.NEEDS_CHECK
+    assert not door.latched, "the pulse is not over yet"
+    assert await rig.api.return_to_service("S1", "tech") == Comp.FREE
+    assert door.latched and len(door.pulses) == 1
 
 
 async def test_a_compartment_whose_boards_do_not_answer_stays_out_of_use(rig) -> None:
