@@ -36,6 +36,9 @@ class SimDoor:
     stuck: bool = False
     #: The door will not open even when the latch is released.
     jammed: bool = False
+    #: The latch never catches (a broken return spring, a latch stuck retracted):
+    #: the lock reads released with the door shut, and anyone can pull the door.
+    latch_broken: bool = False
     #: A push-out spring: the door springs ajar by itself when the latch releases.
     spring: bool = False
     #: A person has a hand on the handle and pulls: the door opens the moment
@@ -63,8 +66,9 @@ class SimDoor:
 
     @property
     def latched(self) -> bool:
-        """The latch holds the door: it is out while the door is open or the coil is energized."""
-        return not self.is_open and not self.energized
+        """The latch holds the door: it is out while the door is open or the coil is energized
+        (or always, where it is broken)."""
+        return not self.latch_broken and not self.is_open and not self.energized
 
     def pulse(self, seconds: float | None = None) -> None:
         """A board-timed pulse: the coil is energized for ``seconds`` (the energize time)."""

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -227,6 +228,11 @@ class Bank:
                 # call failed part-way: the board may have acted on the frame.
                 group.ready_at = start + max(pulse_ms / 1000, energize) + group.gap
                 self._lock_ready[comp_id] = start + self.config.safety.cooldown_s
+
+    def energized_until(self, comp_id: str) -> float:
+        """Until when (monotonic seconds) ``comp_id``'s last pulse may hold its latch out:
+        its energize time plus ``timing.release_margin_ms``; -inf if it was never pulsed."""
+        return self._pulse_window.get(comp_id, -math.inf)
 
     def energize_s(self, comp_id: str) -> float:
         """How long a pulse keeps ``comp_id``'s coil energized: the board's own energize

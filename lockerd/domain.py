@@ -93,3 +93,4 @@ class Event(StrEnum):
     SYNC_AUTH_FAILED = "sync.auth_failed"
     STORAGE_OVER_BUDGET = "storage.over_budget"
     SERVICE_ACTION = "service.action"
+    BOARD_POLARITY_SUSPECT = "board.polarity_suspect"

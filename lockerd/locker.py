@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from drivers.errors import DriverError
-from lockerd import codes, qrtoken
-from lockerd.bank import Bank, SafetyError
+from lockerd import codes, polarity, qrtoken
+from lockerd.bank import Bank, LockStatus, SafetyError
 from lockerd.clock import Clock, Timer
 from lockerd.config import Config
-from lockerd.domain import Door
+from lockerd.domain import Door, Event
 from lockerd.errors import BadRequest, FlowError, NotFound, Unauthorized
 from lockerd.flows import Flow, check_barcode, check_courier_code, check_size, next_size
 from lockerd.store import Reservation, Store
@@ -73,6 +73,8 @@ class Locker:
         self._sweep: Timer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._qr_keys = [qrtoken.public_key(k) for k in config.pickup.qr_keys]
+        #: Boards whose start-up read looked like wrong polarity (lockerctl status, diag).
+        self.alarms: list[polarity.Suspect] = []
 
     # -- life cycle --------------------------------------------------------
 
@@ -82,12 +84,23 @@ class Locker:
         self.store.subscribe(self._from_store_thread)
         self.bank.health_listeners.append(self._on_health)
         doors = await self.bank.read_all()
-        items = {c: self.bank.item(c) for c in self.config.compartment_ids}
+        ids = self.config.compartment_ids
+        unlocking = await self.db(lambda: {c for c in ids if self.store.live_intent(c)})
+        items = {c: self.bank.item(c) for c in ids}
         await self.db(self.store.reconcile, doors, items)
+        await self._check_polarity(unlocking)
         self.bank.door_listeners.append(self._on_door)
         self._spawn(self._door_worker())
         self._arm_sweep()
         return doors
+
+    async def _check_polarity(self, unlocking: set[str]) -> None:
+        """Journal one ``board.polarity_suspect`` per board whose start-up read looks wired
+        the other way round (once per start: a restart after a config change re-checks)."""
+        self.alarms = polarity.suspects(self.bank, unlocking)
+        for suspect in self.alarms:
+            log.error("board %s: check %s: %s", suspect.board, suspect.key, suspect.detail)
+            await self.db(self.store.record, Event.BOARD_POLARITY_SUSPECT, suspect.data())
 
     async def stop(self) -> None:
         for timer in [*self._left_open.values(), self._sweep]:
@@ -283,16 +296,49 @@ class Locker:
     # -- service -----------------------------------------------------------------
 
     async def return_to_service(self, comp_id: str, actor: str) -> str:
-        """Put a checked compartment back in use; its door must be seen shut."""
+        """Put a checked compartment back in use; its door must be shut and its lock latched."""
         if comp_id not in self.config.compartment_ids:
             raise NotFound("unknown_compartment", f"no compartment {comp_id!r}")
-        self.require_door_shut(comp_id)
+        await self.require_shut_and_latched(comp_id)
         return await self.db(self.store.return_to_service, comp_id, actor)
 
-    def require_door_shut(self, comp_id: str) -> None:
-        """Refuse to put ``comp_id`` back in use unless its door is seen shut."""
-        if self.bank.door(comp_id) != Door.CLOSED:
+    async def require_shut_and_latched(self, comp_id: str) -> None:
+        """Refuse to put ``comp_id`` back in use unless a fresh read of its boards shows the
+        door shut (as the poller also last saw it) and the lock latched. Where the lock
+        board reports no latch, the door alone decides; the kiosk's locker, ``lockerctl
+        enable`` and the remote ``compartment.enable`` all ask here.
+
+        Raises:
+            FlowError: ``door_not_closed``, ``lock_not_latched``, or
+                ``compartment_unreachable`` when a board cannot be read now.
+        """
+        status = await self._fresh_status(comp_id)
+        still_energized = self.bank.energized_until(comp_id) - self.clock.monotonic()
+        if status.latched is False and still_energized > 0:
+            # Just pulsed: the coil may be what holds the latch out, and the latch
+            # catches when the pulse ends. Judge it then.
+            await self.clock.sleep(still_energized)
+            status = await self._fresh_status(comp_id)
+        if status.latched is False and (
+            status.door == Door.CLOSED or self.bank.door_from_lock(comp_id)
+        ):
+            raise FlowError(
+                "lock_not_latched",
+                f"{comp_id}'s lock reads released: shut its door firmly until the latch"
+                " catches, or check the lock, before putting it back in use",
+            )
+        if status.door != Door.CLOSED or self.bank.door(comp_id) != Door.CLOSED:
             raise FlowError("door_not_closed", f"close {comp_id} before putting it back in use")
+
+    async def _fresh_status(self, comp_id: str) -> LockStatus:
+        try:
+            return await self.bank.status(comp_id)
+        except DriverError as exc:
+            raise FlowError(
+                "compartment_unreachable",
+                f"{comp_id} cannot be checked: its board does not answer ({exc})",
+                status=503,
+            ) from exc
 
     # -- pickup -----------------------------------------------------------------
 
@@ -510,7 +556,16 @@ class Locker:
                     "state": row["state"],
                     "reason": row["reason"],
                     "door": str(self.bank.door(comp.id)),
+                    "lock": self._lock_view(comp.id, comp.board),
                     "parcel": row["parcel_barcode"],
                 }
             )
         return view
+
+    def _lock_view(self, comp_id: str, board: str) -> str | None:
+        """The lock as the poller last read it: ``latched``, ``released``, ``unknown`` (its
+        board is silent), or None where the board reports no latch."""
+        if not self.bank.boards[board].config.has_feedback:
+            return None
+        latched = self.bank.latched(comp_id)
+        return "unknown" if latched is None else "latched" if latched else "released"

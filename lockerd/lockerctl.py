@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in [
         ("open", "open a compartment's door (it then needs a check)"),
         ("disable", "take a compartment out of service"),
-        ("enable", "put a checked compartment back in service (its door shut)"),
+        ("enable", "put a checked compartment back in service (door shut, lock latched)"),
     ]:
         action = command(name, text)
         action.add_argument("id", help="the compartment, as on its door (A1, B3...)")
@@ -251,10 +251,18 @@ def status_text(status: dict[str, Any]) -> str:
     lines = [f"locker {status['locker']['id']} {status['locker']['name']}".rstrip(), ""]
     for row in rows:
         lines.append("".join(f"[{cells.get((col, row), ''):^{width}}]" for col in columns))
-    lines += ["", f"{'id':<5} {'size':<4} {'state':<15} {'door':<8} {'parcel':<20} reason"]
+    alarms = status.get("alarms") or []
+    if alarms:
+        lines.append("")
+    for alarm in alarms:
+        lines.append(f"ALARM board {alarm['board']}: check {alarm['key']}: {alarm['detail']}")
+    lines += [
+        "",
+        f"{'id':<5} {'size':<4} {'state':<15} {'door':<8} {'lock':<9} {'parcel':<20} reason",
+    ]
     for c in comps:
         lines.append(
-            f"{c['id']:<5} {c['size']:<4} {c['state']:<15} {c['door']:<8}"
+            f"{c['id']:<5} {c['size']:<4} {c['state']:<15} {c['door']:<8} {c['lock'] or '-':<9}"
             f" {c['parcel'] or '-':<20} {c['reason'] or ''}".rstrip()
         )
     lines.append("")

@@ -57,6 +57,7 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
             "locker": {"id": config.locker.id, "name": config.locker.name},
             "compartments": await locker.bank_view(),
             "boards": boards,
+            "alarms": [alarm.data() for alarm in locker.alarms],
             "sync": sync.status() if sync else None,
             "unsent": await db(store.unsent_count),
         }
@@ -73,7 +74,7 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
 
     async def enable(caller: Caller, args: dict[str, Any]) -> Any:
         comp = _compartment(args, config)
-        locker.require_door_shut(comp)
+        await locker.require_shut_and_latched(comp)
         state = await db(store.service_enable, comp, caller.name, caller.origin, args["reason"])
         return {"compartment": comp, "state": state}
 
@@ -168,6 +169,7 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
                 doubts.append(f"{comp['id']}: door unknown (its sensing board is silent)")
             elif comp["door"] == "open" and comp["state"] not in ("open", "reserved"):
                 doubts.append(f"{comp['id']}: door reads open with no unlock ({comp['state']})")
+        doubts += [f"board {a.board}: check {a.key}: {a.detail}" for a in locker.alarms]
         return {"boards": boards, "sensors": doubts}
 
     async def cycle_test(caller: Caller, args: dict[str, Any]) -> Any:

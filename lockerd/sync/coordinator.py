@@ -215,7 +215,7 @@ class SyncCoordinator:
         comp = command.data.get("compartment")
         if command.type == "compartment.enable" and comp in self.config.compartment_ids:
             try:
-                self.locker.require_door_shut(comp)
+                await self.locker.require_shut_and_latched(comp)
             except FlowError as exc:
                 return await self._reject(command.id, command.type, exc.message)
         outcome = await self.db(self.store.apply_command, command)
