@@ -229,10 +229,10 @@ class Bank:
                 group.ready_at = start + max(pulse_ms / 1000, energize) + group.gap
                 self._lock_ready[comp_id] = start + self.config.safety.cooldown_s
 
-    def energized_until(self, comp_id: str) -> float:
-        """Until when (monotonic seconds) ``comp_id``'s last pulse may hold its latch out:
-        its energize time plus ``timing.release_margin_ms``; -inf if it was never pulsed."""
-        return self._pulse_window.get(comp_id, -math.inf)
+    def is_pulse_over(self, comp_id: str) -> bool:
+        """Whether ``comp_id``'s last pulse (energize time plus ``timing.release_margin_ms``)
+        can no longer be what holds its latch out."""
+        return self.clock.monotonic() >= self._pulse_window.get(comp_id, -math.inf)
 
     def energize_s(self, comp_id: str) -> float:
         """How long a pulse keeps ``comp_id``'s coil energized: the board's own energize
@@ -268,6 +268,7 @@ class Bank:
         Raises:
             drivers.errors.DriverError: the status could not be read, so no pulse was sent.
         """
+        await self.pulse_over(comp_id)  # a latch read under the coil says nothing
         status = await self.status(comp_id)
         if status.door == Door.OPEN:
             return "open"

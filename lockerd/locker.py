@@ -313,11 +313,10 @@ class Locker:
                 ``compartment_unreachable`` when a board cannot be read now.
         """
         status = await self._fresh_status(comp_id)
-        still_energized = self.bank.energized_until(comp_id) - self.clock.monotonic()
-        if status.latched is False and still_energized > 0:
+        if status.latched is False and not self.bank.is_pulse_over(comp_id):
             # Just pulsed: the coil may be what holds the latch out, and the latch
             # catches when the pulse ends. Judge it then.
-            await self.clock.sleep(still_energized)
+            await self.bank.pulse_over(comp_id)
             status = await self._fresh_status(comp_id)
         if status.latched is False and (
             status.door == Door.CLOSED or self.bank.door_from_lock(comp_id)

@@ -69,8 +69,17 @@ async def test_retry_reads_status_first_and_skips_an_open_door(rig) -> None:
 async def test_retry_skips_a_released_latch(rig) -> None:
     intent = await _intent(rig, "S1")
     await rig.run(rig.locker.bank.pulse("S1", intent))
+    rig.door("S1").latch_broken = True  # the latch stays out after the pulse, door shut
     assert await rig.run(rig.locker.bank.retry_pulse("S1", intent)) == "released"
     assert rig.unlocks_of("S1") == 1
+
+
+async def test_retry_waits_for_the_pulse_to_end_before_reading_the_latch(rig) -> None:
+    intent = await _intent(rig, "S1")
+    await rig.run(rig.locker.bank.pulse("S1", intent))
+    assert rig.door("S1").latched is False  # the coil still holds it out
+    assert await rig.run(rig.locker.bank.retry_pulse("S1", intent)) == "pulsed"
+    assert rig.unlocks_of("S1") == 2
 
 
 def test_pulse_longer_than_the_maximum_is_a_config_error(tmp_path) -> None:

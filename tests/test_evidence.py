@@ -381,3 +381,19 @@ async def test_a_silent_board_on_a_busy_bus_is_still_probed_and_comes_back(tmp_p
             assert rig.clock.monotonic() - back <= 2 * rig.config.timing.offline_probe_s + 1
     finally:
         await rig.stop()
+
+
+async def test_door_did_not_open_during_the_pulse_still_gets_its_repulse(tmp_path) -> None:
+    """Tapped while the coil still holds the latch out: the status read waits for the
+    pulse to end, finds the latch caught, and the one re-pulse goes out."""
+    rig = await Rig(_config(tmp_path)).start()
+    try:
+        token = await rig.courier()
+        rig.nobody_at("S1")
+        flow = await rig.api.dropoff_scan(token, "EVD00040", "S")
+        assert rig.door("S1").latched is False, "the pulse is still under way"
+        await rig.api.dropoff_door_did_not_open(token, flow.id)
+        assert rig.unlocks_of("S1") == 2
+        assert flow.attempt == 2
+    finally:
+        await rig.stop()
