@@ -12,9 +12,14 @@ from tests.rig import BANK
 
 @pytest.fixture
 def sim():
-    simulator = Cu16Simulator([SimCu16(0)]).start()
+    simulator = Cu16Simulator([SimCu16(0, wiring=DOOR_SWITCHES)]).start()
     yield simulator
     simulator.close()
+
+
+#: The test bank's door switches on the board's inputs (input -> lock), as its
+#: config says (door_input = "sensor"; L1's switch on input 9).
+DOOR_SWITCHES = {1: 1, 2: 2, 3: 3, 4: 4, 9: 5}
 
 
 @pytest.fixture
