@@ -356,11 +356,11 @@ class Rig:
         return token
 
     async def stored(self, barcode: str, size: str | None = None) -> str:
-        """Drop a parcel off all the way; return its compartment."""
+        """Drop a parcel off all the way (the courier puts it in); return its compartment."""
         token = await self.courier()
         flow = await self.api.dropoff_scan(token, barcode, size)
         assert flow.compartment is not None, flow.view()
-        await self.person_opens(flow.compartment)
+        await self.person_opens(flow.compartment, put_in=True)
         await self.person_closes(flow.compartment)
         assert flow.state == "stored", flow.view()
         return flow.compartment

@@ -181,11 +181,7 @@ async def test_a_dropoff_with_nothing_inside_is_an_alarm_not_a_parcel(items_rig)
 
 async def test_a_pickup_completes_when_the_parcel_is_gone(items_rig) -> None:
     rig = items_rig
-    token = await rig.courier()
-    rig.door("M1").hand = True
-    await rig.api.dropoff_scan(token, "EVD00012", "M")
-    await rig.person_opens("M1", put_in=True)
-    await rig.person_closes("M1")
+    assert await rig.stored("EVD00012", "M") == "M1"
     rig.door("M1").hand = True
     pickup = await rig.api.pickup(rig.code_for("EVD00012"))
     await rig.person_opens("M1", take_out=True)
@@ -196,11 +192,7 @@ async def test_a_pickup_completes_when_the_parcel_is_gone(items_rig) -> None:
 
 async def test_a_pickup_that_leaves_the_parcel_inside_keeps_it_stored(items_rig) -> None:
     rig = items_rig
-    token = await rig.courier()
-    rig.door("M1").hand = True
-    await rig.api.dropoff_scan(token, "EVD00013", "M")
-    await rig.person_opens("M1", put_in=True)
-    await rig.person_closes("M1")
+    assert await rig.stored("EVD00013", "M") == "M1"
     rig.door("M1").hand = True
     pickup = await rig.api.pickup(rig.code_for("EVD00013"))
     await rig.person_opens("M1")  # opens and shuts again without taking it
