@@ -12,7 +12,7 @@ from typing import Any
 
 from drivers.base import Inputs, read_with_retries
 from drivers.directlink import DirectLink
-from drivers.errors import BoardTimeout, ChannelError
+from drivers.errors import BoardTimeout, ChannelError, FrameError
 from drivers.kerong import codec, cu48
 from drivers.link import SerialLink
 
@@ -122,8 +122,8 @@ class Cu16Board(_KerongBoard):
         """Write the energize time (0x37) and check that the 0x38 answer carries it.
 
         The command is unverified on hardware and a firmware may not implement
-        it, so a missing or different answer is logged, never raised: the board
-        then pulses for its own setting.
+        it, so a missing, different or damaged answer is logged, never raised: the
+        board then pulses for its own setting.
         """
         request = codec.energize_time_request(self.address, milliseconds)
         try:
@@ -131,17 +131,20 @@ class Cu16Board(_KerongBoard):
                 request, self.decoder, self._is_my_energize_time, expect=7, timeout=self._timeout
             )
         except BoardTimeout:
-            reported = None
+            answer = "no answer"
+        except FrameError:  # line noise on this one answer says nothing about the board
+            answer = "a damaged answer"
         else:
             reported = codec.energize_units(reply)
-        self.energize_confirmed = reported == milliseconds
-        if not self.energize_confirmed:
+            answer = "" if reported == milliseconds else f"it reports {reported} ms"
+        self.energize_confirmed = not answer
+        if answer:
             log.warning(
                 "CU16 board %d did not confirm energize time %d ms (set_energize_time): %s; "
                 "the board keeps its own setting; check it with the vendor tool",
                 self.address,
                 milliseconds,
-                "no answer" if reported is None else f"it reports {reported} ms",
+                answer,
             )
 
     def _is_my_energize_time(self, frame: codec.Frame) -> bool:

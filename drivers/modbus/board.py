@@ -24,7 +24,7 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
 from drivers.base import Inputs, read_with_retries
-from drivers.errors import BoardTimeout, ChannelError, DriverError, LinkError
+from drivers.errors import BoardTimeout, ChannelError, DriverError, FrameError, LinkError
 
 
 class FlashRequest(ModbusPDU):
@@ -128,14 +128,23 @@ class ModbusRelayBoard:
 
     def _read(self, again: bool = False) -> Inputs:
         if self._inputs:
+            function, count = 2, self._inputs
             reply = self._call(
                 self._client.read_discrete_inputs,
                 self._inputs_base,
-                count=self._inputs,
+                count=count,
                 device_id=self.unit,
             )
         else:  # no inputs: read the relays, to know the board is there
-            reply = self._call(self._client.read_coils, 0, count=self.channels, device_id=self.unit)
+            function, count = 1, self.channels
+            reply = self._call(self._client.read_coils, 0, count=count, device_id=self.unit)
+        # pymodbus hands back whatever well-formed frame came from the unit: a reply of
+        # another function or with too few bits would read as every input 0.
+        if reply.function_code != function or len(reply.bits) != (count + 7) // 8 * 8:
+            raise FrameError(
+                f"Modbus unit {self.unit}: a read of {count} bits (function {function}) was "
+                f"answered by function {reply.function_code} with {len(reply.bits)} bits"
+            )
         bits = sum(1 << i for i, on in enumerate(reply.bits[: self._inputs]) if on)
         return Inputs(locks=0, sensors=bits)
 
