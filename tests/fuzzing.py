@@ -13,7 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -78,6 +78,27 @@ def own_loop() -> Iterator[Loop]:
         yield loop
     finally:
         loop.close()
+
+
+class Renewed(Generic[T]):
+    """A locker made afresh every ``every`` cases, so that its store (dumped twice a case)
+    stays small and a long run does not slow down as the journal grows."""
+
+    def __init__(self, make: Callable[[int], T], close: Callable[[T], None], every: int = 250):
+        self._make, self._close, self.every = make, close, every
+        self.cases = 0
+        self.current = make(0)
+
+    def __call__(self) -> T:
+        """The locker for the next case."""
+        self.cases += 1
+        if self.cases % self.every == 0:
+            self._close(self.current)
+            self.current = self._make(self.cases)
+        return self.current
+
+    def close(self) -> None:
+        self._close(self.current)
 
 
 def dump(conn: sqlite3.Connection) -> Dump:

@@ -207,6 +207,10 @@ async def test_a_revoked_courier_is_logged_out_and_cannot_log_in(synced) -> None
         ("parcel.expect", {"barcode": "a b"}, "invalid: data.barcode 'a b' is not valid"),
         ("courier.upsert", {"id": "c", "code": "1234", "rights": []}, "invalid: data.rights"),
         ("locker.reboot", {}, "invalid: unknown command type 'locker.reboot'"),
+        # found by the fuzz (tests/test_fuzz_sync.py): a type that is a list or an
+        # object ended the round with a TypeError, so the command came back every round
+        ([], {}, "invalid: unknown command type []"),
+        ({"parcel": 1}, {}, "invalid: unknown command type {'parcel': 1}"),
     ],
 )
 async def test_a_command_that_cannot_apply_is_rejected_with_its_reason(

@@ -121,7 +121,7 @@ def parse(raw: Any) -> Command:
     if command_id(raw) is None:
         raise Invalid("id must be 1 to 128 printable ASCII characters")
     kind = raw.get("type")
-    if kind not in SCHEMAS:
+    if not isinstance(kind, str) or kind not in SCHEMAS:  # a list or an object is unhashable
         raise Invalid(f"unknown command type {kind!r}")
     expires = _int(raw.get("expires_at"), "expires_at", 0, EPOCH_MAX)
     data = raw.get("data")
