@@ -173,3 +173,31 @@ def test_any_request_to_any_command_is_answered_and_a_refusal_changes_nothing(
             {}, optional={"reason": json_values, "origin": json_values, "x": json_values}
         ),
     )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"command": "status", "pad": "' + b"a" * 70_000 + b'"}\n',  # past the 64 KiB line
+        b'{"command": "status"}',  # the client ends its side without a newline
+    ],
+    ids=["over-64-KiB", "no-newline"],
+)
+def test_an_oversized_or_unterminated_request_gets_an_error_reply(socket: Any, line: bytes) -> None:
+    """Found by the fuzz: these got no reply at all (the connection was just closed)."""
+    here = socket()
+
+    async def ask() -> list[bytes]:
+        reader, writer = await asyncio.open_unix_connection(str(here.server.path))
+        writer.write(line)
+        writer.write_eof()
+        await writer.drain()
+        try:
+            return (await asyncio.wait_for(reader.read(), 10)).splitlines()
+        finally:
+            writer.close()
+
+    replies = here.loop(ask())
+    assert len(replies) == 1, replies
+    reply = json.loads(replies[0])
+    assert reply["ok"] is False and reply["error"]["code"] != "internal_error", reply
