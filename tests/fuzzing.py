@@ -24,6 +24,8 @@ T = TypeVar("T")
 SLOW_TOTAL = 100_000
 
 Dump = dict[str, list[tuple[Any, ...]]]
+#: Cases tried so far in this pytest process, over every surface.
+TOTAL = 0
 
 
 def groups(default: int, slow: int) -> Any:
@@ -51,7 +53,10 @@ def run(surface: str, examples: int, prop: Callable[..., None], **strategies: An
     )(given(**strategies)(counted))
     started = time.monotonic()
     test()
-    print(f"\nfuzz {surface}: {count} cases in {time.monotonic() - started:.1f} s")
+    global TOTAL
+    TOTAL += count
+    seconds = time.monotonic() - started
+    print(f"\nfuzz {surface}: {count} cases in {seconds:.1f} s ({TOTAL} in this run so far)")
     # Hypothesis stops early only when the strategies have no more distinct cases.
     assert count >= min(examples, 10), f"{surface}: only {count} cases ran"
     return count

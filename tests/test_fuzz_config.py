@@ -134,7 +134,7 @@ def assert_numbers_bounded(value: Any, path: str) -> None:
         assert abs(value) < 2**53, f"{path} = {value} was accepted"
 
 
-@groups(40, 3_000)
+@groups(40, 2_500)
 def test_arbitrary_toml_ish_text_loads_or_names_its_problems(examples: int) -> None:
     path = Path("/etc/lockerd/fuzz.toml")
     run("config (TOML-ish text)", examples, lambda text: outcome(text, path), text=toml_ish)
@@ -174,7 +174,7 @@ line_edits = st.one_of(
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
-@groups(10, 700)
+@groups(10, 500)
 def test_mutated_shipped_configs_load_or_name_their_problems(name: str, examples: int) -> None:
     # The relative state folder resolves beside the file; nothing is created by parsing.
     path = ROOT / "config" / name

@@ -154,7 +154,7 @@ args = st.one_of(
 )
 
 
-@groups(40, 6_000)
+@groups(40, 5_000)
 def test_any_request_to_any_command_is_answered_and_a_refusal_changes_nothing(
     socket: Any, examples: int
 ) -> None:

@@ -237,7 +237,7 @@ def decoder_property(
 
 
 @pytest.mark.parametrize("name", CODECS)
-@groups(25, 2_500)
+@groups(25, 5_500)
 def test_arbitrary_and_mutated_bytes_give_only_sound_frames(name: str, examples: int) -> None:
     c = CODECS[name]
     run(
@@ -262,7 +262,7 @@ def round_trip_property(name: str, valid: list[bytes], noise: list[bytes], cuts:
 
 
 @pytest.mark.parametrize("name", CODECS)
-@groups(25, 1_000)
+@groups(25, 1_500)
 def test_valid_frames_round_trip_through_noise_and_chunking(name: str, examples: int) -> None:
     c = CODECS[name]
     run(
@@ -392,7 +392,7 @@ def board_property(family: str, replies: list[bytes], actions: list[int]) -> Non
 
 
 @pytest.mark.parametrize("family", BOARDS)
-@groups(30, 2_500)
+@groups(30, 3_000)
 def test_a_board_answered_with_garbage_raises_only_driver_errors(
     family: str, examples: int
 ) -> None:

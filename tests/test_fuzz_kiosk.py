@@ -165,7 +165,7 @@ bodies = st.one_of(
 )
 
 
-@groups(40, 6_000)
+@groups(40, 5_000)
 def test_any_request_gets_no_5xx_a_json_error_and_changes_nothing(
     examples: int, tmp_path: Path
 ) -> None:

@@ -46,7 +46,7 @@ json_values = st.recursive(
     lambda inner: st.one_of(
         st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)
     ),
-    max_leaves=10,
+    max_leaves=5,
 )
 barcodes = st.one_of(
     st.sampled_from(["EXP0001", "JJD0001", "JJD0002"]),
@@ -200,7 +200,7 @@ def lockers(folder: Path) -> Iterator[Renewed[SyncedLocker]]:
             renewed.close()
 
 
-@groups(40, 6_000)
+@groups(40, 4_000)
 def test_any_json_value_as_a_command_is_refused_and_changes_only_the_inbox(
     examples: int, tmp_path: Path
 ) -> None:
@@ -216,7 +216,7 @@ def test_any_json_value_as_a_command_is_refused_and_changes_only_the_inbox(
         )
 
 
-@groups(40, 5_000)
+@groups(40, 4_000)
 def test_mutated_valid_commands_are_refused_and_change_only_the_inbox(
     examples: int, tmp_path: Path
 ) -> None:
@@ -231,7 +231,7 @@ def test_mutated_valid_commands_are_refused_and_change_only_the_inbox(
         run("sync (mutated valid commands)", examples, prop, command=valid, edits=mutations)
 
 
-@groups(40, 3_000)
+@groups(40, 2_000)
 def test_valid_commands_apply_once(examples: int, tmp_path: Path) -> None:
     office = Office()
 
@@ -286,7 +286,7 @@ answers = st.one_of(
 )
 
 
-@groups(30, 2_000)
+@groups(30, 1_000)
 def test_any_answer_is_a_sync_error_or_what_the_protocol_says(
     examples: int, tmp_path: Path
 ) -> None:
