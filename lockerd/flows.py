@@ -22,7 +22,9 @@ class Flow:
 
     Drop-off states: ``need_size`` -> ``opening`` -> ``open`` -> ``stored``;
     from ``open``, "does not fit" goes to ``offer_size`` (or
-    ``no_larger_size``); ``failed`` and ``cancelled`` end it. Pickup (a
+    ``no_larger_size``); a door that never opened while nobody told the kiosk
+    goes to ``did_not_open``, where the courier posts a size to try another
+    compartment; ``failed`` and ``cancelled`` end it. Pickup (a
     resident) and collect (a courier taking back an expired parcel) states:
     ``opening`` -> ``open`` -> ``collected``, or ``failed``.
     """

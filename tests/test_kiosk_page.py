@@ -243,6 +243,40 @@ async def test_doesnt_fit_door_did_not_open_and_door_left_open(tmp_path, browser
         await events.close()
 
 
+async def test_a_door_nobody_opened_waits_for_the_courier(tmp_path, browser) -> None:
+    """The courier walked away from a door that did not open: one compartment goes out
+    of use, and the page asks before another door is pulsed."""
+    config = demo_config(tmp_path, door_open_timeout_s=2, door_springs="false")
+    async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
+        events = await daemon.events(after=0)
+        kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
+        await kiosk.tap("Courier")
+        await kiosk.type_on("login-pad", "1234")
+        await kiosk.tap("Log in")
+        await kiosk.type_on("barcode-pad", "JJD0001")
+        await kiosk.tap("Drop off")
+        medium = await kiosk.opened_door()
+        await events.event("compartment.out_of_service", compartment=medium)
+        await kiosk.screen("size")
+        await kiosk.shows(
+            "#size-title",
+            f"Compartment {medium} did not open and is out of use."
+            " Choose a size to try another compartment",
+        )
+        assert await kiosk.page.locator("#sizes button").evaluate_all(
+            "(buttons) => buttons.map((b) => b.dataset.size)"
+        ) == ["M", "L"]
+        await kiosk.snap("size-did-not-open")
+        pulses = [e for e in events.seen if e.get("type") == "lock.pulsed"]
+        assert {p["data"]["compartment"] for p in pulses} == {medium}
+        await kiosk.page.click("#sizes button[data-size=M]")
+        other = await kiosk.opened_door()
+        assert other != medium
+        await kiosk.tap("Cancel")
+        await kiosk.screen("courier")
+        await events.close()
+
+
 async def test_a_courier_collects_an_expired_parcel(tmp_path, browser) -> None:
     config = demo_config(tmp_path, expiry_sweep_s=1)
     async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:

@@ -32,10 +32,11 @@ class Custody(StoreBase):
             ).fetchone()
             if busy:
                 raise FlowError("already_in_progress", f"parcel {barcode} is being dropped off")
+            skip = set(unavailable)
             free = {
                 r[0]
                 for r in conn.execute("SELECT id FROM compartments WHERE state = 'free'")
-                if r[0] not in set(unavailable)
+                if r[0] not in skip
             }
             chosen = self._choose(free, size, prefer_low)
             if chosen is None:
@@ -48,6 +49,16 @@ class Custody(StoreBase):
                 conn, chosen, Purpose.DROPOFF, courier, barcode=barcode, size=size
             )
         return Reservation(intent_id, chosen.id, Purpose.DROPOFF, chosen.size, barcode=barcode)
+
+    def has_room(self, size: str, unavailable: Iterable[str] = ()) -> bool:
+        """Whether a drop-off of ``size`` would find a free compartment now."""
+        skip = set(unavailable)
+        free = {
+            r[0]
+            for r in self.db.conn.execute("SELECT id FROM compartments WHERE state = 'free'")
+            if r[0] not in skip
+        }
+        return self._choose(free, size, prefer_low=False) is not None
 
     def _choose(self, free: set[str], size: str, prefer_low: bool) -> CompartmentConfig | None:
         order = self.config.size_order

@@ -217,7 +217,7 @@ function render(flow) {
     const instruction = { dropoff: "door.put_in", pickup: "door.take_out", collect: "door.take_back" };
     return showDoor(flow, instruction[flow.kind]);
   }
-  if (flow.state === "need_size" || flow.state === "offer_size") return showSizes(flow);
+  if (["need_size", "offer_size", "did_not_open"].includes(flow.state)) return showSizes(flow);
   state.flow = null;
   if (flow.kind === "dropoff") {
     if (flow.state === "stored") {
@@ -275,7 +275,8 @@ function showSizes(flow) {
   const sizes = state.status.sizes;
   const from = flow.offered_size ? sizes.indexOf(flow.offered_size) : 0;
   show("size", () => {
-    $("size-title").textContent = t(flow.offered_size ? "size.larger" : "size.title");
+    const title = flow.state === "did_not_open" ? "size.did_not_open" : flow.offered_size ? "size.larger" : "size.title";
+    $("size-title").textContent = t(title, { compartment: flow.error && flow.error.compartment });
     $("sizes").replaceChildren(...sizes.slice(from).map((size) => {
       const button = document.createElement("button");
       const dims = state.status.size_dimensions[size];
