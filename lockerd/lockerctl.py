@@ -231,6 +231,14 @@ def diag_text(result: dict[str, Any]) -> str:
         lines.append(
             f"{b['board']} on {where}: {answer}; {b['reads']} reads, {b['failures']} failures"
         )
+        if b.get("energize_confirmed") is False:
+            lines.append(
+                f"{b['board']}: did NOT confirm energize time {b['energize_ms']} ms"
+                " (set_energize_time): it pulses for its own setting; check it with the"
+                " vendor tool"
+            )
+        elif b.get("energize_confirmed"):
+            lines.append(f"{b['board']}: energize time {b['energize_ms']} ms confirmed")
     lines += [f"sensor: {doubt}" for doubt in result["sensors"]] or ["sensors: every door agrees"]
     return "\n".join(lines)
 
