@@ -42,6 +42,9 @@ class Flow:
     offered_size: str | None = None
     parcel: int | None = None
     error: dict[str, str] | None = None
+    #: Counts the flow's published changes, so a view that arrives late (a POST's
+    #: response after the event stream's newer view) is known to be older.
+    revision: int = 0
     id: str = field(default_factory=lambda: secrets.token_hex(8))
     timer: Timer | None = field(default=None, repr=False)
 
@@ -67,6 +70,7 @@ class Flow:
             "attempt": self.attempt,
             "alarm": self.alarm,
             "error": self.error,
+            "revision": self.revision,
         }
         if self.kind == "collect":
             view["barcode"] = self.barcode

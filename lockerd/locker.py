@@ -156,6 +156,7 @@ class Locker:
             self._loop.call_soon_threadsafe(self.publish, event)
 
     def _changed(self, flow: Flow) -> None:
+        flow.revision += 1
         self.publish({"type": "flow.updated", "flow": flow.view()})
 
     def _track(self, flow: Flow) -> Flow:

@@ -267,3 +267,15 @@ async def test_same_barcode_cannot_open_two_doors(rig) -> None:
         await rig.api.dropoff_scan(second, "PCL1", "S")
     assert info.value.code == "already_in_progress"
     assert rig.unlock_frames() == [codec.unlock_request(0, 1)]
+
+
+async def test_every_published_change_has_a_newer_revision(rig) -> None:
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    await rig.person_opens("S1", put_in=True)
+    await rig.person_closes("S1")
+    views = [m["flow"] for m in rig.messages if m.get("type") == "flow.updated"]
+    states = [v["state"] for v in views if v["id"] == flow.id]
+    revisions = [v["revision"] for v in views if v["id"] == flow.id]
+    assert states == ["opening", "open", "stored"]
+    assert revisions == sorted(set(revisions)) and flow.view()["revision"] == revisions[-1]

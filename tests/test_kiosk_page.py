@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from typing import Any
 
 from tests.browser import Kiosk, demo_config
 from tests.daemon import Daemon
@@ -274,6 +275,31 @@ async def test_a_door_nobody_opened_waits_for_the_courier(tmp_path, browser) -> 
         assert other != medium
         await kiosk.tap("Cancel")
         await kiosk.screen("courier")
+        await events.close()
+
+
+async def test_a_late_answer_never_shows_an_older_state(tmp_path, browser) -> None:
+    """The drop-off's POST answer ("opening") is held back until the event stream has
+    said the door is open (the doors spring ajar): the page shows the newer view."""
+    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
+        events = await daemon.events(after=0)
+        kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
+
+        async def late(route: Any) -> None:
+            answer = await route.fetch()
+            flow = (await answer.json())["id"]
+            await events.flow(flow, "open")
+            await route.fulfill(response=answer)
+
+        await kiosk.page.route("**/api/dropoffs", late)
+        await kiosk.tap("Courier")
+        await kiosk.type_on("login-pad", "1234")
+        await kiosk.tap("Log in")
+        await kiosk.type_on("barcode-pad", "JJD0001")
+        await kiosk.tap("Drop off")
+        door = await kiosk.opened_door()
+        await kiosk.shows("#door-title", f"Compartment {door} is open")
+        assert await kiosk.page.locator("#door-doesnt-fit").is_visible()
         await events.close()
 
 

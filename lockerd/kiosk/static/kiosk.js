@@ -206,9 +206,26 @@ async function collect(parcelId) {
 
 // -- following a flow ------------------------------------------------------------
 
+// The newest view of each recent flow, from POST responses and the event stream, which
+// may arrive in either order: a view older than one already shown is never shown.
+const newest = new Map();
+const shown = new Map();
+
+function remember(view) {
+  const known = newest.get(view.id);
+  if (known && known.revision > view.revision) return known;
+  newest.set(view.id, view);
+  if (newest.size > 32) newest.delete(newest.keys().next().value);
+  return view;
+}
+
 function track(flow) {
-  state.flow = flow;
-  render(flow);
+  const view = remember(flow);
+  if (view.revision < (shown.get(view.id) ?? -1)) return;
+  shown.set(view.id, view.revision);
+  if (shown.size > 32) shown.delete(shown.keys().next().value);
+  state.flow = view;
+  render(view);
 }
 
 function render(flow) {
@@ -329,6 +346,7 @@ function connect() {
   ws.onmessage = (message) => {
     const msg = JSON.parse(message.data);
     if (msg.type === "flow.updated") {
+      remember(msg.flow);
       if (state.flow && state.flow.id === msg.flow.id) track(msg.flow);
     } else if (msg.type === "scan") {
       onScan(msg.scan);
