@@ -87,3 +87,12 @@ def test_a_code_length_below_six_is_refused(tmp_path, length) -> None:
     assert info.value.problems == [
         f"{tmp_path / 'demo.toml'}: pickup.code_length: {length} is outside 6..12 (or 0: derived)"
     ]
+
+
+def test_a_lock_out_of_nan_seconds_is_a_config_error_not_a_crash(tmp_path) -> None:
+    text = (
+        (ROOT / "config" / "demo.toml").read_text().replace("lockout_s = 900 ", "lockout_s = nan ")
+    )
+    with pytest.raises(ConfigError) as info:
+        parse(text, tmp_path / "demo.toml")
+    assert any("pickup.throttle.lockout_s: nan" in p for p in info.value.problems)

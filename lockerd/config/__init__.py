@@ -8,6 +8,7 @@ sensor channel and GPIO pin claimed once, every channel on its board.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from collections.abc import Iterable
 from importlib import resources
@@ -92,6 +93,9 @@ def parse(text: str, path: Path) -> Config:
 def _with_code_length(config: Config, problems: Problems) -> Config:
     """Derive an unset ``pickup.code_length``; refuse a bank whose codes are too easy to guess."""
     pickup, doors = config.pickup, len(config.compartment)
+    if not math.isfinite(pickup.throttle.lockout_s):
+        problems.add("pickup.throttle.lockout_s", f"{pickup.throttle.lockout_s} is not a number")
+        return config
     guesses = throttle.yearly_guesses(pickup.throttle)
     if 0 < pickup.code_length < 6:
         problems.add("pickup.code_length", f"{pickup.code_length} is outside 6..12 (or 0: derived)")
