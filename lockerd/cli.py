@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from drivers.errors import DriverError
-from lockerd import __version__
+from lockerd import __version__, throttle
 from lockerd.config import Config, load
 from lockerd.config.schema import (
     Cu16BoardConfig,
@@ -195,11 +195,24 @@ def summary(config: Config) -> str:
         lines.append(f"scan   {scanner.name}: {scanner.type} on {where}{reads}")
     sizes = Counter(c.size for c in config.compartment)
     lines.append("sizes  " + ", ".join(f"{s} x{sizes[s]}" for s in config.size_order))
+    lines.append(_guessing(config))
     lines.append(
         f"{len(config.compartment)} compartments (column across, row down; * = low reach):"
     )
     lines.extend(_grid(config))
     return "\n".join(lines)
+
+
+def _guessing(config: Config) -> str:
+    """The wrong-code figure: what an attacker at the keypad gets in a year, at worst."""
+    doors, length = len(config.compartment), config.pickup.code_length
+    guesses = throttle.yearly_guesses(config.pickup.throttle)
+    chance = throttle.guess_chance(doors, length, guesses)
+    return (
+        f"codes  {length} digits; wrong-code guesses: at most {guesses:,} a year;"
+        f" chance of guessing a code with all {doors} compartments full: {chance:.2%} a year"
+        f" (limit {throttle.MAX_GUESS_CHANCE:.0%})"
+    )
 
 
 def _describe(board: LockBoardConfig) -> str:

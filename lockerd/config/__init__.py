@@ -8,6 +8,7 @@ sensor channel and GPIO pin claimed once, every channel on its board.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from collections.abc import Iterable
 from importlib import resources
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 
 from drivers.scanner.base import FORMATS
 from drivers.scanner.decode import DECODER_FORMATS
+from lockerd import throttle
 from lockerd.config._typed import Problems, build
 from lockerd.config.schema import (
     SERIAL_PROTOCOLS,
@@ -82,9 +84,48 @@ def parse(text: str, path: Path) -> Config:
         boards = _boards(config, problems)
         config = dataclasses.replace(config, path=path, boards=tuple(boards))
         _check_wiring(config, problems)
+        config = _with_code_length(config, problems)
     if problems or config is None:
         raise ConfigError([f"{path}: {item}" for item in problems.items])
     return config
+
+
+def _with_code_length(config: Config, problems: Problems) -> Config:
+    """Derive an unset ``pickup.code_length``; refuse a bank whose codes are too easy to guess."""
+    pickup, doors = config.pickup, len(config.compartment)
+    if not math.isfinite(pickup.throttle.lockout_s):
+        problems.add("pickup.throttle.lockout_s", f"{pickup.throttle.lockout_s} is not a number")
+        return config
+    guesses = throttle.yearly_guesses(pickup.throttle)
+    if 0 < pickup.code_length < 6:
+        problems.add("pickup.code_length", f"{pickup.code_length} is outside 6..12 (or 0: derived)")
+        return config
+    length = pickup.code_length or throttle.code_length_for(doors, guesses)
+    if length is None or not doors:
+        if doors:
+            problems.add("pickup.throttle", _too_easy(config, throttle.MAX_CODE_LENGTH, guesses))
+        return config
+    if throttle.guess_chance(doors, length, guesses) > throttle.MAX_GUESS_CHANCE:
+        problems.add("pickup.code_length", _too_easy(config, length, guesses))
+    return dataclasses.replace(config, pickup=dataclasses.replace(pickup, code_length=length))
+
+
+def _too_easy(config: Config, length: int, guesses: int) -> str:
+    doors, rules = len(config.compartment), config.pickup.throttle
+    chance = throttle.guess_chance(doors, length, guesses)
+    fixes = []
+    lockout = throttle.shortest_lockout_needed(doors, length, rules)
+    if lockout is not None and lockout <= 604800:
+        fixes.append(f"raise pickup.throttle.lockout_s to at least {lockout}")
+    longer = throttle.code_length_for(doors, guesses)
+    if longer is not None and longer > length:
+        fixes.append(f"make pickup.code_length {longer} (or leave it out to derive it)")
+    return (
+        f"{length}-digit codes with all {doors} compartments full and up to {guesses:,}"
+        f" wrong codes a year give a {chance:.2%} chance a year of guessing one"
+        f" (at most {throttle.MAX_GUESS_CHANCE:.0%}): "
+        + (" or ".join(fixes) or "lower pickup.throttle.lockout_after and raise lockout_s")
+    )
 
 
 def _boards(config: Config, problems: Problems) -> list[BoardConfig]:

@@ -21,7 +21,10 @@ SECTIONS: list[tuple[str, type[Any], str]] = [
     (
         "[pickup.throttle]",
         schema.ThrottleSection,
-        "Wrong-code throttling (pickup codes and courier codes).",
+        "Wrong-code throttling (pickup codes and courier codes): a budget of wrong codes"
+        " that only time refills, and a back-off that only a completed pickup ends."
+        " `lockerd check-config` prints the yearly chance of guessing a code and refuses"
+        " a config above 1% (docs/wrong-codes.md).",
     ),
     ("[safety]", schema.SafetySection, "Lock pulse rules, enforced below every flow."),
     (

@@ -76,16 +76,36 @@ class TimingSection:
 
 @dataclass(frozen=True)
 class ThrottleSection:
-    free_failures: int = opt(2, doc="wrong codes in a row before back-off starts", min=0, max=20)
+    free_failures: int = opt(
+        2, doc="wrong codes since the last completed pickup before back-off starts", min=0, max=20
+    )
     backoff_base_s: float = opt(2.0, doc="first back-off; doubles with each failure", min=0.1)
     backoff_max_s: float = opt(60.0, doc="longest back-off", min=1)
-    lockout_after: int = opt(10, doc="wrong codes in a row that lock the keypad out", min=3)
-    lockout_s: float = opt(900.0, doc="how long a lock-out lasts", min=10)
+    lockout_after: int = opt(
+        10,
+        doc="wrong codes the keypad takes before a lock-out; each comes back lockout_s"
+        " after it was typed (only time refills them)",
+        min=3,
+        max=100,
+    )
+    lockout_s: float = opt(
+        900.0,
+        doc="how long a lock-out lasts: one wrong code comes back this long after it was"
+        " typed; sets the wrong codes a year (lockerd check-config prints the figure)",
+        min=10,
+        max=604800,
+    )
 
 
 @dataclass(frozen=True)
 class PickupSection:
-    code_length: int = opt(8, doc="digits in a pickup code", min=6, max=12)
+    code_length: int = opt(
+        0,
+        doc="digits in a pickup code, 6..12; 0: derived, the fewest from 8 that keep the"
+        " chance of guessing a code at most 1% a year with every compartment full",
+        min=0,
+        max=12,
+    )
     hold_hours: float = opt(72.0, doc="pickup deadline after a parcel is stored", min=1)
     throttle: ThrottleSection = opt(ThrottleSection(), doc="wrong-code throttling")
     qr_keys: tuple[str, ...] = opt(

@@ -145,7 +145,7 @@ class StoreBase:
         return str(row[1]) if row[1] else None
 
     def throttle_state(self, scope: str) -> throttle.ThrottleState:
-        return credentials.load_throttle(self.db.conn, scope, self.clock.time())
+        return credentials.load_throttle(self.db.conn, scope)
 
     # -- helpers ---------------------------------------------------------
 

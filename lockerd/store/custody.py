@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from lockerd import codes
+from lockerd import codes, throttle
 from lockerd.config.schema import CompartmentConfig
 from lockerd.domain import Comp, Event, Intent, Parcel, Purpose
 from lockerd.errors import FlowError, StoreError
+from lockerd.store import credentials
 from lockerd.store.base import Reservation, StoreBase
 
 
@@ -307,6 +308,11 @@ class Custody(StoreBase):
             (Parcel.COLLECTED if resident else Parcel.RETURNED, now, now, intent["parcel_id"]),
         )
         conn.execute("DELETE FROM pickup_notices WHERE parcel_id = ?", (intent["parcel_id"],))
+        if resident:
+            # The one thing that ends the keypad's back-off streak; the budget stays.
+            rules = self.config.pickup.throttle
+            state = credentials.load_throttle(conn, "pickup")
+            credentials.save_throttle(conn, "pickup", throttle.after_pickup(state, now, rules))
         self._event(
             Event.PARCEL_COLLECTED if resident else Event.PARCEL_RETURNED,
             {

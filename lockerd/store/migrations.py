@@ -112,4 +112,8 @@ MIGRATIONS: list[list[str]] = [
             prev TEXT NOT NULL,
             hash TEXT NOT NULL)""",
     ],
+    # 5: the wrong-code budget: when it is full again (only time refills it)
+    [
+        """ALTER TABLE throttle ADD COLUMN budget_full_at REAL NOT NULL DEFAULT 0""",
+    ],
 ]

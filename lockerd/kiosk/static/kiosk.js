@@ -65,11 +65,19 @@ const FOR_SUPPORT = [
 function showError(err, then) {
   const params = {
     ...err,
-    minutes: Math.ceil((err.retry_after || 0) / 60),
+    time: clockTime(err.retry_after || 0),
+    count: "attempts_left" in err ? err.attempts_left : err.retry_after,
     support: FOR_SUPPORT.includes(err.code) ? state.status.locker.support : "",
     length: state.status.code_length,
   };
   showMessage("error.title", `error.${err.code}`, params, then);
+}
+
+// The clock time `seconds` from now, rounded up to the minute so that coming back
+// at the time shown never finds the keypad still locked.
+function clockTime(seconds) {
+  const at = new Date(Math.ceil((Date.now() + seconds * 1000) / 60000) * 60000);
+  return at.toLocaleTimeString(language, { hour: "2-digit", minute: "2-digit" });
 }
 
 $("message-ok").onclick = () => state.message.then();
@@ -121,7 +129,9 @@ async function courierLogin(body) {
     openCourier(null);
   } catch (err) {
     login.set("");
-    showError(err, () => show("login"));
+    // A courier's lock-out is its own: no word of the residents' QR codes.
+    const courierErr = err.code === "locked_out" ? { ...err, code: "courier_locked_out" } : err;
+    showError(courierErr, () => show("login"));
   }
 }
 
