@@ -40,16 +40,16 @@ class SyncStore(Custody):
         """The oldest unacknowledged events; ``parcel.stored`` carries its pickup code."""
         acked, _ = self.sync_position()
         rows = self.db.conn.execute(
-            "SELECT j.seq, j.at, j.type, j.data, n.code FROM journal j"
+            "SELECT j.seq, j.at, j.type, j.data, n.code, n.parcel_id FROM journal j"
             " LEFT JOIN pickup_notices n ON n.seq = j.seq"
             " WHERE j.seq > ? ORDER BY j.seq LIMIT ?",
             (acked, limit),
         ).fetchall()
         events = []
-        for seq, at, kind, data, code in rows:
+        for seq, at, kind, data, code, parcel_id in rows:
             body = json.loads(data)
             if code is not None:
-                body["pickup_code"] = code
+                body["pickup_code"] = self.key.unseal(code, parcel_id)
             events.append({"seq": seq, "type": kind, "at": at, "data": body})
         return events
 
