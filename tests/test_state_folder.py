@@ -25,7 +25,9 @@ def mode(path: Path) -> int:
 def on_disk(folder: Path) -> bytes:
     """Every byte of the database, its write-ahead log and shared-memory index."""
     return b"".join(
-        p.read_bytes() for p in (folder / name for name in ("lockerd.db", "lockerd.db-wal")) if p.exists()
+        p.read_bytes()
+        for p in (folder / name for name in ("lockerd.db", "lockerd.db-wal"))
+        if p.exists()
     )
 
 
@@ -118,7 +120,8 @@ async def test_a_plaintext_notice_from_an_older_lockerd_is_sealed_at_start(tmp_p
         assert [n["code"] for n in store.pickup_notices()] == [code]
         raw = store.db.conn.execute("SELECT code FROM pickup_notices").fetchone()[0]
         assert code not in raw
-        assert [e["data"]["pickup_code"] for e in store.unsent(100) if e["type"] == "parcel.stored"] == [code]
+        sent = [e["data"] for e in store.unsent(100) if e["type"] == "parcel.stored"]
+        assert [data["pickup_code"] for data in sent] == [code]
     finally:
         store.close()
 
@@ -133,11 +136,19 @@ async def test_a_second_daemon_on_the_same_state_folder_stops_and_writes_nothing
         status, before = await first.call("GET", "/api/status")
         assert status == 200
         second = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "lockerd", "run", str(path), "--port", "0",
-            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "lockerd",
+            "run",
+            str(path),
+            "--port",
+            "0",
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         try:
-            out, err = await asyncio.wait_for(second.communicate(), 30)
+            _, err = await asyncio.wait_for(second.communicate(), 30)
         except TimeoutError:
             second.kill()
             await second.wait()
