@@ -44,6 +44,7 @@ class Store(ServiceStore, Access):
             notices = bool(config.sync.url) or config.kiosk.demo
         store.keep_notices = notices
         store._seal_old_notices()
+        store.anchor_audit_once()
         return store
 
     def _seal_old_notices(self) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from lockerd.domain import Comp, Event, Parcel, Purpose
 from lockerd.errors import FlowError
+from lockerd.store import audit
 from lockerd.store.base import JournalEntry, Reservation
 from lockerd.store.custody import Custody
 from lockerd.sync.commands import Command
@@ -71,11 +72,12 @@ class SyncStore(Custody):
     def prune_acked(self, older_than: float) -> int:
         """Delete acknowledged events written before ``older_than``; never an unsent one."""
         acked, _ = self.sync_position()
+        newest = audit.newest_anchor(self.db.conn)  # kept: verify_audit holds the chain to it
         with self.db.transaction() as conn:
             cursor = conn.execute(
                 "DELETE FROM journal WHERE seq <= ? AND at < ?"
-                " AND seq NOT IN (SELECT seq FROM pickup_notices)",
-                (acked, older_than),
+                " AND seq NOT IN (SELECT seq FROM pickup_notices) AND seq != ?",
+                (acked, older_than, newest[0] if newest else 0),
             )
         return int(cursor.rowcount)
 
