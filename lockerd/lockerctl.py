@@ -29,13 +29,8 @@ class NotAllowed(Exception):
 
 def request(path: str, command: str, args: dict[str, Any], reason: str = "") -> Iterator[Any]:
     """Send one request; yield each answer line (one, or many for ``events --follow``)."""
-    origin = os.environ.get("SSH_CONNECTION", "").split(" ")[0]
-    body = {
-        "command": command,
-        "args": args,
-        "reason": reason,
-        "origin": f"ssh from {origin}" if origin else "local",
-    }
+    # Where the caller is (SSH or local) the daemon finds out itself, from this process.
+    body = {"command": command, "args": args, "reason": reason}
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)

@@ -98,6 +98,40 @@ async def test_disable_and_enable_are_audited_with_who_and_from_where(locker) ->
     assert [a["audit_hash"] for a in actions] == [e["hash"] for e in entries]
 
 
+#: A client that writes its own request, claiming an origin, as a hostile one could.
+CLAIMING_CLIENT = """
+import json, socket, sys
+sock = socket.socket(socket.AF_UNIX)
+sock.connect(sys.argv[1])
+request = {"command": "disable", "args": {"id": "A1"}, "reason": "claimed",
+           "origin": "ssh from 6.6.6.6"}
+sock.sendall(json.dumps(request).encode() + b"\\n")
+print(sock.makefile().readline())
+"""
+
+
+@pytest.mark.parametrize(("ssh", "origin"), [(None, "local"), (SSH, "ssh from 10.1.2.3")])
+async def test_the_origin_is_found_from_the_client_process_not_taken_from_it(
+    locker, ssh, origin
+) -> None:
+    _, ctl, _ = locker
+    env = {k: v for k, v in os.environ.items() if k != "SSH_CONNECTION"}
+    if ssh:
+        env["SSH_CONNECTION"] = ssh
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CLAIMING_CLIENT,
+        str(ctl.socket),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert json.loads(out)["ok"], out
+    entries = await ctl.json("audit")
+    assert [(e["reason"], e["origin"]) for e in entries] == [("claimed", origin)]
+
+
 async def test_a_state_change_needs_a_reason(locker) -> None:
     _, ctl, _ = locker
     code, _, err = await ctl("disable", "A1")
