@@ -112,7 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     cycle.add_argument("--timeout", type=int, default=120, help="seconds to wait at each door")
     command("config", "the effective config, secrets masked")
     audit = command("audit", "the audit log")
-    audit.add_argument("--verify", action="store_true", help="check the hash chain")
+    audit.add_argument(
+        "--verify", action="store_true", help="check the keyed chain and its anchor in the journal"
+    )
     audit.add_argument("--limit", type=int, default=50, help="how many entries (default 50)")
     return parser
 
