@@ -172,3 +172,17 @@ def test_the_lock_is_free_again_once_its_holder_is_gone(tmp_path) -> None:
         StateLock.acquire(tmp_path)
     lock.release()
     StateLock.acquire(tmp_path).release()
+
+
+def test_a_device_key_of_another_owner_is_kept_unless_everyone_may_read_it(tmp_path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the key to another user")
+    Store.open(bank_config(tmp_path), FakeClock()).close()
+    key = tmp_path / "device.key"
+    os.chown(key, 65534, os.getegid())  # as root:lockerd 0640 in /etc/lockerd would be
+    os.chmod(key, 0o640)
+    Store.open(bank_config(tmp_path), FakeClock()).close()
+    assert mode(key) == 0o640
+    os.chmod(key, 0o644)
+    with pytest.raises(StoreError, match=f"{key}: the device key is readable by every user"):
+        Store.open(bank_config(tmp_path), FakeClock())

@@ -42,6 +42,19 @@ def private_file(path: Path) -> None:
         raise StoreError(f"{path}: cannot make the file private: {exc.strerror}") from exc
 
 
+def private_key(path: Path) -> None:
+    """The device key: tightened to 0600 if it is ours; another owner's (say root:lockerd
+    0640 in /etc/lockerd) is accepted unless every user may read it."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot read the device key: {exc.strerror}") from exc
+    if info.st_uid == os.geteuid():
+        private_file(path)
+    elif info.st_mode & 0o007:
+        raise StoreError(f"{path}: the device key is readable by every user; chmod o-rwx it")
+
+
 def tighten_if_present(path: Path) -> None:
     if path.exists():
         private_file(path)

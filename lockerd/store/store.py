@@ -16,7 +16,7 @@ from lockerd.config.schema import DemoSection
 from lockerd.domain import LIVE_INTENTS, Comp, Door, Event, Intent
 from lockerd.errors import StoreError
 from lockerd.store._db import Database
-from lockerd.store._files import private_file
+from lockerd.store._files import private_key
 from lockerd.store.access import Access
 from lockerd.store.service import ServiceStore
 
@@ -37,7 +37,7 @@ class Store(ServiceStore, Access):
             " OR EXISTS (SELECT 1 FROM couriers)"
         ).fetchone()[0]
         key = codes.DeviceKey.load(config.key_path, create=not holds_codes)
-        private_file(config.key_path)
+        private_key(config.key_path)
         store = cls(db, key, config, clock)
         store._check_key_fingerprint()
         if notices is None:
