@@ -282,10 +282,11 @@ class Custody(StoreBase):
                 "pickup_by": pickup_by,
             },
         )
-        conn.execute(
-            "INSERT INTO pickup_notices (parcel_id, seq, code) VALUES (?, ?, ?)",
-            (parcel_id, seq, code),
-        )
+        if self.keep_notices:  # someone delivers it: kept, sealed, until they have it
+            conn.execute(
+                "INSERT INTO pickup_notices (parcel_id, seq, code) VALUES (?, ?, ?)",
+                (parcel_id, seq, self.key.seal(code, int(parcel_id))),
+            )
         return int(parcel_id)
 
     def _unique_code(self, conn: Any) -> str:

@@ -116,4 +116,10 @@ MIGRATIONS: list[list[str]] = [
     [
         """ALTER TABLE throttle ADD COLUMN budget_full_at REAL NOT NULL DEFAULT 0""",
     ],
+    # 6: the audit chain is keyed with the device key from the next entry on; older
+    # entries keep their unkeyed links (lockerd/store/audit.py)
+    [
+        """INSERT INTO meta (key, value)
+            SELECT 'audit.keyed_from', COALESCE(MAX(seq), 0) + 1 FROM audit""",
+    ],
 ]
