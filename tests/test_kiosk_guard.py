@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from lockerd.config import ConfigError, parse
 from lockerd.kiosk.guard import loopback_host, own_origin
 from lockerd.kiosk.server import KioskServer
+from tests.browser import ARGS, CHROMIUM, HAVE_CHROMIUM
 from tests.rig import bank_text
 
 ERROR_KEYS = {"code", "message"}
@@ -377,3 +381,70 @@ def test_kiosk_host_must_be_loopback(tmp_path, host) -> None:
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.1.1", "::1", "localhost"])
 def test_kiosk_host_on_loopback_is_taken(tmp_path, host) -> None:
     assert _with_host(tmp_path, host).kiosk.host == host
+
+
+# -- the attacks, in a real browser -----------------------------------------------------------
+
+ATTACKER = """<!doctype html><script>
+window.attack = async (kiosk) => {
+  // A "simple" cross-site request: no CORS pre-flight, the answer unreadable, but sent.
+  const body = '{"code": "12345678"}';
+  await fetch(kiosk + "/api/pickups", {method: "POST", mode: "no-cors", body});
+  // A WebSocket: browsers do not hold it to the same-origin policy.
+  return await new Promise((resolve) => {
+    const ws = new WebSocket(kiosk.replace("http:", "ws:") + "/api/events?after=0");
+    ws.onmessage = (message) => { ws.close(); resolve(message.data); };
+    ws.onerror = () => resolve("refused");
+  });
+};
+</script>"""
+
+
+@pytest.fixture
+async def attacker() -> AsyncIterator[str]:
+    """A page from another site, served at http://evil.test:PORT/ (which resolves to loopback)."""
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=ATTACKER, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://evil.test:{site._server.sockets[0].getsockname()[1]}/"  # type: ignore[union-attr]
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def rebinding_browser() -> AsyncIterator[Any]:
+    """Chromium with evil.test resolving to 127.0.0.1, as a rebinding DNS server answers."""
+    if not HAVE_CHROMIUM:
+        pytest.skip("no Chromium here: apt install chromium (.ci/run installs it under CI=true)")
+    from playwright.async_api import async_playwright
+
+    args = [*ARGS, "--host-resolver-rules=MAP evil.test 127.0.0.1"]
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        yield launched
+        await launched.close()
+
+
+async def test_a_page_from_another_site_can_neither_post_nor_listen(
+    rig, server, attacker, rebinding_browser
+) -> None:
+    await rig.stored("JJD0001", "M")
+    before = rig.store.last_seq()
+    page = await rebinding_browser.new_page()
+    await page.goto(attacker)
+    got = await page.evaluate("(kiosk) => window.attack(kiosk)", server.url.rstrip("/"))
+    assert got == "refused"
+    assert rig.store.last_seq() == before  # the code was not tried: no pickup.denied
+
+    # After rebinding evil.test to 127.0.0.1, a page of that name is "same-origin" with
+    # the kiosk; the kiosk does not answer that name.
+    response = await page.goto(f"http://evil.test:{server.port}/api/status")
+    assert response.status == 421
+    assert "JJD0001" not in await response.text()
+    await page.close()
