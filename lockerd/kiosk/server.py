@@ -43,11 +43,12 @@ STATIC_TYPES = {
 }
 
 
-def static_files() -> dict[str, Path]:
-    """The page's files by their name under /static/ (``kiosk.js``, ``i18n/de.json``)."""
+def static_files() -> dict[str, tuple[bytes, str]]:
+    """The page's files by their name under /static/ (``kiosk.js``, ``i18n/de.json``): their
+    bytes, read once at start (a few tens of KiB), and their type."""
     root = Path(str(STATIC))
     return {
-        path.relative_to(root).as_posix(): path
+        path.relative_to(root).as_posix(): (path.read_bytes(), STATIC_TYPES[path.suffix])
         for path in sorted(root.rglob("*"))
         if path.is_file() and path.suffix in STATIC_TYPES
     }
@@ -127,13 +128,14 @@ class KioskServer:
     async def index(self, request: web.Request) -> web.Response:
         return web.Response(text=self._page, content_type="text/html")
 
-    async def static(self, request: web.Request) -> web.FileResponse:
+    async def static(self, request: web.Request) -> web.Response:
         """One of the page's files; any other name is ``404 not_found``, never looked up."""
         name = request.match_info["name"]
-        path = self._static.get(name)
-        if path is None:
+        file = self._static.get(name)
+        if file is None:
             raise NotFound("not_found", f"no static file {name[:100]!r}")
-        return web.FileResponse(path, headers={"Content-Type": STATIC_TYPES[path.suffix]})
+        content, content_type = file
+        return web.Response(body=content, content_type=content_type, charset="utf-8")
 
     async def status(self, request: web.Request) -> web.Response:
         compartments = await self.locker.bank_view()
