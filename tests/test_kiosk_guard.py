@@ -244,6 +244,26 @@ async def test_a_bad_static_file_name_is_a_json_404(kiosk, name) -> None:
         assert await _error(response) == (404, "not_found")
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/pickups/{long}",
+        "/api/dropoffs/{long}",
+        "/api/demo/doors/{long}/open",
+        "/api/demo/scanners/{long}",
+    ],
+)
+async def test_a_path_part_over_its_limit_is_not_found(rig, kiosk, path) -> None:
+    token = await rig.courier()
+    headers = {"Authorization": f"Bearer {token}"}
+    path = path.format(long="A" * 129)
+    method = kiosk.post if "demo" in path else kiosk.get
+    async with method(path, headers=headers) as response:
+        status, code = await _error(response)
+    assert (status, code) == (404, "not_found")
+    assert "A" * 129 not in (await response.text())
+
+
 async def test_the_static_files_are_served(kiosk) -> None:
     for name, kind in [
         ("kiosk.js", "javascript"),
@@ -448,3 +468,15 @@ async def test_a_page_from_another_site_can_neither_post_nor_listen(
     assert response.status == 421
     assert "JJD0001" not in await response.text()
     await page.close()
+
+
+async def test_a_kiosk_on_ipv6_loopback_gives_a_usable_url(rig) -> None:
+    kiosk = dataclasses.replace(rig.config.kiosk, host="::1")
+    server = KioskServer(dataclasses.replace(rig.config, kiosk=kiosk), rig.locker, rig.hw)
+    url = await server.start()
+    try:
+        assert url.startswith("http://[::1]:")
+        async with aiohttp.ClientSession(base_url=url) as http, http.get("/api/status") as response:
+            assert response.status == 200
+    finally:
+        await server.stop()

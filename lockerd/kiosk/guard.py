@@ -38,6 +38,9 @@ _HOST = re.compile(
     r"(?::(?P<port>[1-9][0-9]{0,4}))?"
 )
 
+#: The longest part of a path a route takes (an id, a compartment, a file name).
+MAX_PATH_PART = 128
+
 #: Codes for the errors aiohttp raises itself (no such route, wrong method, body too big).
 HTTP_CODES = {
     400: "bad_request",
@@ -111,6 +114,8 @@ def check(request: web.Request) -> None:
             f"only the kiosk page may use the kiosk API, not {origin[:100]!r}",
             status=403,
         )
+    if any(len(part) > MAX_PATH_PART for part in request.match_info.values()):
+        raise FlowError("not_found", "no such path: a part of it is too long", status=404)
     if request.method == hdrs.METH_POST and request.body_exists:
         content_type = _only(request, hdrs.CONTENT_TYPE)
         if content_type is None or not json_declared(content_type):

@@ -113,7 +113,7 @@ class KioskServer:
         site = web.TCPSite(self._runner, self.config.kiosk.host, self.config.kiosk.port)
         await site.start()
         host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
-        return f"http://{host}:{port}/"
+        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
     async def stop(self) -> None:
         if self._runner is not None:
