@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -480,3 +481,81 @@ async def test_a_kiosk_on_ipv6_loopback_gives_a_usable_url(rig) -> None:
             assert response.status == 200
     finally:
         await server.stop()
+
+
+# -- no input makes it fail ---------------------------------------------------------------------
+
+POSTS = [
+    "/api/courier/login",
+    "/api/courier/logout",
+    "/api/dropoffs",
+    "/api/dropoffs/0123456789abcdef/size",
+    "/api/dropoffs/0123456789abcdef/cancel",
+    "/api/collections",
+    "/api/pickups",
+    "/api/demo/doors/S1/put",
+    "/api/demo/scanners/camera",
+]
+FIELDS = ["code", "scan", "barcode", "size", "prefer_low", "parcel", "token", "text", "format"]
+
+
+def _value(rnd: random.Random, depth: int = 0) -> Any:
+    kind = rnd.randrange(9 if depth < 3 else 6)
+    if kind == 0:
+        return rnd.choice([None, True, False])
+    if kind == 1:
+        return rnd.choice([0, -1, 1, 2**31, 2**53 + 1, 2**63 - 1, 2**63, -(2**63) - 1, 10**40])
+    if kind == 2:
+        return rnd.choice([0.5, -0.0, 1e308, 5e-324])
+    if kind in (3, 4):
+        alphabet = '0123456789abcdefABC .-_\\"/\x00\x7f\u00e9\u4e2d\U0001f600'
+        return "".join(rnd.choice(alphabet) for _ in range(rnd.choice([0, 1, 8, 16, 64, 1100])))
+    if kind == 5:
+        return rnd.choice(["LKR1.a.b", "12345678", "4321", "M", "qr", "0123456789abcdef"])
+    if kind in (6, 7):
+        return [_value(rnd, depth + 1) for _ in range(rnd.randrange(3))]
+    return {rnd.choice(FIELDS): _value(rnd, depth + 1) for _ in range(rnd.randrange(3))}
+
+
+def _body(rnd: random.Random) -> bytes:
+    shape = rnd.randrange(6)
+    if shape == 0:
+        return bytes(rnd.randrange(256) for _ in range(rnd.randrange(64)))
+    if shape == 1:
+        text = json.dumps({rnd.choice(FIELDS): _value(rnd)})
+        cut = rnd.randrange(len(text) + 1)
+        return text[:cut].encode()
+    if shape == 2:
+        return json.dumps(_value(rnd)).encode()
+    names = rnd.sample(FIELDS, rnd.randrange(1, 4))
+    return json.dumps({name: _value(rnd) for name in names}).encode()
+
+
+async def test_no_body_makes_the_api_fail(rig, kiosk, caplog) -> None:
+    """Many bodies of every shape against every POST: each is answered, never with a 5xx."""
+    token = await rig.courier()
+    rnd = random.Random(10)
+    answered = 0
+    for _ in range(600):
+        path = rnd.choice(POSTS)
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        async with kiosk.post(path, data=_body(rnd), headers=headers) as response:
+            assert response.status < 500, await response.text()
+            if response.status >= 400:
+                await _error(response)
+            answered += 1
+    assert answered == 600
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_no_query_or_file_name_makes_the_api_fail(kiosk, caplog) -> None:
+    rnd = random.Random(11)
+    for _ in range(200):
+        text = str(_value(rnd))[:2000]
+        async with kiosk.get("/api/events", params={"after": text}) as response:
+            assert response.status == 400
+        async with kiosk.get("/api/demo/qr.svg", params={"text": text}) as response:
+            assert response.status < 500
+        async with kiosk.get("/static/" + text.replace("/", "").lstrip(".")) as response:
+            assert response.status < 500
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
