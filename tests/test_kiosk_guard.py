@@ -14,7 +14,8 @@ import pytest
 from aiohttp import web
 
 from lockerd.config import ConfigError, parse
-from lockerd.kiosk.guard import loopback_host, own_origin
+from lockerd.kiosk.body import depth
+from lockerd.kiosk.guard import json_declared, loopback_host, own_origin
 from lockerd.kiosk.server import KioskServer
 from tests.browser import ARGS, CHROMIUM, HAVE_CHROMIUM
 from tests.rig import bank_text
@@ -216,6 +217,45 @@ def test_loopback_host(host: str, ok: bool) -> None:
 )
 def test_own_origin(origin: str, ok: bool) -> None:
     assert own_origin(origin, 8080) is ok
+
+
+@pytest.mark.parametrize(
+    ("content_type", "ok"),
+    [
+        ("application/json", True),
+        ("Application/JSON", True),
+        ("application/json; charset=utf-8", True),
+        ('application/json;charset="UTF-8"', True),
+        ("application/json; charset=latin-1", False),
+        ("application/json; boundary=x", False),
+        ("application/jsonp", False),
+        ("application/x-json", False),
+        ("text/plain", False),
+        ("text/plain; application/json", False),
+        ("multipart/form-data; boundary=x", False),
+        ("", False),
+    ],
+)
+def test_json_declared(content_type: str, ok: bool) -> None:
+    assert json_declared(content_type) is ok
+
+
+@pytest.mark.parametrize(
+    ("text", "deepest"),
+    [
+        ("{}", 1),
+        ('{"a": 1}', 1),
+        ('{"a": [1, {"b": []}]}', 4),
+        ('{"a": "[[[[{{{{"}', 1),
+        ('{"a": "\\"}', 1),
+        ('{"a": "\\"[["}', 1),
+        ('["]", ["["]]', 2),
+        ("[" * 50, 50),
+        ("1", 0),
+    ],
+)
+def test_depth_counts_brackets_outside_strings(text: str, deepest: int) -> None:
+    assert depth(text) == deepest
 
 
 def test_the_default_http_port_needs_no_port_in_host_or_origin() -> None:
