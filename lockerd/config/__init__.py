@@ -8,6 +8,7 @@ sensor channel and GPIO pin claimed once, every channel on its board.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import tomllib
 from collections.abc import Iterable
@@ -173,10 +174,27 @@ def _check_wiring(config: Config, problems: Problems) -> None:
             "kiosk.language",
             f"{config.kiosk.language!r} is not one of the page's languages: {', '.join(LANGUAGES)}",
         )
+    if not loopback(config.kiosk.host):
+        problems.add(
+            "kiosk.host",
+            f"{config.kiosk.host!r} is not loopback: the kiosk API is for the device's own"
+            " screen and listens only on a loopback address (127.0.0.1, ::1) or localhost",
+        )
     if config.safety.pulse_ms > config.safety.max_pulse_ms:
         problems.add("safety.pulse_ms", f"{config.safety.pulse_ms} exceeds max_pulse_ms")
     if not config.compartment:
         problems.add("compartment", "a bank needs at least one compartment")
+
+
+def loopback(host: str) -> bool:
+    """Whether ``host`` is ``localhost`` or a loopback address (127.0.0.0/8, ``::1``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback and (address.version == 4 or str(address) == "::1")
 
 
 def _check_sync(config: Config, problems: Problems) -> None:

@@ -36,7 +36,10 @@ class StateSection:
 
 @dataclass(frozen=True)
 class KioskSection:
-    host: str = opt("127.0.0.1", doc="address the kiosk API listens on")
+    host: str = opt(
+        "127.0.0.1",
+        doc="address the kiosk API listens on: loopback only (127.0.0.1, ::1, localhost)",
+    )
     port: int = opt(8080, doc="TCP port of the kiosk API", min=0, max=65535)
     demo: bool = opt(False, doc="serve the demo page and the simulated-door endpoints")
     idle_s: float = opt(
