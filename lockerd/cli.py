@@ -12,7 +12,7 @@ from pathlib import Path
 
 from drivers.errors import DriverError
 from lockerd import __version__, throttle
-from lockerd.config import Config, load
+from lockerd.config import Config, kiosk_url, load
 from lockerd.config.schema import (
     Cu16BoardConfig,
     Cu48BoardConfig,
@@ -165,7 +165,7 @@ def summary(config: Config) -> str:
         f"{config.path}: OK",
         f"locker {config.locker.id}" + (f" ({config.locker.name})" if config.locker.name else ""),
         f"state  {config.database_path}  key {config.key_path}",
-        f"kiosk  http://{config.kiosk.host}:{config.kiosk.port}/"
+        f"kiosk  {kiosk_url(config.kiosk.host, config.kiosk.port)}"
         + ("  demo" if config.kiosk.demo else ""),
     ]
     for bus in config.bus:

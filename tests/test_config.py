@@ -211,6 +211,13 @@ def test_check_config_prints_a_summary(tmp_path, capsys) -> None:
     assert "S1:S" in out and "M2:M*" in out
 
 
+def test_check_config_names_an_ipv6_kiosk_in_brackets(tmp_path, capsys) -> None:
+    path = tmp_path / "bank.toml"
+    path.write_text(text(tmp_path).replace("[kiosk]\n", '[kiosk]\nhost = "::1"\n'))
+    assert main(["check-config", str(path)]) == 0
+    assert "kiosk  http://[::1]:" in capsys.readouterr().out
+
+
 def test_check_config_lists_errors_and_fails(tmp_path, capsys) -> None:
     path = tmp_path / "bank.toml"
     path.write_text(text(tmp_path).replace("address = 0", "address = 15"))

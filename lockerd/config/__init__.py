@@ -197,6 +197,11 @@ def loopback(host: str) -> bool:
     return address.is_loopback and (address.version == 4 or str(address) == "::1")
 
 
+def kiosk_url(host: str, port: int) -> str:
+    """The kiosk page's address on ``host`` (an IPv6 address in brackets)."""
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
 def _check_sync(config: Config, problems: Problems) -> None:
     sync = config.sync
     for index, key in enumerate(sync.command_keys):

@@ -17,7 +17,7 @@ from aiohttp import WSCloseCode, web
 
 from drivers.scanner.base import FORMATS
 from lockerd import qrtoken
-from lockerd.config import LANGUAGES, Config
+from lockerd.config import LANGUAGES, Config, kiosk_url
 from lockerd.errors import BadRequest, FlowError, NotFound
 from lockerd.flows import Flow
 from lockerd.hardware import Hardware
@@ -113,7 +113,7 @@ class KioskServer:
         site = web.TCPSite(self._runner, self.config.kiosk.host, self.config.kiosk.port)
         await site.start()
         host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
-        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+        return kiosk_url(host, port)
 
     async def stop(self) -> None:
         if self._runner is not None:
