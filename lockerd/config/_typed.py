@@ -32,6 +32,7 @@ class Problems:
     def __init__(self) -> None:
         self.found: list[tuple[str, str]] = []
         self.broken: set[str] = set()
+        self._around: set[str] = set()  # the broken paths and every table holding one
         #: Set once the tables are read: from then on a problem about a key that
         #: already has one (or sits in a table that has one) is not added again.
         self.checking = False
@@ -41,12 +42,8 @@ class Problems:
         if self.checking and not self.trusted(path):
             return
         if not self.checking:
-            self.broken.add(path)
+            self.skip(path)
         self.found.append((path, message))
-
-    @property
-    def items(self) -> list[str]:
-        return self.lines(lambda path: path)
 
     def lines(self, name: Callable[[str], str]) -> list[str]:
         """``path: message`` lines, each path shown as ``name`` renders it."""
@@ -55,15 +52,15 @@ class Problems:
     def skip(self, path: str) -> None:
         """Mark ``path`` as not to be checked further, without a message of its own."""
         self.broken.add(path)
+        self._around.update(_prefixes(path))
 
     def intact(self, path: str) -> bool:
         """Nothing at ``path``, inside it or around it had a problem: its values are as read."""
-        inside = any(b.startswith((f"{path}.", f"{path}[")) for b in self.broken)
-        return self.trusted(path) and not inside
+        return path not in self._around and self.trusted(path)
 
     def trusted(self, path: str) -> bool:
         """Neither ``path`` nor a table or array it is in had a problem."""
-        return not any(path == b or path.startswith((f"{b}.", f"{b}[")) for b in self.broken)
+        return self.broken.isdisjoint(_prefixes(path))
 
     def __bool__(self) -> bool:
         return bool(self.found)
@@ -184,6 +181,12 @@ def opt(default: Any = dataclasses.MISSING, *, doc: str, **metadata: Any) -> Any
         frozen = tuple(default) if isinstance(default, list) else default
         return dataclasses.field(default_factory=lambda: frozen, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def _prefixes(path: str) -> list[str]:
+    """``a.b[2].c`` -> ``a``, ``a.b``, ``a.b[2]``, ``a.b[2].c``."""
+    cuts = [i for i, char in enumerate(path) if char in ".["]
+    return [path[:i] for i in cuts if i] + [path]
 
 
 def _join(path: str, key: str) -> str:
