@@ -79,6 +79,8 @@ def test_the_kiosk_keeps_chromium_sandboxed_and_on_loopback() -> None:
     assert {"char-drm rw", "char-input rw", "/dev/tty1 rw"} == set(kiosk["DeviceAllow"])
     assert kiosk["PAMName"] == ["login"] and kiosk["TTYPath"] == ["/dev/tty1"]
     assert "MemoryDenyWriteExecute" not in kiosk and "PrivateDevices" not in kiosk
+    # ProtectHome=yes would make /run/user, and so the Wayland socket, inaccessible.
+    assert kiosk["ProtectHome"] == ["tmpfs"] and kiosk["BindPaths"] == ["/run/user"]
 
 
 def test_the_kiosk_runs_chromium_as_an_unprivileged_user_on_loopback() -> None:
