@@ -445,3 +445,83 @@ def test_both_commands_report_a_bad_file_cleanly(tmp_path, command) -> None:
     assert done.returncode == 2, done
     assert done.stderr == f"{path}: not UTF-8 text: byte 0xff at line 3, column 12\n"
     assert done.stdout == ""
+
+
+# --- any value anywhere: a config error naming the file, never another exception ---------------
+
+
+def toml_value(value: object) -> str:
+    """``value`` written as TOML (inline tables and arrays; enough for the test bank)."""
+    import json
+    import math
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
+def places(table: object, path: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Every key path in a parsed TOML document."""
+    items = table.items() if isinstance(table, dict) else enumerate(table)  # type: ignore[attr-defined]
+    out = []
+    for key, value in items:
+        out.append((*path, key))
+        if isinstance(value, dict | list):
+            out += places(value, (*path, key))
+    return out
+
+
+def any_toml() -> object:
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(
+        st.integers(min_value=-(2**63), max_value=2**63 - 1),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.booleans(),
+        st.text(max_size=8),
+        st.sampled_from(["cu0", "rs485", "psu", "S", "S1", "kerong-cu16", "sensor"]),
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+        max_leaves=5,
+    )
+
+
+def test_any_value_anywhere_is_a_config_error_or_a_config(tmp_path) -> None:
+    import copy
+    import tomllib
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    bank = tomllib.loads(text(tmp_path))
+    spots = places(bank)
+    path = tmp_path / "bank.toml"
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.tuples(st.sampled_from(spots), any_toml()), min_size=1, max_size=3))
+    def check(changes: list[tuple[tuple[object, ...], object]]) -> None:
+        table = copy.deepcopy(bank)
+        for spot, value in changes:
+            parent = table
+            try:
+                for key in spot[:-1]:
+                    parent = parent[key]
+                parent[spot[-1]] = value
+            except (KeyError, IndexError, TypeError):
+                continue  # an earlier change replaced the table this spot was in
+        source = "\n".join(f"{key} = {toml_value(value)}" for key, value in table.items())
+        try:
+            parse(source, path)
+        except ConfigError as error:
+            assert error.problems and all(p.startswith(f"{path}: ") for p in error.problems)
+            assert len(set(error.problems)) == len(error.problems), error.problems
+
+    check()
