@@ -95,4 +95,5 @@ def test_a_lock_out_of_nan_seconds_is_a_config_error_not_a_crash(tmp_path) -> No
     )
     with pytest.raises(ConfigError) as info:
         parse(text, tmp_path / "demo.toml")
-    assert any("pickup.throttle.lockout_s: nan" in p for p in info.value.problems)
+    [problem] = info.value.problems
+    assert problem.endswith("pickup.throttle.lockout_s: expected a finite number, got float nan")
