@@ -128,7 +128,7 @@ def bank_text(state: Path, port: str, baud: int, gap: int, boards: int) -> str:
         for b in range(boards)
     )
     comps = "".join(
-        f'[[compartment]]\nid = "C{b}-{n}"\nsize = "S"\ncolumn = {b * 48 + n}\nrow = 1\n'
+        f'[[compartment]]\nid = "C{b}-{n}"\nsize = "S"\ncolumn = {n}\nrow = {b + 1}\n'
         f'board = "b{b}"\nlock = {n}\n'
         for b in range(boards)
         for n in range(1, 49)

@@ -11,8 +11,8 @@ from collections import Counter
 from pathlib import Path
 
 from drivers.errors import DriverError
-from lockerd import __version__
-from lockerd.config import Config, load
+from lockerd import __version__, throttle
+from lockerd.config import Config, kiosk_url, load
 from lockerd.config.schema import (
     Cu16BoardConfig,
     Cu48BoardConfig,
@@ -165,7 +165,7 @@ def summary(config: Config) -> str:
         f"{config.path}: OK",
         f"locker {config.locker.id}" + (f" ({config.locker.name})" if config.locker.name else ""),
         f"state  {config.database_path}  key {config.key_path}",
-        f"kiosk  http://{config.kiosk.host}:{config.kiosk.port}/"
+        f"kiosk  {kiosk_url(config.kiosk.host, config.kiosk.port)}"
         + ("  demo" if config.kiosk.demo else ""),
     ]
     for bus in config.bus:
@@ -195,11 +195,24 @@ def summary(config: Config) -> str:
         lines.append(f"scan   {scanner.name}: {scanner.type} on {where}{reads}")
     sizes = Counter(c.size for c in config.compartment)
     lines.append("sizes  " + ", ".join(f"{s} x{sizes[s]}" for s in config.size_order))
+    lines.append(_guessing(config))
     lines.append(
         f"{len(config.compartment)} compartments (column across, row down; * = low reach):"
     )
     lines.extend(_grid(config))
     return "\n".join(lines)
+
+
+def _guessing(config: Config) -> str:
+    """The wrong-code figure: what an attacker at the keypad gets in a year, at worst."""
+    doors, length = len(config.compartment), config.pickup.code_length
+    guesses = throttle.yearly_guesses(config.pickup.throttle)
+    chance = throttle.guess_chance(doors, length, guesses)
+    return (
+        f"codes  {length} digits; wrong-code guesses: at most {guesses:,} a year;"
+        f" chance of guessing a code with all {doors} compartments full: {chance:.2%} a year"
+        f" (limit {throttle.MAX_GUESS_CHANCE:.0%})"
+    )
 
 
 def _describe(board: LockBoardConfig) -> str:

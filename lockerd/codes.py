@@ -4,19 +4,28 @@ The HMAC key is the device key, a file kept outside the database, so a
 copy of the database alone reveals no code. The database records a
 fingerprint of the key so a wrong or regenerated key is caught at start
 rather than silently rejecting every stored code.
+
+A code waiting to be delivered (to the back office, or the demo's recipient
+messages) is kept sealed: AES-256-GCM under a key derived from the device
+key, bound to its parcel, so its plaintext never reaches the database file.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
 import secrets
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from lockerd.errors import DeviceKeyError
 
 KEY_BYTES = 32
+SEALED = "s1:"  # the prefix of a sealed code (a plaintext one is digits only)
 
 
 class DeviceKey:
@@ -56,6 +65,25 @@ class DeviceKey:
     def digest(self, kind: str, code: str) -> bytes:
         """HMAC-SHA256 of ``code``, domain-separated by ``kind`` (pickup, courier)."""
         return hmac.new(self._secret, f"{kind}:{code}".encode(), hashlib.sha256).digest()
+
+    def seal(self, code: str, parcel_id: int) -> str:
+        """``code`` encrypted for keeping until it is delivered, bound to ``parcel_id``."""
+        nonce = secrets.token_bytes(12)
+        sealed = self._aead().encrypt(nonce, code.encode(), str(parcel_id).encode())
+        return SEALED + base64.b64encode(nonce + sealed).decode()
+
+    def unseal(self, sealed: str, parcel_id: int) -> str:
+        """The code :meth:`seal` made; a plaintext one (from an older lockerd) as it is."""
+        if not sealed.startswith(SEALED):
+            return sealed
+        raw = base64.b64decode(sealed[len(SEALED) :])
+        try:
+            return self._aead().decrypt(raw[:12], raw[12:], str(parcel_id).encode()).decode()
+        except InvalidTag:
+            raise DeviceKeyError(f"the sealed code of parcel {parcel_id} does not open") from None
+
+    def _aead(self) -> AESGCM:
+        return AESGCM(self.digest("seal", "pickup notices"))
 
 
 def new_pickup_code(length: int) -> str:

@@ -1,12 +1,13 @@
 """The control socket ``lockerctl`` talks to: JSON lines over a Unix socket, peer-authorized.
 
-A request is one line ``{"command", "args", "reason", "origin"}``; the answer
+A request is one line ``{"command", "args", "reason"}``; the answer
 is one line ``{"ok": true, "result": ...}`` or ``{"ok": false, "error":
 {"code", "message"}}`` (``events`` with ``follow`` streams one line per event
 until the client goes). Who asks is the socket's peer credentials, never
 what the request says: root, the daemon's own user, or a member of
-``control.group``. ``origin`` (the SSH client, as the caller's environment
-reports it) is recorded beside that identity in the audit log.
+``control.group``. Where they ask from (``ssh from ADDRESS`` or ``local``)
+is found from the peer process (lockerd/peer.py) and recorded beside that
+identity in the audit log; an ``origin`` in the request is ignored.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from lockerd import peer
 from lockerd.config import Config
 from lockerd.errors import BadRequest, FlowError
 from lockerd.locker import Locker
@@ -92,13 +94,14 @@ class ControlServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
         creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        _, uid, gid = struct.unpack("3i", creds)
+        pid, uid, gid = struct.unpack("3i", creds)
         try:
             line = await reader.readuntil(b"\n")
             if not allowed(uid, gid, self.config.control.group):
                 raise FlowError("not_allowed", "only root or the control group may do that", 403)
             request = _parse(line)
-            caller = Caller(uid, str(request.get("origin") or "local"))
+            where = await asyncio.get_running_loop().run_in_executor(None, peer.origin, pid)
+            caller = Caller(uid, where)
             handler = self.commands.get(request["command"])
             if handler is None:
                 known = ", ".join(sorted(self.commands))

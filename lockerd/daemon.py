@@ -15,6 +15,7 @@ from lockerd.config import Config
 from lockerd.locker import Locker
 from lockerd.notify import Notifier, Watchdog
 from lockerd.store import Store
+from lockerd.store._files import StateLock
 from lockerd.sync.coordinator import SyncCoordinator
 from lockerd.worker import Worker
 
@@ -44,6 +45,7 @@ class Running:
     pollers: list[asyncio.Task[None]]
     scans: scanning.ScanHub
     scanners: scanning.Scanners
+    lock: StateLock
     sync: SyncCoordinator | None = None
     sync_task: asyncio.Task[None] | None = None
 
@@ -62,13 +64,21 @@ class Running:
         self.hardware.close()
         await self.db(self.store.close)
         self.db.shutdown()
+        self.lock.release()
 
 
 async def start(config: Config, clock: Clock | None = None) -> Running:
     """Open state and hardware and start watching doors; raise with the reason if anything fails."""
     clock = clock or SystemClock()
+    # Before anything opens the database: a second daemon stops here, having written nothing.
+    lock = StateLock.acquire(config.database_path.parent)
     db = Worker("store")
-    store = await db(Store.open, config, clock)
+    try:
+        store = await db(Store.open, config, clock)
+    except BaseException:
+        db.shutdown()
+        lock.release()
+        raise
     try:
         await db(store.sync_layout)
         if config.kiosk.demo:
@@ -77,6 +87,7 @@ async def start(config: Config, clock: Clock | None = None) -> Running:
     except BaseException:
         await db(store.close)
         db.shutdown()
+        lock.release()
         raise
     locker = assemble(config, store, hw, clock, db)
     await locker.start()
@@ -84,7 +95,7 @@ async def start(config: Config, clock: Clock | None = None) -> Running:
     pollers = [loop.create_task(locker.bank.run_poller(bus.name)) for bus in config.bus]
     scans = scanning.ScanHub(clock, locker.publish)
     scans.attach(loop)
-    running = Running(locker, hw, store, db, pollers, scans, scanning.Scanners())
+    running = Running(locker, hw, store, db, pollers, scans, scanning.Scanners(), lock)
     try:
         running.scanners = await loop.run_in_executor(
             None, scanning.build, config, scans.from_thread

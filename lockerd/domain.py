@@ -94,3 +94,4 @@ class Event(StrEnum):
     STORAGE_OVER_BUDGET = "storage.over_budget"
     SERVICE_ACTION = "service.action"
     BOARD_POLARITY_SUSPECT = "board.polarity_suspect"
+    AUDIT_ANCHOR = "audit.anchor"

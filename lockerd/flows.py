@@ -22,7 +22,9 @@ class Flow:
 
     Drop-off states: ``need_size`` -> ``opening`` -> ``open`` -> ``stored``;
     from ``open``, "does not fit" goes to ``offer_size`` (or
-    ``no_larger_size``); ``failed`` and ``cancelled`` end it. Pickup (a
+    ``no_larger_size``); a door that never opened while nobody told the kiosk
+    goes to ``did_not_open``, where the courier posts a size to try another
+    compartment; ``failed`` and ``cancelled`` end it. Pickup (a
     resident) and collect (a courier taking back an expired parcel) states:
     ``opening`` -> ``open`` -> ``collected``, or ``failed``.
     """
@@ -40,6 +42,9 @@ class Flow:
     offered_size: str | None = None
     parcel: int | None = None
     error: dict[str, str] | None = None
+    #: Counts the flow's published changes, so a view that arrives late (a POST's
+    #: response after the event stream's newer view) is known to be older.
+    revision: int = 0
     id: str = field(default_factory=lambda: secrets.token_hex(8))
     timer: Timer | None = field(default=None, repr=False)
 
@@ -65,6 +70,7 @@ class Flow:
             "attempt": self.attempt,
             "alarm": self.alarm,
             "error": self.error,
+            "revision": self.revision,
         }
         if self.kind == "collect":
             view["barcode"] = self.barcode

@@ -156,6 +156,7 @@ class Locker:
             self._loop.call_soon_threadsafe(self.publish, event)
 
     def _changed(self, flow: Flow) -> None:
+        flow.revision += 1
         self.publish({"type": "flow.updated", "flow": flow.view()})
 
     def _track(self, flow: Flow) -> Flow:
@@ -227,7 +228,7 @@ class Locker:
 
     async def dropoff_size(self, token: str | None, flow_id: str, size: object) -> Flow:
         flow = self.own_dropoff(token, flow_id)
-        if flow.state not in ("need_size", "offer_size"):
+        if flow.state not in ("need_size", "offer_size", "did_not_open"):
             raise FlowError("wrong_state", f"this drop-off is {flow.state}, not waiting for a size")
         await self._reserve_and_open(flow, check_size(size, self.sizes, flow.offered_size))
         self._changed(flow)
@@ -252,12 +253,12 @@ class Locker:
         if flow.state == "open" and flow.compartment and self.bank.door_from_lock(flow.compartment):
             # Only the lock's switch is read here: it says released, the courier
             # says the door did not move. That is a jammed door.
-            await self._give_up(flow)
+            await self._give_up(flow, courier_here=True)
             return flow
         if flow.state != "opening":
             raise FlowError("wrong_state", f"this drop-off is {flow.state}, not opening")
         flow.cancel_timer()
-        await self._door_timeout(flow)
+        await self._door_timeout(flow, courier_here=True)
         return flow
 
     async def dropoff_cancel(self, token: str | None, flow_id: str) -> Flow:
@@ -424,7 +425,8 @@ class Locker:
             return
         await self.db(self.store.record_pulse, flow.compartment, flow.intent, attempt)
 
-    async def _door_timeout(self, flow: Flow) -> None:
+    async def _door_timeout(self, flow: Flow, courier_here: bool = False) -> None:
+        """The door did not open in time (or the courier says so: ``courier_here``)."""
         flow.timer = None
         if flow.state != "opening" or flow.compartment is None or flow.intent is None:
             return
@@ -442,17 +444,32 @@ class Locker:
                 flow.timer = self._later(timeout, lambda: self._door_timeout(flow))
                 self._changed(flow)
                 return
-        await self._give_up(flow)
+        await self._give_up(flow, courier_here)
 
-    async def _give_up(self, flow: Flow) -> None:
+    async def _give_up(self, flow: Flow, courier_here: bool = False) -> None:
+        """Take the compartment whose door would not open out of service. A drop-off
+        goes on to another compartment only when the courier is at the kiosk to say
+        so: one who walked away must not leave door after door pulsed and broken."""
         assert flow.compartment is not None and flow.intent is not None
         await self.db(self.store.unlock_failed, flow.intent)
         self._by_compartment.pop(flow.compartment, None)
         failed = flow.compartment
         flow.compartment = flow.intent = None
-        if flow.kind == "dropoff" and flow.size is not None:
+        size = flow.size if flow.kind == "dropoff" else None
+        if (
+            size is not None
+            and not courier_here
+            and await self.db(self.store.has_room, size, self.bank.unavailable())
+        ):
+            flow.state, flow.offered_size = "did_not_open", flow.size
+            flow.error = {
+                "code": "door_did_not_open",
+                "message": f"{failed} did not open",
+                "compartment": failed,
+            }
+        elif size is not None:
             try:
-                await self._reserve_and_open(flow, flow.size)
+                await self._reserve_and_open(flow, size)
             except FlowError as exc:
                 flow.state, flow.error = "failed", {"code": exc.code, "message": exc.message}
         else:  # a pickup or collection: the parcel is behind that door and nowhere else

@@ -29,13 +29,8 @@ class NotAllowed(Exception):
 
 def request(path: str, command: str, args: dict[str, Any], reason: str = "") -> Iterator[Any]:
     """Send one request; yield each answer line (one, or many for ``events --follow``)."""
-    origin = os.environ.get("SSH_CONNECTION", "").split(" ")[0]
-    body = {
-        "command": command,
-        "args": args,
-        "reason": reason,
-        "origin": f"ssh from {origin}" if origin else "local",
-    }
+    # Where the caller is (SSH or local) the daemon finds out itself, from this process.
+    body = {"command": command, "args": args, "reason": reason}
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
@@ -117,7 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     cycle.add_argument("--timeout", type=int, default=120, help="seconds to wait at each door")
     command("config", "the effective config, secrets masked")
     audit = command("audit", "the audit log")
-    audit.add_argument("--verify", action="store_true", help="check the hash chain")
+    audit.add_argument(
+        "--verify", action="store_true", help="check the keyed chain and its anchor in the journal"
+    )
     audit.add_argument("--limit", type=int, default=50, help="how many entries (default 50)")
     return parser
 
@@ -231,6 +228,14 @@ def diag_text(result: dict[str, Any]) -> str:
         lines.append(
             f"{b['board']} on {where}: {answer}; {b['reads']} reads, {b['failures']} failures"
         )
+        if b.get("energize_confirmed") is False:
+            lines.append(
+                f"{b['board']}: did NOT confirm energize time {b['energize_ms']} ms"
+                " (set_energize_time): it pulses for its own setting; check it with the"
+                " vendor tool"
+            )
+        elif b.get("energize_confirmed"):
+            lines.append(f"{b['board']}: energize time {b['energize_ms']} ms confirmed")
     lines += [f"sensor: {doubt}" for doubt in result["sensors"]] or ["sensors: every door agrees"]
     return "\n".join(lines)
 

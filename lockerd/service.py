@@ -161,7 +161,10 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
             address = getattr(board.config, "address", None)
             boards.append(
                 {"board": name, "bus": board.bus, "address": address, "online": board.online,
-                 "reads": board.reads, "failures": board.failures} | probe
+                 "reads": board.reads, "failures": board.failures,
+                 # Kerong CU16 with set_energize_time: whether the board echoed it.
+                 "energize_confirmed": getattr(board.driver, "energize_confirmed", None),
+                 "energize_ms": getattr(board.config, "energize_ms", None)} | probe
             )  # fmt: skip
         doubts = []
         for comp in await locker.bank_view():

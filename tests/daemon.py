@@ -85,6 +85,8 @@ class Daemon:
         assert self.http is not None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         data = None if body is None else (body if isinstance(body, str) else json.dumps(body))
+        if data is not None:  # as the kiosk page sends it
+            headers["Content-Type"] = "application/json"
         async with self.http.request(method, path, data=data, headers=headers) as response:
             return response.status, await response.json()
 

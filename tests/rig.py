@@ -208,9 +208,17 @@ def _with_expander(text: str, chip: str) -> str:
 
 
 class Rig:
-    def __init__(self, config: Config, clock: FakeClock | None = None, bus_time: bool = False):
+    def __init__(
+        self,
+        config: Config,
+        clock: FakeClock | None = None,
+        bus_time: bool = False,
+        notices: bool | None = True,
+    ):
         """``bus_time``: every serial exchange costs its wire time (and a missing reply
-        its whole timeout) on the fake clock, as on a real line."""
+        its whole timeout) on the fake clock, as on a real line. ``notices``: the rig
+        stands in for the back office, so pickup codes wait for it (``None``: as the
+        config says, and the test bank has neither sync nor the demo page)."""
         self.config = config
         self.clock = clock or FakeClock()
         self.hw = hardware.build(
@@ -226,7 +234,7 @@ class Rig:
         self.hands = bool(self.hw.gpio_sims)
         self._nobody: set[str] = set()
         self._arm_hands()
-        self.store = Store.open(config, self.clock)
+        self.store = Store.open(config, self.clock, notices=notices)
         self.store.sync_layout()
         self.store.seed_demo(config.demo)
         self.locker: Locker = assemble(config, self.store, self.hw, self.clock, Worker(None))

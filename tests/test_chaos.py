@@ -9,8 +9,8 @@ the request that pulses, and the door opens at the release. Now and then
 nobody comes: the latch catches again when the pulse ends, and the locker
 must record no door cycle, re-pulse once after a status read, and take the
 compartment out of service (the parcel still stored, for a pickup; not
-stored, for a drop-off, which goes on to another compartment, where the
-courier, back at the kiosk, pulls the door it shows).
+stored, for a drop-off, which then waits for the courier: back at the kiosk,
+they ask for another compartment and pull the door it shows).
 
 Afterwards four numbers are counted from what physically happened (every
 pulse each lock received, every door's opening and shutting on the fake
@@ -189,6 +189,18 @@ class Soak:
             return
         self.hands_off(keep=flow.compartment)  # kept pulling, should the pulse be lost
         await self.attend(flow, nobody, put=barcode)
+        if flow.state == "did_not_open":
+            # The courier is back at the kiosk and asks for another compartment.
+            for comp in self.candidates(size):
+                self.rig.door(comp).hand = True
+            try:
+                await self.rig.api.dropoff_size(self.token, flow.id, flow.offered_size)
+            except (FlowError, Unauthorized) as exc:
+                self.hands_off()
+                self.outcomes[getattr(exc, "code", "logged_out")] += 1
+                return
+            self.hands_off(keep=flow.compartment)
+            await self.attend(flow, nobody=False, put=barcode)
         if flow.state == "stored":
             assert flow.compartment is not None
             self.stored[flow.compartment] = (barcode, self.rig.code_for(barcode))
@@ -221,8 +233,8 @@ class Soak:
 
     async def attend(self, flow: Flow, nobody: bool, put: str = "", take: str = "") -> None:
         """The person at the flow's door: reach in when it gives, shut it once the kiosk
-        says open. Where nobody came and the flow moves on to another compartment,
-        the courier is back and pulls the door the kiosk shows."""
+        says open. Where the flow moves on to another compartment by itself, the
+        person pulls the door the kiosk shows."""
         at, intent, present = flow.compartment, flow.intent, not nobody
         reached: set[str] = set()
         shut_at = math.inf

@@ -12,7 +12,9 @@ from drivers.kerong.sim import Cu16Simulator, SimCu16
 from drivers.link import SerialLink
 from lockerd import hardware
 from lockerd.config import parse
-from tests.rig import BANK
+from lockerd.lockerctl import diag_text
+from tests.ctl_rig import control
+from tests.rig import BANK, Rig, bank_text
 
 
 @pytest.fixture
@@ -164,3 +166,26 @@ def test_loop_url_echo_is_not_mistaken_for_a_reply() -> None:
     link = SerialLink("loop://", 19200, gap=0)
     with pytest.raises(BoardTimeout):
         Cu16Board(link, 0, timeout=0.05, status_retries=0).read_inputs()
+
+
+async def test_diag_shows_the_energize_time_confirmed(tmp_path) -> None:
+    text = bank_text(tmp_path).replace(
+        'door_input = "sensor"',
+        'door_input = "sensor"\nenergize_ms = 500\nset_energize_time = true',
+    )
+    rig = await Rig(parse(text, tmp_path / "locker.toml")).start()
+    try:
+        async with control(rig) as ctl:
+            code, out, _ = await ctl("diag")
+        assert code == 0
+        assert "cu0: energize time 500 ms confirmed" in out
+    finally:
+        await rig.stop()
+
+
+def test_diag_text_says_an_unconfirmed_energize_time() -> None:
+    board = {"board": "cu0", "bus": "rs485", "address": 0, "reads": 2, "failures": 0,
+             "answer_ms": 1.0, "error": None,
+             "energize_confirmed": False, "energize_ms": 500}  # fmt: skip
+    text = diag_text({"boards": [board], "sensors": []})
+    assert "cu0: did NOT confirm energize time 500 ms (set_energize_time)" in text

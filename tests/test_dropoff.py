@@ -86,10 +86,44 @@ async def test_jammed_door_goes_out_of_service_and_another_is_chosen(rig) -> Non
     assert rig.unlocks_of("S1") == 2
     await rig.clock.advance(20)
     assert rig.state("S1") == "out_of_service"
-    assert (flow.state, flow.compartment) == ("opening", "S2")
-    assert rig.unlocks_of("S2") == 1
+    assert (flow.state, flow.compartment) == ("did_not_open", None)
+    assert rig.unlocks_of("S2") == 0
     assert "door.jammed" in rig.event_types()
     assert "compartment.out_of_service" in rig.event_types()
+
+
+async def test_a_courier_who_walks_away_costs_one_compartment(rig) -> None:
+    """Nobody pulls the door: after its re-pulse the compartment goes out of service,
+    and the locker waits for the courier instead of pulsing door after door."""
+    for comp in rig.config.compartment:
+        rig.nobody_at(comp.id)
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    await rig.clock.advance(600)
+    broken = [c["id"] for c in rig.store.compartments() if c["state"] != "free"]
+    assert broken == ["S1"]
+    assert sum(rig.unlocks_of(c.id) for c in rig.config.compartment) == 2
+    assert (flow.state, flow.compartment, flow.offered_size) == ("did_not_open", None, "S")
+    assert flow.error == {
+        "code": "door_did_not_open",
+        "message": "S1 did not open",
+        "compartment": "S1",
+    }
+
+
+async def test_after_a_door_that_did_not_open_the_courier_asks_for_another(rig) -> None:
+    rig.door("S1").jammed = True
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    await rig.clock.advance(40)
+    assert flow.state == "did_not_open"
+    with pytest.raises(BadRequest):
+        await rig.api.dropoff_size(token, flow.id, "XS")
+    await rig.api.dropoff_size(token, flow.id, "S")
+    assert (flow.state, flow.compartment, flow.error) == ("opening", "S2", None)
+    await rig.person_opens("S2", put_in=True)
+    await rig.person_closes("S2")
+    assert flow.state == "stored"
 
 
 async def test_stuck_lock_is_pulsed_twice_then_taken_out(rig) -> None:
@@ -99,7 +133,7 @@ async def test_stuck_lock_is_pulsed_twice_then_taken_out(rig) -> None:
     await rig.clock.advance(40)
     assert rig.unlocks_of("S1") == 2
     assert rig.state("S1") == "out_of_service"
-    assert flow.compartment == "S2"
+    assert flow.state == "did_not_open"
 
 
 async def test_silent_board_means_no_blind_repulse(rig) -> None:
@@ -233,3 +267,15 @@ async def test_same_barcode_cannot_open_two_doors(rig) -> None:
         await rig.api.dropoff_scan(second, "PCL1", "S")
     assert info.value.code == "already_in_progress"
     assert rig.unlock_frames() == [codec.unlock_request(0, 1)]
+
+
+async def test_every_published_change_has_a_newer_revision(rig) -> None:
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    await rig.person_opens("S1", put_in=True)
+    await rig.person_closes("S1")
+    views = [m["flow"] for m in rig.messages if m.get("type") == "flow.updated"]
+    states = [v["state"] for v in views if v["id"] == flow.id]
+    revisions = [v["revision"] for v in views if v["id"] == flow.id]
+    assert states == ["opening", "open", "stored"]
+    assert revisions == sorted(set(revisions)) and flow.view()["revision"] == revisions[-1]

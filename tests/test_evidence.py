@@ -314,7 +314,7 @@ async def test_a_damaged_reply_is_retried_at_once(tmp_path) -> None:
         (("lock = 1\n", 'lock = 1\nitem_board = "cu0"\n'), "item_board goes with item_sensor"),
         (
             ("lock = 1\n", "lock = 1\nitem_sensor = 2\n"),
-            "compartment[1].sensor: 'cu0' input 2 is already 'S1''s item-sensor input",
+            "compartment[1].sensor): 'cu0' input 2 is already 'S1''s item-sensor input",
         ),
     ],
 )

@@ -42,6 +42,9 @@ async def test_jammed_door_is_taken_out_and_another_opened(family_rig) -> None:
     # read as the door shows it for the energize time): never a door cycle.
     await rig.clock.advance(40)
     assert rig.state("S1") == "out_of_service"
+    # The courier, back at the kiosk, asks for another compartment.
+    assert flow.state == "did_not_open"
+    await rig.api.dropoff_size(token, flow.id, "S")
     assert flow.compartment == "S2"
     # The status read after the timeout shows the latch caught and the door shut:
     # exactly one more pulse, then out of service.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from typing import Any
 
 from tests.browser import Kiosk, demo_config
 from tests.daemon import Daemon
@@ -116,15 +117,22 @@ async def test_wrong_codes_then_the_lock_out_screen(tmp_path, browser) -> None:
             await kiosk.type_on("pin-pad", "00000000")
             await kiosk.tap("Open my compartment")
             await kiosk.screen("message")
-            await kiosk.shows("#message-text", f"That code is not right. {left} attempts left.")
+            attempts = "attempt" if left == 1 else "attempts"
+            await kiosk.shows("#message-text", f"That code is not right. {left} {attempts} left.")
             await kiosk.snap(f"wrong-code-{attempt}")
             await kiosk.tap("OK")
             await kiosk.screen("pin")
             assert await kiosk.text("#pin-display") == ""
         await kiosk.type_on("pin-pad", "00000000")
         await kiosk.tap("Open my compartment")
+        # Nobody is blamed; the page says when codes are taken again and that QR codes work.
         await kiosk.shows(
-            "#message-text", "Too many wrong codes. The keypad is locked for 15 minutes."
+            "#message-text",
+            re.compile(
+                r"^Too many wrong codes have been typed here, so the keypad takes codes again"
+                r" at \d\d:\d\d( [AP]M)?\. The QR code from your pickup notice still works:"
+                r" show it to the camera\.$"
+            ),
         )
         await kiosk.snap("locked-out")
         # A short code is refused as such, without counting.
@@ -132,6 +140,30 @@ async def test_wrong_codes_then_the_lock_out_screen(tmp_path, browser) -> None:
         await kiosk.type_on("pin-pad", "123")
         await kiosk.tap("Open my compartment")
         await kiosk.shows("#message-text", re.compile("A pickup code has 8 digits"))
+        # The residents' lock-out never keeps a courier out.
+        await kiosk.tap("OK")
+        await kiosk.tap("Back")
+        await kiosk.tap("Courier")
+        await kiosk.type_on("login-pad", "1234")
+        await kiosk.tap("Log in")
+        await kiosk.screen("courier")
+        # Counts take the language's singular: "1 Sekunde", "1 Versuch".
+        texts = await kiosk.page.evaluate(
+            """async () => {
+                const i18n = await import("/static/i18n.js");
+                await i18n.setLanguage("de");
+                return [1, 2].flatMap((n) => [
+                    i18n.t("error.too_fast", { retry_after: n, count: n }),
+                    i18n.t("error.wrong_code", { attempts_left: n, count: n }),
+                ]);
+            }"""
+        )
+        assert texts == [
+            "Bitte warten Sie 1 Sekunde bis zum nächsten Versuch.",
+            "Dieser Code stimmt nicht. Noch 1 Versuch.",
+            "Bitte warten Sie 2 Sekunden bis zum nächsten Versuch.",
+            "Dieser Code stimmt nicht. Noch 2 Versuche.",
+        ]
 
 
 async def test_language_switch_and_the_idle_timeout(tmp_path, browser) -> None:
@@ -240,6 +272,65 @@ async def test_doesnt_fit_door_did_not_open_and_door_left_open(tmp_path, browser
         await kiosk.person(large, "close")
         await kiosk.screen("courier")
         assert f"JJD0001 is stored in {large}" in await kiosk.text("#courier-note")
+        await events.close()
+
+
+async def test_a_door_nobody_opened_waits_for_the_courier(tmp_path, browser) -> None:
+    """The courier walked away from a door that did not open: one compartment goes out
+    of use, and the page asks before another door is pulsed."""
+    config = demo_config(tmp_path, door_open_timeout_s=2, door_springs="false")
+    async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
+        events = await daemon.events(after=0)
+        kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
+        await kiosk.tap("Courier")
+        await kiosk.type_on("login-pad", "1234")
+        await kiosk.tap("Log in")
+        await kiosk.type_on("barcode-pad", "JJD0001")
+        await kiosk.tap("Drop off")
+        medium = await kiosk.opened_door()
+        await events.event("compartment.out_of_service", compartment=medium)
+        await kiosk.screen("size")
+        await kiosk.shows(
+            "#size-title",
+            f"Compartment {medium} did not open and is out of use."
+            " Choose a size to try another compartment",
+        )
+        assert await kiosk.page.locator("#sizes button").evaluate_all(
+            "(buttons) => buttons.map((b) => b.dataset.size)"
+        ) == ["M", "L"]
+        await kiosk.snap("size-did-not-open")
+        pulses = [e for e in events.seen if e.get("type") == "lock.pulsed"]
+        assert {p["data"]["compartment"] for p in pulses} == {medium}
+        await kiosk.page.click("#sizes button[data-size=M]")
+        other = await kiosk.opened_door()
+        assert other != medium
+        await kiosk.tap("Cancel")
+        await kiosk.screen("courier")
+        await events.close()
+
+
+async def test_a_late_answer_never_shows_an_older_state(tmp_path, browser) -> None:
+    """The drop-off's POST answer ("opening") is held back until the event stream has
+    said the door is open (the doors spring ajar): the page shows the newer view."""
+    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
+        events = await daemon.events(after=0)
+        kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
+
+        async def late(route: Any) -> None:
+            answer = await route.fetch()
+            flow = (await answer.json())["id"]
+            await events.flow(flow, "open")
+            await route.fulfill(response=answer)
+
+        await kiosk.page.route("**/api/dropoffs", late)
+        await kiosk.tap("Courier")
+        await kiosk.type_on("login-pad", "1234")
+        await kiosk.tap("Log in")
+        await kiosk.type_on("barcode-pad", "JJD0001")
+        await kiosk.tap("Drop off")
+        door = await kiosk.opened_door()
+        await kiosk.shows("#door-title", f"Compartment {door} is open")
+        assert await kiosk.page.locator("#door-doesnt-fit").is_visible()
         await events.close()
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from lockerd.control import allowed
+from lockerd.store.audit import legacy_hash
 from tests.browser import demo_config
 from tests.daemon import ROOT, Daemon
 
@@ -95,6 +96,40 @@ async def test_disable_and_enable_are_audited_with_who_and_from_where(locker) ->
     events = await ctl.json("events", "--limit", "200")
     actions = [e["data"] for e in events if e["type"] == "service.action"]
     assert [a["audit_hash"] for a in actions] == [e["hash"] for e in entries]
+
+
+#: A client that writes its own request, claiming an origin, as a hostile one could.
+CLAIMING_CLIENT = """
+import json, socket, sys
+sock = socket.socket(socket.AF_UNIX)
+sock.connect(sys.argv[1])
+request = {"command": "disable", "args": {"id": "A1"}, "reason": "claimed",
+           "origin": "ssh from 6.6.6.6"}
+sock.sendall(json.dumps(request).encode() + b"\\n")
+print(sock.makefile().readline())
+"""
+
+
+@pytest.mark.parametrize(("ssh", "origin"), [(None, "local"), (SSH, "ssh from 10.1.2.3")])
+async def test_the_origin_is_found_from_the_client_process_not_taken_from_it(
+    locker, ssh, origin
+) -> None:
+    _, ctl, _ = locker
+    env = {k: v for k, v in os.environ.items() if k != "SSH_CONNECTION"}
+    if ssh:
+        env["SSH_CONNECTION"] = ssh
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CLAIMING_CLIENT,
+        str(ctl.socket),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert json.loads(out)["ok"], out
+    entries = await ctl.json("audit")
+    assert [(e["reason"], e["origin"]) for e in entries] == [("claimed", origin)]
 
 
 async def test_a_state_change_needs_a_reason(locker) -> None:
@@ -199,14 +234,68 @@ async def test_audit_verify_finds_a_changed_removed_or_reordered_entry(
     locker, tamper, problem
 ) -> None:
     _, ctl, database = locker
-    for target, reason in (("A1", "one"), ("A2", "two"), ("A3", "three")):
-        assert (await ctl("disable", target, "--reason", reason))[0] == 0
-    code, out, _ = await ctl("audit", "--verify")
-    assert code == 0 and out.startswith("audit log intact: 3 entries")
+    await three_audited_actions(ctl)
     with sqlite3.connect(database) as db:
         db.executescript(tamper)
     code, out, _ = await ctl("audit", "--verify")
     assert code == 5 and "audit log BROKEN" in out and problem in out
+
+
+async def three_audited_actions(ctl: Ctl) -> None:
+    for target, reason in (("A1", "one"), ("A2", "two"), ("A3", "three")):
+        assert (await ctl("disable", target, "--reason", reason))[0] == 0
+    code, out, _ = await ctl("audit", "--verify")
+    assert code == 0 and out.startswith("audit log intact: 3 entries")
+
+
+def recompute_chain(db: sqlite3.Connection) -> None:
+    """What someone without the device key can do: relink every entry with plain SHA-256."""
+    prev = "0" * 64
+    db.row_factory = sqlite3.Row
+    for row in db.execute("SELECT * FROM audit ORDER BY seq").fetchall():
+        entry = dict(row)
+        entry["prev"] = prev
+        entry["hash"] = prev = legacy_hash(prev, entry)
+        db.execute(
+            "UPDATE audit SET prev = ?, hash = ? WHERE seq = ?", (entry["prev"], prev, entry["seq"])
+        )
+
+
+@pytest.mark.parametrize(
+    ("tamper", "problem"),
+    [
+        ("DELETE FROM audit WHERE seq = 3", "entry 3 is missing"),
+        ("DELETE FROM audit WHERE seq >= 2", "entries 2..3 are missing"),
+        ("DELETE FROM audit", "entries 1..3 are missing"),
+        ("UPDATE audit SET reason = 'routine' WHERE seq = 2", "entry 2: its contents were changed"),
+        ("UPDATE meta SET value = '99' WHERE key = 'audit.keyed_from'", "entry 3: differs"),
+    ],
+)
+async def test_audit_verify_finds_a_removed_tail_and_an_edit_with_the_chain_recomputed(
+    locker, tamper, problem
+) -> None:
+    _, ctl, database = locker
+    await three_audited_actions(ctl)
+    with sqlite3.connect(database) as db:
+        db.executescript(tamper)
+        recompute_chain(db)
+    code, out, _ = await ctl("audit", "--verify")
+    assert code == 5 and "audit log BROKEN" in out and problem in out, out
+
+
+async def test_audit_verify_finds_a_forged_anchor(locker) -> None:
+    _, ctl, database = locker
+    await three_audited_actions(ctl)
+    with sqlite3.connect(database) as db:
+        db.execute("DELETE FROM audit WHERE seq = 3")
+        seq, data = db.execute(
+            "SELECT seq, data FROM journal WHERE type = 'service.action' ORDER BY seq DESC"
+        ).fetchone()
+        entry2 = db.execute("SELECT hash FROM audit WHERE seq = 2").fetchone()[0]
+        forged = json.loads(data) | {"audit_seq": 2, "audit_head": entry2}
+        db.execute("UPDATE journal SET data = ? WHERE seq = ?", (json.dumps(forged), seq))
+    code, out, _ = await ctl("audit", "--verify")
+    assert code == 5 and f"journal event {seq}: its audit anchor was forged" in out, out
 
 
 async def test_events_follow_prints_new_events_as_they_happen(locker) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -350,6 +352,13 @@ async def test_heartbeats_report_health_on_their_period(synced) -> None:
     assert beats[0]["data"]["compartments"] == {"free": 5}
     assert beats[0]["data"]["boards"] == {"cu0": True}
     assert beats[0]["data"]["audit_head"] == "0" * 64  # no technician has acted yet
+    assert beats[0]["data"]["audit_seq"] == 0
+    # Every field the code sends is the one the OpenAPI file documents.
+    spec = json.loads((Path(__file__).parent.parent / "docs" / "sync-v1.openapi.json").read_text())
+    schemas = spec["components"]["schemas"]
+    documented = set(schemas["AuditAnchor"]["properties"])
+    documented |= set(schemas["Heartbeat"]["allOf"][1]["properties"])
+    assert set(beats[0]["data"]) == documented
 
 
 async def test_a_slow_back_office_never_holds_up_a_pickup(synced) -> None:

@@ -8,8 +8,11 @@ sensor channel and GPIO pin claimed once, every channel on its board.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import json
+import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from urllib.parse import urlsplit
 
 from drivers.scanner.base import FORMATS
 from drivers.scanner.decode import DECODER_FORMATS
+from lockerd import throttle
 from lockerd.config._typed import Problems, build
 from lockerd.config.schema import (
     SERIAL_PROTOCOLS,
@@ -56,6 +60,10 @@ BOARD_SCHEMAS: dict[str, type[BoardConfig]] = {
 }
 
 
+#: A bank of 384 doors is about 60 kB of TOML; a bigger file is not a config.
+MAX_BYTES = 1 << 20
+
+
 def load(path: str | Path) -> Config:
     """Read and validate ``path``.
 
@@ -64,56 +72,138 @@ def load(path: str | Path) -> Config:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError([f"{path}: larger than {MAX_BYTES >> 20} MiB; not a locker config"])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text: {_where(data, exc.start)}"]) from None
     return parse(text, path)
+
+
+def _where(data: bytes, offset: int) -> str:
+    """``byte 0xNN at line L, column C`` (the column counted in characters)."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[start:offset].decode("utf-8", "replace")) + 1
+    line = data.count(b"\n", 0, offset) + 1
+    return f"byte 0x{data[offset]:02x} at line {line}, column {column}"
 
 
 def parse(text: str, path: Path) -> Config:
     """Validate TOML ``text`` as if read from ``path``."""
     try:
         table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+    except RecursionError:
+        raise ConfigError([f"{path}: not valid TOML: nested too deeply"]) from None
+    except ValueError as exc:  # TOMLDecodeError, or an integer of more than 4300 digits
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     problems = Problems()
-    config = build(Config, table, "", problems)
-    if config is not None:
-        boards = _boards(config, problems)
-        config = dataclasses.replace(config, path=path, boards=tuple(boards))
-        _check_wiring(config, problems)
-    if problems or config is None:
-        raise ConfigError([f"{path}: {item}" for item in problems.items])
+    config = dataclasses.replace(build(Config, table, "", problems), path=path)
+    typed = _boards(config, problems)
+    config = dataclasses.replace(config, boards=tuple(b for b in typed if b is not None))
+    problems.checking = True
+    _check_wiring(config, typed, problems)
+    if _sound(problems, "pickup", "code_length") and _sound(
+        problems, "pickup.throttle", "lockout_after", "lockout_s"
+    ):
+        config = _with_code_length(config, problems)
+    if problems:
+        name = _namer(table.get("compartment"))
+        raise ConfigError([f"{path}: {line}" for line in problems.lines(name)])
     return config
 
 
-def _boards(config: Config, problems: Problems) -> list[BoardConfig]:
-    buses = {bus.name: bus for bus in config.bus}
-    boards = []
+def _with_code_length(config: Config, problems: Problems) -> Config:
+    """Derive an unset ``pickup.code_length``; refuse a bank whose codes are too easy to guess."""
+    pickup, doors = config.pickup, len(config.compartment)
+    guesses = throttle.yearly_guesses(pickup.throttle)
+    if 0 < pickup.code_length < 6:
+        problems.add("pickup.code_length", f"{pickup.code_length} is outside 6..12 (or 0: derived)")
+        return config
+    length = pickup.code_length or throttle.code_length_for(doors, guesses)
+    if length is None or not doors:
+        if doors:
+            problems.add("pickup.throttle", _too_easy(config, throttle.MAX_CODE_LENGTH, guesses))
+        return config
+    if throttle.guess_chance(doors, length, guesses) > throttle.MAX_GUESS_CHANCE:
+        problems.add("pickup.code_length", _too_easy(config, length, guesses))
+    return dataclasses.replace(config, pickup=dataclasses.replace(pickup, code_length=length))
+
+
+def _too_easy(config: Config, length: int, guesses: int) -> str:
+    doors, rules = len(config.compartment), config.pickup.throttle
+    chance = throttle.guess_chance(doors, length, guesses)
+    fixes = []
+    lockout = throttle.shortest_lockout_needed(doors, length, rules)
+    if lockout is not None and lockout <= 604800:
+        fixes.append(f"raise pickup.throttle.lockout_s to at least {lockout}")
+    longer = throttle.code_length_for(doors, guesses)
+    if longer is not None and longer > length:
+        fixes.append(f"make pickup.code_length {longer} (or leave it out to derive it)")
+    return (
+        f"{length}-digit codes with all {doors} compartments full and up to {guesses:,}"
+        f" wrong codes a year give a {chance:.2%} chance a year of guessing one"
+        f" (at most {throttle.MAX_GUESS_CHANCE:.0%}): "
+        + (" or ".join(fixes) or "lower pickup.throttle.lockout_after and raise lockout_s")
+    )
+
+
+def _namer(compartments: Any) -> Callable[[str], str]:
+    """Show ``compartment[1].lock`` as ``compartment "B2" (compartment[1].lock)``."""
+    listed = compartments if isinstance(compartments, list) else []
+    ids = [c.get("id") if isinstance(c, dict) else None for c in listed]
+
+    def name(path: str) -> str:
+        match = re.match(r"compartment\[(\d+)\]", path)
+        comp_id = ids[int(match.group(1))] if match else None
+        if not isinstance(comp_id, str) or not comp_id.strip():
+            return path
+        shown = json.dumps(comp_id if len(comp_id) <= 40 else comp_id[:40] + "...")
+        return f"compartment {shown} ({path})"
+
+    return name
+
+
+def _boards(config: Config, problems: Problems) -> list[BoardConfig | None]:
+    """Each ``[[board]]`` typed by its bus's protocol, in order; None where it cannot be."""
+    buses = {bus.name: (index, bus) for index, bus in enumerate(config.bus)}
+    bus_names = _Names(problems, "bus", [bus.name for bus in config.bus])
+    boards: list[BoardConfig | None] = []
     for index, raw in enumerate(config.board):
         path = f"board[{index}]"
         name = raw.get("bus")
-        bus = buses.get(name) if isinstance(name, str) else None
-        if bus is None:
-            problems.add(f"{path}.bus", f"no bus named {raw.get('bus')!r}")
-            continue
-        board = build(BOARD_SCHEMAS[bus.protocol], raw, path, problems)
-        if board is not None:
-            boards.append(board)
+        found = buses.get(name) if isinstance(name, str) else None
+        if not problems.intact(path) or (found is None and name in bus_names):
+            problems.skip(path)  # no table, or its bus is one whose name could not be read
+            found = None
+        elif found is None:
+            reason = "missing required key" if name is None else f"no bus named {name!r}"
+            problems.add(f"{path}.bus", reason)
+        elif not problems.intact(f"bus[{found[0]}].protocol"):
+            problems.skip(path)  # which keys it takes depends on that protocol
+            found = None
+        boards.append(
+            None if found is None else build(BOARD_SCHEMAS[found[1].protocol], raw, path, problems)
+        )
     return boards
 
 
-def _check_wiring(config: Config, problems: Problems) -> None:
+def _check_wiring(config: Config, typed: list[BoardConfig | None], problems: Problems) -> None:
     _unique(problems, "size", (s.name for s in config.size))
     _unique(problems, "power_group", (g.name for g in config.power_group))
     _unique(problems, "bus", (b.name for b in config.bus))
-    _unique(problems, "board", (b.name for b in config.boards))
+    _unique(problems, "board", (b.name if b else None for b in typed))
     _unique(problems, "compartment", (c.id for c in config.compartment), key="id")
     for index, bus in enumerate(config.bus):
-        _check_bus(bus, f"bus[{index}]", problems)
-    _check_boards(config, problems)
-    _check_compartments(config, problems)
-    sizes = set(config.size_order)
+        if _sound(problems, f"bus[{index}]", "protocol", "port", "simulator", "pin_factory"):
+            _check_bus(bus, f"bus[{index}]", problems)
+    _check_boards(config, typed, problems)
+    _check_compartments(config, typed, problems)
+    sizes = _Names(problems, "size", config.size_order)
     for index, parcel in enumerate(config.demo.expected_parcels):
         if parcel.size not in sizes:
             problems.add(f"demo.expected_parcels[{index}].size", f"no size named {parcel.size!r}")
@@ -122,20 +212,65 @@ def _check_wiring(config: Config, problems: Problems) -> None:
             public_key(key)
         except ValueError as exc:
             problems.add(f"pickup.qr_keys[{index}]", str(exc))
-    _check_demo_signer(config, problems)
+    if problems.intact("pickup.qr_keys"):
+        _check_demo_signer(config, problems)
     _check_sync(config, problems)
     _unique(problems, "scanner", (s.name for s in config.scanner))
     for index, scanner in enumerate(config.scanner):
-        _check_scanner(scanner, f"scanner[{index}]", problems)
+        if _sound(problems, f"scanner[{index}]", "type", "device", "simulator", "decoder"):
+            _check_scanner(scanner, f"scanner[{index}]", problems)
     if config.kiosk.language not in LANGUAGES:
         problems.add(
             "kiosk.language",
             f"{config.kiosk.language!r} is not one of the page's languages: {', '.join(LANGUAGES)}",
         )
-    if config.safety.pulse_ms > config.safety.max_pulse_ms:
+    if not loopback(config.kiosk.host):
+        problems.add(
+            "kiosk.host",
+            f"{config.kiosk.host!r} is not loopback: the kiosk API is for the device's own"
+            " screen and listens only on a loopback address (127.0.0.1, ::1) or localhost",
+        )
+    if config.safety.pulse_ms > config.safety.max_pulse_ms and _sound(
+        problems, "safety", "max_pulse_ms"
+    ):
         problems.add("safety.pulse_ms", f"{config.safety.pulse_ms} exceeds max_pulse_ms")
     if not config.compartment:
         problems.add("compartment", "a bank needs at least one compartment")
+
+
+def loopback(host: str) -> bool:
+    """Whether ``host`` is ``localhost`` or a loopback address (127.0.0.0/8, ``::1``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback and (address.version == 4 or str(address) == "::1")
+
+
+def kiosk_url(host: str, port: int) -> str:
+    """The kiosk page's address on ``host`` (an IPv6 address in brackets)."""
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+class _Names:
+    """The names a section defines; while one of them could not be read, any name may be it."""
+
+    def __init__(self, problems: Problems, section: str, names: Sequence[Any]) -> None:
+        self.names = {name for name in names if isinstance(name, str)}
+        self.complete = problems.trusted(section) and all(
+            isinstance(name, str) and problems.intact(f"{section}[{index}].name")
+            for index, name in enumerate(names)
+        )
+
+    def __contains__(self, name: object) -> bool:
+        return not self.complete or (isinstance(name, str) and name in self.names)
+
+
+def _sound(problems: Problems, path: str, *keys: str) -> bool:
+    """Every one of ``keys`` under ``path`` was read without a problem."""
+    return all(problems.intact(f"{path}.{key}") for key in keys)
 
 
 def _check_sync(config: Config, problems: Problems) -> None:
@@ -155,7 +290,9 @@ def _check_sync(config: Config, problems: Problems) -> None:
         problems.add("sync.url", f"{sync.url!r} is not a base URL (scheme, host, optional path)")
     if not sync.token_file:
         problems.add("sync.token_file", "a back office needs this locker's bearer token")
-    if bool(sync.client_cert) != bool(sync.client_key):
+    if bool(sync.client_cert) != bool(sync.client_key) and _sound(
+        problems, "sync", "client_cert", "client_key"
+    ):
         problems.add("sync", "client_cert and client_key go together")
 
 
@@ -208,42 +345,60 @@ def _check_bus(bus: BusConfig, path: str, problems: Problems) -> None:
             problems.add(path, "a gpio bus has no port; pin_factory = 'mock' simulates it")
 
 
-def _check_boards(config: Config, problems: Problems) -> None:
-    groups = {g.name for g in config.power_group}
+def _check_boards(config: Config, typed: list[BoardConfig | None], problems: Problems) -> None:
+    groups = _Names(problems, "power_group", [g.name for g in config.power_group])
     addresses: dict[tuple[str, int], str] = {}
     pins: dict[tuple[str, int], str] = {}
-    for index, board in enumerate(config.boards):
+    for index, board in enumerate(typed):
         path = f"board[{index}]"
+        if board is None:
+            continue
         if isinstance(board, I2cBoardConfig):
-            _check_expander(board, path, addresses, problems)
+            if _sound(problems, path, "name", "bus", "chip", "address"):
+                _check_expander(board, path, addresses, problems)
             continue
         if board.power_group not in groups:
             problems.add(f"{path}.power_group", f"no power_group named {board.power_group!r}")
-        if not isinstance(board, GpioBoardConfig):
+        if isinstance(board, GpioBoardConfig):
+            _claim_pins(board, path, pins, problems)
+            continue
+        if _sound(problems, path, "name", "address"):
             other = addresses.setdefault((board.bus, board.address), board.name)
             if other != board.name:
                 problems.add(f"{path}.address", f"{board.address} is already board {other!r}")
-            energize = getattr(board, "energize_ms", 0)
-            if energize > config.safety.max_pulse_ms:
-                problems.add(
-                    f"{path}.energize_ms",
-                    f"{energize} exceeds safety.max_pulse_ms ({config.safety.max_pulse_ms})",
-                )
-            if isinstance(board, Cu16BoardConfig) and board.set_energize_time:
-                _check_energize_write(board, path, problems)
-            if (
-                isinstance(board, ModbusBoardConfig)
-                and board.pulse_unit_ms > config.safety.pulse_ms
-            ):
-                problems.add(f"{path}.pulse_unit_ms", "is longer than safety.pulse_ms")
+        _check_pulse_limits(config, board, path, problems)
+
+
+def _check_pulse_limits(config: Config, board: BoardConfig, path: str, problems: Problems) -> None:
+    """A board's own energize time and pulse unit against the safety section."""
+    energize = getattr(board, "energize_ms", 0)
+    limit = config.safety.max_pulse_ms
+    if energize > limit and problems.intact("safety.max_pulse_ms"):
+        problems.add(f"{path}.energize_ms", f"{energize} exceeds safety.max_pulse_ms ({limit})")
+    if isinstance(board, Cu16BoardConfig) and board.set_energize_time:
+        _check_energize_write(board, path, problems)
+    if (
+        isinstance(board, ModbusBoardConfig)
+        and board.pulse_unit_ms > config.safety.pulse_ms
+        and problems.intact("safety.pulse_ms")
+    ):
+        problems.add(f"{path}.pulse_unit_ms", "is longer than safety.pulse_ms")
+
+
+def _claim_pins(
+    board: GpioBoardConfig, path: str, pins: dict[tuple[str, int], str], problems: Problems
+) -> None:
+    if not board.lock_pins:
+        problems.add(f"{path}.lock_pins", "a gpio board needs at least one lock pin")
+    if not problems.intact(f"{path}.name"):
+        return
+    for key in ("lock_pins", "door_pins", "feedback_pins"):
+        if not problems.intact(f"{path}.{key}"):
             continue
-        if not board.lock_pins:
-            problems.add(f"{path}.lock_pins", "a gpio board needs at least one lock pin")
-        for key in ("lock_pins", "door_pins", "feedback_pins"):
-            for pin_index, pin in enumerate(getattr(board, key)):
-                claimed = pins.setdefault((board.bus, pin), f"{board.name}.{key}")
-                if claimed != f"{board.name}.{key}" or getattr(board, key).count(pin) > 1:
-                    problems.add(f"{path}.{key}[{pin_index}]", f"pin {pin} is used twice")
+        for pin_index, pin in enumerate(getattr(board, key)):
+            claimed = pins.setdefault((board.bus, pin), f"{board.name}.{key}")
+            if claimed != f"{board.name}.{key}" or getattr(board, key).count(pin) > 1:
+                problems.add(f"{path}.{key}[{pin_index}]", f"pin {pin} is used twice")
 
 
 def _check_energize_write(board: Cu16BoardConfig, path: str, problems: Problems) -> None:
@@ -267,32 +422,52 @@ def _check_expander(
         problems.add(f"{path}.address", f"0x{board.address:02X} is not a {board.chip} address")
 
 
-def _check_compartments(config: Config, problems: Problems) -> None:
-    boards = {b.name: b for b in config.boards}
-    sizes = set(config.size_order)
+#: The board keys that say which channels and inputs a board has (a board's other
+#: keys, an address for one, may be wrong without making its channels unknown).
+CHANNEL_KEYS = (
+    *("name", "door_input", "locks", "relays", "inputs", "chip"),
+    *("lock_pins", "door_pins", "feedback_pins"),
+)
+
+
+def _check_compartments(
+    config: Config, typed: list[BoardConfig | None], problems: Problems
+) -> None:
+    # A board that could not be read still exists: its compartments are neither
+    # "no board named" nor checked against the values it could not be read with.
+    named = _Names(problems, "board", [raw.get("name") for raw in config.board])
+    boards = {
+        b.name: b
+        for i, b in enumerate(typed)
+        if b is not None and _sound(problems, f"board[{i}]", *CHANNEL_KEYS)
+    }
+    sizes = _Names(problems, "size", config.size_order)
     claimed: dict[tuple[str, str, int], str] = {}
     places: dict[tuple[int, int], str] = {}
     for index, comp in enumerate(config.compartment):
         path = f"compartment[{index}]"
         if comp.size not in sizes:
             problems.add(f"{path}.size", f"no size named {comp.size!r}")
-        place = places.setdefault((comp.column, comp.row), comp.id)
-        if place != comp.id:
-            problems.add(path, f"column {comp.column} row {comp.row} is already {place!r}")
+        if _sound(problems, path, "id", "column", "row"):
+            place = places.setdefault((comp.column, comp.row), comp.id)
+            if place != comp.id:
+                problems.add(path, f"column {comp.column} row {comp.row} is already {place!r}")
+        for key, name in (("board", comp.board), ("sensor_board", comp.sensor_board)):
+            if name and name not in named:
+                problems.add(f"{path}.{key}", f"no board named {name!r}")
         board = boards.get(comp.board)
         sensing = boards.get(comp.door_board)
-        if board is None:
-            problems.add(f"{path}.board", f"no board named {comp.board!r}")
-        if comp.sensor_board and sensing is None:
-            problems.add(f"{path}.sensor_board", f"no board named {comp.sensor_board!r}")
-        if board is not None and sensing is not None:
+        wiring = ("id", "board", "lock", "sensor", "sensor_board")
+        if board is not None and sensing is not None and _sound(problems, path, *wiring):
             _claim_channels(comp, board, sensing, path, claimed, problems)
-        _claim_item_sensor(comp, boards, path, claimed, problems)
+        if _sound(problems, path, "id", "board", "item_sensor", "item_board"):
+            _claim_item_sensor(comp, boards, named, path, claimed, problems)
 
 
 def _claim_item_sensor(
     comp: CompartmentConfig,
     boards: dict[str, BoardConfig],
+    named: _Names,
     path: str,
     claimed: dict[tuple[str, str, int], str],
     problems: Problems,
@@ -304,7 +479,8 @@ def _claim_item_sensor(
         return
     owner = boards.get(comp.items_board)
     if owner is None:
-        problems.add(f"{path}.item_board", f"no board named {comp.items_board!r}")
+        if comp.item_board and comp.item_board not in named:
+            problems.add(f"{path}.item_board", f"no board named {comp.item_board!r}")
         return
     if not owner.items or not owner.sensor_channels:
         problems.add(f"{path}.item_sensor", f"{owner.name!r} has no inputs for item sensors")
@@ -349,7 +525,10 @@ def _claim_channels(
             f"{path}.sensor",
             f"{board.name!r} reads each door from its lock's own switch; leave sensor out",
         )
+    before = len(problems.found)
     for key, owner, channel, limit in checks:
+        if key == "sensor" and not comp.sensor and len(problems.found) > before:
+            break  # the sensor channel is the lock's, and that one's problem is named already
         if channel > limit:
             problems.add(
                 f"{path}.{key}", f"channel {channel} is outside 1..{limit} on {owner.name!r}"
@@ -385,6 +564,8 @@ def _output_only(board: BoardConfig, channel: int) -> bool:
 def _unique(problems: Problems, section: str, names: Iterable[Any], key: str = "name") -> None:
     seen: set[Any] = set()
     for index, name in enumerate(names):
+        if name is None or not problems.intact(f"{section}[{index}].{key}"):
+            continue
         if name in seen:
             problems.add(f"{section}[{index}].{key}", f"{name!r} is defined twice")
         seen.add(name)

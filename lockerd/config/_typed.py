@@ -2,13 +2,22 @@
 
 A dataclass field's type says what TOML value it takes (``int``, ``float``,
 ``str``, ``bool``, ``Literal[...]``, a nested dataclass, a ``tuple`` of
-either); ``field(metadata=...)`` adds ``min``/``max`` bounds and a one-line
-``doc``. A key the dataclass does not declare is an error, never ignored.
+either); ``field(metadata=...)`` adds ``min``/``max`` bounds (on each item of
+a tuple) and a one-line ``doc``. A key the dataclass does not declare is an
+error, never ignored; a number must be finite.
+
+Building never stops at the first problem: a bad or missing value is recorded
+and replaced by its default (or a placeholder), so the object is still made
+and the cross-field checks can run over everything that was read well.
+:class:`Problems` remembers which key paths were bad; those checks ask
+:meth:`Problems.intact` before trusting a value, and a message about a key
+that already has a problem is not repeated.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -18,30 +27,56 @@ T = TypeVar("T")
 
 
 class Problems:
-    """Accumulates ``key.path: message`` lines."""
+    """Accumulates ``key.path: message`` lines and the key paths they were about."""
 
     def __init__(self) -> None:
-        self.items: list[str] = []
+        self.found: list[tuple[str, str]] = []
+        self.broken: set[str] = set()
+        self._around: set[str] = set()  # the broken paths and every table holding one
+        #: Set once the tables are read: from then on a problem about a key that
+        #: already has one (or sits in a table that has one) is not added again.
+        self.checking = False
 
     def add(self, path: str, message: str) -> None:
-        self.items.append(f"{path}: {message}" if path else message)
+        """Record a problem; in the cross-field checks, none about a key already bad."""
+        if self.checking and not self.trusted(path):
+            return
+        if not self.checking:
+            self.skip(path)
+        self.found.append((path, message))
+
+    def lines(self, name: Callable[[str], str]) -> list[str]:
+        """``path: message`` lines, each path shown as ``name`` renders it."""
+        return [f"{name(path)}: {message}" if path else message for path, message in self.found]
+
+    def skip(self, path: str) -> None:
+        """Mark ``path`` as not to be checked further, without a message of its own."""
+        self.broken.add(path)
+        self._around.update(_prefixes(path))
+
+    def intact(self, path: str) -> bool:
+        """Nothing at ``path``, inside it or around it had a problem: its values are as read."""
+        return path not in self._around and self.trusted(path)
+
+    def trusted(self, path: str) -> bool:
+        """Neither ``path`` nor a table or array it is in had a problem."""
+        return self.broken.isdisjoint(_prefixes(path))
 
     def __bool__(self) -> bool:
-        return bool(self.items)
+        return bool(self.found)
 
 
-def build(cls: type[T], table: Any, path: str, problems: Problems) -> T | None:
-    """Make ``cls`` from ``table``; on any problem record it and return None."""
+def build(cls: type[T], table: Any, path: str, problems: Problems) -> T:
+    """Make ``cls`` from ``table``, recording every problem; bad values become placeholders."""
     if not isinstance(table, dict):
         problems.add(path, f"expected a table, got {_describe(table)}")
-        return None
+        table = {}
     hints = typing.get_type_hints(cls)
     fields = {
         f.name: f
         for f in dataclasses.fields(cls)  # type: ignore[arg-type]
         if not f.metadata.get("internal")
     }
-    before = len(problems.items)
     for key in table:
         if key not in fields:
             problems.add(_join(path, key), f"unknown key (expected one of: {', '.join(fields)})")
@@ -51,14 +86,28 @@ def build(cls: type[T], table: Any, path: str, problems: Problems) -> T | None:
         if name not in table:
             if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
                 problems.add(key_path, "missing required key")
+                values[name] = _placeholder(hints[name])
             continue
         value = convert(hints[name], table[name], key_path, problems)
-        if value is not None:
-            _check_bounds(spec, value, key_path, problems)
+        if value is not None and _within_bounds(spec, value, key_path, problems):
             values[name] = value
-    if len(problems.items) != before:
-        return None
+        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            values[name] = _placeholder(hints[name])
     return cls(**values)
+
+
+def _placeholder(hint: Any) -> Any:
+    """A stand-in for a value that could not be read (never seen outside a failed load)."""
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return _placeholder(next(a for a in get_args(hint) if a is not type(None)))
+    if origin is Literal:
+        return get_args(hint)[0]
+    if origin is tuple:
+        return ()
+    if dataclasses.is_dataclass(hint):
+        return build(typing.cast(type[Any], hint), {}, "", Problems())
+    return {bool: False, int: 0, float: 0.0, str: "", dict: {}}[hint]
 
 
 def convert(hint: Any, value: Any, path: str, problems: Problems) -> Any:
@@ -79,7 +128,8 @@ def convert(hint: Any, value: Any, path: str, problems: Problems) -> Any:
             problems.add(path, f"expected an array, got {_describe(value)}")
             return None
         items = [convert(item_hint, v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
-        return None if any(i is None for i in items) else tuple(items)
+        # A bad item keeps its place (as a placeholder) so later items keep their index.
+        return tuple(_placeholder(item_hint) if i is None else i for i in items)
     if dataclasses.is_dataclass(hint):
         return build(typing.cast(type[Any], hint), value, path, problems)
     return _scalar(hint, value, path, problems)
@@ -102,25 +152,41 @@ def _scalar(hint: type, value: Any, path: str, problems: Problems) -> Any:
     if hint is str and not value.strip():
         problems.add(path, "must not be empty")
         return None
+    if hint is float and not math.isfinite(value):
+        # TOML has nan and inf; a time of nan compares false with everything.
+        problems.add(path, f"expected a finite number, got {_describe(value)}")
+        return None
     return float(value) if hint is float else value
 
 
-def _check_bounds(spec: dataclasses.Field[Any], value: Any, path: str, problems: Problems) -> None:
+def _within_bounds(spec: dataclasses.Field[Any], value: Any, path: str, problems: Problems) -> bool:
+    """Check ``min``/``max`` on a number, or on each number of a tuple."""
+    if isinstance(value, tuple):
+        checks = [_within_bounds(spec, v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+        return all(checks)
     low, high = spec.metadata.get("min"), spec.metadata.get("max")
     if not isinstance(value, int | float) or isinstance(value, bool):
-        return
+        return True
     if (low is not None and value < low) or (high is not None and value > high):
         span = f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}"
         problems.add(path, f"{value} is outside {span}")
+        return False
+    return True
 
 
 def opt(default: Any = dataclasses.MISSING, *, doc: str, **metadata: Any) -> Any:
-    """A dataclass field with a doc line and optional ``min``/``max``."""
+    """A dataclass field with a doc line and, for a number, its ``min`` and ``max``."""
     metadata["doc"] = doc
     if isinstance(default, list | dict):
         frozen = tuple(default) if isinstance(default, list) else default
         return dataclasses.field(default_factory=lambda: frozen, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def _prefixes(path: str) -> list[str]:
+    """``a.b[2].c`` -> ``a``, ``a.b``, ``a.b[2]``, ``a.b[2].c``."""
+    cuts = [i for i, char in enumerate(path) if char in ".["]
+    return [path[:i] for i in cuts if i] + [path]
 
 
 def _join(path: str, key: str) -> str:

@@ -21,7 +21,10 @@ SECTIONS: list[tuple[str, type[Any], str]] = [
     (
         "[pickup.throttle]",
         schema.ThrottleSection,
-        "Wrong-code throttling (pickup codes and courier codes).",
+        "Wrong-code throttling (pickup codes and courier codes): a budget of wrong codes"
+        " that only time refills, and a back-off that only a completed pickup ends."
+        " `lockerd check-config` prints the yearly chance of guessing a code and refuses"
+        " a config above 1% (docs/wrong-codes.md).",
     ),
     ("[safety]", schema.SafetySection, "Lock pulse rules, enforced below every flow."),
     (
@@ -134,6 +137,10 @@ def render() -> str:
         "One TOML file describes a locker; `lockerd check-config FILE` validates it and",
         "prints a summary of the bank. Unknown keys are errors. Relative paths start at",
         "the config file's folder. Units are in the key names (`_ms`, `_s`, `_mm`).",
+        "Every number has the range shown (for an array, each item); `nan` and `inf`",
+        "are refused. A file that is not UTF-8 or not TOML is an error naming the line",
+        "and column. Every problem is listed at once, each with its key path; a",
+        'compartment\'s also with its id: `compartment "B2" (compartment[1].lock)`.',
         "Generated from `lockerd/config/schema.py` by `python -m lockerd.config.reference`.",
         "",
         "## Door evidence",

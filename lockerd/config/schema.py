@@ -16,6 +16,11 @@ SERIAL_PROTOCOLS = ("kerong-cu16", "kerong-cu48", "generic-8a", "modbus-rtu")
 Protocol = Literal["kerong-cu16", "kerong-cu48", "generic-8a", "modbus-rtu", "gpio", "i2c"]
 Right = Literal["deliver", "collect"]
 
+#: The most lock or input channels any supported board has (a Modbus relay board: 64).
+CHANNEL_MAX = 64
+#: The highest GPIO line number of a supported board (BCM2711 on a CM4: GPIO 0..57).
+GPIO_MAX = 57
+
 
 @dataclass(frozen=True)
 class LockerSection:
@@ -30,32 +35,49 @@ class LockerSection:
 class StateSection:
     directory: str = opt(doc="folder for the database (relative paths: from the config file)")
     key_file: str = opt(
-        "", doc="device key file for code HMACs (default: device.key in the state directory)"
+        "",
+        doc="device key file: code HMACs, sealed codes awaiting delivery, the audit chain's"
+        " keyed links (default: device.key in the state directory)",
     )
 
 
 @dataclass(frozen=True)
 class KioskSection:
-    host: str = opt("127.0.0.1", doc="address the kiosk API listens on")
+    host: str = opt(
+        "127.0.0.1",
+        doc="address the kiosk API listens on: loopback only (127.0.0.1, ::1, localhost)",
+    )
     port: int = opt(8080, doc="TCP port of the kiosk API", min=0, max=65535)
     demo: bool = opt(False, doc="serve the demo page and the simulated-door endpoints")
     idle_s: float = opt(
-        60.0, doc="the page goes home (ending a courier's session) after this idle", min=10
+        60.0,
+        doc="the page goes home (ending a courier's session) after this idle",
+        min=10,
+        max=3600,
     )
     language: str = opt("en", doc="the page's language at start and after each idle timeout")
 
 
 @dataclass(frozen=True)
 class TimingSection:
-    door_open_timeout_s: float = opt(20.0, doc="a pulsed door must be seen open within this", min=1)
-    door_left_open_s: float = opt(120.0, doc="a door open longer than this raises an alarm", min=5)
+    door_open_timeout_s: float = opt(
+        20.0, doc="a pulsed door must be seen open within this", min=1, max=300
+    )
+    door_left_open_s: float = opt(
+        120.0, doc="a door open longer than this raises an alarm", min=5, max=86400
+    )
     poll_interval_ms: int = opt(200, doc="how often each bus reads its boards", min=20, max=5000)
     debounce_polls: int = opt(
         2, doc="equal reads needed before a sensor change counts", min=1, max=10
     )
-    offline_after_polls: int = opt(3, doc="missed polls before a board counts as silent", min=1)
+    offline_after_polls: int = opt(
+        3, doc="missed polls before a board counts as silent", min=1, max=100
+    )
     offline_probe_s: float = opt(
-        5.0, doc="a silent board is tried again, once, this often (not in every poll)", min=1
+        5.0,
+        doc="a silent board is tried again, once, this often (not in every poll)",
+        min=1,
+        max=600,
     )
     fast_poll_ms: int = opt(
         20,
@@ -70,23 +92,49 @@ class TimingSection:
         min=50,
         max=5000,
     )
-    expiry_sweep_s: float = opt(60.0, doc="how often parcels are checked against deadlines", min=1)
-    courier_idle_s: float = opt(300.0, doc="a courier session ends after this long idle", min=10)
+    expiry_sweep_s: float = opt(
+        60.0, doc="how often parcels are checked against deadlines", min=1, max=3600
+    )
+    courier_idle_s: float = opt(
+        300.0, doc="a courier session ends after this long idle", min=10, max=3600
+    )
 
 
 @dataclass(frozen=True)
 class ThrottleSection:
-    free_failures: int = opt(2, doc="wrong codes in a row before back-off starts", min=0, max=20)
-    backoff_base_s: float = opt(2.0, doc="first back-off; doubles with each failure", min=0.1)
-    backoff_max_s: float = opt(60.0, doc="longest back-off", min=1)
-    lockout_after: int = opt(10, doc="wrong codes in a row that lock the keypad out", min=3)
-    lockout_s: float = opt(900.0, doc="how long a lock-out lasts", min=10)
+    free_failures: int = opt(
+        2, doc="wrong codes since the last completed pickup before back-off starts", min=0, max=20
+    )
+    backoff_base_s: float = opt(
+        2.0, doc="first back-off; doubles with each failure", min=0.1, max=60
+    )
+    backoff_max_s: float = opt(60.0, doc="longest back-off", min=1, max=3600)
+    lockout_after: int = opt(
+        10,
+        doc="wrong codes the keypad takes before a lock-out; each comes back lockout_s"
+        " after it was typed (only time refills them)",
+        min=3,
+        max=100,
+    )
+    lockout_s: float = opt(
+        900.0,
+        doc="how long a lock-out lasts: one wrong code comes back this long after it was"
+        " typed; sets the wrong codes a year (lockerd check-config prints the figure)",
+        min=10,
+        max=604800,
+    )
 
 
 @dataclass(frozen=True)
 class PickupSection:
-    code_length: int = opt(8, doc="digits in a pickup code", min=6, max=12)
-    hold_hours: float = opt(72.0, doc="pickup deadline after a parcel is stored", min=1)
+    code_length: int = opt(
+        0,
+        doc="digits in a pickup code, 6..12; 0: derived, the fewest from 8 that keep the"
+        " chance of guessing a code at most 1% a year with every compartment full",
+        min=0,
+        max=12,
+    )
+    hold_hours: float = opt(72.0, doc="pickup deadline after a parcel is stored", min=1, max=2160)
     throttle: ThrottleSection = opt(ThrottleSection(), doc="wrong-code throttling")
     qr_keys: tuple[str, ...] = opt(
         [], doc="back-office Ed25519 public keys (base64) that sign pickup QR codes"
@@ -107,12 +155,19 @@ class SyncSection:
     interval_s: float = opt(15.0, doc="time between rounds while all is well", min=1, max=3600)
     batch: int = opt(500, doc="events in one push", min=100, max=5000)
     timeout_s: float = opt(20.0, doc="one request's time limit", min=1, max=300)
-    backoff_base_s: float = opt(2.0, doc="first wait after a failed round; doubles", min=0.1)
-    backoff_max_s: float = opt(300.0, doc="longest wait between failed rounds", min=1)
-    heartbeat_s: float = opt(300.0, doc="time between heartbeat events", min=10)
-    keep_acked_days: float = opt(30.0, doc="acknowledged events are pruned after this", min=0)
+    backoff_base_s: float = opt(
+        2.0, doc="first wait after a failed round; doubles", min=0.1, max=600
+    )
+    backoff_max_s: float = opt(300.0, doc="longest wait between failed rounds", min=1, max=86400)
+    heartbeat_s: float = opt(300.0, doc="time between heartbeat events", min=10, max=86400)
+    keep_acked_days: float = opt(
+        30.0, doc="acknowledged events are pruned after this", min=0, max=3650
+    )
     disk_budget_mb: float = opt(
-        512.0, doc="database size that raises storage.over_budget (nothing is dropped)", min=1
+        512.0,
+        doc="database size that raises storage.over_budget (nothing is dropped)",
+        min=1,
+        max=1_000_000,
     )
     command_keys: tuple[str, ...] = opt(
         [], doc="back-office Ed25519 public keys (base64) that sign remote opens"
@@ -132,21 +187,23 @@ class ControlSection:
 class SafetySection:
     pulse_ms: int = opt(500, doc="lock pulse length", min=50, max=5000)
     max_pulse_ms: int = opt(1000, doc="no pulse may be longer than this", min=50, max=5000)
-    cooldown_s: float = opt(3.0, doc="least time between two pulses of one lock", min=0)
+    cooldown_s: float = opt(3.0, doc="least time between two pulses of one lock", min=0, max=600)
 
 
 @dataclass(frozen=True)
 class SizeConfig:
     name: str = opt(doc="size class name (S, M, L...), listed smallest first")
-    height_mm: int = opt(0, doc="inner height", min=0)
-    width_mm: int = opt(0, doc="inner width", min=0)
-    depth_mm: int = opt(0, doc="inner depth", min=0)
+    height_mm: int = opt(0, doc="inner height (0: not given)", min=0, max=3000)
+    width_mm: int = opt(0, doc="inner width (0: not given)", min=0, max=3000)
+    depth_mm: int = opt(0, doc="inner depth (0: not given)", min=0, max=3000)
 
 
 @dataclass(frozen=True)
 class PowerGroupConfig:
     name: str = opt(doc="a supply that may energize one lock at a time")
-    gap_ms: int = opt(300, doc="least time between the end of one pulse and the next", min=0)
+    gap_ms: int = opt(
+        300, doc="least time between the end of one pulse and the next", min=0, max=1000
+    )
 
 
 @dataclass(frozen=True)
@@ -158,7 +215,9 @@ class BusConfig:
     baud: int = opt(19200, doc="serial baud rate", min=1200, max=921600)
     timeout_ms: int = opt(300, doc="reply timeout for one request", min=10, max=5000)
     gap_ms: int = opt(20, doc="idle time between frames", min=0, max=1000)
-    retries: int = opt(2, doc="status-read retries (unlocks are never retried blind)", min=0)
+    retries: int = opt(
+        2, doc="status-read retries (unlocks are never retried blind)", min=0, max=10
+    )
     pin_factory: str = opt("", doc="gpio: gpiozero pin factory (lgpio, rpigpio, native, mock)")
     chip_label: str = opt("", doc="gpio: find the gpiochip by this label (pinctrl-rp1 on a Pi 5)")
 
@@ -242,9 +301,13 @@ class GpioBoardConfig:
     name: str = opt(doc="board name compartments refer to")
     bus: str = opt(doc="the gpio bus")
     power_group: str = opt(doc="the power group its locks draw from")
-    lock_pins: tuple[int, ...] = opt(doc="BCM pin of lock channel 1, 2, ...")
-    door_pins: tuple[int, ...] = opt([], doc="BCM pin of door-sensor channel 1, 2, ...")
-    feedback_pins: tuple[int, ...] = opt([], doc="BCM pin of lock-feedback channel 1, 2, ...")
+    lock_pins: tuple[int, ...] = opt(doc="BCM pin of lock channel 1, 2, ...", min=0, max=GPIO_MAX)
+    door_pins: tuple[int, ...] = opt(
+        [], doc="BCM pin of door-sensor channel 1, 2, ...", min=0, max=GPIO_MAX
+    )
+    feedback_pins: tuple[int, ...] = opt(
+        [], doc="BCM pin of lock-feedback channel 1, 2, ...", min=0, max=GPIO_MAX
+    )
     active_high: bool = opt(True, doc="lock outputs are active-high (false: active-low relays)")
     pull_up: bool = opt(True, doc="inputs use the internal pull-up (switch to ground)")
     bounce_ms: int = opt(50, doc="debounce of input pins", min=0, max=1000)
@@ -337,14 +400,17 @@ BoardConfig = (
 class CompartmentConfig:
     id: str = opt(doc="compartment id shown to people (A1, B3...)")
     size: str = opt(doc="size class name")
-    column: int = opt(doc="column, 1 = leftmost", min=1)
-    row: int = opt(doc="row, 1 = top", min=1)
+    column: int = opt(doc="column, 1 = leftmost", min=1, max=64)
+    row: int = opt(doc="row, 1 = top", min=1, max=64)
     board: str = opt(doc="board that drives its lock")
-    lock: int = opt(doc="lock channel on the board", min=1)
-    sensor: int = opt(0, doc="door-sensor channel (default: same as lock)", min=0)
+    lock: int = opt(doc="lock channel on the board", min=1, max=CHANNEL_MAX)
+    sensor: int = opt(0, doc="door-sensor channel (default: same as lock)", min=0, max=CHANNEL_MAX)
     sensor_board: str = opt("", doc="board that senses the door (default: the lock's board)")
     item_sensor: int = opt(
-        0, doc="input of the item (infrared) sensor that sees a parcel inside (0: none)", min=0
+        0,
+        doc="input of the item (infrared) sensor that sees a parcel inside (0: none)",
+        min=0,
+        max=CHANNEL_MAX,
     )
     item_board: str = opt("", doc="board whose input item_sensor is (default: the lock's board)")
     low_reach: bool = opt(False, doc="reachable from a wheelchair")
@@ -381,9 +447,12 @@ class ScannerConfig:
     width: int = opt(640, doc="camera: frame width", min=160, max=1920)
     height: int = opt(480, doc="camera: frame height", min=120, max=1080)
     repeat_s: float = opt(
-        3.0, doc="camera: a code in view is read again only after this long out of sight", min=0
+        3.0,
+        doc="camera: a code in view is read again only after this long out of sight",
+        min=0,
+        max=3600,
     )
-    baud: int = opt(9600, doc="serial: baud rate (a CDC-ACM port ignores it)", min=1200)
+    baud: int = opt(9600, doc="serial: baud rate (a CDC-ACM port ignores it)", min=1200, max=921600)
 
 
 @dataclass(frozen=True)

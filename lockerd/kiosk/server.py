@@ -8,75 +8,50 @@ doors, recipient messages) exist only when ``kiosk.demo`` is true.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Awaitable, Callable
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from drivers.scanner.base import FORMATS
 from lockerd import qrtoken
-from lockerd.config import LANGUAGES, Config
+from lockerd.config import LANGUAGES, Config, kiosk_url
 from lockerd.errors import BadRequest, FlowError, NotFound
 from lockerd.flows import Flow
 from lockerd.hardware import Hardware
+from lockerd.kiosk.body import MAX_BODY, body, one_of, sequence
+from lockerd.kiosk.guard import errors, guard
 from lockerd.locker import Locker
 from lockerd.scanning import ScanHub, Scanners, check_text
 
 #: What a simulated person can do at a door (the demo panel and the tests).
 DOOR_ACTIONS = ("open", "close", "put", "take")
 
+#: The longest message an event stream client may send (it sends nothing the stream reads).
+MAX_WS_MESSAGE = 4096
+
 log = logging.getLogger(__name__)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATIC = resources.files("lockerd.kiosk").joinpath("static")
+#: What the page's files are; a file of any other kind under static/ is not served.
+STATIC_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".json": "application/json",
+    ".html": "text/html",
+}
 
 
-def _error(exc: FlowError) -> web.Response:
-    body = {"error": {"code": exc.code, "message": exc.message, **exc.details}}
-    return web.json_response(body, status=exc.status)
-
-
-@web.middleware
-async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except FlowError as exc:
-        return _error(exc)
-    except web.HTTPException:
-        raise
-    except Exception:
-        log.exception("%s %s failed", request.method, request.path)
-        return _error(FlowError("internal_error", "the locker could not do that", status=500))
-
-
-async def body(
-    request: web.Request, allowed: set[str], required: frozenset[str] | set[str] = frozenset()
-) -> dict[str, Any]:
-    """The JSON object in the request, with only ``allowed`` keys and every ``required`` one."""
-    try:
-        data = await request.json() if request.can_read_body else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest("invalid_json", f"the body is not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise BadRequest("invalid_json", "the body must be a JSON object")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise BadRequest("unknown_field", f"unknown field(s): {', '.join(unknown)}", fields=unknown)
-    missing = sorted(required - set(data))
-    if missing:
-        raise BadRequest("missing_field", f"missing field(s): {', '.join(missing)}", fields=missing)
-    return data
-
-
-def one_of(data: dict[str, Any], keys: tuple[str, ...]) -> str:
-    """The one of ``keys`` that ``data`` carries; an error when it has none or several."""
-    given = [k for k in keys if k in data]
-    if len(given) != 1:
-        wanted = " or ".join(keys)
-        raise BadRequest("missing_field", f"give exactly one of {wanted}", fields=list(keys))
-    return given[0]
+def static_files() -> dict[str, tuple[bytes, str]]:
+    """The page's files by their name under /static/ (``kiosk.js``, ``i18n/de.json``): their
+    bytes, read once at start (a few tens of KiB), and their type."""
+    root = Path(str(STATIC))
+    return {
+        path.relative_to(root).as_posix(): (path.read_bytes(), STATIC_TYPES[path.suffix])
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.suffix in STATIC_TYPES
+    }
 
 
 def _token(request: web.Request) -> str | None:
@@ -99,7 +74,8 @@ class KioskServer:
         self.scans = scans or ScanHub(locker.clock, locker.publish)
         self.scanners = scanners or Scanners()
         self._page = STATIC.joinpath("index.html").read_text(encoding="utf-8")
-        self.app = web.Application(middlewares=[errors], client_max_size=64 * 1024)
+        self._static = static_files()
+        self.app = web.Application(middlewares=[errors, guard], client_max_size=MAX_BODY)
         self._runner: web.AppRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
         self._routes()
@@ -107,7 +83,7 @@ class KioskServer:
     def _routes(self) -> None:
         r = self.app.router
         r.add_get("/", self.index)
-        r.add_static("/static", str(STATIC))
+        r.add_get("/static/{name:.+}", self.static)
         r.add_get("/api/status", self.status)
         r.add_get("/api/events", self.events)
         r.add_post("/api/courier/login", self.login)
@@ -137,7 +113,7 @@ class KioskServer:
         site = web.TCPSite(self._runner, self.config.kiosk.host, self.config.kiosk.port)
         await site.start()
         host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
-        return f"http://{host}:{port}/"
+        return kiosk_url(host, port)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -151,6 +127,15 @@ class KioskServer:
 
     async def index(self, request: web.Request) -> web.Response:
         return web.Response(text=self._page, content_type="text/html")
+
+    async def static(self, request: web.Request) -> web.Response:
+        """One of the page's files; any other name is ``404 not_found``, never looked up."""
+        name = request.match_info["name"]
+        file = self._static.get(name)
+        if file is None:
+            raise NotFound("not_found", f"no static file {name[:100]!r}")
+        content, content_type = file
+        return web.Response(body=content, content_type=content_type, charset="utf-8")
 
     async def status(self, request: web.Request) -> web.Response:
         compartments = await self.locker.bank_view()
@@ -193,27 +178,35 @@ class KioskServer:
         )
 
     async def events(self, request: web.Request) -> web.WebSocketResponse:
-        """Journal events after ``?after=SEQ`` (if given), then everything live."""
-        try:
-            after = int(request.query.get("after", "-1"))
-        except ValueError:
-            raise BadRequest("invalid_query", "after must be a sequence number") from None
-        ws = web.WebSocketResponse(heartbeat=30)
+        """Journal events after ``?after=SEQ`` (if given), then everything live.
+
+        Everything that can refuse the request is checked before the upgrade: once
+        the socket is open, a fault can only close it (1011), never answer it."""
+        after = sequence(request, "after")
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_WS_MESSAGE)
         await ws.prepare(request)
         queue = self.locker.subscribe()
         self._sockets.add(ws)
         try:
-            backlog = [] if after < 0 else await self.locker.db(self.locker.store.events, after)
-            await ws.send_json({"type": "hello", "replayed": len(backlog)})
-            last = after
-            for event in backlog:
-                await ws.send_json(event)
-                last = event["seq"]
-            await self._forward(ws, queue, last)
+            await self._stream(ws, queue, after)
+        except Exception:
+            log.exception("the event stream failed")
+            await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal_error")
         finally:
             self.locker.unsubscribe(queue)
             self._sockets.discard(ws)
         return ws
+
+    async def _stream(
+        self, ws: web.WebSocketResponse, queue: asyncio.Queue[Any], after: int | None
+    ) -> None:
+        backlog = [] if after is None else await self.locker.db(self.locker.store.events, after)
+        await ws.send_json({"type": "hello", "replayed": len(backlog)})
+        last = -1 if after is None else after
+        for event in backlog:
+            await ws.send_json(event)
+            last = event["seq"]
+        await self._forward(ws, queue, last)
 
     async def _forward(
         self, ws: web.WebSocketResponse, queue: asyncio.Queue[Any], last: int

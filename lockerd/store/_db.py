@@ -18,6 +18,7 @@ from typing import Any
 import sqlite_utils
 
 from lockerd.errors import StoreError
+from lockerd.store._files import private_file, private_folder, tighten_if_present
 from lockerd.store.migrations import MIGRATIONS
 
 EXPECTED_TABLES = {
@@ -40,7 +41,10 @@ class Database:
     """A verified connection to the locker's database file."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
+        private_file(path)  # SQLite gives the WAL and its index the database's mode
+        for suffix in ("-wal", "-shm"):
+            tighten_if_present(path.with_name(path.name + suffix))
         self.path = path
         try:
             self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -57,12 +61,16 @@ class Database:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
+        # Deleted rows (a delivered pickup code) are overwritten, not left in free pages.
+        conn.execute("PRAGMA secure_delete=ON")
         settings = {
             "journal_mode": mode,
             "synchronous": conn.execute("PRAGMA synchronous").fetchone()[0],
             "foreign_keys": conn.execute("PRAGMA foreign_keys").fetchone()[0],
+            "secure_delete": conn.execute("PRAGMA secure_delete").fetchone()[0],
         }
-        if settings != {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1}:
+        wanted = {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "secure_delete": 1}
+        if settings != wanted:
             raise StoreError(f"{self.path}: durability settings did not take: {settings}")
 
     def _migrate(self) -> None:

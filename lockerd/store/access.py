@@ -27,7 +27,7 @@ class Access(StoreBase):
         refusal: FlowError | None = None
         reservation: Reservation | None = None
         with self._change() as conn:
-            state = credentials.load_throttle(conn, "pickup", now)
+            state = credentials.load_throttle(conn, "pickup")
             credentials.refuse_if_blocked(state, now, "code")
             row = conn.execute(
                 "SELECT id, barcode, state, compartment_id FROM parcels"
@@ -44,7 +44,8 @@ class Access(StoreBase):
                     self._event(Event.PICKUP_LOCKED_OUT, {"until": state.blocked_until})
                 refusal = credentials.wrong_code_error(state, now, rules, "code")
             else:
-                credentials.save_throttle(conn, "pickup", throttle.ThrottleState())
+                # A right code is no reset: only a completed pickup ends the streak
+                # (Custody._hand_over), or a refused one would hand out fresh tries.
                 refusal = self._pickup_refusal(conn, row, unreachable)
                 if refusal is None:
                     reservation = self._intend_for(conn, row, Purpose.PICKUP, "resident")
@@ -114,7 +115,7 @@ class Access(StoreBase):
         now = self.clock.time()
         rules = self.config.pickup.throttle
         with self._change() as conn:
-            state = credentials.load_throttle(conn, "pickup", now)
+            state = credentials.load_throttle(conn, "pickup")
             credentials.refuse_if_blocked(state, now, "code")
             state = throttle.after_failure(state, now, rules)
             credentials.save_throttle(conn, "pickup", state)
@@ -129,7 +130,7 @@ class Access(StoreBase):
             "token_invalid",
             "this QR code was not issued for pickups here",
             status=403,
-            attempts_left=throttle.attempts_left(state, rules),
+            attempts_left=throttle.attempts_left(state, now, rules),
         )
 
     def _door_refusal(self, comp_id: str, unreachable: Iterable[str] = ()) -> FlowError | None:
@@ -179,14 +180,14 @@ class Access(StoreBase):
         now = self.clock.time()
         rules = self.config.pickup.throttle
         with self._change() as conn:
-            state = credentials.load_throttle(conn, "courier", now)
+            state = credentials.load_throttle(conn, "courier")
             credentials.refuse_if_blocked(state, now, "courier code")
             courier = credentials.courier_by_code(conn, self.key.digest("courier", code))
             if courier is None:
                 state = throttle.after_failure(state, now, rules)
                 self._event(Event.COURIER_DENIED, {"failures": state.failures})
             else:
-                state = throttle.ThrottleState()
+                state = throttle.after_pickup(state, now, rules)
                 self._event(Event.COURIER_LOGIN, {"courier": courier.id})
             credentials.save_throttle(conn, "courier", state)
         if courier is None:

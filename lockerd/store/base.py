@@ -49,6 +49,9 @@ class StoreBase:
         self._listeners: list[Callable[[list[JournalEntry]], None]] = []
         self._written: list[JournalEntry] = []
         self._lock = threading.Lock()
+        #: Whether pickup codes wait (sealed) for someone to deliver them: the back
+        #: office, or the demo's recipient messages. Without either, none is kept.
+        self.keep_notices = True
 
     def subscribe(self, listener: Callable[[list[JournalEntry]], None]) -> None:
         """Call ``listener(events)`` after every commit that wrote journal events."""
@@ -129,7 +132,10 @@ class StoreBase:
             "SELECT n.parcel_id, n.seq, n.code, p.barcode, p.recipient, p.compartment_id,"
             " p.pickup_by FROM pickup_notices n JOIN parcels p ON p.id = n.parcel_id ORDER BY n.seq"
         ).fetchall()
-        return [dict(r) for r in rows]
+        notices = [dict(r) for r in rows]
+        for notice in notices:
+            notice["code"] = self.key.unseal(notice["code"], notice["parcel_id"])
+        return notices
 
     def expected_size(self, barcode: str) -> str | None:
         """The announced size of an expected parcel; refuses a barcode already in the locker."""
@@ -145,7 +151,7 @@ class StoreBase:
         return str(row[1]) if row[1] else None
 
     def throttle_state(self, scope: str) -> throttle.ThrottleState:
-        return credentials.load_throttle(self.db.conn, scope, self.clock.time())
+        return credentials.load_throttle(self.db.conn, scope)
 
     # -- helpers ---------------------------------------------------------
 

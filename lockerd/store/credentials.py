@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from dataclasses import dataclass
 
@@ -22,22 +23,23 @@ class Courier:
         return [r for r, ok in (("deliver", self.can_deliver), ("collect", self.can_collect)) if ok]
 
 
-def load_throttle(conn: sqlite3.Connection, scope: str, now: float) -> throttle.ThrottleState:
+def load_throttle(conn: sqlite3.Connection, scope: str) -> throttle.ThrottleState:
     row = conn.execute(
-        "SELECT failures, blocked_until, locked_out FROM throttle WHERE scope = ?", (scope,)
+        "SELECT failures, blocked_until, locked_out, budget_full_at FROM throttle WHERE scope = ?",
+        (scope,),
     ).fetchone()
     if row is None:
         return throttle.ThrottleState()
-    state = throttle.ThrottleState(row[0], row[1], bool(row[2]))
-    return throttle.after_lockout_expired(state, now)
+    return throttle.ThrottleState(row[0], row[1], bool(row[2]), row[3])
 
 
 def save_throttle(conn: sqlite3.Connection, scope: str, state: throttle.ThrottleState) -> None:
     conn.execute(
-        "INSERT INTO throttle (scope, failures, blocked_until, locked_out) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT(scope) DO UPDATE SET failures = excluded.failures,"
-        " blocked_until = excluded.blocked_until, locked_out = excluded.locked_out",
-        (scope, state.failures, state.blocked_until, int(state.locked_out)),
+        "INSERT INTO throttle (scope, failures, blocked_until, locked_out, budget_full_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT(scope) DO UPDATE SET failures = excluded.failures,"
+        " blocked_until = excluded.blocked_until, locked_out = excluded.locked_out,"
+        " budget_full_at = excluded.budget_full_at",
+        (scope, state.failures, state.blocked_until, int(state.locked_out), state.budget_full_at),
     )
 
 
@@ -47,14 +49,26 @@ def refuse_if_blocked(state: throttle.ThrottleState, now: float, what: str) -> N
     if not wait:
         return
     if state.locked_out:
-        raise FlowError(
-            "locked_out",
-            f"too many wrong {what}s; try again in {wait / 60:.0f} min",
-            status=429,
-            retry_after=round(wait),
-        )
+        raise locked_out_error(state, now, what)
     raise FlowError(
-        "too_fast", f"wait {wait:.0f} s before the next {what}", status=429, retry_after=round(wait)
+        "too_fast",
+        f"wait {_seconds(wait)} before the next {what}",
+        status=429,
+        retry_after=math.ceil(wait),
+        retry_at=math.ceil(state.blocked_until),
+    )
+
+
+def locked_out_error(state: throttle.ThrottleState, now: float, what: str) -> FlowError:
+    """The lock-out answer: when to come back, blaming nobody; for residents, the QR way."""
+    wait = throttle.blocked_for(state, now)
+    qr = " The QR code from the pickup notice still works." if what == "code" else ""
+    return FlowError(
+        "locked_out",
+        f"Too many wrong {what}s were typed here; {what}s are taken again in {_seconds(wait)}.{qr}",
+        status=429,
+        retry_after=math.ceil(wait),
+        retry_at=math.ceil(state.blocked_until),
     )
 
 
@@ -63,20 +77,22 @@ def wrong_code_error(
 ) -> FlowError:
     """The error for a wrong code, telling how many attempts are left and any wait."""
     if state.locked_out:
-        wait = throttle.blocked_for(state, now)
-        return FlowError(
-            "locked_out",
-            f"too many wrong {what}s; try again in {wait / 60:.0f} min",
-            status=429,
-            retry_after=round(wait),
-        )
+        return locked_out_error(state, now, what)
     return FlowError(
         "wrong_code",
         f"that {what} is not right",
         status=403,
-        attempts_left=throttle.attempts_left(state, rules),
-        retry_after=round(throttle.blocked_for(state, now)),
+        attempts_left=throttle.attempts_left(state, now, rules),
+        retry_after=math.ceil(throttle.blocked_for(state, now)),
     )
+
+
+def _seconds(wait: float) -> str:
+    """``1 second``, ``40 seconds``, ``1 min``, ``15 min``: whole units, rounded up."""
+    if wait > 90:
+        return f"{math.ceil(wait / 60)} min"
+    whole = math.ceil(wait)
+    return f"{whole} second" + ("" if whole == 1 else "s")
 
 
 def courier_by_code(conn: sqlite3.Connection, code_hmac: bytes) -> Courier | None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from lockerd import codes
+from lockerd import codes, throttle
 from lockerd.config.schema import CompartmentConfig
 from lockerd.domain import Comp, Event, Intent, Parcel, Purpose
 from lockerd.errors import FlowError, StoreError
+from lockerd.store import credentials
 from lockerd.store.base import Reservation, StoreBase
 
 
@@ -32,10 +33,11 @@ class Custody(StoreBase):
             ).fetchone()
             if busy:
                 raise FlowError("already_in_progress", f"parcel {barcode} is being dropped off")
+            skip = set(unavailable)
             free = {
                 r[0]
                 for r in conn.execute("SELECT id FROM compartments WHERE state = 'free'")
-                if r[0] not in set(unavailable)
+                if r[0] not in skip
             }
             chosen = self._choose(free, size, prefer_low)
             if chosen is None:
@@ -48,6 +50,16 @@ class Custody(StoreBase):
                 conn, chosen, Purpose.DROPOFF, courier, barcode=barcode, size=size
             )
         return Reservation(intent_id, chosen.id, Purpose.DROPOFF, chosen.size, barcode=barcode)
+
+    def has_room(self, size: str, unavailable: Iterable[str] = ()) -> bool:
+        """Whether a drop-off of ``size`` would find a free compartment now."""
+        skip = set(unavailable)
+        free = {
+            r[0]
+            for r in self.db.conn.execute("SELECT id FROM compartments WHERE state = 'free'")
+            if r[0] not in skip
+        }
+        return self._choose(free, size, prefer_low=False) is not None
 
     def _choose(self, free: set[str], size: str, prefer_low: bool) -> CompartmentConfig | None:
         order = self.config.size_order
@@ -270,10 +282,11 @@ class Custody(StoreBase):
                 "pickup_by": pickup_by,
             },
         )
-        conn.execute(
-            "INSERT INTO pickup_notices (parcel_id, seq, code) VALUES (?, ?, ?)",
-            (parcel_id, seq, code),
-        )
+        if self.keep_notices:  # someone delivers it: kept, sealed, until they have it
+            conn.execute(
+                "INSERT INTO pickup_notices (parcel_id, seq, code) VALUES (?, ?, ?)",
+                (parcel_id, seq, self.key.seal(code, int(parcel_id))),
+            )
         return int(parcel_id)
 
     def _unique_code(self, conn: Any) -> str:
@@ -296,6 +309,11 @@ class Custody(StoreBase):
             (Parcel.COLLECTED if resident else Parcel.RETURNED, now, now, intent["parcel_id"]),
         )
         conn.execute("DELETE FROM pickup_notices WHERE parcel_id = ?", (intent["parcel_id"],))
+        if resident:
+            # The one thing that ends the keypad's back-off streak; the budget stays.
+            rules = self.config.pickup.throttle
+            state = credentials.load_throttle(conn, "pickup")
+            credentials.save_throttle(conn, "pickup", throttle.after_pickup(state, now, rules))
         self._event(
             Event.PARCEL_COLLECTED if resident else Event.PARCEL_RETURNED,
             {

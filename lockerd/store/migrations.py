@@ -112,4 +112,14 @@ MIGRATIONS: list[list[str]] = [
             prev TEXT NOT NULL,
             hash TEXT NOT NULL)""",
     ],
+    # 5: the wrong-code budget: when it is full again (only time refills it)
+    [
+        """ALTER TABLE throttle ADD COLUMN budget_full_at REAL NOT NULL DEFAULT 0""",
+    ],
+    # 6: the audit chain is keyed with the device key from the next entry on; older
+    # entries keep their unkeyed links (lockerd/store/audit.py)
+    [
+        """INSERT INTO meta (key, value)
+            SELECT 'audit.keyed_from', COALESCE(MAX(seq), 0) + 1 FROM audit""",
+    ],
 ]

@@ -1,32 +1,26 @@
 """Technicians' actions and their tamper-evident audit log.
 
 Each action commits with its audit entry and a ``service.action`` journal
-event (so the back office hears of it, and of the audit chain's head). An
-entry's ``hash`` is SHA-256 of the previous entry's hash and the entry's own
-fields, so a changed, removed or reordered entry breaks the chain from there
-on, and :meth:`ServiceStore.verify_audit` names where.
+event (so the back office hears of it, and of the audit chain's head, which
+the event anchors). The chain is keyed with the device key and its head is
+anchored in the journal (lockerd/store/audit.py), so a changed, removed or
+reordered entry, or a removed tail, is found by
+:meth:`ServiceStore.verify_audit`, which names where.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from lockerd.domain import Comp, Event, Parcel, Purpose
 from lockerd.errors import FlowError, NotFound
+from lockerd.store import audit
 from lockerd.store.base import Reservation
 from lockerd.store.sync import SyncStore
 
 T = TypeVar("T")
-GENESIS = "0" * 64
-FIELDS = ("seq", "at", "actor", "origin", "action", "target", "reason")
-
-
-def entry_hash(prev: str, entry: dict[str, Any]) -> str:
-    body = json.dumps({k: entry[k] for k in FIELDS}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(f"{prev}\n{body}".encode()).hexdigest()
+GENESIS = audit.GENESIS
 
 
 class ServiceStore(SyncStore):
@@ -147,22 +141,28 @@ class ServiceStore(SyncStore):
                 "target": target,
                 "reason": reason,
             }
-            digest = entry_hash(prev, entry)
+            digest = audit.entry_mac(self.key, prev, entry)
             conn.execute(
                 "INSERT INTO audit (seq, at, actor, origin, action, target, reason, prev, hash)"
                 " VALUES (:seq, :at, :actor, :origin, :action, :target, :reason, :prev, :hash)",
                 entry | {"prev": prev, "hash": digest},
             )
             action_event = {k: v for k, v in entry.items() if k not in ("seq", "at")}
-            self._event(
-                Event.SERVICE_ACTION, action_event | {"audit_seq": seq, "audit_hash": digest}
-            )
+            head = audit.anchor(self.key, conn)
+            self._event(Event.SERVICE_ACTION, action_event | {"audit_hash": digest} | head)
         return result
 
-    def audit_head(self) -> str:
-        """The newest audit entry's hash (the chain's head), sent with every heartbeat."""
-        row = self.db.conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        return str(row[0]) if row else GENESIS
+    def audit_head(self) -> dict[str, Any]:
+        """The chain's head and its anchor, sent with every heartbeat."""
+        return audit.anchor(self.key, self.db.conn)
+
+    def anchor_audit_once(self) -> None:
+        """At the first start (or the first after an upgrade): anchor the chain in the journal."""
+        if self.db.meta("audit.anchored") is not None:
+            return
+        with self._change() as conn:
+            self._event(Event.AUDIT_ANCHOR, audit.anchor(self.key, conn))
+            self.db.set_meta("audit.anchored", "1")
 
     def audit_entries(self, limit: int = 1000) -> list[dict[str, Any]]:
         rows = self.db.conn.execute(
@@ -171,15 +171,5 @@ class ServiceStore(SyncStore):
         return [dict(r) for r in reversed(rows)]
 
     def verify_audit(self) -> dict[str, Any]:
-        """Recompute the chain; the entries where it breaks, and its head."""
-        rows = [dict(r) for r in self.db.conn.execute("SELECT * FROM audit ORDER BY rowid")]
-        problems, prev, expected_seq = [], GENESIS, 1
-        for row in rows:
-            if row["seq"] != expected_seq:
-                problems.append(f"entry {row['seq']}: expected entry {expected_seq} here")
-            if row["prev"] != prev:
-                problems.append(f"entry {row['seq']}: does not follow the entry before it")
-            if entry_hash(row["prev"], row) != row["hash"]:
-                problems.append(f"entry {row['seq']}: its contents were changed")
-            prev, expected_seq = row["hash"], row["seq"] + 1
-        return {"entries": len(rows), "head": prev, "problems": problems}
+        """Recompute the chain and check it against its newest anchor in the journal."""
+        return audit.verify(self.key, self.db.conn)

@@ -16,6 +16,7 @@ from lockerd.config.schema import DemoSection
 from lockerd.domain import LIVE_INTENTS, Comp, Door, Event, Intent
 from lockerd.errors import StoreError
 from lockerd.store._db import Database
+from lockerd.store._files import private_key
 from lockerd.store.access import Access
 from lockerd.store.service import ServiceStore
 
@@ -24,17 +25,46 @@ class Store(ServiceStore, Access):
     """The locker's durable state."""
 
     @classmethod
-    def open(cls, config: Config, clock: Clock) -> Store:
-        """Open (or create) the database and device key, and check they belong together."""
+    def open(cls, config: Config, clock: Clock, *, notices: bool | None = None) -> Store:
+        """Open (or create) the database and device key, and check they belong together.
+
+        ``notices``: keep pickup codes (sealed) until delivered; by default only
+        when someone delivers them, a back office (``sync.url``) or the demo page.
+        """
         db = Database(config.database_path)
         holds_codes = db.conn.execute(
             "SELECT EXISTS (SELECT 1 FROM parcels WHERE code_hmac IS NOT NULL)"
             " OR EXISTS (SELECT 1 FROM couriers)"
         ).fetchone()[0]
         key = codes.DeviceKey.load(config.key_path, create=not holds_codes)
+        private_key(config.key_path)
         store = cls(db, key, config, clock)
         store._check_key_fingerprint()
+        if notices is None:
+            notices = bool(config.sync.url) or config.kiosk.demo
+        store.keep_notices = notices
+        store._seal_old_notices()
+        store.anchor_audit_once()
         return store
+
+    def _seal_old_notices(self) -> None:
+        """Seal plaintext codes an older lockerd left, or drop them if nobody delivers them."""
+        rows = self.db.conn.execute(
+            "SELECT parcel_id, code FROM pickup_notices WHERE code NOT LIKE ?",
+            (codes.SEALED + "%",),
+        ).fetchall()
+        if not rows and self.keep_notices:
+            return
+        with self.db.transaction() as conn:
+            if not self.keep_notices:
+                conn.execute("DELETE FROM pickup_notices")
+            for parcel_id, code in rows if self.keep_notices else ():
+                conn.execute(
+                    "UPDATE pickup_notices SET code = ? WHERE parcel_id = ?",
+                    (self.key.seal(code, parcel_id), parcel_id),
+                )
+        # The old pages (overwritten: secure_delete) replace the file's, and the WAL empties.
+        self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _check_key_fingerprint(self) -> None:
         known = self.db.meta("key_fingerprint")

@@ -14,6 +14,7 @@ from typing import Any
 
 from lockerd.domain import Comp, Event, Parcel, Purpose
 from lockerd.errors import FlowError
+from lockerd.store import audit
 from lockerd.store.base import JournalEntry, Reservation
 from lockerd.store.custody import Custody
 from lockerd.sync.commands import Command
@@ -40,16 +41,16 @@ class SyncStore(Custody):
         """The oldest unacknowledged events; ``parcel.stored`` carries its pickup code."""
         acked, _ = self.sync_position()
         rows = self.db.conn.execute(
-            "SELECT j.seq, j.at, j.type, j.data, n.code FROM journal j"
+            "SELECT j.seq, j.at, j.type, j.data, n.code, n.parcel_id FROM journal j"
             " LEFT JOIN pickup_notices n ON n.seq = j.seq"
             " WHERE j.seq > ? ORDER BY j.seq LIMIT ?",
             (acked, limit),
         ).fetchall()
         events = []
-        for seq, at, kind, data, code in rows:
+        for seq, at, kind, data, code, parcel_id in rows:
             body = json.loads(data)
             if code is not None:
-                body["pickup_code"] = code
+                body["pickup_code"] = self.key.unseal(code, parcel_id)
             events.append({"seq": seq, "type": kind, "at": at, "data": body})
         return events
 
@@ -71,11 +72,12 @@ class SyncStore(Custody):
     def prune_acked(self, older_than: float) -> int:
         """Delete acknowledged events written before ``older_than``; never an unsent one."""
         acked, _ = self.sync_position()
+        newest = audit.newest_anchor(self.db.conn)  # kept: verify_audit holds the chain to it
         with self.db.transaction() as conn:
             cursor = conn.execute(
                 "DELETE FROM journal WHERE seq <= ? AND at < ?"
-                " AND seq NOT IN (SELECT seq FROM pickup_notices)",
-                (acked, older_than),
+                " AND seq NOT IN (SELECT seq FROM pickup_notices) AND seq != ?",
+                (acked, older_than, newest[0] if newest else 0),
             )
         return int(cursor.rowcount)
 

@@ -274,5 +274,5 @@ class SyncCoordinator:
             "boards": {name: b.online for name, b in self.locker.bank.boards.items()},
             "unsent": await self.db(self.store.unsent_count),
             "sync_failures": self.failures,
-            "audit_head": await self.db(self.store.audit_head),
+            **await self.db(self.store.audit_head),
         }

@@ -28,8 +28,12 @@ export async function setLanguage(lang) {
   }
 }
 
-// The text of `key` with each {name} replaced by params[name].
+// The text of `key` with each {name} replaced by params[name]. With a number in
+// params.count, the language's plural form `key.one` is taken where it has one
+// ("1 attempt left", "1 Sekunde").
 export function t(key, params = {}) {
-  const text = strings[key] ?? key;
+  const counted = typeof params.count === "number";
+  const form = counted ? new Intl.PluralRules(language || "en").select(params.count) : "";
+  const text = strings[`${key}.${form}`] ?? strings[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (whole, name) => String(params[name] ?? whole));
 }

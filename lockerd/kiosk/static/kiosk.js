@@ -65,11 +65,19 @@ const FOR_SUPPORT = [
 function showError(err, then) {
   const params = {
     ...err,
-    minutes: Math.ceil((err.retry_after || 0) / 60),
+    time: clockTime(err.retry_after || 0),
+    count: "attempts_left" in err ? err.attempts_left : err.retry_after,
     support: FOR_SUPPORT.includes(err.code) ? state.status.locker.support : "",
     length: state.status.code_length,
   };
   showMessage("error.title", `error.${err.code}`, params, then);
+}
+
+// The clock time `seconds` from now, rounded up to the minute so that coming back
+// at the time shown never finds the keypad still locked.
+function clockTime(seconds) {
+  const at = new Date(Math.ceil((Date.now() + seconds * 1000) / 60000) * 60000);
+  return at.toLocaleTimeString(language, { hour: "2-digit", minute: "2-digit" });
 }
 
 $("message-ok").onclick = () => state.message.then();
@@ -121,7 +129,9 @@ async function courierLogin(body) {
     openCourier(null);
   } catch (err) {
     login.set("");
-    showError(err, () => show("login"));
+    // A courier's lock-out is its own: no word of the residents' QR codes.
+    const courierErr = err.code === "locked_out" ? { ...err, code: "courier_locked_out" } : err;
+    showError(courierErr, () => show("login"));
   }
 }
 
@@ -206,9 +216,26 @@ async function collect(parcelId) {
 
 // -- following a flow ------------------------------------------------------------
 
+// The newest view of each recent flow, from POST responses and the event stream, which
+// may arrive in either order: a view older than one already shown is never shown.
+const newest = new Map();
+const shown = new Map();
+
+function remember(view) {
+  const known = newest.get(view.id);
+  if (known && known.revision > view.revision) return known;
+  newest.set(view.id, view);
+  if (newest.size > 32) newest.delete(newest.keys().next().value);
+  return view;
+}
+
 function track(flow) {
-  state.flow = flow;
-  render(flow);
+  const view = remember(flow);
+  if (view.revision < (shown.get(view.id) ?? -1)) return;
+  shown.set(view.id, view.revision);
+  if (shown.size > 32) shown.delete(shown.keys().next().value);
+  state.flow = view;
+  render(view);
 }
 
 function render(flow) {
@@ -217,7 +244,7 @@ function render(flow) {
     const instruction = { dropoff: "door.put_in", pickup: "door.take_out", collect: "door.take_back" };
     return showDoor(flow, instruction[flow.kind]);
   }
-  if (flow.state === "need_size" || flow.state === "offer_size") return showSizes(flow);
+  if (["need_size", "offer_size", "did_not_open"].includes(flow.state)) return showSizes(flow);
   state.flow = null;
   if (flow.kind === "dropoff") {
     if (flow.state === "stored") {
@@ -275,7 +302,8 @@ function showSizes(flow) {
   const sizes = state.status.sizes;
   const from = flow.offered_size ? sizes.indexOf(flow.offered_size) : 0;
   show("size", () => {
-    $("size-title").textContent = t(flow.offered_size ? "size.larger" : "size.title");
+    const title = flow.state === "did_not_open" ? "size.did_not_open" : flow.offered_size ? "size.larger" : "size.title";
+    $("size-title").textContent = t(title, { compartment: flow.error && flow.error.compartment });
     $("sizes").replaceChildren(...sizes.slice(from).map((size) => {
       const button = document.createElement("button");
       const dims = state.status.size_dimensions[size];
@@ -328,6 +356,7 @@ function connect() {
   ws.onmessage = (message) => {
     const msg = JSON.parse(message.data);
     if (msg.type === "flow.updated") {
+      remember(msg.flow);
       if (state.flow && state.flow.id === msg.flow.id) track(msg.flow);
     } else if (msg.type === "scan") {
       onScan(msg.scan);

@@ -1,0 +1,128 @@
+"""The technicians' audit chain: keyed entries, and the anchors that pin its head in the journal.
+
+Each entry's ``hash`` is HMAC-SHA256, under the device key (a file kept
+outside the database), of the previous entry's hash and the entry's own
+fields: nobody without the key can change an entry and recompute the chain.
+Entries an older lockerd wrote (before ``audit.keyed_from``) keep their
+unkeyed SHA-256 links; the first keyed entry's MAC covers their head.
+
+The head (last ``seq`` and its hash) is anchored in the journal: every
+``service.action`` event (in the same transaction as its entry), every
+``heartbeat`` and an ``audit.anchor`` event at the first start carry
+``audit_seq``, ``audit_head``, ``audit_keyed_from`` and ``audit_anchor``, a
+MAC over the three. Removing the newest entries, or all of them, leaves the
+newest anchor naming a head the chain no longer has; a forged anchor does
+not verify. Deleting the anchors as well means rewriting the journal, which
+the back office already holds (heartbeats and ``service.action`` events).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from typing import Any
+
+from lockerd.codes import DeviceKey
+
+GENESIS = "0" * 64
+FIELDS = ("seq", "at", "actor", "origin", "action", "target", "reason")
+KEYED_FROM = "audit.keyed_from"
+#: Journal events that carry an anchor (``audit_anchor`` in their data).
+ANCHORING = ("service.action", "heartbeat", "audit.anchor")
+
+
+def _body(entry: dict[str, Any]) -> str:
+    return json.dumps({k: entry[k] for k in FIELDS}, sort_keys=True, separators=(",", ":"))
+
+
+def legacy_hash(prev: str, entry: dict[str, Any]) -> str:
+    """The unkeyed link older lockerd versions wrote."""
+    return hashlib.sha256(f"{prev}\n{_body(entry)}".encode()).hexdigest()
+
+
+def entry_mac(key: DeviceKey, prev: str, entry: dict[str, Any]) -> str:
+    return key.digest("audit", f"{prev}\n{_body(entry)}").hex()
+
+
+def anchor(key: DeviceKey, conn: sqlite3.Connection) -> dict[str, Any]:
+    """The chain's head and its MAC, for a journal event's data."""
+    row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, head = (int(row[0]), str(row[1])) if row else (0, GENESIS)
+    keyed_from = keyed_since(conn)
+    return {
+        "audit_seq": seq,
+        "audit_head": head,
+        "audit_keyed_from": keyed_from,
+        "audit_anchor": _anchor_mac(key, seq, head, keyed_from),
+    }
+
+
+def _anchor_mac(key: DeviceKey, seq: int, head: str, keyed_from: int) -> str:
+    return key.digest("audit-anchor", f"{seq}:{head}:{keyed_from}").hex()
+
+
+def keyed_since(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (KEYED_FROM,)).fetchone()
+    return int(row[0]) if row else 1
+
+
+def verify(key: DeviceKey, conn: sqlite3.Connection) -> dict[str, Any]:
+    """Recompute the chain and hold it against the newest anchor; where it breaks, and its head."""
+    rows = [dict(r) for r in conn.execute("SELECT * FROM audit ORDER BY rowid")]
+    keyed_from = keyed_since(conn)
+    problems, prev, expected_seq = [], GENESIS, 1
+    for row in rows:
+        if row["seq"] != expected_seq:
+            problems.append(f"entry {row['seq']}: expected entry {expected_seq} here")
+        if row["prev"] != prev:
+            problems.append(f"entry {row['seq']}: does not follow the entry before it")
+        keyed = row["seq"] >= keyed_from
+        link = entry_mac(key, row["prev"], row) if keyed else legacy_hash(row["prev"], row)
+        if link != row["hash"]:
+            problems.append(f"entry {row['seq']}: its contents were changed")
+        prev, expected_seq = row["hash"], row["seq"] + 1
+    problems += _against_anchor(key, conn, {r["seq"]: r["hash"] for r in rows}, keyed_from)
+    return {"entries": len(rows), "head": prev, "problems": problems}
+
+
+def _against_anchor(
+    key: DeviceKey, conn: sqlite3.Connection, chain: dict[int, str], keyed_from: int
+) -> list[str]:
+    found = newest_anchor(conn)
+    if found is None:
+        return ["the journal holds no anchor of the audit log (its events were removed)"]
+    event_seq, data = found
+    try:
+        seq, head = int(data["audit_seq"]), str(data["audit_head"])
+        anchored_from = int(data["audit_keyed_from"])
+        genuine = _anchor_mac(key, seq, head, anchored_from) == data["audit_anchor"]
+    except (KeyError, TypeError, ValueError):
+        genuine = False
+    if not genuine:
+        return [f"journal event {event_seq}: its audit anchor was forged or changed"]
+    problems = []
+    if anchored_from != keyed_from:
+        problems.append(f"the keyed chain should start at entry {anchored_from}, not {keyed_from}")
+    last = max(chain, default=0)
+    if seq and chain.get(seq) is None:
+        first = min(last + 1, seq)
+        gone = f"entry {seq} is" if first == seq else f"entries {first}..{seq} are"
+        problems.append(f"{gone} missing (journal event {event_seq} anchors entry {seq})")
+    elif seq and chain[seq] != head:
+        problems.append(f"entry {seq}: differs from the one journal event {event_seq} anchors")
+    if last > seq:
+        problems.append(f"entries {seq + 1}..{last} are not anchored in the journal")
+    return problems
+
+
+def newest_anchor(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]] | None:
+    """The newest journal event carrying an anchor: (its seq, its data)."""
+    marks = ", ".join("?" * len(ANCHORING))
+    for seq, data in conn.execute(
+        f"SELECT seq, data FROM journal WHERE type IN ({marks}) ORDER BY seq DESC", ANCHORING
+    ):
+        body = json.loads(data)
+        if isinstance(body, dict) and "audit_anchor" in body:
+            return int(seq), body
+    return None

@@ -1,0 +1,83 @@
+"""The audit chain in the store: keyed links, journal anchors, the upgrade from unkeyed links."""
+
+from __future__ import annotations
+
+from lockerd.clock import FakeClock
+from lockerd.store import Store
+from lockerd.store.audit import GENESIS, legacy_hash
+from tests.rig import bank_config
+
+
+def old_database(state) -> None:
+    """A database as lockerd wrote it before the chain was keyed: schema 5, two SHA-256 links."""
+    store = Store.open(bank_config(state), FakeClock())
+    conn = store.db.conn
+    conn.execute("DELETE FROM meta WHERE key IN ('audit.keyed_from', 'audit.anchored')")
+    conn.execute("DELETE FROM journal WHERE type = 'audit.anchor'")
+    prev = GENESIS
+    for seq, target in ((1, "A1"), (2, "A2")):
+        entry = {"seq": seq, "at": 1.0, "actor": "root", "origin": "local", "action": "disable"}
+        entry |= {"target": target, "reason": "old"}
+        digest = legacy_hash(prev, entry)
+        conn.execute(
+            "INSERT INTO audit (seq, at, actor, origin, action, target, reason, prev, hash)"
+            " VALUES (:seq, :at, :actor, :origin, :action, :target, :reason, :prev, :hash)",
+            entry | {"prev": prev, "hash": digest},
+        )
+        prev = digest
+    conn.execute("PRAGMA user_version = 5")
+    store.close()
+
+
+def test_an_old_unkeyed_chain_is_kept_anchored_and_continued_with_keyed_links(tmp_path) -> None:
+    old_database(tmp_path)
+    store = Store.open(bank_config(tmp_path), FakeClock())
+    store.sync_layout()
+    try:
+        assert store.db.schema_version == 6
+        assert store.db.meta("audit.keyed_from") == "3"
+        anchors = [e for e in store.events() if e["type"] == "audit.anchor"]
+        assert [(a["data"]["audit_seq"], a["data"]["audit_keyed_from"]) for a in anchors] == [
+            (2, 3)
+        ]
+        assert store.verify_audit()["problems"] == []
+        store.service_disable("M1", "root", "local", "new")
+        row = store.db.conn.execute("SELECT * FROM audit WHERE seq = 3").fetchone()
+        assert row["hash"] != legacy_hash(row["prev"], dict(row)), "the new link is keyed"
+        assert store.verify_audit() == {"entries": 3, "head": row["hash"], "problems": []}
+    finally:
+        store.close()
+
+
+def test_an_old_entry_edited_with_its_links_recomputed_is_found(tmp_path) -> None:
+    old_database(tmp_path)
+    store = Store.open(bank_config(tmp_path), FakeClock())
+    try:
+        conn = store.db.conn
+        prev = GENESIS
+        for row in conn.execute("SELECT * FROM audit ORDER BY seq").fetchall():
+            entry = dict(row) | {"reason": "nothing happened", "prev": prev}
+            prev = legacy_hash(prev, entry)
+            conn.execute(
+                "UPDATE audit SET reason = ?, prev = ?, hash = ? WHERE seq = ?",
+                (entry["reason"], entry["prev"], prev, entry["seq"]),
+            )
+        problems = store.verify_audit()["problems"]
+        assert any("entry 2: differs from the one journal event" in p for p in problems), problems
+    finally:
+        store.close()
+
+
+def test_pruning_keeps_the_newest_anchor(tmp_path) -> None:
+    clock = FakeClock()
+    store = Store.open(bank_config(tmp_path), clock)
+    store.sync_layout()
+    try:
+        store.service_disable("S1", "root", "local", "one")
+        last = store.last_seq()
+        store.acknowledge(last)
+        store.prune_acked(older_than=float("inf"))
+        assert [e["type"] for e in store.events()] == ["service.action"]
+        assert store.verify_audit()["problems"] == []
+    finally:
+        store.close()
