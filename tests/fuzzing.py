@@ -93,14 +93,23 @@ class Renewed(Generic[T]):
         self._make, self._close, self.every = make, close, every
         self.cases = 0
         self.current = make(0)
+        self._spoilt = False
 
     def __call__(self) -> T:
         """The locker for the next case."""
         self.cases += 1
-        if self.cases % self.every == 0:
+        if self.cases % self.every == 0 or self._spoilt:
             self._close(self.current)
             self.current = self._make(self.cases)
+            self._spoilt = False
         return self.current
+
+    def spoil(self, changed: dict[str, Any]) -> None:
+        """After an accepted request: a door it began to open keeps its flow going as time
+        passes (a door-open timeout, a jam), which would show in the next case's dump as if
+        that case had changed it. The next case gets a fresh locker then."""
+        if "unlock_intents" in changed:
+            self._spoilt = True
 
     def close(self) -> None:
         self._close(self.current)

@@ -63,7 +63,8 @@ class Socket:
     def ask(self, line: bytes) -> list[bytes]:
         return self.loop(self.rig.run(self._ask(line)))  # type: ignore[no-any-return]
 
-    def refusal_changes_nothing(self, line: bytes, command: str | None = None) -> None:
+    def refusal_changes_nothing(self, line: bytes, command: str | None = None) -> Any:
+        """Ask; a refusal must change nothing. What an accepted request changed."""
         before = dump(self.rig.store.db.conn)
         replies = self.ask(line)
         changed = changes(before, dump(self.rig.store.db.conn))
@@ -80,6 +81,7 @@ class Socket:
             assert changed == {}, f"{line!r} was refused ({error}) but changed {changed}"
         (status,) = self.ask(b'{"command": "status"}\n')
         assert json.loads(status)["ok"] is True, "the daemon stopped answering"
+        return changed
 
 
 @pytest.fixture
@@ -116,7 +118,9 @@ def test_any_line_gets_an_error_reply_and_changes_nothing(socket: Any, examples:
     run(
         "control (any line)",
         examples,
-        lambda line: socket().refusal_changes_nothing(line.replace(b"\n", b" ") + b"\n"),
+        lambda line: socket.spoil(
+            socket().refusal_changes_nothing(line.replace(b"\n", b" ") + b"\n")
+        ),
         line=st.one_of(
             st.binary(max_size=64),
             json_values.map(lambda v: json.dumps(v).encode()),
@@ -161,7 +165,10 @@ def test_any_request_to_any_command_is_answered_and_a_refusal_changes_nothing(
     def prop(command: Any, args: Any, extra: dict[str, Any]) -> None:
         request = {"command": command, "args": safe(command, args), **extra}
         line = json.dumps(request).encode() + b"\n"
-        socket().refusal_changes_nothing(line, command if isinstance(command, str) else None)
+        changed = socket().refusal_changes_nothing(
+            line, command if isinstance(command, str) else None
+        )
+        socket.spoil(changed)
 
     run(
         "control (requests to every command)",

@@ -75,7 +75,8 @@ class Kiosk:
 
     def refusal_changes_nothing(
         self, method: str, path: str, headers: dict[str, str], data: bytes
-    ) -> None:
+    ) -> Any:
+        """Send; a refusal must change nothing (but a wrong code's cost). What it changed."""
         before = dump(self.rig.store.db.conn)
         status, content_type, body = self.call(self._send(method, path, headers, data))
         changed = changes(before, dump(self.rig.store.db.conn))
@@ -87,7 +88,7 @@ class Kiosk:
             # site's page must not be processed)
             assert status >= 400, f"{case}: {status}: a body that is not JSON was taken"
         if status < 400 or method == "HEAD":
-            return
+            return changed
         assert content_type.startswith("application/json"), f"{case}: {status} {content_type}"
         error = json.loads(body)["error"]
         assert isinstance(error["code"], str) and isinstance(error["message"], str), error
@@ -97,6 +98,7 @@ class Kiosk:
             assert set(journal_types(new)) <= COUNTED_EVENTS, f"{case}: {error} wrote {new}"
         else:
             assert changed == {}, f"{case} was refused ({error}) but changed {changed}"
+        return changed
 
 
 @contextmanager
@@ -181,7 +183,7 @@ def test_any_request_gets_no_5xx_a_json_error_and_changes_nothing(
             if query:
                 path += "?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in query.items())
             data = body if isinstance(body, bytes) else body.encode()
-            here.refusal_changes_nothing(method, path, headers, data)
+            kiosk.spoil(here.refusal_changes_nothing(method, path, headers, data))
 
         run(
             "kiosk (any request)",
@@ -234,7 +236,9 @@ def test_any_json_body_to_each_endpoint_gets_no_5xx_and_a_refusal_changes_nothin
             headers = {"Content-Type": "application/json"}
             if auth:
                 headers["Authorization"] = f"Bearer {here.courier}"
-            here.refusal_changes_nothing("POST", path, headers, json.dumps(body).encode())
+            kiosk.spoil(
+                here.refusal_changes_nothing("POST", path, headers, json.dumps(body).encode())
+            )
 
         run(
             "kiosk (JSON bodies to each endpoint)",

@@ -147,7 +147,8 @@ class SyncedLocker:
     def apply(self, raw: Any) -> str:
         return self.loop(self.rig.run(self.sync.apply(raw)))  # type: ignore[no-any-return]
 
-    def refused_changes_only_the_inbox(self, raw: Any) -> None:
+    def refused_changes_only_the_inbox(self, raw: Any) -> Any:
+        """Apply; a refusal must change only the inbox. What an applied command changed."""
         before = self.dump()
         outcome = self.apply(raw)
         changed = changes(before, self.dump())
@@ -155,11 +156,11 @@ class SyncedLocker:
         if outcome == "duplicate" or not has_id:
             assert outcome != "applied"
             assert changed == {}, f"{raw!r} ({outcome}) changed {changed}"
-            return
+            return changed
         if outcome == "applied":
             # A mutation that left a valid command (an optional field dropped...).
             commands.parse(raw)
-            return
+            return changed
         assert outcome == "rejected"
         assert set(changed) == {"inbox", "journal"}, f"{raw!r} changed {changed}"
         (_, inbox), (_, journal) = changed["inbox"], changed["journal"]
@@ -169,6 +170,7 @@ class SyncedLocker:
         before = self.dump()
         assert self.apply(raw) == "duplicate"
         assert self.dump() == before
+        return changed
 
 
 @contextmanager
@@ -208,7 +210,7 @@ def test_any_json_value_as_a_command_is_refused_and_changes_only_the_inbox(
         run(
             "sync (any JSON value as a command)",
             examples,
-            lambda raw: locker().refused_changes_only_the_inbox(raw),
+            lambda raw: locker.spoil(locker().refused_changes_only_the_inbox(raw)),
             raw=st.one_of(
                 json_values,
                 st.fixed_dictionaries({}, optional={f: json_values for f in FIELDS[:5]}),
@@ -226,7 +228,7 @@ def test_mutated_valid_commands_are_refused_and_change_only_the_inbox(
 
         def prop(command: tuple[str, dict[str, Any]], edits: list[Any]) -> None:
             raw = mutated(office.command(*command), edits)
-            locker().refused_changes_only_the_inbox(raw)
+            locker.spoil(locker().refused_changes_only_the_inbox(raw))
 
         run("sync (mutated valid commands)", examples, prop, command=valid, edits=mutations)
 
@@ -240,7 +242,9 @@ def test_valid_commands_apply_once(examples: int, tmp_path: Path) -> None:
         def prop(command: tuple[str, dict[str, Any]]) -> None:
             here = locker()
             raw = office.command(*command)
+            first = here.dump()
             outcome = here.apply(raw)
+            locker.spoil(changes(first, here.dump()))
             assert outcome in ("applied", "rejected"), outcome
             (row,) = here.rig.store.db.conn.execute(
                 "SELECT outcome, reason FROM inbox WHERE id = ?", (raw["id"],)
