@@ -80,7 +80,9 @@ class ControlServer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.is_socket():
             self.path.unlink()  # left by a daemon that was killed
-        self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+        self._server = await asyncio.start_unix_server(
+            self._serve, path=str(self.path), limit=MAX_REQUEST
+        )
         # Anyone may connect; the peer credentials decide what they may do.
         os.chmod(self.path, 0o666)
         return self.path
@@ -96,7 +98,7 @@ class ControlServer:
         creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         pid, uid, gid = struct.unpack("3i", creds)
         try:
-            line = await reader.readuntil(b"\n")
+            line = await _request_line(reader)
             if not allowed(uid, gid, self.config.control.group):
                 raise FlowError("not_allowed", "only root or the control group may do that", 403)
             request = _parse(line)
@@ -114,7 +116,7 @@ class ControlServer:
                 await _send(writer, {"ok": True, "result": _plain(result)})
         except FlowError as exc:
             await _send(writer, {"ok": False, "error": {"code": exc.code, "message": exc.message}})
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+        except (_Hangup, ConnectionError):
             pass
         except Exception:
             log.exception("control request failed")
@@ -133,6 +135,26 @@ class _Stream:
 
 def stream(run: Callable[[asyncio.StreamWriter], Awaitable[None]]) -> _Stream:
     return _Stream(run)
+
+
+class _Hangup(Exception):
+    """The client closed the connection before sending anything."""
+
+
+async def _request_line(reader: asyncio.StreamReader) -> bytes:
+    """One request: a JSON line of at most ``MAX_REQUEST`` bytes, ended by a newline."""
+    try:
+        return await reader.readuntil(b"\n")
+    except asyncio.LimitOverrunError as exc:
+        raise BadRequest(
+            "request_too_large", f"a request is one line of at most {MAX_REQUEST} bytes"
+        ) from exc
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            raise _Hangup from exc
+        raise BadRequest(
+            "incomplete_request", "a request is one JSON line ended by a newline"
+        ) from exc
 
 
 def _parse(line: bytes) -> dict[str, Any]:
