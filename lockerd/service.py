@@ -29,11 +29,17 @@ def _compartment(args: dict[str, Any], config: Config) -> str:
     return comp
 
 
-def _int(args: dict[str, Any], key: str, default: int, low: int = 0) -> int:
+def _int(args: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
     value = args.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise BadRequest("invalid_field", f"{key} must be a whole number of at least {low}")
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise BadRequest("invalid_field", f"{key} must be a whole number in {low}..{high}")
     return value
+
+
+#: The largest journal sequence number SQLite can hold.
+MAX_SEQ = 2**63 - 1
+#: Most events or audit entries one request lists.
+MAX_LIMIT = 100_000
 
 
 def masked(value: Any) -> Any:
@@ -79,7 +85,8 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
         return {"compartment": comp, "state": state}
 
     async def events(caller: Caller, args: dict[str, Any]) -> Any:
-        after, limit = _int(args, "after", 0), _int(args, "limit", 50, 1)
+        after = _int(args, "after", 0, 0, MAX_SEQ)
+        limit = _int(args, "limit", 50, 1, MAX_LIMIT)
         if not args.get("follow"):
             if "after" not in args:
                 after = max(0, await db(store.last_seq) - limit)
@@ -122,7 +129,7 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
     async def audit(caller: Caller, args: dict[str, Any]) -> Any:
         if args.get("verify"):
             return await db(store.verify_audit)
-        return await db(store.audit_entries, _int(args, "limit", 50, 1))
+        return await db(store.audit_entries, _int(args, "limit", 50, 1, MAX_LIMIT))
 
     async def parcels(caller: Caller, args: dict[str, Any]) -> Any:
         action, barcode = args.get("action", "list"), args.get("barcode")
@@ -183,7 +190,7 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
             or any(i not in config.compartment_ids for i in ids)
         ):
             raise NotFound("unknown_compartment", f"name compartments of this locker, not {ids!r}")
-        wait = float(_int(args, "timeout", 120, 5))
+        wait = float(_int(args, "timeout", 120, 5, 3600))
         reason = args["reason"]
         if not reason.strip():
             raise BadRequest("reason_required", "every service action needs a --reason")

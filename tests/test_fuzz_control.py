@@ -208,3 +208,16 @@ def test_an_oversized_or_unterminated_request_gets_an_error_reply(socket: Any, l
     assert len(replies) == 1, replies
     reply = json.loads(replies[0])
     assert reply["ok"] is False and reply["error"]["code"] != "internal_error", reply
+
+
+@pytest.mark.parametrize(
+    "args",
+    [{"after": 2**64}, {"limit": 2**63}, {"after": -1}, {"limit": 0}],
+    ids=["after-past-64-bits", "limit-past-64-bits", "after-negative", "limit-zero"],
+)
+def test_events_out_of_range_are_refused_by_name(socket: Any, args: dict[str, int]) -> None:
+    """Found by the slow fuzz: an ``after`` past 64 bits failed in SQLite (internal_error)."""
+    line = json.dumps({"command": "events", "args": args}).encode() + b"\n"
+    [reply] = socket().ask(line)
+    error = json.loads(reply)["error"]
+    assert error["code"] == "invalid_field" and next(iter(args)) in error["message"], error
