@@ -23,7 +23,8 @@ from lockerd.clock import Clock, Timer
 from lockerd.config import Config
 from lockerd.domain import Door, Event
 from lockerd.errors import BadRequest, FlowError, NotFound, Unauthorized
-from lockerd.flows import Flow, check_barcode, check_courier_code, check_size, next_size
+from lockerd.flows import Flow, Kind, State, check_barcode, check_courier_code, check_size
+from lockerd.flows import machine as m
 from lockerd.store import Reservation, Store
 from lockerd.store.credentials import Courier
 from lockerd.worker import Worker
@@ -31,19 +32,6 @@ from lockerd.worker import Worker
 log = logging.getLogger(__name__)
 Message = dict[str, Any]
 KEPT_FLOWS = 200
-#: What a flow became when its door closed, by what the door cycle completed.
-FINISHED = {"stored": "stored", "remote": "closed", "service": "closed"}
-#: Door cycles whose item sensor disagreed: the flow fails with this error.
-MISMATCH = {
-    "parcel_not_seen": (
-        "parcel_not_seen",
-        "no parcel was seen in {} after its door closed; it will be checked",
-    ),
-    "parcel_still_inside": (
-        "parcel_still_inside",
-        "the parcel still seems to be in {}; it will be checked",
-    ),
-}
 
 
 @dataclass
@@ -217,82 +205,43 @@ class Locker:
             raise FlowError("door_in_progress", "finish the open door first")
         chosen = None if size is None else check_size(size, self.sizes)
         expected = await self.db(self.store.expected_size, barcode)
-        flow = Flow("dropoff", "need_size", courier=session.courier.id, barcode=barcode)
+        flow = Flow(Kind.DROPOFF, State.NEED_SIZE, courier=session.courier.id, barcode=barcode)
         flow.prefer_low = bool(prefer_low)
-        chosen = chosen or expected
-        if chosen is not None:
-            await self._reserve_and_open(flow, chosen)
+        await self._drive(flow, m.Scanned(chosen or expected))
         session.flow = self._track(flow)
         self._changed(flow)
         return flow
 
     async def dropoff_size(self, token: str | None, flow_id: str, size: object) -> Flow:
         flow = self.own_dropoff(token, flow_id)
-        if flow.state not in ("need_size", "offer_size", "did_not_open"):
-            raise FlowError("wrong_state", f"this drop-off is {flow.state}, not waiting for a size")
-        await self._reserve_and_open(flow, check_size(size, self.sizes, flow.offered_size))
+        await self._drive(flow, m.SizeChosen(size))
         self._changed(flow)
         return flow
 
     async def dropoff_doesnt_fit(self, token: str | None, flow_id: str) -> Flow:
         flow = self.own_dropoff(token, flow_id)
-        if flow.state != "open" or flow.intent is None or flow.compartment is None:
-            raise FlowError("door_not_open", "open the door and try the parcel first")
-        await self.db(self.store.release, flow.intent, "doesnt_fit")
-        self._by_compartment.pop(flow.compartment, None)
-        larger = next_size(self.config.compartment_size(flow.compartment), self.sizes)
-        flow.state, flow.offered_size = (
-            ("offer_size", larger) if larger else ("no_larger_size", None)
-        )
-        flow.compartment = flow.intent = None
-        self._changed(flow)
+        comp = flow.compartment
+        await self._drive(flow, m.DoesntFit(comp and self.config.compartment_size(comp)))
         return flow
 
     async def dropoff_door_did_not_open(self, token: str | None, flow_id: str) -> Flow:
         flow = self.own_dropoff(token, flow_id)
-        if flow.state == "open" and flow.compartment and self.bank.door_from_lock(flow.compartment):
-            # Only the lock's switch is read here: it says released, the courier
-            # says the door did not move. That is a jammed door.
-            await self._give_up(flow, courier_here=True)
-            return flow
-        if flow.state != "opening":
-            raise FlowError("wrong_state", f"this drop-off is {flow.state}, not opening")
-        flow.cancel_timer()
-        await self._door_timeout(flow, courier_here=True)
+        lock_only = flow.compartment is not None and self.bank.door_from_lock(flow.compartment)
+        await self._drive(flow, m.CourierSaysNotOpen(lock_only))
         return flow
 
     async def dropoff_cancel(self, token: str | None, flow_id: str) -> Flow:
         flow = self.own_dropoff(token, flow_id)
-        if flow.state in ("stored", "cancelled", "failed"):
-            raise FlowError("wrong_state", f"this drop-off is already {flow.state}")
-        if flow.active and flow.intent is not None and flow.compartment is not None:
-            flow.cancel_timer()
-            await self.db(self.store.release, flow.intent, "cancelled")
-            self._by_compartment.pop(flow.compartment, None)
-        flow.state = "cancelled"
-        self._changed(flow)
+        await self._drive(flow, m.Cancel())
         return flow
 
     def own_dropoff(self, token: str | None, flow_id: str) -> Flow:
         """The drop-off ``flow_id`` of the courier logged in with ``token``."""
         session = self.session(token, "deliver")
-        flow = self.flow(flow_id, "dropoff")
+        flow = self.flow(flow_id, Kind.DROPOFF)
         if flow.courier != session.courier.id:
             raise NotFound("unknown_flow", f"no dropoff {flow_id!r}")
         return flow
-
-    async def _reserve_and_open(self, flow: Flow, size: str) -> None:
-        assert flow.courier is not None and flow.barcode is not None
-        reservation = await self.db(
-            self.store.reserve_for_dropoff,
-            flow.courier,
-            flow.barcode,
-            size,
-            self.bank.unavailable(),
-            flow.prefer_low,
-        )
-        flow.size, flow.offered_size, flow.error = size, None, None
-        await self._open(flow, reservation)
 
     # -- service -----------------------------------------------------------------
 
@@ -364,14 +313,14 @@ class Locker:
         return await self._pickup(reservation)
 
     async def _pickup(self, reservation: Reservation) -> Flow:
-        flow = self._track(Flow("pickup", "opening", size=reservation.size))
+        flow = self._track(Flow(Kind.PICKUP, State.OPENING, size=reservation.size))
         await self._open(flow, reservation)
         self._changed(flow)
         return flow
 
     async def open_reserved(self, kind: str, reservation: Reservation) -> Flow:
         """Open a door whose intent is committed: a ``remote`` command or a ``service`` open."""
-        flow = self._track(Flow(kind, "opening", size=reservation.size))
+        flow = self._track(Flow(Kind(kind), State.OPENING, size=reservation.size))
         await self._open(flow, reservation)
         self._changed(flow)
         return flow
@@ -393,23 +342,90 @@ class Locker:
         reservation = await self.db(
             self.store.reserve_for_collect, session.courier.id, parcel_id, self.unreachable()
         )
-        flow = Flow("collect", "opening", courier=session.courier.id, barcode=reservation.barcode)
+        flow = Flow(
+            Kind.COLLECT, State.OPENING, courier=session.courier.id, barcode=reservation.barcode
+        )
         flow.size = reservation.size
         session.flow = self._track(flow)
         await self._open(flow, reservation)
         self._changed(flow)
         return flow
 
-    # -- opening a door ----------------------------------------------------------
+    # -- driving the flows ------------------------------------------------------
 
     async def _open(self, flow: Flow, reservation: Reservation) -> None:
-        flow.compartment, flow.intent = reservation.compartment_id, reservation.intent_id
-        flow.state, flow.attempt, flow.alarm = "opening", 1, None
-        self._by_compartment[reservation.compartment_id] = flow
-        await self._pulse(flow, 1)
-        flow.timer = self._later(
-            self.config.timing.door_open_timeout_s, lambda: self._door_timeout(flow)
+        await self._drive(
+            flow, m.Reserved(reservation.compartment_id, reservation.intent_id, reservation.size)
         )
+
+    async def _drive(self, flow: Flow, event: m.FlowEvent) -> None:
+        """Feed ``event`` to the flow's machine and carry out its decisions in order."""
+        for decision in m.machine(flow.kind, self.sizes).step(flow, event):
+            answer = await self._decide(flow, decision)
+            if answer is not None:
+                await self._drive(flow, answer)
+
+    async def _decide(self, flow: Flow, decision: m.Decision) -> m.FlowEvent | None:
+        """Carry out one decision; the event that answers it, if it has one."""
+        match decision:
+            case m.Reserve():
+                return await self._reserve(flow, decision)
+            case m.Pulse():
+                await self._pulse(flow, decision.attempt)
+            case m.RetryPulse():
+                return m.RetryOutcome(await self._retry_pulse(flow), decision.courier_here)
+            case m.CheckRoom():
+                room = await self.db(self.store.has_room, decision.size, self.bank.unavailable())
+                return m.RoomChecked(room, decision.failed)
+            case m.RecordPulse():
+                assert flow.compartment is not None and flow.intent is not None
+                await self.db(
+                    self.store.record_pulse, flow.compartment, flow.intent, decision.attempt
+                )
+            case m.Release():
+                await self.db(self.store.release, decision.intent, decision.reason)
+            case m.UnlockFailed():
+                await self.db(self.store.unlock_failed, decision.intent)
+            case _:
+                self._now(flow, decision)
+        return None
+
+    def _now(self, flow: Flow, decision: m.Decision) -> None:
+        """Carry out a decision that needs neither the store nor the bank."""
+        match decision:
+            case m.Watch():
+                self._by_compartment[decision.compartment] = flow
+            case m.Forget():
+                self._by_compartment.pop(decision.compartment, None)
+            case m.ArmTimer():
+                flow.timer = self._later(
+                    self.config.timing.door_open_timeout_s, lambda: self._timed_out(flow)
+                )
+            case m.CancelTimer():
+                flow.cancel_timer()
+            case m.Publish():
+                self._changed(flow)
+
+    async def _timed_out(self, flow: Flow) -> None:
+        flow.timer = None
+        await self._drive(flow, m.DoorTimeout())
+
+    async def _reserve(self, flow: Flow, decision: m.Reserve) -> m.FlowEvent:
+        assert flow.courier is not None and flow.barcode is not None
+        try:
+            reservation = await self.db(
+                self.store.reserve_for_dropoff,
+                flow.courier,
+                flow.barcode,
+                decision.size,
+                self.bank.unavailable(),
+                flow.prefer_low,
+            )
+        except FlowError as exc:
+            if not decision.or_fail:
+                raise
+            return m.ReserveFailed(exc.code, exc.message)
+        return m.Reserved(reservation.compartment_id, reservation.intent_id, decision.size)
 
     async def _pulse(self, flow: Flow, attempt: int) -> None:
         assert flow.compartment is not None and flow.intent is not None
@@ -425,57 +441,14 @@ class Locker:
             return
         await self.db(self.store.record_pulse, flow.compartment, flow.intent, attempt)
 
-    async def _door_timeout(self, flow: Flow, courier_here: bool = False) -> None:
-        """The door did not open in time (or the courier says so: ``courier_here``)."""
-        flow.timer = None
-        if flow.state != "opening" or flow.compartment is None or flow.intent is None:
-            return
-        if flow.attempt == 1:
-            try:
-                outcome = await self.bank.retry_pulse(flow.compartment, flow.intent)
-            except (DriverError, SafetyError) as exc:
-                log.warning("status read of %s before re-pulse failed: %s", flow.compartment, exc)
-                outcome = "unreadable"
-            if outcome != "unreadable":
-                flow.attempt = 2
-                if outcome == "pulsed":
-                    await self.db(self.store.record_pulse, flow.compartment, flow.intent, 2)
-                timeout = self.config.timing.door_open_timeout_s
-                flow.timer = self._later(timeout, lambda: self._door_timeout(flow))
-                self._changed(flow)
-                return
-        await self._give_up(flow, courier_here)
-
-    async def _give_up(self, flow: Flow, courier_here: bool = False) -> None:
-        """Take the compartment whose door would not open out of service. A drop-off
-        goes on to another compartment only when the courier is at the kiosk to say
-        so: one who walked away must not leave door after door pulsed and broken."""
+    async def _retry_pulse(self, flow: Flow) -> str:
+        """The status-checked re-pulse: ``pulsed``, ``released``, ``open`` or ``unreadable``."""
         assert flow.compartment is not None and flow.intent is not None
-        await self.db(self.store.unlock_failed, flow.intent)
-        self._by_compartment.pop(flow.compartment, None)
-        failed = flow.compartment
-        flow.compartment = flow.intent = None
-        size = flow.size if flow.kind == "dropoff" else None
-        if (
-            size is not None
-            and not courier_here
-            and await self.db(self.store.has_room, size, self.bank.unavailable())
-        ):
-            flow.state, flow.offered_size = "did_not_open", flow.size
-            flow.error = {
-                "code": "door_did_not_open",
-                "message": f"{failed} did not open",
-                "compartment": failed,
-            }
-        elif size is not None:
-            try:
-                await self._reserve_and_open(flow, size)
-            except FlowError as exc:
-                flow.state, flow.error = "failed", {"code": exc.code, "message": exc.message}
-        else:  # a pickup or collection: the parcel is behind that door and nowhere else
-            flow.state = "failed"
-            flow.error = {"code": "compartment_out_of_order", "message": f"{failed} would not open"}
-        self._changed(flow)
+        try:
+            return await self.bank.retry_pulse(flow.compartment, flow.intent)
+        except (DriverError, SafetyError) as exc:
+            log.warning("status read of %s before re-pulse failed: %s", flow.compartment, exc)
+            return "unreadable"
 
     # -- doors ---------------------------------------------------------------------
 
@@ -505,9 +478,7 @@ class Locker:
         flow = self._by_compartment.get(comp_id)
         if result["forced"] or flow is None or flow.intent != result["intent"]:
             return
-        flow.cancel_timer()
-        flow.state = "open"
-        self._changed(flow)
+        await self._drive(flow, m.DoorOpened())
 
     async def _door_closed(self, comp_id: str, item: bool | None) -> None:
         timer = self._left_open.pop(comp_id, None)
@@ -517,16 +488,7 @@ class Locker:
         flow = self._by_compartment.get(comp_id)
         if flow is None or result["completed"] is None or flow.intent != result.get("intent"):
             return
-        del self._by_compartment[comp_id]
-        mismatch = MISMATCH.get(result["completed"])
-        if mismatch is not None:
-            code, message = mismatch
-            flow.state = "failed"
-            flow.error = {"code": code, "message": message.format(comp_id)}
-        else:
-            flow.state = FINISHED.get(result["completed"], "collected")
-        flow.parcel = result.get("parcel")
-        self._changed(flow)
+        await self._drive(flow, m.DoorClosed(result["completed"], result.get("parcel")))
 
     def _arm_left_open(self, comp_id: str) -> None:
         if comp_id in self._left_open:
@@ -541,8 +503,7 @@ class Locker:
         await self.db(self.store.door_left_open, comp_id)
         flow = self._by_compartment.get(comp_id)
         if flow is not None:
-            flow.alarm = "left_open"
-            self._changed(flow)
+            await self._drive(flow, m.LeftOpen())
 
     # -- deadlines ---------------------------------------------------------------------
 
