@@ -1,9 +1,12 @@
 """The locker service: one asyncio loop owns every flow, timer and session.
 
-It turns kiosk requests and door changes into store transactions and bank
-pulses, in the order invariants 1-3 demand: commit the unlock intent, pulse,
-see the door open within the timeout (else one status-checked re-pulse,
-else out of service), and complete custody when the door is seen closed.
+It turns kiosk requests and door changes into events for the flows' state
+machines (``lockerd.flows.machine``), whose decisions the ``FlowRunner`` carries
+out as store transactions and bank pulses, in the order invariants 1-3 demand:
+commit the unlock intent, pulse, see the door open within the timeout (else one
+status-checked re-pulse, else out of service), and complete custody when the
+door is seen closed. It also holds courier sessions, door monitoring and the
+event stream.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from typing import Any
 
 from drivers.errors import DriverError
 from lockerd import codes, polarity, qrtoken
-from lockerd.bank import Bank, LockStatus, SafetyError
+from lockerd.bank import Bank, LockStatus
 from lockerd.clock import Clock, Timer
 from lockerd.config import Config
 from lockerd.domain import Door, Event
 from lockerd.errors import BadRequest, FlowError, NotFound, Unauthorized
+from lockerd.flowrunner import FlowRunner
 from lockerd.flows import Flow, Kind, State, check_barcode, check_courier_code, check_size
 from lockerd.flows import machine as m
 from lockerd.store import Reservation, Store
@@ -52,7 +56,6 @@ class Locker:
         self.clock = clock
         self.sizes = config.size_order
         self.flows: OrderedDict[str, Flow] = OrderedDict()
-        self._by_compartment: dict[str, Flow] = {}
         self._sessions: dict[str, Session] = {}
         self._left_open: dict[str, Timer] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -60,6 +63,7 @@ class Locker:
         self._door_queue: asyncio.Queue[tuple[str, Door, bool | None]] = asyncio.Queue()
         self._sweep: Timer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.runner = FlowRunner(config, store, db, bank, self._later, self._changed)
         self._qr_keys = [qrtoken.public_key(k) for k in config.pickup.qr_keys]
         #: Boards whose start-up read looked like wrong polarity (lockerctl status, diag).
         self.alarms: list[polarity.Suspect] = []
@@ -207,32 +211,32 @@ class Locker:
         expected = await self.db(self.store.expected_size, barcode)
         flow = Flow(Kind.DROPOFF, State.NEED_SIZE, courier=session.courier.id, barcode=barcode)
         flow.prefer_low = bool(prefer_low)
-        await self._drive(flow, m.Scanned(chosen or expected))
+        await self.runner.drive(flow, m.Scanned(chosen or expected))
         session.flow = self._track(flow)
         self._changed(flow)
         return flow
 
     async def dropoff_size(self, token: str | None, flow_id: str, size: object) -> Flow:
         flow = self.own_dropoff(token, flow_id)
-        await self._drive(flow, m.SizeChosen(size))
+        await self.runner.drive(flow, m.SizeChosen(size))
         self._changed(flow)
         return flow
 
     async def dropoff_doesnt_fit(self, token: str | None, flow_id: str) -> Flow:
         flow = self.own_dropoff(token, flow_id)
         comp = flow.compartment
-        await self._drive(flow, m.DoesntFit(comp and self.config.compartment_size(comp)))
+        await self.runner.drive(flow, m.DoesntFit(comp and self.config.compartment_size(comp)))
         return flow
 
     async def dropoff_door_did_not_open(self, token: str | None, flow_id: str) -> Flow:
         flow = self.own_dropoff(token, flow_id)
         lock_only = flow.compartment is not None and self.bank.door_from_lock(flow.compartment)
-        await self._drive(flow, m.CourierSaysNotOpen(lock_only))
+        await self.runner.drive(flow, m.CourierSaysNotOpen(lock_only))
         return flow
 
     async def dropoff_cancel(self, token: str | None, flow_id: str) -> Flow:
         flow = self.own_dropoff(token, flow_id)
-        await self._drive(flow, m.Cancel())
+        await self.runner.drive(flow, m.Cancel())
         return flow
 
     def own_dropoff(self, token: str | None, flow_id: str) -> Flow:
@@ -314,14 +318,14 @@ class Locker:
 
     async def _pickup(self, reservation: Reservation) -> Flow:
         flow = self._track(Flow(Kind.PICKUP, State.OPENING, size=reservation.size))
-        await self._open(flow, reservation)
+        await self.runner.open(flow, reservation)
         self._changed(flow)
         return flow
 
     async def open_reserved(self, kind: str, reservation: Reservation) -> Flow:
         """Open a door whose intent is committed: a ``remote`` command or a ``service`` open."""
         flow = self._track(Flow(Kind(kind), State.OPENING, size=reservation.size))
-        await self._open(flow, reservation)
+        await self.runner.open(flow, reservation)
         self._changed(flow)
         return flow
 
@@ -347,108 +351,9 @@ class Locker:
         )
         flow.size = reservation.size
         session.flow = self._track(flow)
-        await self._open(flow, reservation)
+        await self.runner.open(flow, reservation)
         self._changed(flow)
         return flow
-
-    # -- driving the flows ------------------------------------------------------
-
-    async def _open(self, flow: Flow, reservation: Reservation) -> None:
-        await self._drive(
-            flow, m.Reserved(reservation.compartment_id, reservation.intent_id, reservation.size)
-        )
-
-    async def _drive(self, flow: Flow, event: m.FlowEvent) -> None:
-        """Feed ``event`` to the flow's machine and carry out its decisions in order."""
-        for decision in m.machine(flow.kind, self.sizes).step(flow, event):
-            answer = await self._decide(flow, decision)
-            if answer is not None:
-                await self._drive(flow, answer)
-
-    async def _decide(self, flow: Flow, decision: m.Decision) -> m.FlowEvent | None:
-        """Carry out one decision; the event that answers it, if it has one."""
-        match decision:
-            case m.Reserve():
-                return await self._reserve(flow, decision)
-            case m.Pulse():
-                await self._pulse(flow, decision.attempt)
-            case m.RetryPulse():
-                return m.RetryOutcome(await self._retry_pulse(flow), decision.courier_here)
-            case m.CheckRoom():
-                room = await self.db(self.store.has_room, decision.size, self.bank.unavailable())
-                return m.RoomChecked(room, decision.failed)
-            case m.RecordPulse():
-                assert flow.compartment is not None and flow.intent is not None
-                await self.db(
-                    self.store.record_pulse, flow.compartment, flow.intent, decision.attempt
-                )
-            case m.Release():
-                await self.db(self.store.release, decision.intent, decision.reason)
-            case m.UnlockFailed():
-                await self.db(self.store.unlock_failed, decision.intent)
-            case _:
-                self._now(flow, decision)
-        return None
-
-    def _now(self, flow: Flow, decision: m.Decision) -> None:
-        """Carry out a decision that needs neither the store nor the bank."""
-        match decision:
-            case m.Watch():
-                self._by_compartment[decision.compartment] = flow
-            case m.Forget():
-                self._by_compartment.pop(decision.compartment, None)
-            case m.ArmTimer():
-                flow.timer = self._later(
-                    self.config.timing.door_open_timeout_s, lambda: self._timed_out(flow)
-                )
-            case m.CancelTimer():
-                flow.cancel_timer()
-            case m.Publish():
-                self._changed(flow)
-
-    async def _timed_out(self, flow: Flow) -> None:
-        flow.timer = None
-        await self._drive(flow, m.DoorTimeout())
-
-    async def _reserve(self, flow: Flow, decision: m.Reserve) -> m.FlowEvent:
-        assert flow.courier is not None and flow.barcode is not None
-        try:
-            reservation = await self.db(
-                self.store.reserve_for_dropoff,
-                flow.courier,
-                flow.barcode,
-                decision.size,
-                self.bank.unavailable(),
-                flow.prefer_low,
-            )
-        except FlowError as exc:
-            if not decision.or_fail:
-                raise
-            return m.ReserveFailed(exc.code, exc.message)
-        return m.Reserved(reservation.compartment_id, reservation.intent_id, decision.size)
-
-    async def _pulse(self, flow: Flow, attempt: int) -> None:
-        assert flow.compartment is not None and flow.intent is not None
-        try:
-            await self.bank.pulse(flow.compartment, flow.intent)
-        except SafetyError as exc:
-            log.error("pulse of %s refused: %s", flow.compartment, exc)
-            return
-        except DriverError as exc:
-            # The frame may not have gone out; the door-open timeout and its
-            # status read decide what happens next, never a blind retry.
-            log.warning("pulse of %s failed: %s", flow.compartment, exc)
-            return
-        await self.db(self.store.record_pulse, flow.compartment, flow.intent, attempt)
-
-    async def _retry_pulse(self, flow: Flow) -> str:
-        """The status-checked re-pulse: ``pulsed``, ``released``, ``open`` or ``unreadable``."""
-        assert flow.compartment is not None and flow.intent is not None
-        try:
-            return await self.bank.retry_pulse(flow.compartment, flow.intent)
-        except (DriverError, SafetyError) as exc:
-            log.warning("status read of %s before re-pulse failed: %s", flow.compartment, exc)
-            return "unreadable"
 
     # -- doors ---------------------------------------------------------------------
 
@@ -475,20 +380,20 @@ class Locker:
     async def _door_opened(self, comp_id: str) -> None:
         result = await self.db(self.store.door_opened, comp_id)
         self._arm_left_open(comp_id)
-        flow = self._by_compartment.get(comp_id)
+        flow = self.runner.watching(comp_id)
         if result["forced"] or flow is None or flow.intent != result["intent"]:
             return
-        await self._drive(flow, m.DoorOpened())
+        await self.runner.drive(flow, m.DoorOpened())
 
     async def _door_closed(self, comp_id: str, item: bool | None) -> None:
         timer = self._left_open.pop(comp_id, None)
         if timer is not None:
             timer.cancel()
         result = await self.db(self.store.door_closed, comp_id, item)
-        flow = self._by_compartment.get(comp_id)
+        flow = self.runner.watching(comp_id)
         if flow is None or result["completed"] is None or flow.intent != result.get("intent"):
             return
-        await self._drive(flow, m.DoorClosed(result["completed"], result.get("parcel")))
+        await self.runner.drive(flow, m.DoorClosed(result["completed"], result.get("parcel")))
 
     def _arm_left_open(self, comp_id: str) -> None:
         if comp_id in self._left_open:
@@ -501,9 +406,9 @@ class Locker:
         if self._left_open.pop(comp_id, None) is None or self.bank.door(comp_id) != Door.OPEN:
             return
         await self.db(self.store.door_left_open, comp_id)
-        flow = self._by_compartment.get(comp_id)
+        flow = self.runner.watching(comp_id)
         if flow is not None:
-            await self._drive(flow, m.LeftOpen())
+            await self.runner.drive(flow, m.LeftOpen())
 
     # -- deadlines ---------------------------------------------------------------------
 
