@@ -160,7 +160,7 @@ class Locker:
             self.flows.popitem(last=False)
         return flow
 
-    def flow(self, flow_id: str, kind: str) -> Flow:
+    def flow(self, flow_id: str, kind: Kind) -> Flow:
         flow = self.flows.get(flow_id)
         if flow is None or flow.kind != kind:
             raise NotFound("unknown_flow", f"no {kind} {flow_id!r}")
@@ -322,9 +322,9 @@ class Locker:
         self._changed(flow)
         return flow
 
-    async def open_reserved(self, kind: str, reservation: Reservation) -> Flow:
+    async def open_reserved(self, kind: Kind, reservation: Reservation) -> Flow:
         """Open a door whose intent is committed: a ``remote`` command or a ``service`` open."""
-        flow = self._track(Flow(Kind(kind), State.OPENING, size=reservation.size))
+        flow = self._track(Flow(kind, State.OPENING, size=reservation.size))
         await self.runner.open(flow, reservation)
         self._changed(flow)
         return flow

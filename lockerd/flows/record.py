@@ -48,7 +48,8 @@ class State(StrEnum):
 
 @dataclass
 class Flow:
-    """A drop-off or pickup the kiosk is following.
+    """A drop-off, pickup, collection or door opening in progress. Its state changes
+    only in its machine (``lockerd.flows.machine``).
 
     Drop-off states: ``need_size`` -> ``opening`` -> ``open`` -> ``stored``;
     from ``open``, "does not fit" goes to ``offer_size`` (or
@@ -56,7 +57,8 @@ class Flow:
     goes to ``did_not_open``, where the courier posts a size to try another
     compartment; ``failed`` and ``cancelled`` end it. Pickup (a
     resident) and collect (a courier taking back an expired parcel) states:
-    ``opening`` -> ``open`` -> ``collected``, or ``failed``.
+    ``opening`` -> ``open`` -> ``collected``, or ``failed``. Service and remote
+    openings: ``opening`` -> ``open`` -> ``closed``, or ``failed``.
     """
 
     kind: Kind
