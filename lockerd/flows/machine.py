@@ -257,27 +257,27 @@ class Opening:
         """The decisions for ``event``; raises FlowError if the flow's state refuses it."""
         match event:
             case Reserved():
-                return self.reserved(flow, event)
+                return self._reserved(flow, event)
             case DoorOpened():
                 flow.state = State.OPEN
                 return [CancelTimer(), Publish()]
             case DoorClosed():
-                return self.closed(flow, event)
+                return self._closed(flow, event)
             case LeftOpen():
                 flow.alarm = "left_open"
                 return [Publish()]
             case DoorTimeout():
-                return self.timeout(flow, event.courier_here)
+                return self._timeout(flow, event.courier_here)
             case RetryOutcome():
-                return self.retried(flow, event)
+                return self._retried(flow, event)
         raise FlowError("wrong_state", f"this {flow.kind} is {flow.state}")
 
-    def reserved(self, flow: Flow, event: Reserved) -> list[Decision]:
+    def _reserved(self, flow: Flow, event: Reserved) -> list[Decision]:
         flow.compartment, flow.intent = event.compartment, event.intent
         flow.state, flow.attempt, flow.alarm = State.OPENING, 1, None
         return [Watch(event.compartment), Pulse(1), ArmTimer()]
 
-    def closed(self, flow: Flow, event: DoorClosed) -> list[Decision]:
+    def _closed(self, flow: Flow, event: DoorClosed) -> list[Decision]:
         assert flow.compartment is not None
         mismatch = MISMATCH.get(event.completed)
         if mismatch is not None:
@@ -289,21 +289,21 @@ class Opening:
         flow.parcel = event.parcel
         return [Forget(flow.compartment), Publish()]
 
-    def timeout(self, flow: Flow, courier_here: bool) -> list[Decision]:
+    def _timeout(self, flow: Flow, courier_here: bool) -> list[Decision]:
         if flow.state != State.OPENING or flow.compartment is None or flow.intent is None:
             return []  # the door opened (or the flow moved on) as the timer fired
         if flow.attempt == 1:
             return [RetryPulse(courier_here)]
-        return self.give_up(flow, courier_here)
+        return self._give_up(flow, courier_here)
 
-    def retried(self, flow: Flow, event: RetryOutcome) -> list[Decision]:
+    def _retried(self, flow: Flow, event: RetryOutcome) -> list[Decision]:
         if event.outcome == "unreadable":
-            return self.give_up(flow, event.courier_here)
+            return self._give_up(flow, event.courier_here)
         flow.attempt = 2
         pulsed: list[Decision] = [RecordPulse(2)] if event.outcome == "pulsed" else []
         return [*pulsed, ArmTimer(), Publish()]
 
-    def give_up(self, flow: Flow, courier_here: bool) -> list[Decision]:
+    def _give_up(self, flow: Flow, courier_here: bool) -> list[Decision]:
         """The door would not open: its compartment goes out of service, and the flow
         fails (the parcel is behind that door and nowhere else)."""
         failed, decisions = abandon(flow)
@@ -335,7 +335,7 @@ class DropOff(Opening):
             case Scanned(size=str(size)):
                 return [Reserve(size)]
             case SizeChosen():
-                return self.choose(flow, event.size)
+                return self._choose(flow, event.size)
             case ReserveFailed():
                 flow.state, flow.error = (
                     State.FAILED,
@@ -343,26 +343,26 @@ class DropOff(Opening):
                 )
                 return []
             case RoomChecked():
-                return self.room_checked(flow, event)
+                return self._room_checked(flow, event)
             case DoesntFit():
-                return self.doesnt_fit(flow, event.compartment_size)
+                return self._doesnt_fit(flow, event.compartment_size)
             case CourierSaysNotOpen():
-                return self.not_open(flow, event.lock_switch_only)
+                return self._not_open(flow, event.lock_switch_only)
             case Cancel():
-                return self.cancel(flow)
+                return self._cancel(flow)
         return super().step(flow, event)
 
-    def reserved(self, flow: Flow, event: Reserved) -> list[Decision]:
+    def _reserved(self, flow: Flow, event: Reserved) -> list[Decision]:
         flow.size, flow.offered_size, flow.error = event.size, None, None
-        return super().reserved(flow, event)
+        return super()._reserved(flow, event)
 
-    def choose(self, flow: Flow, size: object) -> list[Decision]:
+    def _choose(self, flow: Flow, size: object) -> list[Decision]:
         waiting = (State.NEED_SIZE, State.OFFER_SIZE, State.DID_NOT_OPEN)
         if flow.state not in waiting:
             raise FlowError("wrong_state", f"this drop-off is {flow.state}, not waiting for a size")
         return [Reserve(check_size(size, self.sizes, flow.offered_size))]
 
-    def doesnt_fit(self, flow: Flow, compartment_size: str | None) -> list[Decision]:
+    def _doesnt_fit(self, flow: Flow, compartment_size: str | None) -> list[Decision]:
         if flow.state != State.OPEN or flow.intent is None or flow.compartment is None:
             raise FlowError("door_not_open", "open the door and try the parcel first")
         assert compartment_size is not None
@@ -374,16 +374,16 @@ class DropOff(Opening):
         flow.compartment = flow.intent = None
         return [*decisions, Publish()]
 
-    def not_open(self, flow: Flow, lock_switch_only: bool) -> list[Decision]:
+    def _not_open(self, flow: Flow, lock_switch_only: bool) -> list[Decision]:
         if flow.state == State.OPEN and flow.compartment and lock_switch_only:
             # Only the lock's switch is read here: it says released, the courier
             # says the door did not move. That is a jammed door.
-            return self.give_up(flow, courier_here=True)
+            return self._give_up(flow, courier_here=True)
         if flow.state != State.OPENING:
             raise FlowError("wrong_state", f"this drop-off is {flow.state}, not opening")
-        return [CancelTimer(), *self.timeout(flow, courier_here=True)]
+        return [CancelTimer(), *self._timeout(flow, courier_here=True)]
 
-    def cancel(self, flow: Flow) -> list[Decision]:
+    def _cancel(self, flow: Flow) -> list[Decision]:
         if flow.state in (State.STORED, State.CANCELLED, State.FAILED):
             raise FlowError("wrong_state", f"this drop-off is already {flow.state}")
         decisions: list[Decision] = []
@@ -392,7 +392,7 @@ class DropOff(Opening):
         flow.state = State.CANCELLED
         return [*decisions, Publish()]
 
-    def give_up(self, flow: Flow, courier_here: bool) -> list[Decision]:
+    def _give_up(self, flow: Flow, courier_here: bool) -> list[Decision]:
         """A drop-off goes on to another compartment only when the courier is at the
         kiosk to say so: one who walked away must not leave door after door pulsed and
         broken. Without the courier it waits in ``did_not_open`` if another compartment
@@ -403,7 +403,7 @@ class DropOff(Opening):
             return [*decisions, Reserve(flow.size, or_fail=True), Publish()]
         return [*decisions, CheckRoom(flow.size, failed)]
 
-    def room_checked(self, flow: Flow, event: RoomChecked) -> list[Decision]:
+    def _room_checked(self, flow: Flow, event: RoomChecked) -> list[Decision]:
         assert flow.size is not None
         if not event.room:
             return [Reserve(flow.size, or_fail=True), Publish()]
