@@ -1,9 +1,12 @@
 """The locker service: one asyncio loop owns every flow, timer and session.
 
-It turns kiosk requests and door changes into store transactions and bank
-pulses, in the order invariants 1-3 demand: commit the unlock intent, pulse,
-see the door open within the timeout (else one status-checked re-pulse,
-else out of service), and complete custody when the door is seen closed.
+It turns kiosk requests and door changes into events for the flows' state
+machines (``lockerd.flows.machine``), whose decisions the ``FlowRunner`` carries
+out as store transactions and bank pulses, in the order invariants 1-3 demand:
+commit the unlock intent, pulse, see the door open within the timeout (else one
+status-checked re-pulse, else out of service), and complete custody when the
+door is seen closed. It also holds courier sessions, door monitoring and the
+event stream.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from typing import Any
 
 from drivers.errors import DriverError
 from lockerd import codes, polarity, qrtoken
-from lockerd.bank import Bank, LockStatus, SafetyError
+from lockerd.bank import Bank, LockStatus
 from lockerd.clock import Clock, Timer
 from lockerd.config import Config
 from lockerd.domain import Door, Event
 from lockerd.errors import BadRequest, FlowError, NotFound, Unauthorized
-from lockerd.flows import Flow, check_barcode, check_courier_code, check_size, next_size
+from lockerd.flowrunner import FlowRunner
+from lockerd.flows import Flow, Kind, State, check_barcode, check_courier_code, check_size
+from lockerd.flows import machine as m
 from lockerd.store import Reservation, Store
 from lockerd.store.credentials import Courier
 from lockerd.worker import Worker
@@ -31,19 +36,6 @@ from lockerd.worker import Worker
 log = logging.getLogger(__name__)
 Message = dict[str, Any]
 KEPT_FLOWS = 200
-#: What a flow became when its door closed, by what the door cycle completed.
-FINISHED = {"stored": "stored", "remote": "closed", "service": "closed"}
-#: Door cycles whose item sensor disagreed: the flow fails with this error.
-MISMATCH = {
-    "parcel_not_seen": (
-        "parcel_not_seen",
-        "no parcel was seen in {} after its door closed; it will be checked",
-    ),
-    "parcel_still_inside": (
-        "parcel_still_inside",
-        "the parcel still seems to be in {}; it will be checked",
-    ),
-}
 
 
 @dataclass
@@ -64,7 +56,6 @@ class Locker:
         self.clock = clock
         self.sizes = config.size_order
         self.flows: OrderedDict[str, Flow] = OrderedDict()
-        self._by_compartment: dict[str, Flow] = {}
         self._sessions: dict[str, Session] = {}
         self._left_open: dict[str, Timer] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -72,6 +63,7 @@ class Locker:
         self._door_queue: asyncio.Queue[tuple[str, Door, bool | None]] = asyncio.Queue()
         self._sweep: Timer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.runner = FlowRunner(config, store, db, bank, self._later, self._changed)
         self._qr_keys = [qrtoken.public_key(k) for k in config.pickup.qr_keys]
         #: Boards whose start-up read looked like wrong polarity (lockerctl status, diag).
         self.alarms: list[polarity.Suspect] = []
@@ -168,7 +160,7 @@ class Locker:
             self.flows.popitem(last=False)
         return flow
 
-    def flow(self, flow_id: str, kind: str) -> Flow:
+    def flow(self, flow_id: str, kind: Kind) -> Flow:
         flow = self.flows.get(flow_id)
         if flow is None or flow.kind != kind:
             raise NotFound("unknown_flow", f"no {kind} {flow_id!r}")
@@ -217,82 +209,43 @@ class Locker:
             raise FlowError("door_in_progress", "finish the open door first")
         chosen = None if size is None else check_size(size, self.sizes)
         expected = await self.db(self.store.expected_size, barcode)
-        flow = Flow("dropoff", "need_size", courier=session.courier.id, barcode=barcode)
+        flow = Flow(Kind.DROPOFF, State.NEED_SIZE, courier=session.courier.id, barcode=barcode)
         flow.prefer_low = bool(prefer_low)
-        chosen = chosen or expected
-        if chosen is not None:
-            await self._reserve_and_open(flow, chosen)
+        await self.runner.drive(flow, m.Scanned(chosen or expected))
         session.flow = self._track(flow)
         self._changed(flow)
         return flow
 
     async def dropoff_size(self, token: str | None, flow_id: str, size: object) -> Flow:
         flow = self.own_dropoff(token, flow_id)
-        if flow.state not in ("need_size", "offer_size", "did_not_open"):
-            raise FlowError("wrong_state", f"this drop-off is {flow.state}, not waiting for a size")
-        await self._reserve_and_open(flow, check_size(size, self.sizes, flow.offered_size))
+        await self.runner.drive(flow, m.SizeChosen(size))
         self._changed(flow)
         return flow
 
     async def dropoff_doesnt_fit(self, token: str | None, flow_id: str) -> Flow:
         flow = self.own_dropoff(token, flow_id)
-        if flow.state != "open" or flow.intent is None or flow.compartment is None:
-            raise FlowError("door_not_open", "open the door and try the parcel first")
-        await self.db(self.store.release, flow.intent, "doesnt_fit")
-        self._by_compartment.pop(flow.compartment, None)
-        larger = next_size(self.config.compartment_size(flow.compartment), self.sizes)
-        flow.state, flow.offered_size = (
-            ("offer_size", larger) if larger else ("no_larger_size", None)
-        )
-        flow.compartment = flow.intent = None
-        self._changed(flow)
+        comp = flow.compartment
+        await self.runner.drive(flow, m.DoesntFit(comp and self.config.compartment_size(comp)))
         return flow
 
     async def dropoff_door_did_not_open(self, token: str | None, flow_id: str) -> Flow:
         flow = self.own_dropoff(token, flow_id)
-        if flow.state == "open" and flow.compartment and self.bank.door_from_lock(flow.compartment):
-            # Only the lock's switch is read here: it says released, the courier
-            # says the door did not move. That is a jammed door.
-            await self._give_up(flow, courier_here=True)
-            return flow
-        if flow.state != "opening":
-            raise FlowError("wrong_state", f"this drop-off is {flow.state}, not opening")
-        flow.cancel_timer()
-        await self._door_timeout(flow, courier_here=True)
+        lock_only = flow.compartment is not None and self.bank.door_from_lock(flow.compartment)
+        await self.runner.drive(flow, m.CourierSaysNotOpen(lock_only))
         return flow
 
     async def dropoff_cancel(self, token: str | None, flow_id: str) -> Flow:
         flow = self.own_dropoff(token, flow_id)
-        if flow.state in ("stored", "cancelled", "failed"):
-            raise FlowError("wrong_state", f"this drop-off is already {flow.state}")
-        if flow.active and flow.intent is not None and flow.compartment is not None:
-            flow.cancel_timer()
-            await self.db(self.store.release, flow.intent, "cancelled")
-            self._by_compartment.pop(flow.compartment, None)
-        flow.state = "cancelled"
-        self._changed(flow)
+        await self.runner.drive(flow, m.Cancel())
         return flow
 
     def own_dropoff(self, token: str | None, flow_id: str) -> Flow:
         """The drop-off ``flow_id`` of the courier logged in with ``token``."""
         session = self.session(token, "deliver")
-        flow = self.flow(flow_id, "dropoff")
+        flow = self.flow(flow_id, Kind.DROPOFF)
         if flow.courier != session.courier.id:
             raise NotFound("unknown_flow", f"no dropoff {flow_id!r}")
         return flow
-
-    async def _reserve_and_open(self, flow: Flow, size: str) -> None:
-        assert flow.courier is not None and flow.barcode is not None
-        reservation = await self.db(
-            self.store.reserve_for_dropoff,
-            flow.courier,
-            flow.barcode,
-            size,
-            self.bank.unavailable(),
-            flow.prefer_low,
-        )
-        flow.size, flow.offered_size, flow.error = size, None, None
-        await self._open(flow, reservation)
 
     # -- service -----------------------------------------------------------------
 
@@ -364,15 +317,15 @@ class Locker:
         return await self._pickup(reservation)
 
     async def _pickup(self, reservation: Reservation) -> Flow:
-        flow = self._track(Flow("pickup", "opening", size=reservation.size))
-        await self._open(flow, reservation)
+        flow = self._track(Flow(Kind.PICKUP, State.OPENING, size=reservation.size))
+        await self.runner.open(flow, reservation)
         self._changed(flow)
         return flow
 
-    async def open_reserved(self, kind: str, reservation: Reservation) -> Flow:
+    async def open_reserved(self, kind: Kind, reservation: Reservation) -> Flow:
         """Open a door whose intent is committed: a ``remote`` command or a ``service`` open."""
-        flow = self._track(Flow(kind, "opening", size=reservation.size))
-        await self._open(flow, reservation)
+        flow = self._track(Flow(kind, State.OPENING, size=reservation.size))
+        await self.runner.open(flow, reservation)
         self._changed(flow)
         return flow
 
@@ -393,89 +346,14 @@ class Locker:
         reservation = await self.db(
             self.store.reserve_for_collect, session.courier.id, parcel_id, self.unreachable()
         )
-        flow = Flow("collect", "opening", courier=session.courier.id, barcode=reservation.barcode)
+        flow = Flow(
+            Kind.COLLECT, State.OPENING, courier=session.courier.id, barcode=reservation.barcode
+        )
         flow.size = reservation.size
         session.flow = self._track(flow)
-        await self._open(flow, reservation)
+        await self.runner.open(flow, reservation)
         self._changed(flow)
         return flow
-
-    # -- opening a door ----------------------------------------------------------
-
-    async def _open(self, flow: Flow, reservation: Reservation) -> None:
-        flow.compartment, flow.intent = reservation.compartment_id, reservation.intent_id
-        flow.state, flow.attempt, flow.alarm = "opening", 1, None
-        self._by_compartment[reservation.compartment_id] = flow
-        await self._pulse(flow, 1)
-        flow.timer = self._later(
-            self.config.timing.door_open_timeout_s, lambda: self._door_timeout(flow)
-        )
-
-    async def _pulse(self, flow: Flow, attempt: int) -> None:
-        assert flow.compartment is not None and flow.intent is not None
-        try:
-            await self.bank.pulse(flow.compartment, flow.intent)
-        except SafetyError as exc:
-            log.error("pulse of %s refused: %s", flow.compartment, exc)
-            return
-        except DriverError as exc:
-            # The frame may not have gone out; the door-open timeout and its
-            # status read decide what happens next, never a blind retry.
-            log.warning("pulse of %s failed: %s", flow.compartment, exc)
-            return
-        await self.db(self.store.record_pulse, flow.compartment, flow.intent, attempt)
-
-    async def _door_timeout(self, flow: Flow, courier_here: bool = False) -> None:
-        """The door did not open in time (or the courier says so: ``courier_here``)."""
-        flow.timer = None
-        if flow.state != "opening" or flow.compartment is None or flow.intent is None:
-            return
-        if flow.attempt == 1:
-            try:
-                outcome = await self.bank.retry_pulse(flow.compartment, flow.intent)
-            except (DriverError, SafetyError) as exc:
-                log.warning("status read of %s before re-pulse failed: %s", flow.compartment, exc)
-                outcome = "unreadable"
-            if outcome != "unreadable":
-                flow.attempt = 2
-                if outcome == "pulsed":
-                    await self.db(self.store.record_pulse, flow.compartment, flow.intent, 2)
-                timeout = self.config.timing.door_open_timeout_s
-                flow.timer = self._later(timeout, lambda: self._door_timeout(flow))
-                self._changed(flow)
-                return
-        await self._give_up(flow, courier_here)
-
-    async def _give_up(self, flow: Flow, courier_here: bool = False) -> None:
-        """Take the compartment whose door would not open out of service. A drop-off
-        goes on to another compartment only when the courier is at the kiosk to say
-        so: one who walked away must not leave door after door pulsed and broken."""
-        assert flow.compartment is not None and flow.intent is not None
-        await self.db(self.store.unlock_failed, flow.intent)
-        self._by_compartment.pop(flow.compartment, None)
-        failed = flow.compartment
-        flow.compartment = flow.intent = None
-        size = flow.size if flow.kind == "dropoff" else None
-        if (
-            size is not None
-            and not courier_here
-            and await self.db(self.store.has_room, size, self.bank.unavailable())
-        ):
-            flow.state, flow.offered_size = "did_not_open", flow.size
-            flow.error = {
-                "code": "door_did_not_open",
-                "message": f"{failed} did not open",
-                "compartment": failed,
-            }
-        elif size is not None:
-            try:
-                await self._reserve_and_open(flow, size)
-            except FlowError as exc:
-                flow.state, flow.error = "failed", {"code": exc.code, "message": exc.message}
-        else:  # a pickup or collection: the parcel is behind that door and nowhere else
-            flow.state = "failed"
-            flow.error = {"code": "compartment_out_of_order", "message": f"{failed} would not open"}
-        self._changed(flow)
 
     # -- doors ---------------------------------------------------------------------
 
@@ -502,31 +380,20 @@ class Locker:
     async def _door_opened(self, comp_id: str) -> None:
         result = await self.db(self.store.door_opened, comp_id)
         self._arm_left_open(comp_id)
-        flow = self._by_compartment.get(comp_id)
+        flow = self.runner.watching(comp_id)
         if result["forced"] or flow is None or flow.intent != result["intent"]:
             return
-        flow.cancel_timer()
-        flow.state = "open"
-        self._changed(flow)
+        await self.runner.drive(flow, m.DoorOpened())
 
     async def _door_closed(self, comp_id: str, item: bool | None) -> None:
         timer = self._left_open.pop(comp_id, None)
         if timer is not None:
             timer.cancel()
         result = await self.db(self.store.door_closed, comp_id, item)
-        flow = self._by_compartment.get(comp_id)
+        flow = self.runner.watching(comp_id)
         if flow is None or result["completed"] is None or flow.intent != result.get("intent"):
             return
-        del self._by_compartment[comp_id]
-        mismatch = MISMATCH.get(result["completed"])
-        if mismatch is not None:
-            code, message = mismatch
-            flow.state = "failed"
-            flow.error = {"code": code, "message": message.format(comp_id)}
-        else:
-            flow.state = FINISHED.get(result["completed"], "collected")
-        flow.parcel = result.get("parcel")
-        self._changed(flow)
+        await self.runner.drive(flow, m.DoorClosed(result["completed"], result.get("parcel")))
 
     def _arm_left_open(self, comp_id: str) -> None:
         if comp_id in self._left_open:
@@ -539,10 +406,9 @@ class Locker:
         if self._left_open.pop(comp_id, None) is None or self.bank.door(comp_id) != Door.OPEN:
             return
         await self.db(self.store.door_left_open, comp_id)
-        flow = self._by_compartment.get(comp_id)
+        flow = self.runner.watching(comp_id)
         if flow is not None:
-            flow.alarm = "left_open"
-            self._changed(flow)
+            await self.runner.drive(flow, m.LeftOpen())
 
     # -- deadlines ---------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from lockerd.config import Config
 from lockerd.control import Caller, Handler, stream
 from lockerd.domain import Parcel
 from lockerd.errors import BadRequest, FlowError, NotFound
+from lockerd.flows import Kind, State
 from lockerd.locker import Locker
 from lockerd.sync.coordinator import SyncCoordinator
 
@@ -71,7 +72,7 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
     async def open_door(caller: Caller, args: dict[str, Any]) -> Any:
         comp = _compartment(args, config)
         reservation = await db(store.service_open, comp, caller.name, caller.origin, args["reason"])
-        return (await locker.open_reserved("service", reservation)).view()
+        return (await locker.open_reserved(Kind.SERVICE, reservation)).view()
 
     async def disable(caller: Caller, args: dict[str, Any]) -> Any:
         comp = _compartment(args, config)
@@ -250,18 +251,18 @@ async def door_cycle(
     }
     try:
         reservation = await locker.db(locker.store.service_open, comp, *who)
-        flow = await locker.open_reserved("service", reservation)
+        flow = await locker.open_reserved(Kind.SERVICE, reservation)
         await say("pulsed: open the door, then shut it")
         deadline = locker.clock.monotonic() + wait
-        while flow.state not in ("closed", "failed"):
+        while flow.state not in (State.CLOSED, State.FAILED):
             left = deadline - locker.clock.monotonic()
             if left <= 0:
                 raise TimeoutError
             await asyncio.wait_for(queue.get(), left)  # something happened: look again
-            if flow.state == "open" and not seen["opened"]:
+            if flow.state == State.OPEN and not seen["opened"]:
                 seen["opened"] = True
                 await say("door seen open")
-        seen["closed"] = flow.state == "closed"
+        seen["closed"] = flow.state == State.CLOSED
         seen["opened"] = seen["opened"] or seen["closed"]  # a cycle too quick to watch
         if flow.error:
             seen["error"] = flow.error["message"]

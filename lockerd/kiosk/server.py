@@ -19,7 +19,7 @@ from drivers.scanner.base import FORMATS
 from lockerd import qrtoken
 from lockerd.config import LANGUAGES, Config, kiosk_url
 from lockerd.errors import BadRequest, FlowError, NotFound
-from lockerd.flows import Flow
+from lockerd.flows import Flow, Kind
 from lockerd.hardware import Hardware
 from lockerd.kiosk.body import MAX_BODY, body, one_of, sequence
 from lockerd.kiosk.guard import errors, guard
@@ -304,7 +304,7 @@ class KioskServer:
 
     async def get_collection(self, request: web.Request) -> web.Response:
         self.locker.session(_token(request), "collect")
-        return web.json_response(self.locker.flow(request.match_info["id"], "collect").view())
+        return web.json_response(self.locker.flow(request.match_info["id"], Kind.COLLECT).view())
 
     # -- resident ---------------------------------------------------------------
 
@@ -323,7 +323,7 @@ class KioskServer:
         return await self.locker.pickup(value)
 
     async def get_pickup(self, request: web.Request) -> web.Response:
-        return web.json_response(self.locker.flow(request.match_info["id"], "pickup").view())
+        return web.json_response(self.locker.flow(request.match_info["id"], Kind.PICKUP).view())
 
     # -- demo ---------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from lockerd.clock import Clock
 from lockerd.config import Config
 from lockerd.domain import Event
 from lockerd.errors import FlowError
+from lockerd.flows import Kind
 from lockerd.locker import Locker
 from lockerd.store import Store
 from lockerd.sync import commands
@@ -231,7 +232,7 @@ class SyncCoordinator:
             return await self._reject(command.id, command.type, "the signature does not verify")
         outcome, reservation = await self.db(self.store.reserve_remote_open, command)
         if reservation is not None:
-            await self.locker.open_reserved("remote", reservation)
+            await self.locker.open_reserved(Kind.REMOTE, reservation)
         return str(outcome)
 
     async def _reject(self, command_id: str, kind: str, reason: str) -> str:

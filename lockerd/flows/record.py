@@ -1,14 +1,18 @@
-"""Flow records (one drop-off or pickup in progress) and request validation."""
+"""The flow record (one drop-off, pickup or door opening in progress), its states, and
+request validation. Pure: no I/O, no event loop."""
 
 from __future__ import annotations
 
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
-from lockerd.clock import Timer
 from lockerd.errors import BadRequest
+
+if TYPE_CHECKING:
+    from lockerd.clock import Timer
 
 #: Printable ASCII without spaces: every carrier label we know (Code 128, GS1
 #: element strings with the FNC1 already stripped, DPD's 28 characters).
@@ -16,9 +20,36 @@ BARCODE = re.compile(r"[\x21-\x7e]{4,64}")
 COURIER_CODE = re.compile(r"[\x21-\x7e]{4,64}")
 
 
+class Kind(StrEnum):
+    """What a flow is for (the kiosk API's ``kind``)."""
+
+    DROPOFF = "dropoff"  #: a courier puts a parcel in
+    PICKUP = "pickup"  #: a resident takes a parcel out (PIN or QR code)
+    COLLECT = "collect"  #: a courier takes an expired parcel back
+    REMOTE = "remote"  #: a back-office command opens a door
+    SERVICE = "service"  #: a technician opens a door
+
+
+class State(StrEnum):
+    """Where a flow is; the values are the kiosk API's ``state`` strings."""
+
+    NEED_SIZE = "need_size"  #: drop-off: no size known yet
+    OFFER_SIZE = "offer_size"  #: drop-off: did not fit, a larger size is offered
+    NO_LARGER_SIZE = "no_larger_size"  #: drop-off: did not fit, nothing larger exists
+    DID_NOT_OPEN = "did_not_open"  #: drop-off: a door never opened, nobody said so
+    OPENING = "opening"  #: pulsed, waiting for the door to be seen open
+    OPEN = "open"  #: the door is open
+    STORED = "stored"  #: drop-off: the door closed on the parcel
+    COLLECTED = "collected"  #: pickup or collect: the door closed, parcel taken
+    CLOSED = "closed"  #: service or remote: the door closed again
+    FAILED = "failed"  #: ended in an error (``Flow.error``)
+    CANCELLED = "cancelled"  #: drop-off: the courier cancelled
+
+
 @dataclass
 class Flow:
-    """A drop-off or pickup the kiosk is following.
+    """A drop-off, pickup, collection or door opening in progress. Its state changes
+    only in its machine (``lockerd.flows.machine``).
 
     Drop-off states: ``need_size`` -> ``opening`` -> ``open`` -> ``stored``;
     from ``open``, "does not fit" goes to ``offer_size`` (or
@@ -26,11 +57,12 @@ class Flow:
     goes to ``did_not_open``, where the courier posts a size to try another
     compartment; ``failed`` and ``cancelled`` end it. Pickup (a
     resident) and collect (a courier taking back an expired parcel) states:
-    ``opening`` -> ``open`` -> ``collected``, or ``failed``.
+    ``opening`` -> ``open`` -> ``collected``, or ``failed``. Service and remote
+    openings: ``opening`` -> ``open`` -> ``closed``, or ``failed``.
     """
 
-    kind: str
-    state: str
+    kind: Kind
+    state: State
     courier: str | None = None
     barcode: str | None = None
     size: str | None = None
@@ -48,7 +80,7 @@ class Flow:
     id: str = field(default_factory=lambda: secrets.token_hex(8))
     timer: Timer | None = field(default=None, repr=False)
 
-    ACTIVE = ("opening", "open")
+    ACTIVE = (State.OPENING, State.OPEN)
 
     @property
     def active(self) -> bool:
@@ -72,9 +104,9 @@ class Flow:
             "error": self.error,
             "revision": self.revision,
         }
-        if self.kind == "collect":
+        if self.kind == Kind.COLLECT:
             view["barcode"] = self.barcode
-        if self.kind == "dropoff":
+        if self.kind == Kind.DROPOFF:
             view |= {
                 "barcode": self.barcode,
                 "offered_size": self.offered_size,

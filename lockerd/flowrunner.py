@@ -1,0 +1,146 @@
+"""Carries out what the flows' state machines decide, on the locker's loop: store calls,
+bank pulses (with the status-checked re-pulse), the door-open timer, which flow a door
+belongs to, and publishing the flow's view."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from drivers.errors import DriverError
+from lockerd.bank import Bank, SafetyError
+from lockerd.clock import Timer
+from lockerd.config import Config
+from lockerd.errors import FlowError
+from lockerd.flows import Flow, Kind
+from lockerd.flows import machine as m
+from lockerd.store import Reservation, Store
+from lockerd.worker import Worker
+
+log = logging.getLogger(__name__)
+Later = Callable[[float, Callable[[], Awaitable[Any]]], Timer]
+
+
+class FlowRunner:
+    """Drives each flow's machine: feeds it events and carries out its decisions."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        db: Worker,
+        bank: Bank,
+        later: Later,
+        publish: Callable[[Flow], None],
+    ):
+        self.config = config
+        self.store = store
+        self.db = db
+        self.bank = bank
+        self._later = later
+        self._publish = publish
+        self._machines = {kind: m.machine(kind, config.size_order) for kind in Kind}
+        #: The flow each compartment's door changes go to.
+        self.by_compartment: dict[str, Flow] = {}
+
+    def watching(self, comp_id: str) -> Flow | None:
+        """The flow whose door ``comp_id`` is, if any."""
+        return self.by_compartment.get(comp_id)
+
+    async def open(self, flow: Flow, reservation: Reservation) -> None:
+        await self.drive(
+            flow, m.Reserved(reservation.compartment_id, reservation.intent_id, reservation.size)
+        )
+
+    async def drive(self, flow: Flow, event: m.FlowEvent) -> None:
+        """Feed ``event`` to the flow's machine and carry out its decisions in order."""
+        for decision in self._machines[flow.kind].step(flow, event):
+            answer = await self._decide(flow, decision)
+            if answer is not None:
+                await self.drive(flow, answer)
+
+    async def _decide(self, flow: Flow, decision: m.Decision) -> m.FlowEvent | None:
+        """Carry out one decision; the event that answers it, if it has one."""
+        match decision:
+            case m.Reserve():
+                return await self._reserve(flow, decision)
+            case m.Pulse():
+                await self._pulse(flow, decision.attempt)
+            case m.RetryPulse():
+                return m.RetryOutcome(await self._retry_pulse(flow), decision.courier_here)
+            case m.CheckRoom():
+                room = await self.db(self.store.has_room, decision.size, self.bank.unavailable())
+                return m.RoomChecked(room, decision.failed)
+            case m.RecordPulse():
+                assert flow.compartment is not None and flow.intent is not None
+                await self.db(
+                    self.store.record_pulse, flow.compartment, flow.intent, decision.attempt
+                )
+            case m.Release():
+                await self.db(self.store.release, decision.intent, decision.reason)
+            case m.UnlockFailed():
+                await self.db(self.store.unlock_failed, decision.intent)
+            case _:
+                self._now(flow, decision)
+        return None
+
+    def _now(self, flow: Flow, decision: m.Decision) -> None:
+        """Carry out a decision that needs neither the store nor the bank."""
+        match decision:
+            case m.Watch():
+                self.by_compartment[decision.compartment] = flow
+            case m.Forget():
+                self.by_compartment.pop(decision.compartment, None)
+            case m.ArmTimer():
+                flow.timer = self._later(
+                    self.config.timing.door_open_timeout_s, lambda: self._timed_out(flow)
+                )
+            case m.CancelTimer():
+                flow.cancel_timer()
+            case m.Publish():
+                self._publish(flow)
+
+    async def _timed_out(self, flow: Flow) -> None:
+        flow.timer = None
+        await self.drive(flow, m.DoorTimeout())
+
+    async def _reserve(self, flow: Flow, decision: m.Reserve) -> m.FlowEvent:
+        assert flow.courier is not None and flow.barcode is not None
+        try:
+            reservation = await self.db(
+                self.store.reserve_for_dropoff,
+                flow.courier,
+                flow.barcode,
+                decision.size,
+                self.bank.unavailable(),
+                flow.prefer_low,
+            )
+        except FlowError as exc:
+            if not decision.or_fail:
+                raise
+            return m.ReserveFailed(exc.code, exc.message)
+        return m.Reserved(reservation.compartment_id, reservation.intent_id, decision.size)
+
+    async def _pulse(self, flow: Flow, attempt: int) -> None:
+        assert flow.compartment is not None and flow.intent is not None
+        try:
+            await self.bank.pulse(flow.compartment, flow.intent)
+        except SafetyError as exc:
+            log.error("pulse of %s refused: %s", flow.compartment, exc)
+            return
+        except DriverError as exc:
+            # The frame may not have gone out; the door-open timeout and its
+            # status read decide what happens next, never a blind retry.
+            log.warning("pulse of %s failed: %s", flow.compartment, exc)
+            return
+        await self.db(self.store.record_pulse, flow.compartment, flow.intent, attempt)
+
+    async def _retry_pulse(self, flow: Flow) -> str:
+        """The status-checked re-pulse: ``pulsed``, ``released``, ``open`` or ``unreadable``."""
+        assert flow.compartment is not None and flow.intent is not None
+        try:
+            return await self.bank.retry_pulse(flow.compartment, flow.intent)
+        except (DriverError, SafetyError) as exc:
+            log.warning("status read of %s before re-pulse failed: %s", flow.compartment, exc)
+            return "unreadable"
