@@ -199,6 +199,18 @@ def test_a_courier_who_walked_away_is_not_given_another_door() -> None:
     }
 
 
+def test_a_cancel_while_the_store_is_asked_is_not_undone() -> None:
+    """The courier cancels while the room check (or a reservation) is under way: the
+    answer changes nothing, and a compartment reserved meanwhile is given back."""
+    flow = opening(attempt=2)
+    step(flow, m.DoorTimeout())
+    step(flow, m.Cancel())
+    assert step(flow, m.RoomChecked(True, "M1")) == []
+    assert step(flow, m.Reserved("M2", 8, "M")) == [m.Release(8, "cancelled")]
+    assert step(flow, m.ReserveFailed("locker_full", "full")) == []
+    assert (flow.state, flow.compartment, flow.error) == (State.CANCELLED, None, None)
+
+
 def test_a_walked_away_courier_with_no_room_left_fails_on_reserving() -> None:
     flow = opening(attempt=2)
     step(flow, m.DoorTimeout())

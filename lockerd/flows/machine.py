@@ -328,6 +328,12 @@ class DropOff(Opening):
         self.sizes = sizes
 
     def step(self, flow: Flow, event: FlowEvent) -> list[Decision]:
+        if flow.state == State.CANCELLED and isinstance(
+            event, RoomChecked | Reserved | ReserveFailed
+        ):
+            # The courier cancelled while the store was being asked: nothing more
+            # happens, and a compartment reserved meanwhile is given back.
+            return [Release(event.intent, "cancelled")] if isinstance(event, Reserved) else []
         match event:
             case Scanned(size=None):
                 flow.state = State.NEED_SIZE
