@@ -5,9 +5,12 @@ is one line ``{"ok": true, "result": ...}`` or ``{"ok": false, "error":
 {"code", "message"}}`` (``events`` with ``follow`` streams one line per event
 until the client goes). Who asks is the socket's peer credentials, never
 what the request says: root, the daemon's own user, or a member of
-``control.group``. Where they ask from (``ssh from ADDRESS`` or ``local``)
-is found from the peer process (lockerd/peer.py) and recorded beside that
-identity in the audit log; an ``origin`` in the request is ignored.
+``control.group``. Where they ask from (``ssh from ADDRESS``, ``local`` or
+``unknown (user service)``) is found from the peer process (lockerd/peer.py)
+as soon as the connection is accepted, and recorded beside that identity in
+the audit log; an ``origin`` in the request is ignored. When it cannot be told
+(the process that connected is gone, or left its session) the request is
+refused with ``origin_unknown``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from lockerd.locker import Locker
 log = logging.getLogger(__name__)
 Handler = Callable[["Caller", dict[str, Any]], Awaitable[Any]]
 MAX_REQUEST = 64 * 1024
+ORIGIN_UNKNOWN = "cannot tell where this request comes from; run lockerctl from a login shell"
 
 
 class Caller:
@@ -98,11 +102,14 @@ class ControlServer:
         creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         pid, uid, gid = struct.unpack("3i", creds)
         try:
+            # Before anything is read: the process that connected may hand the socket on and go.
+            where = await asyncio.get_running_loop().run_in_executor(None, _origin, pid)
             line = await _request_line(reader)
             if not allowed(uid, gid, self.config.control.group):
                 raise FlowError("not_allowed", "only root or the control group may do that", 403)
+            if where is None:
+                raise FlowError("origin_unknown", ORIGIN_UNKNOWN, 403)
             request = _parse(line)
-            where = await asyncio.get_running_loop().run_in_executor(None, peer.origin, pid)
             caller = Caller(uid, where)
             handler = self.commands.get(request["command"])
             if handler is None:
@@ -124,6 +131,15 @@ class ControlServer:
             await _send(writer, {"ok": False, "error": error})
         finally:
             writer.close()
+
+
+def _origin(pid: int) -> str | None:
+    """Where the peer is (lockerd/peer.py), or None when that cannot be told."""
+    try:
+        return peer.origin(pid)
+    except peer.OriginUnknown as exc:
+        log.warning("control: a request is refused: %s", exc)
+        return None
 
 
 class _Stream:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from lockerd.clock import FakeClock
+from lockerd.domain import Event
 from lockerd.store import Store
-from lockerd.store.audit import GENESIS, legacy_hash
+from lockerd.store.audit import GENESIS, anchor, legacy_hash
 from tests.rig import bank_config
 
 
@@ -79,5 +80,62 @@ def test_pruning_keeps_the_newest_anchor(tmp_path) -> None:
         store.prune_acked(older_than=float("inf"))
         assert [e["type"] for e in store.events()] == ["service.action"]
         assert store.verify_audit()["problems"] == []
+    finally:
+        store.close()
+
+
+def test_a_heartbeat_anchoring_an_older_head_than_the_action_before_it(tmp_path) -> None:
+    """A heartbeat whose anchor was read before a technician's action committed (as
+    lockerd 0.x wrote them): newer in the journal, older in the chain. The chain is
+    intact, and removing the action's entry is still found."""
+    store = Store.open(bank_config(tmp_path), FakeClock())
+    store.sync_layout()
+    try:
+        stale = anchor(store.key, store.db.conn)  # read while the chain is empty
+        store.service_disable("S1", "root", "local", "one")
+        with store.db.transaction():
+            store.db.journal(1.0, Event.HEARTBEAT, {"uptime_s": 1} | stale)
+        beats = [e for e in store.events() if e["type"] == "heartbeat"]
+        assert beats[-1]["data"]["audit_seq"] == 0 and beats[-1]["seq"] == store.last_seq()
+        assert store.verify_audit()["problems"] == []
+        store.db.conn.execute("DELETE FROM audit WHERE seq = 1")
+        problems = store.verify_audit()["problems"]
+        assert any(p.startswith("entry 1 is missing") for p in problems), problems
+    finally:
+        store.close()
+
+
+def test_a_heartbeat_anchors_the_head_as_it_commits(tmp_path) -> None:
+    """The heartbeat's health is gathered, a technician acts, then the heartbeat is written:
+    it anchors the entry written before it, whatever its health data held."""
+    store = Store.open(bank_config(tmp_path), FakeClock())
+    store.sync_layout()
+    try:
+        health = {"uptime_s": 1} | anchor(store.key, store.db.conn)  # read before the action
+        store.service_disable("S1", "root", "local", "one")
+        store.record(Event.HEARTBEAT, health)
+        beat = store.events()[-1]
+        assert beat["type"] == "heartbeat" and beat["data"]["uptime_s"] == 1
+        head = store.db.conn.execute("SELECT hash FROM audit WHERE seq = 1").fetchone()[0]
+        assert (beat["data"]["audit_seq"], beat["data"]["audit_head"]) == (1, head)
+        assert store.verify_audit()["problems"] == []
+    finally:
+        store.close()
+
+
+def test_pruning_keeps_the_anchor_that_bounds_the_chain(tmp_path) -> None:
+    """An entry removed, then a heartbeat anchoring what is left: pruning keeps the older
+    anchor of the removed entry, so the removal is still found."""
+    store = Store.open(bank_config(tmp_path), FakeClock())
+    store.sync_layout()
+    try:
+        store.service_disable("S1", "root", "local", "one")
+        store.db.conn.execute("DELETE FROM audit WHERE seq = 1")
+        store.record(Event.HEARTBEAT, {"uptime_s": 1})
+        store.acknowledge(store.last_seq())
+        store.prune_acked(older_than=float("inf"))
+        assert [e["type"] for e in store.events()] == ["service.action", "heartbeat"]
+        problems = store.verify_audit()["problems"]
+        assert any(p.startswith("entry 1 is missing") for p in problems), problems
     finally:
         store.close()

@@ -6,14 +6,17 @@ import asyncio
 import json
 import os
 import re
+import signal
 import socket
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
+from subprocess import PIPE
 
 import pytest
 
-from lockerd.control import allowed
+from lockerd.control import ORIGIN_UNKNOWN, allowed
 from lockerd.store.audit import legacy_hash
 from tests.browser import demo_config
 from tests.daemon import ROOT, Daemon
@@ -130,6 +133,46 @@ async def test_the_origin_is_found_from_the_client_process_not_taken_from_it(
     assert json.loads(out)["ok"], out
     entries = await ctl.json("audit")
     assert [(e["reason"], e["origin"]) for e in entries] == [("claimed", origin)]
+
+
+#: A client that connects, hands the socket to a child and exits; the child asks.
+HANDOFF_CLIENT = """
+import json, os, socket, sys
+sock = socket.socket(socket.AF_UNIX)
+sock.connect(sys.argv[1])
+if os.fork():
+    os._exit(0)
+request = {"command": "disable", "args": {"id": "A1"}, "reason": "handed off"}
+sock.sendall(json.dumps(request).encode() + b"\\n")
+print(sock.makefile().readline(), flush=True)
+"""
+
+
+def handed_off(path: Path) -> subprocess.Popen[bytes]:
+    """Start HANDOFF_CLIENT and wait until its first process has exited and been reaped."""
+    client = subprocess.Popen([sys.executable, "-c", HANDOFF_CLIENT, str(path)], stdout=PIPE)
+    assert client.wait(30) == 0
+    return client
+
+
+async def test_a_request_whose_connecting_process_is_gone_is_refused(locker) -> None:
+    daemon, ctl, _ = locker
+    assert daemon.proc is not None
+    daemon.proc.send_signal(signal.SIGSTOP)  # it accepts only once the client's parent is gone
+    try:
+        client = await asyncio.to_thread(handed_off, ctl.socket)
+    finally:
+        daemon.proc.send_signal(signal.SIGCONT)
+    assert client.stdout is not None
+    with client.stdout:
+        out = await asyncio.to_thread(client.stdout.read)  # the child's answer, then EOF
+    assert json.loads(out) == {
+        "ok": False,
+        "error": {"code": "origin_unknown", "message": ORIGIN_UNKNOWN},
+    }
+    assert "run lockerctl from a login shell" in ORIGIN_UNKNOWN
+    assert await ctl.json("audit") == []
+    assert (await ctl.json("status"))["compartments"][0]["state"] == "free"
 
 
 async def test_a_state_change_needs_a_reason(locker) -> None:

@@ -7,13 +7,16 @@ Entries an older lockerd wrote (before ``audit.keyed_from``) keep their
 unkeyed SHA-256 links; the first keyed entry's MAC covers their head.
 
 The head (last ``seq`` and its hash) is anchored in the journal: every
-``service.action`` event (in the same transaction as its entry), every
-``heartbeat`` and an ``audit.anchor`` event at the first start carry
-``audit_seq``, ``audit_head``, ``audit_keyed_from`` and ``audit_anchor``, a
-MAC over the three. Removing the newest entries, or all of them, leaves the
-newest anchor naming a head the chain no longer has; a forged anchor does
-not verify. Deleting the anchors as well means rewriting the journal, which
-the back office already holds (heartbeats and ``service.action`` events).
+``service.action`` event, every ``heartbeat`` and an ``audit.anchor`` event
+at the first start carry ``audit_seq``, ``audit_head``, ``audit_keyed_from``
+and ``audit_anchor``, a MAC over the three, the head read in the event's own
+transaction. Every anchor must name an entry the chain has, as it is; the
+highest ``audit_seq`` bounds its end (not the newest event: a heartbeat an
+older lockerd wrote may anchor a head read before an action that committed
+first). Removing the newest entries, or all of them, leaves that anchor
+naming a head the chain no longer has; a forged anchor does not verify.
+Deleting the anchors as well means rewriting the journal, which the back
+office already holds (heartbeats and ``service.action`` events).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from typing import Any
 
 from lockerd.codes import DeviceKey
@@ -68,7 +72,7 @@ def keyed_since(conn: sqlite3.Connection) -> int:
 
 
 def verify(key: DeviceKey, conn: sqlite3.Connection) -> dict[str, Any]:
-    """Recompute the chain and hold it against the newest anchor; where it breaks, and its head."""
+    """Recompute the chain and hold it against every anchor; where it breaks, and its head."""
     rows = [dict(r) for r in conn.execute("SELECT * FROM audit ORDER BY rowid")]
     keyed_from = keyed_since(conn)
     problems, prev, expected_seq = [], GENESIS, 1
@@ -82,47 +86,77 @@ def verify(key: DeviceKey, conn: sqlite3.Connection) -> dict[str, Any]:
         if link != row["hash"]:
             problems.append(f"entry {row['seq']}: its contents were changed")
         prev, expected_seq = row["hash"], row["seq"] + 1
-    problems += _against_anchor(key, conn, {r["seq"]: r["hash"] for r in rows}, keyed_from)
+    problems += _against_anchors(key, conn, {r["seq"]: r["hash"] for r in rows}, keyed_from)
     return {"entries": len(rows), "head": prev, "problems": problems}
 
 
-def _against_anchor(
+def _against_anchors(
     key: DeviceKey, conn: sqlite3.Connection, chain: dict[int, str], keyed_from: int
 ) -> list[str]:
-    found = newest_anchor(conn)
-    if found is None:
-        return ["the journal holds no anchor of the audit log (its events were removed)"]
-    event_seq, data = found
-    try:
-        seq, head = int(data["audit_seq"]), str(data["audit_head"])
-        anchored_from = int(data["audit_keyed_from"])
-        genuine = _anchor_mac(key, seq, head, anchored_from) == data["audit_anchor"]
-    except (KeyError, TypeError, ValueError):
-        genuine = False
-    if not genuine:
-        return [f"journal event {event_seq}: its audit anchor was forged or changed"]
-    problems = []
-    if anchored_from != keyed_from:
-        problems.append(f"the keyed chain should start at entry {anchored_from}, not {keyed_from}")
+    """Every genuine anchor must name an entry the chain has, as it is; the one with the
+    highest ``audit_seq`` (not the newest event: a heartbeat may have read the head just
+    before an action committed) bounds the chain's end."""
+    problems: dict[str, None] = {}  # in order, each once
     last = max(chain, default=0)
-    if seq and chain.get(seq) is None:
-        first = min(last + 1, seq)
+    seen: set[tuple[int, str, int]] = set()
+    top: tuple[int, int] | None = None  # (audit_seq, journal event) of the highest anchor
+    for event_seq, data in anchors(conn):
+        try:
+            seq, head = int(data["audit_seq"]), str(data["audit_head"])
+            anchored_from = int(data["audit_keyed_from"])
+            genuine = _anchor_mac(key, seq, head, anchored_from) == data["audit_anchor"]
+        except (KeyError, TypeError, ValueError):
+            genuine = False
+        if not genuine:
+            problems[f"journal event {event_seq}: its audit anchor was forged or changed"] = None
+            continue
+        if top is None or seq > top[0]:
+            top = (seq, event_seq)
+        if (seq, head, anchored_from) in seen:
+            continue
+        seen.add((seq, head, anchored_from))
+        if anchored_from != keyed_from:
+            says = f"the keyed chain should start at entry {anchored_from}, not {keyed_from}"
+            problems[says] = None
+        if seq and seq in chain and chain[seq] != head:
+            problems[f"entry {seq}: differs from the one journal event {event_seq} anchors"] = None
+        elif seq and seq not in chain and seq < last:
+            problems[f"entry {seq} is missing (journal event {event_seq} anchors it)"] = None
+    if top is None:
+        if not problems:
+            return ["the journal holds no anchor of the audit log (its events were removed)"]
+        return list(problems)
+    seq, event_seq = top
+    if seq > last:
+        first = last + 1
         gone = f"entry {seq} is" if first == seq else f"entries {first}..{seq} are"
-        problems.append(f"{gone} missing (journal event {event_seq} anchors entry {seq})")
-    elif seq and chain[seq] != head:
-        problems.append(f"entry {seq}: differs from the one journal event {event_seq} anchors")
-    if last > seq:
-        problems.append(f"entries {seq + 1}..{last} are not anchored in the journal")
-    return problems
+        problems[f"{gone} missing (journal event {event_seq} anchors entry {seq})"] = None
+    elif last > seq:
+        problems[f"entries {seq + 1}..{last} are not anchored in the journal"] = None
+    return list(problems)
 
 
-def newest_anchor(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]] | None:
-    """The newest journal event carrying an anchor: (its seq, its data)."""
+def anchors(conn: sqlite3.Connection) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The journal events carrying an anchor, newest first: (their seq, their data)."""
     marks = ", ".join("?" * len(ANCHORING))
     for seq, data in conn.execute(
         f"SELECT seq, data FROM journal WHERE type IN ({marks}) ORDER BY seq DESC", ANCHORING
     ):
         body = json.loads(data)
         if isinstance(body, dict) and "audit_anchor" in body:
-            return int(seq), body
-    return None
+            yield int(seq), body
+
+
+def kept_anchors(conn: sqlite3.Connection) -> list[int]:
+    """The anchoring events pruning keeps: the newest, and the one with the highest
+    ``audit_seq`` (the newest of those), which bounds the chain's end."""
+    newest, top, top_seq = None, None, -1
+    for event_seq, data in anchors(conn):
+        newest = event_seq if newest is None else newest
+        try:
+            seq = int(data["audit_seq"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if seq > top_seq:
+            top, top_seq = event_seq, seq
+    return [s for s in (newest, top) if s is not None]

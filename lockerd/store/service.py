@@ -152,10 +152,6 @@ class ServiceStore(SyncStore):
             self._event(Event.SERVICE_ACTION, action_event | {"audit_hash": digest} | head)
         return result
 
-    def audit_head(self) -> dict[str, Any]:
-        """The chain's head and its anchor, sent with every heartbeat."""
-        return audit.anchor(self.key, self.db.conn)
-
     def anchor_audit_once(self) -> None:
         """At the first start (or the first after an upgrade): anchor the chain in the journal."""
         if self.db.meta("audit.anchored") is not None:
@@ -171,5 +167,5 @@ class ServiceStore(SyncStore):
         return [dict(r) for r in reversed(rows)]
 
     def verify_audit(self) -> dict[str, Any]:
-        """Recompute the chain and check it against its newest anchor in the journal."""
+        """Recompute the chain and check it against every anchor in the journal."""
         return audit.verify(self.key, self.db.conn)

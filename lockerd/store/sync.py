@@ -72,12 +72,13 @@ class SyncStore(Custody):
     def prune_acked(self, older_than: float) -> int:
         """Delete acknowledged events written before ``older_than``; never an unsent one."""
         acked, _ = self.sync_position()
-        newest = audit.newest_anchor(self.db.conn)  # kept: verify_audit holds the chain to it
+        kept = audit.kept_anchors(self.db.conn)  # verify_audit holds the chain to them
+        marks = ", ".join("?" * len(kept))
         with self.db.transaction() as conn:
             cursor = conn.execute(
                 "DELETE FROM journal WHERE seq <= ? AND at < ?"
-                " AND seq NOT IN (SELECT seq FROM pickup_notices) AND seq != ?",
-                (acked, older_than, newest[0] if newest else 0),
+                f" AND seq NOT IN (SELECT seq FROM pickup_notices) AND seq NOT IN ({marks})",
+                (acked, older_than, *kept),
             )
         return int(cursor.rowcount)
 
@@ -91,8 +92,15 @@ class SyncStore(Custody):
         return int(page_size * pages) + (wal.stat().st_size if wal.exists() else 0)
 
     def record(self, kind: Event, data: dict[str, Any]) -> None:
-        """Journal an event that changes no other state (heartbeat, sync and storage alarms)."""
-        with self._change():
+        """Journal an event that changes no other state (heartbeat, sync and storage alarms).
+
+        A heartbeat carries the audit chain's anchor, read here in the same
+        transaction: read earlier, a technician's action committing in between
+        would leave the newer event anchoring an older head.
+        """
+        with self._change() as conn:
+            if kind == Event.HEARTBEAT:
+                data = data | audit.anchor(self.key, conn)
             self._event(kind, data)
 
     # -- inbox ----------------------------------------------------------------
