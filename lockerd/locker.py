@@ -297,8 +297,8 @@ class Locker:
 
     async def pickup(self, code: object) -> Flow:
         problem = codes.check_code_format(code, self.config.pickup.code_length)
-        if problem is not None:
-            raise BadRequest("invalid_code", problem, field="code")
+        if problem is not None or not isinstance(code, str):
+            raise BadRequest("invalid_code", problem or "a code is a string", field="code")
         reservation = await self.db(self.store.reserve_for_pickup, code, self.unreachable())
         return await self._pickup(reservation)
 

@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class Worker:
@@ -26,11 +27,12 @@ class Worker:
             else None
         )
 
-    async def __call__(self, fn: Callable[..., T], *args: Any) -> T:
+    async def __call__(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` in the worker's thread; its result."""
         if self._executor is None:
-            return fn(*args)
+            return fn(*args, **kwargs)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(fn, *args))
+        return await loop.run_in_executor(self._executor, partial(fn, *args, **kwargs))
 
     def shutdown(self) -> None:
         if self._executor is not None:

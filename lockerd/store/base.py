@@ -8,7 +8,6 @@ anything that must be remembered (a wrong-code count) has been committed.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -48,7 +47,6 @@ class StoreBase:
         self._layout = {c.id: c for c in config.compartment}
         self._listeners: list[Callable[[list[JournalEntry]], None]] = []
         self._written: list[JournalEntry] = []
-        self._lock = threading.Lock()
         #: Whether pickup codes wait (sealed) for someone to deliver them: the back
         #: office, or the demo's recipient messages. Without either, none is kept.
         self.keep_notices = True
