@@ -6,9 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from drivers.errors import BoardTimeout, FrameError
+from drivers.errors import BoardTimeout, ChannelError, FrameError, PulseRefused
 
 T = TypeVar("T")
+
+#: The longest pulse any board is opened to allow unless told a shorter one (the
+#: config's ``safety.max_pulse_ms`` is at most this).
+MAX_PULSE_MS = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +34,24 @@ class LockBoard(Protocol):
 
     #: Lock outputs on the board, numbered 1..channels.
     channels: int
+    #: The longest pulse the board was opened to allow (0: it drives no lock).
+    max_pulse_ms: int
 
     def pulse(self, channel: int, milliseconds: int) -> None:
         """Energize lock ``channel`` once for ``milliseconds``, then release it.
 
         Boards that time the pulse themselves use the length they were
         configured with when opened; the bank passes the same value.
+
+        Raises:
+            drivers.errors.ChannelError: no such lock on this board.
+            drivers.errors.PulseRefused: longer than the board's ``max_pulse_ms``
+                (the bank refuses it first; this layer refuses it again).
         """
+
+    def release_now(self) -> None:
+        """From any thread: leave every output de-energized at once (a stopping
+        daemon). A board that times its own pulses has nothing to do."""
 
     def read_inputs(self, *, probe: float | None = None) -> Inputs:
         """Read every lock-feedback and sensor bit; a read that timed out or came back
@@ -53,6 +68,17 @@ class LockBoard(Protocol):
 
     def close(self) -> None:
         """Release the board; every output is left de-energized."""
+
+
+def check_pulse(
+    board: str, channel: int, channels: int, milliseconds: int, max_pulse_ms: int
+) -> None:
+    """Refuse, before anything is sent, a lock the board lacks or a pulse over its limit."""
+    if not 1 <= channel <= channels:
+        raise ChannelError(f"{board} lock {channel} outside 1..{channels}")
+    if not 0 < milliseconds <= max_pulse_ms:
+        raise PulseRefused(f"{board} lock {channel}: a {milliseconds} ms pulse is outside"
+                           f" 1..{max_pulse_ms} ms (max_pulse_ms)")  # fmt: skip
 
 
 def read_with_retries(read: Callable[[bool], T], retries: int) -> T:

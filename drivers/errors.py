@@ -19,3 +19,7 @@ class LinkError(DriverError, OSError):
 
 class ChannelError(DriverError, ValueError):
     """A lock or sensor channel outside what the board has."""
+
+
+class PulseRefused(DriverError, ValueError):
+    """A pulse longer than the board was opened to allow: never sent."""

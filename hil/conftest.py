@@ -51,4 +51,6 @@ def target(config: Config, bank: hardware.Hardware, board_name: str) -> Target:
     compartments = [c for c in config.compartment if c.door_board == board_name]
     if not compartments:
         pytest.skip(f"{board_name} senses no door")
-    return Target(board, bank.drivers[board_name], compartments)
+    target = Target(board, bank.drivers[board_name], compartments)
+    target.max_pulse_ms = config.safety.max_pulse_ms
+    return target

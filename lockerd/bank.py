@@ -489,9 +489,7 @@ class Bank:
 
     async def close(self) -> None:
         for board in self.boards.values():
-            release = getattr(board.driver, "release_now", None)
-            if release is not None:  # boards whose pulse this process times (GPIO)
-                release()
+            board.driver.release_now()  # a pulse this process times (GPIO) ends now
         for name, board in self.boards.items():
             try:
                 await self._on_bus(board.bus, board.driver.close)

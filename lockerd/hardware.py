@@ -186,7 +186,8 @@ class _SerialFamily:
 
     simulator: Callable[[list[Any]], SerialSimulator[Any, Any]]
     sim_board: Callable[[Any, dict[int, int]], SimBoard]
-    board: Callable[[Link, Any, BusConfig], LockBoard]
+    #: Opens a board: ``(link, board config, bus config, max_pulse_ms=...)``.
+    board: Callable[..., LockBoard]
 
 
 def _timing(bus: BusConfig) -> dict[str, Any]:
@@ -199,11 +200,12 @@ SERIAL_FAMILIES: dict[str, _SerialFamily] = {
         lambda b, wiring: SimCu16(
             b.address, b.locked_bit, b.closed_bit, wiring=wiring, energize_ms=b.energize_ms
         ),
-        lambda link, b, bus: Cu16Board(
+        lambda link, b, bus, **limits: Cu16Board(
             link,
             b.address,
             energize_ms=b.energize_ms if b.set_energize_time else None,
             **_timing(bus),
+            **limits,
         ),
     ),
     "kerong-cu48": _SerialFamily(
@@ -211,14 +213,14 @@ SERIAL_FAMILIES: dict[str, _SerialFamily] = {
         lambda b, wiring: SimCu48(
             b.address, b.locked_bit, b.closed_bit, wiring=wiring, energize_ms=b.energize_ms
         ),
-        lambda link, b, bus: Cu48Board(link, b.address, **_timing(bus)),
+        lambda link, b, bus, **limits: Cu48Board(link, b.address, **_timing(bus), **limits),
     ),
     "generic-8a": _SerialFamily(
         XorSimulator,
         lambda b, wiring: SimXorBoard(
             b.address, b.locked_bit, channels=b.locks, energize_ms=b.energize_ms
         ),
-        lambda link, b, bus: XorBoard(link, b.address, b.locks, **_timing(bus)),
+        lambda link, b, bus, **limits: XorBoard(link, b.address, b.locks, **_timing(bus), **limits),
     ),
 }
 
@@ -244,7 +246,9 @@ def _build_serial(
         link = SerialLink(bus.port, bus.baud, gap=bus.gap_ms / 1000)
     hardware.links[bus.name] = link
     for board in boards:
-        hardware.drivers[board.name] = family.board(link, board, bus)
+        hardware.drivers[board.name] = family.board(
+            link, board, bus, max_pulse_ms=config.safety.max_pulse_ms
+        )
 
 
 def _build_modbus(hardware: Hardware, bus: BusConfig) -> None:
@@ -281,6 +285,7 @@ def _build_modbus(hardware: Hardware, bus: BusConfig) -> None:
             inputs=board.inputs,
             inputs_base=board.inputs_base,
             status_retries=bus.retries,
+            max_pulse_ms=config.safety.max_pulse_ms,
         )
 
 
@@ -334,6 +339,7 @@ def _build_gpio(hardware: Hardware, bus: BusConfig) -> None:
             active_high=board.active_high,
             pull_up=board.pull_up,
             bounce_ms=board.bounce_ms or None,
+            max_pulse_ms=hardware.config.safety.max_pulse_ms,
         )
         if sim is not None:
             sim.settle()

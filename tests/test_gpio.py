@@ -100,7 +100,7 @@ def test_chip_found_by_label(tmp_path) -> None:
 def test_a_stopping_daemon_releases_a_pulse_under_way_at_once(factory, active_high) -> None:
     import threading
 
-    board = GpioBoard(factory, [17, 27], active_high=active_high)
+    board = GpioBoard(factory, [17, 27], active_high=active_high, max_pulse_ms=60_000)
     pin, idle = factory.pin(17), 0 if active_high else 1
     pulse = threading.Thread(target=board.pulse, args=(1, 60_000))
     pulse.start()

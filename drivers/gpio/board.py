@@ -21,8 +21,8 @@ from typing import Any
 from gpiozero import DigitalInputDevice, OutputDevice
 from gpiozero.pins import Factory
 
-from drivers.base import Inputs
-from drivers.errors import ChannelError, LinkError
+from drivers.base import MAX_PULSE_MS, Inputs, check_pulse
+from drivers.errors import LinkError
 
 #: Pin factories by the name used in config; no fallback between them.
 FACTORIES = {
@@ -71,8 +71,10 @@ class GpioBoard:
         active_high: bool = True,
         pull_up: bool = True,
         bounce_ms: int | None = None,
+        max_pulse_ms: int = MAX_PULSE_MS,
     ):
         self.channels = len(lock_pins)
+        self.max_pulse_ms = max_pulse_ms
         self._released = threading.Event()
         bounce = bounce_ms / 1000 if bounce_ms else None
         self._locks = [
@@ -87,8 +89,7 @@ class GpioBoard:
         return DigitalInputDevice(pin, pull_up=pull_up, bounce_time=bounce, pin_factory=factory)
 
     def pulse(self, channel: int, milliseconds: int) -> None:
-        if not 1 <= channel <= self.channels:
-            raise ChannelError(f"GPIO lock {channel} outside 1..{self.channels}")
+        check_pulse("GPIO", channel, self.channels, milliseconds, self.max_pulse_ms)
         lock = self._locks[channel - 1]
         try:
             lock.on()

@@ -59,8 +59,13 @@ class Mcp23017Inputs:
         self._pull = INPUT_MASK if pull_up else 0
         self._ready = False
 
+    max_pulse_ms = 0  # it drives no lock
+
     def pulse(self, channel: int, milliseconds: int) -> None:
         raise ChannelError(f"MCP23017 at 0x{self.address:02X} reads sensors; it drives no lock")
+
+    def release_now(self) -> None:
+        """Nothing to release: it drives no lock."""
 
     def read_inputs(self, *, probe: float | None = None) -> Inputs:
         try:
@@ -103,8 +108,13 @@ class Pcf8574Inputs:
         self._bus = bus
         self._ready = False
 
+    max_pulse_ms = 0  # it drives no lock
+
     def pulse(self, channel: int, milliseconds: int) -> None:
         raise ChannelError(f"PCF8574 at 0x{self.address:02X} reads sensors; it drives no lock")
+
+    def release_now(self) -> None:
+        """Nothing to release: it drives no lock."""
 
     def read_inputs(self, *, probe: float | None = None) -> Inputs:
         try:

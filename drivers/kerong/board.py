@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from drivers.base import Inputs, read_with_retries
+from drivers.base import MAX_PULSE_MS, Inputs, check_pulse, read_with_retries
 from drivers.directlink import DirectLink
 from drivers.errors import BoardTimeout, ChannelError, FrameError
 from drivers.kerong import codec, cu48
@@ -29,18 +29,29 @@ class _KerongBoard:
     family = ""
     reply_length = 0
 
-    def __init__(self, link: Link, address: int, *, timeout: float = 0.3, status_retries: int = 2):
+    def __init__(
+        self,
+        link: Link,
+        address: int,
+        *,
+        timeout: float = 0.3,
+        status_retries: int = 2,
+        max_pulse_ms: int = MAX_PULSE_MS,
+    ):
         if not 0 <= address <= self.max_address:
             raise ChannelError(f"{self.family} address {address} outside 0..{self.max_address}")
         self.address = address
         self._link = link
         self._timeout = timeout
         self._retries = status_retries
+        self.max_pulse_ms = max_pulse_ms
 
     def pulse(self, channel: int, milliseconds: int) -> None:
-        if not 1 <= channel <= self.channels:
-            raise ChannelError(f"{self.family} lock {channel} outside 1..{self.channels}")
+        check_pulse(self.family, channel, self.channels, milliseconds, self.max_pulse_ms)
         self._link.send(self._unlock_request(channel))
+
+    def release_now(self) -> None:
+        """Nothing to release: the board ends every pulse itself."""
 
     def read_inputs(self, *, probe: float | None = None) -> Inputs:
         request = self._status_request()
@@ -97,9 +108,16 @@ class Cu16Board(_KerongBoard):
         *,
         timeout: float = 0.3,
         status_retries: int = 2,
+        max_pulse_ms: int = MAX_PULSE_MS,
         energize_ms: int | None = None,
     ):
-        super().__init__(link, address, timeout=timeout, status_retries=status_retries)
+        super().__init__(
+            link,
+            address,
+            timeout=timeout,
+            status_retries=status_retries,
+            max_pulse_ms=max_pulse_ms,
+        )
         self.decoder = codec.Decoder(codec.REPLY_LENGTHS)
         self.energize_confirmed: bool | None = None
         if energize_ms is not None:
@@ -159,8 +177,22 @@ class Cu48Board(_KerongBoard):
     family = "CU48"
     reply_length = 18
 
-    def __init__(self, link: Link, address: int, *, timeout: float = 0.3, status_retries: int = 2):
-        super().__init__(link, address, timeout=timeout, status_retries=status_retries)
+    def __init__(
+        self,
+        link: Link,
+        address: int,
+        *,
+        timeout: float = 0.3,
+        status_retries: int = 2,
+        max_pulse_ms: int = MAX_PULSE_MS,
+    ):
+        super().__init__(
+            link,
+            address,
+            timeout=timeout,
+            status_retries=status_retries,
+            max_pulse_ms=max_pulse_ms,
+        )
         self.decoder = cu48.Decoder(cu48.REPLY_LENGTHS)
 
     def _unlock_request(self, channel: int) -> bytes:

@@ -23,8 +23,8 @@ from pymodbus.client import ModbusSerialClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
-from drivers.base import Inputs, read_with_retries
-from drivers.errors import BoardTimeout, ChannelError, DriverError, FrameError, LinkError
+from drivers.base import MAX_PULSE_MS, Inputs, check_pulse, read_with_retries
+from drivers.errors import BoardTimeout, DriverError, FrameError, LinkError
 
 
 class FlashRequest(ModbusPDU):
@@ -91,8 +91,10 @@ class ModbusRelayBoard:
         inputs: int = 0,
         inputs_base: int = 0,
         status_retries: int = 2,
+        max_pulse_ms: int = MAX_PULSE_MS,
     ):
         self.channels = relays
+        self.max_pulse_ms = max_pulse_ms
         self.unit = unit
         self._client = client
         self._pulse_base = pulse_base
@@ -110,8 +112,7 @@ class ModbusRelayBoard:
             BoardTimeout: no reply.
             DriverError: an exception reply, or an echo of another coil or value.
         """
-        if not 1 <= channel <= self.channels:
-            raise ChannelError(f"relay {channel} outside 1..{self.channels}")
+        check_pulse("Modbus relay board", channel, self.channels, milliseconds, self.max_pulse_ms)
         units = max(1, milliseconds // self._unit_ms)
         request = FlashRequest(
             value=units, dev_id=self.unit, address=self._pulse_base + channel - 1
@@ -122,6 +123,9 @@ class ModbusRelayBoard:
                 f"Modbus unit {self.unit} relay {channel}: pulse not confirmed: "
                 f"sent {_written(request)}, the echo was {_written(echo)}"
             )
+
+    def release_now(self) -> None:
+        """Nothing to release: the board ends every flash itself."""
 
     def read_inputs(self, *, probe: float | None = None) -> Inputs:
         return read_with_retries(self._read, self._retries if probe is None else 0)

@@ -7,7 +7,7 @@ second later on some firmware and never on others; the status read confirms.
 
 from __future__ import annotations
 
-from drivers.base import Inputs, read_with_retries
+from drivers.base import MAX_PULSE_MS, Inputs, check_pulse, read_with_retries
 from drivers.directlink import DirectLink
 from drivers.errors import ChannelError
 from drivers.link import SerialLink
@@ -23,6 +23,7 @@ class XorBoard:
         *,
         timeout: float = 0.3,
         status_retries: int = 2,
+        max_pulse_ms: int = MAX_PULSE_MS,
     ):
         if not 1 <= address <= codec.MAX_BOARD:
             raise ChannelError(f"board address {address} outside 1..{codec.MAX_BOARD}")
@@ -33,11 +34,11 @@ class XorBoard:
         self._link = link
         self._timeout = timeout
         self._retries = status_retries
+        self.max_pulse_ms = max_pulse_ms
         self.decoder = codec.reply_decoder(8)
 
     def pulse(self, channel: int, milliseconds: int) -> None:
-        if not 1 <= channel <= self.channels:
-            raise ChannelError(f"lock {channel} outside 1..{self.channels}")
+        check_pulse("0x8A board", channel, self.channels, milliseconds, self.max_pulse_ms)
         self._link.send(codec.unlock_request(self.address, channel))
 
     def read_inputs(self, *, probe: float | None = None) -> Inputs:
@@ -57,6 +58,9 @@ class XorBoard:
         reply = read_with_retries(read, self._retries if probe is None else 0)
         assert isinstance(reply, codec.AllReply)
         return Inputs(locks=reply.bits & ((1 << self.channels) - 1), sensors=0)
+
+    def release_now(self) -> None:
+        """Nothing to release: the board ends every pulse itself."""
 
     def close(self) -> None:
         """Nothing to release: the board ends every pulse itself."""

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from drivers.base import LockBoard
-from drivers.errors import BoardTimeout, ChannelError
+from drivers.errors import BoardTimeout, ChannelError, PulseRefused
 from drivers.simserial import BoardFaults
 from drivers.simworld import SimDoor
 from lockerd.bank import decode
@@ -38,6 +38,8 @@ class Target:
     faults: BoardFaults | None = None
     #: Moves the twin's clock on (energize times run on it).
     advance: Callable[[float], None] = lambda seconds: None
+    #: The config's ``safety.max_pulse_ms``, which the board was opened with.
+    max_pulse_ms: int = 1000
 
     def status(self, comp: CompartmentConfig) -> Any:
         return decode(self.board, comp, self.driver.read_inputs())
@@ -106,6 +108,18 @@ class Pulse:
     def test_a_channel_the_board_lacks_is_refused(self, target: Target) -> None:
         with pytest.raises(ChannelError):
             target.driver.pulse(target.board.channels + 1, 50)
+
+    def test_a_pulse_over_the_limit_is_refused_and_never_sent(self, target: Target) -> None:
+        """The bank refuses it first; the board layer refuses it again (nothing sent, so
+        this is safe on a real board too)."""
+        if not target.board.channels:
+            pytest.skip("this board senses doors; it drives no lock")
+        lock = target.compartments[0].lock
+        assert target.driver.max_pulse_ms == target.max_pulse_ms
+        with pytest.raises(PulseRefused, match="max_pulse_ms"):
+            target.driver.pulse(lock, target.driver.max_pulse_ms + 1)
+        if target.door is not None:
+            assert target.door(lock).pulses == []
 
 
 class DetectSilence:

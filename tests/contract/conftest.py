@@ -36,6 +36,7 @@ def target(request, tmp_path):
     compartments = [c for c in config.compartment if c.door_board == board.name]
     target = Target(board, opened.drivers[board.name], compartments, *_twin(opened, board))
     target.advance = lambda seconds: world.__setitem__(0, world[0] + seconds)
+    target.max_pulse_ms = config.safety.max_pulse_ms
     yield target
     opened.drivers[board.name].close()
     opened.close()
