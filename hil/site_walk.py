@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lockerd import daemon
+from lockerd.commands import door_cycle
 from lockerd.config import Config, ConfigError, load
-from lockerd.service import door_cycle
 
 Print = Callable[[str], None]
 

@@ -120,9 +120,9 @@ async def start(config: Config, clock: Clock | None = None) -> Running:
 
 async def serve(config: Config, announce: Callable[[str], None] = print) -> None:
     """Run until SIGTERM or SIGINT."""
+    from lockerd.commands import handlers
     from lockerd.control import ControlServer
     from lockerd.kiosk.server import KioskServer  # aiohttp.web only when serving
-    from lockerd.service import handlers
 
     notifier = Notifier()
     running = await start(config)

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from lockerd.commands import handlers
 from lockerd.control import ControlServer
-from lockerd.service import handlers
 from tests.rig import Rig
 from tests.test_lockerctl import Ctl
 

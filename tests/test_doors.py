@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
+from lockerd.commands import door_cycle
 from lockerd.domain import Door
-from lockerd.service import door_cycle
 
 
 async def test_door_left_open_raises_an_alarm_and_needs_a_check(rig) -> None:

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
+from lockerd.commands import handlers
 from lockerd.control import ControlServer
-from lockerd.service import handlers
 from tests.fuzzing import Renewed, changes, dump, groups, own_loop, run
 from tests.rig import Rig, bank_config
 from tests.test_fuzz_sync import json_values

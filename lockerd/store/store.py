@@ -18,7 +18,7 @@ from lockerd.errors import StoreError
 from lockerd.store._db import Database
 from lockerd.store._files import private_key
 from lockerd.store.access import Access
-from lockerd.store.service import ServiceStore
+from lockerd.store.technician import ServiceStore
 
 
 class Store(ServiceStore, Access):

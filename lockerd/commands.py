@@ -1,7 +1,7 @@
 """What a technician may ask through ``lockerctl``: the control socket's commands.
 
 Reads answer at once; every state-changing command needs a reason and is
-audited (lockerd/store/service.py) with the caller's identity.
+audited (lockerd/store/technician.py) with the caller's identity.
 """
 
 from __future__ import annotations
@@ -52,53 +52,61 @@ def masked(value: Any) -> Any:
     return str(value) if not isinstance(value, int | float | str | bool | type(None)) else value
 
 
-def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> dict[str, Handler]:
-    db, store = locker.db, locker.store
+class Commands:
+    """The control socket's commands, one method each; ``handlers`` maps their names."""
 
-    async def status(caller: Caller, args: dict[str, Any]) -> Any:
+    def __init__(self, config: Config, locker: Locker, sync: SyncCoordinator | None):
+        self.config, self.locker, self.sync = config, locker, sync
+        self.db, self.store = self.locker.db, self.locker.store
+
+    async def status(self, caller: Caller, args: dict[str, Any]) -> Any:
         boards = {
             name: {"online": b.online, "reads": b.reads, "failures": b.failures}
-            for name, b in locker.bank.boards.items()
+            for name, b in self.locker.bank.boards.items()
         }
         return {
-            "locker": {"id": config.locker.id, "name": config.locker.name},
-            "compartments": await locker.bank_view(),
+            "locker": {"id": self.config.locker.id, "name": self.config.locker.name},
+            "compartments": await self.locker.bank_view(),
             "boards": boards,
-            "alarms": [alarm.data() for alarm in locker.alarms],
-            "sync": sync.status() if sync else None,
-            "unsent": await db(store.unsent_count),
+            "alarms": [alarm.data() for alarm in self.locker.alarms],
+            "sync": self.sync.status() if self.sync else None,
+            "unsent": await self.db(self.store.unsent_count),
         }
 
-    async def open_door(caller: Caller, args: dict[str, Any]) -> Any:
-        comp = _compartment(args, config)
-        reservation = await db(store.service_open, comp, caller.name, caller.origin, args["reason"])
-        return (await locker.open_reserved(Kind.SERVICE, reservation)).view()
+    async def open_door(self, caller: Caller, args: dict[str, Any]) -> Any:
+        comp = _compartment(args, self.config)
+        reservation = await self.db(
+            self.store.service_open, comp, caller.name, caller.origin, args["reason"]
+        )
+        return (await self.locker.open_reserved(Kind.SERVICE, reservation)).view()
 
-    async def disable(caller: Caller, args: dict[str, Any]) -> Any:
-        comp = _compartment(args, config)
-        await db(store.service_disable, comp, caller.name, caller.origin, args["reason"])
+    async def disable(self, caller: Caller, args: dict[str, Any]) -> Any:
+        comp = _compartment(args, self.config)
+        await self.db(self.store.service_disable, comp, caller.name, caller.origin, args["reason"])
         return {"compartment": comp, "state": "out_of_service"}
 
-    async def enable(caller: Caller, args: dict[str, Any]) -> Any:
-        comp = _compartment(args, config)
-        await locker.require_shut_and_latched(comp)
-        state = await db(store.service_enable, comp, caller.name, caller.origin, args["reason"])
+    async def enable(self, caller: Caller, args: dict[str, Any]) -> Any:
+        comp = _compartment(args, self.config)
+        await self.locker.require_shut_and_latched(comp)
+        state = await self.db(
+            self.store.service_enable, comp, caller.name, caller.origin, args["reason"]
+        )
         return {"compartment": comp, "state": state}
 
-    async def events(caller: Caller, args: dict[str, Any]) -> Any:
+    async def events(self, caller: Caller, args: dict[str, Any]) -> Any:
         after = _int(args, "after", 0, 0, MAX_SEQ)
         limit = _int(args, "limit", 50, 1, MAX_LIMIT)
         if not args.get("follow"):
             if "after" not in args:
-                after = max(0, await db(store.last_seq) - limit)
-            return await db(store.events, after, limit)
-        queue = locker.subscribe()
+                after = max(0, await self.db(self.store.last_seq) - limit)
+            return await self.db(self.store.events, after, limit)
+        queue = self.locker.subscribe()
 
         async def follow(writer: asyncio.StreamWriter) -> None:
 
             last = after
             try:
-                for event in await db(store.events, after, 10**9):
+                for event in await self.db(self.store.events, after, 10**9):
                     writer.write(json.dumps(event).encode() + b"\n")
                     last = event["seq"]
                 await writer.drain()
@@ -111,38 +119,38 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
             except ConnectionError:
                 pass
             finally:
-                locker.unsubscribe(queue)
+                self.locker.unsubscribe(queue)
 
         return stream(follow)
 
-    async def sync_command(caller: Caller, args: dict[str, Any]) -> Any:
-        if sync is None:
+    async def sync_command(self, caller: Caller, args: dict[str, Any]) -> Any:
+        if self.sync is None:
             raise FlowError("sync_off", "this locker has no back office ([sync] url is unset)")
         if args.get("push"):
-            await sync.round()
-        return sync.status() | {"unsent": await db(store.unsent_count)}
+            await self.sync.round()
+        return self.sync.status() | {"unsent": await self.db(self.store.unsent_count)}
 
-    async def show_config(caller: Caller, args: dict[str, Any]) -> Any:
-        plain = dataclasses.asdict(config)
+    async def show_config(self, caller: Caller, args: dict[str, Any]) -> Any:
+        plain = dataclasses.asdict(self.config)
         plain.pop("board", None)  # the raw tables; "boards" holds them typed
         return masked(plain)
 
-    async def audit(caller: Caller, args: dict[str, Any]) -> Any:
+    async def audit(self, caller: Caller, args: dict[str, Any]) -> Any:
         if args.get("verify"):
-            return await db(store.verify_audit)
-        return await db(store.audit_entries, _int(args, "limit", 50, 1, MAX_LIMIT))
+            return await self.db(self.store.verify_audit)
+        return await self.db(self.store.audit_entries, _int(args, "limit", 50, 1, MAX_LIMIT))
 
-    async def parcels(caller: Caller, args: dict[str, Any]) -> Any:
+    async def parcels(self, caller: Caller, args: dict[str, Any]) -> Any:
         action, barcode = args.get("action", "list"), args.get("barcode")
         if action == "list":
             state = args.get("state")
             if state is not None and state not in [str(p) for p in Parcel]:
                 raise BadRequest("invalid_field", f"state must be one of {', '.join(Parcel)}")
-            return await db(store.parcels, Parcel(state) if state else None)
+            return await self.db(self.store.parcels, Parcel(state) if state else None)
         if not isinstance(barcode, str) or not barcode:
             raise BadRequest("missing_field", "name the parcel by its barcode")
         if action == "show":
-            return await db(store.parcel_by_barcode, barcode)
+            return await self.db(self.store.parcel_by_barcode, barcode)
         if action == "extend":
             hours = args.get("hours")
             if (
@@ -151,21 +159,28 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
                 or not 0 < hours <= 2160
             ):
                 raise BadRequest("invalid_field", "hours must be a number in 0..2160")
-            pickup_by = locker.clock.time() + hours * 3600
-            await db(
-                store.service_extend, barcode, pickup_by, caller.name, caller.origin, args["reason"]
+            pickup_by = self.locker.clock.time() + hours * 3600
+            await self.db(
+                self.store.service_extend,
+                barcode,
+                pickup_by,
+                caller.name,
+                caller.origin,
+                args["reason"],
             )
         elif action == "returned":
-            await db(store.service_returned, barcode, caller.name, caller.origin, args["reason"])
+            await self.db(
+                self.store.service_returned, barcode, caller.name, caller.origin, args["reason"]
+            )
         else:
             raise BadRequest("invalid_field", "action must be list, show, extend or returned")
-        return await db(store.parcel_by_barcode, barcode)
+        return await self.db(self.store.parcel_by_barcode, barcode)
 
-    async def diag(caller: Caller, args: dict[str, Any]) -> Any:
+    async def diag(self, caller: Caller, args: dict[str, Any]) -> Any:
         """A bus scan (each board read once now) and the door sensors' sanity."""
         boards = []
-        for name, board in locker.bank.boards.items():
-            probe = await locker.bank.probe(name)
+        for name, board in self.locker.bank.boards.items():
+            probe = await self.locker.bank.probe(name)
             address = getattr(board.config, "address", None)
             boards.append(
                 {"board": name, "bus": board.bus, "address": address, "online": board.online,
@@ -175,20 +190,20 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
                  "energize_ms": getattr(board.config, "energize_ms", None)} | probe
             )  # fmt: skip
         doubts = []
-        for comp in await locker.bank_view():
+        for comp in await self.locker.bank_view():
             if comp["door"] == "unknown":
                 doubts.append(f"{comp['id']}: door unknown (its sensing board is silent)")
             elif comp["door"] == "open" and comp["state"] not in ("open", "reserved"):
                 doubts.append(f"{comp['id']}: door reads open with no unlock ({comp['state']})")
-        doubts += [f"board {a.board}: check {a.key}: {a.detail}" for a in locker.alarms]
+        doubts += [f"board {a.board}: check {a.key}: {a.detail}" for a in self.locker.alarms]
         return {"boards": boards, "sensors": doubts}
 
-    async def cycle_test(caller: Caller, args: dict[str, Any]) -> Any:
+    async def cycle_test(self, caller: Caller, args: dict[str, Any]) -> Any:
         ids = args.get("ids")
         if (
             not isinstance(ids, list)
             or not ids
-            or any(i not in config.compartment_ids for i in ids)
+            or any(i not in self.config.compartment_ids for i in ids)
         ):
             raise NotFound("unknown_compartment", f"name compartments of this locker, not {ids!r}")
         wait = float(_int(args, "timeout", 120, 5, 3600))
@@ -197,33 +212,37 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
             raise BadRequest("reason_required", "every service action needs a --reason")
 
         async def walk(writer: asyncio.StreamWriter) -> None:
-            report = [await cycle_one(comp, caller, reason, wait, writer) for comp in ids]
+            report = [await self._cycle_one(comp, caller, reason, wait, writer) for comp in ids]
             writer.write(json.dumps({"ok": True, "result": report}).encode() + b"\n")
             await writer.drain()
 
         return stream(walk)
 
-    async def cycle_one(
-        comp: str, caller: Caller, reason: str, wait: float, writer: asyncio.StreamWriter
+    async def _cycle_one(
+        self, comp: str, caller: Caller, reason: str, wait: float, writer: asyncio.StreamWriter
     ) -> dict[str, Any]:
         async def say(text: str) -> None:
             writer.write(json.dumps({"progress": f"{comp}: {text}"}).encode() + b"\n")
             await writer.drain()
 
-        return await door_cycle(locker, comp, (caller.name, caller.origin, reason), wait, say)
+        return await door_cycle(self.locker, comp, (caller.name, caller.origin, reason), wait, say)
 
+
+def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> dict[str, Handler]:
+    """Command name -> handler, for the control server."""
+    commands = Commands(config, locker, sync)
     return {
-        "parcels": parcels,
-        "diag": diag,
-        "cycle-test": cycle_test,
-        "status": status,
-        "open": open_door,
-        "disable": disable,
-        "enable": enable,
-        "events": events,
-        "sync": sync_command,
-        "config": show_config,
-        "audit": audit,
+        "parcels": commands.parcels,
+        "diag": commands.diag,
+        "cycle-test": commands.cycle_test,
+        "status": commands.status,
+        "open": commands.open_door,
+        "disable": commands.disable,
+        "enable": commands.enable,
+        "events": commands.events,
+        "sync": commands.sync_command,
+        "config": commands.show_config,
+        "audit": commands.audit,
     }
 
 
