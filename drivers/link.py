@@ -29,6 +29,33 @@ class FrameDecoder(Protocol[F]):
     def feed(self, data: bytes) -> list[F]: ...
 
 
+class Link(Protocol):
+    """What a serial board needs of its line: a real port (:class:`SerialLink`) or a
+    twin answering in-process (:class:`drivers.directlink.DirectLink`)."""
+
+    url: str
+
+    def send(self, request: bytes) -> None:
+        """Write a frame that expects no reply."""
+
+    def transact(
+        self,
+        request: bytes,
+        decoder: FrameDecoder[F],
+        accept: Callable[[F], bool],
+        *,
+        expect: int,
+        timeout: float,
+        quiet_after: bool = True,
+        retry: bool = False,
+    ) -> F:
+        """Send ``request`` and return the first decoded frame ``accept`` takes."""
+        ...
+
+    def close(self) -> None:
+        """Release the line."""
+
+
 @dataclass
 class LinkStats:
     """Counters for diagnostics; only the bus thread writes them."""

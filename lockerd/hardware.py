@@ -26,7 +26,7 @@ from drivers.i2c.board import Mcp23017Inputs, Pcf8574Inputs
 from drivers.i2c.sim import SimExpander, SimI2cBus, SimMcp23017, SimPcf8574
 from drivers.kerong.board import Cu16Board, Cu48Board
 from drivers.kerong.sim import Cu16Simulator, Cu48Simulator, SimCu16, SimCu48
-from drivers.link import SerialLink
+from drivers.link import Link, SerialLink
 from drivers.modbus.board import ModbusRelayBoard, open_client
 from drivers.modbus.sim import ModbusSimulator, SimRelayBoard
 from drivers.simserial import SerialSimulator, SimBoard
@@ -175,9 +175,6 @@ def _wiring(config: Config, board: str) -> dict[int, int]:
         for c in config.compartment
         if c.board == board and c.door_board == board
     }
-
-
-Link = SerialLink | DirectLink
 
 
 @dataclass(frozen=True)

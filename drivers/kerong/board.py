@@ -11,12 +11,9 @@ import logging
 from typing import Any
 
 from drivers.base import MAX_PULSE_MS, Inputs, check_pulse, read_with_retries
-from drivers.directlink import DirectLink
 from drivers.errors import BoardTimeout, ChannelError, FrameError
 from drivers.kerong import codec, cu48
-from drivers.link import SerialLink
-
-Link = SerialLink | DirectLink
+from drivers.link import Link
 
 log = logging.getLogger(__name__)
 

@@ -8,16 +8,15 @@ second later on some firmware and never on others; the status read confirms.
 from __future__ import annotations
 
 from drivers.base import MAX_PULSE_MS, Inputs, check_pulse, read_with_retries
-from drivers.directlink import DirectLink
 from drivers.errors import ChannelError
-from drivers.link import SerialLink
+from drivers.link import Link
 from drivers.xorboard import codec
 
 
 class XorBoard:
     def __init__(
         self,
-        link: SerialLink | DirectLink,
+        link: Link,
         address: int,
         channels: int,
         *,
