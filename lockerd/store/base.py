@@ -52,6 +52,8 @@ class StoreBase:
         #: Whether pickup codes wait (sealed) for someone to deliver them: the back
         #: office, or the demo's recipient messages. Without either, none is kept.
         self.keep_notices = True
+        #: The throttle's time for this run: the wall clock that never jumps ahead.
+        self._steady = throttle.SteadyTime()
 
     def subscribe(self, listener: Callable[[list[JournalEntry]], None]) -> None:
         """Call ``listener(events)`` after every commit that wrote journal events."""
@@ -152,6 +154,19 @@ class StoreBase:
 
     def throttle_state(self, scope: str) -> throttle.ThrottleState:
         return credentials.load_throttle(self.db.conn, scope)
+
+    def _throttle_now(self) -> float:
+        """The throttle's time now (:class:`lockerd.throttle.SteadyTime`)."""
+        return self._steady.now(self.clock.time(), self.clock.monotonic())
+
+    def _load_throttle(self, conn: Any, scope: str, now: float) -> throttle.ThrottleState:
+        """A scope's throttle state, bounded at ``now``; a bound that bit is written back
+        (in ``conn``'s transaction), so the wait it leaves runs out instead of sliding."""
+        stored = credentials.load_throttle(conn, scope)
+        state = throttle.bounded(stored, now, self.config.pickup.throttle)
+        if state != stored:
+            credentials.save_throttle(conn, scope, state)
+        return state
 
     # -- helpers ---------------------------------------------------------
 

@@ -312,8 +312,9 @@ class Custody(StoreBase):
         if resident:
             # The one thing that ends the keypad's back-off streak; the budget stays.
             rules = self.config.pickup.throttle
-            state = credentials.load_throttle(conn, "pickup")
-            credentials.save_throttle(conn, "pickup", throttle.after_pickup(state, now, rules))
+            steady = self._throttle_now()
+            state = self._load_throttle(conn, "pickup", steady)
+            credentials.save_throttle(conn, "pickup", throttle.after_pickup(state, steady, rules))
         self._event(
             Event.PARCEL_COLLECTED if resident else Event.PARCEL_RETURNED,
             {
