@@ -343,7 +343,7 @@ class Locker:
     # -- pickup -----------------------------------------------------------------
 
     async def pickup(self, code: object) -> Flow:
-        problem = codes.check_code_format(code, self.config.pickup.code_length)
+        problem = codes.check_code_format(code, await self.db(self.store.code_lengths))
         if problem is not None:
             raise BadRequest("invalid_code", problem, field="code")
         reservation = await self.db(self.store.reserve_for_pickup, code, self.unreachable())

@@ -5,8 +5,8 @@ import dataclasses
 
 import pytest
 
-from lockerd.errors import FlowError
 from lockerd.clock import FakeClock
+from lockerd.errors import FlowError
 from tests.rig import Rig, bank_config
 from tests.test_qr import KEY, b64, token
 

@@ -10,11 +10,11 @@ from lockerd.config.schema import ThrottleSection
 from lockerd.throttle import (
     MAX_GUESS_CHANCE,
     YEAR_S,
+    SteadyTime,
     ThrottleState,
     after_failure,
     after_pickup,
     attempts_left,
-    SteadyTime,
     blocked_for,
     bounded,
     code_length_for,

@@ -37,6 +37,10 @@ class Reservation:
     barcode: str | None = None
 
 
+#: The length of every code issued before parcels recorded theirs (the old fixed default).
+LEGACY_CODE_LENGTH = 8
+
+
 class StoreBase:
     """State and helpers every group of operations shares."""
 
@@ -151,6 +155,19 @@ class StoreBase:
         if row[0] != Parcel.EXPECTED:
             raise FlowError("already_stored", f"parcel {barcode} is already in the locker")
         return str(row[1]) if row[1] else None
+
+    def code_lengths(self) -> list[int]:
+        """The pickup-code lengths the keypad takes: the configured one, and any that a
+        parcel still in the locker was issued with (a length changed since, by an
+        upgrade that derives it, a grown bank or another throttle). A code from before
+        lengths were recorded counts as the old default's 8 digits."""
+        rows = self.db.conn.execute(
+            "SELECT DISTINCT code_length FROM parcels"
+            " WHERE state IN ('stored','expired') AND code_hmac IS NOT NULL"
+        ).fetchall()
+        lengths = {self.config.pickup.code_length}
+        lengths.update(LEGACY_CODE_LENGTH if r[0] is None else int(r[0]) for r in rows)
+        return sorted(lengths)
 
     def throttle_state(self, scope: str) -> throttle.ThrottleState:
         return credentials.load_throttle(self.db.conn, scope)
