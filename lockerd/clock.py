@@ -112,6 +112,11 @@ class FakeClock:
         tests run them): timers that fall due meanwhile fire at the next advance."""
         self._now += seconds
 
+    def step_wall(self, seconds: float) -> None:
+        """The wall clock alone is set ``seconds`` ahead (or back, if negative), as NTP
+        or an operator does; monotonic time and timers do not move."""
+        self._wall0 += seconds
+
     async def advance(self, seconds: float = 0.0) -> None:
         """Move time forward by ``seconds``, firing every timer that falls due."""
         target = self._now + seconds

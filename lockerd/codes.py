@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -91,12 +92,22 @@ def new_pickup_code(length: int) -> str:
     return f"{secrets.randbelow(10**length):0{length}d}"
 
 
-def check_code_format(code: object, length: int) -> str | None:
-    """Return why ``code`` is not a well-formed pickup code, or None if it is."""
+def check_code_format(code: object, lengths: int | Iterable[int]) -> str | None:
+    """Return why ``code`` is not a well-formed pickup code, or None if it is.
+
+    ``lengths``: the code length, or every length the keypad takes.
+    """
     if not isinstance(code, str):
         return "the code must be a string of digits"
     if not code.isascii() or not code.isdigit():
         return "the code must contain digits only"
-    if len(code) != length:
-        return f"the code must have {length} digits, not {len(code)}"
+    taken = sorted({lengths} if isinstance(lengths, int) else set(lengths))
+    if len(code) not in taken:
+        return f"the code must have {_either(taken)} digits, not {len(code)}"
     return None
+
+
+def _either(lengths: list[int]) -> str:
+    """``9``, ``8 or 9``, ``8, 9 or 10``."""
+    shown = [str(n) for n in lengths]
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]

@@ -296,7 +296,7 @@ class Locker:
     # -- pickup -----------------------------------------------------------------
 
     async def pickup(self, code: object) -> Flow:
-        problem = codes.check_code_format(code, self.config.pickup.code_length)
+        problem = codes.check_code_format(code, await self.db(self.store.code_lengths))
         if problem is not None or not isinstance(code, str):
             raise BadRequest("invalid_code", problem or "a code is a string", field="code")
         reservation = await self.db(self.store.reserve_for_pickup, code, self.unreachable())

@@ -52,17 +52,39 @@ class ThrottleState:
 
 def after_failure(state: ThrottleState, now: float, rules: ThrottleSection) -> ThrottleState:
     """The state after one more wrong code at ``now``."""
+    state = bounded(state, now, rules)
     failures = state.failures + 1
-    full_at = max(state.budget_full_at, now) + rules.lockout_s
+    full_at = min(max(state.budget_full_at, now) + rules.lockout_s, now + _full_span(rules))
     spent_until = _spent_until(full_at, rules)
-    backoff_until = now + _backoff(failures, rules)
-    return ThrottleState(failures, max(backoff_until, spent_until), spent_until > now, full_at)
+    until = max(now + _backoff(failures, rules), spent_until)
+    return ThrottleState(failures, until if until > now else 0.0, spent_until > now, full_at)
 
 
 def after_pickup(state: ThrottleState, now: float, rules: ThrottleSection) -> ThrottleState:
     """A completed pickup ends the back-off's streak; the budget stays as it is."""
+    state = bounded(state, now, rules)
     spent_until = _spent_until(state.budget_full_at, rules)
-    return replace(state, failures=0, blocked_until=spent_until, locked_out=spent_until > now)
+    running = spent_until > now
+    return replace(
+        state, failures=0, blocked_until=spent_until if running else 0.0, locked_out=running
+    )
+
+
+def bounded(state: ThrottleState, now: float, rules: ThrottleSection) -> ThrottleState:
+    """``state`` as read at ``now``, whatever the wall clock did since it was written.
+
+    A spent budget is never worth more than ``lockout_after * lockout_s`` of
+    waiting, and no wait is longer than ``max(lockout_s, backoff_max_s)``; a
+    timestamp beyond that was written on a clock that has since gone back (a
+    board without a real-time clock booting at 1970, an NTP correction) and
+    would otherwise block the keypad for as long as the step. A wait that is
+    over is ``blocked_until = 0``, so an old timestamp never blocks again.
+    """
+    full_at = min(state.budget_full_at, now + _full_span(rules))
+    until = min(state.blocked_until, now + max(rules.lockout_s, rules.backoff_max_s))
+    if until <= now:
+        return replace(state, blocked_until=0.0, locked_out=False, budget_full_at=full_at)
+    return replace(state, blocked_until=until, budget_full_at=full_at)
 
 
 def attempts_left(state: ThrottleState, now: float, rules: ThrottleSection) -> int:
@@ -73,8 +95,13 @@ def attempts_left(state: ThrottleState, now: float, rules: ThrottleSection) -> i
 
 
 def blocked_for(state: ThrottleState, now: float) -> float:
-    """Seconds until the next attempt is accepted (0 when it is now)."""
-    return max(0.0, state.blocked_until - now)
+    """Seconds until the next attempt is accepted (0 when it is now; 0 is no wait)."""
+    return max(0.0, state.blocked_until - now) if state.blocked_until else 0.0
+
+
+def _full_span(rules: ThrottleSection) -> float:
+    """How far ahead of now the budget can be full again: all of it spent."""
+    return float(rules.lockout_after * rules.lockout_s)
 
 
 def _spent_until(full_at: float, rules: ThrottleSection) -> float:
@@ -87,6 +114,32 @@ def _backoff(failures: int, rules: ThrottleSection) -> float:
         return 0.0
     steps = min(failures - rules.free_failures - 1, 64)
     return float(min(rules.backoff_base_s * 2**steps, rules.backoff_max_s))
+
+
+class SteadyTime:
+    """The throttle's time: the wall clock, except that it never jumps forward.
+
+    Within one run of the daemon, refills follow the monotonic clock: when the
+    wall clock has moved further ahead than the monotonic time that passed since
+    the last reading (plus ``slack`` for clock slewing), only the monotonic time
+    counts, so a forward step (a forged NTP answer) refills nothing. A backward
+    step is followed, and :func:`bounded` caps what it could cost. Across a
+    restart there is no monotonic reading to compare with; the cap is all there
+    is (docs/wrong-codes.md: the known limit).
+    """
+
+    def __init__(self, slack: float = 2.0):
+        self.slack = slack
+        self._seen: tuple[float, float] | None = None
+
+    def now(self, wall: float, mono: float) -> float:
+        if self._seen is not None:
+            last, last_mono = self._seen
+            passed = max(0.0, mono - last_mono)
+            if wall - last > passed + self.slack:
+                wall = last + passed
+        self._seen = (wall, mono)
+        return wall
 
 
 # -- the guess chance ------------------------------------------------------------

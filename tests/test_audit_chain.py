@@ -6,6 +6,7 @@ from lockerd.clock import FakeClock
 from lockerd.domain import Event
 from lockerd.store import Store
 from lockerd.store.audit import GENESIS, anchor, legacy_hash
+from lockerd.store.migrations import MIGRATIONS
 from tests.rig import bank_config
 
 
@@ -26,6 +27,7 @@ def old_database(state) -> None:
             entry | {"prev": prev, "hash": digest},
         )
         prev = digest
+    conn.execute("ALTER TABLE parcels DROP COLUMN code_length")  # added by migration 7
     conn.execute("PRAGMA user_version = 5")
     store.close()
 
@@ -35,7 +37,7 @@ def test_an_old_unkeyed_chain_is_kept_anchored_and_continued_with_keyed_links(tm
     store = Store.open(bank_config(tmp_path), FakeClock())
     store.sync_layout()
     try:
-        assert store.db.schema_version == 6
+        assert store.db.schema_version == len(MIGRATIONS)
         assert store.db.meta("audit.keyed_from") == "3"
         anchors = [e for e in store.events() if e["type"] == "audit.anchor"]
         assert [(a["data"]["audit_seq"], a["data"]["audit_keyed_from"]) for a in anchors] == [

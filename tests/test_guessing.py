@@ -5,6 +5,7 @@ import dataclasses
 
 import pytest
 
+from lockerd.clock import FakeClock
 from lockerd.errors import FlowError
 from tests.rig import Rig, bank_config
 from tests.test_qr import KEY, b64, token
@@ -113,3 +114,65 @@ async def test_a_restart_refills_nothing(tmp_path) -> None:
         assert again.store.throttle_state("pickup").failures == budget + 1
     finally:
         await again.stop()
+
+
+# -- the wall clock: a step of it neither blocks the keypad for long nor refills it
+
+
+async def test_a_board_that_boots_at_1970_takes_codes_at_once(tmp_path) -> None:
+    # No real-time clock: after one wrong code and a completed pickup the daemon
+    # restarts with the wall clock at the epoch, and NTP is out of reach.
+    config = bank_config(tmp_path)
+    rules = config.pickup.throttle
+    rig = await Rig(config).start()
+    comp = await rig.stored("PCL1", "S")
+    await rig.stored("PCL2", "S")
+    await guess(rig)
+    await rig.api.pickup(rig.code_for("PCL1"))
+    await rig.person_opens(comp)
+    await rig.person_closes(comp)
+    code = rig.code_for("PCL2")
+    await rig.stop()
+    again = await Rig(config, FakeClock(start=0.0)).start()
+    try:
+        with pytest.raises(FlowError) as info:
+            await again.api.pickup("00000000")
+        wrong = info.value
+        assert wrong.code in ("wrong_code", "locked_out"), wrong
+        assert wrong.details["retry_after"] <= max(rules.lockout_s, rules.backoff_max_s)
+        if wrong.code == "locked_out":
+            await again.clock.advance(wrong.details["retry_after"])
+        flow = await again.api.pickup(code)
+        assert flow.compartment is not None, "the resident's own code opens the door"
+        # Still within the bound: the clock step handed out no more than a full budget.
+        state = again.store.throttle_state("pickup")
+        assert state.budget_full_at <= again.clock.time() + rules.lockout_after * rules.lockout_s
+    finally:
+        await again.stop()
+
+
+async def test_a_backward_clock_step_during_a_lock_out_adds_at_most_one_lock_out(rig) -> None:
+    await rig.stored("PCL1", "S")
+    while (answer := await guess(rig)).code != "locked_out":
+        pass
+    rules = rig.config.pickup.throttle
+    rig.clock.step_wall(-30 * 24 * 3600)
+    blocked = await guess(rig)
+    assert blocked.code == "locked_out"
+    assert blocked.details["retry_after"] <= rules.lockout_s
+    failures = rig.store.throttle_state("pickup").failures
+    await rig.clock.advance(rules.lockout_s)
+    await guess(rig)
+    assert rig.store.throttle_state("pickup").failures == failures + 1, "the code was checked"
+    assert answer.status == 429
+
+
+async def test_a_forward_clock_step_refills_nothing(rig) -> None:
+    await rig.stored("PCL1", "S")
+    while (answer := await guess(rig)).code != "locked_out":
+        pass
+    rules = rig.config.pickup.throttle
+    rig.clock.step_wall(rules.lockout_after * rules.lockout_s + 3600)
+    assert (await guess(rig)).code == "locked_out", "a wall-clock step is no time that passed"
+    await rig.clock.advance(answer.details["retry_after"])
+    assert (await guess(rig)).code == "locked_out", "one code back after the real wait, spent"

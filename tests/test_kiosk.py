@@ -60,3 +60,15 @@ async def test_a_stalled_reader_is_told_and_can_replay(rig, kiosk) -> None:
 async def test_pickup_takes_a_code_or_a_token(kiosk, body, status, code) -> None:
     async with kiosk.post("/api/pickups", json=body) as response:
         assert (response.status, (await response.json())["error"]["code"]) == (status, code)
+
+
+async def test_status_names_every_code_length_the_keypad_takes(rig, kiosk) -> None:
+    async with kiosk.get("/api/status") as response:
+        status = await response.json()
+    assert (status["code_length"], status["code_lengths"]) == (8, [8])
+    await rig.stored("PCL1", "S")
+    # As if issued when the config asked for 6 digits: it stays typeable while stored.
+    rig.store.db.conn.execute("UPDATE parcels SET code_length = 6")
+    async with kiosk.get("/api/status") as response:
+        status = await response.json()
+    assert (status["code_length"], status["code_lengths"]) == (8, [6, 8])

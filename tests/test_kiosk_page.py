@@ -360,3 +360,34 @@ async def test_a_courier_collects_an_expired_parcel(tmp_path, browser) -> None:
         await kiosk.shows("#collections-note", f"JJD0001 is collected from {compartment}.")
         await kiosk.shows("#collections", "There is nothing to collect.")
         await events.close()
+
+
+async def test_a_code_of_the_old_length_is_typed_after_the_length_grew(tmp_path, browser) -> None:
+    # Stored with 8-digit codes; then the locker's code length becomes 9 (an upgrade
+    # that derives it, a grown bank): the resident's 8-digit code still opens the door.
+    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
+        kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
+        await kiosk.tap("Courier")
+        await kiosk.type_on("login-pad", "1234")
+        await kiosk.tap("Log in")
+        await kiosk.screen("courier")
+        await kiosk.type_on("barcode-pad", "JJD0001")
+        await kiosk.tap("Drop off")
+        stored = await _store(kiosk, "old-length-dropoff")
+        await kiosk.tap("Finish")
+        await kiosk.screen("home")
+        message = await _message_for(kiosk, "JJD0001")
+        code = re.search(r"Pickup code: (\d+)", message).group(1)
+        assert len(code) == 8
+    async with Daemon(demo_config(tmp_path, code_length=9), "--state-dir", str(tmp_path)) as daemon:
+        kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
+        await kiosk.tap("Collect a parcel")
+        await kiosk.screen("pin")
+        await kiosk.shows("#pin-hint", re.compile(r"^The code has 8 or 9 digits\."))
+        await kiosk.type_on("pin-pad", code)
+        await kiosk.tap("Open my compartment")
+        assert await _collect(kiosk, "old-length-pickup") == stored
+        await kiosk.tap("OK")
+        await kiosk.tap("Collect a parcel")
+        await kiosk.shows("#pin-hint", re.compile(r"^The code has 9 digits\."))
+        assert not kiosk.errors

@@ -1,10 +1,12 @@
 """Resident pickup and wrong-code throttling, on a fake clock."""
 
+import dataclasses
+
 import pytest
 
 from drivers.kerong import codec
 from lockerd.errors import BadRequest, FlowError
-from tests.rig import Rig
+from tests.rig import Rig, bank_config
 
 START = 1_800_000_000  # the FakeClock's first instant
 
@@ -170,3 +172,73 @@ async def test_collect_needs_the_right_and_an_expired_parcel(rig) -> None:
     with pytest.raises(BadRequest):
         await rig.api.collect(collector, "1")
     assert rig.unlocks_of("S1") == 1
+
+
+# -- codes issued under another code length stay typeable
+
+
+def _longer_codes(config):
+    """The same locker after an upgrade (or a bank grown) that derives 9-digit codes."""
+    return dataclasses.replace(config, pickup=dataclasses.replace(config.pickup, code_length=9))
+
+
+async def test_a_code_issued_before_the_code_length_grew_still_opens_its_door(tmp_path) -> None:
+    config = bank_config(tmp_path)
+    rig = await Rig(config).start()
+    comp = await rig.stored("PCL1", "S")
+    old = rig.code_for("PCL1")
+    assert len(old) == 8
+    clock = rig.clock
+    await rig.stop()
+    again = await Rig(_longer_codes(config), clock).start()
+    try:
+        fresh = await again.stored("PCL2", "S")
+        new = again.code_for("PCL2")
+        assert len(new) == 9
+        assert again.store.code_lengths() == [8, 9]
+        with pytest.raises(BadRequest) as info:
+            await again.api.pickup("1234567")
+        assert "8 or 9 digits" in info.value.message
+        assert (await again.api.pickup(old)).compartment == comp
+        assert (await again.api.pickup(new)).compartment == fresh
+    finally:
+        await again.stop()
+
+
+async def test_a_code_stored_before_its_length_was_recorded_is_taken_as_the_old_eight(
+    tmp_path,
+) -> None:
+    # A parcel stored by a lockerd before migration 7: its row has no code length.
+    config = bank_config(tmp_path)
+    rig = await Rig(config).start()
+    comp = await rig.stored("PCL1", "S")
+    old = rig.code_for("PCL1")
+    rig.store.db.conn.execute("UPDATE parcels SET code_length = NULL")
+    clock = rig.clock
+    await rig.stop()
+    again = await Rig(_longer_codes(config), clock).start()
+    try:
+        assert (await again.api.pickup(old)).compartment == comp
+    finally:
+        await again.stop()
+
+
+async def test_once_the_last_shorter_code_is_gone_its_length_is_refused(tmp_path) -> None:
+    config = bank_config(tmp_path)
+    rig = await Rig(config).start()
+    comp = await rig.stored("PCL1", "S")
+    old = rig.code_for("PCL1")
+    clock = rig.clock
+    await rig.stop()
+    again = await Rig(_longer_codes(config), clock).start()
+    try:
+        flow = await again.api.pickup(old)
+        await again.person_opens(comp)
+        await again.person_closes(comp)
+        assert flow.state == "collected"
+        with pytest.raises(BadRequest) as info:
+            await again.api.pickup("12345678")
+        assert info.value.code == "invalid_code"
+        assert "9 digits" in info.value.message
+    finally:
+        await again.stop()

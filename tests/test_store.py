@@ -1,5 +1,6 @@
 """The store: durability settings, migrations, atomic journal, device key, reconciliation."""
 
+import dataclasses
 import sqlite3
 
 import pytest
@@ -39,6 +40,29 @@ def test_migrations_are_idempotent_on_reopen(tmp_path) -> None:
     Database(tmp_path / "x.db").close()
     db = Database(tmp_path / "x.db")
     assert db.schema_version == len(MIGRATIONS)
+
+
+def test_a_parcel_stored_before_code_lengths_were_recorded_counts_as_eight_digits(
+    tmp_path,
+) -> None:
+    # A schema-6 database with a parcel in it, as the lockerd of fixed 8-digit codes left it.
+    config = bank_config(tmp_path)
+    config = dataclasses.replace(config, pickup=dataclasses.replace(config.pickup, code_length=10))
+    Store.open(config, FakeClock()).close()
+    db = Database(config.database_path)
+    db.conn.execute("ALTER TABLE parcels DROP COLUMN code_length")
+    db.conn.execute(
+        "INSERT INTO parcels (barcode, state, code_hmac, created_at, updated_at)"
+        " VALUES ('PCL1', 'stored', x'00', 0, 0)"
+    )
+    db.conn.execute("PRAGMA user_version = 6")
+    db.close()
+    store = Store.open(config, FakeClock())
+    try:
+        assert store.db.schema_version == len(MIGRATIONS) == 7
+        assert store.code_lengths() == [8, 10]
+    finally:
+        store.close()
 
 
 def test_state_change_and_event_commit_together(store) -> None:

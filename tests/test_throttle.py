@@ -10,11 +10,13 @@ from lockerd.config.schema import ThrottleSection
 from lockerd.throttle import (
     MAX_GUESS_CHANCE,
     YEAR_S,
+    SteadyTime,
     ThrottleState,
     after_failure,
     after_pickup,
     attempts_left,
     blocked_for,
+    bounded,
     code_length_for,
     guess_chance,
     shortest_lockout_needed,
@@ -78,7 +80,7 @@ def test_an_attacker_who_never_stops_gets_at_most_the_yearly_figure() -> None:
 def test_waits_never_shrink_with_another_failure(failures: int, gap: float) -> None:
     state = fail(failures)
     later = after_failure(state, gap, RULES)
-    assert later.blocked_until >= state.blocked_until
+    assert blocked_for(later, gap) >= blocked_for(state, gap)
     assert attempts_left(later, gap, RULES) <= attempts_left(state, gap, RULES)
 
 
@@ -111,3 +113,36 @@ def test_the_shortest_lock_out_that_keeps_the_limit() -> None:
     assert guess_chance(384, 8, yearly_guesses(slower)) > MAX_GUESS_CHANCE
     assert shortest_lockout_needed(10**8, 8, rules) is None
     assert math.isfinite(refill)
+
+
+# -- the wall clock
+
+
+def test_no_wait_is_kept_once_it_is_over() -> None:
+    assert fail(1).blocked_until == 0, "no back-off: nothing to keep"
+    assert after_pickup(fail(3), 100, RULES).blocked_until == 0
+    assert after_pickup(fail(10), 0, RULES).blocked_until == 900, "the lock-out runs on"
+
+
+@given(
+    failures=st.integers(0, 40),
+    written=st.floats(-1e10, 1e10, allow_nan=False),
+    read=st.floats(-1e10, 1e10, allow_nan=False),
+)
+def test_a_state_read_on_any_clock_is_never_worth_more_than_a_spent_budget(
+    failures: int, written: float, read: float
+) -> None:
+    state = bounded(fail(failures, written), read, RULES)
+    assert blocked_for(state, read) <= max(RULES.lockout_s, RULES.backoff_max_s)
+    assert state.budget_full_at <= read + RULES.lockout_after * RULES.lockout_s
+    assert attempts_left(state, read, RULES) <= attempts_left(fail(failures, written), read, RULES)
+
+
+def test_the_throttle_time_does_not_follow_a_forward_step_of_the_wall_clock() -> None:
+    steady = SteadyTime(slack=2)
+    assert steady.now(1000, 0) == 1000
+    assert steady.now(1010, 10) == 1010
+    assert steady.now(1011.5, 10) == 1011.5, "within the slack: slewing"
+    assert steady.now(90_000, 20) == 1021.5, "a step ahead: only the monotonic time counts"
+    assert steady.now(90_030, 50) == 1051.5, "and it stays behind the stepped clock"
+    assert steady.now(500, 60) == 500, "a step back is followed (and bounded())"

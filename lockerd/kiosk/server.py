@@ -154,6 +154,7 @@ class KioskServer:
                     for s in self.config.size
                 },
                 "code_length": self.config.pickup.code_length,
+                "code_lengths": await self.locker.db(self.locker.store.code_lengths),
                 "kiosk": {
                     "idle_s": self.config.kiosk.idle_s,
                     "language": self.config.kiosk.language,

@@ -22,37 +22,49 @@ class Access(StoreBase):
         ``unreachable``: compartments whose boards are silent now (their doors
         are not pulsed; the resident is told to come back).
         """
-        now = self.clock.time()
-        rules = self.config.pickup.throttle
+        wall = self.clock.time()
         refusal: FlowError | None = None
         reservation: Reservation | None = None
         with self._change() as conn:
-            state = credentials.load_throttle(conn, "pickup")
-            credentials.refuse_if_blocked(state, now, "code")
-            row = conn.execute(
-                "SELECT id, barcode, state, compartment_id FROM parcels"
-                " WHERE code_hmac = ? AND state IN ('stored','expired')",
-                (self.key.digest("pickup", code),),
-            ).fetchone()
-            if row is None:
-                state = throttle.after_failure(state, now, rules)
-                credentials.save_throttle(conn, "pickup", state)
-                self._event(
-                    Event.PICKUP_DENIED, {"reason": "wrong_code", "failures": state.failures}
-                )
-                if state.locked_out:
-                    self._event(Event.PICKUP_LOCKED_OUT, {"until": state.blocked_until})
-                refusal = credentials.wrong_code_error(state, now, rules, "code")
-            else:
-                # A right code is no reset: only a completed pickup ends the streak
-                # (Custody._hand_over), or a refused one would hand out fresh tries.
-                refusal = self._pickup_refusal(conn, row, unreachable)
-                if refusal is None:
-                    reservation = self._intend_for(conn, row, Purpose.PICKUP, "resident")
+            now = self._throttle_now()
+            state = self._load_throttle(conn, "pickup", now)
+            refusal = credentials.blocked_error(state, now, "code", wall)
+            if refusal is None:
+                refusal, reservation = self._check_code(conn, code, state, now, wall, unreachable)
         if reservation is None:
             assert refusal is not None
             raise refusal
         return reservation
+
+    def _check_code(
+        self,
+        conn: Any,
+        code: str,
+        state: throttle.ThrottleState,
+        now: float,
+        wall: float,
+        unreachable: Iterable[str],
+    ) -> tuple[FlowError | None, Reservation | None]:
+        """A typed code the throttle lets through: the refusal, or the committed intent."""
+        rules = self.config.pickup.throttle
+        row = conn.execute(
+            "SELECT id, barcode, state, compartment_id FROM parcels"
+            " WHERE code_hmac = ? AND state IN ('stored','expired')",
+            (self.key.digest("pickup", code),),
+        ).fetchone()
+        if row is None:
+            state = throttle.after_failure(state, now, rules)
+            credentials.save_throttle(conn, "pickup", state)
+            self._event(Event.PICKUP_DENIED, {"reason": "wrong_code", "failures": state.failures})
+            if state.locked_out:
+                self._locked_out_event(state, now, wall)
+            return credentials.wrong_code_error(state, now, rules, "code", wall), None
+        # A right code is no reset: only a completed pickup ends the streak
+        # (Custody._hand_over), or a refused one would hand out fresh tries.
+        refusal = self._pickup_refusal(conn, row, unreachable)
+        if refusal is not None:
+            return refusal, None
+        return None, self._intend_for(conn, row, Purpose.PICKUP, "resident")
 
     def _intend_for(self, conn: Any, parcel: Any, purpose: Purpose, actor: str) -> Reservation:
         """Commit the intent to open the compartment that holds ``parcel``."""
@@ -112,26 +124,33 @@ class Access(StoreBase):
 
     def forged_token(self) -> FlowError:
         """Count a forged QR code as a wrong code; return the error to answer with."""
-        now = self.clock.time()
-        rules = self.config.pickup.throttle
+        wall, rules = self.clock.time(), self.config.pickup.throttle
         with self._change() as conn:
-            state = credentials.load_throttle(conn, "pickup")
-            credentials.refuse_if_blocked(state, now, "code")
-            state = throttle.after_failure(state, now, rules)
-            credentials.save_throttle(conn, "pickup", state)
-            self._event(
-                Event.PICKUP_DENIED, {"reason": "token_invalid", "failures": state.failures}
-            )
-            if state.locked_out:
-                self._event(Event.PICKUP_LOCKED_OUT, {"until": state.blocked_until})
+            now = self._throttle_now()
+            state = self._load_throttle(conn, "pickup", now)
+            blocked = credentials.blocked_error(state, now, "code", wall)
+            if blocked is None:
+                state = throttle.after_failure(state, now, rules)
+                credentials.save_throttle(conn, "pickup", state)
+                self._event(
+                    Event.PICKUP_DENIED, {"reason": "token_invalid", "failures": state.failures}
+                )
+                if state.locked_out:
+                    self._locked_out_event(state, now, wall)
+        if blocked is not None:
+            return blocked
         if state.locked_out:
-            return credentials.wrong_code_error(state, now, rules, "code")
+            return credentials.wrong_code_error(state, now, rules, "code", wall)
         return FlowError(
             "token_invalid",
             "this QR code was not issued for pickups here",
             status=403,
             attempts_left=throttle.attempts_left(state, now, rules),
         )
+
+    def _locked_out_event(self, state: throttle.ThrottleState, now: float, wall: float) -> None:
+        """``pickup.locked_out`` with the wall-clock time the lock-out ends."""
+        self._event(Event.PICKUP_LOCKED_OUT, {"until": wall + throttle.blocked_for(state, now)})
 
     def _door_refusal(self, comp_id: str, unreachable: Iterable[str] = ()) -> FlowError | None:
         """Why the door of a compartment holding a parcel cannot be opened now, if it cannot."""
@@ -177,21 +196,25 @@ class Access(StoreBase):
             return self._intend_for(conn, row, Purpose.COLLECT, courier)
 
     def courier_login(self, code: str) -> credentials.Courier:
-        now = self.clock.time()
-        rules = self.config.pickup.throttle
+        wall, rules = self.clock.time(), self.config.pickup.throttle
+        courier: credentials.Courier | None = None
         with self._change() as conn:
-            state = credentials.load_throttle(conn, "courier")
-            credentials.refuse_if_blocked(state, now, "courier code")
-            courier = credentials.courier_by_code(conn, self.key.digest("courier", code))
-            if courier is None:
-                state = throttle.after_failure(state, now, rules)
-                self._event(Event.COURIER_DENIED, {"failures": state.failures})
-            else:
-                state = throttle.after_pickup(state, now, rules)
-                self._event(Event.COURIER_LOGIN, {"courier": courier.id})
-            credentials.save_throttle(conn, "courier", state)
+            now = self._throttle_now()
+            state = self._load_throttle(conn, "courier", now)
+            blocked = credentials.blocked_error(state, now, "courier code", wall)
+            if blocked is None:
+                courier = credentials.courier_by_code(conn, self.key.digest("courier", code))
+                if courier is None:
+                    state = throttle.after_failure(state, now, rules)
+                    self._event(Event.COURIER_DENIED, {"failures": state.failures})
+                else:
+                    state = throttle.after_pickup(state, now, rules)
+                    self._event(Event.COURIER_LOGIN, {"courier": courier.id})
+                credentials.save_throttle(conn, "courier", state)
+        if blocked is not None:
+            raise blocked
         if courier is None:
-            raise credentials.wrong_code_error(state, now, rules, "courier code")
+            raise credentials.wrong_code_error(state, now, rules, "courier code", wall)
         return courier
 
     # -- time ------------------------------------------------------------

@@ -36,6 +36,10 @@ class Reservation:
     barcode: str | None = None
 
 
+#: The length of every code issued before parcels recorded theirs (the old fixed default).
+LEGACY_CODE_LENGTH = 8
+
+
 class StoreBase:
     """State and helpers every group of operations shares."""
 
@@ -50,6 +54,8 @@ class StoreBase:
         #: Whether pickup codes wait (sealed) for someone to deliver them: the back
         #: office, or the demo's recipient messages. Without either, none is kept.
         self.keep_notices = True
+        #: The throttle's time for this run: the wall clock that never jumps ahead.
+        self._steady = throttle.SteadyTime()
 
     def subscribe(self, listener: Callable[[list[JournalEntry]], None]) -> None:
         """Call ``listener(events)`` after every commit that wrote journal events."""
@@ -148,8 +154,34 @@ class StoreBase:
             raise FlowError("already_stored", f"parcel {barcode} is already in the locker")
         return str(row[1]) if row[1] else None
 
+    def code_lengths(self) -> list[int]:
+        """The pickup-code lengths the keypad takes: the configured one, and any that a
+        parcel still in the locker was issued with (a length changed since, by an
+        upgrade that derives it, a grown bank or another throttle). A code from before
+        lengths were recorded counts as the old default's 8 digits."""
+        rows = self.db.conn.execute(
+            "SELECT DISTINCT code_length FROM parcels"
+            " WHERE state IN ('stored','expired') AND code_hmac IS NOT NULL"
+        ).fetchall()
+        lengths = {self.config.pickup.code_length}
+        lengths.update(LEGACY_CODE_LENGTH if r[0] is None else int(r[0]) for r in rows)
+        return sorted(lengths)
+
     def throttle_state(self, scope: str) -> throttle.ThrottleState:
         return credentials.load_throttle(self.db.conn, scope)
+
+    def _throttle_now(self) -> float:
+        """The throttle's time now (:class:`lockerd.throttle.SteadyTime`)."""
+        return self._steady.now(self.clock.time(), self.clock.monotonic())
+
+    def _load_throttle(self, conn: Any, scope: str, now: float) -> throttle.ThrottleState:
+        """A scope's throttle state, bounded at ``now``; a bound that bit is written back
+        (in ``conn``'s transaction), so the wait it leaves runs out instead of sliding."""
+        stored = credentials.load_throttle(conn, scope)
+        state = throttle.bounded(stored, now, self.config.pickup.throttle)
+        if state != stored:
+            credentials.save_throttle(conn, scope, state)
+        return state
 
     # -- helpers ---------------------------------------------------------
 

@@ -43,23 +43,29 @@ def save_throttle(conn: sqlite3.Connection, scope: str, state: throttle.Throttle
     )
 
 
-def refuse_if_blocked(state: throttle.ThrottleState, now: float, what: str) -> None:
-    """Raise while a back-off or lock-out is running; the attempt is not even checked."""
+def blocked_error(
+    state: throttle.ThrottleState, now: float, what: str, wall: float
+) -> FlowError | None:
+    """The refusal while a back-off or lock-out is running (the attempt is not even
+    checked), or None. ``now`` is the throttle's time, ``wall`` the clock's, for
+    ``retry_at``."""
     wait = throttle.blocked_for(state, now)
     if not wait:
-        return
+        return None
     if state.locked_out:
-        raise locked_out_error(state, now, what)
-    raise FlowError(
+        return locked_out_error(state, now, what, wall)
+    return FlowError(
         "too_fast",
         f"wait {_seconds(wait)} before the next {what}",
         status=429,
         retry_after=math.ceil(wait),
-        retry_at=math.ceil(state.blocked_until),
+        retry_at=math.ceil(wall + wait),
     )
 
 
-def locked_out_error(state: throttle.ThrottleState, now: float, what: str) -> FlowError:
+def locked_out_error(
+    state: throttle.ThrottleState, now: float, what: str, wall: float
+) -> FlowError:
     """The lock-out answer: when to come back, blaming nobody; for residents, the QR way."""
     wait = throttle.blocked_for(state, now)
     qr = " The QR code from the pickup notice still works." if what == "code" else ""
@@ -68,16 +74,16 @@ def locked_out_error(state: throttle.ThrottleState, now: float, what: str) -> Fl
         f"Too many wrong {what}s were typed here; {what}s are taken again in {_seconds(wait)}.{qr}",
         status=429,
         retry_after=math.ceil(wait),
-        retry_at=math.ceil(state.blocked_until),
+        retry_at=math.ceil(wall + wait),
     )
 
 
 def wrong_code_error(
-    state: throttle.ThrottleState, now: float, rules: ThrottleSection, what: str
+    state: throttle.ThrottleState, now: float, rules: ThrottleSection, what: str, wall: float
 ) -> FlowError:
     """The error for a wrong code, telling how many attempts are left and any wait."""
     if state.locked_out:
-        return locked_out_error(state, now, what)
+        return locked_out_error(state, now, what, wall)
     return FlowError(
         "wrong_code",
         f"that {what} is not right",

@@ -251,12 +251,17 @@ class Custody(StoreBase):
         ).fetchone()
         hours = row["hold_hours"] if row is not None and row["hold_hours"] else None
         pickup_by = now + (hours or self.config.pickup.hold_hours) * 3600
-        fields = (intent["compartment_id"], self.key.digest("pickup", code), intent["actor"])
+        fields = (
+            intent["compartment_id"],
+            self.key.digest("pickup", code),
+            len(code),
+            intent["actor"],
+        )
         if row is None:
             parcel_id = conn.execute(
-                "INSERT INTO parcels (barcode, size, state, compartment_id, code_hmac, courier_id,"
-                " pickup_by, stored_at, created_at, updated_at)"
-                " VALUES (?, ?, 'stored', ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO parcels (barcode, size, state, compartment_id, code_hmac, code_length,"
+                " courier_id, pickup_by, stored_at, created_at, updated_at)"
+                " VALUES (?, ?, 'stored', ?, ?, ?, ?, ?, ?, ?, ?)",
                 (intent["barcode"], intent["size"], *fields, pickup_by, now, now, now),
             ).lastrowid
             recipient = ""
@@ -264,7 +269,8 @@ class Custody(StoreBase):
             parcel_id, recipient = row[0], row[1]
             conn.execute(
                 "UPDATE parcels SET state = 'stored', compartment_id = ?, code_hmac = ?,"
-                " courier_id = ?, pickup_by = ?, stored_at = ?, updated_at = ? WHERE id = ?",
+                " code_length = ?, courier_id = ?, pickup_by = ?, stored_at = ?, updated_at = ?"
+                " WHERE id = ?",
                 (*fields, pickup_by, now, now, parcel_id),
             )
         conn.execute(
@@ -312,8 +318,9 @@ class Custody(StoreBase):
         if resident:
             # The one thing that ends the keypad's back-off streak; the budget stays.
             rules = self.config.pickup.throttle
-            state = credentials.load_throttle(conn, "pickup")
-            credentials.save_throttle(conn, "pickup", throttle.after_pickup(state, now, rules))
+            steady = self._throttle_now()
+            state = self._load_throttle(conn, "pickup", steady)
+            credentials.save_throttle(conn, "pickup", throttle.after_pickup(state, steady, rules))
         self._event(
             Event.PARCEL_COLLECTED if resident else Event.PARCEL_RETURNED,
             {

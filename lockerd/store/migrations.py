@@ -122,4 +122,10 @@ MIGRATIONS: list[list[str]] = [
         """INSERT INTO meta (key, value)
             SELECT 'audit.keyed_from', COALESCE(MAX(seq), 0) + 1 FROM audit""",
     ],
+    # 7: each parcel's code length, so a code stays typeable when the configured (or
+    # derived) length changes; NULL for codes issued before: taken as the old default
+    # of 8 digits or the configured length (Store.code_lengths)
+    [
+        """ALTER TABLE parcels ADD COLUMN code_length INTEGER""",
+    ],
 ]

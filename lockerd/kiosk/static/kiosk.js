@@ -68,9 +68,18 @@ function showError(err, then) {
     time: clockTime(err.retry_after || 0),
     count: "attempts_left" in err ? err.attempts_left : err.retry_after,
     support: FOR_SUPPORT.includes(err.code) ? state.status.locker.support : "",
-    length: state.status.code_length,
+    length: codeLengths(),
   };
   showMessage("error.title", `error.${err.code}`, params, then);
+}
+
+// "9", "8 or 9": every length a pickup code may have. A code issued before the
+// length changed keeps its own while its parcel is stored (/api/status code_lengths);
+// the keypad takes up to 12 digits and sends what was typed when "Open" is pressed.
+function codeLengths() {
+  const lengths = state.status.code_lengths || [state.status.code_length];
+  if (lengths.length === 1) return String(lengths[0]);
+  return `${lengths.slice(0, -1).join(", ")} ${t("pin.or")} ${lengths[lengths.length - 1]}`;
 }
 
 // The clock time `seconds` from now, rounded up to the minute so that coming back
@@ -97,9 +106,13 @@ function goHome() {
 const pin = makePad($("pin-pad"), $("pin-display"), "digits", 12);
 $("go-collect").onclick = () => {
   pin.set("");
-  show("pin", () => {
-    $("pin-hint").textContent = t("pin.hint", { length: state.status.code_length });
-  });
+  const hint = () => { $("pin-hint").textContent = t("pin.hint", { length: codeLengths() }); };
+  show("pin", hint);
+  // The lengths change as parcels with older codes leave: ask again, quietly.
+  api("GET", "/api/status").then((status) => {
+    state.status.code_lengths = status.code_lengths;
+    if (state.screen === "pin") hint();
+  }).catch(() => {});
 };
 $("pin-back").onclick = goHome;
 $("pin-ok").onclick = () => pickup({ code: pin.value });
