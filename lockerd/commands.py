@@ -60,17 +60,14 @@ class Commands:
         self.db, self.store = self.locker.db, self.locker.store
 
     async def status(self, caller: Caller, args: dict[str, Any]) -> Any:
-        boards = {
-            name: {"online": b.online, "reads": b.reads, "failures": b.failures}
-            for name, b in self.locker.bank.boards.items()
-        }
+        reads = self.locker.reads
         return {
             "locker": {"id": self.config.locker.id, "name": self.config.locker.name},
-            "compartments": await self.locker.bank_view(),
-            "boards": boards,
+            "compartments": await reads.bank_view(),
+            "boards": reads.boards(),
             "alarms": [alarm.data() for alarm in self.locker.alarms],
             "sync": self.sync.status() if self.sync else None,
-            "unsent": await self.db(self.store.unsent_count),
+            "unsent": await reads.unsent_count(),
         }
 
     async def open_door(self, caller: Caller, args: dict[str, Any]) -> Any:
@@ -98,15 +95,15 @@ class Commands:
         limit = _int(args, "limit", 50, 1, MAX_LIMIT)
         if not args.get("follow"):
             if "after" not in args:
-                after = max(0, await self.db(self.store.last_seq) - limit)
-            return await self.db(self.store.events, after, limit)
+                after = max(0, await self.locker.reads.last_seq() - limit)
+            return await self.locker.reads.events(after, limit)
         queue = self.locker.subscribe()
 
         async def follow(writer: asyncio.StreamWriter) -> None:
 
             last = after
             try:
-                for event in await self.db(self.store.events, after, 10**9):
+                for event in await self.locker.reads.events(after, 10**9):
                     writer.write(json.dumps(event).encode() + b"\n")
                     last = event["seq"]
                 await writer.drain()
@@ -128,7 +125,7 @@ class Commands:
             raise FlowError("sync_off", "this locker has no back office ([sync] url is unset)")
         if args.get("push"):
             await self.sync.round()
-        return self.sync.status() | {"unsent": await self.db(self.store.unsent_count)}
+        return self.sync.status() | {"unsent": await self.locker.reads.unsent_count()}
 
     async def show_config(self, caller: Caller, args: dict[str, Any]) -> Any:
         plain = dataclasses.asdict(self.config)
@@ -190,7 +187,7 @@ class Commands:
                  "energize_ms": getattr(board.config, "energize_ms", None)} | probe
             )  # fmt: skip
         doubts = []
-        for comp in await self.locker.bank_view():
+        for comp in await self.locker.reads.bank_view():
             if comp["door"] == "unknown":
                 doubts.append(f"{comp['id']}: door unknown (its sensing board is silent)")
             elif comp["door"] == "open" and comp["state"] not in ("open", "reserved"):

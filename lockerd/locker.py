@@ -29,6 +29,7 @@ from lockerd.errors import BadRequest, FlowError, NotFound, Unauthorized
 from lockerd.flowrunner import FlowRunner
 from lockerd.flows import Flow, Kind, State, check_barcode, check_courier_code, check_size
 from lockerd.flows import machine as m
+from lockerd.reads import Reads
 from lockerd.store import Reservation, Store
 from lockerd.store.credentials import Courier
 from lockerd.worker import Worker
@@ -53,6 +54,8 @@ class Locker:
         self.store = store
         self.db = db
         self.bank = bank
+        #: What the faces (kiosk, lockerctl, demo panel) read of this locker.
+        self.reads = Reads(config, store, db, bank)
         self.clock = clock
         self.sizes = config.size_order
         self.flows: OrderedDict[str, Flow] = OrderedDict()
@@ -420,34 +423,3 @@ class Locker:
             await self.db(self.store.expire_due)
         finally:
             self._arm_sweep()
-
-    # -- views -----------------------------------------------------------------------------
-
-    async def bank_view(self) -> list[dict[str, Any]]:
-        rows = await self.db(self.store.compartments)
-        view = []
-        for comp in self.config.compartment:
-            row = next(r for r in rows if r["id"] == comp.id)
-            view.append(
-                {
-                    "id": comp.id,
-                    "size": comp.size,
-                    "column": comp.column,
-                    "row": comp.row,
-                    "low_reach": comp.low_reach,
-                    "state": row["state"],
-                    "reason": row["reason"],
-                    "door": str(self.bank.door(comp.id)),
-                    "lock": self._lock_view(comp.id, comp.board),
-                    "parcel": row["parcel_barcode"],
-                }
-            )
-        return view
-
-    def _lock_view(self, comp_id: str, board: str) -> str | None:
-        """The lock as the poller last read it: ``latched``, ``released``, ``unknown`` (its
-        board is silent), or None where the board reports no latch."""
-        if not self.bank.boards[board].config.has_feedback:
-            return None
-        latched = self.bank.latched(comp_id)
-        return "unknown" if latched is None else "latched" if latched else "released"

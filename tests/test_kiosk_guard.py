@@ -403,7 +403,7 @@ async def test_the_largest_event_stream_position_replays_nothing(kiosk) -> None:
 
 
 async def test_a_fault_on_an_open_event_stream_closes_it(rig, kiosk, caplog) -> None:
-    def broken(after: int) -> list:
+    def broken(after: int, limit: int = 1000) -> list:
         raise RuntimeError("disk on fire")
 
     rig.locker.store.events = broken

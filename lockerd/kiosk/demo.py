@@ -13,7 +13,7 @@ from lockerd.config import Config
 from lockerd.errors import BadRequest, FlowError, NotFound
 from lockerd.hardware import Hardware
 from lockerd.kiosk.body import body
-from lockerd.locker import Locker
+from lockerd.reads import Reads
 from lockerd.scanning import Scanners, check_text
 
 #: What a simulated person can do at a door (the demo panel and the tests).
@@ -23,8 +23,8 @@ DOOR_ACTIONS = ("open", "close", "put", "take")
 class DemoRoutes:
     """``/api/demo/...``: what the demo panel (and the process tests) do at the bank."""
 
-    def __init__(self, config: Config, locker: Locker, hardware: Hardware, scanners: Scanners):
-        self.config, self.locker, self.hardware, self.scanners = config, locker, hardware, scanners
+    def __init__(self, config: Config, reads: Reads, hardware: Hardware, scanners: Scanners):
+        self.config, self.reads, self.hardware, self.scanners = config, reads, hardware, scanners
 
     def add_to(self, r: web.UrlDispatcher) -> None:
         r.add_get("/api/demo/bank", self.demo_bank)
@@ -41,7 +41,7 @@ class DemoRoutes:
         return door
 
     async def demo_bank(self, request: web.Request) -> web.Response:
-        view = await self.locker.bank_view()
+        view = await self.reads.bank_view()
         for comp in view:
             door = self._sim_door(comp["id"])
             comp["sim"] = {
@@ -88,7 +88,7 @@ class DemoRoutes:
 
     async def demo_messages(self, request: web.Request) -> web.Response:
         """The recipients' messages: the code, and a QR code when the demo signs them."""
-        notices = await self.locker.db(self.locker.store.pickup_notices)
+        notices = await self.reads.pickup_notices()
         signer = self.config.demo.qr_signing_key
         key = qrtoken.private_key(signer) if signer else None
         for notice in notices:

@@ -11,11 +11,12 @@ import asyncio
 import logging
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, web
 
 from lockerd import qrtoken
+from lockerd.clock import Clock
 from lockerd.config import LANGUAGES, Config, kiosk_url
 from lockerd.errors import BadRequest, NotFound
 from lockerd.flows import Flow, Kind
@@ -23,8 +24,10 @@ from lockerd.hardware import Hardware
 from lockerd.kiosk.body import MAX_BODY, body, one_of, sequence
 from lockerd.kiosk.demo import DemoRoutes
 from lockerd.kiosk.guard import errors, guard
-from lockerd.locker import Locker
+from lockerd.locker import Message, Session
+from lockerd.reads import Reads
 from lockerd.scanning import ScanHub, Scanners
+from lockerd.store.credentials import Courier
 
 #: The longest message an event stream client may send (it sends nothing the stream reads).
 MAX_WS_MESSAGE = 4096
@@ -38,6 +41,33 @@ STATIC_TYPES = {
     ".json": "application/json",
     ".html": "text/html",
 }
+
+
+class KioskLocker(Protocol):
+    """All the kiosk API may do with the locker: follow and drive flows, and read."""
+
+    clock: Clock
+    reads: Reads
+
+    def subscribe(self) -> asyncio.Queue[Message]: ...
+    def unsubscribe(self, queue: asyncio.Queue[Message]) -> None: ...
+    def publish(self, message: Message) -> None: ...
+    def flow(self, flow_id: str, kind: Kind) -> Flow: ...
+    def session(self, token: str | None, right: str | None = None) -> Session: ...
+    async def courier_login(self, code: object) -> tuple[str, Courier]: ...
+    def courier_logout(self, token: str) -> None: ...
+    async def dropoff_scan(
+        self, token: str | None, barcode: object, size: object = None, prefer_low: bool = False
+    ) -> Flow: ...
+    async def dropoff_size(self, token: str | None, flow_id: str, size: object) -> Flow: ...
+    async def dropoff_doesnt_fit(self, token: str | None, flow_id: str) -> Flow: ...
+    async def dropoff_door_did_not_open(self, token: str | None, flow_id: str) -> Flow: ...
+    async def dropoff_cancel(self, token: str | None, flow_id: str) -> Flow: ...
+    def own_dropoff(self, token: str | None, flow_id: str) -> Flow: ...
+    async def pickup(self, code: object) -> Flow: ...
+    async def pickup_token(self, token: object) -> Flow: ...
+    async def collectable(self, token: str | None) -> list[dict[str, Any]]: ...
+    async def collect(self, token: str | None, parcel_id: object) -> Flow: ...
 
 
 def static_files() -> dict[str, tuple[bytes, str]]:
@@ -60,7 +90,7 @@ class KioskServer:
     def __init__(
         self,
         config: Config,
-        locker: Locker,
+        locker: KioskLocker,
         hardware: Hardware,
         scans: ScanHub | None = None,
         scanners: Scanners | None = None,
@@ -97,7 +127,7 @@ class KioskServer:
         r.add_post("/api/pickups", self.pickup)
         r.add_get("/api/pickups/{id}", self.get_pickup)
         if self.config.kiosk.demo:
-            DemoRoutes(self.config, self.locker, self.hardware, self.scanners).add_to(r)
+            DemoRoutes(self.config, self.locker.reads, self.hardware, self.scanners).add_to(r)
 
     async def start(self) -> str:
         self.app.on_shutdown.append(self._close_sockets)
@@ -131,7 +161,8 @@ class KioskServer:
         return web.Response(body=content, content_type=content_type, charset="utf-8")
 
     async def status(self, request: web.Request) -> web.Response:
-        compartments = await self.locker.bank_view()
+        reads = self.locker.reads
+        compartments = await reads.bank_view()
         free: dict[str, int] = dict.fromkeys(self.config.size_order, 0)
         for comp in compartments:
             if comp["state"] == "free" and comp["door"] == "closed":
@@ -154,20 +185,17 @@ class KioskServer:
                     for s in self.config.size
                 },
                 "code_length": self.config.pickup.code_length,
-                "code_lengths": await self.locker.db(self.locker.store.code_lengths),
+                "code_lengths": await reads.code_lengths(),
                 "kiosk": {
                     "idle_s": self.config.kiosk.idle_s,
                     "language": self.config.kiosk.language,
                     "languages": list(LANGUAGES),
                 },
                 "scanners": self.scanners.view(self.config),
-                "last_seq": await self.locker.db(self.locker.store.last_seq),
+                "last_seq": await reads.last_seq(),
                 "free": free,
                 "compartments": compartments,
-                "boards": {
-                    name: {"online": b.online, "reads": b.reads, "failures": b.failures}
-                    for name, b in self.locker.bank.boards.items()
-                },
+                "boards": reads.boards(),
             }
         )
 
@@ -194,7 +222,7 @@ class KioskServer:
     async def _stream(
         self, ws: web.WebSocketResponse, queue: asyncio.Queue[Any], after: int | None
     ) -> None:
-        backlog = [] if after is None else await self.locker.db(self.locker.store.events, after)
+        backlog = [] if after is None else await self.locker.reads.events(after)
         await ws.send_json({"type": "hello", "replayed": len(backlog)})
         last = -1 if after is None else after
         for event in backlog:
