@@ -206,7 +206,7 @@ class Commands:
         wait = float(_int(args, "timeout", 120, 5, 3600))
         reason = args["reason"]
         if not reason.strip():
-            raise BadRequest("reason_required", "every service action needs a --reason")
+            raise BadRequest("reason_required", "every service action needs a reason")
 
         async def walk(writer: asyncio.StreamWriter) -> None:
             report = [await self._cycle_one(comp, caller, reason, wait, writer) for comp in ids]

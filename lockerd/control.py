@@ -106,9 +106,9 @@ class ControlServer:
             where = await asyncio.get_running_loop().run_in_executor(None, _origin, pid)
             line = await _request_line(reader)
             if not allowed(uid, gid, self.config.control.group):
-                raise FlowError("not_allowed", "only root or the control group may do that", 403)
+                raise FlowError("not_allowed", "only root or the control group may do that")
             if where is None:
-                raise FlowError("origin_unknown", ORIGIN_UNKNOWN, 403)
+                raise FlowError("origin_unknown", ORIGIN_UNKNOWN)
             request = _parse(line)
             caller = Caller(uid, where)
             handler = self.commands.get(request["command"])

@@ -26,34 +26,26 @@ class DeviceKeyError(LockerError, RuntimeError):
 class FlowError(LockerError):
     """A request a flow refuses; ``code`` is a stable identifier the kiosk translates.
 
-    ``status`` is the HTTP status the kiosk API answers with; ``details`` are
-    extra JSON fields (for example ``attempts_left`` or ``retry_after``).
+    ``details`` are extra data (for example ``attempts_left`` or ``retry_after``).
+    What a refusal looks like on the wire is each face's own business, decided
+    at one place per face: the kiosk API's HTTP status (``kiosk/guard.py``),
+    the control socket's reply (``control.py``), sync's rejection reason.
     """
 
-    status = 409
-
-    def __init__(self, code: str, message: str, status: int | None = None, **details: object):
+    def __init__(self, code: str, message: str, **details: object):
         super().__init__(message)
         self.code = code
         self.message = message
-        if status is not None:
-            self.status = status
         self.details = details
 
 
 class BadRequest(FlowError, ValueError):
     """Malformed input (a scan, a code, a JSON body); nothing was changed."""
 
-    status = 400
-
 
 class NotFound(FlowError, LookupError):
     """The named drop-off, pickup, session or compartment does not exist."""
 
-    status = 404
-
 
 class Unauthorized(FlowError, PermissionError):
     """The request needs a courier session with the right to do it."""
-
-    status = 401

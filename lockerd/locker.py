@@ -194,7 +194,7 @@ class Locker:
             self._sessions.pop(token or "", None)
             raise Unauthorized("session_expired", "log in again with your courier code")
         if right is not None and right not in session.courier.rights:
-            raise FlowError("not_allowed", f"this courier may not {right}", status=403)
+            raise FlowError("not_allowed", f"this courier may not {right}")
         session.expires = self._session_expiry()
         return session
 
@@ -293,7 +293,6 @@ class Locker:
             raise FlowError(
                 "compartment_unreachable",
                 f"{comp_id} cannot be checked: its board does not answer ({exc})",
-                status=503,
             ) from exc
 
     # -- pickup -----------------------------------------------------------------

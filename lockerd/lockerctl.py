@@ -27,6 +27,10 @@ class NotAllowed(Exception):
     pass
 
 
+#: What a technician can do about a refusal, in lockerctl's own words.
+HINTS = {"reason_required": ": give one with --reason"}
+
+
 def request(path: str, command: str, args: dict[str, Any], reason: str = "") -> Iterator[Any]:
     """Send one request; yield each answer line (one, or many for ``events --follow``)."""
     # Where the caller is (SSH or local) the daemon finds out itself, from this process.
@@ -152,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if not answer["ok"]:
                 error = answer["error"]
-                print(f"lockerctl: {error['message']} ({error['code']})", file=sys.stderr)
+                hint = HINTS.get(error["code"], "")
+                print(f"lockerctl: {error['message']}{hint} ({error['code']})", file=sys.stderr)
                 return EXIT_NOT_ALLOWED if error["code"] == "not_allowed" else EXIT_REFUSED
             result = answer["result"]
             print(json.dumps(result, indent=2) if ns.json else render(ns.command, result))

@@ -108,9 +108,9 @@ def verify(token: object, keys: list[Ed25519PublicKey], locker: str, now: float)
         raise ForgedToken()
     claims = _claims(payload)
     if claims.locker != locker:
-        raise FlowError("token_wrong_locker", "this QR code is for another locker", status=403)
+        raise FlowError("token_wrong_locker", "this QR code is for another locker")
     if claims.expires <= now:
-        raise FlowError("token_expired", "this QR code has expired", status=403)
+        raise FlowError("token_expired", "this QR code has expired")
     return claims
 
 

@@ -14,8 +14,9 @@ import pytest
 from aiohttp import web
 
 from lockerd.config import ConfigError, parse
+from lockerd.errors import BadRequest, FlowError, NotFound, Unauthorized
 from lockerd.kiosk.body import depth
-from lockerd.kiosk.guard import json_declared, loopback_host, own_origin
+from lockerd.kiosk.guard import http_status, json_declared, loopback_host, own_origin
 from lockerd.kiosk.server import KioskServer
 from tests.browser import ARGS, CHROMIUM, HAVE_CHROMIUM
 from tests.rig import bank_text
@@ -599,3 +600,21 @@ async def test_no_query_or_file_name_makes_the_api_fail(kiosk, caplog) -> None:
         async with kiosk.get("/static/" + text.replace("/", "").lstrip(".")) as response:
             assert response.status < 500
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (BadRequest("invalid_code", "x"), 400),
+        (Unauthorized("login_required", "x"), 401),
+        (NotFound("unknown_flow", "x"), 404),
+        (FlowError("wrong_state", "x"), 409),
+        (FlowError("wrong_code", "x"), 403),
+        (FlowError("locked_out", "x"), 429),
+        (FlowError("compartment_unreachable", "x"), 503),
+    ],
+)
+def test_the_kiosk_alone_turns_a_refusal_into_an_http_status(error, status) -> None:
+    """Domain errors carry a code and data; their HTTP status is decided here only."""
+    assert not hasattr(error, "status")
+    assert http_status(error) == status

@@ -180,7 +180,7 @@ async def test_a_state_change_needs_a_reason(locker) -> None:
     code, _, err = await ctl("disable", "A1")
     assert code == 2 and "--reason" in err
     code, _, err = await ctl("disable", "A1", "--reason", "  ")
-    assert code == 1 and "needs a --reason" in err
+    assert code == 1 and "needs a reason: give one with --reason" in err
 
 
 async def test_open_pulses_the_door_and_asks_for_a_check(locker) -> None:

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import hdrs, web
 
 from lockerd.config import loopback
-from lockerd.errors import FlowError
+from lockerd.errors import BadRequest, FlowError, NotFound, Unauthorized
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -102,33 +102,73 @@ def check(request: web.Request) -> None:
     port = _local_port(request)
     host = _only(request, hdrs.HOST)
     if host is None or not loopback_host(host, port):
-        raise FlowError(
+        raise HttpRefusal(
             "wrong_host",
             f"the kiosk API answers only to a loopback Host, not {(host or '')[:100]!r}",
-            status=421,
+            421,
         )
     origin = _only(request, hdrs.ORIGIN)
     if origin is not None and not own_origin(origin, port):
-        raise FlowError(
+        raise HttpRefusal(
             "foreign_origin",
             f"only the kiosk page may use the kiosk API, not {origin[:100]!r}",
-            status=403,
+            403,
         )
     if any(len(part) > MAX_PATH_PART for part in request.match_info.values()):
-        raise FlowError("not_found", "no such path: a part of it is too long", status=404)
+        raise HttpRefusal("not_found", "no such path: a part of it is too long", 404)
     if request.method == hdrs.METH_POST and request.body_exists:
         content_type = _only(request, hdrs.CONTENT_TYPE)
         if content_type is None or not json_declared(content_type):
-            raise FlowError(
+            raise HttpRefusal(
                 "unsupported_media_type",
                 "a body must be JSON sent as Content-Type: application/json",
-                status=415,
+                415,
             )
+
+
+class HttpRefusal(FlowError):
+    """A refusal the kiosk API makes itself (Host, Origin, content type, routing, a
+    fault), with its HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int, **details: object):
+        super().__init__(code, message, **details)
+        self.status = status
+
+
+#: The HTTP status of each refusal of the locker's that is not the default for its
+#: kind (below): the one place the kiosk API turns a domain refusal into HTTP.
+STATUS = {
+    "not_allowed": 403,
+    "wrong_code": 403,
+    "token_invalid": 403,
+    "token_used": 403,
+    "token_expired": 403,
+    "token_wrong_locker": 403,
+    "too_fast": 429,
+    "locked_out": 429,
+    "compartment_unreachable": 503,
+}
+
+
+def http_status(exc: FlowError) -> int:
+    """The kiosk API's status for ``exc``: 400 for bad input, 401 without the session
+    the request needs, 404 for what does not exist, 409 for a refusal of the flow."""
+    if isinstance(exc, HttpRefusal):
+        return exc.status
+    if exc.code in STATUS:
+        return STATUS[exc.code]
+    if isinstance(exc, BadRequest):
+        return 400
+    if isinstance(exc, Unauthorized):
+        return 401
+    if isinstance(exc, NotFound):
+        return 404
+    return 409
 
 
 def error_response(exc: FlowError) -> web.Response:
     body = {"error": {"code": exc.code, "message": exc.message, **exc.details}}
-    return web.json_response(body, status=exc.status)
+    return web.json_response(body, status=http_status(exc))
 
 
 def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
@@ -142,7 +182,7 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
         message = f"the body is larger than {request.client_max_size} bytes"
     elif exc.status == 404:
         message = f"no such path: {request.path[:100]!r}"
-    response = error_response(FlowError(code, message, status=exc.status))
+    response = error_response(HttpRefusal(code, message, exc.status))
     if hdrs.ALLOW in exc.headers:
         response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
     return response
@@ -161,9 +201,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _http_error(request, exc)
     except Exception:
         log.exception("%s %s failed", request.method, request.path[:200])
-        return error_response(
-            FlowError("internal_error", "the locker could not do that", status=500)
-        )
+        return error_response(HttpRefusal("internal_error", "the locker could not do that", 500))
 
 
 @web.middleware

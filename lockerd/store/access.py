@@ -102,7 +102,7 @@ class Access(StoreBase):
                 (claims.parcel,),
             ).fetchone()
             if used.fetchone():
-                refusal = FlowError("token_used", "this QR code has already been used", status=403)
+                refusal = FlowError("token_used", "this QR code has already been used")
             elif row is None:
                 refusal = FlowError("parcel_not_here", "that parcel is not in this locker")
             if refusal is not None:
@@ -144,7 +144,6 @@ class Access(StoreBase):
         return FlowError(
             "token_invalid",
             "this QR code was not issued for pickups here",
-            status=403,
             attempts_left=throttle.attempts_left(state, now, rules),
         )
 
@@ -160,7 +159,6 @@ class Access(StoreBase):
                 "compartment_unreachable",
                 f"the door of {comp_id} cannot be opened just now; please try again later"
                 + (f", or call {support}" if support else ""),
-                status=503,
                 support=support,
             )
         state = self.compartment(comp_id)["state"]

@@ -57,7 +57,6 @@ def blocked_error(
     return FlowError(
         "too_fast",
         f"wait {_seconds(wait)} before the next {what}",
-        status=429,
         retry_after=math.ceil(wait),
         retry_at=math.ceil(wall + wait),
     )
@@ -72,7 +71,6 @@ def locked_out_error(
     return FlowError(
         "locked_out",
         f"Too many wrong {what}s were typed here; {what}s are taken again in {_seconds(wait)}.{qr}",
-        status=429,
         retry_after=math.ceil(wait),
         retry_at=math.ceil(wall + wait),
     )
@@ -87,7 +85,6 @@ def wrong_code_error(
     return FlowError(
         "wrong_code",
         f"that {what} is not right",
-        status=403,
         attempts_left=throttle.attempts_left(state, now, rules),
         retry_after=math.ceil(throttle.blocked_for(state, now)),
     )

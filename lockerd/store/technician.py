@@ -126,7 +126,7 @@ class ServiceStore(SyncStore):
         effect: Callable[[Any], T],
     ) -> T:
         if not reason.strip():
-            raise FlowError("reason_required", "every service action needs a --reason", status=400)
+            raise FlowError("reason_required", "every service action needs a reason")
         with self._change() as conn:
             result = effect(conn)
             row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
