@@ -263,7 +263,7 @@ class Soak:
         assert not flow.active, f"{flow.view()} never finished"
         if not present:
             self.nobody_came(at, intent, put, take)
-        self.outcomes[flow.state] += 1
+        self.outcomes[str(flow.state)] += 1
         self.hands_off()
         for comp in reached:  # a door the locker gave up on is shut all the same
             self.rig.door(comp).close()
