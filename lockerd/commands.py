@@ -14,9 +14,10 @@ from typing import Any
 
 from lockerd.config import Config
 from lockerd.control import Caller, Handler, stream
+from lockerd.desk import Desk, Who
 from lockerd.domain import Parcel
 from lockerd.errors import BadRequest, FlowError, NotFound
-from lockerd.flows import Kind, State
+from lockerd.flows import State
 from lockerd.locker import Locker
 from lockerd.sync.coordinator import SyncCoordinator
 
@@ -43,6 +44,11 @@ MAX_SEQ = 2**63 - 1
 MAX_LIMIT = 100_000
 
 
+def _who(caller: Caller, args: dict[str, Any]) -> Who:
+    """The audit log's (actor, origin, reason) for a request."""
+    return caller.name, caller.origin, args["reason"]
+
+
 def masked(value: Any) -> Any:
     """The config as plain data with secrets replaced by ``"***"``."""
     if isinstance(value, dict):
@@ -57,7 +63,7 @@ class Commands:
 
     def __init__(self, config: Config, locker: Locker, sync: SyncCoordinator | None):
         self.config, self.locker, self.sync = config, locker, sync
-        self.db, self.store = self.locker.db, self.locker.store
+        self.desk = Desk(locker)
 
     async def status(self, caller: Caller, args: dict[str, Any]) -> Any:
         reads = self.locker.reads
@@ -72,22 +78,16 @@ class Commands:
 
     async def open_door(self, caller: Caller, args: dict[str, Any]) -> Any:
         comp = _compartment(args, self.config)
-        reservation = await self.db(
-            self.store.service_open, comp, caller.name, caller.origin, args["reason"]
-        )
-        return (await self.locker.open_reserved(Kind.SERVICE, reservation)).view()
+        return (await self.desk.open(comp, _who(caller, args))).view()
 
     async def disable(self, caller: Caller, args: dict[str, Any]) -> Any:
         comp = _compartment(args, self.config)
-        await self.db(self.store.service_disable, comp, caller.name, caller.origin, args["reason"])
+        await self.desk.disable(comp, _who(caller, args))
         return {"compartment": comp, "state": "out_of_service"}
 
     async def enable(self, caller: Caller, args: dict[str, Any]) -> Any:
         comp = _compartment(args, self.config)
-        await self.locker.require_shut_and_latched(comp)
-        state = await self.db(
-            self.store.service_enable, comp, caller.name, caller.origin, args["reason"]
-        )
+        state = await self.desk.enable(comp, _who(caller, args))
         return {"compartment": comp, "state": state}
 
     async def events(self, caller: Caller, args: dict[str, Any]) -> Any:
@@ -134,8 +134,8 @@ class Commands:
 
     async def audit(self, caller: Caller, args: dict[str, Any]) -> Any:
         if args.get("verify"):
-            return await self.db(self.store.verify_audit)
-        return await self.db(self.store.audit_entries, _int(args, "limit", 50, 1, MAX_LIMIT))
+            return await self.desk.verify_audit()
+        return await self.desk.audit(_int(args, "limit", 50, 1, MAX_LIMIT))
 
     async def parcels(self, caller: Caller, args: dict[str, Any]) -> Any:
         action, barcode = args.get("action", "list"), args.get("barcode")
@@ -143,11 +143,11 @@ class Commands:
             state = args.get("state")
             if state is not None and state not in [str(p) for p in Parcel]:
                 raise BadRequest("invalid_field", f"state must be one of {', '.join(Parcel)}")
-            return await self.db(self.store.parcels, Parcel(state) if state else None)
+            return await self.desk.parcels(Parcel(state) if state else None)
         if not isinstance(barcode, str) or not barcode:
             raise BadRequest("missing_field", "name the parcel by its barcode")
         if action == "show":
-            return await self.db(self.store.parcel_by_barcode, barcode)
+            return await self.desk.parcel(barcode)
         if action == "extend":
             hours = args.get("hours")
             if (
@@ -157,21 +157,12 @@ class Commands:
             ):
                 raise BadRequest("invalid_field", "hours must be a number in 0..2160")
             pickup_by = self.locker.clock.time() + hours * 3600
-            await self.db(
-                self.store.service_extend,
-                barcode,
-                pickup_by,
-                caller.name,
-                caller.origin,
-                args["reason"],
-            )
+            await self.desk.extend(barcode, pickup_by, _who(caller, args))
         elif action == "returned":
-            await self.db(
-                self.store.service_returned, barcode, caller.name, caller.origin, args["reason"]
-            )
+            await self.desk.returned(barcode, _who(caller, args))
         else:
             raise BadRequest("invalid_field", "action must be list, show, extend or returned")
-        return await self.db(self.store.parcel_by_barcode, barcode)
+        return await self.desk.parcel(barcode)
 
     async def diag(self, caller: Caller, args: dict[str, Any]) -> Any:
         """A bus scan (each board read once now) and the door sensors' sanity."""
@@ -246,7 +237,7 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
 async def door_cycle(
     locker: Locker,
     comp: str,
-    who: tuple[str, str, str],
+    who: Who,
     wait: float,
     say: Callable[[str], Awaitable[None]],
 ) -> dict[str, Any]:
@@ -266,8 +257,7 @@ async def door_cycle(
         "error": None,
     }
     try:
-        reservation = await locker.db(locker.store.service_open, comp, *who)
-        flow = await locker.open_reserved(Kind.SERVICE, reservation)
+        flow = await Desk(locker).open(comp, who)
         await say("pulsed: open the door, then shut it")
         deadline = locker.clock.monotonic() + wait
         while flow.state not in (State.CLOSED, State.FAILED):
