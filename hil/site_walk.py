@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lockerd import daemon
-from lockerd.commands import door_cycle
 from lockerd.config import Config, ConfigError, load
+from lockerd.desk import Desk
 
 Print = Callable[[str], None]
 
@@ -50,12 +50,11 @@ async def walk(
 async def _walk(
     running: daemon.Running, config: Config, only: list[str] | None, wait: float, say: Print
 ) -> list[dict[str, Any]]:
-    bank = running.locker.bank
     say("bus scan:")
-    for name, board in bank.boards.items():
-        probe = await bank.probe(name)
-        answer = f"{probe['answer_ms']} ms" if probe["error"] is None else probe["error"]
-        say(f"  {name} on {board.bus}: {answer}")
+    for board in await running.locker.reads.board_scan():
+        answer = f"{board['answer_ms']} ms" if board["error"] is None else board["error"]
+        say(f"  {board['board']} on {board['bus']}: {answer}")
+    desk = Desk(running.locker)
     report = []
     for comp in config.compartment:
         if only and comp.id not in only:
@@ -65,7 +64,7 @@ async def _walk(
             say(f"{comp_id}: {text}")
 
         who = ("site-walk", "local", "site acceptance walk")
-        report.append(await door_cycle(running.locker, comp.id, who, wait, tell))
+        report.append(await desk.door_cycle(comp.id, who, wait, tell))
     failed = [r["compartment"] for r in report if r["error"] or not r["closed"]]
     say(f"{len(report) - len(failed)} of {len(report)} doors passed" + (
         f"; failed: {', '.join(failed)}" if failed else ""

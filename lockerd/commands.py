@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lockerd.config import Config
@@ -17,7 +16,6 @@ from lockerd.control import Caller, Handler, stream
 from lockerd.desk import Desk, Who
 from lockerd.domain import Parcel
 from lockerd.errors import BadRequest, FlowError, NotFound
-from lockerd.flows import State
 from lockerd.locker import Locker
 from lockerd.sync.coordinator import SyncCoordinator
 
@@ -166,17 +164,7 @@ class Commands:
 
     async def diag(self, caller: Caller, args: dict[str, Any]) -> Any:
         """A bus scan (each board read once now) and the door sensors' sanity."""
-        boards = []
-        for name, board in self.locker.bank.boards.items():
-            probe = await self.locker.bank.probe(name)
-            address = getattr(board.config, "address", None)
-            boards.append(
-                {"board": name, "bus": board.bus, "address": address, "online": board.online,
-                 "reads": board.reads, "failures": board.failures,
-                 # Kerong CU16 with set_energize_time: whether the board echoed it.
-                 "energize_confirmed": getattr(board.driver, "energize_confirmed", None),
-                 "energize_ms": getattr(board.config, "energize_ms", None)} | probe
-            )  # fmt: skip
+        boards = await self.locker.reads.board_scan()
         doubts = []
         for comp in await self.locker.reads.bank_view():
             if comp["door"] == "unknown":
@@ -213,7 +201,7 @@ class Commands:
             writer.write(json.dumps({"progress": f"{comp}: {text}"}).encode() + b"\n")
             await writer.drain()
 
-        return await door_cycle(self.locker, comp, (caller.name, caller.origin, reason), wait, say)
+        return await self.desk.door_cycle(comp, (caller.name, caller.origin, reason), wait, say)
 
 
 def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> dict[str, Handler]:
@@ -232,54 +220,3 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
         "config": commands.show_config,
         "audit": commands.audit,
     }
-
-
-async def door_cycle(
-    locker: Locker,
-    comp: str,
-    who: Who,
-    wait: float,
-    say: Callable[[str], Awaitable[None]],
-) -> dict[str, Any]:
-    """Open ``comp`` for a person, follow them opening and shutting it, and report what was seen.
-
-    ``who`` is (actor, origin, reason) for the audit log. The report says whether
-    the door was seen open and shut, whether the lock reads latched afterwards,
-    once its pulse is over (None on boards without lock feedback), and what went
-    wrong, if anything.
-    """
-    queue = locker.subscribe()
-    seen: dict[str, Any] = {
-        "compartment": comp,
-        "opened": False,
-        "closed": False,
-        "latched": None,
-        "error": None,
-    }
-    try:
-        flow = await Desk(locker).open(comp, who)
-        await say("pulsed: open the door, then shut it")
-        deadline = locker.clock.monotonic() + wait
-        while flow.state not in (State.CLOSED, State.FAILED):
-            left = deadline - locker.clock.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            await asyncio.wait_for(queue.get(), left)  # something happened: look again
-            if flow.state == State.OPEN and not seen["opened"]:
-                seen["opened"] = True
-                await say("door seen open")
-        seen["closed"] = flow.state == State.CLOSED
-        seen["opened"] = seen["opened"] or seen["closed"]  # a cycle too quick to watch
-        if flow.error:
-            seen["error"] = flow.error["message"]
-        # A door shut while the coil is still energized latches when the pulse ends.
-        await locker.bank.pulse_over(comp)
-        seen["latched"] = (await locker.bank.status(comp)).latched
-    except FlowError as exc:
-        seen["error"] = exc.message
-    except TimeoutError:
-        seen["error"] = f"no door cycle within {wait:g} s"
-    finally:
-        locker.unsubscribe(queue)
-    await say("ok" if seen["closed"] and not seen["error"] else f"FAILED: {seen['error']}")
-    return seen

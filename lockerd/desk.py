@@ -4,14 +4,19 @@ commands act on the locker and its store."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lockerd.domain import Parcel
-from lockerd.flows import Flow, Kind
-from lockerd.locker import Locker
+from lockerd.errors import FlowError
+from lockerd.flows import Flow, Kind, State
+from lockerd.locker import Locker, Message
 
 #: (actor, origin, reason) for the audit log.
 Who = tuple[str, str, str]
+#: Tells the technician how a door cycle goes, a line at a time.
+Say = Callable[[str], Awaitable[None]]
 
 
 class Desk:
@@ -52,3 +57,57 @@ class Desk:
 
     async def verify_audit(self) -> dict[str, Any]:
         return await self._db(self._store.verify_audit)
+
+    async def door_cycle(self, comp: str, who: Who, wait: float, say: Say) -> dict[str, Any]:
+        """Open ``comp`` for a person, follow them opening and shutting it, and report what
+        was seen: whether the door was seen open and shut, whether the lock reads latched
+        once its pulse is over (None on boards without lock feedback), and what went
+        wrong, if anything. ``lockerctl cycle-test`` and the site walk use it.
+        """
+        queue = self._locker.subscribe()
+        seen: dict[str, Any] = {
+            "compartment": comp, "opened": False, "closed": False, "latched": None, "error": None
+        }  # fmt: skip
+        try:
+            flow = await self.open(comp, who)
+            await say("pulsed: open the door, then shut it")
+            await self._follow(flow, queue, wait, seen, say)
+            seen["latched"] = await self._latched_after_pulse(comp)
+        except FlowError as exc:
+            seen["error"] = exc.message
+        except TimeoutError:
+            seen["error"] = f"no door cycle within {wait:g} s"
+        finally:
+            self._locker.unsubscribe(queue)
+        await say("ok" if seen["closed"] and not seen["error"] else f"FAILED: {seen['error']}")
+        return seen
+
+    async def _follow(
+        self,
+        flow: Flow,
+        queue: asyncio.Queue[Message],
+        wait: float,
+        seen: dict[str, Any],
+        say: Say,
+    ) -> None:
+        """Wait for ``flow`` to end, noting the door seen open; TimeoutError after ``wait``."""
+        clock = self._locker.clock
+        deadline = clock.monotonic() + wait
+        while flow.state not in (State.CLOSED, State.FAILED):
+            left = deadline - clock.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            await asyncio.wait_for(queue.get(), left)  # something happened: look again
+            if flow.state == State.OPEN and not seen["opened"]:
+                seen["opened"] = True
+                await say("door seen open")
+        seen["closed"] = flow.state == State.CLOSED
+        seen["opened"] = seen["opened"] or seen["closed"]  # a cycle too quick to watch
+        if flow.error:
+            seen["error"] = flow.error["message"]
+
+    async def _latched_after_pulse(self, comp: str) -> bool | None:
+        """The lock once the pulse is over: a door shut while the coil is still energized
+        latches only then."""
+        await self._locker.bank.pulse_over(comp)
+        return (await self._locker.bank.status(comp)).latched

@@ -61,6 +61,20 @@ class Reads:
             for name, b in self._bank.boards.items()
         }
 
+    async def board_scan(self) -> list[dict[str, Any]]:
+        """Each board read once now, as a technician's bus scan: its health, the answer
+        time or error, and for a Kerong CU16 given ``energize_ms`` whether it echoed it."""
+        scan = []
+        for name, board in self._bank.boards.items():
+            probe = await self._bank.probe(name)
+            scan.append(
+                {"board": name, "bus": board.bus, "address": getattr(board.config, "address", None),
+                 "online": board.online, "reads": board.reads, "failures": board.failures,
+                 "energize_confirmed": getattr(board.driver, "energize_confirmed", None),
+                 "energize_ms": getattr(board.config, "energize_ms", None)} | probe
+            )  # fmt: skip
+        return scan
+
     async def last_seq(self) -> int:
         return await self._db(self._store.last_seq)
 

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from lockerd.commands import door_cycle
+from lockerd.desk import Desk
 from lockerd.domain import Door
 
 
@@ -163,7 +163,7 @@ async def test_a_door_cycle_reads_the_latch_once_the_pulse_is_over(rig) -> None:
         said.append(text)
 
     who = ("tech", "local", "acceptance")
-    cycle = asyncio.ensure_future(door_cycle(rig.locker, "S1", who, 30, say))
+    cycle = asyncio.ensure_future(Desk(rig.locker).door_cycle("S1", who, 30, say))
     await rig.seen("S1", Door.OPEN)
     door.close()
     assert not door.latched, "shut while the coil still holds the latch out"

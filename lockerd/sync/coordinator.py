@@ -272,7 +272,7 @@ class SyncCoordinator:
         return {
             "uptime_s": round(self.clock.monotonic() - self._started),
             "compartments": dict(Counter(r["state"] for r in rows)),
-            "boards": {name: b.online for name, b in self.locker.bank.boards.items()},
+            "boards": {name: b["online"] for name, b in self.locker.reads.boards().items()},
             "unsent": await self.db(self.store.unsent_count),
             "sync_failures": self.failures,
         }  # and the audit anchor, which the store adds as it writes the heartbeat
