@@ -98,6 +98,8 @@ def main() -> None:
                 "0",
                 "--token-file",
                 str(token),
+                "--database",
+                str(work / "office.db"),
             ],
             stdout=subprocess.PIPE,
             text=True,

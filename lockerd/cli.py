@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import sqlite3
 import sys
 from collections import Counter
 from pathlib import Path
@@ -77,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="Ed25519 private key (base64) that signs remote opens (default: a new one)",
     )
+    office.add_argument(
+        "--database",
+        type=Path,
+        default=Path("back-office.db"),
+        help="SQLite file it keeps events and commands in (default: back-office.db)",
+    )
     office.set_defaults(func=_back_office)
     return parser
 
@@ -125,7 +132,12 @@ def _back_office(args: argparse.Namespace) -> int:
             key = qrtoken.private_key(text)
         except ValueError as exc:
             raise ConfigError([f"--signing-key-file: {args.signing_key_file}: {exc}"]) from exc
-    office = ReferenceBackOffice(token, signing_key=key, host=args.host, port=args.port)
+    try:
+        office = ReferenceBackOffice(
+            token, signing_key=key, host=args.host, port=args.port, database=args.database
+        )
+    except sqlite3.Error as exc:
+        raise ConfigError([f"--database: cannot use {args.database}: {exc}"]) from exc
 
     async def serve() -> None:
         url = await office.start()
@@ -136,6 +148,7 @@ def _back_office(args: argparse.Namespace) -> int:
             await asyncio.Event().wait()
         finally:
             await office.stop()
+            office.close()
 
     try:
         asyncio.run(serve())

@@ -308,7 +308,7 @@ def test_any_answer_is_a_sync_error_or_what_the_protocol_says(
         def prop(body: bytes, status: int) -> None:
             office.body, office.status = body, status
             try:
-                acked = loop(bo.push([{"seq": 1, "type": "t", "at": 1.0, "data": {}}]))
+                acked = loop(bo.push([{"seq": 1, "type": "t", "at": 1.0, "data": {}}], 1))
                 assert isinstance(acked, int) and acked >= 0
             except SyncError:
                 pass

@@ -20,6 +20,8 @@ from lockerd.sync.client import (
     BackOfficeClient,
     ProtocolError,
     ServerError,
+    TooLarge,
+    UnknownCursor,
     Unreachable,
     tls_context,
 )
@@ -68,6 +70,7 @@ async def _cleanup():
         (500, "oops", ServerError, "500"),
         (503, "", ServerError, "503"),
         (404, "no such locker", ProtocolError, "404: no such locker"),
+        (413, "", TooLarge, "413: the body was too large"),
         (200, "<html>", ProtocolError, "not JSON"),
         (200, "[1, 2]", ProtocolError, "must be a JSON object"),
         (200, '{"acked_seq": "7"}', ProtocolError, "acked_seq must be a whole number"),
@@ -79,7 +82,7 @@ async def test_each_push_answer_has_its_meaning(token_file, status, body, error,
     client = BackOfficeClient(await answering(status, body), "L1", token_file, timeout_s=2)
     try:
         with pytest.raises(error, match=says):
-            await client.push([EVENT])
+            await client.push([EVENT], 1)
     finally:
         await client.close()
 
@@ -96,11 +99,23 @@ async def test_a_commands_answer_must_have_a_list_and_a_cursor(token_file, body)
         await client.close()
 
 
+async def test_a_410_to_a_pull_is_an_unknown_cursor_and_410_to_a_push_is_not(token_file) -> None:
+    client = BackOfficeClient(await answering(410, ""), "L1", token_file, timeout_s=2)
+    try:
+        with pytest.raises(UnknownCursor, match="does not know cursor 'abc\\.3'"):
+            await client.pull("abc.3")
+        with pytest.raises(ProtocolError, match="410") as pushed:
+            await client.push([EVENT], 1)
+        assert not isinstance(pushed.value, UnknownCursor)
+    finally:
+        await client.close()
+
+
 async def test_nobody_listening_is_unreachable(token_file) -> None:
     client = BackOfficeClient("http://127.0.0.1:9", "L1", token_file, timeout_s=2)
     try:
         with pytest.raises(Unreachable, match="POST /events"):
-            await client.push([EVENT])
+            await client.push([EVENT], 1)
     finally:
         await client.close()
 
@@ -110,7 +125,7 @@ async def test_the_locker_id_is_quoted_in_the_path(token_file) -> None:
     await office.start()
     client = BackOfficeClient(office.url, "site 1/a", token_file, timeout_s=2)
     try:
-        assert await client.push([EVENT]) == 1
+        assert await client.push([EVENT], 1) == 1
     finally:
         await client.close()
         await office.stop()
@@ -184,10 +199,10 @@ async def test_tls_is_verified_against_the_configured_ca(
     client = BackOfficeClient(tls_office.url, "L1", token_file, timeout_s=2, tls=context)
     try:
         if works:
-            assert await client.push([EVENT]) == 1
+            assert await client.push([EVENT], 1) == 1
         else:
             with pytest.raises(Unreachable, match="certificate"):
-                await client.push([EVENT])
+                await client.push([EVENT], 1)
     finally:
         await client.close()
     assert tls_office.url.startswith("https://")

@@ -33,6 +33,8 @@ def test_a_valid_sync_section(tmp_path) -> None:
         ),
         ('command_keys = ["nope"]', "sync.command_keys[0]: not a base64 Ed25519 public key"),
         ("batch = 10", "sync.batch: 10 is outside 100..5000"),
+        ("batch_bytes = 131072", "sync.batch_bytes: 131072 is outside 4096..98304"),
+        ('url = "http://128.0.0.1"\ntoken_file = "t"', "sync.url: must be https://"),
         ("interval = 5", "sync.interval: unknown key"),
     ],
 )
@@ -41,6 +43,9 @@ def test_each_sync_problem_names_its_key(tmp_path, body, expected) -> None:
     assert any(expected in line for line in found), found
 
 
-def test_plain_http_is_allowed_to_loopback_only(tmp_path) -> None:
-    body = 'url = "http://127.0.0.1:8090"\ntoken_file = "t"'
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.0.0.2", "127.255.0.9", "localhost", "LOCALHOST", "[::1]"]
+)
+def test_plain_http_is_allowed_to_loopback_only(tmp_path, host) -> None:
+    body = f'url = "http://{host}:8090"\ntoken_file = "t"'
     assert parse(with_sync(tmp_path, body), tmp_path / "bank.toml").sync.url

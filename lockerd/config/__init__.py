@@ -283,8 +283,8 @@ def _check_sync(config: Config, problems: Problems) -> None:
     if not sync.url:
         return
     parts = urlsplit(sync.url)
-    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+    on_loopback = parts.hostname is not None and loopback(parts.hostname)
+    if parts.scheme != "https" and not (parts.scheme == "http" and on_loopback):
         problems.add("sync.url", "must be https:// (plain http only to a back office on loopback)")
     if not parts.hostname or parts.query or parts.fragment:
         problems.add("sync.url", f"{sync.url!r} is not a base URL (scheme, host, optional path)")

@@ -144,7 +144,9 @@ class PickupSection:
 @dataclass(frozen=True)
 class SyncSection:
     url: str = opt("", doc="the back office's base URL (https://...); unset: no sync")
-    token_file: str = opt("", doc="file holding this locker's bearer token (read at every round)")
+    token_file: str = opt(
+        "", doc="file holding this locker's bearer token, read at every request (required with url)"
+    )
     ca_file: str = opt(
         "", doc="CA bundle the back office's certificate must chain to (default: system)"
     )
@@ -154,6 +156,12 @@ class SyncSection:
     client_key: str = opt("", doc="the client certificate's private key (PEM)")
     interval_s: float = opt(15.0, doc="time between rounds while all is well", min=1, max=3600)
     batch: int = opt(500, doc="events in one push", min=100, max=5000)
+    batch_bytes: int = opt(
+        98304,
+        doc="bytes in one push at most (a proxy answering 413 halves the batch)",
+        min=4096,
+        max=98304,
+    )
     timeout_s: float = opt(20.0, doc="one request's time limit", min=1, max=300)
     backoff_base_s: float = opt(
         2.0, doc="first wait after a failed round; doubles", min=0.1, max=600
@@ -170,7 +178,9 @@ class SyncSection:
         max=1_000_000,
     )
     command_keys: tuple[str, ...] = opt(
-        [], doc="back-office Ed25519 public keys (base64) that sign remote opens"
+        [],
+        doc="back-office Ed25519 public keys that sign remote opens: each the raw 32-byte"
+        " key in standard, padded base64 (44 characters)",
     )
 
 

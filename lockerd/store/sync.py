@@ -21,6 +21,7 @@ from lockerd.sync.commands import Command
 
 ACKED = "sync.acked_seq"
 CURSOR = "sync.cursor"
+PRUNED = "sync.pruned_to"
 
 
 class Refused(FlowError):
@@ -37,9 +38,37 @@ class SyncStore(Custody):
         """The highest acknowledged sequence number and the command cursor."""
         return int(self.db.meta(ACKED) or 0), self.db.meta(CURSOR) or ""
 
+    def held_from(self) -> int:
+        """The lowest sequence number from which the journal still holds every event, up
+        to the newest (0: the journal is empty). Pruning leaves a few older anchoring
+        events below it; the events between them are gone."""
+        row = self.db.conn.execute(
+            "SELECT MIN(seq) FROM journal WHERE seq > ?", (self._pruned_to(),)
+        ).fetchone()
+        return int(row[0] or 0)
+
+    def _pruned_to(self) -> int:
+        """The highest sequence number pruning deleted (pruning records it; for a database
+        pruned before it did, the journal's last gap)."""
+        known = self.db.meta(PRUNED)
+        if known is not None:
+            return int(known)
+        row = self.db.conn.execute(
+            "SELECT MAX(seq) FROM journal AS j"
+            " WHERE seq > 1 AND NOT EXISTS (SELECT 1 FROM journal WHERE seq = j.seq - 1)"
+        ).fetchone()
+        return int(row[0] or 1) - 1
+
+    def last_open_seq(self) -> int:
+        """The highest ``open_seq`` a remote open has used here (0: none)."""
+        row = self.db.conn.execute("SELECT MAX(open_seq) FROM remote_open_seqs").fetchone()
+        return int(row[0] or 0)
+
     def unsent(self, limit: int) -> list[JournalEntry]:
-        """The oldest unacknowledged events; ``parcel.stored`` carries its pickup code."""
-        acked, _ = self.sync_position()
+        """The oldest unacknowledged events, from where the journal holds every one (a back
+        office that went back below what was pruned adopts from there); ``parcel.stored``
+        carries its pickup code."""
+        acked = max(self.sync_position()[0], self.held_from() - 1)
         rows = self.db.conn.execute(
             "SELECT j.seq, j.at, j.type, j.data, n.code, n.parcel_id FROM journal j"
             " LEFT JOIN pickup_notices n ON n.seq = j.seq"
@@ -74,12 +103,16 @@ class SyncStore(Custody):
         acked, _ = self.sync_position()
         kept = audit.kept_anchors(self.db.conn)  # verify_audit holds the chain to them
         marks = ", ".join("?" * len(kept))
+        which = (
+            "FROM journal WHERE seq <= ? AND at < ?"
+            f" AND seq NOT IN (SELECT seq FROM pickup_notices) AND seq NOT IN ({marks})"
+        )
         with self.db.transaction() as conn:
-            cursor = conn.execute(
-                "DELETE FROM journal WHERE seq <= ? AND at < ?"
-                f" AND seq NOT IN (SELECT seq FROM pickup_notices) AND seq NOT IN ({marks})",
-                (acked, older_than, *kept),
-            )
+            pruned_to = self._pruned_to()
+            highest = conn.execute(f"SELECT MAX(seq) {which}", (acked, older_than, *kept))
+            pruned_to = max(pruned_to, highest.fetchone()[0] or 0)
+            cursor = conn.execute(f"DELETE {which}", (acked, older_than, *kept))
+            self.db.set_meta(PRUNED, str(pruned_to))
         return int(cursor.rowcount)
 
     def database_bytes(self) -> int:

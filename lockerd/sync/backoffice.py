@@ -1,14 +1,17 @@
 """A reference back office speaking sync v1 (docs/sync-protocol.md), for development and tests.
 
-It keeps what lockers send in memory (a restart of the server object keeps
-it; a new process starts empty), issues commands (signing remote opens with
-its own Ed25519 key), and can be told to misbehave the ways real networks and
-servers do: answer 5xx, hang, drop the connection, answer slowly, store only
-part of a batch, deliver commands twice, refuse the token, or go away and
-come back. ``lockerd back-office`` runs it from the command line; its
-``/control/...`` endpoints let a person or a demo drive it.
+It keeps what lockers send and the commands it issues in a SQLite file
+(``lockerd/sync/officedb.py``; in memory when given none), so a restarted
+back office carries on where it stopped. It issues commands (signing remote
+opens with its own Ed25519 key), adopts a locker whose older events were
+pruned, and can be told to misbehave the ways real networks and servers do:
+answer 5xx, hang, drop the connection, answer slowly, store only part of a
+batch, refuse event intake, refuse large bodies with 413, deliver commands
+twice, refuse the token, or go away and come back. ``lockerd back-office``
+runs it from the command line; its ``/control/...`` endpoints let a person or
+a demo drive it.
 
-It is not a product: no persistence, no users, no recipient notifications.
+It is not a product: no users, no recipient notifications.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lockerd.sync.commands import Command, open_message
+from lockerd.sync.officedb import OfficeDb
 
 PAGE = 100
 
@@ -46,6 +51,10 @@ class Faults:
     lose_answers: int = 0
     #: A push stores at most this many new events (a partial acknowledgement).
     store_at_most: int | None = None
+    #: The next N pushes answer ``fail_status``; command pulls still work.
+    fail_pushes: int = 0
+    #: A request body larger than this many bytes is answered 413 (a proxy's limit).
+    max_body: int | None = None
     #: Every command page is served twice: the first time the cursor does not move.
     duplicate_commands: bool = False
     #: Every request is refused with 401.
@@ -58,6 +67,8 @@ class LockerRecord:
 
     events: dict[int, dict[str, Any]] = field(default_factory=dict)
     acked: int = 0
+    #: The ``first_seq`` this office adopted the locker from (0: it has every event).
+    adopted_from: int = 0
     received: int = 0
     duplicates: int = 0
     commands: list[dict[str, Any]] = field(default_factory=list)
@@ -66,6 +77,12 @@ class LockerRecord:
 
     def in_order(self) -> list[dict[str, Any]]:
         return [self.events[seq] for seq in sorted(self.events)]
+
+    def counters(self) -> dict[str, int]:
+        return {
+            "acked": self.acked, "adopted_from": self.adopted_from, "received": self.received,
+            "duplicates": self.duplicates, "open_seq": self.open_seq,
+        }  # fmt: skip
 
 
 class ReferenceBackOffice:
@@ -77,21 +94,31 @@ class ReferenceBackOffice:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.time,
+        database: Path | None = None,
     ):
         self.token = token
-        self.signing_key = signing_key or Ed25519PrivateKey.generate()
+        self.db = OfficeDb(database)
+        self.signing_key = signing_key or self.db.signing_key()
         self.host, self.port = host, port
         self.clock = clock
         self.faults = Faults()
-        self.lockers: dict[str, LockerRecord] = {}
+        self.lockers = {name: self._loaded(name, counters) for name, counters in self.db.lockers()}
+        #: Bytes of each push body received, for tests of the batch cap.
+        self.push_bytes: list[int] = []
         #: (method, path, status) of every request, for tests that count them.
         self.requests: list[tuple[str, str, int]] = []
         #: Requests that arrived, answered or not yet (a test can act while one hangs).
         self.arrivals = 0
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(self.db.next_command_number())
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Condition()
         self.ssl: Any = None
+
+    def _loaded(self, name: str, counters: dict[str, int]) -> LockerRecord:
+        record = LockerRecord(events=self.db.events(name), commands=self.db.commands(name))
+        for key, value in counters.items():
+            setattr(record, key, value)
+        return record
 
     # -- life cycle ------------------------------------------------------------
 
@@ -121,6 +148,10 @@ class ReferenceBackOffice:
             await self._runner.cleanup()
             self._runner = None
 
+    def close(self) -> None:
+        """Stop for good: close the database (after ``stop``)."""
+        self.db.close()
+
     async def restart(self) -> None:
         """Go away and come back on the same port, keeping what was received."""
         await self.stop()
@@ -148,7 +179,7 @@ class ReferenceBackOffice:
         """Queue a command for a locker; a remote open gets the next open_seq and is signed."""
         record = self.locker(locker_id)
         command: dict[str, Any] = {
-            "id": command_id or f"cmd-{next(self._ids)}",
+            "id": command_id or f"cmd-{self.db.instance}-{next(self._ids)}",
             "type": kind,
             "expires_at": math.floor(self.clock() + expires_in),
             "data": dict(data),
@@ -159,6 +190,7 @@ class ReferenceBackOffice:
                 command["data"]["open_seq"] = record.open_seq
             command["signature"] = self.sign(locker_id, command)
         record.commands.append(command)
+        self.db.add_command(locker_id, record.counters(), command)
         return command
 
     def sign(self, locker_id: str, command: dict[str, Any]) -> str:
@@ -197,30 +229,53 @@ class ReferenceBackOffice:
 
     async def receive_events(self, request: web.Request) -> web.Response:
         refusal = await self._gate(request)
+        if refusal is None:
+            refusal = await self._intake_faults(request)
         if refusal is not None:
             return await self._done(request, refusal)
         try:
-            events = _events(await request.json())
+            first_seq, events = _push(await request.json())
         except ValueError as exc:
             return await self._done(request, _error(400, str(exc)))
-        record = self.locker(request.match_info["locker"])
-        stored = 0
-        for event in events:
-            record.received += 1
-            if event["seq"] in record.events or event["seq"] <= record.acked:
-                record.duplicates += 1
-                continue
-            if self.faults.store_at_most is not None and stored >= self.faults.store_at_most:
-                continue
-            record.events[event["seq"]] = event
-            stored += 1
+        name = request.match_info["locker"]
+        record = self.locker(name)
+        if record.acked < first_seq - 1:
+            # Events below first_seq were acknowledged (to this office before a restore,
+            # or to another) and pruned: they will never come; take the locker from there.
+            record.acked = record.adopted_from = first_seq - 1
+        stored = self._store(record, events)
         while record.acked + 1 in record.events:
             record.acked += 1
+        self.db.save(name, record.counters(), stored)
         if self.faults.lose_answers:
             self.faults.lose_answers -= 1
             assert request.transport is not None
             request.transport.close()  # stored here; the locker never hears so
         return await self._done(request, web.json_response({"acked_seq": record.acked}))
+
+    async def _intake_faults(self, request: web.Request) -> web.Response | None:
+        body = await request.read()
+        self.push_bytes.append(len(body))
+        if self.faults.max_body is not None and len(body) > self.faults.max_body:
+            return _error(413, f"a body of {len(body)} bytes is over {self.faults.max_body}")
+        if self.faults.fail_pushes:
+            self.faults.fail_pushes -= 1
+            return _error(self.faults.fail_status, "injected event intake failure")
+        return None
+
+    def _store(self, record: LockerRecord, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Keep each new event once; the ones stored now."""
+        stored: list[dict[str, Any]] = []
+        for event in events:
+            record.received += 1
+            if event["seq"] in record.events or event["seq"] <= record.acked:
+                record.duplicates += 1
+                continue
+            if self.faults.store_at_most is not None and len(stored) >= self.faults.store_at_most:
+                continue
+            record.events[event["seq"]] = event
+            stored.append(event)
+        return stored
 
     async def send_commands(self, request: web.Request) -> web.Response:
         refusal = await self._gate(request)
@@ -228,16 +283,25 @@ class ReferenceBackOffice:
             return await self._done(request, refusal)
         record = self.locker(request.match_info["locker"])
         after = request.query.get("after", "")
-        if after and not (after.isdigit() and int(after) <= len(record.commands)):
-            return await self._done(request, _error(400, f"unknown cursor {after!r}"))
-        start = int(after or 0)
+        start = self._position(after, len(record.commands))
+        if start is None:
+            return await self._done(request, _error(410, f"unknown cursor {after!r}"))
         page = record.commands[start : start + PAGE]
-        cursor = str(start + len(page))
+        cursor = f"{self.db.instance}.{start + len(page)}"
         if self.faults.duplicate_commands and page and start not in record.served_twice:
             record.served_twice.add(start)
             cursor = after  # delivered again next time
         body = {"commands": page, "cursor": cursor}
         return await self._done(request, web.json_response(body))
+
+    def _position(self, cursor: str, issued: int) -> int | None:
+        """Where ``cursor`` points in a locker's commands; None for one this office never gave."""
+        if not cursor:
+            return 0
+        instance, _, position = cursor.partition(".")
+        if instance != self.db.instance or not position.isdigit() or int(position) > issued:
+            return None
+        return int(position)
 
     # -- control (for people and demos; no authentication: bind it to loopback) -------------
 
@@ -258,6 +322,7 @@ class ReferenceBackOffice:
         return web.json_response(
             {
                 "acked_seq": record.acked,
+                "adopted_from": record.adopted_from,
                 "received": record.received,
                 "duplicates": record.duplicates,
                 "events": record.in_order()[-200:],
@@ -278,14 +343,14 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": {"message": message}}, status=status)
 
 
-def _events(body: Any) -> list[dict[str, Any]]:
-    """The events of a push, checked against sync v1; ValueError names what is wrong."""
-    if (
-        not isinstance(body, dict)
-        or set(body) != {"events"}
-        or not isinstance(body["events"], list)
-    ):
-        raise ValueError('a push is {"events": [...]}')
+def _push(body: Any) -> tuple[int, list[dict[str, Any]]]:
+    """The ``first_seq`` and events of a push, checked against sync v1; ValueError names
+    what is wrong."""
+    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+        raise ValueError('a push is {"first_seq": N, "events": [...]}')
+    first_seq = body.get("first_seq", 1)
+    if not isinstance(first_seq, int) or isinstance(first_seq, bool) or first_seq < 0:
+        raise ValueError("first_seq must be a whole number")
     events = body["events"]
     previous = 0
     for index, event in enumerate(events):
@@ -299,4 +364,6 @@ def _events(body: Any) -> list[dict[str, Any]]:
         if not isinstance(event["at"], int | float) or isinstance(event["at"], bool):
             raise ValueError(f"events[{index}].at must be a number")
         previous = seq
-    return events
+    if events and first_seq > events[0]["seq"]:
+        raise ValueError("first_seq is above the first event sent")
+    return first_seq, events

@@ -40,6 +40,14 @@ class ProtocolError(SyncError):
     """A 4xx other than auth, or an answer that does not follow sync v1."""
 
 
+class TooLarge(ProtocolError):
+    """The back office (or a proxy before it) answered 413: the batch was too large."""
+
+
+class UnknownCursor(ProtocolError):
+    """The back office answered 410 to a pull: it does not know the cursor."""
+
+
 def tls_context(sync: SyncSection, resolve: Any) -> ssl.SSLContext | None:
     """Verification against the configured CA (or the system's), and the client certificate."""
     if not sync.url.startswith("https://"):
@@ -50,6 +58,21 @@ def tls_context(sync: SyncSection, resolve: Any) -> ssl.SSLContext | None:
     if sync.client_cert:
         context.load_cert_chain(resolve(sync.client_cert), resolve(sync.client_key))
     return context
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def fitting(events: list[dict[str, Any]], first_seq: int, limit: int) -> list[dict[str, Any]]:
+    """The longest head of ``events`` whose push body is at most ``limit`` bytes (never
+    fewer than one event: a single larger one goes alone, and a 413 says so)."""
+    size = len(_json({"first_seq": first_seq, "events": []}))
+    for count, event in enumerate(events):
+        size += len(_json(event)) + (count > 0)
+        if size > limit:
+            return events[: max(1, count)]
+    return events
 
 
 class BackOfficeClient:
@@ -69,7 +92,7 @@ class BackOfficeClient:
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=timeout_s),
             connector=aiohttp.TCPConnector(ssl=tls if tls is not None else True, limit=1),
-            json_serialize=lambda value: json.dumps(value, separators=(",", ":")),
+            json_serialize=_json,
         )
 
     async def close(self) -> None:
@@ -85,9 +108,11 @@ class BackOfficeClient:
             raise AuthRejected(f"{self.token_file} holds no usable token")
         return {"Authorization": f"Bearer {token}"}
 
-    async def push(self, events: list[dict[str, Any]]) -> int:
-        """Send ``events`` (in sequence order); the back office's ``acked_seq``."""
-        answer = await self._call("POST", "/events", json={"events": events})
+    async def push(self, events: list[dict[str, Any]], first_seq: int) -> int:
+        """Send ``events`` (in sequence order) with ``first_seq``, the lowest sequence
+        number from which the locker holds every event; the back office's ``acked_seq``."""
+        body = {"first_seq": first_seq, "events": events}
+        answer = await self._call("POST", "/events", json=body)
         acked = answer.get("acked_seq")
         if not isinstance(acked, int) or isinstance(acked, bool) or acked < 0:
             raise ProtocolError(f"acked_seq must be a whole number, got {acked!r}")
@@ -111,6 +136,12 @@ class BackOfficeClient:
                     raise AuthRejected(f"the back office answered {response.status}")
                 if response.status >= 500:
                     raise ServerError(f"the back office answered {response.status}")
+                if response.status == 413:
+                    raise TooLarge(f"{method} {path} answered 413: the body was too large")
+                if response.status == 410 and path == "/commands":
+                    raise UnknownCursor(
+                        f"the back office does not know cursor {kwargs['params']['after']!r}"
+                    )
                 if response.status != 200:
                     raise ProtocolError(
                         f"{method} {path} answered {response.status}: {await _excerpt(response)}"

@@ -31,6 +31,9 @@ from lockerd.sync.client import (
     BackOfficeClient,
     ProtocolError,
     SyncError,
+    TooLarge,
+    UnknownCursor,
+    fitting,
     tls_context,
 )
 from lockerd.worker import Worker
@@ -74,6 +77,8 @@ class SyncCoordinator:
         )
         self.backoff = Backoff(self.sync.backoff_base_s, self.sync.backoff_max_s, rng)
         self.keys = [qrtoken.public_key(k) for k in self.sync.command_keys]
+        #: Events in one push: ``sync.batch``, halved at each 413 (a proxy's body limit).
+        self.batch = self.sync.batch
         self.failures = 0
         self.auth_failed = False
         self.over_budget = False
@@ -163,31 +168,67 @@ class SyncCoordinator:
     # -- one round ---------------------------------------------------------------
 
     async def sync_once(self) -> None:
-        """Push every unsent event, then pull and apply the commands waiting."""
-        await self.push_all()
+        """Push every unsent event, then pull and apply the commands waiting. A push that
+        fails still lets the pull run (a revoke must not wait on event intake); the round
+        then fails with the push's error. Refused credentials end the round at once."""
+        try:
+            await self.push_all()
+        except AuthRejected:
+            raise
+        except SyncError as exc:
+            await self.pull_all()
+            raise exc
         await self.pull_all()
 
     async def push_all(self) -> None:
         while True:
-            events = await self.db(self.store.unsent, self.sync.batch)
+            events = await self.db(self.store.unsent, self.batch)
             if not events:
                 return
-            before, _ = await self.db(self.store.sync_position)
-            acked = await self.client.push(events)
-            if acked > events[-1]["seq"]:
-                raise ProtocolError(f"acked_seq {acked} is past the last event sent")
-            if acked < before:
+            first_seq = await self.db(self.store.held_from)
+            events = fitting(events, first_seq, self.sync.batch_bytes)
+            try:
+                acked = await self.client.push(events, first_seq)
+            except TooLarge:
+                if len(events) == 1:
+                    raise
+                self.batch = max(1, len(events) // 2)
                 log.warning(
-                    "sync: the back office went back from %d to %d; resending", before, acked
+                    "sync: a push of %d events was too large; now %d", len(events), self.batch
                 )
-            await self.db(self.store.acknowledge, acked)
-            if acked <= before:
-                raise ProtocolError(f"the back office stored none of events {before + 1}..")
+                continue
+            await self._acknowledged(acked, events, first_seq)
+
+    async def _acknowledged(self, acked: int, events: list[dict[str, Any]], first_seq: int) -> None:
+        """Move the mark to the back office's ``acked_seq`` (back too: the events from there
+        go again at once); ProtocolError when it stored nothing new, answered past what
+        was sent, or will not adopt the locker from ``first_seq``."""
+        before, _ = await self.db(self.store.sync_position)
+        if acked > events[-1]["seq"]:
+            raise ProtocolError(f"acked_seq {acked} is past the last event sent")
+        if acked < before:
+            log.warning("sync: the back office went back from %d to %d; resending", before, acked)
+        await self.db(self.store.acknowledge, acked)
+        if acked < first_seq - 1:
+            raise ProtocolError(
+                f"the back office holds events up to {acked}, and this locker holds them only"
+                f" from {first_seq}: it must adopt from first_seq (docs/sync-protocol.md)"
+            )
+        if acked == before:
+            raise ProtocolError(f"the back office stored none of events {before + 1}..")
 
     async def pull_all(self) -> None:
         _, cursor = await self.db(self.store.sync_position)
         for _ in range(MAX_PAGES):
-            raw_commands, next_cursor = await self.client.pull(cursor)
+            try:
+                raw_commands, next_cursor = await self.client.pull(cursor)
+            except UnknownCursor:
+                if not cursor:
+                    raise
+                log.warning("sync: the back office does not know cursor %r; from the start", cursor)
+                await self.db(self.store.save_cursor, "")
+                cursor = ""
+                continue
             for raw in raw_commands:
                 await self.apply(raw)
             if next_cursor != cursor:
@@ -275,4 +316,5 @@ class SyncCoordinator:
             "boards": {name: b["online"] for name, b in self.locker.reads.boards().items()},
             "unsent": await self.db(self.store.unsent_count),
             "sync_failures": self.failures,
+            "open_seq": await self.db(self.store.last_open_seq),
         }  # and the audit anchor, which the store adds as it writes the heartbeat

@@ -1,0 +1,117 @@
+"""The reference back office's memory: one SQLite file (or memory, for tests).
+
+It keeps, per locker, the events received, the acknowledged mark, where the
+office adopted the locker from, the commands issued (in issue order) and the
+last remote-open number, so a restarted back office carries on where it
+stopped. Each database has an instance name, made when it is created; it
+starts every command id and cursor, so a back office started afresh never
+reuses an id a locker has applied, and a locker's cursor from another
+instance is recognised as unknown.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS lockers (
+    id TEXT PRIMARY KEY, acked INTEGER NOT NULL, adopted_from INTEGER NOT NULL,
+    received INTEGER NOT NULL, duplicates INTEGER NOT NULL, open_seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    locker TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (locker, seq)
+);
+CREATE TABLE IF NOT EXISTS commands (
+    n INTEGER PRIMARY KEY AUTOINCREMENT, locker TEXT NOT NULL, body TEXT NOT NULL
+);
+"""
+
+
+class OfficeDb:
+    def __init__(self, path: Path | None):
+        self.conn = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
+        self.conn.executescript(SCHEMA)
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
+        if row is None:
+            row = (secrets.token_hex(4),)
+            self.conn.execute("INSERT INTO meta (key, value) VALUES ('instance', ?)", row)
+        #: Starts every command id and cursor of this database.
+        self.instance = str(row[0])
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def signing_key(self) -> Ed25519PrivateKey:
+        """The key remote opens are signed with when none is given: made with the database,
+        so lockers holding its public key keep accepting opens after a restart."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'signing_key'").fetchone()
+        if row is not None:
+            return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(row[0]))
+        key = Ed25519PrivateKey.generate()
+        raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        self.conn.execute("INSERT INTO meta (key, value) VALUES ('signing_key', ?)", (raw.hex(),))
+        return key
+
+    def lockers(self) -> list[tuple[str, dict[str, int]]]:
+        """Each locker's counters, by id."""
+        rows = self.conn.execute(
+            "SELECT id, acked, adopted_from, received, duplicates, open_seq FROM lockers"
+        ).fetchall()
+        keys = ("acked", "adopted_from", "received", "duplicates", "open_seq")
+        return [(row[0], dict(zip(keys, row[1:], strict=True))) for row in rows]
+
+    def events(self, locker: str) -> dict[int, dict[str, Any]]:
+        rows = self.conn.execute("SELECT seq, body FROM events WHERE locker = ?", (locker,))
+        return {seq: json.loads(body) for seq, body in rows}
+
+    def commands(self, locker: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT body FROM commands WHERE locker = ? ORDER BY n", (locker,))
+        return [json.loads(body) for (body,) in rows]
+
+    def next_command_number(self) -> int:
+        row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'commands'")
+        found = row.fetchone()
+        return (found[0] if found else 0) + 1
+
+    def save(self, locker: str, counters: dict[str, int], events: list[dict[str, Any]]) -> None:
+        """A locker's counters and newly stored events, in one transaction."""
+        with self._transaction():
+            self._put(locker, counters)
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO events (locker, seq, body) VALUES (?, ?, ?)",
+                [(locker, e["seq"], json.dumps(e)) for e in events],
+            )
+
+    def add_command(self, locker: str, counters: dict[str, int], command: dict[str, Any]) -> None:
+        with self._transaction():
+            self._put(locker, counters)
+            self.conn.execute(
+                "INSERT INTO commands (locker, body) VALUES (?, ?)", (locker, json.dumps(command))
+            )
+
+    def _put(self, locker: str, counters: dict[str, int]) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO lockers (id, acked, adopted_from, received, duplicates,"
+            " open_seq) VALUES (:id, :acked, :adopted_from, :received, :duplicates, :open_seq)",
+            {"id": locker} | counters,
+        )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
