@@ -59,8 +59,27 @@ def test_a_parcel_stored_before_code_lengths_were_recorded_counts_as_eight_digit
     db.close()
     store = Store.open(config, FakeClock())
     try:
-        assert store.db.schema_version == len(MIGRATIONS) == 7
+        assert store.db.schema_version == len(MIGRATIONS) == 8
         assert store.code_lengths() == [8, 10]
+    finally:
+        store.close()
+
+
+def test_a_journal_pruned_before_migration_8_says_where_it_holds_every_event(tmp_path) -> None:
+    config = bank_config(tmp_path)
+    store = Store.open(config, FakeClock())
+    for n in range(12):
+        store.record(Event.STORAGE_OVER_BUDGET, {"bytes": n, "budget": 1, "unsent": 0})
+    last = store.last_seq()
+    store.close()
+    db = Database(config.database_path)  # an older lockerd pruned all but one early event
+    db.conn.execute("DELETE FROM journal WHERE seq > 2 AND seq < ?", (last - 4,))
+    db.conn.execute("DELETE FROM meta WHERE key = 'sync.pruned_to'")
+    db.conn.execute("PRAGMA user_version = 7")
+    db.close()
+    store = Store.open(config, FakeClock())
+    try:
+        assert store.held_from() == last - 4
     finally:
         store.close()
 

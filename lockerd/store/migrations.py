@@ -128,4 +128,12 @@ MIGRATIONS: list[list[str]] = [
     [
         """ALTER TABLE parcels ADD COLUMN code_length INTEGER""",
     ],
+    # 8: the highest sequence number pruning deleted, so a push can say from where the
+    # journal holds every event (first_seq) without a scan: for a database pruned before,
+    # the journal's last gap
+    [
+        """INSERT OR IGNORE INTO meta (key, value)
+            SELECT 'sync.pruned_to', COALESCE(MAX(seq), 1) - 1 FROM journal AS j
+            WHERE seq > 1 AND NOT EXISTS (SELECT 1 FROM journal WHERE seq = j.seq - 1)""",
+    ],
 ]

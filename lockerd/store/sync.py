@@ -48,16 +48,9 @@ class SyncStore(Custody):
         return int(row[0] or 0)
 
     def _pruned_to(self) -> int:
-        """The highest sequence number pruning deleted (pruning records it; for a database
-        pruned before it did, the journal's last gap)."""
-        known = self.db.meta(PRUNED)
-        if known is not None:
-            return int(known)
-        row = self.db.conn.execute(
-            "SELECT MAX(seq) FROM journal AS j"
-            " WHERE seq > 1 AND NOT EXISTS (SELECT 1 FROM journal WHERE seq = j.seq - 1)"
-        ).fetchone()
-        return int(row[0] or 1) - 1
+        """The highest sequence number pruning deleted (migration 8 found it for older
+        databases)."""
+        return int(self.db.meta(PRUNED) or 0)
 
     def last_open_seq(self) -> int:
         """The highest ``open_seq`` a remote open has used here (0: none)."""

@@ -40,6 +40,9 @@ CREATE TABLE IF NOT EXISTS commands (
 class OfficeDb:
     def __init__(self, path: Path | None):
         self.conn = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
+        # Durable at each commit, without a sync of the main file each time.
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
         self.conn.executescript(SCHEMA)
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
         if row is None:
