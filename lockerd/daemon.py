@@ -70,25 +70,7 @@ class Running:
 async def start(config: Config, clock: Clock | None = None) -> Running:
     """Open state and hardware and start watching doors; raise with the reason if anything fails."""
     clock = clock or SystemClock()
-    # Before anything opens the database: a second daemon stops here, having written nothing.
-    lock = StateLock.acquire(config.database_path.parent)
-    db = Worker("store")
-    try:
-        store = await db(Store.open, config, clock)
-    except BaseException:
-        db.shutdown()
-        lock.release()
-        raise
-    try:
-        await db(store.sync_layout)
-        if config.kiosk.demo:
-            await db(store.seed_demo, config.demo)
-        hw = await asyncio.get_running_loop().run_in_executor(None, hardware.build, config)
-    except BaseException:
-        await db(store.close)
-        db.shutdown()
-        lock.release()
-        raise
+    lock, db, store, hw = await _open(config, clock)
     locker = assemble(config, store, hw, clock, db)
     await locker.start()
     loop = asyncio.get_running_loop()
@@ -116,6 +98,31 @@ async def start(config: Config, clock: Clock | None = None) -> Running:
         hw.backends(),
     )
     return running
+
+
+async def _open(config: Config, clock: Clock) -> tuple[StateLock, Worker, Store, hardware.Hardware]:
+    """Lock the state folder, open the store on its thread and the hardware; on a failure,
+    close what was opened and raise."""
+    # Before anything opens the database: a second daemon stops here, having written nothing.
+    lock = StateLock.acquire(config.database_path.parent)
+    db = Worker("store")
+    try:
+        store = await db(Store.open, config, clock)
+    except BaseException:
+        db.shutdown()
+        lock.release()
+        raise
+    try:
+        await db(store.sync_layout)
+        if config.kiosk.demo:
+            await db(store.seed_demo, config.demo)
+        hw = await asyncio.get_running_loop().run_in_executor(None, hardware.build, config)
+    except BaseException:
+        await db(store.close)
+        db.shutdown()
+        lock.release()
+        raise
+    return lock, db, store, hw
 
 
 async def serve(config: Config, announce: Callable[[str], None] = print) -> None:
