@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from lockerd.sync.backoffice import ReferenceBackOffice
+from tests import event_schemas
 from tests.browser import browser  # noqa: F401 (a fixture)
 from tests.rig import Rig, bank_config
 from tests.sync_rig import office, synced  # noqa: F401 (fixtures)
@@ -14,3 +16,35 @@ async def rig(tmp_path):
     locker = await Rig(bank_config(tmp_path)).start()
     yield locker
     await locker.stop()
+
+
+event_schemas.install()
+_receive = ReferenceBackOffice._store
+
+
+def _received(server, record, events):  # type: ignore[no-untyped-def]
+    for event in events:  # as sent, with the pickup code
+        event_schemas.seen(event["type"], event["data"])
+    return _receive(server, record, events)
+
+
+ReferenceBackOffice._store = _received  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _events_match_their_schemas():
+    """Every event a test writes or sends matches docs/sync-v1.openapi.json."""
+    with event_schemas.collected() as events:
+        yield
+    wrong = sorted({p for kind, data in events for p in event_schemas.problems(kind, data)})
+    assert not wrong, "events that do not match their schema:\n" + "\n".join(wrong[:20])
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if event_schemas.SEEN:
+        typed = event_schemas.schema_types()
+        terminalreporter.write_line(
+            f"event schemas: {len(typed)} types have one; this run wrote"
+            f" {len(event_schemas.SEEN & typed)} of them"
+            f" ({', '.join(sorted(typed - event_schemas.SEEN)) or 'none'} not seen)"
+        )

@@ -12,6 +12,8 @@ from typing import Any
 
 import aiohttp
 
+from tests import event_schemas
+
 ROOT = Path(__file__).resolve().parent.parent
 READY = "ready: kiosk at "
 
@@ -67,6 +69,9 @@ class Daemon:
         if self.proc.returncode is None:
             self.proc.send_signal(signal.SIGTERM)
             await asyncio.wait_for(self.proc.wait(), timeout=15)
+        if "--state-dir" in self.args:  # its events are held to their schemas too
+            state = Path(self.args[self.args.index("--state-dir") + 1])
+            event_schemas.journal_of(state / "lockerd.db")
         return self.proc.returncode or 0
 
     async def kill(self) -> None:

@@ -7,6 +7,7 @@ from lockerd.domain import Event
 from lockerd.store import Store
 from lockerd.store.audit import GENESIS, anchor, legacy_hash
 from lockerd.store.migrations import MIGRATIONS
+from tests.event_schemas import HEALTH
 from tests.rig import bank_config
 
 
@@ -96,7 +97,7 @@ def test_a_heartbeat_anchoring_an_older_head_than_the_action_before_it(tmp_path)
         stale = anchor(store.key, store.db.conn)  # read while the chain is empty
         store.service_disable("S1", "root", "local", "one")
         with store.db.transaction():
-            store.db.journal(1.0, Event.HEARTBEAT, {"uptime_s": 1} | stale)
+            store.db.journal(1.0, Event.HEARTBEAT, HEALTH | stale)
         beats = [e for e in store.events() if e["type"] == "heartbeat"]
         assert beats[-1]["data"]["audit_seq"] == 0 and beats[-1]["seq"] == store.last_seq()
         assert store.verify_audit()["problems"] == []
@@ -113,7 +114,7 @@ def test_a_heartbeat_anchors_the_head_as_it_commits(tmp_path) -> None:
     store = Store.open(bank_config(tmp_path), FakeClock())
     store.sync_layout()
     try:
-        health = {"uptime_s": 1} | anchor(store.key, store.db.conn)  # read before the action
+        health = HEALTH | anchor(store.key, store.db.conn)  # read before the action
         store.service_disable("S1", "root", "local", "one")
         store.record(Event.HEARTBEAT, health)
         beat = store.events()[-1]
@@ -133,7 +134,7 @@ def test_pruning_keeps_the_anchor_that_bounds_the_chain(tmp_path) -> None:
     try:
         store.service_disable("S1", "root", "local", "one")
         store.db.conn.execute("DELETE FROM audit WHERE seq = 1")
-        store.record(Event.HEARTBEAT, {"uptime_s": 1})
+        store.record(Event.HEARTBEAT, HEALTH)
         store.acknowledge(store.last_seq())
         store.prune_acked(older_than=float("inf"))
         assert [e["type"] for e in store.events()] == ["service.action", "heartbeat"]

@@ -88,7 +88,7 @@ def test_state_change_and_event_commit_together(store) -> None:
     before = store.events()
     with pytest.raises(RuntimeError), store._change() as conn:
         store._set(conn, "S1", "out_of_service", "test")
-        store._event(Event.OUT_OF_SERVICE, {"compartment": "S1"})
+        store._event(Event.OUT_OF_SERVICE, {"compartment": "S1", "reason": "test"})
         raise RuntimeError("power cut mid-transaction")
     assert store.compartment("S1")["state"] == "free"
     assert store.events() == before
@@ -96,12 +96,12 @@ def test_state_change_and_event_commit_together(store) -> None:
 
 def test_journal_has_no_gaps_after_a_rollback(store) -> None:
     with store._change():
-        store._event(Event.IN_SERVICE, {"n": 1})
+        store._event(Event.IN_SERVICE, {"compartment": "S1", "state": "free", "actor": "t1"})
     with pytest.raises(RuntimeError), store._change():
-        store._event(Event.IN_SERVICE, {"n": 2})
+        store._event(Event.IN_SERVICE, {"compartment": "S1", "state": "free", "actor": "t2"})
         raise RuntimeError
     with store._change():
-        store._event(Event.IN_SERVICE, {"n": 3})
+        store._event(Event.IN_SERVICE, {"compartment": "S1", "state": "free", "actor": "t3"})
     seqs = [e["seq"] for e in store.events()]
     assert seqs == list(range(1, len(seqs) + 1))
 

@@ -26,7 +26,7 @@ from lockerd.sync.client import (
     tls_context,
 )
 
-EVENT = {"seq": 1, "type": "locker.started", "at": 1.0, "data": {}}
+EVENT = {"seq": 1, "type": "locker.started", "at": 1.0, "data": {"changed": 0, "interrupted": 0}}
 
 
 @pytest.fixture
