@@ -25,7 +25,7 @@ from lockerd.errors import FlowError
 from lockerd.flows import Kind
 from lockerd.locker import Locker
 from lockerd.store import Store
-from lockerd.sync import commands
+from lockerd.sync import apply, commands
 from lockerd.sync.client import (
     AuthRejected,
     BackOfficeClient,
@@ -114,7 +114,9 @@ class SyncCoordinator:
             if not self.auth_failed:
                 self.auth_failed = True
                 log.error("sync: the back office refused this locker's credentials: %s", exc)
-                await self.db(self.store.record, Event.SYNC_AUTH_FAILED, {"error": str(exc)})
+                await self.db(
+                    self.store.journal.record, Event.SYNC_AUTH_FAILED, {"error": str(exc)}
+                )
             return self.sync.backoff_max_s
         except SyncError as exc:
             self.failures += 1
@@ -169,10 +171,10 @@ class SyncCoordinator:
 
     async def push_all(self) -> None:
         while True:
-            events = await self.db(self.store.unsent, self.sync.batch)
+            events = await self.db(self.store.journal.unsent, self.sync.batch)
             if not events:
                 return
-            before, _ = await self.db(self.store.sync_position)
+            before, _ = await self.db(self.store.journal.sync_position)
             acked = await self.client.push(events)
             if acked > events[-1]["seq"]:
                 raise ProtocolError(f"acked_seq {acked} is past the last event sent")
@@ -180,18 +182,18 @@ class SyncCoordinator:
                 log.warning(
                     "sync: the back office went back from %d to %d; resending", before, acked
                 )
-            await self.db(self.store.acknowledge, acked)
+            await self.db(self.store.journal.acknowledge, acked)
             if acked <= before:
                 raise ProtocolError(f"the back office stored none of events {before + 1}..")
 
     async def pull_all(self) -> None:
-        _, cursor = await self.db(self.store.sync_position)
+        _, cursor = await self.db(self.store.journal.sync_position)
         for _ in range(MAX_PAGES):
             raw_commands, next_cursor = await self.client.pull(cursor)
             for raw in raw_commands:
                 await self.apply(raw)
             if next_cursor != cursor:
-                await self.db(self.store.save_cursor, next_cursor)
+                await self.db(self.store.journal.save_cursor, next_cursor)
             if not raw_commands or next_cursor == cursor:
                 return
             cursor = next_cursor
@@ -207,7 +209,7 @@ class SyncCoordinator:
                 return "rejected"
             kind = str(raw.get("type"))[:64]
             return await self._reject(command_id, kind, f"invalid: {exc}")
-        if await self.db(self.store.seen_command, command.id):
+        if await self.db(self.store.inbox.seen, command.id):
             return "duplicate"
         if command.expires_at <= self.clock.time():
             return await self._reject(command.id, command.type, "expired before it arrived")
@@ -219,7 +221,7 @@ class SyncCoordinator:
                 await self.locker.require_shut_and_latched(comp)
             except FlowError as exc:
                 return await self._reject(command.id, command.type, exc.message)
-        outcome = await self.db(self.store.apply_command, command)
+        outcome = await self.db(apply.apply_command, self.store, command)
         if outcome == "applied" and command.type == "courier.revoke":
             self.locker.end_courier_sessions(command.data["id"])
         return outcome
@@ -230,13 +232,13 @@ class SyncCoordinator:
         if not commands.signed_by(self.keys, self.config.locker.id, command):
             log.warning("sync: remote open %s has a signature no key made", command.id)
             return await self._reject(command.id, command.type, "the signature does not verify")
-        outcome, reservation = await self.db(self.store.reserve_remote_open, command)
+        outcome, reservation = await self.db(apply.reserve_remote_open, self.store, command)
         if reservation is not None:
             await self.locker.open_reserved(Kind.REMOTE, reservation)
         return str(outcome)
 
     async def _reject(self, command_id: str, kind: str, reason: str) -> str:
-        recorded = await self.db(self.store.reject_command, command_id, kind, reason)
+        recorded = await self.db(self.store.inbox.reject, command_id, kind, reason)
         return "rejected" if recorded else "duplicate"
 
     # -- housekeeping -----------------------------------------------------------------
@@ -246,33 +248,33 @@ class SyncCoordinator:
         now = self.clock.monotonic()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.sync.heartbeat_s
-            await self.db(self.store.record, Event.HEARTBEAT, await self.health())
+            await self.db(self.store.journal.record, Event.HEARTBEAT, await self.health())
         if now >= self._next_prune:
             self._next_prune = now + PRUNE_EVERY_S
             cutoff = self.clock.time() - self.sync.keep_acked_days * 86400
-            pruned = await self.db(self.store.prune_acked, cutoff)
+            pruned = await self.db(self.store.journal.prune_acked, cutoff)
             if pruned:
                 log.info("sync: pruned %d acknowledged events", pruned)
         await self._check_budget()
 
     async def _check_budget(self) -> None:
-        size = await self.db(self.store.database_bytes)
+        size = await self.db(self.store.journal.database_bytes)
         budget = self.sync.disk_budget_mb * 1024 * 1024
         if size > budget and not self.over_budget:
             self.over_budget = True
-            unsent = await self.db(self.store.unsent_count)
+            unsent = await self.db(self.store.journal.unsent_count)
             log.error("database is %.1f MB, over its %.0f MB budget", size / 1e6, budget / 1e6)
             data = {"bytes": size, "budget": int(budget), "unsent": unsent}
-            await self.db(self.store.record, Event.STORAGE_OVER_BUDGET, data)
+            await self.db(self.store.journal.record, Event.STORAGE_OVER_BUDGET, data)
         elif size < 0.9 * budget:
             self.over_budget = False
 
     async def health(self) -> dict[str, Any]:
-        rows = await self.db(self.store.compartments)
+        rows = await self.db(self.store.compartments.all)
         return {
             "uptime_s": round(self.clock.monotonic() - self._started),
             "compartments": dict(Counter(r["state"] for r in rows)),
             "boards": {name: b.online for name, b in self.locker.bank.boards.items()},
-            "unsent": await self.db(self.store.unsent_count),
+            "unsent": await self.db(self.store.journal.unsent_count),
             "sync_failures": self.failures,
         }  # and the audit anchor, which the store adds as it writes the heartbeat

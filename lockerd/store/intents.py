@@ -1,0 +1,94 @@
+"""Unlock intents: committed before any lock is energized (DESIGN.md invariant 1)."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from lockerd.config.schema import CompartmentConfig
+from lockerd.domain import LIVE_INTENTS, Comp, Event, Intent, Purpose
+from lockerd.errors import StoreError
+from lockerd.store._context import Context
+from lockerd.store.compartments import CompartmentRepo
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A committed unlock intent: the compartment may now be pulsed."""
+
+    intent_id: int
+    compartment_id: str
+    purpose: Purpose
+    size: str
+    parcel_id: int | None = None
+    barcode: str | None = None
+
+
+class IntentRepo:
+    """The ``unlock_intents`` rows, and the compartment state each one moves."""
+
+    def __init__(self, context: Context, compartments: CompartmentRepo):
+        self._c = context
+        self._compartments = compartments
+
+    def get(self, intent_id: int) -> dict[str, Any]:
+        row = self._c.conn.execute(
+            "SELECT * FROM unlock_intents WHERE id = ?", (intent_id,)
+        ).fetchone()
+        return {} if row is None else dict(row)
+
+    def is_pending(self, comp_id: str, intent_id: int) -> bool:
+        """True if ``intent_id`` is committed for ``comp_id`` and its door has not opened yet."""
+        row = self._c.conn.execute(
+            "SELECT 1 FROM unlock_intents WHERE id = ? AND compartment_id = ? AND state = ?",
+            (intent_id, comp_id, Intent.PENDING),
+        ).fetchone()
+        return row is not None
+
+    def live(self, comp_id: str) -> dict[str, Any] | None:
+        row = self._c.conn.execute(
+            "SELECT * FROM unlock_intents WHERE compartment_id = ? AND state IN (?, ?, ?)",
+            (comp_id, *LIVE_INTENTS),
+        ).fetchone()
+        return None if row is None else dict(row)
+
+    def require_live(self, intent_id: int) -> dict[str, Any]:
+        intent = self.get(intent_id)
+        if intent.get("state") not in LIVE_INTENTS:
+            raise StoreError(f"unlock intent {intent_id} is not live ({intent.get('state')})")
+        return intent
+
+    # -- inside a transaction -------------------------------------------------
+
+    def create(
+        self,
+        conn: sqlite3.Connection,
+        comp: CompartmentConfig,
+        purpose: Purpose,
+        actor: str,
+        *,
+        barcode: str | None = None,
+        size: str | None = None,
+        parcel_id: int | None = None,
+    ) -> int:
+        """Commit an unlock intent; the compartment becomes reserved."""
+        now = self._c.clock.time()
+        cursor = conn.execute(
+            "INSERT INTO unlock_intents (compartment_id, purpose, state, parcel_id, barcode, size,"
+            " actor, created_at, updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
+            (comp.id, purpose, parcel_id, barcode, size, actor, now, now),
+        )
+        self._compartments.set(conn, comp.id, Comp.RESERVED)
+        intent_id = int(cursor.lastrowid or 0)
+        self._c.event(
+            Event.UNLOCK_INTENT,
+            {"intent": intent_id, "compartment": comp.id, "purpose": str(purpose), "actor": actor},
+        )
+        return intent_id
+
+    def finish(self, conn: sqlite3.Connection, intent_id: int, state: Intent) -> None:
+        conn.execute(
+            "UPDATE unlock_intents SET state = ?, updated_at = ? WHERE id = ?",
+            (state, self._c.clock.time(), intent_id),
+        )
