@@ -9,6 +9,7 @@ from typing import Any
 from lockerd.domain import Parcel
 from lockerd.flows import Flow, Kind
 from lockerd.locker import Locker
+from lockerd.store.records import ParcelRecord
 
 #: (actor, origin, reason) for the audit log.
 Who = tuple[str, str, str]
@@ -41,10 +42,10 @@ class Desk:
     async def returned(self, barcode: str, who: Who) -> None:
         await self._db(self._store.service.returned, barcode, *who)
 
-    async def parcels(self, state: Parcel | None) -> list[dict[str, Any]]:
+    async def parcels(self, state: Parcel | None) -> list[ParcelRecord]:
         return await self._db(self._store.parcels.all, state)
 
-    async def parcel(self, barcode: str) -> dict[str, Any]:
+    async def parcel(self, barcode: str) -> ParcelRecord:
         return await self._db(self._store.service.parcel, barcode)
 
     async def audit(self, limit: int) -> list[dict[str, Any]]:

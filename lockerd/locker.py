@@ -32,6 +32,7 @@ from lockerd.flows import machine as m
 from lockerd.reads import Reads
 from lockerd.store import Reservation, Store
 from lockerd.store.credentials import Courier
+from lockerd.store.records import Collectable
 from lockerd.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -333,7 +334,7 @@ class Locker:
 
     # -- courier collection of expired parcels ---------------------------------
 
-    async def collectable(self, token: str | None) -> list[dict[str, Any]]:
+    async def collectable(self, token: str | None) -> list[Collectable]:
         self.session(token, "collect")
         return await self.db(self.store.parcels.collectable)
 
@@ -383,7 +384,7 @@ class Locker:
         result = await self.db(self.store.custody.door_opened, comp_id)
         self._arm_left_open(comp_id)
         flow = self.runner.watching(comp_id)
-        if result["forced"] or flow is None or flow.intent != result["intent"]:
+        if result.forced or flow is None or flow.intent != result.intent:
             return
         await self.runner.drive(flow, m.DoorOpened())
 
@@ -393,9 +394,9 @@ class Locker:
             timer.cancel()
         result = await self.db(self.store.custody.door_closed, comp_id, item)
         flow = self.runner.watching(comp_id)
-        if flow is None or result["completed"] is None or flow.intent != result.get("intent"):
+        if flow is None or result.completed is None or flow.intent != result.intent:
             return
-        await self.runner.drive(flow, m.DoorClosed(result["completed"], result.get("parcel")))
+        await self.runner.drive(flow, m.DoorClosed(result.completed, result.parcel))
 
     def _arm_left_open(self, comp_id: str) -> None:
         if comp_id in self._left_open:

@@ -351,13 +351,13 @@ class Rig:
     # -- reading the store ---------------------------------------------------
 
     def state(self, comp_id: str) -> str:
-        return str(self.store.compartments.get(comp_id)["state"])
+        return str(self.store.compartments.get(comp_id).state)
 
     def event_types(self) -> list[str]:
         return [e["type"] for e in self.store.journal.events()]
 
     def code_for(self, barcode: str) -> str:
-        return next(n["code"] for n in self.store.parcels.notices() if n["barcode"] == barcode)
+        return next(n.code for n in self.store.parcels.notices() if n.barcode == barcode)
 
     async def courier(self, code: str = "4321") -> str:
         token, _ = await self.api.courier_login(code)

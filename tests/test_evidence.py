@@ -344,8 +344,8 @@ async def test_a_restart_checks_each_compartment_against_its_item_sensor(tmp_pat
     again.door("S2").is_open = False
     await again.start()
     try:
-        assert again.store.compartments.get("S1")["reason"] == "empty_at_start"
-        assert again.store.compartments.get("S2")["reason"] == "item_at_start"
+        assert again.store.compartments.get("S1").reason == "empty_at_start"
+        assert again.store.compartments.get("S2").reason == "item_at_start"
         assert {again.state("S1"), again.state("S2"), again.state("M1")} == {
             "needs_check",
             "free",

@@ -71,7 +71,7 @@ def test_state_change_and_event_commit_together(store) -> None:
         store.compartments.set(conn, "S1", "out_of_service", "test")
         store.context.event(Event.OUT_OF_SERVICE, {"compartment": "S1"})
         raise RuntimeError("power cut mid-transaction")
-    assert store.compartments.get("S1")["state"] == "free"
+    assert store.compartments.get("S1").state == "free"
     assert store.journal.events() == before
 
 
@@ -164,7 +164,7 @@ def test_reconcile_after_restart(store, setup, door, expected, reason) -> None:
             store.custody.door_closed("S1")
     store.custody.reconcile({"S1": door})
     row = store.compartments.get("S1")
-    assert (row["state"], row["reason"]) == (expected, reason)
+    assert (row.state, row.reason) == (expected, reason)
     live = store.db.conn.execute(
         "SELECT COUNT(*) FROM unlock_intents WHERE state IN ('pending','opened','released')"
     ).fetchone()[0]

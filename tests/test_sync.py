@@ -157,10 +157,10 @@ async def test_commands_issued_while_offline_apply_once_in_order(synced) -> None
     await s.drain()  # the duplicate page comes round again
     applied = [e["data"]["id"] for e in s.journal() if e["type"] == "command.applied"]
     assert applied == [c["id"] for c in issued]
-    assert s.rig.store.compartments.get("S2")["state"] == Comp.OUT_OF_SERVICE
-    parcels = {p["barcode"]: p for p in s.rig.store.parcels.all()}
-    assert (parcels["EXP1"]["size"], parcels["EXP1"]["hold_hours"]) == ("M", 24)
-    assert parcels["EXP2"]["state"] == "cancelled"
+    assert s.rig.store.compartments.get("S2").state == Comp.OUT_OF_SERVICE
+    parcels = {p.barcode: p for p in s.rig.store.parcels.all()}
+    assert (parcels["EXP1"].size, parcels["EXP1"].hold_hours) == ("M", 24)
+    assert parcels["EXP2"].state == "cancelled"
     rows = s.rig.store.db.conn.execute("SELECT id, outcome FROM inbox ORDER BY rowid").fetchall()
     assert [tuple(r) for r in rows] == [(c["id"], "applied") for c in issued]
 

@@ -209,7 +209,7 @@ class AccessRepo:
                 + (f", or call {support}" if support else ""),
                 support=support,
             )
-        state = self._compartments.get(comp_id)["state"]
+        state = self._compartments.get(comp_id).state
         if state == Comp.OUT_OF_SERVICE:
             return FlowError("compartment_out_of_order", "the compartment is out of order")
         if state not in (Comp.OCCUPIED, Comp.NEEDS_CHECK):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
 from lockerd.domain import Comp, Door
 from lockerd.errors import StoreError
 from lockerd.store._context import Context
+from lockerd.store.records import Compartment, CompartmentWithParcel
 
 
 class CompartmentRepo:
@@ -16,20 +16,20 @@ class CompartmentRepo:
     def __init__(self, context: Context):
         self._c = context
 
-    def all(self) -> list[dict[str, Any]]:
+    def all(self) -> list[CompartmentWithParcel]:
         """Every compartment with the parcel it holds (stored or expired), by id."""
         rows = self._c.conn.execute(
             "SELECT c.*, p.id AS parcel_id, p.barcode AS parcel_barcode, p.state AS parcel_state"
             " FROM compartments c LEFT JOIN parcels p"
             " ON p.compartment_id = c.id AND p.state IN ('stored','expired') ORDER BY c.id"
         ).fetchall()
-        return [dict(r) for r in rows]
+        return [CompartmentWithParcel.of(r) for r in rows]
 
-    def get(self, comp_id: str) -> dict[str, Any]:
+    def get(self, comp_id: str) -> Compartment:
         row = self._c.conn.execute("SELECT * FROM compartments WHERE id = ?", (comp_id,)).fetchone()
         if row is None:
             raise StoreError(f"no compartment {comp_id!r}")
-        return dict(row)
+        return Compartment.of(row)
 
     def free(self, unavailable: set[str]) -> set[str]:
         """The free compartments, but for ``unavailable`` ones."""
@@ -64,11 +64,11 @@ class CompartmentRepo:
     def sync_layout(self) -> None:
         """Add configured compartments the database lacks; never drop one holding a parcel."""
         config = self._c.config
-        known = {r["id"]: r for r in self.all()}
+        known = {r.id: r for r in self.all()}
         for comp_id, row in known.items():
-            if comp_id not in self._c.layout and row["parcel_id"] is not None:
+            if comp_id not in self._c.layout and row.parcel_id is not None:
                 raise StoreError(
-                    f"compartment {comp_id} holds parcel {row['parcel_barcode']} but is not in "
+                    f"compartment {comp_id} holds parcel {row.parcel_barcode} but is not in "
                     f"{config.path}; put it back in the config or empty it first"
                 )
         with self._c.change() as conn:

@@ -14,6 +14,7 @@ from lockerd.store.access import Throttles
 from lockerd.store.compartments import CompartmentRepo
 from lockerd.store.intents import IntentRepo, Reservation
 from lockerd.store.parcels import ParcelRepo
+from lockerd.store.records import Compartment, DoorClosed, DoorOpened, UnlockIntent
 
 
 class CustodyRepo:
@@ -91,21 +92,21 @@ class CustodyRepo:
         """
         with self._c.change() as conn:
             intent = self._intents.require_live(intent_id)
-            if intent["state"] == Intent.PENDING:
+            if intent.state == Intent.PENDING:
                 self._intents.finish(conn, intent_id, Intent.DONE)
-                self._compartments.set(conn, intent["compartment_id"], Comp.FREE)
+                self._compartments.set(conn, intent.compartment_id, Comp.FREE)
             else:
                 self._intents.finish(conn, intent_id, Intent.RELEASED)
             self._c.event(
                 Event.DROPOFF_RELEASED,
-                {"intent": intent_id, "compartment": intent["compartment_id"], "reason": reason},
+                {"intent": intent_id, "compartment": intent.compartment_id, "reason": reason},
             )
 
     def unlock_failed(self, intent_id: int) -> None:
         """The door never opened: the compartment goes out of service."""
         with self._c.change() as conn:
             intent = self._intents.require_live(intent_id)
-            comp_id = intent["compartment_id"]
+            comp_id = intent.compartment_id
             self._intents.finish(conn, intent_id, Intent.FAILED)
             self._compartments.set(conn, comp_id, Comp.OUT_OF_SERVICE, "door_did_not_open")
             self._c.event(Event.DOOR_JAMMED, {"compartment": comp_id, "intent": intent_id})
@@ -143,9 +144,9 @@ class CustodyRepo:
 
     def return_in(self, conn: sqlite3.Connection, comp_id: str, actor: str) -> str:
         """:meth:`return_to_service` inside the caller's transaction."""
-        row = self._compartments.get(comp_id)
-        if row["state"] not in (Comp.OUT_OF_SERVICE, Comp.NEEDS_CHECK):
-            raise FlowError("in_service", f"{comp_id} is {row['state']}, not out of service")
+        state = self._compartments.get(comp_id).state
+        if state not in (Comp.OUT_OF_SERVICE, Comp.NEEDS_CHECK):
+            raise FlowError("in_service", f"{comp_id} is {state}, not out of service")
         if self._intents.live(comp_id) is not None:
             raise FlowError("door_in_progress", f"{comp_id} has an unlock under way")
         state = Comp.OCCUPIED if self._compartments.holds_parcel(conn, comp_id) else Comp.FREE
@@ -159,43 +160,43 @@ class CustodyRepo:
         """Out of service, by a technician or the back office, unless a door is under way."""
         if self._intents.live(comp_id) is not None:
             raise Refused(f"{comp_id} has a door opening or open")
-        if self._compartments.get(comp_id)["state"] == Comp.OUT_OF_SERVICE:
+        if self._compartments.get(comp_id).state == Comp.OUT_OF_SERVICE:
             raise Refused(f"{comp_id} is already out of service")
         self._compartments.set(conn, comp_id, Comp.OUT_OF_SERVICE, reason)
         self._c.event(Event.OUT_OF_SERVICE, {"compartment": comp_id, "reason": reason})
 
     # -- doors -----------------------------------------------------------
 
-    def door_opened(self, comp_id: str) -> dict[str, Any]:
+    def door_opened(self, comp_id: str) -> DoorOpened:
         """A debounced open: completes the live intent's first half, or is an alarm."""
         with self._c.change() as conn:
             row = self._compartments.get(comp_id)
             intent = self._intents.live(comp_id)
             self._compartments.set_door(conn, comp_id, Door.OPEN)
-            if intent is not None and intent["state"] == Intent.PENDING:
-                self._intents.finish(conn, intent["id"], Intent.OPENED)
+            if intent is not None and intent.state == Intent.PENDING:
+                self._intents.finish(conn, intent.id, Intent.OPENED)
                 self._compartments.set(conn, comp_id, Comp.OPEN)
                 self._c.event(
                     Event.DOOR_OPENED,
-                    {"compartment": comp_id, "intent": intent["id"], "purpose": intent["purpose"]},
+                    {"compartment": comp_id, "intent": intent.id, "purpose": str(intent.purpose)},
                 )
-                return {"forced": False, "intent": intent["id"], "purpose": intent["purpose"]}
-            self._c.event(Event.DOOR_FORCED, {"compartment": comp_id, "state": row["state"]})
-            if row["state"] != Comp.OUT_OF_SERVICE:
+                return DoorOpened(False, intent.id, intent.purpose)
+            self._c.event(Event.DOOR_FORCED, {"compartment": comp_id, "state": str(row.state)})
+            if row.state != Comp.OUT_OF_SERVICE:
                 self._compartments.set(conn, comp_id, Comp.NEEDS_CHECK, "forced")
                 self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": "forced"})
-            return {"forced": True, "intent": None, "purpose": None}
+            return DoorOpened(True)
 
     def door_left_open(self, comp_id: str) -> None:
         with self._c.change() as conn:
             intent = self._intents.live(comp_id)
             if intent is not None:
                 conn.execute(
-                    "UPDATE unlock_intents SET alarm = 'left_open' WHERE id = ?", (intent["id"],)
+                    "UPDATE unlock_intents SET alarm = 'left_open' WHERE id = ?", (intent.id,)
                 )
             self._c.event(Event.DOOR_LEFT_OPEN, {"compartment": comp_id})
 
-    def door_closed(self, comp_id: str, item: bool | None = None) -> dict[str, Any]:
+    def door_closed(self, comp_id: str, item: bool | None = None) -> DoorClosed:
         """A debounced close: completes the live intent (stores or hands over a parcel).
 
         ``item`` is what the compartment's item sensor sees now (None: it has
@@ -208,57 +209,57 @@ class CustodyRepo:
             self._compartments.set_door(conn, comp_id, Door.CLOSED)
             self._c.event(Event.DOOR_CLOSED, {"compartment": comp_id})
             intent = self._intents.live(comp_id)
-            if intent is None or intent["state"] == Intent.PENDING:
-                return {"completed": None}
-            self._intents.finish(conn, intent["id"], Intent.DONE)
+            if intent is None or intent.state == Intent.PENDING:
+                return DoorClosed(None)
+            self._intents.finish(conn, intent.id, Intent.DONE)
             mismatch = _mismatch(intent, item)
             if mismatch is not None:
                 return self._mismatched(conn, intent, item, *mismatch)
-            return self._complete(conn, intent, after_alarm=intent["alarm"] is not None)
+            return self._complete(conn, intent, after_alarm=intent.alarm is not None)
 
     def _mismatched(
         self,
         conn: sqlite3.Connection,
-        intent: dict[str, Any],
+        intent: UnlockIntent,
         item: bool | None,
         reason: str,
         expected: str,
-    ) -> dict[str, Any]:
-        comp_id = intent["compartment_id"]
+    ) -> DoorClosed:
+        comp_id = intent.compartment_id
         self._c.event(
             Event.CUSTODY_MISMATCH,
             {
                 "compartment": comp_id,
-                "intent": intent["id"],
-                "purpose": intent["purpose"],
+                "intent": intent.id,
+                "purpose": str(intent.purpose),
                 "expected": expected,
                 "seen": "item" if item else "empty",
             },
         )
         self._compartments.set(conn, comp_id, Comp.NEEDS_CHECK, reason)
         self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": reason})
-        return {"completed": reason, "intent": intent["id"], "parcel": intent["parcel_id"]}
+        return DoorClosed(reason, intent.id, intent.parcel_id)
 
     def _complete(
-        self, conn: sqlite3.Connection, intent: dict[str, Any], after_alarm: bool
-    ) -> dict[str, Any]:
+        self, conn: sqlite3.Connection, intent: UnlockIntent, after_alarm: bool
+    ) -> DoorClosed:
         """The custody change a door cycle completes."""
-        comp_id = intent["compartment_id"]
-        if intent["state"] == Intent.RELEASED:
+        comp_id = intent.compartment_id
+        if intent.state == Intent.RELEASED:
             self._settle(conn, comp_id, Comp.FREE, after_alarm)
-            return {"completed": "released", "intent": intent["id"]}
-        if intent["purpose"] == Purpose.DROPOFF:
+            return DoorClosed("released", intent.id)
+        if intent.purpose == Purpose.DROPOFF:
             parcel_id = self._parcels.store(conn, intent)
             self._settle(conn, comp_id, Comp.OCCUPIED, after_alarm)
-            return {"completed": "stored", "intent": intent["id"], "parcel": parcel_id}
-        if intent["purpose"] in (Purpose.PICKUP, Purpose.COLLECT):
+            return DoorClosed("stored", intent.id, parcel_id)
+        if intent.purpose in (Purpose.PICKUP, Purpose.COLLECT):
             self._hand_over(conn, intent)
             self._settle(conn, comp_id, Comp.FREE, after_alarm)
-            return {"completed": "collected", "intent": intent["id"], "parcel": intent["parcel_id"]}
+            return DoorClosed("collected", intent.id, intent.parcel_id)
         # A technician's or remote open: what is inside is for a person to confirm.
-        self._compartments.set(conn, comp_id, Comp.NEEDS_CHECK, f"{intent['purpose']}_open")
-        self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": intent["purpose"]})
-        return {"completed": intent["purpose"], "intent": intent["id"]}
+        self._compartments.set(conn, comp_id, Comp.NEEDS_CHECK, f"{intent.purpose}_open")
+        self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": str(intent.purpose)})
+        return DoorClosed(str(intent.purpose), intent.id)
 
     def _settle(
         self, conn: sqlite3.Connection, comp_id: str, state: Comp, after_alarm: bool
@@ -270,11 +271,11 @@ class CustodyRepo:
         else:
             self._compartments.set(conn, comp_id, state)
 
-    def _hand_over(self, conn: sqlite3.Connection, intent: dict[str, Any]) -> None:
+    def _hand_over(self, conn: sqlite3.Connection, intent: UnlockIntent) -> None:
         """The parcel left the locker: collected by its recipient, or taken back by a courier."""
-        resident = intent["purpose"] == Purpose.PICKUP
+        resident = intent.purpose == Purpose.PICKUP
         self._parcels.close(
-            conn, intent["parcel_id"], Parcel.COLLECTED if resident else Parcel.RETURNED
+            conn, intent.parcel_id, Parcel.COLLECTED if resident else Parcel.RETURNED
         )
         if resident:
             # The one thing that ends the keypad's back-off streak; the budget stays.
@@ -282,9 +283,9 @@ class CustodyRepo:
         self._c.event(
             Event.PARCEL_COLLECTED if resident else Event.PARCEL_RETURNED,
             {
-                "parcel": intent["parcel_id"],
-                "compartment": intent["compartment_id"],
-                "actor": intent["actor"],
+                "parcel": intent.parcel_id,
+                "compartment": intent.compartment_id,
+                "actor": intent.actor,
             },
         )
 
@@ -308,11 +309,15 @@ class CustodyRepo:
                 (Intent.INTERRUPTED, self._c.clock.time(), *LIVE_INTENTS),
             )
             for row in self._compartments.all():
-                door = doors.get(row["id"], Door.UNKNOWN)
-                target, reason = _reconciled(row, door, row["id"] in pending, items.get(row["id"]))
-                self._compartments.set(conn, row["id"], target, reason, door)
-                if target != row["state"]:
-                    change = {"compartment": row["id"], "from": row["state"], "to": str(target)}
+                door = doors.get(row.id, Door.UNKNOWN)
+                target, reason = _reconciled(row, door, row.id in pending, items.get(row.id))
+                self._compartments.set(conn, row.id, target, reason, door)
+                if target != row.state:
+                    change: dict[str, Any] = {
+                        "compartment": row.id,
+                        "from": str(row.state),
+                        "to": str(target),
+                    }
                     change |= {"door": str(door), "reason": reason}
                     self._c.event(Event.RECONCILED, change)
                     changes.append(change)
@@ -320,25 +325,25 @@ class CustodyRepo:
         return changes
 
 
-def _mismatch(intent: dict[str, Any], item: bool | None) -> tuple[str, str] | None:
+def _mismatch(intent: UnlockIntent, item: bool | None) -> tuple[str, str] | None:
     """``(needs_check reason, what was expected inside)`` where the item sensor
     contradicts what the door cycle would complete; None where it agrees or is absent."""
-    if item is None or intent["purpose"] in (Purpose.SERVICE, Purpose.REMOTE):
+    if item is None or intent.purpose in (Purpose.SERVICE, Purpose.REMOTE):
         return None
-    if intent["state"] == Intent.RELEASED:
+    if intent.state == Intent.RELEASED:
         return ("item_left_inside", "empty") if item else None
-    if intent["purpose"] == Purpose.DROPOFF:
+    if intent.purpose == Purpose.DROPOFF:
         return None if item else ("parcel_not_seen", "item")
     return ("parcel_still_inside", "empty") if item else None
 
 
 def _reconciled(
-    row: dict[str, Any], door: Door, interrupted: bool, item: bool | None = None
+    row: Compartment, door: Door, interrupted: bool, item: bool | None = None
 ) -> tuple[Comp, str | None]:
     """Where a compartment stands after a restart (DESIGN.md invariant 3)."""
-    state = Comp(row["state"])
+    state = row.state
     if state in (Comp.OUT_OF_SERVICE, Comp.NEEDS_CHECK):
-        return state, row["reason"]
+        return state, row.reason
     if interrupted or state in (Comp.RESERVED, Comp.OPEN):
         return Comp.NEEDS_CHECK, "interrupted_unlock"
     if door == Door.OPEN:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
 
 from lockerd.config.schema import CompartmentConfig
 from lockerd.domain import LIVE_INTENTS, Comp, Event, Intent, Purpose
 from lockerd.errors import StoreError
 from lockerd.store._context import Context
 from lockerd.store.compartments import CompartmentRepo
+from lockerd.store.records import UnlockIntent
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,11 @@ class IntentRepo:
         self._c = context
         self._compartments = compartments
 
-    def get(self, intent_id: int) -> dict[str, Any]:
+    def get(self, intent_id: int) -> UnlockIntent | None:
         row = self._c.conn.execute(
             "SELECT * FROM unlock_intents WHERE id = ?", (intent_id,)
         ).fetchone()
-        return {} if row is None else dict(row)
+        return None if row is None else UnlockIntent.of(row)
 
     def is_pending(self, comp_id: str, intent_id: int) -> bool:
         """True if ``intent_id`` is committed for ``comp_id`` and its door has not opened yet."""
@@ -46,17 +46,18 @@ class IntentRepo:
         ).fetchone()
         return row is not None
 
-    def live(self, comp_id: str) -> dict[str, Any] | None:
+    def live(self, comp_id: str) -> UnlockIntent | None:
         row = self._c.conn.execute(
             "SELECT * FROM unlock_intents WHERE compartment_id = ? AND state IN (?, ?, ?)",
             (comp_id, *LIVE_INTENTS),
         ).fetchone()
-        return None if row is None else dict(row)
+        return None if row is None else UnlockIntent.of(row)
 
-    def require_live(self, intent_id: int) -> dict[str, Any]:
+    def require_live(self, intent_id: int) -> UnlockIntent:
         intent = self.get(intent_id)
-        if intent.get("state") not in LIVE_INTENTS:
-            raise StoreError(f"unlock intent {intent_id} is not live ({intent.get('state')})")
+        if intent is None or intent.state not in LIVE_INTENTS:
+            state = None if intent is None else str(intent.state)
+            raise StoreError(f"unlock intent {intent_id} is not live ({state})")
         return intent
 
     # -- inside a transaction -------------------------------------------------

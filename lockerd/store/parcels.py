@@ -9,6 +9,7 @@ from lockerd import codes
 from lockerd.domain import Event, Parcel
 from lockerd.errors import FlowError, Refused, StoreError
 from lockerd.store._context import Context
+from lockerd.store.records import Collectable, ParcelRecord, PickupNotice, UnlockIntent
 
 #: The length of every code issued before parcels recorded theirs (the old fixed default).
 LEGACY_CODE_LENGTH = 8
@@ -20,15 +21,15 @@ class ParcelRepo:
     def __init__(self, context: Context):
         self._c = context
 
-    def get(self, parcel_id: int) -> dict[str, Any]:
+    def get(self, parcel_id: int) -> ParcelRecord | None:
         row = self._c.conn.execute("SELECT * FROM parcels WHERE id = ?", (parcel_id,)).fetchone()
-        return {} if row is None else _public(dict(row))
+        return None if row is None else ParcelRecord.of(row)
 
-    def all(self, state: Parcel | None = None) -> list[dict[str, Any]]:
+    def all(self, state: Parcel | None = None) -> list[ParcelRecord]:
         sql, args = "SELECT * FROM parcels", cast(tuple[str, ...], ())
         if state is not None:
             sql, args = sql + " WHERE state = ?", (str(state),)
-        return [_public(dict(r)) for r in self._c.conn.execute(sql + " ORDER BY id", args)]
+        return [ParcelRecord.of(r) for r in self._c.conn.execute(sql + " ORDER BY id", args)]
 
     def newest_id(self, barcode: str) -> int | None:
         """The id of the newest parcel with ``barcode``."""
@@ -38,23 +39,22 @@ class ParcelRepo:
         return None if row is None else int(row[0])
 
     def live(self, conn: sqlite3.Connection, barcode: str) -> Any:
-        """The expected, stored or expired parcel with ``barcode`` (its id and state), or None."""
+        """The expected, stored or expired parcel with ``barcode`` (its id, state and
+        compartment), or None."""
         return conn.execute(
-            "SELECT id, state FROM parcels WHERE barcode = ? AND state IN"
+            "SELECT id, state, compartment_id FROM parcels WHERE barcode = ? AND state IN"
             " ('expected','stored','expired')",
             (barcode,),
         ).fetchone()
 
-    def notices(self) -> list[dict[str, Any]]:
+    def notices(self) -> list[PickupNotice]:
         """Pickup codes waiting to be delivered, unsealed, oldest first."""
         rows = self._c.conn.execute(
             "SELECT n.parcel_id, n.seq, n.code, p.barcode, p.recipient, p.compartment_id,"
             " p.pickup_by FROM pickup_notices n JOIN parcels p ON p.id = n.parcel_id ORDER BY n.seq"
         ).fetchall()
-        notices = [dict(r) for r in rows]
-        for notice in notices:
-            notice["code"] = self._c.key.unseal(notice["code"], notice["parcel_id"])
-        return notices
+        unseal = self._c.key.unseal
+        return [PickupNotice(r[0], r[1], unseal(r[2], r[0]), *r[3:]) for r in rows]
 
     def expected_size(self, barcode: str) -> str | None:
         """The announced size of an expected parcel; refuses a barcode already in the locker."""
@@ -82,13 +82,13 @@ class ParcelRepo:
         lengths.update(LEGACY_CODE_LENGTH if r[0] is None else int(r[0]) for r in rows)
         return sorted(lengths)
 
-    def collectable(self) -> list[dict[str, Any]]:
+    def collectable(self) -> list[Collectable]:
         """Expired parcels still in the locker, for a courier with the right to collect."""
         rows = self._c.conn.execute(
             "SELECT id, barcode, compartment_id, pickup_by FROM parcels WHERE state = 'expired'"
             " ORDER BY pickup_by"
         ).fetchall()
-        return [dict(r) for r in rows]
+        return [Collectable(*r) for r in rows]
 
     def expire_due(self) -> list[int]:
         """Mark stored parcels past their pickup deadline as expired."""
@@ -187,29 +187,29 @@ class ParcelRepo:
             {"parcel": row["id"], "barcode": barcode, "pickup_by": pickup_by, "state": str(state)},
         )
 
-    def store(self, conn: sqlite3.Connection, intent: dict[str, Any]) -> int:
+    def store(self, conn: sqlite3.Connection, intent: UnlockIntent) -> int:
         """The drop-off's parcel is in: stored with a new pickup code (and its notice)."""
         now = self._c.clock.time()
         code = self._unique_code(conn)
         row = conn.execute(
             "SELECT id, recipient, hold_hours FROM parcels"
             " WHERE barcode = ? AND state = 'expected'",
-            (intent["barcode"],),
+            (intent.barcode,),
         ).fetchone()
         hours = row["hold_hours"] if row is not None and row["hold_hours"] else None
         pickup_by = now + (hours or self._c.config.pickup.hold_hours) * 3600
         fields = (
-            intent["compartment_id"],
+            intent.compartment_id,
             self._c.key.digest("pickup", code),
             len(code),
-            intent["actor"],
+            intent.actor,
         )
         if row is None:
             parcel_id = conn.execute(
                 "INSERT INTO parcels (barcode, size, state, compartment_id, code_hmac, code_length,"
                 " courier_id, pickup_by, stored_at, created_at, updated_at)"
                 " VALUES (?, ?, 'stored', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (intent["barcode"], intent["size"], *fields, pickup_by, now, now, now),
+                (intent.barcode, intent.size, *fields, pickup_by, now, now, now),
             ).lastrowid
             recipient = ""
         else:
@@ -220,18 +220,16 @@ class ParcelRepo:
                 " WHERE id = ?",
                 (*fields, pickup_by, now, now, parcel_id),
             )
-        conn.execute(
-            "UPDATE unlock_intents SET parcel_id = ? WHERE id = ?", (parcel_id, intent["id"])
-        )
+        conn.execute("UPDATE unlock_intents SET parcel_id = ? WHERE id = ?", (parcel_id, intent.id))
         seq = self._c.event(
             Event.PARCEL_STORED,
             {
                 "parcel": parcel_id,
-                "barcode": intent["barcode"],
-                "compartment": intent["compartment_id"],
-                "size": intent["size"],
+                "barcode": intent.barcode,
+                "compartment": intent.compartment_id,
+                "size": intent.size,
                 "recipient": recipient,
-                "courier": intent["actor"],
+                "courier": intent.actor,
                 "pickup_by": pickup_by,
             },
         )
@@ -253,7 +251,7 @@ class ParcelRepo:
                 return code
         raise StoreError("could not find an unused pickup code; code_length is too short")
 
-    def close(self, conn: sqlite3.Connection, parcel_id: int, state: Parcel) -> None:
+    def close(self, conn: sqlite3.Connection, parcel_id: int | None, state: Parcel) -> None:
         """The parcel left the locker (collected or returned): its notice goes."""
         now = self._c.clock.time()
         conn.execute(
@@ -261,8 +259,3 @@ class ParcelRepo:
             (state, now, now, parcel_id),
         )
         conn.execute("DELETE FROM pickup_notices WHERE parcel_id = ?", (parcel_id,))
-
-
-def _public(parcel: dict[str, Any]) -> dict[str, Any]:
-    parcel.pop("code_hmac", None)
-    return parcel

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from lockerd.config.schema import CompartmentConfig
 from lockerd.domain import Comp, Event, Parcel, Purpose
@@ -23,6 +23,7 @@ from lockerd.store.compartments import CompartmentRepo
 from lockerd.store.custody import CustodyRepo
 from lockerd.store.intents import IntentRepo, Reservation
 from lockerd.store.parcels import ParcelRepo
+from lockerd.store.records import ParcelRecord
 
 T = TypeVar("T")
 
@@ -64,7 +65,7 @@ class TechnicianRepo:
         def effect(conn: sqlite3.Connection) -> None:
             if self._intents.live(comp.id) is not None:
                 raise FlowError("door_in_progress", f"{comp.id} has a door opening or open")
-            if self._compartments.get(comp.id)["state"] == Comp.OUT_OF_SERVICE:
+            if self._compartments.get(comp.id).state == Comp.OUT_OF_SERVICE:
                 raise FlowError("out_of_service", f"{comp.id} is already out of service")
             self._custody.take_out_of_service(conn, comp.id, f"technician: {reason}")
 
@@ -91,7 +92,7 @@ class TechnicianRepo:
             row = self._parcels.live(conn, barcode)
             if row is None or row["state"] == Parcel.EXPECTED:
                 raise FlowError("not_in_locker", f"parcel {barcode} is not in the locker")
-            comp_id = self._parcels.get(row["id"])["compartment_id"]
+            comp_id = row["compartment_id"]
             if self._intents.live(comp_id) is not None:
                 raise FlowError("door_in_progress", f"{comp_id} has a door opening or open")
             self._parcels.close(conn, row["id"], Parcel.RETURNED)
@@ -106,12 +107,13 @@ class TechnicianRepo:
 
         self._audited(actor, origin, "returned", barcode, reason, effect)
 
-    def parcel(self, barcode: str) -> dict[str, Any]:
+    def parcel(self, barcode: str) -> ParcelRecord:
         """The newest parcel with ``barcode``."""
         parcel_id = self._parcels.newest_id(barcode)
-        if parcel_id is None:
+        parcel = None if parcel_id is None else self._parcels.get(parcel_id)
+        if parcel is None:
             raise NotFound("unknown_parcel", f"no parcel {barcode!r}")
-        return self._parcels.get(parcel_id)
+        return parcel
 
     def _audited(
         self,

@@ -273,7 +273,7 @@ class SyncCoordinator:
         rows = await self.db(self.store.compartments.all)
         return {
             "uptime_s": round(self.clock.monotonic() - self._started),
-            "compartments": dict(Counter(r["state"] for r in rows)),
+            "compartments": dict(Counter(str(r.state) for r in rows)),
             "boards": {name: b.online for name, b in self.locker.bank.boards.items()},
             "unsent": await self.db(self.store.journal.unsent_count),
             "sync_failures": self.failures,
