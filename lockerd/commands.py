@@ -108,10 +108,10 @@ class Commands:
                     last = event["seq"]
                 await writer.drain()
                 while True:
-                    event = await queue.get()
-                    if event.get("seq", 0) > last:
-                        writer.write(json.dumps(event).encode() + b"\n")
-                        last = event["seq"]
+                    message = await queue.get()
+                    if message.get("seq", 0) > last:
+                        writer.write(json.dumps(message).encode() + b"\n")
+                        last = message["seq"]
                         await writer.drain()
             except ConnectionError:
                 pass

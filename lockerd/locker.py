@@ -15,7 +15,7 @@ import asyncio
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +32,11 @@ from lockerd.flows import machine as m
 from lockerd.reads import Reads
 from lockerd.store import Reservation, Store
 from lockerd.store.credentials import Courier
-from lockerd.store.records import Collectable
+from lockerd.store.records import Collectable, JournalEntry
 from lockerd.worker import Worker
 
 log = logging.getLogger(__name__)
-Message = dict[str, Any]
+Message = Mapping[str, Any]
 KEPT_FLOWS = 200
 
 
@@ -146,7 +146,7 @@ class Locker:
                 queue.put_nowait({"type": "overflow"})
                 log.warning("dropped a stalled event-stream subscriber")
 
-    def _from_store_thread(self, events: list[Message]) -> None:
+    def _from_store_thread(self, events: list[JournalEntry]) -> None:
         assert self._loop is not None
         for event in events:
             self._loop.call_soon_threadsafe(self.publish, event)

@@ -12,7 +12,7 @@ from typing import Any
 from lockerd.bank import Bank
 from lockerd.config import Config
 from lockerd.store import Store
-from lockerd.store.records import PickupNotice
+from lockerd.store.records import JournalEntry, PickupNotice
 from lockerd.worker import Worker
 
 
@@ -65,7 +65,7 @@ class Reads:
     async def last_seq(self) -> int:
         return await self._db(self._store.journal.last_seq)
 
-    async def events(self, after: int, limit: int = 1000) -> list[dict[str, Any]]:
+    async def events(self, after: int, limit: int = 1000) -> list[JournalEntry]:
         """Journal events after sequence number ``after``, oldest first."""
         return await self._db(self._store.journal.events, after, limit)
 

@@ -16,8 +16,8 @@ from lockerd.clock import Clock
 from lockerd.config import Config
 from lockerd.domain import Event
 from lockerd.store._db import Database
+from lockerd.store.records import JournalEntry
 
-JournalEntry = dict[str, Any]
 Listener = Callable[[list[JournalEntry]], None]
 
 

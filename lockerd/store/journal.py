@@ -11,7 +11,8 @@ from typing import Any
 
 from lockerd.domain import Event
 from lockerd.store import audit
-from lockerd.store._context import Context, JournalEntry
+from lockerd.store._context import Context
+from lockerd.store.records import JournalEntry
 
 ACKED = "sync.acked_seq"
 CURSOR = "sync.cursor"
@@ -71,7 +72,7 @@ class JournalRepo:
             " WHERE j.seq > ? ORDER BY j.seq LIMIT ?",
             (acked, limit),
         ).fetchall()
-        events = []
+        events: list[JournalEntry] = []
         for seq, at, kind, data, code, parcel_id in rows:
             body = json.loads(data)
             if code is not None:

@@ -9,9 +9,18 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from lockerd.domain import Comp, Door, Intent, Parcel, Purpose
+
+
+class JournalEntry(TypedDict):
+    """A journal event as the event stream and sync v1 carry it (DESIGN.md section 7)."""
+
+    seq: int
+    type: str
+    at: float
+    data: dict[str, Any]
 
 
 class _Record:

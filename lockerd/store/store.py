@@ -16,7 +16,7 @@ from lockerd.clock import Clock
 from lockerd.config import Config
 from lockerd.config.schema import CompartmentConfig, DemoSection
 from lockerd.errors import StoreError
-from lockerd.store._context import Context, JournalEntry
+from lockerd.store._context import Context
 from lockerd.store._db import Database
 from lockerd.store._files import private_key
 from lockerd.store.access import AccessRepo, Throttles
@@ -28,6 +28,7 @@ from lockerd.store.inbox import InboxRepo
 from lockerd.store.intents import IntentRepo
 from lockerd.store.journal import JournalRepo
 from lockerd.store.parcels import ParcelRepo
+from lockerd.store.records import JournalEntry
 from lockerd.store.technician import TechnicianRepo
 
 

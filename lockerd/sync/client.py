@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import ssl
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -85,7 +86,7 @@ class BackOfficeClient:
             raise AuthRejected(f"{self.token_file} holds no usable token")
         return {"Authorization": f"Bearer {token}"}
 
-    async def push(self, events: list[dict[str, Any]]) -> int:
+    async def push(self, events: Sequence[Mapping[str, Any]]) -> int:
         """Send ``events`` (in sequence order); the back office's ``acked_seq``."""
         answer = await self._call("POST", "/events", json={"events": events})
         acked = answer.get("acked_seq")
