@@ -6,8 +6,9 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
+from lockerd import custody as rules
 from lockerd import throttle
-from lockerd.domain import Comp, Event, Parcel, Purpose
+from lockerd.domain import Event, Parcel, Purpose
 from lockerd.errors import FlowError
 from lockerd.qrtoken import Claims
 from lockerd.store import credentials
@@ -131,9 +132,8 @@ class AccessRepo:
     def _pickup_refusal(
         self, conn: sqlite3.Connection, parcel: Any, unreachable: Iterable[str] = ()
     ) -> FlowError | None:
-        reason = self._door_refusal(parcel["compartment_id"], unreachable)
-        if parcel["state"] == Parcel.EXPIRED:
-            reason = FlowError("parcel_expired", "this parcel's pickup time has run out")
+        door = self._door_refusal(parcel["compartment_id"], unreachable)
+        reason = rules.pickup_refusal(door, Parcel(parcel["state"]))
         if reason is not None:
             self._c.event(Event.PICKUP_DENIED, {"reason": reason.code, "parcel": parcel["id"]})
         return reason
@@ -202,19 +202,8 @@ class AccessRepo:
     def _door_refusal(self, comp_id: str, unreachable: Iterable[str] = ()) -> FlowError | None:
         """Why the door of a compartment holding a parcel cannot be opened now, if it cannot."""
         if comp_id in set(unreachable):
-            support = self._c.config.locker.support
-            return FlowError(
-                "compartment_unreachable",
-                f"the door of {comp_id} cannot be opened just now; please try again later"
-                + (f", or call {support}" if support else ""),
-                support=support,
-            )
-        state = self._compartments.get(comp_id).state
-        if state == Comp.OUT_OF_SERVICE:
-            return FlowError("compartment_out_of_order", "the compartment is out of order")
-        if state not in (Comp.OCCUPIED, Comp.NEEDS_CHECK):
-            return FlowError("pickup_in_progress", "this parcel's door is already opening")
-        return None
+            return rules.unreachable(comp_id, self._c.config.locker.support)
+        return rules.door_refusal(self._compartments.get(comp_id).state)
 
     def reserve_for_collect(
         self, courier: str, parcel_id: int, unreachable: Iterable[str] = ()

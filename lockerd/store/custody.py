@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from lockerd import custody as rules
 from lockerd.config.schema import CompartmentConfig
 from lockerd.domain import LIVE_INTENTS, Comp, Door, Event, Intent, Parcel, Purpose
 from lockerd.errors import FlowError, Refused
@@ -14,7 +15,7 @@ from lockerd.store.access import Throttles
 from lockerd.store.compartments import CompartmentRepo
 from lockerd.store.intents import IntentRepo, Reservation
 from lockerd.store.parcels import ParcelRepo
-from lockerd.store.records import Compartment, DoorClosed, DoorOpened, UnlockIntent
+from lockerd.store.records import DoorClosed, DoorOpened, UnlockIntent
 
 
 class CustodyRepo:
@@ -53,7 +54,7 @@ class CustodyRepo:
             ).fetchone()
             if busy:
                 raise FlowError("already_in_progress", f"parcel {barcode} is being dropped off")
-            chosen = self._choose(self._compartments.free(set(unavailable)), size, prefer_low)
+            chosen = self._choose(set(unavailable), size, prefer_low)
             if chosen is None:
                 raise FlowError(
                     "locker_full",
@@ -67,22 +68,14 @@ class CustodyRepo:
 
     def has_room(self, size: str, unavailable: Iterable[str] = ()) -> bool:
         """Whether a drop-off of ``size`` would find a free compartment now."""
-        free = self._compartments.free(set(unavailable))
-        return self._choose(free, size, prefer_low=False) is not None
+        return self._choose(set(unavailable), size, prefer_low=False) is not None
 
-    def _choose(self, free: set[str], size: str, prefer_low: bool) -> CompartmentConfig | None:
-        order = self._c.config.size_order
-        fits = [
-            c
-            for c in self._c.config.compartment
-            if c.id in free and order.index(c.size) >= order.index(size)
-        ]
-        if not fits:
-            return None
-        return min(
-            fits,
-            key=lambda c: (order.index(c.size), prefer_low != c.low_reach, c.column, c.row),
-        )
+    def _choose(
+        self, unavailable: set[str], size: str, prefer_low: bool
+    ) -> CompartmentConfig | None:
+        free = self._compartments.free(unavailable)
+        config = self._c.config
+        return rules.choose(config.compartment, free, size, config.size_order, prefer_low)
 
     def release(self, intent_id: int, reason: str) -> None:
         """The flow gives the compartment back (does not fit, cancelled).
@@ -92,11 +85,10 @@ class CustodyRepo:
         """
         with self._c.change() as conn:
             intent = self._intents.require_live(intent_id)
-            if intent.state == Intent.PENDING:
-                self._intents.finish(conn, intent_id, Intent.DONE)
-                self._compartments.set(conn, intent.compartment_id, Comp.FREE)
-            else:
-                self._intents.finish(conn, intent_id, Intent.RELEASED)
+            state, comp_state = rules.released(intent.state)
+            self._intents.finish(conn, intent_id, state)
+            if comp_state is not None:
+                self._compartments.set(conn, intent.compartment_id, comp_state)
             self._c.event(
                 Event.DROPOFF_RELEASED,
                 {"intent": intent_id, "compartment": intent.compartment_id, "reason": reason},
@@ -145,11 +137,11 @@ class CustodyRepo:
     def return_in(self, conn: sqlite3.Connection, comp_id: str, actor: str) -> str:
         """:meth:`return_to_service` inside the caller's transaction."""
         state = self._compartments.get(comp_id).state
-        if state not in (Comp.OUT_OF_SERVICE, Comp.NEEDS_CHECK):
+        if state not in rules.CHECKABLE:
             raise FlowError("in_service", f"{comp_id} is {state}, not out of service")
         if self._intents.live(comp_id) is not None:
             raise FlowError("door_in_progress", f"{comp_id} has an unlock under way")
-        state = Comp.OCCUPIED if self._compartments.holds_parcel(conn, comp_id) else Comp.FREE
+        state = rules.in_service(self._compartments.holds_parcel(conn, comp_id))
         self._compartments.set(conn, comp_id, state)
         self._c.event(
             Event.IN_SERVICE, {"compartment": comp_id, "state": str(state), "actor": actor}
@@ -212,7 +204,7 @@ class CustodyRepo:
             if intent is None or intent.state == Intent.PENDING:
                 return DoorClosed(None)
             self._intents.finish(conn, intent.id, Intent.DONE)
-            mismatch = _mismatch(intent, item)
+            mismatch = rules.mismatch(intent.purpose, intent.state, item)
             if mismatch is not None:
                 return self._mismatched(conn, intent, item, *mismatch)
             return self._complete(conn, intent, after_alarm=intent.alarm is not None)
@@ -243,45 +235,38 @@ class CustodyRepo:
     def _complete(
         self, conn: sqlite3.Connection, intent: UnlockIntent, after_alarm: bool
     ) -> DoorClosed:
-        """The custody change a door cycle completes."""
+        """The custody change a door cycle completes (:func:`lockerd.custody.completion`)."""
         comp_id = intent.compartment_id
-        if intent.state == Intent.RELEASED:
-            self._settle(conn, comp_id, Comp.FREE, after_alarm)
-            return DoorClosed("released", intent.id)
-        if intent.purpose == Purpose.DROPOFF:
+        done = rules.completion(intent.purpose, intent.state)
+        if done.reason is not None:  # a technician's or remote open: a person checks inside
+            self._compartments.set(conn, comp_id, done.comp, done.reason)
+            self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": done.completed})
+            return DoorClosed(done.completed, intent.id)
+        parcel_id = intent.parcel_id
+        if done.parcel == Parcel.STORED:
             parcel_id = self._parcels.store(conn, intent)
-            self._settle(conn, comp_id, Comp.OCCUPIED, after_alarm)
-            return DoorClosed("stored", intent.id, parcel_id)
-        if intent.purpose in (Purpose.PICKUP, Purpose.COLLECT):
-            self._hand_over(conn, intent)
-            self._settle(conn, comp_id, Comp.FREE, after_alarm)
-            return DoorClosed("collected", intent.id, intent.parcel_id)
-        # A technician's or remote open: what is inside is for a person to confirm.
-        self._compartments.set(conn, comp_id, Comp.NEEDS_CHECK, f"{intent.purpose}_open")
-        self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": str(intent.purpose)})
-        return DoorClosed(str(intent.purpose), intent.id)
+        elif done.parcel is not None:
+            self._hand_over(conn, intent, done.parcel)
+        self._settle(conn, comp_id, done.comp, after_alarm)
+        return DoorClosed(done.completed, intent.id, None if done.parcel is None else parcel_id)
 
     def _settle(
         self, conn: sqlite3.Connection, comp_id: str, state: Comp, after_alarm: bool
     ) -> None:
         """Give the compartment its state after a door cycle; an alarm means a check first."""
-        if after_alarm:
-            self._compartments.set(conn, comp_id, Comp.NEEDS_CHECK, "left_open")
-            self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": "left_open"})
-        else:
-            self._compartments.set(conn, comp_id, state)
+        state, reason = rules.settled(state, after_alarm)
+        self._compartments.set(conn, comp_id, state, reason)
+        if reason is not None:
+            self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": reason})
 
-    def _hand_over(self, conn: sqlite3.Connection, intent: UnlockIntent) -> None:
+    def _hand_over(self, conn: sqlite3.Connection, intent: UnlockIntent, state: Parcel) -> None:
         """The parcel left the locker: collected by its recipient, or taken back by a courier."""
-        resident = intent.purpose == Purpose.PICKUP
-        self._parcels.close(
-            conn, intent.parcel_id, Parcel.COLLECTED if resident else Parcel.RETURNED
-        )
-        if resident:
+        self._parcels.close(conn, intent.parcel_id, state)
+        if state == Parcel.COLLECTED:
             # The one thing that ends the keypad's back-off streak; the budget stays.
             self._throttles.after_pickup(conn, "pickup")
         self._c.event(
-            Event.PARCEL_COLLECTED if resident else Event.PARCEL_RETURNED,
+            Event.PARCEL_COLLECTED if state == Parcel.COLLECTED else Event.PARCEL_RETURNED,
             {
                 "parcel": intent.parcel_id,
                 "compartment": intent.compartment_id,
@@ -310,7 +295,9 @@ class CustodyRepo:
             )
             for row in self._compartments.all():
                 door = doors.get(row.id, Door.UNKNOWN)
-                target, reason = _reconciled(row, door, row.id in pending, items.get(row.id))
+                target, reason = rules.reconciled(
+                    row.state, row.reason, door, row.id in pending, items.get(row.id)
+                )
                 self._compartments.set(conn, row.id, target, reason, door)
                 if target != row.state:
                     change: dict[str, Any] = {
@@ -323,33 +310,3 @@ class CustodyRepo:
                     changes.append(change)
             self._c.event(Event.STARTED, {"changed": len(changes), "interrupted": len(interrupted)})
         return changes
-
-
-def _mismatch(intent: UnlockIntent, item: bool | None) -> tuple[str, str] | None:
-    """``(needs_check reason, what was expected inside)`` where the item sensor
-    contradicts what the door cycle would complete; None where it agrees or is absent."""
-    if item is None or intent.purpose in (Purpose.SERVICE, Purpose.REMOTE):
-        return None
-    if intent.state == Intent.RELEASED:
-        return ("item_left_inside", "empty") if item else None
-    if intent.purpose == Purpose.DROPOFF:
-        return None if item else ("parcel_not_seen", "item")
-    return ("parcel_still_inside", "empty") if item else None
-
-
-def _reconciled(
-    row: Compartment, door: Door, interrupted: bool, item: bool | None = None
-) -> tuple[Comp, str | None]:
-    """Where a compartment stands after a restart (DESIGN.md invariant 3)."""
-    state = row.state
-    if state in (Comp.OUT_OF_SERVICE, Comp.NEEDS_CHECK):
-        return state, row.reason
-    if interrupted or state in (Comp.RESERVED, Comp.OPEN):
-        return Comp.NEEDS_CHECK, "interrupted_unlock"
-    if door == Door.OPEN:
-        return Comp.NEEDS_CHECK, "open_at_start"
-    if state == Comp.FREE and item:
-        return Comp.NEEDS_CHECK, "item_at_start"
-    if state == Comp.OCCUPIED and item is False:
-        return Comp.NEEDS_CHECK, "empty_at_start"
-    return state, None

@@ -6,6 +6,7 @@ import sqlite3
 from typing import Any, cast
 
 from lockerd import codes
+from lockerd import custody as rules
 from lockerd.domain import Event, Parcel
 from lockerd.errors import FlowError, Refused, StoreError
 from lockerd.store._context import Context
@@ -177,7 +178,7 @@ class ParcelRepo:
         if row is None or row["state"] == Parcel.EXPECTED:
             raise Refused(f"parcel {barcode} is not in the locker")
         now = self._c.clock.time()
-        state = Parcel.STORED if pickup_by > now else row["state"]
+        state = rules.extended(pickup_by, now, Parcel(row["state"]))
         conn.execute(
             "UPDATE parcels SET pickup_by = ?, state = ?, updated_at = ? WHERE id = ?",
             (pickup_by, state, now, row["id"]),
