@@ -13,50 +13,18 @@ from lockerd.errors import FlowError
 from lockerd.qrtoken import Claims
 from lockerd.store import credentials
 from lockerd.store._context import Context
-from lockerd.store.compartments import CompartmentRepo
-from lockerd.store.intents import IntentRepo, Reservation
-
-
-class Throttles:
-    """The wrong-code throttle's rows, one per scope (``pickup``, ``courier``)."""
-
-    def __init__(self, context: Context):
-        self._c = context
-
-    def state(self, scope: str) -> throttle.ThrottleState:
-        return credentials.load_throttle(self._c.conn, scope)
-
-    def load(self, conn: sqlite3.Connection, scope: str, now: float) -> throttle.ThrottleState:
-        """A scope's throttle state, bounded at ``now``; a bound that bit is written back
-        (in ``conn``'s transaction), so the wait it leaves runs out instead of sliding."""
-        stored = credentials.load_throttle(conn, scope)
-        state = throttle.bounded(stored, now, self._c.config.pickup.throttle)
-        if state != stored:
-            credentials.save_throttle(conn, scope, state)
-        return state
-
-    def after_pickup(self, conn: sqlite3.Connection, scope: str) -> None:
-        """A completed pickup ends the back-off streak (the budget stays)."""
-        steady = self._c.throttle_now()
-        state = self.load(conn, scope, steady)
-        rules = self._c.config.pickup.throttle
-        credentials.save_throttle(conn, scope, throttle.after_pickup(state, steady, rules))
+from lockerd.store.intents import Reservation
+from lockerd.store.tables import Tables
 
 
 class AccessRepo:
     """Codes checked under throttling; each match commits its unlock intent."""
 
-    def __init__(
-        self,
-        context: Context,
-        compartments: CompartmentRepo,
-        intents: IntentRepo,
-        throttles: Throttles,
-    ):
+    def __init__(self, context: Context, tables: Tables):
         self._c = context
-        self._compartments = compartments
-        self._intents = intents
-        self._throttles = throttles
+        self._compartments = tables.compartments
+        self._intents = tables.intents
+        self._throttles = tables.throttles
 
     def throttle_state(self, scope: str) -> throttle.ThrottleState:
         return self._throttles.state(scope)

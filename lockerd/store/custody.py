@@ -8,32 +8,23 @@ from typing import Any
 
 from lockerd import custody as rules
 from lockerd.config.schema import CompartmentConfig
-from lockerd.domain import LIVE_INTENTS, Comp, Door, Event, Intent, Parcel, Purpose
+from lockerd.domain import Comp, Door, Event, Intent, Parcel, Purpose
 from lockerd.errors import FlowError, Refused
 from lockerd.store._context import Context
-from lockerd.store.access import Throttles
-from lockerd.store.compartments import CompartmentRepo
-from lockerd.store.intents import IntentRepo, Reservation
-from lockerd.store.parcels import ParcelRepo
-from lockerd.store.records import DoorClosed, DoorOpened, UnlockIntent
+from lockerd.store.intents import Reservation
+from lockerd.store.records import Compartment, DoorClosed, DoorOpened, UnlockIntent
+from lockerd.store.tables import Tables
 
 
 class CustodyRepo:
     """Custody changes: each one transaction with its journal events."""
 
-    def __init__(
-        self,
-        context: Context,
-        compartments: CompartmentRepo,
-        intents: IntentRepo,
-        parcels: ParcelRepo,
-        throttles: Throttles,
-    ):
+    def __init__(self, context: Context, tables: Tables):
         self._c = context
-        self._compartments = compartments
-        self._intents = intents
-        self._parcels = parcels
-        self._throttles = throttles
+        self._compartments = tables.compartments
+        self._intents = tables.intents
+        self._parcels = tables.parcels
+        self._throttles = tables.throttles
 
     # -- drop-off --------------------------------------------------------
 
@@ -105,24 +96,6 @@ class CustodyRepo:
             self._c.event(
                 Event.OUT_OF_SERVICE, {"compartment": comp_id, "reason": "door_did_not_open"}
             )
-
-    def reserve_remote(
-        self, conn: sqlite3.Connection, command_id: str, comp: CompartmentConfig, open_seq: int
-    ) -> Reservation:
-        """Commit the unlock intent of a checked, signed remote open; its number once only."""
-        used = conn.execute(
-            "SELECT command_id FROM remote_open_seqs WHERE open_seq = ?", (open_seq,)
-        ).fetchone()
-        if used is not None:
-            raise Refused(f"open_seq {open_seq} was used by command {used[0]}")
-        if self._intents.live(comp.id) is not None:
-            raise Refused(f"{comp.id} has a door opening or open")
-        conn.execute(
-            "INSERT INTO remote_open_seqs (open_seq, command_id, used_at) VALUES (?, ?, ?)",
-            (open_seq, command_id, self._c.clock.time()),
-        )
-        intent = self._intents.create(conn, comp, Purpose.REMOTE, f"remote:{command_id}")
-        return Reservation(intent, comp.id, Purpose.REMOTE, comp.size)
 
     # -- service ---------------------------------------------------------
 
@@ -282,31 +255,32 @@ class CustodyRepo:
         """After a start: settle every compartment from the store and a fresh sensor read
         (``items``: what each item sensor sees, where there is one)."""
         items = items or {}
-        changes = []
         with self._c.change() as conn:
-            interrupted = conn.execute(
-                "SELECT id, compartment_id, purpose FROM unlock_intents WHERE state IN (?, ?, ?)",
-                LIVE_INTENTS,
-            ).fetchall()
-            pending = {row[1]: row for row in interrupted}
-            conn.execute(
-                "UPDATE unlock_intents SET state = ?, updated_at = ? WHERE state IN (?, ?, ?)",
-                (Intent.INTERRUPTED, self._c.clock.time(), *LIVE_INTENTS),
-            )
+            interrupted = self._intents.interrupt_live(conn)
+            changes = []
             for row in self._compartments.all():
                 door = doors.get(row.id, Door.UNKNOWN)
-                target, reason = rules.reconciled(
-                    row.state, row.reason, door, row.id in pending, items.get(row.id)
+                change = self._settle_at_start(
+                    conn, row, door, row.id in interrupted, items.get(row.id)
                 )
-                self._compartments.set(conn, row.id, target, reason, door)
-                if target != row.state:
-                    change: dict[str, Any] = {
-                        "compartment": row.id,
-                        "from": str(row.state),
-                        "to": str(target),
-                    }
-                    change |= {"door": str(door), "reason": reason}
-                    self._c.event(Event.RECONCILED, change)
-                    changes.append(change)
+                changes += [change] if change is not None else []
             self._c.event(Event.STARTED, {"changed": len(changes), "interrupted": len(interrupted)})
         return changes
+
+    def _settle_at_start(
+        self,
+        conn: sqlite3.Connection,
+        row: Compartment,
+        door: Door,
+        interrupted: bool,
+        item: bool | None,
+    ) -> dict[str, Any] | None:
+        """One compartment's state after a start, written; the change, if it changed."""
+        target, reason = rules.reconciled(row.state, row.reason, door, interrupted, item)
+        self._compartments.set(conn, row.id, target, reason, door)
+        if target == row.state:
+            return None
+        change: dict[str, Any] = {"compartment": row.id, "from": str(row.state)}
+        change |= {"to": str(target), "door": str(door), "reason": reason}
+        self._c.event(Event.RECONCILED, change)
+        return change

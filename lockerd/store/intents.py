@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from lockerd.config.schema import CompartmentConfig
 from lockerd.domain import LIVE_INTENTS, Comp, Event, Intent, Purpose
-from lockerd.errors import StoreError
+from lockerd.errors import Refused, StoreError
 from lockerd.store._context import Context
 from lockerd.store.compartments import CompartmentRepo
 from lockerd.store.records import UnlockIntent
@@ -93,3 +93,32 @@ class IntentRepo:
             "UPDATE unlock_intents SET state = ?, updated_at = ? WHERE id = ?",
             (state, self._c.clock.time(), intent_id),
         )
+
+    def interrupt_live(self, conn: sqlite3.Connection) -> list[str]:
+        """Every live intent is interrupted now; the compartments they were for."""
+        rows = conn.execute(
+            "SELECT compartment_id FROM unlock_intents WHERE state IN (?, ?, ?)", LIVE_INTENTS
+        ).fetchall()
+        conn.execute(
+            "UPDATE unlock_intents SET state = ?, updated_at = ? WHERE state IN (?, ?, ?)",
+            (Intent.INTERRUPTED, self._c.clock.time(), *LIVE_INTENTS),
+        )
+        return [row[0] for row in rows]
+
+    def reserve_remote(
+        self, conn: sqlite3.Connection, command_id: str, comp: CompartmentConfig, open_seq: int
+    ) -> Reservation:
+        """Commit the unlock intent of a checked, signed remote open; its number once only."""
+        used = conn.execute(
+            "SELECT command_id FROM remote_open_seqs WHERE open_seq = ?", (open_seq,)
+        ).fetchone()
+        if used is not None:
+            raise Refused(f"open_seq {open_seq} was used by command {used[0]}")
+        if self.live(comp.id) is not None:
+            raise Refused(f"{comp.id} has a door opening or open")
+        conn.execute(
+            "INSERT INTO remote_open_seqs (open_seq, command_id, used_at) VALUES (?, ?, ?)",
+            (open_seq, command_id, self._c.clock.time()),
+        )
+        intent = self.create(conn, comp, Purpose.REMOTE, f"remote:{command_id}")
+        return Reservation(intent, comp.id, Purpose.REMOTE, comp.size)

@@ -192,35 +192,16 @@ class ParcelRepo:
         """The drop-off's parcel is in: stored with a new pickup code (and its notice)."""
         now = self._c.clock.time()
         code = self._unique_code(conn)
-        row = conn.execute(
+        expected = conn.execute(
             "SELECT id, recipient, hold_hours FROM parcels"
             " WHERE barcode = ? AND state = 'expected'",
             (intent.barcode,),
         ).fetchone()
-        hours = row["hold_hours"] if row is not None and row["hold_hours"] else None
+        hours = expected["hold_hours"] if expected is not None and expected["hold_hours"] else None
         pickup_by = now + (hours or self._c.config.pickup.hold_hours) * 3600
-        fields = (
-            intent.compartment_id,
-            self._c.key.digest("pickup", code),
-            len(code),
-            intent.actor,
-        )
-        if row is None:
-            parcel_id = conn.execute(
-                "INSERT INTO parcels (barcode, size, state, compartment_id, code_hmac, code_length,"
-                " courier_id, pickup_by, stored_at, created_at, updated_at)"
-                " VALUES (?, ?, 'stored', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (intent.barcode, intent.size, *fields, pickup_by, now, now, now),
-            ).lastrowid
-            recipient = ""
-        else:
-            parcel_id, recipient = row[0], row[1]
-            conn.execute(
-                "UPDATE parcels SET state = 'stored', compartment_id = ?, code_hmac = ?,"
-                " code_length = ?, courier_id = ?, pickup_by = ?, stored_at = ?, updated_at = ?"
-                " WHERE id = ?",
-                (*fields, pickup_by, now, now, parcel_id),
-            )
+        digest = self._c.key.digest("pickup", code)
+        fields = (intent.compartment_id, digest, len(code), intent.actor, pickup_by, now, now)
+        parcel_id = self._write_stored(conn, intent, expected, fields)
         conn.execute("UPDATE unlock_intents SET parcel_id = ? WHERE id = ?", (parcel_id, intent.id))
         seq = self._c.event(
             Event.PARCEL_STORED,
@@ -229,7 +210,7 @@ class ParcelRepo:
                 "barcode": intent.barcode,
                 "compartment": intent.compartment_id,
                 "size": intent.size,
-                "recipient": recipient,
+                "recipient": "" if expected is None else expected[1],
                 "courier": intent.actor,
                 "pickup_by": pickup_by,
             },
@@ -237,9 +218,34 @@ class ParcelRepo:
         if self._c.keep_notices:  # someone delivers it: kept, sealed, until they have it
             conn.execute(
                 "INSERT INTO pickup_notices (parcel_id, seq, code) VALUES (?, ?, ?)",
-                (parcel_id, seq, self._c.key.seal(code, int(parcel_id or 0))),
+                (parcel_id, seq, self._c.key.seal(code, parcel_id)),
             )
-        return int(parcel_id or 0)
+        return parcel_id
+
+    def _write_stored(
+        self,
+        conn: sqlite3.Connection,
+        intent: UnlockIntent,
+        expected: sqlite3.Row | None,
+        fields: tuple[Any, ...],
+    ) -> int:
+        """The stored parcel's row, new or the expected one's: ``fields`` are its compartment,
+        code HMAC, code length, courier, pickup deadline, stored and updated times."""
+        if expected is None:
+            cursor = conn.execute(
+                "INSERT INTO parcels (barcode, size, state, compartment_id, code_hmac, code_length,"
+                " courier_id, pickup_by, stored_at, updated_at, created_at)"
+                " VALUES (?, ?, 'stored', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (intent.barcode, intent.size, *fields, fields[-1]),
+            )
+            return int(cursor.lastrowid or 0)
+        conn.execute(
+            "UPDATE parcels SET state = 'stored', compartment_id = ?, code_hmac = ?,"
+            " code_length = ?, courier_id = ?, pickup_by = ?, stored_at = ?, updated_at = ?"
+            " WHERE id = ?",
+            (*fields, expected[0]),
+        )
+        return int(expected[0])
 
     def _unique_code(self, conn: sqlite3.Connection) -> str:
         for _ in range(100):

@@ -19,16 +19,18 @@ from lockerd.errors import StoreError
 from lockerd.store._context import Context
 from lockerd.store._db import Database
 from lockerd.store._files import private_key
-from lockerd.store.access import AccessRepo, Throttles
+from lockerd.store.access import AccessRepo
 from lockerd.store.audit import AuditRepo
 from lockerd.store.compartments import CompartmentRepo
 from lockerd.store.couriers import CourierRepo
+from lockerd.store.credentials import Throttles
 from lockerd.store.custody import CustodyRepo
 from lockerd.store.inbox import InboxRepo
 from lockerd.store.intents import IntentRepo
 from lockerd.store.journal import JournalRepo
 from lockerd.store.parcels import ParcelRepo
 from lockerd.store.records import JournalEntry
+from lockerd.store.tables import Tables
 from lockerd.store.technician import TechnicianRepo
 
 
@@ -45,14 +47,10 @@ class Store:
         self.journal = JournalRepo(context)
         self.inbox = InboxRepo(context)
         self.audit = AuditRepo(context)
-        throttles = Throttles(context)
-        self.access = AccessRepo(context, self.compartments, self.intents, throttles)
-        self.custody = CustodyRepo(
-            context, self.compartments, self.intents, self.parcels, throttles
-        )
-        self.service = TechnicianRepo(
-            context, self.compartments, self.intents, self.parcels, self.custody, self.audit
-        )
+        tables = Tables(self.compartments, self.intents, self.parcels, Throttles(context))
+        self.access = AccessRepo(context, tables)
+        self.custody = CustodyRepo(context, tables)
+        self.service = TechnicianRepo(context, tables, self.custody, self.audit)
 
     @classmethod
     def open(cls, config: Config, clock: Clock, *, notices: bool | None = None) -> Store:

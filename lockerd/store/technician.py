@@ -19,31 +19,23 @@ from lockerd.domain import Comp, Event, Parcel, Purpose
 from lockerd.errors import FlowError, NotFound
 from lockerd.store._context import Context
 from lockerd.store.audit import AuditRepo
-from lockerd.store.compartments import CompartmentRepo
 from lockerd.store.custody import CustodyRepo
-from lockerd.store.intents import IntentRepo, Reservation
-from lockerd.store.parcels import ParcelRepo
+from lockerd.store.intents import Reservation
 from lockerd.store.records import ParcelRecord
+from lockerd.store.tables import Tables
 
 T = TypeVar("T")
+Who = tuple[str, str, str]
 
 
 class TechnicianRepo:
     """What a technician does through ``lockerctl``, each with its audit entry."""
 
-    def __init__(
-        self,
-        context: Context,
-        compartments: CompartmentRepo,
-        intents: IntentRepo,
-        parcels: ParcelRepo,
-        custody: CustodyRepo,
-        audit: AuditRepo,
-    ):
+    def __init__(self, context: Context, tables: Tables, custody: CustodyRepo, audit: AuditRepo):
         self._c = context
-        self._compartments = compartments
-        self._intents = intents
-        self._parcels = parcels
+        self._compartments = tables.compartments
+        self._intents = tables.intents
+        self._parcels = tables.parcels
         self._custody = custody
         self._audit = audit
 
@@ -57,7 +49,7 @@ class TechnicianRepo:
             intent = self._intents.create(conn, comp, Purpose.SERVICE, f"technician:{actor}")
             return Reservation(intent, comp.id, Purpose.SERVICE, comp.size)
 
-        return self._audited(actor, origin, "open", comp.id, reason, effect)
+        return self._audited("open", comp.id, (actor, origin, reason), effect)
 
     def disable(self, comp_id: str, actor: str, origin: str, reason: str) -> None:
         comp = self._target(comp_id)
@@ -69,7 +61,7 @@ class TechnicianRepo:
                 raise FlowError("out_of_service", f"{comp.id} is already out of service")
             self._custody.take_out_of_service(conn, comp.id, f"technician: {reason}")
 
-        self._audited(actor, origin, "disable", comp.id, reason, effect)
+        self._audited("disable", comp.id, (actor, origin, reason), effect)
 
     def enable(self, comp_id: str, actor: str, origin: str, reason: str) -> str:
         comp = self._target(comp_id)
@@ -77,13 +69,13 @@ class TechnicianRepo:
         def effect(conn: sqlite3.Connection) -> str:
             return self._custody.return_in(conn, comp.id, f"technician:{actor}")
 
-        return self._audited(actor, origin, "enable", comp.id, reason, effect)
+        return self._audited("enable", comp.id, (actor, origin, reason), effect)
 
     def extend(self, barcode: str, pickup_by: float, actor: str, origin: str, reason: str) -> None:
         def effect(conn: sqlite3.Connection) -> None:
             self._parcels.extend(conn, barcode, pickup_by)
 
-        self._audited(actor, origin, "extend", barcode, reason, effect)
+        self._audited("extend", barcode, (actor, origin, reason), effect)
 
     def returned(self, barcode: str, actor: str, origin: str, reason: str) -> None:
         """A technician took a parcel out by hand: it is returned, its compartment needs a check."""
@@ -105,7 +97,7 @@ class TechnicianRepo:
             )
             self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": "service"})
 
-        self._audited(actor, origin, "returned", barcode, reason, effect)
+        self._audited("returned", barcode, (actor, origin, reason), effect)
 
     def parcel(self, barcode: str) -> ParcelRecord:
         """The newest parcel with ``barcode``."""
@@ -116,14 +108,10 @@ class TechnicianRepo:
         return parcel
 
     def _audited(
-        self,
-        actor: str,
-        origin: str,
-        action: str,
-        target: str,
-        reason: str,
-        effect: Callable[[sqlite3.Connection], T],
+        self, action: str, target: str, who: Who, effect: Callable[[sqlite3.Connection], T]
     ) -> T:
+        """``effect`` with its audit entry; ``who`` is (actor, origin, reason)."""
+        actor, origin, reason = who
         if not reason.strip():
             raise FlowError("reason_required", "every service action needs a reason")
         return self._audit.audited(actor, origin, action, target, reason, effect)

@@ -78,7 +78,7 @@ def reserve_remote_open(store: Store, command: Command) -> tuple[str, Reservatio
 
     def effect(conn: sqlite3.Connection) -> Reservation:
         comp = _compartment(store, command.data["compartment"])
-        return store.custody.reserve_remote(conn, command.id, comp, command.data["open_seq"])
+        return store.intents.reserve_remote(conn, command.id, comp, command.data["open_seq"])
 
     return store.inbox.apply(command.id, command.type, effect)
 
