@@ -61,19 +61,19 @@ class AccessRepo:
         unreachable: Iterable[str],
     ) -> tuple[FlowError | None, Reservation | None]:
         """A typed code the throttle lets through: the refusal, or the committed intent."""
-        rules = self._c.config.pickup.throttle
+        limits = self._c.config.pickup.throttle
         row = conn.execute(
             "SELECT id, barcode, state, compartment_id FROM parcels"
             " WHERE code_hmac = ? AND state IN ('stored','expired')",
             (self._c.key.digest("pickup", code),),
         ).fetchone()
         if row is None:
-            state = throttle.after_failure(state, now, rules)
+            state = throttle.after_failure(state, now, limits)
             credentials.save_throttle(conn, "pickup", state)
             self._c.event(Event.PICKUP_DENIED, {"reason": "wrong_code", "failures": state.failures})
             if state.locked_out:
                 self._locked_out_event(state, now, wall)
-            return credentials.wrong_code_error(state, now, rules, "code", wall), None
+            return credentials.wrong_code_error(state, now, limits, "code", wall), None
         # A right code is no reset: only a completed pickup ends the streak
         # (CustodyRepo._hand_over), or a refused one would hand out fresh tries.
         refusal = self._pickup_refusal(conn, row, unreachable)
@@ -140,13 +140,13 @@ class AccessRepo:
 
     def forged_token(self) -> FlowError:
         """Count a forged QR code as a wrong code; return the error to answer with."""
-        wall, rules = self._c.clock.time(), self._c.config.pickup.throttle
+        wall, limits = self._c.clock.time(), self._c.config.pickup.throttle
         with self._c.change() as conn:
             now = self._c.throttle_now()
             state = self._throttles.load(conn, "pickup", now)
             blocked = credentials.blocked_error(state, now, "code", wall)
             if blocked is None:
-                state = throttle.after_failure(state, now, rules)
+                state = throttle.after_failure(state, now, limits)
                 credentials.save_throttle(conn, "pickup", state)
                 self._c.event(
                     Event.PICKUP_DENIED, {"reason": "token_invalid", "failures": state.failures}
@@ -156,11 +156,11 @@ class AccessRepo:
         if blocked is not None:
             return blocked
         if state.locked_out:
-            return credentials.wrong_code_error(state, now, rules, "code", wall)
+            return credentials.wrong_code_error(state, now, limits, "code", wall)
         return FlowError(
             "token_invalid",
             "this QR code was not issued for pickups here",
-            attempts_left=throttle.attempts_left(state, now, rules),
+            attempts_left=throttle.attempts_left(state, now, limits),
         )
 
     def _locked_out_event(self, state: throttle.ThrottleState, now: float, wall: float) -> None:
@@ -191,7 +191,7 @@ class AccessRepo:
             return self._intend_for(conn, row, Purpose.COLLECT, courier)
 
     def courier_login(self, code: str) -> credentials.Courier:
-        wall, rules = self._c.clock.time(), self._c.config.pickup.throttle
+        wall, limits = self._c.clock.time(), self._c.config.pickup.throttle
         courier: credentials.Courier | None = None
         with self._c.change() as conn:
             now = self._c.throttle_now()
@@ -200,14 +200,14 @@ class AccessRepo:
             if blocked is None:
                 courier = credentials.courier_by_code(conn, self._c.key.digest("courier", code))
                 if courier is None:
-                    state = throttle.after_failure(state, now, rules)
+                    state = throttle.after_failure(state, now, limits)
                     self._c.event(Event.COURIER_DENIED, {"failures": state.failures})
                 else:
-                    state = throttle.after_pickup(state, now, rules)
+                    state = throttle.after_pickup(state, now, limits)
                     self._c.event(Event.COURIER_LOGIN, {"courier": courier.id})
                 credentials.save_throttle(conn, "courier", state)
         if blocked is not None:
             raise blocked
         if courier is None:
-            raise credentials.wrong_code_error(state, now, rules, "courier code", wall)
+            raise credentials.wrong_code_error(state, now, limits, "courier code", wall)
         return courier
