@@ -68,11 +68,7 @@ class AccessRepo:
             (self._c.key.digest("pickup", code),),
         ).fetchone()
         if row is None:
-            state = throttle.after_failure(state, now, limits)
-            credentials.save_throttle(conn, "pickup", state)
-            self._c.event(Event.PICKUP_DENIED, {"reason": "wrong_code", "failures": state.failures})
-            if state.locked_out:
-                self._locked_out_event(state, now, wall)
+            state = self._failed(conn, state, now, wall, "wrong_code")
             return credentials.wrong_code_error(state, now, limits, "code", wall), None
         # A right code is no reset: only a completed pickup ends the streak
         # (CustodyRepo._hand_over), or a refused one would hand out fresh tries.
@@ -111,21 +107,12 @@ class AccessRepo:
         refusal: FlowError | None = None
         reservation: Reservation | None = None
         with self._c.change() as conn:
-            used = conn.execute("SELECT 1 FROM used_tokens WHERE jti = ?", (claims.token_id,))
             row = conn.execute(
                 "SELECT id, barcode, state, compartment_id FROM parcels"
                 " WHERE barcode = ? AND state IN ('stored','expired')",
                 (claims.parcel,),
             ).fetchone()
-            if used.fetchone():
-                refusal = FlowError("token_used", "this QR code has already been used")
-            elif row is None:
-                refusal = FlowError("parcel_not_here", "that parcel is not in this locker")
-            if refusal is not None:
-                self._c.event(Event.PICKUP_DENIED, {"reason": refusal.code, "by": "qr"})
-            else:
-                # writes its own pickup.denied
-                refusal = self._pickup_refusal(conn, row, unreachable)
+            refusal = self._token_refusal(conn, claims, row, unreachable)
             if refusal is None:
                 reservation = self._intend_for(conn, row, Purpose.PICKUP, "resident")
                 conn.execute(
@@ -138,6 +125,21 @@ class AccessRepo:
             raise refusal
         return reservation
 
+    def _token_refusal(
+        self, conn: sqlite3.Connection, claims: Claims, parcel: Any, unreachable: Iterable[str]
+    ) -> FlowError | None:
+        """Why a verified token's parcel is not handed out now (journalled), if it is not."""
+        used = conn.execute("SELECT 1 FROM used_tokens WHERE jti = ?", (claims.token_id,))
+        refusal = None
+        if used.fetchone():
+            refusal = FlowError("token_used", "this QR code has already been used")
+        elif parcel is None:
+            refusal = FlowError("parcel_not_here", "that parcel is not in this locker")
+        if refusal is not None:
+            self._c.event(Event.PICKUP_DENIED, {"reason": refusal.code, "by": "qr"})
+            return refusal
+        return self._pickup_refusal(conn, parcel, unreachable)  # journals its own
+
     def forged_token(self) -> FlowError:
         """Count a forged QR code as a wrong code; return the error to answer with."""
         wall, limits = self._c.clock.time(), self._c.config.pickup.throttle
@@ -146,13 +148,7 @@ class AccessRepo:
             state = self._throttles.load(conn, "pickup", now)
             blocked = credentials.blocked_error(state, now, "code", wall)
             if blocked is None:
-                state = throttle.after_failure(state, now, limits)
-                credentials.save_throttle(conn, "pickup", state)
-                self._c.event(
-                    Event.PICKUP_DENIED, {"reason": "token_invalid", "failures": state.failures}
-                )
-                if state.locked_out:
-                    self._locked_out_event(state, now, wall)
+                state = self._failed(conn, state, now, wall, "token_invalid")
         if blocked is not None:
             return blocked
         if state.locked_out:
@@ -163,9 +159,23 @@ class AccessRepo:
             attempts_left=throttle.attempts_left(state, now, limits),
         )
 
-    def _locked_out_event(self, state: throttle.ThrottleState, now: float, wall: float) -> None:
-        """``pickup.locked_out`` with the wall-clock time the lock-out ends."""
-        self._c.event(Event.PICKUP_LOCKED_OUT, {"until": wall + throttle.blocked_for(state, now)})
+    def _failed(
+        self,
+        conn: sqlite3.Connection,
+        state: throttle.ThrottleState,
+        now: float,
+        wall: float,
+        reason: str,
+    ) -> throttle.ThrottleState:
+        """Count a failed pickup attempt (``pickup.denied``, and ``pickup.locked_out`` with
+        the wall-clock time it ends when it locks the keypad out); the new state."""
+        state = throttle.after_failure(state, now, self._c.config.pickup.throttle)
+        credentials.save_throttle(conn, "pickup", state)
+        self._c.event(Event.PICKUP_DENIED, {"reason": reason, "failures": state.failures})
+        if state.locked_out:
+            until = wall + throttle.blocked_for(state, now)
+            self._c.event(Event.PICKUP_LOCKED_OUT, {"until": until})
+        return state
 
     def _door_refusal(self, comp_id: str, unreachable: Iterable[str] = ()) -> FlowError | None:
         """Why the door of a compartment holding a parcel cannot be opened now, if it cannot."""

@@ -38,12 +38,7 @@ class CustodyRepo:
     ) -> Reservation:
         """Commit an unlock intent on the smallest free compartment that fits ``size``."""
         with self._c.change() as conn:
-            busy = conn.execute(
-                "SELECT 1 FROM unlock_intents WHERE barcode = ? AND purpose = 'dropoff'"
-                " AND state IN ('pending', 'opened')",
-                (barcode,),
-            ).fetchone()
-            if busy:
+            if self._intents.dropping_off(conn, barcode):
                 raise FlowError("already_in_progress", f"parcel {barcode} is being dropped off")
             chosen = self._choose(set(unavailable), size, prefer_low)
             if chosen is None:

@@ -53,6 +53,15 @@ class IntentRepo:
         ).fetchone()
         return None if row is None else UnlockIntent.of(row)
 
+    def dropping_off(self, conn: sqlite3.Connection, barcode: str) -> bool:
+        """Whether a drop-off of ``barcode`` is under way (its door not yet closed)."""
+        row = conn.execute(
+            "SELECT 1 FROM unlock_intents WHERE barcode = ? AND purpose = 'dropoff'"
+            " AND state IN ('pending', 'opened')",
+            (barcode,),
+        ).fetchone()
+        return row is not None
+
     def require_live(self, intent_id: int) -> UnlockIntent:
         intent = self.get(intent_id)
         if intent is None or intent.state not in LIVE_INTENTS:
