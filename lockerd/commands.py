@@ -106,10 +106,10 @@ class Commands:
                     last = event["seq"]
                 await writer.drain()
                 while True:
-                    event = await queue.get()
-                    if event.get("seq", 0) > last:
-                        writer.write(json.dumps(event).encode() + b"\n")
-                        last = event["seq"]
+                    message = await queue.get()
+                    if message.get("seq", 0) > last:
+                        writer.write(json.dumps(message).encode() + b"\n")
+                        last = message["seq"]
                         await writer.drain()
             except ConnectionError:
                 pass
@@ -141,11 +141,12 @@ class Commands:
             state = args.get("state")
             if state is not None and state not in [str(p) for p in Parcel]:
                 raise BadRequest("invalid_field", f"state must be one of {', '.join(Parcel)}")
-            return await self.desk.parcels(Parcel(state) if state else None)
+            parcels = await self.desk.parcels(Parcel(state) if state else None)
+            return [p.to_json() for p in parcels]
         if not isinstance(barcode, str) or not barcode:
             raise BadRequest("missing_field", "name the parcel by its barcode")
         if action == "show":
-            return await self.desk.parcel(barcode)
+            return (await self.desk.parcel(barcode)).to_json()
         if action == "extend":
             hours = args.get("hours")
             if (
@@ -160,7 +161,7 @@ class Commands:
             await self.desk.returned(barcode, _who(caller, args))
         else:
             raise BadRequest("invalid_field", "action must be list, show, extend or returned")
-        return await self.desk.parcel(barcode)
+        return (await self.desk.parcel(barcode)).to_json()
 
     async def diag(self, caller: Caller, args: dict[str, Any]) -> Any:
         """A bus scan (each board read once now) and the door sensors' sanity."""

@@ -28,7 +28,7 @@ def assemble(
     """Wire the bank and the locker service over an open store and hardware."""
 
     async def authorize(comp_id: str, intent_id: int) -> bool:
-        return await db(store.intent_is_pending, comp_id, intent_id)
+        return await db(store.intents.is_pending, comp_id, intent_id)
 
     bank = Bank(config, hw.drivers, hw.workers, clock, authorize)
     return Locker(config, store, db, bank, clock)
@@ -113,7 +113,7 @@ async def _open(config: Config, clock: Clock) -> tuple[StateLock, Worker, Store,
         lock.release()
         raise
     try:
-        await db(store.sync_layout)
+        await db(store.compartments.sync_layout)
         if config.kiosk.demo:
             await db(store.seed_demo, config.demo)
         hw = await asyncio.get_running_loop().run_in_executor(None, hardware.build, config)

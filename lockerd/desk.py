@@ -12,6 +12,7 @@ from lockerd.domain import Parcel
 from lockerd.errors import FlowError
 from lockerd.flows import Flow, Kind, State
 from lockerd.locker import Locker, Message
+from lockerd.store.records import ParcelRecord
 
 #: (actor, origin, reason) for the audit log.
 Who = tuple[str, str, str]
@@ -29,34 +30,34 @@ class Desk:
 
     async def open(self, comp: str, who: Who) -> Flow:
         """Pulse ``comp`` for a technician; the compartment then needs a check."""
-        reservation = await self._db(self._store.service_open, comp, *who)
+        reservation = await self._db(self._store.service.open, comp, *who)
         return await self._locker.open_reserved(Kind.SERVICE, reservation)
 
     async def disable(self, comp: str, who: Who) -> None:
-        await self._db(self._store.service_disable, comp, *who)
+        await self._db(self._store.service.disable, comp, *who)
 
     async def enable(self, comp: str, who: Who) -> str:
         """Put ``comp`` back in use once a fresh read shows it shut and latched."""
         await self._locker.require_shut_and_latched(comp)
-        return await self._db(self._store.service_enable, comp, *who)
+        return await self._db(self._store.service.enable, comp, *who)
 
     async def extend(self, barcode: str, pickup_by: float, who: Who) -> None:
-        await self._db(self._store.service_extend, barcode, pickup_by, *who)
+        await self._db(self._store.service.extend, barcode, pickup_by, *who)
 
     async def returned(self, barcode: str, who: Who) -> None:
-        await self._db(self._store.service_returned, barcode, *who)
+        await self._db(self._store.service.returned, barcode, *who)
 
-    async def parcels(self, state: Parcel | None) -> list[dict[str, Any]]:
-        return await self._db(self._store.parcels, state)
+    async def parcels(self, state: Parcel | None) -> list[ParcelRecord]:
+        return await self._db(self._store.parcels.all, state)
 
-    async def parcel(self, barcode: str) -> dict[str, Any]:
-        return await self._db(self._store.parcel_by_barcode, barcode)
+    async def parcel(self, barcode: str) -> ParcelRecord:
+        return await self._db(self._store.service.parcel, barcode)
 
     async def audit(self, limit: int) -> list[dict[str, Any]]:
-        return await self._db(self._store.audit_entries, limit)
+        return await self._db(self._store.audit.entries, limit)
 
     async def verify_audit(self) -> dict[str, Any]:
-        return await self._db(self._store.verify_audit)
+        return await self._db(self._store.audit.verify)
 
     async def door_cycle(self, comp: str, who: Who, wait: float, say: Say) -> dict[str, Any]:
         """Open ``comp`` for a person, follow them opening and shutting it, and report what

@@ -49,3 +49,10 @@ class NotFound(FlowError, LookupError):
 
 class Unauthorized(FlowError, PermissionError):
     """The request needs a courier session with the right to do it."""
+
+
+class Refused(FlowError):
+    """A valid back-office command this locker cannot apply now; the reason goes back."""
+
+    def __init__(self, reason: str):
+        super().__init__("command_refused", reason)

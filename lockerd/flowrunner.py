@@ -70,17 +70,19 @@ class FlowRunner:
             case m.RetryPulse():
                 return m.RetryOutcome(await self._retry_pulse(flow), decision.courier_here)
             case m.CheckRoom():
-                room = await self.db(self.store.has_room, decision.size, self.bank.unavailable())
+                room = await self.db(
+                    self.store.custody.has_room, decision.size, self.bank.unavailable()
+                )
                 return m.RoomChecked(room, decision.failed)
             case m.RecordPulse():
                 assert flow.compartment is not None and flow.intent is not None
                 await self.db(
-                    self.store.record_pulse, flow.compartment, flow.intent, decision.attempt
+                    self.store.journal.record_pulse, flow.compartment, flow.intent, decision.attempt
                 )
             case m.Release():
-                await self.db(self.store.release, decision.intent, decision.reason)
+                await self.db(self.store.custody.release, decision.intent, decision.reason)
             case m.UnlockFailed():
-                await self.db(self.store.unlock_failed, decision.intent)
+                await self.db(self.store.custody.unlock_failed, decision.intent)
             case _:
                 self._now(flow, decision)
         return None
@@ -109,7 +111,7 @@ class FlowRunner:
         assert flow.courier is not None and flow.barcode is not None
         try:
             reservation = await self.db(
-                self.store.reserve_for_dropoff,
+                self.store.custody.reserve_for_dropoff,
                 flow.courier,
                 flow.barcode,
                 decision.size,
@@ -134,7 +136,7 @@ class FlowRunner:
             # status read decide what happens next, never a blind retry.
             log.warning("pulse of %s failed: %s", flow.compartment, exc)
             return
-        await self.db(self.store.record_pulse, flow.compartment, flow.intent, attempt)
+        await self.db(self.store.journal.record_pulse, flow.compartment, flow.intent, attempt)
 
     async def _retry_pulse(self, flow: Flow) -> str:
         """The status-checked re-pulse: ``pulsed``, ``released``, ``open`` or ``unreadable``."""

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +32,11 @@ from lockerd.flows import machine as m
 from lockerd.reads import Reads
 from lockerd.store import Reservation, Store
 from lockerd.store.credentials import Courier
+from lockerd.store.records import Collectable, JournalEntry
 from lockerd.worker import Worker
 
 log = logging.getLogger(__name__)
-Message = dict[str, Any]
+Message = Mapping[str, Any]
 KEPT_FLOWS = 200
 
 
@@ -80,9 +81,9 @@ class Locker:
         self.bank.health_listeners.append(self._on_health)
         doors = await self.bank.read_all()
         ids = self.config.compartment_ids
-        unlocking = await self.db(lambda: {c for c in ids if self.store.live_intent(c)})
+        unlocking = await self.db(lambda: {c for c in ids if self.store.intents.live(c)})
         items = {c: self.bank.item(c) for c in ids}
-        await self.db(self.store.reconcile, doors, items)
+        await self.db(self.store.custody.reconcile, doors, items)
         await self._check_polarity(unlocking)
         self.bank.door_listeners.append(self._on_door)
         self._spawn(self._door_worker())
@@ -95,7 +96,7 @@ class Locker:
         self.alarms = polarity.suspects(self.bank, unlocking)
         for suspect in self.alarms:
             log.error("board %s: check %s: %s", suspect.board, suspect.key, suspect.detail)
-            await self.db(self.store.record, Event.BOARD_POLARITY_SUSPECT, suspect.data())
+            await self.db(self.store.journal.record, Event.BOARD_POLARITY_SUSPECT, suspect.data())
 
     async def stop(self) -> None:
         for timer in [*self._left_open.values(), self._sweep]:
@@ -145,7 +146,7 @@ class Locker:
                 queue.put_nowait({"type": "overflow"})
                 log.warning("dropped a stalled event-stream subscriber")
 
-    def _from_store_thread(self, events: list[Message]) -> None:
+    def _from_store_thread(self, events: list[JournalEntry]) -> None:
         assert self._loop is not None
         for event in events:
             self._loop.call_soon_threadsafe(self.publish, event)
@@ -172,7 +173,7 @@ class Locker:
     # -- couriers --------------------------------------------------------------
 
     async def courier_login(self, code: object) -> tuple[str, Courier]:
-        courier = await self.db(self.store.courier_login, check_courier_code(code))
+        courier = await self.db(self.store.access.courier_login, check_courier_code(code))
         token = secrets.token_urlsafe(24)
         self._sessions[token] = Session(courier, self._session_expiry())
         return token, courier
@@ -211,7 +212,7 @@ class Locker:
         if session.flow is not None and session.flow.active:
             raise FlowError("door_in_progress", "finish the open door first")
         chosen = None if size is None else check_size(size, self.sizes)
-        expected = await self.db(self.store.expected_size, barcode)
+        expected = await self.db(self.store.parcels.expected_size, barcode)
         flow = Flow(Kind.DROPOFF, State.NEED_SIZE, courier=session.courier.id, barcode=barcode)
         flow.prefer_low = bool(prefer_low)
         await self.runner.drive(flow, m.Scanned(chosen or expected))
@@ -257,7 +258,7 @@ class Locker:
         if comp_id not in self.config.compartment_ids:
             raise NotFound("unknown_compartment", f"no compartment {comp_id!r}")
         await self.require_shut_and_latched(comp_id)
-        return await self.db(self.store.return_to_service, comp_id, actor)
+        return await self.db(self.store.custody.return_to_service, comp_id, actor)
 
     async def require_shut_and_latched(self, comp_id: str) -> None:
         """Refuse to put ``comp_id`` back in use unless a fresh read of its boards shows the
@@ -298,10 +299,10 @@ class Locker:
     # -- pickup -----------------------------------------------------------------
 
     async def pickup(self, code: object) -> Flow:
-        problem = codes.check_code_format(code, await self.db(self.store.code_lengths))
+        problem = codes.check_code_format(code, await self.db(self.store.parcels.code_lengths))
         if problem is not None or not isinstance(code, str):
             raise BadRequest("invalid_code", problem or "a code is a string", field="code")
-        reservation = await self.db(self.store.reserve_for_pickup, code, self.unreachable())
+        reservation = await self.db(self.store.access.reserve_for_pickup, code, self.unreachable())
         return await self._pickup(reservation)
 
     def unreachable(self) -> set[str]:
@@ -314,8 +315,8 @@ class Locker:
         try:
             claims = qrtoken.verify(token, self._qr_keys, locker_id, now)
         except qrtoken.ForgedToken:
-            raise await self.db(self.store.forged_token) from None
-        reservation = await self.db(self.store.reserve_for_token, claims, self.unreachable())
+            raise await self.db(self.store.access.forged_token) from None
+        reservation = await self.db(self.store.access.reserve_for_token, claims, self.unreachable())
         return await self._pickup(reservation)
 
     async def _pickup(self, reservation: Reservation) -> Flow:
@@ -333,9 +334,9 @@ class Locker:
 
     # -- courier collection of expired parcels ---------------------------------
 
-    async def collectable(self, token: str | None) -> list[dict[str, Any]]:
+    async def collectable(self, token: str | None) -> list[Collectable]:
         self.session(token, "collect")
-        return await self.db(self.store.collectable)
+        return await self.db(self.store.parcels.collectable)
 
     async def collect(self, token: str | None, parcel_id: object) -> Flow:
         session = self.session(token, "collect")
@@ -346,7 +347,7 @@ class Locker:
         if session.flow is not None and session.flow.active:
             raise FlowError("door_in_progress", "finish the open door first")
         reservation = await self.db(
-            self.store.reserve_for_collect, session.courier.id, parcel_id, self.unreachable()
+            self.store.access.reserve_for_collect, session.courier.id, parcel_id, self.unreachable()
         )
         flow = Flow(
             Kind.COLLECT, State.OPENING, courier=session.courier.id, barcode=reservation.barcode
@@ -365,7 +366,7 @@ class Locker:
         self._door_queue.put_nowait((comp_id, door, item))
 
     def _on_health(self, board: str, online: bool) -> None:
-        self._spawn(self.db(self.store.board_health, board, online))
+        self._spawn(self.db(self.store.journal.board_health, board, online))
 
     async def _door_worker(self) -> None:
         """Handle door changes one at a time, in the order the poller saw them."""
@@ -380,10 +381,10 @@ class Locker:
                 log.exception("handling door %s %s failed", comp_id, door)
 
     async def _door_opened(self, comp_id: str) -> None:
-        result = await self.db(self.store.door_opened, comp_id)
+        result = await self.db(self.store.custody.door_opened, comp_id)
         self._arm_left_open(comp_id)
         flow = self.runner.watching(comp_id)
-        if result["forced"] or flow is None or flow.intent != result["intent"]:
+        if result.forced or flow is None or flow.intent != result.intent:
             return
         await self.runner.drive(flow, m.DoorOpened())
 
@@ -391,11 +392,11 @@ class Locker:
         timer = self._left_open.pop(comp_id, None)
         if timer is not None:
             timer.cancel()
-        result = await self.db(self.store.door_closed, comp_id, item)
+        result = await self.db(self.store.custody.door_closed, comp_id, item)
         flow = self.runner.watching(comp_id)
-        if flow is None or result["completed"] is None or flow.intent != result.get("intent"):
+        if flow is None or result.completed is None or flow.intent != result.intent:
             return
-        await self.runner.drive(flow, m.DoorClosed(result["completed"], result.get("parcel")))
+        await self.runner.drive(flow, m.DoorClosed(result.completed, result.parcel))
 
     def _arm_left_open(self, comp_id: str) -> None:
         if comp_id in self._left_open:
@@ -407,7 +408,7 @@ class Locker:
     async def _door_left_open(self, comp_id: str) -> None:
         if self._left_open.pop(comp_id, None) is None or self.bank.door(comp_id) != Door.OPEN:
             return
-        await self.db(self.store.door_left_open, comp_id)
+        await self.db(self.store.custody.door_left_open, comp_id)
         flow = self.runner.watching(comp_id)
         if flow is not None:
             await self.runner.drive(flow, m.LeftOpen())
@@ -419,6 +420,6 @@ class Locker:
 
     async def _expire(self) -> None:
         try:
-            await self.db(self.store.expire_due)
+            await self.db(self.store.parcels.expire_due)
         finally:
             self._arm_sweep()

@@ -12,6 +12,7 @@ from typing import Any
 from lockerd.bank import Bank
 from lockerd.config import Config
 from lockerd.store import Store
+from lockerd.store.records import JournalEntry, PickupNotice
 from lockerd.worker import Worker
 
 
@@ -26,7 +27,7 @@ class Reads:
 
     async def bank_view(self) -> list[dict[str, Any]]:
         """Every compartment as the kiosk and lockerctl show it, in config order."""
-        rows = {row["id"]: row for row in await self._db(self._store.compartments)}
+        rows = {row.id: row for row in await self._db(self._store.compartments.all)}
         view = []
         for comp in self.config.compartment:
             row = rows[comp.id]
@@ -37,11 +38,11 @@ class Reads:
                     "column": comp.column,
                     "row": comp.row,
                     "low_reach": comp.low_reach,
-                    "state": row["state"],
-                    "reason": row["reason"],
+                    "state": str(row.state),
+                    "reason": row.reason,
                     "door": str(self._bank.door(comp.id)),
                     "lock": self._lock_view(comp.id, comp.board),
-                    "parcel": row["parcel_barcode"],
+                    "parcel": row.parcel_barcode,
                 }
             )
         return view
@@ -76,19 +77,19 @@ class Reads:
         return scan
 
     async def last_seq(self) -> int:
-        return await self._db(self._store.last_seq)
+        return await self._db(self._store.journal.last_seq)
 
-    async def events(self, after: int, limit: int = 1000) -> list[dict[str, Any]]:
+    async def events(self, after: int, limit: int = 1000) -> list[JournalEntry]:
         """Journal events after sequence number ``after``, oldest first."""
-        return await self._db(self._store.events, after, limit)
+        return await self._db(self._store.journal.events, after, limit)
 
     async def code_lengths(self) -> list[int]:
         """The pickup code lengths the keypad takes now."""
-        return await self._db(self._store.code_lengths)
+        return await self._db(self._store.parcels.code_lengths)
 
     async def unsent_count(self) -> int:
-        return await self._db(self._store.unsent_count)
+        return await self._db(self._store.journal.unsent_count)
 
-    async def pickup_notices(self) -> list[dict[str, Any]]:
+    async def pickup_notices(self) -> list[PickupNotice]:
         """Codes waiting to be delivered (the demo's recipient messages)."""
-        return await self._db(self._store.pickup_notices)
+        return await self._db(self._store.parcels.notices)

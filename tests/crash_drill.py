@@ -29,25 +29,25 @@ def arm(rig: Rig, point: str) -> None:
 
         bank.pulse = pulse  # type: ignore[method-assign]
     elif point == "after_pulse":
-        store.record_pulse = die  # type: ignore[method-assign]
+        store.journal.record_pulse = die  # type: ignore[method-assign]
     elif point == "after_door_opened":
-        opened = store.door_opened
+        opened = store.custody.door_opened
 
         def door_opened(comp_id: str) -> Any:
             opened(comp_id)
             die()
 
-        store.door_opened = door_opened  # type: ignore[method-assign]
+        store.custody.door_opened = door_opened  # type: ignore[method-assign]
     elif point == "inside_store_transaction":
-        store._store_parcel = die  # type: ignore[method-assign]
+        store.parcels.store = die  # type: ignore[method-assign]
     elif point == "after_stored":
-        closed = store.door_closed
+        closed = store.custody.door_closed
 
         def door_closed(comp_id: str, item: bool | None = None) -> Any:
             closed(comp_id, item)
             die()
 
-        store.door_closed = door_closed  # type: ignore[method-assign]
+        store.custody.door_closed = door_closed  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown crash point {point}")
 

@@ -235,7 +235,7 @@ class Rig:
         self._nobody: set[str] = set()
         self._arm_hands()
         self.store = Store.open(config, self.clock, notices=notices)
-        self.store.sync_layout()
+        self.store.compartments.sync_layout()
         self.store.seed_demo(config.demo)
         self.locker: Locker = assemble(config, self.store, self.hw, self.clock, Worker(None))
         self.api = _Driven(self)
@@ -351,13 +351,13 @@ class Rig:
     # -- reading the store ---------------------------------------------------
 
     def state(self, comp_id: str) -> str:
-        return str(self.store.compartment(comp_id)["state"])
+        return str(self.store.compartments.get(comp_id).state)
 
     def event_types(self) -> list[str]:
-        return [e["type"] for e in self.store.events()]
+        return [e["type"] for e in self.store.journal.events()]
 
     def code_for(self, barcode: str) -> str:
-        return next(n["code"] for n in self.store.pickup_notices() if n["barcode"] == barcode)
+        return next(n.code for n in self.store.parcels.notices() if n.barcode == barcode)
 
     async def courier(self, code: str = "4321") -> str:
         token, _ = await self.api.courier_login(code)

@@ -35,13 +35,13 @@ class Synced:
         return self.office.locker(LOCKER)
 
     def journal(self) -> list[dict[str, Any]]:
-        return self.rig.store.events(0, limit=10**9)
+        return self.rig.store.journal.events(0, limit=10**9)
 
     async def drain(self, rounds: int = 50) -> None:
         """Rounds until nothing is unsent and a round succeeded."""
         for _ in range(rounds):
             await self.sync.round()
-            if self.sync.failures == 0 and self.rig.store.unsent_count() == 0:
+            if self.sync.failures == 0 and self.rig.store.journal.unsent_count() == 0:
                 return
         raise AssertionError(f"not drained: {self.sync.status()}")
 

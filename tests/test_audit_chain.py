@@ -36,19 +36,19 @@ def old_database(state) -> None:
 def test_an_old_unkeyed_chain_is_kept_anchored_and_continued_with_keyed_links(tmp_path) -> None:
     old_database(tmp_path)
     store = Store.open(bank_config(tmp_path), FakeClock())
-    store.sync_layout()
+    store.compartments.sync_layout()
     try:
         assert store.db.schema_version == len(MIGRATIONS)
         assert store.db.meta("audit.keyed_from") == "3"
-        anchors = [e for e in store.events() if e["type"] == "audit.anchor"]
+        anchors = [e for e in store.journal.events() if e["type"] == "audit.anchor"]
         assert [(a["data"]["audit_seq"], a["data"]["audit_keyed_from"]) for a in anchors] == [
             (2, 3)
         ]
-        assert store.verify_audit()["problems"] == []
-        store.service_disable("M1", "root", "local", "new")
+        assert store.audit.verify()["problems"] == []
+        store.service.disable("M1", "root", "local", "new")
         row = store.db.conn.execute("SELECT * FROM audit WHERE seq = 3").fetchone()
         assert row["hash"] != legacy_hash(row["prev"], dict(row)), "the new link is keyed"
-        assert store.verify_audit() == {"entries": 3, "head": row["hash"], "problems": []}
+        assert store.audit.verify() == {"entries": 3, "head": row["hash"], "problems": []}
     finally:
         store.close()
 
@@ -66,7 +66,7 @@ def test_an_old_entry_edited_with_its_links_recomputed_is_found(tmp_path) -> Non
                 "UPDATE audit SET reason = ?, prev = ?, hash = ? WHERE seq = ?",
                 (entry["reason"], entry["prev"], prev, entry["seq"]),
             )
-        problems = store.verify_audit()["problems"]
+        problems = store.audit.verify()["problems"]
         assert any("entry 2: differs from the one journal event" in p for p in problems), problems
     finally:
         store.close()
@@ -75,14 +75,14 @@ def test_an_old_entry_edited_with_its_links_recomputed_is_found(tmp_path) -> Non
 def test_pruning_keeps_the_newest_anchor(tmp_path) -> None:
     clock = FakeClock()
     store = Store.open(bank_config(tmp_path), clock)
-    store.sync_layout()
+    store.compartments.sync_layout()
     try:
-        store.service_disable("S1", "root", "local", "one")
-        last = store.last_seq()
-        store.acknowledge(last)
-        store.prune_acked(older_than=float("inf"))
-        assert [e["type"] for e in store.events()] == ["service.action"]
-        assert store.verify_audit()["problems"] == []
+        store.service.disable("S1", "root", "local", "one")
+        last = store.journal.last_seq()
+        store.journal.acknowledge(last)
+        store.journal.prune_acked(older_than=float("inf"))
+        assert [e["type"] for e in store.journal.events()] == ["service.action"]
+        assert store.audit.verify()["problems"] == []
     finally:
         store.close()
 
@@ -92,17 +92,17 @@ def test_a_heartbeat_anchoring_an_older_head_than_the_action_before_it(tmp_path)
     lockerd 0.x wrote them): newer in the journal, older in the chain. The chain is
     intact, and removing the action's entry is still found."""
     store = Store.open(bank_config(tmp_path), FakeClock())
-    store.sync_layout()
+    store.compartments.sync_layout()
     try:
         stale = anchor(store.key, store.db.conn)  # read while the chain is empty
-        store.service_disable("S1", "root", "local", "one")
+        store.service.disable("S1", "root", "local", "one")
         with store.db.transaction():
             store.db.journal(1.0, Event.HEARTBEAT, HEALTH | stale)
-        beats = [e for e in store.events() if e["type"] == "heartbeat"]
-        assert beats[-1]["data"]["audit_seq"] == 0 and beats[-1]["seq"] == store.last_seq()
-        assert store.verify_audit()["problems"] == []
+        beats = [e for e in store.journal.events() if e["type"] == "heartbeat"]
+        assert beats[-1]["data"]["audit_seq"] == 0 and beats[-1]["seq"] == store.journal.last_seq()
+        assert store.audit.verify()["problems"] == []
         store.db.conn.execute("DELETE FROM audit WHERE seq = 1")
-        problems = store.verify_audit()["problems"]
+        problems = store.audit.verify()["problems"]
         assert any(p.startswith("entry 1 is missing") for p in problems), problems
     finally:
         store.close()
@@ -112,16 +112,16 @@ def test_a_heartbeat_anchors_the_head_as_it_commits(tmp_path) -> None:
     """The heartbeat's health is gathered, a technician acts, then the heartbeat is written:
     it anchors the entry written before it, whatever its health data held."""
     store = Store.open(bank_config(tmp_path), FakeClock())
-    store.sync_layout()
+    store.compartments.sync_layout()
     try:
         health = HEALTH | anchor(store.key, store.db.conn)  # read before the action
-        store.service_disable("S1", "root", "local", "one")
-        store.record(Event.HEARTBEAT, health)
-        beat = store.events()[-1]
+        store.service.disable("S1", "root", "local", "one")
+        store.journal.record(Event.HEARTBEAT, health)
+        beat = store.journal.events()[-1]
         assert beat["type"] == "heartbeat" and beat["data"]["uptime_s"] == 1
         head = store.db.conn.execute("SELECT hash FROM audit WHERE seq = 1").fetchone()[0]
         assert (beat["data"]["audit_seq"], beat["data"]["audit_head"]) == (1, head)
-        assert store.verify_audit()["problems"] == []
+        assert store.audit.verify()["problems"] == []
     finally:
         store.close()
 
@@ -130,15 +130,15 @@ def test_pruning_keeps_the_anchor_that_bounds_the_chain(tmp_path) -> None:
     """An entry removed, then a heartbeat anchoring what is left: pruning keeps the older
     anchor of the removed entry, so the removal is still found."""
     store = Store.open(bank_config(tmp_path), FakeClock())
-    store.sync_layout()
+    store.compartments.sync_layout()
     try:
-        store.service_disable("S1", "root", "local", "one")
+        store.service.disable("S1", "root", "local", "one")
         store.db.conn.execute("DELETE FROM audit WHERE seq = 1")
-        store.record(Event.HEARTBEAT, HEALTH)
-        store.acknowledge(store.last_seq())
-        store.prune_acked(older_than=float("inf"))
-        assert [e["type"] for e in store.events()] == ["service.action", "heartbeat"]
-        problems = store.verify_audit()["problems"]
+        store.journal.record(Event.HEARTBEAT, HEALTH)
+        store.journal.acknowledge(store.journal.last_seq())
+        store.journal.prune_acked(older_than=float("inf"))
+        assert [e["type"] for e in store.journal.events()] == ["service.action", "heartbeat"]
+        problems = store.audit.verify()["problems"]
         assert any(p.startswith("entry 1 is missing") for p in problems), problems
     finally:
         store.close()

@@ -14,8 +14,8 @@ from tests.rig import Rig, bank_config
 
 async def _intent(rig, comp_id: str) -> int:
     comp = next(c for c in rig.config.compartment if c.id == comp_id)
-    with rig.store._change() as conn:
-        intent = rig.store._intend(conn, comp, Purpose.SERVICE, "test")
+    with rig.store.context.change() as conn:
+        intent = rig.store.intents.create(conn, comp, Purpose.SERVICE, "test")
     return intent
 
 
@@ -132,7 +132,7 @@ async def test_an_intent_cancelled_while_its_pulse_waits_is_not_pulsed(rig) -> N
 
     waiting = asyncio.ensure_future(rig.locker.bank.pulse("S2", second))
     await rig.clock.drain()  # S2's pulse now waits out S1's pulse and the gap
-    rig.store.release(second, "cancelled")
+    rig.store.custody.release(second, "cancelled")
     await rig.clock.advance(1.5)
     with pytest.raises(SafetyError):
         await waiting

@@ -162,7 +162,9 @@ class Soak:
         return self.kinds[kind]
 
     def read_journal(self) -> None:
-        new = self.rig.store.events(after=self.journal[-1]["seq"] if self.journal else 0, limit=-1)
+        new = self.rig.store.journal.events(
+            after=self.journal[-1]["seq"] if self.journal else 0, limit=-1
+        )
         self.journal += new
         for event in new:
             self.kinds[event["type"]] += 1
@@ -209,7 +211,7 @@ class Soak:
         fits = {
             c.id for c in self.rig.config.compartment if SIZES.index(c.size) >= SIZES.index(size)
         }
-        free = {r["id"] for r in self.rig.store.compartments() if r["state"] == "free"}
+        free = {r.id for r in self.rig.store.compartments.all() if r.state == "free"}
         return sorted((fits & free) - self.rig.locker.bank.unavailable())
 
     def hands_off(self, keep: str | None = None) -> None:
@@ -282,13 +284,13 @@ class Soak:
         mine = self.by_intent.get(intent, [])
         attempts = [e["data"]["attempt"] for e in mine if e["type"] == "lock.pulsed"]
         jammed = [e["at"] - self.offset for e in mine if e["type"] == "door.jammed"]
-        row = self.rig.store.compartment(comp)
+        row = self.rig.store.compartments.get(comp)
         inside = {barcode for barcode, where in held(self.rig).items() if where == comp}
         problems = []
         if any(e["type"] == "door.opened" for e in mine):
             problems.append("a door cycle was recorded")
-        if (row["state"], row["reason"]) != ("out_of_service", "door_did_not_open"):
-            problems.append(f"{row['state']} ({row['reason']})")
+        if (row.state, row.reason) != ("out_of_service", "door_did_not_open"):
+            problems.append(f"{row.state} ({row.reason})")
         if attempts != [1, 2] and not (attempts == [1] and self.unreadable(jammed)):
             problems.append(f"pulse attempts {attempts}")
         if (put and put in inside) or (take and take not in inside):
@@ -327,11 +329,11 @@ class Soak:
 
     async def technician(self) -> None:
         """Put checked compartments back in use, so the soak keeps every door busy."""
-        for row in self.rig.store.compartments():
-            broken = row["state"] in ("out_of_service", "needs_check")
-            if broken and self.rig.locker.bank.door(row["id"]) == Door.CLOSED:
+        for row in self.rig.store.compartments.all():
+            broken = row.state in ("out_of_service", "needs_check")
+            if broken and self.rig.locker.bank.door(row.id) == Door.CLOSED:
                 try:
-                    await self.rig.api.return_to_service(row["id"], "soak")
+                    await self.rig.api.return_to_service(row.id, "soak")
                 except FlowError as exc:
                     # Every try of the check's read was lost to the noise: the
                     # compartment stays out of use, and the technician tries again.

@@ -53,13 +53,13 @@ async def test_restart_after_crash(tmp_path, point, person, expected) -> None:
         assert rig.state("S1") == expected
         intents = rig.store.db.conn.execute("SELECT state FROM unlock_intents").fetchall()
         assert {row[0] for row in intents} <= {"interrupted", "done"}
-        seqs = [e["seq"] for e in rig.store.events()]
+        seqs = [e["seq"] for e in rig.store.journal.events()]
         assert seqs == list(range(1, len(seqs) + 1))
         assert rig.store.db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert rig.store.db.conn.execute("PRAGMA foreign_key_check").fetchall() == []
-        stored = [p for p in rig.store.parcels() if p["barcode"] == "CRASH001"]
+        stored = [p for p in rig.store.parcels.all() if p.barcode == "CRASH001"]
         if expected == "occupied":
-            assert stored[0]["state"] == "stored" and stored[0]["compartment_id"] == "S1"
+            assert stored[0].state == "stored" and stored[0].compartment_id == "S1"
         else:
             assert not stored, "a parcel is stored only by a completed door cycle"
             # The interrupted intent still says which parcel may be inside.

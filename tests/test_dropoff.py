@@ -20,8 +20,8 @@ async def test_expected_parcel_is_stored_with_its_announced_size(rig) -> None:
     await rig.person_closes("M1")
     assert flow.state == "stored"
     assert rig.state("M1") == "occupied"
-    parcel = rig.store.parcel(flow.parcel)
-    assert (parcel["state"], parcel["compartment_id"], parcel["recipient"]) == (
+    parcel = rig.store.parcels.get(flow.parcel)
+    assert (parcel.state, parcel.compartment_id, parcel.recipient) == (
         "stored",
         "M1",
         "flat-1",
@@ -100,7 +100,7 @@ async def test_a_courier_who_walks_away_costs_one_compartment(rig) -> None:
     token = await rig.courier()
     flow = await rig.api.dropoff_scan(token, "PCL1", "S")
     await rig.clock.advance(600)
-    broken = [c["id"] for c in rig.store.compartments() if c["state"] != "free"]
+    broken = [c.id for c in rig.store.compartments.all() if c.state != "free"]
     assert broken == ["S1"]
     assert sum(rig.unlocks_of(c.id) for c in rig.config.compartment) == 2
     assert (flow.state, flow.compartment, flow.offered_size) == ("did_not_open", None, "S")
@@ -175,7 +175,7 @@ async def test_doesnt_fit_releases_and_offers_the_next_size(rig) -> None:
     await rig.person_opens("M1")
     await rig.person_closes("M1")
     assert flow.state == "stored"
-    assert rig.store.parcel(flow.parcel)["compartment_id"] == "M1"
+    assert rig.store.parcels.get(flow.parcel).compartment_id == "M1"
 
 
 async def test_doesnt_fit_in_the_largest_size(rig) -> None:
@@ -231,11 +231,11 @@ async def test_one_open_door_per_courier_at_a_time(rig) -> None:
 )
 async def test_bad_scans_are_refused_and_change_nothing(rig, barcode, size, code) -> None:
     token = await rig.courier()
-    before = rig.store.events()
+    before = rig.store.journal.events()
     with pytest.raises(BadRequest) as info:
         await rig.api.dropoff_scan(token, barcode, size)
     assert info.value.code == code
-    assert rig.store.events() == before
+    assert rig.store.journal.events() == before
     assert rig.unlock_frames() == []
 
 

@@ -16,19 +16,19 @@ from tests.rig import Rig, bank_config
 
 
 def out_of_service(rig: Rig, comp: str) -> None:
-    rig.store.service_disable(comp, "tech", "local", "latch feels loose")
+    rig.store.service.disable(comp, "tech", "local", "latch feels loose")
 
 
 async def test_a_latch_that_does_not_catch_keeps_its_compartment_out_of_use(rig) -> None:
     comp = await rig.stored("PCL1", "S")
     out_of_service(rig, comp)
     rig.door(comp).latch_broken = True  # no poll since: only a fresh read can know
-    before = rig.store.events()
+    before = rig.store.journal.events()
     with pytest.raises(FlowError) as info:
         await rig.api.return_to_service(comp, "tech")
     assert info.value.code == "lock_not_latched"
     assert comp in info.value.message and "shut its door firmly" in info.value.message
-    assert rig.store.events() == before
+    assert rig.store.journal.events() == before
     assert rig.state(comp) == Comp.OUT_OF_SERVICE
     assert rig.door(comp).open(), "the door it guards opens to a pull"
     await rig.person_closes(comp)
@@ -38,7 +38,7 @@ async def test_a_latch_that_does_not_catch_keeps_its_compartment_out_of_use(rig)
 
 
 async def test_a_latch_still_held_out_by_its_pulse_is_judged_when_the_pulse_ends(rig) -> None:
-    reservation = rig.store.service_open("S1", "tech", "local", "look inside")
+    reservation = rig.store.service.open("S1", "tech", "local", "look inside")
     await rig.api.open_reserved("service", reservation)
     door = rig.door("S1")
     assert door.open()  # a quick hand: opened and shut while the coil is still energized

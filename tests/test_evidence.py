@@ -49,7 +49,7 @@ def _config(state: Path, *, hook: bool = False, items: bool = False, extra: str 
 
 
 def _events(rig: Rig, kind: str) -> list[dict]:
-    return [e for e in rig.store.events() if e["type"] == kind]
+    return [e for e in rig.store.journal.events() if e["type"] == kind]
 
 
 # -- a door read from its lock's switch ---------------------------------------------
@@ -177,7 +177,7 @@ async def test_a_dropoff_with_nothing_inside_is_an_alarm_not_a_parcel(items_rig)
         "expected": "item",
         "seen": "empty",
     }
-    assert not rig.store.pickup_notices()
+    assert not rig.store.parcels.notices()
 
 
 async def test_a_pickup_completes_when_the_parcel_is_gone(items_rig) -> None:
@@ -344,8 +344,8 @@ async def test_a_restart_checks_each_compartment_against_its_item_sensor(tmp_pat
     again.door("S2").is_open = False
     await again.start()
     try:
-        assert again.store.compartment("S1")["reason"] == "empty_at_start"
-        assert again.store.compartment("S2")["reason"] == "item_at_start"
+        assert again.store.compartments.get("S1").reason == "empty_at_start"
+        assert again.store.compartments.get("S2").reason == "item_at_start"
         assert {again.state("S1"), again.state("S2"), again.state("M1")} == {
             "needs_check",
             "free",

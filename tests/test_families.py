@@ -49,7 +49,7 @@ async def test_jammed_door_is_taken_out_and_another_opened(family_rig) -> None:
     # The status read after the timeout shows the latch caught and the door shut:
     # exactly one more pulse, then out of service.
     assert rig.unlocks_of("S1") == 2
-    assert not [e for e in rig.store.events() if e["type"] == "door.opened"]
+    assert not [e for e in rig.store.journal.events() if e["type"] == "door.opened"]
 
 
 async def test_nobody_opens_a_pickup_door(family_rig) -> None:
@@ -69,7 +69,7 @@ async def test_nobody_opens_a_pickup_door(family_rig) -> None:
         "SELECT state FROM parcels WHERE barcode = 'FAM00004'"
     ).fetchone()
     assert parcel[0] == "stored"
-    opened = [e for e in rig.store.events() if e["type"] == "door.opened"]
+    opened = [e for e in rig.store.journal.events() if e["type"] == "door.opened"]
     assert len(opened) == 1, "only the courier's drop-off opened the door"
     assert "parcel.collected" not in rig.event_types()
 
@@ -106,6 +106,6 @@ async def test_silent_board_goes_offline_and_nothing_on_it_is_offered(family_rig
     for _ in range(3):
         await rig.clock.advance(rig.config.timing.poll_interval_ms / 1000)
     assert {"board": name} in [
-        e["data"] for e in rig.store.events() if e["type"] == "board.offline"
+        e["data"] for e in rig.store.journal.events() if e["type"] == "board.offline"
     ]
     assert rig.locker.bank.unavailable() == rig.config.compartment_ids

@@ -48,7 +48,7 @@ async def test_a_refused_pickup_of_an_expired_parcel_does_not_reset_the_count(ri
     for _ in range(2):
         await guess(rig)
     assert (await guess(rig, expired)).code == "parcel_expired"
-    state = rig.store.throttle_state("pickup")
+    state = rig.store.access.throttle_state("pickup")
     assert state.failures == 2
     budget = rig.config.pickup.throttle.lockout_after
     assert (await guess(rig)).details["attempts_left"] == budget - 3
@@ -59,11 +59,11 @@ async def test_only_a_completed_pickup_ends_the_back_off_and_never_refills_the_b
     for _ in range(3):
         await guess(rig)
     flow = await rig.api.pickup(rig.code_for("PCL1"))
-    assert rig.store.throttle_state("pickup").failures == 3, "a right code alone is no reset"
+    assert rig.store.access.throttle_state("pickup").failures == 3, "a right code alone is no reset"
     await rig.person_opens(comp)
     await rig.person_closes(comp)
     assert flow.state == "collected"
-    assert rig.store.throttle_state("pickup").failures == 0
+    assert rig.store.access.throttle_state("pickup").failures == 0
     left = (await guess(rig)).details
     assert left == {"attempts_left": rig.config.pickup.throttle.lockout_after - 4, "retry_after": 0}
 
@@ -112,7 +112,7 @@ async def test_a_restart_refills_nothing(tmp_path) -> None:
         await again.jump(900)
         assert (await guess(again)).code == "locked_out", "one code back, spent, locked again"
         budget = config.pickup.throttle.lockout_after
-        assert again.store.throttle_state("pickup").failures == budget + 1
+        assert again.store.access.throttle_state("pickup").failures == budget + 1
     finally:
         await again.stop()
 
@@ -146,7 +146,7 @@ async def test_a_board_that_boots_at_1970_takes_codes_at_once(tmp_path) -> None:
         flow = await again.api.pickup(code)
         assert flow.compartment is not None, "the resident's own code opens the door"
         # Still within the bound: the clock step handed out no more than a full budget.
-        state = again.store.throttle_state("pickup")
+        state = again.store.access.throttle_state("pickup")
         assert state.budget_full_at <= again.clock.time() + rules.lockout_after * rules.lockout_s
     finally:
         await again.stop()
@@ -161,10 +161,12 @@ async def test_a_backward_clock_step_during_a_lock_out_adds_at_most_one_lock_out
     blocked = await guess(rig)
     assert blocked.code == "locked_out"
     assert blocked.details["retry_after"] <= rules.lockout_s
-    failures = rig.store.throttle_state("pickup").failures
+    failures = rig.store.access.throttle_state("pickup").failures
     await rig.clock.advance(rules.lockout_s)
     await guess(rig)
-    assert rig.store.throttle_state("pickup").failures == failures + 1, "the code was checked"
+    assert rig.store.access.throttle_state("pickup").failures == failures + 1, (
+        "the code was checked"
+    )
     assert http_status(answer) == 429
 
 

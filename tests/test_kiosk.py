@@ -46,7 +46,7 @@ async def test_a_stalled_reader_is_told_and_can_replay(rig, kiosk) -> None:
         assert ws.closed
     async with kiosk.ws_connect("/api/events?after=0") as ws:
         hello = await ws.receive_json()
-        assert hello["replayed"] == rig.store.last_seq()
+        assert hello["replayed"] == rig.store.journal.last_seq()
 
 
 @pytest.mark.parametrize(

@@ -73,10 +73,10 @@ async def _post(kiosk, path: str, text: str, content_type: str | None = "applica
     ids=["text-plain", "form", "multipart", "octet-stream", "latin-1", "none"],
 )
 async def test_a_body_that_is_not_declared_json_is_refused(rig, kiosk, form) -> None:
-    before = rig.store.last_seq()
+    before = rig.store.journal.last_seq()
     async with kiosk.post("/api/pickups", **form) as response:
         assert await _error(response) == (415, "unsupported_media_type")
-    assert rig.store.last_seq() == before  # no pickup.denied: nothing was tried
+    assert rig.store.journal.last_seq() == before  # no pickup.denied: nothing was tried
 
 
 async def test_json_with_a_charset_and_an_empty_body_without_a_type_are_taken(kiosk) -> None:
@@ -104,11 +104,11 @@ async def test_json_with_a_charset_and_an_empty_body_without_a_type_are_taken(ki
 )
 async def test_a_post_from_a_foreign_origin_is_refused(rig, server, kiosk, origin) -> None:
     origin = origin.format(port=server.port, other=server.port + 1)
-    before = rig.store.last_seq()
+    before = rig.store.journal.last_seq()
     headers = {"Origin": origin}
     async with kiosk.post("/api/pickups", json={"code": "12345678"}, headers=headers) as response:
         assert await _error(response) == (403, "foreign_origin")
-    assert rig.store.last_seq() == before
+    assert rig.store.journal.last_seq() == before
 
 
 @pytest.mark.parametrize(
@@ -317,10 +317,10 @@ async def test_the_static_files_are_served(kiosk) -> None:
 
 
 async def test_a_body_over_the_limit_is_refused(rig, kiosk) -> None:
-    before = rig.store.last_seq()
+    before = rig.store.journal.last_seq()
     text = json.dumps({"code": "1" * 20_000})
     assert await _post(kiosk, "/api/pickups", text) == (413, "body_too_large")
-    assert rig.store.last_seq() == before
+    assert rig.store.journal.last_seq() == before
 
 
 # -- limits on what a body holds ----------------------------------------------------------
@@ -356,25 +356,25 @@ async def test_a_body_over_the_limit_is_refused(rig, kiosk) -> None:
     ],
 )
 async def test_a_body_out_of_bounds_is_refused(rig, kiosk, text, code) -> None:
-    before = rig.store.last_seq()
+    before = rig.store.journal.last_seq()
     data = text.encode("latin-1") if text == "\xff" else text.encode()
     async with kiosk.post(
         "/api/pickups", data=data, headers={"Content-Type": "application/json"}
     ) as response:
         assert await _error(response) == (400, code)
-    assert rig.store.last_seq() == before
+    assert rig.store.journal.last_seq() == before
 
 
 @pytest.mark.parametrize("parcel", [9223372036854775808, 2**70, -(2**63) - 1, 0, -1])
 async def test_a_parcel_id_out_of_range_is_refused(rig, kiosk, parcel) -> None:
     token = await rig.courier()
-    before = rig.store.last_seq()
+    before = rig.store.journal.last_seq()
     headers = {"Authorization": f"Bearer {token}"}
     async with kiosk.post("/api/collections", json={"parcel": parcel}, headers=headers) as response:
         status, code = await _error(response)
         assert (status, code) == (400, "invalid_field")
         assert (await response.json())["error"]["field"] == "parcel"
-    assert rig.store.last_seq() == before
+    assert rig.store.journal.last_seq() == before
 
 
 async def test_the_largest_parcel_id_is_looked_up(rig, kiosk) -> None:
@@ -407,7 +407,7 @@ async def test_a_fault_on_an_open_event_stream_closes_it(rig, kiosk, caplog) -> 
     def broken(after: int, limit: int = 1000) -> list:
         raise RuntimeError("disk on fire")
 
-    rig.locker.store.events = broken
+    rig.locker.store.journal.events = broken
     async with kiosk.ws_connect("/api/events?after=0") as ws:
         message = await ws.receive()
         assert message.type == aiohttp.WSMsgType.CLOSE
@@ -497,12 +497,12 @@ async def test_a_page_from_another_site_can_neither_post_nor_listen(
     rig, server, attacker, rebinding_browser
 ) -> None:
     await rig.stored("JJD0001", "M")
-    before = rig.store.last_seq()
+    before = rig.store.journal.last_seq()
     page = await rebinding_browser.new_page()
     await page.goto(attacker)
     got = await page.evaluate("(kiosk) => window.attack(kiosk)", server.url.rstrip("/"))
     assert got == "refused"
-    assert rig.store.last_seq() == before  # the code was not tried: no pickup.denied
+    assert rig.store.journal.last_seq() == before  # the code was not tried: no pickup.denied
 
     # After rebinding evil.test to 127.0.0.1, a page of that name is "same-origin" with
     # the kiosk; the kiosk does not answer that name.

@@ -22,8 +22,8 @@ async def test_right_code_opens_and_closing_collects(rig) -> None:
     await rig.person_closes(comp)
     assert flow.state == "collected"
     assert rig.state(comp) == "free"
-    assert rig.store.parcels()[-1]["state"] == "collected"
-    assert rig.store.pickup_notices() == [], "no plaintext code left once collected"
+    assert rig.store.parcels.all()[-1].state == "collected"
+    assert rig.store.parcels.notices() == [], "no plaintext code left once collected"
 
 
 async def test_code_works_once(rig) -> None:
@@ -47,7 +47,7 @@ async def test_codes_are_stored_only_as_hmac(rig) -> None:
     dump = "\n".join(rig.store.db.conn.iterdump())
     # The notice waiting for the back office holds the code sealed, not in plaintext.
     assert code not in dump
-    assert rig.store.pickup_notices()[0]["code"] == code
+    assert rig.store.parcels.notices()[0].code == code
 
 
 async def test_wrong_codes_back_off_from_the_third_and_lock_out(rig) -> None:
@@ -78,7 +78,7 @@ async def test_attempt_during_backoff_is_refused_without_counting(rig) -> None:
     with pytest.raises(FlowError) as info:
         await rig.api.pickup("11111111")
     assert info.value.code == "too_fast"
-    assert rig.store.throttle_state("pickup").failures == 3
+    assert rig.store.access.throttle_state("pickup").failures == 3
 
 
 async def test_lockout_survives_a_restart(tmp_path) -> None:
@@ -112,11 +112,11 @@ async def test_lockout_survives_a_restart(tmp_path) -> None:
     "code", ["1234567", "123456789", "1234abcd", "", 12345678, None, "１２３４５６７８"]
 )
 async def test_malformed_codes_are_refused_and_not_counted(rig, code) -> None:
-    before = rig.store.events()
+    before = rig.store.journal.events()
     with pytest.raises(BadRequest) as info:
         await rig.api.pickup(code)
     assert info.value.code == "invalid_code"
-    assert rig.store.events() == before
+    assert rig.store.journal.events() == before
 
 
 async def test_pickup_door_that_never_opens_is_out_of_order(rig) -> None:
@@ -135,7 +135,7 @@ async def test_expired_parcel_is_refused_to_the_resident(rig) -> None:
     await rig.stored("PCL1", "S")
     code = rig.code_for("PCL1")
     await rig.jump(72 * 3600 + 61)
-    assert rig.store.parcels()[-1]["state"] == "expired"
+    assert rig.store.parcels.all()[-1].state == "expired"
     assert "parcel.expired" in rig.event_types()
     with pytest.raises(FlowError) as info:
         await rig.api.pickup(code)
@@ -147,20 +147,20 @@ async def test_courier_collects_an_expired_parcel(rig) -> None:
     await rig.jump(72 * 3600 + 61)
     token = await rig.courier("5555")
     (parcel,) = await rig.api.collectable(token)
-    assert (parcel["barcode"], parcel["compartment_id"]) == ("PCL1", comp)
-    flow = await rig.api.collect(token, parcel["id"])
+    assert (parcel.barcode, parcel.compartment_id) == ("PCL1", comp)
+    flow = await rig.api.collect(token, parcel.id)
     assert (flow.kind, flow.state, flow.compartment) == ("collect", "opening", comp)
     await rig.person_opens(comp)
     await rig.person_closes(comp)
     assert flow.state == "collected"
-    assert rig.store.parcel(parcel["id"])["state"] == "returned"
+    assert rig.store.parcels.get(parcel.id).state == "returned"
     assert rig.state(comp) == "free"
     assert rig.event_types()[-1] == "parcel.returned"
 
 
 async def test_collect_needs_the_right_and_an_expired_parcel(rig) -> None:
     await rig.stored("PCL1", "S")
-    parcel_id = rig.store.parcels()[-1]["id"]
+    parcel_id = rig.store.parcels.all()[-1].id
     deliverer = await rig.courier("7777")
     with pytest.raises(FlowError) as info:
         await rig.api.collectable(deliverer)
@@ -195,7 +195,7 @@ async def test_a_code_issued_before_the_code_length_grew_still_opens_its_door(tm
         fresh = await again.stored("PCL2", "S")
         new = again.code_for("PCL2")
         assert len(new) == 9
-        assert again.store.code_lengths() == [8, 9]
+        assert again.store.parcels.code_lengths() == [8, 9]
         with pytest.raises(BadRequest) as info:
             await again.api.pickup("1234567")
         assert "8 or 9 digits" in info.value.message

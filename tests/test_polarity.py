@@ -28,7 +28,7 @@ async def started(tmp_path: Path, family: str = "kerong-cu16", **wired: int) -> 
 
 
 def alarms(rig: Rig) -> list[dict]:
-    return [e["data"] for e in rig.store.events() if e["type"] == ALARM]
+    return [e["data"] for e in rig.store.journal.events() if e["type"] == ALARM]
 
 
 @pytest.mark.parametrize(

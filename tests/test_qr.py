@@ -81,7 +81,7 @@ async def test_a_forged_token_counts_as_a_wrong_code(qr_rig) -> None:
     with pytest.raises(FlowError) as info:
         await rig.api.pickup_token(token(rig, key=Ed25519PrivateKey.generate()))
     assert info.value.details["attempts_left"] == rig.config.pickup.throttle.lockout_after - 1
-    assert rig.store.throttle_state("pickup").failures == 1
+    assert rig.store.access.throttle_state("pickup").failures == 1
 
 
 async def test_a_tampered_payload_is_forged(qr_rig) -> None:

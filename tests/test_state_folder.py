@@ -92,7 +92,7 @@ async def test_no_plaintext_code_in_the_database_files_before_or_after_the_picku
     await rig.api.pickup(code)
     await rig.person_opens(comp)
     await rig.person_closes(comp)
-    assert rig.store.parcels()[-1]["state"] == "collected"
+    assert rig.store.parcels.all()[-1].state == "collected"
     assert code.encode() not in on_disk(state)
 
 
@@ -103,7 +103,7 @@ async def test_without_anyone_to_deliver_it_no_code_is_kept(tmp_path) -> None:
         await rig.stored("PCL1", "S")
         count = rig.store.db.conn.execute("SELECT COUNT(*) FROM pickup_notices").fetchone()
         assert tuple(count) == (0,)
-        stored = next(e for e in rig.store.events() if e["type"] == "parcel.stored")
+        stored = next(e for e in rig.store.journal.events() if e["type"] == "parcel.stored")
         assert "pickup_code" not in stored["data"]
     finally:
         await rig.stop()
@@ -117,10 +117,10 @@ async def test_a_plaintext_notice_from_an_older_lockerd_is_sealed_at_start(tmp_p
     await rig.stop()
     store = Store.open(bank_config(tmp_path), FakeClock(), notices=True)
     try:
-        assert [n["code"] for n in store.pickup_notices()] == [code]
+        assert [n.code for n in store.parcels.notices()] == [code]
         raw = store.db.conn.execute("SELECT code FROM pickup_notices").fetchone()[0]
         assert code not in raw
-        sent = [e["data"] for e in store.unsent(100) if e["type"] == "parcel.stored"]
+        sent = [e["data"] for e in store.journal.unsent(100) if e["type"] == "parcel.stored"]
         assert [data["pickup_code"] for data in sent] == [code]
     finally:
         store.close()

@@ -16,7 +16,7 @@ from tests.rig import bank_config
 @pytest.fixture
 def store(tmp_path):
     s = Store.open(bank_config(tmp_path), FakeClock())
-    s.sync_layout()
+    s.compartments.sync_layout()
     yield s
     s.close()
 
@@ -60,7 +60,7 @@ def test_a_parcel_stored_before_code_lengths_were_recorded_counts_as_eight_digit
     store = Store.open(config, FakeClock())
     try:
         assert store.db.schema_version == len(MIGRATIONS) == 8
-        assert store.code_lengths() == [8, 10]
+        assert store.parcels.code_lengths() == [8, 10]
     finally:
         store.close()
 
@@ -69,8 +69,8 @@ def test_a_journal_pruned_before_migration_8_says_where_it_holds_every_event(tmp
     config = bank_config(tmp_path)
     store = Store.open(config, FakeClock())
     for n in range(12):
-        store.record(Event.STORAGE_OVER_BUDGET, {"bytes": n, "budget": 1, "unsent": 0})
-    last = store.last_seq()
+        store.journal.record(Event.STORAGE_OVER_BUDGET, {"bytes": n, "budget": 1, "unsent": 0})
+    last = store.journal.last_seq()
     store.close()
     db = Database(config.database_path)  # an older lockerd pruned all but one early event
     db.conn.execute("DELETE FROM journal WHERE seq > 2 AND seq < ?", (last - 4,))
@@ -79,30 +79,30 @@ def test_a_journal_pruned_before_migration_8_says_where_it_holds_every_event(tmp
     db.close()
     store = Store.open(config, FakeClock())
     try:
-        assert store.held_from() == last - 4
+        assert store.journal.held_from() == last - 4
     finally:
         store.close()
 
 
 def test_state_change_and_event_commit_together(store) -> None:
-    before = store.events()
-    with pytest.raises(RuntimeError), store._change() as conn:
-        store._set(conn, "S1", "out_of_service", "test")
-        store._event(Event.OUT_OF_SERVICE, {"compartment": "S1", "reason": "test"})
+    before = store.journal.events()
+    with pytest.raises(RuntimeError), store.context.change() as conn:
+        store.compartments.set(conn, "S1", "out_of_service", "test")
+        store.context.event(Event.OUT_OF_SERVICE, {"compartment": "S1", "reason": "test"})
         raise RuntimeError("power cut mid-transaction")
-    assert store.compartment("S1")["state"] == "free"
-    assert store.events() == before
+    assert store.compartments.get("S1").state == "free"
+    assert store.journal.events() == before
 
 
 def test_journal_has_no_gaps_after_a_rollback(store) -> None:
-    with store._change():
-        store._event(Event.IN_SERVICE, {"compartment": "S1", "state": "free", "actor": "t1"})
-    with pytest.raises(RuntimeError), store._change():
-        store._event(Event.IN_SERVICE, {"compartment": "S1", "state": "free", "actor": "t2"})
+    with store.context.change():
+        store.context.event(Event.IN_SERVICE, {"compartment": "S1", "state": "free", "actor": "t1"})
+    with pytest.raises(RuntimeError), store.context.change():
+        store.context.event(Event.IN_SERVICE, {"compartment": "S1", "state": "free", "actor": "t2"})
         raise RuntimeError
-    with store._change():
-        store._event(Event.IN_SERVICE, {"compartment": "S1", "state": "free", "actor": "t3"})
-    seqs = [e["seq"] for e in store.events()]
+    with store.context.change():
+        store.context.event(Event.IN_SERVICE, {"compartment": "S1", "state": "free", "actor": "t3"})
+    seqs = [e["seq"] for e in store.journal.events()]
     assert seqs == list(range(1, len(seqs) + 1))
 
 
@@ -112,7 +112,7 @@ def test_journal_outside_a_transaction_is_refused(store) -> None:
 
 
 def test_check_constraints_hold(store) -> None:
-    with pytest.raises(sqlite3.IntegrityError), store._change() as conn:
+    with pytest.raises(sqlite3.IntegrityError), store.context.change() as conn:
         conn.execute("UPDATE compartments SET state = 'bogus' WHERE id = 'S1'")
 
 
@@ -133,7 +133,7 @@ def test_wrong_key_is_refused(tmp_path) -> None:
 def test_missing_key_with_codes_in_the_database_is_refused(tmp_path) -> None:
     config = bank_config(tmp_path)
     store = Store.open(config, FakeClock())
-    store.sync_layout()
+    store.compartments.sync_layout()
     store.seed_demo(config.demo)  # couriers' codes are HMACs under the key
     store.close()
     config.key_path.unlink()
@@ -147,15 +147,15 @@ def test_dropping_a_compartment_that_holds_a_parcel_is_refused(tmp_path) -> None
 
     config = bank_config(tmp_path)
     store = Store.open(config, FakeClock())
-    store.sync_layout()
-    r = store.reserve_for_dropoff("c1", "PCL1", "L")
-    store.door_opened(r.compartment_id)
-    store.door_closed(r.compartment_id)
+    store.compartments.sync_layout()
+    r = store.custody.reserve_for_dropoff("c1", "PCL1", "L")
+    store.custody.door_opened(r.compartment_id)
+    store.custody.door_closed(r.compartment_id)
     store.close()
     text = BANK.format(state=tmp_path, locked_bit=1, closed_bit=1)
     smaller = parse(text[: text.index('[[compartment]]\nid = "L1"')], tmp_path / "b.toml")
     with pytest.raises(StoreError, match="L1 holds parcel PCL1"):
-        Store.open(smaller, FakeClock()).sync_layout()
+        Store.open(smaller, FakeClock()).compartments.sync_layout()
 
 
 @pytest.mark.parametrize(
@@ -174,16 +174,16 @@ def test_dropping_a_compartment_that_holds_a_parcel_is_refused(tmp_path) -> None
 )
 def test_reconcile_after_restart(store, setup, door, expected, reason) -> None:
     if setup in ("occupied", "reserved", "opened", "out_of_service"):
-        r = store.reserve_for_dropoff("c1", "PCL1", "S")
+        r = store.custody.reserve_for_dropoff("c1", "PCL1", "S")
         if setup == "out_of_service":
-            store.unlock_failed(r.intent_id)
+            store.custody.unlock_failed(r.intent_id)
         if setup in ("occupied", "opened"):
-            store.door_opened("S1")
+            store.custody.door_opened("S1")
         if setup == "occupied":
-            store.door_closed("S1")
-    store.reconcile({"S1": door})
-    row = store.compartment("S1")
-    assert (row["state"], row["reason"]) == (expected, reason)
+            store.custody.door_closed("S1")
+    store.custody.reconcile({"S1": door})
+    row = store.compartments.get("S1")
+    assert (row.state, row.reason) == (expected, reason)
     live = store.db.conn.execute(
         "SELECT COUNT(*) FROM unlock_intents WHERE state IN ('pending','opened','released')"
     ).fetchone()[0]

@@ -56,7 +56,7 @@ async def test_a_week_away_then_every_event_arrives_once_in_order(synced) -> Non
         await s.rig.jump(DAY)
     assert s.sync.failures == 21
     assert all(0 <= d <= s.sync.sync.backoff_max_s for d in delays)
-    backlog = s.rig.store.unsent_count()
+    backlog = s.rig.store.journal.unsent_count()
     assert backlog > 100
 
     await s.office.restart()
@@ -66,14 +66,14 @@ async def test_a_week_away_then_every_event_arrives_once_in_order(synced) -> Non
     assert len(pushes) <= backlog // 100 + 3  # batches of 100, not one request an event
     # The codes of the parcels still inside reached the back office; the locker forgot them.
     assert set(office_codes(s)) == set(inside)
-    assert s.rig.store.pickup_notices() == []
+    assert s.rig.store.parcels.notices() == []
 
 
 async def test_the_codes_the_back_office_was_sent_open_the_doors(synced) -> None:
     s = synced
     comp = await s.rig.stored("PCL1", "S")
     await s.drain()
-    assert s.rig.store.pickup_notices() == []  # gone from the locker once acknowledged
+    assert s.rig.store.parcels.notices() == []  # gone from the locker once acknowledged
     flow = await s.rig.api.pickup(office_codes(s)["PCL1"])
     assert flow.compartment == comp
 
@@ -96,7 +96,7 @@ async def test_a_flapping_network_loses_and_repeats_nothing(synced) -> None:
         s.office.faults = dataclasses.replace(s.office.faults, **faults[round_no % len(faults)])
         await s.sync.round()
         s.office.faults = type(s.office.faults)()
-        acked, _ = s.rig.store.sync_position()
+        acked, _ = s.rig.store.journal.sync_position()
         assert acked <= s.record.acked  # the locker never counts an event the office lacks
     await s.drain()
     s.assert_every_event_arrived_once_in_order()
@@ -157,10 +157,10 @@ async def test_commands_issued_while_offline_apply_once_in_order(synced) -> None
     await s.drain()  # the duplicate page comes round again
     applied = [e["data"]["id"] for e in s.journal() if e["type"] == "command.applied"]
     assert applied == [c["id"] for c in issued]
-    assert s.rig.store.compartment("S2")["state"] == Comp.OUT_OF_SERVICE
-    parcels = {p["barcode"]: p for p in s.rig.store.parcels()}
-    assert (parcels["EXP1"]["size"], parcels["EXP1"]["hold_hours"]) == ("M", 24)
-    assert parcels["EXP2"]["state"] == "cancelled"
+    assert s.rig.store.compartments.get("S2").state == Comp.OUT_OF_SERVICE
+    parcels = {p.barcode: p for p in s.rig.store.parcels.all()}
+    assert (parcels["EXP1"].size, parcels["EXP1"].hold_hours) == ("M", 24)
+    assert parcels["EXP2"].state == "cancelled"
     rows = s.rig.store.db.conn.execute("SELECT id, outcome FROM inbox ORDER BY rowid").fetchall()
     assert [tuple(r) for r in rows] == [(c["id"], "applied") for c in issued]
 
@@ -219,23 +219,23 @@ async def test_a_command_that_cannot_apply_is_rejected_with_its_reason(
     synced, kind, data, reason
 ) -> None:
     s = synced
-    before = s.rig.store.parcels()
+    before = s.rig.store.parcels.all()
     command = s.issue(kind, data)
     await s.drain()
     await s.drain()  # the rejection event itself reaches the back office
     [rejected] = [e for e in s.record.in_order() if e["type"] == "command.rejected"]
     assert rejected["data"]["id"] == command["id"] and reason in rejected["data"]["reason"]
-    assert s.rig.store.parcels() == before
+    assert s.rig.store.parcels.all() == before
 
 
 async def test_an_expired_command_is_rejected_unapplied(synced) -> None:
     s = synced
-    before = s.rig.store.parcels()
+    before = s.rig.store.parcels.all()
     s.issue("parcel.expect", {"barcode": "LATE1"}, expires_in=-5)
     await s.drain()
     [rejected] = [e for e in s.journal() if e["type"] == "command.rejected"]
     assert rejected["data"]["reason"] == "expired before it arrived"
-    assert s.rig.store.parcels() == before
+    assert s.rig.store.parcels.all() == before
 
 
 async def test_a_command_without_an_id_is_refused_and_not_recorded(synced) -> None:
@@ -318,7 +318,7 @@ async def test_acknowledged_events_are_pruned_and_unsent_ones_never(synced) -> N
     s = synced
     await s.rig.stored("OLD1", "S")
     await s.drain()
-    acked = s.rig.store.sync_position()[0]
+    acked = s.rig.store.journal.sync_position()[0]
     await s.office.stop()
     await s.rig.stored("NEW1", "S")
     await s.rig.jump(31 * DAY)
@@ -381,10 +381,10 @@ async def test_an_unexpected_fault_in_a_round_backs_off_instead_of_ending_sync(s
     def broken(limit: int) -> list:
         raise RuntimeError("disk on fire")
 
-    s.rig.store.unsent = broken
+    s.rig.store.journal.unsent = broken
     delay = await s.sync.round()
     assert 0 <= delay <= s.sync.sync.backoff_base_s and "disk on fire" in s.sync.last_error
-    del s.rig.store.unsent
+    del s.rig.store.journal.unsent
     await s.drain()
 
 

@@ -28,10 +28,10 @@ async def _pruned(s: Synced) -> int:
     await s.rig.jump(31 * DAY)
     s.sync._next_prune = 0
     await s.drain()
-    held_from = s.rig.store.held_from()
+    held_from = s.rig.store.journal.held_from()
     assert held_from > 1
     assert [e["seq"] for e in s.journal() if e["seq"] >= held_from] == list(
-        range(held_from, s.rig.store.last_seq() + 1)
+        range(held_from, s.rig.store.journal.last_seq() + 1)
     )
     return held_from
 
@@ -40,7 +40,7 @@ def _alarms(s: Synced, count: int) -> None:
     """``count`` events of about 250 bytes each."""
     for n in range(count):
         data = {"board": f"board-{n:03}", "key": "closed_bit", "detail": "x" * 160}
-        s.rig.store.record(Event.BOARD_POLARITY_SUSPECT, data)
+        s.rig.store.journal.record(Event.BOARD_POLARITY_SUSPECT, data)
 
 
 def _restored_empty(s: Synced) -> None:
@@ -61,7 +61,7 @@ async def test_a_back_office_restored_empty_adopts_the_locker_from_first_seq(syn
     journal = [e for e in s.journal() if e["seq"] >= held_from]
     sent = record.in_order()
     assert [e["seq"] for e in sent] == [e["seq"] for e in journal]
-    assert record.acked == journal[-1]["seq"] == s.rig.store.sync_position()[0]
+    assert record.acked == journal[-1]["seq"] == s.rig.store.journal.sync_position()[0]
     assert record.duplicates == len([e for e in sent if e["seq"] > held_from + 2])
     barcodes = [e["data"].get("barcode") for e in sent if e["type"] == "parcel.stored"]
     assert barcodes == ["NEW1"]  # with its pickup code, the old ones' gone with them
@@ -88,8 +88,8 @@ async def test_a_back_office_that_will_not_adopt_fails_the_round_and_says_why(
     assert s.sync.failures == 2
     assert f"this locker holds them only from {held_from}" in s.sync.last_error
     assert "must adopt from first_seq" in s.sync.last_error
-    assert s.rig.store.held_from() == held_from  # nothing more was lost on the locker
-    assert s.rig.store.unsent_count() > 0
+    assert s.rig.store.journal.held_from() == held_from  # nothing more was lost on the locker
+    assert s.rig.store.journal.unsent_count() > 0
 
 
 async def test_an_unknown_cursor_starts_the_commands_again_and_applies_none_twice(
@@ -98,7 +98,7 @@ async def test_an_unknown_cursor_starts_the_commands_again_and_applies_none_twic
     s = synced
     first = s.issue("courier.upsert", {"id": "c1", "code": "1111", "rights": ["deliver"]})
     await s.drain()
-    cursor = s.rig.store.sync_position()[1]
+    cursor = s.rig.store.journal.sync_position()[1]
     assert cursor
     # The back office comes back from an older copy: another instance, every command
     # it had re-sent, and a new one.
@@ -111,7 +111,7 @@ async def test_an_unknown_cursor_starts_the_commands_again_and_applies_none_twic
     assert ("GET", 410) in statuses
     applied = [e["data"]["id"] for e in s.journal() if e["type"] == "command.applied"]
     assert applied == [first["id"], revoke["id"]]  # the old one once, the new one once
-    assert s.rig.store.sync_position()[1].startswith("restored.")
+    assert s.rig.store.journal.sync_position()[1].startswith("restored.")
 
 
 async def test_a_410_to_the_empty_cursor_is_a_protocol_error(synced, monkeypatch) -> None:
@@ -229,7 +229,7 @@ def _coordinator(s: Synced, url: str) -> SyncCoordinator:
 async def _drain(s: Synced, sync: SyncCoordinator) -> None:
     for _ in range(50):
         await sync.round()
-        if sync.failures == 0 and s.rig.store.unsent_count() == 0:
+        if sync.failures == 0 and s.rig.store.journal.unsent_count() == 0:
             return
     raise AssertionError(f"not drained: {sync.status()}")
 

@@ -88,7 +88,7 @@ class DemoRoutes:
 
     async def demo_messages(self, request: web.Request) -> web.Response:
         """The recipients' messages: the code, and a QR code when the demo signs them."""
-        notices = await self.reads.pickup_notices()
+        notices = [n.to_json() for n in await self.reads.pickup_notices()]
         signer = self.config.demo.qr_signing_key
         key = qrtoken.private_key(signer) if signer else None
         for notice in notices:

@@ -28,6 +28,7 @@ from lockerd.locker import Message, Session
 from lockerd.reads import Reads
 from lockerd.scanning import ScanHub, Scanners
 from lockerd.store.credentials import Courier
+from lockerd.store.records import Collectable
 
 #: The longest message an event stream client may send (it sends nothing the stream reads).
 MAX_WS_MESSAGE = 4096
@@ -66,7 +67,7 @@ class KioskLocker(Protocol):
     def own_dropoff(self, token: str | None, flow_id: str) -> Flow: ...
     async def pickup(self, code: object) -> Flow: ...
     async def pickup_token(self, token: object) -> Flow: ...
-    async def collectable(self, token: str | None) -> list[dict[str, Any]]: ...
+    async def collectable(self, token: str | None) -> list[Collectable]: ...
     async def collect(self, token: str | None, parcel_id: object) -> Flow: ...
 
 
@@ -317,7 +318,8 @@ class KioskServer:
         return web.json_response(flow.view())
 
     async def collectable(self, request: web.Request) -> web.Response:
-        return web.json_response({"parcels": await self.locker.collectable(_token(request))})
+        parcels = await self.locker.collectable(_token(request))
+        return web.json_response({"parcels": [p.to_json() for p in parcels]})
 
     async def collect(self, request: web.Request) -> web.Response:
         data = await body(request, {"parcel"}, {"parcel"})

@@ -1,7 +1,7 @@
 """Durable state in SQLite: custody, journal, credentials."""
 
 from lockerd.store._db import Database
-from lockerd.store.base import Reservation
+from lockerd.store.intents import Reservation
 from lockerd.store.store import Store
 
 __all__ = ["Database", "Reservation", "Store"]

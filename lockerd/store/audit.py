@@ -24,10 +24,14 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from lockerd.codes import DeviceKey
+from lockerd.domain import Event
+from lockerd.store._context import Context
+
+T = TypeVar("T")
 
 GENESIS = "0" * 64
 FIELDS = ("seq", "at", "actor", "origin", "action", "target", "reason")
@@ -160,3 +164,67 @@ def kept_anchors(conn: sqlite3.Connection) -> list[int]:
         if seq > top_seq:
             top, top_seq = event_seq, seq
     return [s for s in (newest, top) if s is not None]
+
+
+class AuditRepo:
+    """The audit log's rows: each technician's action commits with its entry."""
+
+    def __init__(self, context: Context):
+        self._c = context
+
+    def audited(
+        self,
+        actor: str,
+        origin: str,
+        action: str,
+        target: str,
+        reason: str,
+        effect: Callable[[sqlite3.Connection], T],
+    ) -> T:
+        with self._c.change() as conn:
+            result = effect(conn)
+            self._append(conn, actor, origin, action, target, reason)
+        return result
+
+    def _append(
+        self,
+        conn: sqlite3.Connection,
+        actor: str,
+        origin: str,
+        action: str,
+        target: str,
+        reason: str,
+    ) -> None:
+        """The entry chained to the one before, and its ``service.action`` event."""
+        row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        prev = row[0] if row else GENESIS
+        seq = int(conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit").fetchone()[0])
+        entry = {"seq": seq, "at": self._c.clock.time(), "actor": actor, "origin": origin}
+        entry |= {"action": action, "target": target, "reason": reason}
+        digest = entry_mac(self._c.key, prev, entry)
+        conn.execute(
+            "INSERT INTO audit (seq, at, actor, origin, action, target, reason, prev, hash)"
+            " VALUES (:seq, :at, :actor, :origin, :action, :target, :reason, :prev, :hash)",
+            entry | {"prev": prev, "hash": digest},
+        )
+        action_event = {k: v for k, v in entry.items() if k not in ("seq", "at")}
+        head = anchor(self._c.key, conn)
+        self._c.event(Event.SERVICE_ACTION, action_event | {"audit_hash": digest} | head)
+
+    def anchor_once(self) -> None:
+        """At the first start (or the first after an upgrade): anchor the chain in the journal."""
+        if self._c.db.meta("audit.anchored") is not None:
+            return
+        with self._c.change() as conn:
+            self._c.event(Event.AUDIT_ANCHOR, anchor(self._c.key, conn))
+            self._c.db.set_meta("audit.anchored", "1")
+
+    def entries(self, limit: int = 1000) -> list[dict[str, Any]]:
+        rows = self._c.db.conn.execute(
+            "SELECT * FROM audit ORDER BY seq DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [dict(r) for r in reversed(rows)]
+
+    def verify(self) -> dict[str, Any]:
+        """Recompute the chain and check it against every anchor in the journal."""
+        return verify(self._c.key, self._c.db.conn)

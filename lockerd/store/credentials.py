@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from lockerd import throttle
 from lockerd.config.schema import ThrottleSection
 from lockerd.errors import FlowError
+from lockerd.store._context import Context
 
 
 @dataclass(frozen=True)
@@ -104,3 +105,29 @@ def courier_by_code(conn: sqlite3.Connection, code_hmac: bytes) -> Courier | Non
         (code_hmac,),
     ).fetchone()
     return None if row is None else Courier(row[0], row[1], bool(row[2]), bool(row[3]))
+
+
+class Throttles:
+    """The wrong-code throttle's rows, one per scope (``pickup``, ``courier``)."""
+
+    def __init__(self, context: Context):
+        self._c = context
+
+    def state(self, scope: str) -> throttle.ThrottleState:
+        return load_throttle(self._c.conn, scope)
+
+    def load(self, conn: sqlite3.Connection, scope: str, now: float) -> throttle.ThrottleState:
+        """A scope's throttle state, bounded at ``now``; a bound that bit is written back
+        (in ``conn``'s transaction), so the wait it leaves runs out instead of sliding."""
+        stored = load_throttle(conn, scope)
+        state = throttle.bounded(stored, now, self._c.config.pickup.throttle)
+        if state != stored:
+            save_throttle(conn, scope, state)
+        return state
+
+    def after_pickup(self, conn: sqlite3.Connection, scope: str) -> None:
+        """A completed pickup ends the back-off streak (the budget stays)."""
+        steady = self._c.throttle_now()
+        state = self.load(conn, scope, steady)
+        rules = self._c.config.pickup.throttle
+        save_throttle(conn, scope, throttle.after_pickup(state, steady, rules))

@@ -124,7 +124,7 @@ MIGRATIONS: list[list[str]] = [
     ],
     # 7: each parcel's code length, so a code stays typeable when the configured (or
     # derived) length changes; NULL for codes issued before: taken as the old default
-    # of 8 digits or the configured length (Store.code_lengths)
+    # of 8 digits or the configured length (ParcelRepo.code_lengths)
     [
         """ALTER TABLE parcels ADD COLUMN code_length INTEGER""",
     ],

@@ -1,28 +1,56 @@
-"""The locker's durable state: opening it, setting it up, and reconciling it after a start.
+"""The locker's durable state: opening it, and the repositories it is made of.
 
-:class:`Store` brings together the custody and access operations; every
-operation is a single transaction with its journal events.
+:class:`Store` composes one repository per kind of record (compartments,
+unlock intents, parcels, couriers, the journal and its outbox, the command
+inbox, the audit log) and the operations over them (custody, access,
+technicians' actions); every change is a single transaction with its
+journal events.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable
 
 from lockerd import codes
 from lockerd.clock import Clock
 from lockerd.config import Config
-from lockerd.config.schema import DemoSection
-from lockerd.domain import LIVE_INTENTS, Comp, Door, Event, Intent
+from lockerd.config.schema import CompartmentConfig, DemoSection
 from lockerd.errors import StoreError
+from lockerd.store._context import Context
 from lockerd.store._db import Database
 from lockerd.store._files import private_key
-from lockerd.store.access import Access
-from lockerd.store.technician import ServiceStore
+from lockerd.store.access import AccessRepo
+from lockerd.store.audit import AuditRepo
+from lockerd.store.compartments import CompartmentRepo
+from lockerd.store.couriers import CourierRepo
+from lockerd.store.credentials import Throttles
+from lockerd.store.custody import CustodyRepo
+from lockerd.store.inbox import InboxRepo
+from lockerd.store.intents import IntentRepo
+from lockerd.store.journal import JournalRepo
+from lockerd.store.parcels import ParcelRepo
+from lockerd.store.records import JournalEntry
+from lockerd.store.tables import Tables
+from lockerd.store.technician import TechnicianRepo
 
 
-class Store(ServiceStore, Access):
-    """The locker's durable state."""
+class Store:
+    """The locker's durable state: its repositories over one database."""
+
+    def __init__(self, db: Database, key: codes.DeviceKey, config: Config, clock: Clock):
+        self.db, self.key, self.config = db, key, config
+        self.context = context = Context(db, key, config, clock)
+        self.compartments = CompartmentRepo(context)
+        self.intents = IntentRepo(context, self.compartments)
+        self.parcels = ParcelRepo(context)
+        self.couriers = CourierRepo(context)
+        self.journal = JournalRepo(context)
+        self.inbox = InboxRepo(context)
+        self.audit = AuditRepo(context)
+        tables = Tables(self.compartments, self.intents, self.parcels, Throttles(context))
+        self.access = AccessRepo(context, tables)
+        self.custody = CustodyRepo(context, tables)
+        self.service = TechnicianRepo(context, tables, self.custody, self.audit)
 
     @classmethod
     def open(cls, config: Config, clock: Clock, *, notices: bool | None = None) -> Store:
@@ -42,9 +70,9 @@ class Store(ServiceStore, Access):
         store._check_key_fingerprint()
         if notices is None:
             notices = bool(config.sync.url) or config.kiosk.demo
-        store.keep_notices = notices
+        store.context.keep_notices = notices
         store._seal_old_notices()
-        store.anchor_audit_once()
+        store.audit.anchor_once()
         return store
 
     def _seal_old_notices(self) -> None:
@@ -53,12 +81,12 @@ class Store(ServiceStore, Access):
             "SELECT parcel_id, code FROM pickup_notices WHERE code NOT LIKE ?",
             (codes.SEALED + "%",),
         ).fetchall()
-        if not rows and self.keep_notices:
+        if not rows and self.context.keep_notices:
             return
         with self.db.transaction() as conn:
-            if not self.keep_notices:
+            if not self.context.keep_notices:
                 conn.execute("DELETE FROM pickup_notices")
-            for parcel_id, code in rows if self.keep_notices else ():
+            for parcel_id, code in rows if self.context.keep_notices else ():
                 conn.execute(
                     "UPDATE pickup_notices SET code = ? WHERE parcel_id = ?",
                     (self.key.seal(code, parcel_id), parcel_id),
@@ -79,98 +107,28 @@ class Store(ServiceStore, Access):
                 f"{self.config.key_path} is not the device key this database was made with"
             )
 
-    # -- setup -----------------------------------------------------------
+    @property
+    def layout(self) -> dict[str, CompartmentConfig]:
+        """The configured compartments by id."""
+        return self.context.layout
 
-    def sync_layout(self) -> None:
-        """Add configured compartments the database lacks; never drop one holding a parcel."""
-        known = {r["id"]: r for r in self.compartments()}
-        for comp_id, row in known.items():
-            if comp_id not in self._layout and row["parcel_id"] is not None:
-                raise StoreError(
-                    f"compartment {comp_id} holds parcel {row['parcel_barcode']} but is not in "
-                    f"{self.config.path}; put it back in the config or empty it first"
-                )
-        with self._change() as conn:
-            for comp in self.config.compartment:
-                if comp.id in known:
-                    conn.execute(
-                        "UPDATE compartments SET size = ? WHERE id = ?", (comp.size, comp.id)
-                    )
-                    continue
-                conn.execute(
-                    "INSERT INTO compartments (id, size, state, updated_at) VALUES (?, ?, ?, ?)",
-                    (comp.id, comp.size, Comp.FREE, self.clock.time()),
-                )
+    def subscribe(self, listener: Callable[[list[JournalEntry]], None]) -> None:
+        """Call ``listener(events)`` after every commit that wrote journal events."""
+        self.context.listeners.append(listener)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- setup -----------------------------------------------------------
 
     def seed_demo(self, demo: DemoSection) -> None:
         """Insert the demo couriers and expected parcels that are not there yet."""
-        with self._change() as conn:
+        with self.context.change() as conn:
             for courier in demo.couriers:
-                exists = conn.execute("SELECT 1 FROM couriers WHERE id = ?", (courier.id,))
-                if exists.fetchone():
-                    continue
-                conn.execute(
-                    "INSERT INTO couriers (id, name, code_hmac, can_deliver, can_collect)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (
-                        courier.id,
-                        courier.name,
-                        self.key.digest("courier", courier.code),
-                        int("deliver" in courier.rights),
-                        int("collect" in courier.rights),
-                    ),
-                )
-                self._event(Event.COURIER_ADDED, {"courier": courier.id, "rights": courier.rights})
+                self.couriers.add(conn, courier.id, courier.name, courier.code, courier.rights)
             for parcel in demo.expected_parcels:
                 exists = conn.execute(
                     "SELECT 1 FROM parcels WHERE barcode = ?", (parcel.barcode,)
                 ).fetchone()
                 if not exists:
-                    self._expect(conn, parcel.barcode, parcel.size, parcel.recipient)
-
-    def reconcile(
-        self, doors: Mapping[str, Door], items: Mapping[str, bool | None] | None = None
-    ) -> list[dict[str, Any]]:
-        """After a start: settle every compartment from the store and a fresh sensor read
-        (``items``: what each item sensor sees, where there is one)."""
-        items = items or {}
-        changes = []
-        with self._change() as conn:
-            interrupted = conn.execute(
-                "SELECT id, compartment_id, purpose FROM unlock_intents WHERE state IN (?, ?, ?)",
-                LIVE_INTENTS,
-            ).fetchall()
-            pending = {row[1]: row for row in interrupted}
-            conn.execute(
-                "UPDATE unlock_intents SET state = ?, updated_at = ? WHERE state IN (?, ?, ?)",
-                (Intent.INTERRUPTED, self.clock.time(), *LIVE_INTENTS),
-            )
-            for row in self.compartments():
-                door = doors.get(row["id"], Door.UNKNOWN)
-                target, reason = _reconciled(row, door, row["id"] in pending, items.get(row["id"]))
-                self._set(conn, row["id"], target, reason, door)
-                if target != row["state"]:
-                    change = {"compartment": row["id"], "from": row["state"], "to": str(target)}
-                    change |= {"door": str(door), "reason": reason}
-                    self._event(Event.RECONCILED, change)
-                    changes.append(change)
-            self._event(Event.STARTED, {"changed": len(changes), "interrupted": len(interrupted)})
-        return changes
-
-
-def _reconciled(
-    row: dict[str, Any], door: Door, interrupted: bool, item: bool | None = None
-) -> tuple[Comp, str | None]:
-    """Where a compartment stands after a restart (DESIGN.md invariant 3)."""
-    state = Comp(row["state"])
-    if state in (Comp.OUT_OF_SERVICE, Comp.NEEDS_CHECK):
-        return state, row["reason"]
-    if interrupted or state in (Comp.RESERVED, Comp.OPEN):
-        return Comp.NEEDS_CHECK, "interrupted_unlock"
-    if door == Door.OPEN:
-        return Comp.NEEDS_CHECK, "open_at_start"
-    if state == Comp.FREE and item:
-        return Comp.NEEDS_CHECK, "item_at_start"
-    if state == Comp.OCCUPIED and item is False:
-        return Comp.NEEDS_CHECK, "empty_at_start"
-    return state, None
+                    self.parcels.expect(conn, parcel.barcode, parcel.size, parcel.recipient)

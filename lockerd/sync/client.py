@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import ssl
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -60,19 +61,22 @@ def tls_context(sync: SyncSection, resolve: Any) -> ssl.SSLContext | None:
     return context
 
 
+E = TypeVar("E", bound=Mapping[str, Any])
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def fitting(events: list[dict[str, Any]], first_seq: int, limit: int) -> list[dict[str, Any]]:
+def fitting(events: Sequence[E], first_seq: int, limit: int) -> list[E]:
     """The longest head of ``events`` whose push body is at most ``limit`` bytes (never
     fewer than one event: a single larger one goes alone, and a 413 says so)."""
     size = len(_json({"first_seq": first_seq, "events": []}))
     for count, event in enumerate(events):
         size += len(_json(event)) + (count > 0)
         if size > limit:
-            return events[: max(1, count)]
-    return events
+            return list(events[: max(1, count)])
+    return list(events)
 
 
 class BackOfficeClient:
@@ -108,7 +112,7 @@ class BackOfficeClient:
             raise AuthRejected(f"{self.token_file} holds no usable token")
         return {"Authorization": f"Bearer {token}"}
 
-    async def push(self, events: list[dict[str, Any]], first_seq: int) -> int:
+    async def push(self, events: Sequence[Mapping[str, Any]], first_seq: int) -> int:
         """Send ``events`` (in sequence order) with ``first_seq``, the lowest sequence
         number from which the locker holds every event; the back office's ``acked_seq``."""
         body = {"first_seq": first_seq, "events": events}

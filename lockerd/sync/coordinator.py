@@ -14,7 +14,7 @@ import asyncio
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from lockerd import qrtoken
@@ -25,7 +25,7 @@ from lockerd.errors import FlowError
 from lockerd.flows import Kind
 from lockerd.locker import Locker
 from lockerd.store import Store
-from lockerd.sync import commands
+from lockerd.sync import apply, commands
 from lockerd.sync.client import (
     AuthRejected,
     BackOfficeClient,
@@ -119,7 +119,9 @@ class SyncCoordinator:
             if not self.auth_failed:
                 self.auth_failed = True
                 log.error("sync: the back office refused this locker's credentials: %s", exc)
-                await self.db(self.store.record, Event.SYNC_AUTH_FAILED, {"error": str(exc)})
+                await self.db(
+                    self.store.journal.record, Event.SYNC_AUTH_FAILED, {"error": str(exc)}
+                )
             return self.sync.backoff_max_s
         except SyncError as exc:
             self.failures += 1
@@ -182,10 +184,10 @@ class SyncCoordinator:
 
     async def push_all(self) -> None:
         while True:
-            events = await self.db(self.store.unsent, self.batch)
+            events = await self.db(self.store.journal.unsent, self.batch)
             if not events:
                 return
-            first_seq = await self.db(self.store.held_from)
+            first_seq = await self.db(self.store.journal.held_from)
             events = fitting(events, first_seq, self.sync.batch_bytes)
             try:
                 acked = await self.client.push(events, first_seq)
@@ -199,16 +201,18 @@ class SyncCoordinator:
                 continue
             await self._acknowledged(acked, events, first_seq)
 
-    async def _acknowledged(self, acked: int, events: list[dict[str, Any]], first_seq: int) -> None:
+    async def _acknowledged(
+        self, acked: int, events: Sequence[Mapping[str, Any]], first_seq: int
+    ) -> None:
         """Move the mark to the back office's ``acked_seq`` (back too: the events from there
         go again at once); ProtocolError when it stored nothing new, answered past what
         was sent, or will not adopt the locker from ``first_seq``."""
-        before, _ = await self.db(self.store.sync_position)
+        before, _ = await self.db(self.store.journal.sync_position)
         if acked > events[-1]["seq"]:
             raise ProtocolError(f"acked_seq {acked} is past the last event sent")
         if acked < before:
             log.warning("sync: the back office went back from %d to %d; resending", before, acked)
-        await self.db(self.store.acknowledge, acked)
+        await self.db(self.store.journal.acknowledge, acked)
         if acked < first_seq - 1:
             raise ProtocolError(
                 f"the back office holds events up to {acked}, and this locker holds them only"
@@ -218,7 +222,7 @@ class SyncCoordinator:
             raise ProtocolError(f"the back office stored none of events {before + 1}..")
 
     async def pull_all(self) -> None:
-        _, cursor = await self.db(self.store.sync_position)
+        _, cursor = await self.db(self.store.journal.sync_position)
         for _ in range(MAX_PAGES):
             try:
                 raw_commands, next_cursor = await self.client.pull(cursor)
@@ -226,13 +230,13 @@ class SyncCoordinator:
                 if not cursor:
                     raise
                 log.warning("sync: the back office does not know cursor %r; from the start", cursor)
-                await self.db(self.store.save_cursor, "")
+                await self.db(self.store.journal.save_cursor, "")
                 cursor = ""
                 continue
             for raw in raw_commands:
                 await self.apply(raw)
             if next_cursor != cursor:
-                await self.db(self.store.save_cursor, next_cursor)
+                await self.db(self.store.journal.save_cursor, next_cursor)
             if not raw_commands or next_cursor == cursor:
                 return
             cursor = next_cursor
@@ -248,7 +252,7 @@ class SyncCoordinator:
                 return "rejected"
             kind = str(raw.get("type"))[:64]
             return await self._reject(command_id, kind, f"invalid: {exc}")
-        if await self.db(self.store.seen_command, command.id):
+        if await self.db(self.store.inbox.seen, command.id):
             return "duplicate"
         if command.expires_at <= self.clock.time():
             return await self._reject(command.id, command.type, "expired before it arrived")
@@ -260,7 +264,7 @@ class SyncCoordinator:
                 await self.locker.require_shut_and_latched(comp)
             except FlowError as exc:
                 return await self._reject(command.id, command.type, exc.message)
-        outcome = await self.db(self.store.apply_command, command)
+        outcome = await self.db(apply.apply_command, self.store, command)
         if outcome == "applied" and command.type == "courier.revoke":
             self.locker.end_courier_sessions(command.data["id"])
         return outcome
@@ -271,13 +275,13 @@ class SyncCoordinator:
         if not commands.signed_by(self.keys, self.config.locker.id, command):
             log.warning("sync: remote open %s has a signature no key made", command.id)
             return await self._reject(command.id, command.type, "the signature does not verify")
-        outcome, reservation = await self.db(self.store.reserve_remote_open, command)
+        outcome, reservation = await self.db(apply.reserve_remote_open, self.store, command)
         if reservation is not None:
             await self.locker.open_reserved(Kind.REMOTE, reservation)
         return str(outcome)
 
     async def _reject(self, command_id: str, kind: str, reason: str) -> str:
-        recorded = await self.db(self.store.reject_command, command_id, kind, reason)
+        recorded = await self.db(self.store.inbox.reject, command_id, kind, reason)
         return "rejected" if recorded else "duplicate"
 
     # -- housekeeping -----------------------------------------------------------------
@@ -287,34 +291,34 @@ class SyncCoordinator:
         now = self.clock.monotonic()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.sync.heartbeat_s
-            await self.db(self.store.record, Event.HEARTBEAT, await self.health())
+            await self.db(self.store.journal.record, Event.HEARTBEAT, await self.health())
         if now >= self._next_prune:
             self._next_prune = now + PRUNE_EVERY_S
             cutoff = self.clock.time() - self.sync.keep_acked_days * 86400
-            pruned = await self.db(self.store.prune_acked, cutoff)
+            pruned = await self.db(self.store.journal.prune_acked, cutoff)
             if pruned:
                 log.info("sync: pruned %d acknowledged events", pruned)
         await self._check_budget()
 
     async def _check_budget(self) -> None:
-        size = await self.db(self.store.database_bytes)
+        size = await self.db(self.store.journal.database_bytes)
         budget = self.sync.disk_budget_mb * 1024 * 1024
         if size > budget and not self.over_budget:
             self.over_budget = True
-            unsent = await self.db(self.store.unsent_count)
+            unsent = await self.db(self.store.journal.unsent_count)
             log.error("database is %.1f MB, over its %.0f MB budget", size / 1e6, budget / 1e6)
             data = {"bytes": size, "budget": int(budget), "unsent": unsent}
-            await self.db(self.store.record, Event.STORAGE_OVER_BUDGET, data)
+            await self.db(self.store.journal.record, Event.STORAGE_OVER_BUDGET, data)
         elif size < 0.9 * budget:
             self.over_budget = False
 
     async def health(self) -> dict[str, Any]:
-        rows = await self.db(self.store.compartments)
+        rows = await self.db(self.store.compartments.all)
         return {
             "uptime_s": round(self.clock.monotonic() - self._started),
-            "compartments": dict(Counter(r["state"] for r in rows)),
+            "compartments": dict(Counter(str(r.state) for r in rows)),
             "boards": {name: b["online"] for name, b in self.locker.reads.boards().items()},
-            "unsent": await self.db(self.store.unsent_count),
+            "unsent": await self.db(self.store.journal.unsent_count),
             "sync_failures": self.failures,
-            "open_seq": await self.db(self.store.last_open_seq),
+            "open_seq": await self.db(self.store.intents.last_open_seq),
         }  # and the audit anchor, which the store adds as it writes the heartbeat

@@ -1,0 +1,152 @@
+"""Custody rules, pure: which compartment a parcel gets, and which state follows which.
+
+The store (lockerd/store/custody.py) asks these and writes the answers in one
+transaction with their journal events; nothing here reads or writes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from lockerd.config.schema import CompartmentConfig
+from lockerd.domain import Comp, Door, Intent, Parcel, Purpose
+from lockerd.errors import FlowError
+
+#: Compartment states a person may put back in use (after checking them).
+CHECKABLE = (Comp.OUT_OF_SERVICE, Comp.NEEDS_CHECK)
+
+
+def choose(
+    compartments: Iterable[CompartmentConfig],
+    free: set[str],
+    size: str,
+    size_order: Sequence[str],
+    prefer_low: bool = False,
+) -> CompartmentConfig | None:
+    """The free compartment a parcel of ``size`` gets: the smallest size that fits, a
+    low-reach one first when asked (else a high one first), then by column and row."""
+    fits = [
+        c
+        for c in compartments
+        if c.id in free and size_order.index(c.size) >= size_order.index(size)
+    ]
+    if not fits:
+        return None
+    return min(
+        fits,
+        key=lambda c: (size_order.index(c.size), prefer_low != c.low_reach, c.column, c.row),
+    )
+
+
+def released(intent: Intent) -> tuple[Intent, Comp | None]:
+    """A flow gives its compartment back: the intent's state, and the compartment's now
+    (free at once if the door was never seen open; else when it is seen closed)."""
+    if intent == Intent.PENDING:
+        return Intent.DONE, Comp.FREE
+    return Intent.RELEASED, None
+
+
+def in_service(holds_parcel: bool) -> Comp:
+    """A checked compartment (one of :data:`CHECKABLE`) back in use: occupied if it holds
+    a parcel, else free."""
+    return Comp.OCCUPIED if holds_parcel else Comp.FREE
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a door cycle under a live intent completes.
+
+    ``completed`` is what the flow is told; ``comp`` the compartment's state after
+    (before any alarm); ``parcel`` the parcel's state after, None where none changes;
+    ``reason`` why the compartment needs a check, where it does.
+    """
+
+    completed: str
+    comp: Comp
+    parcel: Parcel | None = None
+    reason: str | None = None
+
+
+def completion(purpose: Purpose, intent: Intent) -> Completion:
+    """The custody change a door closing completes under an intent (DESIGN.md section 3)."""
+    if intent == Intent.RELEASED:
+        return Completion("released", Comp.FREE)
+    if purpose == Purpose.DROPOFF:
+        return Completion("stored", Comp.OCCUPIED, Parcel.STORED)
+    if purpose == Purpose.PICKUP:
+        return Completion("collected", Comp.FREE, Parcel.COLLECTED)
+    if purpose == Purpose.COLLECT:
+        return Completion("collected", Comp.FREE, Parcel.RETURNED)
+    # A technician's or remote open: what is inside is for a person to confirm.
+    return Completion(str(purpose), Comp.NEEDS_CHECK, reason=f"{purpose}_open")
+
+
+def settled(state: Comp, after_alarm: bool) -> tuple[Comp, str | None]:
+    """The compartment's state after a door cycle; one left open needs a check first."""
+    return (Comp.NEEDS_CHECK, "left_open") if after_alarm else (state, None)
+
+
+def mismatch(purpose: Purpose, intent: Intent, item: bool | None) -> tuple[str, str] | None:
+    """``(needs_check reason, what was expected inside)`` where the item sensor
+    contradicts what the door cycle would complete; None where it agrees or is absent."""
+    if item is None or purpose in (Purpose.SERVICE, Purpose.REMOTE):
+        return None
+    if intent == Intent.RELEASED:
+        return ("item_left_inside", "empty") if item else None
+    if purpose == Purpose.DROPOFF:
+        return None if item else ("parcel_not_seen", "item")
+    return ("parcel_still_inside", "empty") if item else None
+
+
+def reconciled(
+    state: Comp,
+    reason: str | None,
+    door: Door,
+    interrupted: bool,
+    item: bool | None = None,
+) -> tuple[Comp, str | None]:
+    """Where a compartment stands after a restart (DESIGN.md invariant 3)."""
+    if state in CHECKABLE:
+        return state, reason
+    if interrupted or state in (Comp.RESERVED, Comp.OPEN):
+        return Comp.NEEDS_CHECK, "interrupted_unlock"
+    if door == Door.OPEN:
+        return Comp.NEEDS_CHECK, "open_at_start"
+    if state == Comp.FREE and item:
+        return Comp.NEEDS_CHECK, "item_at_start"
+    if state == Comp.OCCUPIED and item is False:
+        return Comp.NEEDS_CHECK, "empty_at_start"
+    return state, None
+
+
+def unreachable(comp_id: str, support: str) -> FlowError:
+    """The refusal for a door whose board is silent now: come back (or call support)."""
+    return FlowError(
+        "compartment_unreachable",
+        f"the door of {comp_id} cannot be opened just now; please try again later"
+        + (f", or call {support}" if support else ""),
+        support=support,
+    )
+
+
+def door_refusal(state: Comp) -> FlowError | None:
+    """Why the door of a compartment holding a parcel cannot be opened in ``state``."""
+    if state == Comp.OUT_OF_SERVICE:
+        return FlowError("compartment_out_of_order", "the compartment is out of order")
+    if state not in (Comp.OCCUPIED, Comp.NEEDS_CHECK):
+        return FlowError("pickup_in_progress", "this parcel's door is already opening")
+    return None
+
+
+def pickup_refusal(door: FlowError | None, parcel: Parcel) -> FlowError | None:
+    """Why a resident may not take a parcel now: an expired one goes back to its courier;
+    else the door's refusal, if any."""
+    if parcel == Parcel.EXPIRED:
+        return FlowError("parcel_expired", "this parcel's pickup time has run out")
+    return door
+
+
+def extended(pickup_by: float, now: float, state: Parcel) -> Parcel:
+    """A parcel's state once its pickup deadline moves: stored again if it is ahead."""
+    return Parcel.STORED if pickup_by > now else state

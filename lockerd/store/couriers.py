@@ -1,0 +1,72 @@
+"""The ``couriers`` rows: who may deliver and collect, by the HMAC of their code."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from lockerd.domain import Event
+from lockerd.errors import Refused
+from lockerd.store._context import Context
+
+
+class CourierRepo:
+    """Courier rights, set by the back office (or the demo config)."""
+
+    def __init__(self, context: Context):
+        self._c = context
+
+    def add(
+        self, conn: sqlite3.Connection, courier_id: str, name: str, code: str, rights: Sequence[str]
+    ) -> bool:
+        """Add a courier unless one has that id already; whether it was added."""
+        if conn.execute("SELECT 1 FROM couriers WHERE id = ?", (courier_id,)).fetchone():
+            return False
+        conn.execute(
+            "INSERT INTO couriers (id, name, code_hmac, can_deliver, can_collect)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                courier_id,
+                name,
+                self._c.key.digest("courier", code),
+                int("deliver" in rights),
+                int("collect" in rights),
+            ),
+        )
+        self._c.event(Event.COURIER_ADDED, {"courier": courier_id, "rights": rights})
+        return True
+
+    def upsert(
+        self, conn: sqlite3.Connection, courier_id: str, name: str, code: str, rights: list[str]
+    ) -> None:
+        """Add a courier, or set an existing one's name, code and rights (and reactivate it)."""
+        digest = self._c.key.digest("courier", code)
+        other = conn.execute(
+            "SELECT id FROM couriers WHERE code_hmac = ? AND id != ?", (digest, courier_id)
+        ).fetchone()
+        if other is not None:
+            raise Refused("another courier has that code")
+        known = conn.execute("SELECT 1 FROM couriers WHERE id = ?", (courier_id,)).fetchone()
+        values = (name, digest, int("deliver" in rights), int("collect" in rights), courier_id)
+        if known:
+            conn.execute(
+                "UPDATE couriers SET name = ?, code_hmac = ?, can_deliver = ?, can_collect = ?,"
+                " active = 1 WHERE id = ?",
+                values,
+            )
+        else:
+            conn.execute(
+                "INSERT INTO couriers (name, code_hmac, can_deliver, can_collect, id)"
+                " VALUES (?, ?, ?, ?, ?)",
+                values,
+            )
+        kind = Event.COURIER_UPDATED if known else Event.COURIER_ADDED
+        self._c.event(kind, {"courier": courier_id, "rights": rights})
+
+    def revoke(self, conn: sqlite3.Connection, courier_id: str) -> None:
+        cursor = conn.execute(
+            "UPDATE couriers SET active = 0 WHERE id = ? AND active", (courier_id,)
+        )
+        if cursor.rowcount == 0:
+            raise Refused(f"no active courier {courier_id!r}")
+        self._c.event(Event.COURIER_REVOKED, {"courier": courier_id})

@@ -1,0 +1,117 @@
+"""The custody rules (lockerd/custody.py), pure: no store, no clock, no loop."""
+
+import pytest
+
+from lockerd import custody as rules
+from lockerd.config.schema import CompartmentConfig
+from lockerd.domain import Comp, Door, Intent, Parcel, Purpose
+from lockerd.sync import apply, commands
+
+ORDER = ["S", "M", "L"]
+
+
+def _comp(comp_id: str, size: str, column: int, row: int, low: bool = False) -> CompartmentConfig:
+    return CompartmentConfig(
+        id=comp_id, size=size, column=column, row=row, board="b", lock=1, low_reach=low
+    )
+
+
+BANK = [
+    _comp("M1", "M", 1, 1),
+    _comp("S2", "S", 2, 2, low=True),
+    _comp("S1", "S", 1, 1),
+    _comp("L1", "L", 3, 1),
+]
+
+
+def _chosen(free: set[str], size: str, prefer_low: bool = False) -> str | None:
+    comp = rules.choose(BANK, free, size, ORDER, prefer_low)
+    return None if comp is None else comp.id
+
+
+def test_the_smallest_free_size_that_fits_is_chosen() -> None:
+    assert _chosen({"M1", "S1", "S2", "L1"}, "S") == "S1"
+    assert _chosen({"M1", "L1"}, "S") == "M1"
+    assert _chosen({"M1", "S1", "L1"}, "M") == "M1"
+    assert _chosen({"S1", "S2"}, "M") is None
+    assert _chosen(set(), "S") is None
+
+
+def test_low_reach_is_preferred_when_asked_and_kept_free_otherwise() -> None:
+    assert _chosen({"S1", "S2"}, "S", prefer_low=True) == "S2"
+    assert _chosen({"S1", "S2"}, "S") == "S1"
+    assert _chosen({"S2"}, "S") == "S2"  # a low one rather than none
+
+
+def test_a_released_compartment_is_free_at_once_only_if_its_door_never_opened() -> None:
+    assert rules.released(Intent.PENDING) == (Intent.DONE, Comp.FREE)
+    assert rules.released(Intent.OPENED) == (Intent.RELEASED, None)
+
+
+@pytest.mark.parametrize(
+    ("purpose", "intent", "completed", "comp", "parcel", "reason"),
+    [
+        (Purpose.DROPOFF, Intent.OPENED, "stored", Comp.OCCUPIED, Parcel.STORED, None),
+        (Purpose.PICKUP, Intent.OPENED, "collected", Comp.FREE, Parcel.COLLECTED, None),
+        (Purpose.COLLECT, Intent.OPENED, "collected", Comp.FREE, Parcel.RETURNED, None),
+        (Purpose.DROPOFF, Intent.RELEASED, "released", Comp.FREE, None, None),
+        (Purpose.SERVICE, Intent.OPENED, "service", Comp.NEEDS_CHECK, None, "service_open"),
+        (Purpose.REMOTE, Intent.OPENED, "remote", Comp.NEEDS_CHECK, None, "remote_open"),
+    ],
+)
+def test_what_a_door_cycle_completes(purpose, intent, completed, comp, parcel, reason) -> None:
+    assert rules.completion(purpose, intent) == rules.Completion(completed, comp, parcel, reason)
+
+
+def test_a_door_left_open_means_a_check_first() -> None:
+    assert rules.settled(Comp.FREE, after_alarm=False) == (Comp.FREE, None)
+    assert rules.settled(Comp.OCCUPIED, after_alarm=True) == (Comp.NEEDS_CHECK, "left_open")
+
+
+def test_the_item_sensor_contradicting_the_door_cycle() -> None:
+    assert rules.mismatch(Purpose.DROPOFF, Intent.OPENED, None) is None
+    assert rules.mismatch(Purpose.DROPOFF, Intent.OPENED, True) is None
+    assert rules.mismatch(Purpose.DROPOFF, Intent.OPENED, False) == ("parcel_not_seen", "item")
+    assert rules.mismatch(Purpose.PICKUP, Intent.OPENED, True) == ("parcel_still_inside", "empty")
+    assert rules.mismatch(Purpose.DROPOFF, Intent.RELEASED, True) == ("item_left_inside", "empty")
+    assert rules.mismatch(Purpose.SERVICE, Intent.OPENED, True) is None
+
+
+def test_back_in_service_and_a_new_deadline() -> None:
+    assert (rules.in_service(True), rules.in_service(False)) == (Comp.OCCUPIED, Comp.FREE)
+    assert Comp.FREE not in rules.CHECKABLE
+    assert rules.extended(200.0, 100.0, Parcel.EXPIRED) == Parcel.STORED
+    assert rules.extended(50.0, 100.0, Parcel.EXPIRED) == Parcel.EXPIRED
+
+
+def test_pickup_refusals() -> None:
+    assert rules.door_refusal(Comp.OCCUPIED) is None
+    assert rules.door_refusal(Comp.NEEDS_CHECK) is None
+    assert rules.door_refusal(Comp.OUT_OF_SERVICE).code == "compartment_out_of_order"
+    assert rules.door_refusal(Comp.OPEN).code == "pickup_in_progress"
+    expired = rules.pickup_refusal(None, Parcel.EXPIRED)
+    assert expired is not None and expired.code == "parcel_expired"
+    assert rules.pickup_refusal(None, Parcel.STORED) is None
+    far = rules.unreachable("S1", "")
+    assert far.code == "compartment_unreachable" and "call" not in far.message
+
+
+def test_reconciling_after_a_start() -> None:
+    assert rules.reconciled(Comp.FREE, None, Door.CLOSED, False) == (Comp.FREE, None)
+    assert rules.reconciled(Comp.FREE, None, Door.OPEN, False) == (
+        Comp.NEEDS_CHECK,
+        "open_at_start",
+    )
+    assert rules.reconciled(Comp.OCCUPIED, None, Door.CLOSED, True)[1] == "interrupted_unlock"
+    assert rules.reconciled(Comp.OUT_OF_SERVICE, "x", Door.OPEN, True) == (
+        Comp.OUT_OF_SERVICE,
+        "x",
+    )
+    assert rules.reconciled(Comp.FREE, None, Door.CLOSED, False, item=True)[1] == "item_at_start"
+    assert rules.reconciled(Comp.OCCUPIED, None, Door.CLOSED, False, item=False)[1] == (
+        "empty_at_start"
+    )
+
+
+def test_every_data_command_has_its_effect_in_the_table() -> None:
+    assert set(apply.EFFECTS) == set(commands.TYPES) - set(commands.SIGNED)
