@@ -42,9 +42,10 @@ from drivers.base import Inputs, LockBoard
 from drivers.errors import DriverError
 from lockerd.clock import Clock
 from lockerd.config import Config
-from lockerd.config.schema import BoardConfig, CompartmentConfig
+from lockerd.config.schema import CompartmentConfig
 from lockerd.domain import Door
 from lockerd.errors import LockerError
+from lockerd.families import BoardConfig
 from lockerd.worker import Worker
 
 log = logging.getLogger(__name__)

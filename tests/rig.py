@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from drivers.kerong import codec
+from drivers.kerong import cu16
 from drivers.kerong.sim import Cu16Simulator
 from drivers.simworld import SimDoor
 from lockerd import hardware
@@ -342,7 +342,7 @@ class Rig:
         await self.polls(1)
 
     def unlock_frames(self) -> list[bytes]:
-        return [f for f in self.sim.frames() if f[2] == codec.CMD_UNLOCK]
+        return [f for f in self.sim.frames() if f[2] == cu16.CMD_UNLOCK]
 
     def unlocks_of(self, comp_id: str) -> int:
         """Pulses the lock itself received (whatever the board family)."""

@@ -9,7 +9,7 @@ import pytest
 
 from lockerd.cli import main
 from lockerd.config import ConfigError, load, parse
-from lockerd.config.schema import Cu16BoardConfig
+from lockerd.families.kerong import Cu16BoardConfig
 from tests.rig import BANK
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -268,14 +268,20 @@ def test_a_number_must_be_finite(tmp_path, section, line, key, value) -> None:
 
 
 def number_fields() -> list[tuple[str, str, object]]:
-    """Every int or float key of every section, with its field."""
+    """Every int or float key of every section (each board family's too), with its field."""
     import dataclasses
+    import sys
     import typing
 
     from lockerd.config import schema
+    from lockerd.families import FAMILIES
 
+    modules = [schema, *{sys.modules[f.board.__module__] for f in FAMILIES.values()}]
     out = []
-    for cls in vars(schema).values():
+    classes = [
+        c for m in modules for c in vars(m).values() if getattr(c, "__module__", "") == m.__name__
+    ]
+    for cls in classes:
         if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
             continue
         hints = typing.get_type_hints(cls)

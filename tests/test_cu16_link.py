@@ -6,7 +6,7 @@ import pytest
 
 from drivers.directlink import DirectLink
 from drivers.errors import BoardTimeout, LinkError
-from drivers.kerong import codec
+from drivers.kerong import cu16
 from drivers.kerong.board import Cu16Board
 from drivers.kerong.sim import Cu16Simulator, SimCu16
 from drivers.link import SerialLink
@@ -38,7 +38,7 @@ def test_status_read_follows_latch_and_door(sim, link) -> None:
     board = Cu16Board(link, 0)
     assert board.read_inputs().locks == 0xFFFF  # all latched, locked_bit=1
     board.pulse(3, 500)
-    sim.wait_for_frame(codec.unlock_request(0, 3), timeout=5)
+    sim.wait_for_frame(cu16.unlock_request(0, 3), timeout=5)
     inputs = board.read_inputs()
     assert inputs.locks == 0xFFFF & ~(1 << 2)
     assert inputs.sensors == 0, "the infrared inputs see an empty bank, not the doors"
@@ -58,7 +58,7 @@ def test_frames_on_the_wire(sim, link) -> None:
     board = Cu16Board(link, 1, energize_ms=500)
     board.pulse(1, 500)
     board.read_inputs()
-    sim.wait_for_frame(codec.status_request(1), timeout=5)
+    sim.wait_for_frame(cu16.status_request(1), timeout=5)
     assert sim.frames() == [
         bytes.fromhex("02 10 37 00 32 03 7E"),
         bytes.fromhex("02 10 31 03 46"),
@@ -88,7 +88,7 @@ def opened(tmp_path):
 
 def test_energize_time_is_left_alone_unless_asked(opened) -> None:
     sim, board = opened("energize_ms = 500")
-    assert [f for f in sim.frames() if f[2] == codec.CMD_ENERGIZE_TIME] == []
+    assert [f for f in sim.frames() if f[2] == cu16.CMD_ENERGIZE_TIME] == []
     assert board.energize_confirmed is None
 
 
@@ -116,7 +116,7 @@ def test_unconfirmed_energize_time_warns_and_the_start_goes_on(board, answer, ca
     ]
     assert driver.energize_confirmed is False
     assert driver.read_inputs().locks == 0xFFFF
-    assert twin.frames()[0] == codec.energize_time_request(0, 500)
+    assert twin.frames()[0] == cu16.energize_time_request(0, 500)
 
 
 def test_silent_board_times_out_after_retries(sim, link) -> None:

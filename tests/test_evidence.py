@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.kerong import codec
+from drivers.kerong import cu16
 from lockerd.bank import CONFIRM_GAP
 from lockerd.config import ConfigError, parse
 from lockerd.errors import FlowError
@@ -108,7 +108,7 @@ async def test_a_board_is_read_at_the_fast_rate_while_its_door_is_awaited(tmp_pa
         start = rig.clock.monotonic()
         await rig.clock.advance(1.0)
         reads = [
-            t for t, frame in rig.sim.received if frame == codec.status_request(0) and t >= start
+            t for t, frame in rig.sim.received if frame == cu16.status_request(0) and t >= start
         ]
         gaps = [b - a for a, b in itertools.pairwise(reads)]
         fast = rig.config.timing.fast_poll_ms / 1000
@@ -242,7 +242,7 @@ async def test_a_silent_neighbour_does_not_slow_a_healthy_board(tmp_path) -> Non
         assert rig.clock.monotonic() - went_silent <= first + 3 * interval
         offline_at = rig.clock.monotonic()
         await rig.clock.advance(7)
-        probes = [t for t, f in rig.sim.received if f == codec.status_request(1)]
+        probes = [t for t, f in rig.sim.received if f == cu16.status_request(1)]
         assert len([t for t in probes if t > rig.clock.monotonic() - 7]) <= 2
         # A door forced on the healthy board: the alarm within one poll period
         # plus the confirming read and the wire time.
@@ -254,7 +254,7 @@ async def test_a_silent_neighbour_does_not_slow_a_healthy_board(tmp_path) -> Non
         wire = 2 * debounce * 14 * 10 / 19200
         assert rig.clock.monotonic() - forced_at <= interval + (debounce - 1) * CONFIRM_GAP + wire
         # Polling of the healthy board kept its period since.
-        reads = [t for t, f in rig.sim.received if f == codec.status_request(0) and t >= offline_at]
+        reads = [t for t, f in rig.sim.received if f == cu16.status_request(0) and t >= offline_at]
         late = [b - a for a, b in itertools.pairwise(reads) if b - a > interval + 0.01]
         assert not late, late
     finally:
@@ -293,7 +293,7 @@ async def test_a_damaged_reply_is_retried_at_once(tmp_path) -> None:
         mark = len(rig.sim.received)
         rig.sim.board(0).faults.corrupt_replies = 1
         await rig.polls(1)
-        reads = [t for t, f in rig.sim.received[mark:] if f == codec.status_request(0)]
+        reads = [t for t, f in rig.sim.received[mark:] if f == cu16.status_request(0)]
         assert reads[1] - reads[0] < 0.05, "no wait for the timeout after a damaged reply"
         assert rig.hw.links["rs485"].stats.damaged == 1
         assert rig.locker.bank.boards["cu0"].missed == 0
