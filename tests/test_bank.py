@@ -84,14 +84,13 @@ async def test_retry_waits_for_the_pulse_to_end_before_reading_the_latch(rig) ->
 
 
 def test_pulse_longer_than_the_maximum_is_a_config_error(tmp_path) -> None:
-    from lockerd.config import ConfigError, parse
-    from tests.rig import BANK
+    from lockerd.config import ConfigError
+    from tests import families
 
-    text = BANK.format(state=tmp_path, locked_bit=1, closed_bit=1).replace(
-        "pulse_ms = 500", "pulse_ms = 1500"
-    )
+    data = families.bank(tmp_path)
+    data["safety"]["pulse_ms"] = 1500
     with pytest.raises(ConfigError, match=r"safety\.pulse_ms: 1500 exceeds max_pulse_ms"):
-        parse(text, tmp_path / "x.toml")
+        families.config(data, tmp_path)
 
 
 @pytest.mark.parametrize(("locked_bit", "closed_bit"), [(1, 1), (0, 0), (1, 0), (0, 1)])

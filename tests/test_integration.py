@@ -6,8 +6,8 @@ import pytest
 
 from drivers.kerong import cu16
 from drivers.kerong.sim import Cu16Simulator, SimCu16
+from tests import families
 from tests.daemon import Daemon
-from tests.rig import BANK
 
 
 @pytest.fixture
@@ -24,11 +24,12 @@ DOOR_SWITCHES = {1: 1, 2: 2, 3: 3, 4: 4, 9: 5}
 
 @pytest.fixture
 def config(tmp_path, sim):
-    text = BANK.format(state=tmp_path / "state", locked_bit=1, closed_bit=1)
-    text = text.replace("simulator = true", f'port = "{sim.port}"\ngap_ms = 5')
-    text = text.replace("[kiosk]\nport = 0", "[kiosk]\nport = 0\ndemo = true")
+    data = families.bank(tmp_path / "state")
+    del data["bus"][0]["simulator"]
+    data["bus"][0].update(port=sim.port, gap_ms=5)
+    data["kiosk"]["demo"] = True
     path = tmp_path / "locker.toml"
-    path.write_text(text)
+    path.write_text(families.text(data))
     return path
 
 
@@ -126,9 +127,11 @@ async def test_http_bad_input_gets_clear_errors(config, sim) -> None:
 
 
 async def test_port_that_cannot_be_opened_stops_the_start(tmp_path) -> None:
-    text = BANK.format(state=tmp_path / "state", locked_bit=1, closed_bit=1)
+    data = families.bank(tmp_path / "state")
+    del data["bus"][0]["simulator"]
+    data["bus"][0]["port"] = "/dev/ttyNOPE9"
     path = tmp_path / "locker.toml"
-    path.write_text(text.replace("simulator = true", 'port = "/dev/ttyNOPE9"'))
+    path.write_text(families.text(data))
     daemon = Daemon(path)
     with pytest.raises(RuntimeError, match="cannot open /dev/ttyNOPE9"):
         await daemon.__aenter__()
