@@ -46,7 +46,7 @@ from lockerd.config.schema import CompartmentConfig
 from lockerd.domain import Door
 from lockerd.errors import LockerError
 from lockerd.families import BoardConfig
-from lockerd.worker import Worker
+from lockerd.worker import Runner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -137,7 +137,7 @@ class Bank:
         self,
         config: Config,
         drivers: dict[str, LockBoard],
-        workers: dict[str, Worker],
+        workers: dict[str, Runner],
         clock: Clock,
         authorize: Authorize,
     ):

@@ -2,10 +2,12 @@
 
 This is the only place that chooses between real and simulated hardware, and
 it does so from the config alone: ``simulator = true`` on a serial bus runs
-the twin on a pty, ``pin_factory = "mock"`` on a GPIO bus wires the twin to
-gpiozero's MockFactory. There is no fallback: a port or pin factory that
-cannot be opened stops the start with its reason. Each bus is opened by its
-family (``lockerd.families``).
+the twin (on a pty, unless the caller connects it otherwise), ``pin_factory =
+"mock"`` on a GPIO bus wires the twin to gpiozero's MockFactory. There is no
+fallback: a port or pin factory that cannot be opened stops the start with its
+reason. Each bus is opened by its family (``lockerd.families``); how a twin is
+connected and how a bus's calls are run are the caller's (the daemon's
+defaults: a pty, a thread per bus).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from drivers.base import LockBoard
-from drivers.directlink import DirectLink
 from drivers.gpio.sim import GpioSimulator
 from drivers.i2c.sim import SimI2cBus
 from drivers.link import Link, SerialLink
@@ -26,7 +27,7 @@ from drivers.simworld import SimDoor
 from lockerd.config import Config
 from lockerd.config.schema import BusConfig, CompartmentConfig
 from lockerd.families import FAMILIES
-from lockerd.worker import Worker
+from lockerd.worker import Runner, Worker
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ class Hardware:
     #: How a simulated serial bus's twin is linked to its boards.
     connect: Connect = over_pty
     drivers: dict[str, LockBoard] = field(default_factory=dict)
-    workers: dict[str, Worker] = field(default_factory=dict)
+    #: Each bus's runner: board calls go through it.
+    workers: dict[str, Runner] = field(default_factory=dict)
     serial_sims: dict[str, SerialSimulator[Any, Any]] = field(default_factory=dict)
     gpio_sims: dict[str, GpioSimulator] = field(default_factory=dict)
     i2c_sims: dict[str, SimI2cBus] = field(default_factory=dict)
@@ -81,29 +83,24 @@ class Hardware:
 def build(
     config: Config,
     *,
-    threaded: bool = True,
+    connect: Connect = over_pty,
+    runner: Callable[[str], Runner] = Worker,
     now: Callable[[], float] = time.monotonic,
-    spend: Callable[[float], None] | None = None,
 ) -> Hardware:
     """Open every bus and board.
 
     Args:
-        threaded: give each bus its own thread (the daemon). False runs board
-            calls inline and connects simulated serial buses in-process, for
-            the fake-clock flow tests.
+        connect: how a simulated serial bus's twin is linked to its boards (the
+            daemon: a pty and a :class:`SerialLink`; a fake-clock test: in-process).
+        runner: makes the runner of the bus named by its argument's thread name
+            (the daemon: a :class:`Worker`, a thread per bus).
         now: the clock simulated locks time their energize time on (a test's fake clock).
-        spend: with ``threaded=False``, called with the time each in-process bus
-            exchange would take on the line (a fake clock's ``spend``).
     """
-
-    def direct(sim: SerialSimulator[Any, Any], bus: BusConfig) -> Link:
-        return DirectLink(sim.exchange, url=f"sim://{bus.name}", spend=spend, baud=bus.baud)
-
-    hardware = Hardware(config, connect=over_pty if threaded else direct)
+    hardware = Hardware(config, connect=connect)
     try:
         # Expanders last: their twins are wired to the doors the lock boards' twins made.
         for bus in sorted(config.bus, key=lambda b: FAMILIES[b.protocol].senses_only):
-            hardware.workers[bus.name] = Worker(f"bus-{bus.name}" if threaded else None)
+            hardware.workers[bus.name] = runner(f"bus-{bus.name}")
             boards = [b for b in config.boards if b.bus == bus.name]
             FAMILIES[bus.protocol].open(hardware, bus, boards)
         _wire_simulated_world(hardware, now)

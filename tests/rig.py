@@ -15,15 +15,14 @@ from typing import Any, TypeVar
 from drivers.kerong import cu16
 from drivers.kerong.sim import Cu16Simulator
 from drivers.simworld import SimDoor
-from lockerd import hardware
 from lockerd.clock import FakeClock
 from lockerd.config import Config
 from lockerd.daemon import assemble
 from lockerd.domain import Door
 from lockerd.locker import Locker
 from lockerd.store import Store
-from lockerd.worker import Worker
-from tests import families
+from tests import families, inline
+from tests.inline import InlineRunner
 
 T = TypeVar("T")
 
@@ -58,11 +57,8 @@ class Rig:
         config says, and the test bank has neither sync nor the demo page)."""
         self.config = config
         self.clock = clock or FakeClock()
-        self.hw = hardware.build(
-            config,
-            threaded=False,
-            now=self.clock.monotonic,
-            spend=self.clock.spend if bus_time else None,
+        self.hw = inline.build(
+            config, now=self.clock.monotonic, spend=self.clock.spend if bus_time else None
         )
         self.sim: Cu16Simulator = self.hw.serial_sims.get("rs485")  # type: ignore[assignment]
         #: A GPIO pulse is timed in real time by the board while the fake clock
@@ -74,7 +70,7 @@ class Rig:
         self.store = Store.open(config, self.clock, notices=notices)
         self.store.sync_layout()
         self.store.seed_demo(config.demo)
-        self.locker: Locker = assemble(config, self.store, self.hw, self.clock, Worker(None))
+        self.locker: Locker = assemble(config, self.store, self.hw, self.clock, InlineRunner())
         self.api = _Driven(self)
         self.messages: list[dict[str, Any]] = []
 

@@ -13,7 +13,7 @@ from drivers.kerong.sim import Cu16Simulator, SimCu16
 from drivers.link import SerialLink
 from lockerd import hardware
 from lockerd.lockerctl import diag_text
-from tests import families
+from tests import families, inline
 from tests.ctl_rig import control
 from tests.rig import Rig
 
@@ -77,7 +77,7 @@ def opened(tmp_path):
     def open_with(**board_keys: Any) -> tuple[Cu16Simulator, Cu16Board]:
         data = families.bank(tmp_path)
         data["board"][0].update(board_keys)
-        opened.append(hardware.build(families.config(data, tmp_path), threaded=False))
+        opened.append(inline.build(families.config(data, tmp_path)))
         sim, board = opened[-1].serial_sims["rs485"], opened[-1].drivers["cu0"]
         assert isinstance(sim, Cu16Simulator) and isinstance(board, Cu16Board)
         return sim, board
