@@ -337,12 +337,12 @@ def _check_boards(config: Config, typed: list[BoardConfig | None], problems: Pro
             families.family_of(board).check(board, f"board[{index}]", checks)
 
 
-#: The board keys that say which channels and inputs a board has (a board's other
-#: keys, an address for one, may be wrong without making its channels unknown).
-CHANNEL_KEYS = (
-    *("name", "door_input", "locks", "relays", "inputs", "chip"),
-    *("lock_pins", "door_pins", "feedback_pins"),
-)
+def _channel_keys() -> tuple[str, ...]:
+    """The board keys that say which channels and inputs a board has, of every family (a
+    board's other keys, an address for one, may be wrong without making its channels
+    unknown)."""
+    keys = (key for family in families.FAMILIES.values() for key in family.channel_keys)
+    return ("name", *dict.fromkeys(keys))
 
 
 def _check_compartments(
@@ -354,7 +354,7 @@ def _check_compartments(
     boards = {
         b.name: b
         for i, b in enumerate(typed)
-        if b is not None and _sound(problems, f"board[{i}]", *CHANNEL_KEYS)
+        if b is not None and _sound(problems, f"board[{i}]", *_channel_keys())
     }
     sizes = _Names(problems, "size", config.size_order)
     claimed: dict[tuple[str, str, int], str] = {}

@@ -82,6 +82,9 @@ class Family:
     describe: Callable[[Any, Config], str]
     #: Opens one bus's boards (or starts their twin): ``(hardware, bus, boards)``.
     open: Callable[[Hardware, BusConfig, list[Any]], None]
+    #: Its board keys that say which channels and inputs a board has: while one of them
+    #: could not be read, its compartments' channels are not checked against it.
+    channel_keys: tuple[str, ...] = ()
     #: Wires a twin's input to a simulated compartment's item sensor, where it has inputs.
     attach_item: Callable[[Hardware, Any, int, SimDoor], None] | None = None
     #: Why a door switch may not be wired to an input of a board, or None.

@@ -71,4 +71,5 @@ GENERIC_8A = Family(
     check=check_addressed,
     describe=describe_hooked,
     open=_open,
+    channel_keys=("locks",),
 )

@@ -124,4 +124,5 @@ GPIO = Family(
     check=_check,
     describe=_describe,
     open=_open,
+    channel_keys=("lock_pins", "door_pins", "feedback_pins"),
 )

@@ -124,6 +124,7 @@ I2C = Family(
     check=_check,
     describe=_describe,
     open=_open,
+    channel_keys=("chip",),
     attach_item=_attach_item,
     refuse_sensor=_refuse_sensor,
     senses_only=True,

@@ -126,6 +126,7 @@ CU16 = Family(
     check=_check_cu16,
     describe=describe_hooked,
     open=_open_cu16,
+    channel_keys=("door_input",),
     attach_item=attach_serial_item,
 )
 
@@ -138,5 +139,6 @@ CU48 = Family(
     check=check_addressed,
     describe=describe_hooked,
     open=_open_cu48,
+    channel_keys=("door_input",),
     attach_item=attach_serial_item,
 )

@@ -116,5 +116,6 @@ MODBUS_RTU = Family(
     check=_check,
     describe=_describe,
     open=_open,
+    channel_keys=("relays", "inputs"),
     attach_item=attach_serial_item,
 )
