@@ -27,10 +27,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from drivers.generic8a.board import Generic8aBoard  # noqa: E402
 from drivers.kerong.board import Cu16Board, Cu48Board  # noqa: E402
 from drivers.link import SerialLink  # noqa: E402
 from drivers.modbus.board import ModbusRelayBoard, open_client  # noqa: E402
-from drivers.xorboard.board import XorBoard  # noqa: E402
 from lockerd import hardware  # noqa: E402
 from lockerd.bank import Bank  # noqa: E402
 from lockerd.clock import SystemClock  # noqa: E402
@@ -76,7 +76,7 @@ def _modbus(port: str, baud: int) -> tuple[Any, Any]:
 FAMILIES: dict[str, tuple[str, Callable[[str, int], tuple[Any, Any]], int, int, int]] = {
     "kerong-cu16": ("0", _serial(lambda link: Cu16Board(link, 0)), 19200, 5, 9),
     "kerong-cu48": ("0", _serial(lambda link: Cu48Board(link, 0)), 19200, 6, 18),
-    "generic-8a": ("1", _serial(lambda link: XorBoard(link, 1, 8)), 9600, 5, 8),
+    "generic-8a": ("1", _serial(lambda link: Generic8aBoard(link, 1, 8)), 9600, 5, 8),
     "modbus-rtu": ("1", _modbus, 9600, 8, 6),
 }
 

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from drivers.kerong import codec  # noqa: E402
+from drivers.kerong import cu16  # noqa: E402
 from drivers.kerong.sim import Cu16Simulator, SimCu16  # noqa: E402
 from tests.daemon import Daemon  # noqa: E402
 
@@ -105,7 +105,7 @@ async def one_round(daemon: Daemon, events, sim: Cu16Simulator, round_no: int) -
         mark = len(sim.frames())
         sent = time.monotonic()
         _, flow = await daemon.call("POST", "/api/pickups", {"code": message["code"]})
-        index = await asyncio.to_thread(sim.wait_for_frame, codec.unlock_request(0, lock), 5, mark)
+        index = await asyncio.to_thread(sim.wait_for_frame, cu16.unlock_request(0, lock), 5, mark)
         samples.append(sim.received[index][0] - sent)
         await cycle(daemon, events, sim, flow["id"], lock, "collected")
     return samples

@@ -12,14 +12,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from drivers.generic8a.sim import Generic8aSimulator, SimGeneric8aBoard
 from drivers.kerong.sim import Cu16Simulator, Cu48Simulator, SimCu16, SimCu48
 from drivers.modbus.sim import ModbusSimulator, SimRelayBoard
-from drivers.xorboard.sim import SimXorBoard, XorSimulator
 
 TWINS = {
     "kerong-cu16": (Cu16Simulator, SimCu16),
     "kerong-cu48": (Cu48Simulator, SimCu48),
-    "generic-8a": (XorSimulator, SimXorBoard),
+    "generic-8a": (Generic8aSimulator, SimGeneric8aBoard),
     "modbus-rtu": (ModbusSimulator, SimRelayBoard),
 }
 

@@ -42,10 +42,11 @@ from drivers.base import Inputs, LockBoard
 from drivers.errors import DriverError
 from lockerd.clock import Clock
 from lockerd.config import Config
-from lockerd.config.schema import BoardConfig, CompartmentConfig
+from lockerd.config.schema import CompartmentConfig
 from lockerd.domain import Door
 from lockerd.errors import LockerError
-from lockerd.worker import Worker
+from lockerd.families import BoardConfig
+from lockerd.worker import Runner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -136,7 +137,7 @@ class Bank:
         self,
         config: Config,
         drivers: dict[str, LockBoard],
-        workers: dict[str, Worker],
+        workers: dict[str, Runner],
         clock: Clock,
         authorize: Authorize,
     ):

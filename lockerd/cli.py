@@ -14,19 +14,8 @@ from pathlib import Path
 from drivers.errors import DriverError
 from lockerd import __version__, throttle
 from lockerd.config import Config, kiosk_url, load
-from lockerd.config.schema import (
-    Cu16BoardConfig,
-    Cu48BoardConfig,
-    GpioBoardConfig,
-    I2cBoardConfig,
-    ModbusBoardConfig,
-    XorBoardConfig,
-)
 from lockerd.errors import ConfigError, LockerError
-
-LockBoardConfig = (
-    Cu16BoardConfig | Cu48BoardConfig | XorBoardConfig | ModbusBoardConfig | GpioBoardConfig
-)
+from lockerd.families import FAMILIES, family_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,20 +172,11 @@ def summary(config: Config) -> str:
     ]
     for bus in config.bus:
         where = "simulator" if bus.simulator else bus.port or f"pin factory {bus.pin_factory}"
-        speed = "" if bus.protocol in ("gpio", "i2c") else f" {bus.baud} baud"
+        speed = f" {bus.baud} baud" if FAMILIES[bus.protocol].wire == "serial" else ""
         lines.append(f"bus    {bus.name}: {bus.protocol} on {where}{speed}")
     for board in config.boards:
-        if isinstance(board, I2cBoardConfig):
-            count = sum(1 for c in config.compartment if c.door_board == board.name)
-            lines.append(
-                f"board  {board.name} on {board.bus}: {board.chip} at 0x{board.address:02X},"
-                f" door sensors of {count} compartments; closed={board.closed_bit}"
-            )
-            continue
-        count = sum(1 for c in config.compartment if c.board == board.name)
         lines.append(
-            f"board  {board.name} on {board.bus}: {_describe(board)};"
-            f" {count} compartments; power {board.power_group}"
+            f"board  {board.name} on {board.bus}: {family_of(board).describe(board, config)}"
         )
     for scanner in config.scanner:
         where = "simulator" if scanner.simulator else scanner.device
@@ -225,23 +205,6 @@ def _guessing(config: Config) -> str:
         f"codes  {length} digits; wrong-code guesses: at most {guesses:,} a year;"
         f" chance of guessing a code with all {doors} compartments full: {chance:.2%} a year"
         f" (limit {throttle.MAX_GUESS_CHANCE:.0%})"
-    )
-
-
-def _describe(board: LockBoardConfig) -> str:
-    if isinstance(board, GpioBoardConfig):
-        pins = f"lock pins {list(board.lock_pins)}, door pins {list(board.door_pins)}"
-        return f"{pins}; closed={board.closed_bit}"
-    if isinstance(board, ModbusBoardConfig):
-        return (
-            f"unit {board.address}, {board.relays} relays pulsed by the board,"
-            f" {board.inputs} door inputs; closed={board.closed_bit}"
-        )
-    if board.door_from_hook:
-        return f"address {board.address}, door from each lock's switch; locked={board.locked_bit}"
-    return (
-        f"address {board.address}, door from sensor bits;"
-        f" locked={board.locked_bit} closed={board.closed_bit}"
     )
 
 

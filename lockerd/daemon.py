@@ -17,13 +17,13 @@ from lockerd.notify import Notifier, Watchdog
 from lockerd.store import Store
 from lockerd.store._files import StateLock
 from lockerd.sync.coordinator import SyncCoordinator
-from lockerd.worker import Worker
+from lockerd.worker import Runner, Worker
 
 log = logging.getLogger(__name__)
 
 
 def assemble(
-    config: Config, store: Store, hw: hardware.Hardware, clock: Clock, db: Worker
+    config: Config, store: Store, hw: hardware.Hardware, clock: Clock, db: Runner
 ) -> Locker:
     """Wire the bank and the locker service over an open store and hardware."""
 

@@ -16,7 +16,7 @@ from lockerd.errors import FlowError
 from lockerd.flows import Flow, Kind
 from lockerd.flows import machine as m
 from lockerd.store import Reservation, Store
-from lockerd.worker import Worker
+from lockerd.worker import Runner
 
 log = logging.getLogger(__name__)
 Later = Callable[[float, Callable[[], Awaitable[Any]]], Timer]
@@ -29,7 +29,7 @@ class FlowRunner:
         self,
         config: Config,
         store: Store,
-        db: Worker,
+        db: Runner,
         bank: Bank,
         later: Later,
         publish: Callable[[Flow], None],

@@ -33,7 +33,7 @@ from lockerd.reads import Reads
 from lockerd.store import Reservation, Store
 from lockerd.store.credentials import Courier
 from lockerd.store.records import Collectable, JournalEntry
-from lockerd.worker import Worker
+from lockerd.worker import Runner
 
 log = logging.getLogger(__name__)
 Message = Mapping[str, Any]
@@ -50,7 +50,7 @@ class Session:
 class Locker:
     """Drop-off, pickup, door monitoring and the event stream."""
 
-    def __init__(self, config: Config, store: Store, db: Worker, bank: Bank, clock: Clock):
+    def __init__(self, config: Config, store: Store, db: Runner, bank: Bank, clock: Clock):
         self.config = config
         self.store = store
         self.db = db

@@ -13,13 +13,13 @@ from lockerd.bank import Bank
 from lockerd.config import Config
 from lockerd.store import Store
 from lockerd.store.records import JournalEntry, PickupNotice
-from lockerd.worker import Worker
+from lockerd.worker import Runner
 
 
 class Reads:
     """Read-only views of one locker's store and bank, for its faces."""
 
-    def __init__(self, config: Config, store: Store, db: Worker, bank: Bank):
+    def __init__(self, config: Config, store: Store, db: Runner, bank: Bank):
         self.config = config
         self._store = store
         self._db = db

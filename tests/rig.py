@@ -12,199 +12,35 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from drivers.kerong import codec
+from drivers.kerong import cu16
 from drivers.kerong.sim import Cu16Simulator
 from drivers.simworld import SimDoor
-from lockerd import hardware
 from lockerd.clock import FakeClock
-from lockerd.config import Config, parse
+from lockerd.config import Config
 from lockerd.daemon import assemble
 from lockerd.domain import Door
 from lockerd.locker import Locker
 from lockerd.store import Store
-from lockerd.worker import Worker
-
-BANK = """
-[locker]
-id = "test-locker"
-[state]
-directory = "{state}"
-[kiosk]
-port = 0
-[timing]
-door_open_timeout_s = 20
-door_left_open_s = 120
-poll_interval_ms = 200
-debounce_polls = 2
-offline_after_polls = 3
-expiry_sweep_s = 60
-courier_idle_s = 300
-[pickup]
-code_length = 8
-hold_hours = 72
-[pickup.throttle]
-free_failures = 2
-backoff_base_s = 2
-backoff_max_s = 60
-lockout_after = 6
-lockout_s = 900
-[safety]
-pulse_ms = 500
-max_pulse_ms = 1000
-cooldown_s = 3
-[[size]]
-name = "S"
-[[size]]
-name = "M"
-[[size]]
-name = "L"
-[[power_group]]
-name = "psu"
-gap_ms = 300
-[[bus]]
-name = "rs485"
-protocol = "kerong-cu16"
-simulator = true
-[[board]]
-name = "cu0"
-bus = "rs485"
-power_group = "psu"
-address = 0
-locked_bit = {locked_bit}
-closed_bit = {closed_bit}
-door_input = "sensor"
-[[compartment]]
-id = "S1"
-size = "S"
-column = 1
-row = 1
-board = "cu0"
-lock = 1
-[[compartment]]
-id = "S2"
-size = "S"
-column = 1
-row = 2
-board = "cu0"
-lock = 2
-[[compartment]]
-id = "M1"
-size = "M"
-column = 2
-row = 1
-board = "cu0"
-lock = 3
-[[compartment]]
-id = "M2"
-size = "M"
-column = 2
-row = 2
-board = "cu0"
-lock = 4
-low_reach = true
-[[compartment]]
-id = "L1"
-size = "L"
-column = 3
-row = 1
-board = "cu0"
-lock = 5
-sensor = 9
-[demo]
-couriers = [
-  {{ id = "c1", code = "4321", name = "Courier One", rights = ["deliver", "collect"] }},
-  {{ id = "c2", code = "5555", rights = ["collect"] }},
-  {{ id = "c3", code = "7777" }},
-]
-expected_parcels = [{{ barcode = "EXP0001", size = "M", recipient = "flat-1" }}]
-"""
+from tests import families, inline
+from tests.inline import InlineRunner
 
 T = TypeVar("T")
-
-
-FAMILIES = (
-    "kerong-cu16",
-    "kerong-cu16-hook",
-    "kerong-cu48",
-    "kerong-cu48-hook",
-    "generic-8a",
-    "gpio",
-    "modbus-rtu",
-    "gpio+mcp23017",
-    "generic-8a+pcf8574",
-)
-
-EXPANDER = """
-[[bus]]
-name = "i2c"
-protocol = "i2c"
-simulator = true
-[[board]]
-name = "doors"
-bus = "i2c"
-chip = "{chip}"
-address = {address}
-"""
 
 
 def bank_config(
     state: Path, *, locked_bit: int = 1, closed_bit: int = 1, family: str = "kerong-cu16"
 ) -> Config:
     """The test bank on one board of ``family``, simulated (the board is always "cu0")."""
-    text = bank_text(state, locked_bit=locked_bit, closed_bit=closed_bit, family=family)
-    return parse(text, state / "locker.toml")
+    data = families.bank(state, family=family, locked_bit=locked_bit, closed_bit=closed_bit)
+    return families.config(data, state)
 
 
 def bank_text(
     state: Path, *, locked_bit: int = 1, closed_bit: int = 1, family: str = "kerong-cu16"
 ) -> str:
-    """The TOML of :func:`bank_config`, for a test that adds to it."""
-    text = BANK.format(state=state, locked_bit=locked_bit, closed_bit=closed_bit)
-    board = f"address = 0\nlocked_bit = {locked_bit}\nclosed_bit = {closed_bit}"
-    locks = family.partition("+")[0]
-    if locks.endswith("-hook"):  # no door switches: each door is read from its lock's switch
-        locks = locks.removesuffix("-hook")
-        text = text.replace('door_input = "sensor"', 'door_input = "hook"')
-        text = text.replace("lock = 5\nsensor = 9", "lock = 5")
-    if locks == "kerong-cu48":
-        text = text.replace('protocol = "kerong-cu16"', 'protocol = "kerong-cu48"')
-    elif locks == "modbus-rtu":
-        text = text.replace(
-            'protocol = "kerong-cu16"\nsimulator = true',
-            'protocol = "modbus-rtu"\nsimulator = true\nbaud = 9600\ntimeout_ms = 100',
-        )
-        text = text.replace(
-            f'{board}\ndoor_input = "sensor"',
-            f"address = 1\nrelays = 8\ninputs = 16\nclosed_bit = {closed_bit}",
-        )
-    elif locks == "generic-8a":
-        text = text.replace('protocol = "kerong-cu16"', 'protocol = "generic-8a"')
-        text = text.replace(
-            f'{board}\ndoor_input = "sensor"', f"address = 1\nlocks = 16\nlocked_bit = {locked_bit}"
-        )
-        text = text.replace("lock = 5\nsensor = 9", "lock = 5")  # the door is the lock's switch
-    elif locks == "gpio":
-        text = text.replace(
-            'protocol = "kerong-cu16"\nsimulator = true', 'protocol = "gpio"\npin_factory = "mock"'
-        )
-        pins = "lock_pins = [17, 27, 22, 23, 24]"
-        if family == "gpio":
-            pins += "\ndoor_pins = [5, 6, 13, 19, 26, 12, 16, 20, 21]"
-        text = text.replace(f'{board}\ndoor_input = "sensor"', f"{pins}\nclosed_bit = {closed_bit}")
-        text = text.replace("pulse_ms = 500", "pulse_ms = 50")  # a GPIO pulse takes real time
-    if "+" in family:
-        text = _with_expander(text, family.partition("+")[2])
-    return text
-
-
-def _with_expander(text: str, chip: str) -> str:
-    """Every door switch moved to an I2C expander ("doors"); the locks stay where they are."""
-    sensor = "9" if chip == "mcp23017" else "6"  # the PCF8574 has eight inputs
-    text = text.replace("lock = 5\nsensor = 9", "lock = 5")
-    text = text.replace('board = "cu0"\nlock = 5', f'board = "cu0"\nlock = 5\nsensor = {sensor}')
-    text = text.replace('board = "cu0"\n', 'board = "cu0"\nsensor_board = "doors"\n')
-    address = "0x20" if chip == "mcp23017" else "0x38"
-    return text.replace("[demo]", EXPANDER.format(chip=chip, address=address) + "[demo]")
+    """The TOML of :func:`bank_config`, for a test about reading it."""
+    data = families.bank(state, family=family, locked_bit=locked_bit, closed_bit=closed_bit)
+    return families.text(data)
 
 
 class Rig:
@@ -221,11 +57,8 @@ class Rig:
         config says, and the test bank has neither sync nor the demo page)."""
         self.config = config
         self.clock = clock or FakeClock()
-        self.hw = hardware.build(
-            config,
-            threaded=False,
-            now=self.clock.monotonic,
-            spend=self.clock.spend if bus_time else None,
+        self.hw = inline.build(
+            config, now=self.clock.monotonic, spend=self.clock.spend if bus_time else None
         )
         self.sim: Cu16Simulator = self.hw.serial_sims.get("rs485")  # type: ignore[assignment]
         #: A GPIO pulse is timed in real time by the board while the fake clock
@@ -237,7 +70,7 @@ class Rig:
         self.store = Store.open(config, self.clock, notices=notices)
         self.store.compartments.sync_layout()
         self.store.seed_demo(config.demo)
-        self.locker: Locker = assemble(config, self.store, self.hw, self.clock, Worker(None))
+        self.locker: Locker = assemble(config, self.store, self.hw, self.clock, InlineRunner())
         self.api = _Driven(self)
         self.messages: list[dict[str, Any]] = []
 
@@ -342,7 +175,7 @@ class Rig:
         await self.polls(1)
 
     def unlock_frames(self) -> list[bytes]:
-        return [f for f in self.sim.frames() if f[2] == codec.CMD_UNLOCK]
+        return [f for f in self.sim.frames() if f[2] == cu16.CMD_UNLOCK]
 
     def unlocks_of(self, comp_id: str) -> int:
         """Pulses the lock itself received (whatever the board family)."""

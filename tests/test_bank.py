@@ -5,10 +5,11 @@ import dataclasses
 import pytest
 
 from drivers.base import Inputs
-from drivers.kerong import codec
+from drivers.kerong import cu16
 from lockerd.bank import SafetyError, decode
-from lockerd.config.schema import Cu16BoardConfig, GpioBoardConfig
 from lockerd.domain import Door, Purpose
+from lockerd.families.gpio import GpioBoardConfig
+from lockerd.families.kerong import Cu16BoardConfig
 from tests.rig import Rig, bank_config
 
 
@@ -42,7 +43,7 @@ async def test_one_energized_lock_per_power_group(rig) -> None:
     first, second = await _intent(rig, "S1"), await _intent(rig, "S2")
     await rig.run(rig.locker.bank.pulse("S1", first))
     await rig.run(rig.locker.bank.pulse("S2", second))
-    times = [t for t, f in rig.sim.received if f[2] == codec.CMD_UNLOCK]
+    times = [t for t, f in rig.sim.received if f[2] == cu16.CMD_UNLOCK]
     # The board energizes each lock for its energize time (1000 ms by default),
     # then the 300 ms gap before the next lock of the same supply.
     assert times[1] - times[0] == pytest.approx(1.3, abs=0.06)
@@ -52,7 +53,7 @@ async def test_cooldown_per_lock(rig) -> None:
     intent = await _intent(rig, "S1")
     await rig.run(rig.locker.bank.pulse("S1", intent))
     await rig.run(rig.locker.bank.pulse("S1", intent))
-    times = [t for t, f in rig.sim.received if f[2] == codec.CMD_UNLOCK]
+    times = [t for t, f in rig.sim.received if f[2] == cu16.CMD_UNLOCK]
     assert times[1] - times[0] == pytest.approx(3.0, abs=0.06)
 
 
@@ -62,7 +63,7 @@ async def test_retry_reads_status_first_and_skips_an_open_door(rig) -> None:
     rig.door("S1").open()
     outcome = await rig.run(rig.locker.bank.retry_pulse("S1", intent))
     assert outcome == "open"
-    assert rig.sim.frames()[-1] == codec.status_request(0)
+    assert rig.sim.frames()[-1] == cu16.status_request(0)
     assert rig.unlocks_of("S1") == 1
 
 
@@ -83,14 +84,13 @@ async def test_retry_waits_for_the_pulse_to_end_before_reading_the_latch(rig) ->
 
 
 def test_pulse_longer_than_the_maximum_is_a_config_error(tmp_path) -> None:
-    from lockerd.config import ConfigError, parse
-    from tests.rig import BANK
+    from lockerd.config import ConfigError
+    from tests import families
 
-    text = BANK.format(state=tmp_path, locked_bit=1, closed_bit=1).replace(
-        "pulse_ms = 500", "pulse_ms = 1500"
-    )
+    data = families.bank(tmp_path)
+    data["safety"]["pulse_ms"] = 1500
     with pytest.raises(ConfigError, match=r"safety\.pulse_ms: 1500 exceeds max_pulse_ms"):
-        parse(text, tmp_path / "x.toml")
+        families.config(data, tmp_path)
 
 
 @pytest.mark.parametrize(("locked_bit", "closed_bit"), [(1, 1), (0, 0), (1, 0), (0, 1)])

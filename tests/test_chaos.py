@@ -51,10 +51,10 @@ from typing import Any
 
 import pytest
 
-from drivers.kerong import codec, cu48
+from drivers.generic8a import codec as xor
+from drivers.kerong import cu16, cu48
 from drivers.simserial import LineNoise
 from drivers.simworld import SimDoor
-from drivers.xorboard import codec as xor
 from lockerd.bank import CONFIRM_GAP
 from lockerd.domain import Door
 from lockerd.errors import FlowError, Unauthorized
@@ -455,7 +455,7 @@ def _door_records(
 def _status_reader(family: str):
     """Decode a reply from the twin's log into (lock bits, sensor bits or None)."""
     if family.startswith("kerong-cu16"):
-        decoder, decode = codec.Decoder(codec.REPLY_LENGTHS), codec.decode_status
+        decoder, decode = cu16.Decoder(cu16.REPLY_LENGTHS), cu16.decode_status
     elif family.startswith("kerong-cu48"):
         decoder, decode = cu48.Decoder(cu48.REPLY_LENGTHS), cu48.decode_status
     else:
@@ -535,7 +535,7 @@ def check_guarantees(soak: Soak, family: str) -> tuple[dict[str, object], list[s
 
 def _unlock_frame(family: str, address: int, lock: int) -> bytes:
     if family.startswith("kerong-cu16"):
-        return codec.unlock_request(address, lock)
+        return cu16.unlock_request(address, lock)
     if family.startswith("kerong-cu48"):
         return cu48.open_request(address, lock)
     return xor.unlock_request(address, lock)

@@ -9,14 +9,15 @@ import pytest
 
 from lockerd.cli import main
 from lockerd.config import ConfigError, load, parse
-from lockerd.config.schema import Cu16BoardConfig
-from tests.rig import BANK
+from lockerd.families.kerong import Cu16BoardConfig
+from tests import families
+from tests.rig import bank_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def text(tmp_path: Path) -> str:
-    return BANK.format(state=tmp_path, locked_bit=1, closed_bit=1)
+    return bank_text(tmp_path)
 
 
 def problems(source: str, tmp_path: Path) -> list[str]:
@@ -125,12 +126,15 @@ def test_each_problem_names_its_key(tmp_path, old, new, expected) -> None:
     assert any(p.startswith(f"{tmp_path / 'bank.toml'}: {expected}") for p in found), found
 
 
-def with_board_keys(tmp_path: Path, keys: str) -> str:
-    return text(tmp_path).replace("address = 0\n", f"address = 0\n{keys}\n", 1)
+def with_board_keys(tmp_path: Path, **keys: object) -> str:
+    """The test bank with ``keys`` added to its CU16 board."""
+    data = families.bank(tmp_path)
+    data["board"][0].update(keys)
+    return families.text(data)
 
 
 def test_set_energize_time_is_a_cu16_board_key(tmp_path) -> None:
-    source = with_board_keys(tmp_path, "set_energize_time = true\nenergize_ms = 500")
+    source = with_board_keys(tmp_path, set_energize_time=True, energize_ms=500)
     (board,) = parse(source, tmp_path / "bank.toml").boards
     assert isinstance(board, Cu16BoardConfig) and board.set_energize_time
     reference = (ROOT / "docs" / "config-reference.md").read_text()
@@ -148,8 +152,8 @@ def test_set_energize_time_is_a_cu16_board_key(tmp_path) -> None:
     ids=["505", "0"],
 )
 def test_set_energize_time_needs_a_time_the_board_takes(tmp_path, energize_ms, reason) -> None:
-    keys = f"set_energize_time = true\nenergize_ms = {energize_ms}"
-    found = problems(with_board_keys(tmp_path, keys), tmp_path)
+    source = with_board_keys(tmp_path, set_energize_time=True, energize_ms=energize_ms)
+    found = problems(source, tmp_path)
     expected = f"{tmp_path / 'bank.toml'}: board[0].energize_ms: {reason}"
     assert any(p.startswith(expected) for p in found), found
 
@@ -164,37 +168,24 @@ def test_not_toml(tmp_path) -> None:
     assert found.startswith(f"{tmp_path / 'bank.toml'}: not valid TOML")
 
 
-GPIO = """
-[[bus]]
-name = "header"
-protocol = "gpio"
-pin_factory = "mock"
-[[board]]
-name = "cab"
-bus = "header"
-power_group = "psu"
-lock_pins = [17, 27]
-door_pins = [5, 17]
-[[compartment]]
-id = "G1"
-size = "L"
-column = 9
-row = 1
-board = "cab"
-lock = 1
-"""
+def with_gpio_cabinet(tmp_path: Path, **bus: object) -> str:
+    """The test bank and a GPIO cabinet whose pin 17 is both a lock and a door switch."""
+    data = families.bank(tmp_path)
+    data["bus"].append({"name": "header", "protocol": "gpio", **bus})
+    cab = {"name": "cab", "bus": "header", "power_group": "psu", "lock_pins": [17, 27]}
+    data["board"].append({**cab, "door_pins": [5, 17]})
+    cabinet = {"id": "G1", "size": "L", "column": 9, "row": 1, "board": "cab", "lock": 1}
+    data["compartment"].append(cabinet)
+    return families.text(data)
 
 
 def test_gpio_pin_claimed_twice(tmp_path) -> None:
-    found = problems(text(tmp_path).replace("[demo]", GPIO + "[demo]"), tmp_path)
+    found = problems(with_gpio_cabinet(tmp_path, pin_factory="mock"), tmp_path)
     assert any("board[1].door_pins[1]: pin 17 is used twice" in p for p in found), found
 
 
 def test_gpio_bus_needs_a_factory_and_no_port(tmp_path) -> None:
-    source = text(tmp_path).replace(
-        "[demo]", GPIO.replace('pin_factory = "mock"', 'port = "/dev/x"') + "[demo]"
-    )
-    found = problems(source, tmp_path)
+    found = problems(with_gpio_cabinet(tmp_path, port="/dev/x"), tmp_path)
     assert any("bus[1].pin_factory: a gpio bus needs a pin factory" in p for p in found), found
     assert any("bus[1]: a gpio bus has no port" in p for p in found), found
 
@@ -268,14 +259,20 @@ def test_a_number_must_be_finite(tmp_path, section, line, key, value) -> None:
 
 
 def number_fields() -> list[tuple[str, str, object]]:
-    """Every int or float key of every section, with its field."""
+    """Every int or float key of every section (each board family's too), with its field."""
     import dataclasses
+    import sys
     import typing
 
     from lockerd.config import schema
+    from lockerd.families import FAMILIES
 
+    modules = [schema, *{sys.modules[f.board.__module__] for f in FAMILIES.values()}]
     out = []
-    for cls in vars(schema).values():
+    classes = [
+        c for m in modules for c in vars(m).values() if getattr(c, "__module__", "") == m.__name__
+    ]
+    for cls in classes:
         if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
             continue
         hints = typing.get_type_hints(cls)

@@ -1,20 +1,21 @@
 """The CU16 board driver against its simulator twin over a real pty (or in-process)."""
 
 import logging
+from typing import Any
 
 import pytest
 
 from drivers.directlink import DirectLink
 from drivers.errors import BoardTimeout, LinkError
-from drivers.kerong import codec
+from drivers.kerong import cu16
 from drivers.kerong.board import Cu16Board
 from drivers.kerong.sim import Cu16Simulator, SimCu16
 from drivers.link import SerialLink
 from lockerd import hardware
-from lockerd.config import parse
 from lockerd.lockerctl import diag_text
+from tests import families, inline
 from tests.ctl_rig import control
-from tests.rig import BANK, Rig, bank_text
+from tests.rig import Rig
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def test_status_read_follows_latch_and_door(sim, link) -> None:
     board = Cu16Board(link, 0)
     assert board.read_inputs().locks == 0xFFFF  # all latched, locked_bit=1
     board.pulse(3, 500)
-    sim.wait_for_frame(codec.unlock_request(0, 3), timeout=5)
+    sim.wait_for_frame(cu16.unlock_request(0, 3), timeout=5)
     inputs = board.read_inputs()
     assert inputs.locks == 0xFFFF & ~(1 << 2)
     assert inputs.sensors == 0, "the infrared inputs see an empty bank, not the doors"
@@ -58,7 +59,7 @@ def test_frames_on_the_wire(sim, link) -> None:
     board = Cu16Board(link, 1, energize_ms=500)
     board.pulse(1, 500)
     board.read_inputs()
-    sim.wait_for_frame(codec.status_request(1), timeout=5)
+    sim.wait_for_frame(cu16.status_request(1), timeout=5)
     assert sim.frames() == [
         bytes.fromhex("02 10 37 00 32 03 7E"),
         bytes.fromhex("02 10 31 03 46"),
@@ -73,10 +74,10 @@ def opened(tmp_path):
     """Open the test bank's CU16 board as the daemon does, with the given keys added."""
     opened: list[hardware.Hardware] = []
 
-    def open_with(board_keys: str) -> tuple[Cu16Simulator, Cu16Board]:
-        text = BANK.format(state=tmp_path, locked_bit=1, closed_bit=1)
-        text = text.replace("address = 0\n", f"address = 0\n{board_keys}\n", 1)
-        opened.append(hardware.build(parse(text, tmp_path / "bank.toml"), threaded=False))
+    def open_with(**board_keys: Any) -> tuple[Cu16Simulator, Cu16Board]:
+        data = families.bank(tmp_path)
+        data["board"][0].update(board_keys)
+        opened.append(inline.build(families.config(data, tmp_path)))
         sim, board = opened[-1].serial_sims["rs485"], opened[-1].drivers["cu0"]
         assert isinstance(sim, Cu16Simulator) and isinstance(board, Cu16Board)
         return sim, board
@@ -87,13 +88,13 @@ def opened(tmp_path):
 
 
 def test_energize_time_is_left_alone_unless_asked(opened) -> None:
-    sim, board = opened("energize_ms = 500")
-    assert [f for f in sim.frames() if f[2] == codec.CMD_ENERGIZE_TIME] == []
+    sim, board = opened(energize_ms=500)
+    assert [f for f in sim.frames() if f[2] == cu16.CMD_ENERGIZE_TIME] == []
     assert board.energize_confirmed is None
 
 
 def test_set_energize_time_writes_and_confirms_it(opened) -> None:
-    sim, board = opened("energize_ms = 500\nset_energize_time = true")
+    sim, board = opened(energize_ms=500, set_energize_time=True)
     assert sim.frames() == [bytes.fromhex("02 00 37 00 32 03 6E")]
     assert board.energize_confirmed is True
 
@@ -116,7 +117,7 @@ def test_unconfirmed_energize_time_warns_and_the_start_goes_on(board, answer, ca
     ]
     assert driver.energize_confirmed is False
     assert driver.read_inputs().locks == 0xFFFF
-    assert twin.frames()[0] == codec.energize_time_request(0, 500)
+    assert twin.frames()[0] == cu16.energize_time_request(0, 500)
 
 
 def test_silent_board_times_out_after_retries(sim, link) -> None:
@@ -169,11 +170,9 @@ def test_loop_url_echo_is_not_mistaken_for_a_reply() -> None:
 
 
 async def test_diag_shows_the_energize_time_confirmed(tmp_path) -> None:
-    text = bank_text(tmp_path).replace(
-        'door_input = "sensor"',
-        'door_input = "sensor"\nenergize_ms = 500\nset_energize_time = true',
-    )
-    rig = await Rig(parse(text, tmp_path / "locker.toml")).start()
+    data = families.bank(tmp_path)
+    data["board"][0].update(energize_ms=500, set_energize_time=True)
+    rig = await Rig(families.config(data, tmp_path)).start()
     try:
         async with control(rig) as ctl:
             code, out, _ = await ctl("diag")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from drivers.kerong import codec
+from drivers.kerong import cu16
 from lockerd.errors import BadRequest, FlowError, Unauthorized
 
 
@@ -10,7 +10,7 @@ async def test_expected_parcel_is_stored_with_its_announced_size(rig) -> None:
     token = await rig.courier()
     flow = await rig.api.dropoff_scan(token, "EXP0001")
     assert (flow.state, flow.compartment, flow.size) == ("opening", "M1", "M")
-    assert rig.unlock_frames() == [codec.unlock_request(0, 3)]
+    assert rig.unlock_frames() == [cu16.unlock_request(0, 3)]
     assert rig.state("M1") == "reserved"
 
     await rig.person_opens("M1")
@@ -68,10 +68,10 @@ async def test_door_not_seen_open_gets_one_status_checked_repulse(rig) -> None:
     await rig.clock.advance(20)
     assert flow.attempt == 2
     frames = rig.sim.frames()
-    unlock = codec.unlock_request(0, 1)
+    unlock = cu16.unlock_request(0, 1)
     assert frames.count(unlock) == 2
     second = len(frames) - 1 - frames[::-1].index(unlock)
-    assert frames[second - 1] == codec.status_request(0), "status read right before the re-pulse"
+    assert frames[second - 1] == cu16.status_request(0), "status read right before the re-pulse"
     await rig.person_opens("S1")
     assert flow.state == "open"
 
@@ -147,7 +147,7 @@ async def test_silent_board_means_no_blind_repulse(rig) -> None:
     # none is offered, so the drop-off ends instead of pulsing into the dark.
     assert "board.offline" in rig.event_types()
     assert (flow.state, flow.error["code"]) == ("failed", "locker_full")
-    assert rig.unlock_frames() == [codec.unlock_request(0, 1)]
+    assert rig.unlock_frames() == [cu16.unlock_request(0, 1)]
 
 
 async def test_no_compartment_left_after_a_jam_fails_the_flow(rig) -> None:
@@ -266,7 +266,7 @@ async def test_same_barcode_cannot_open_two_doors(rig) -> None:
     with pytest.raises(FlowError) as info:
         await rig.api.dropoff_scan(second, "PCL1", "S")
     assert info.value.code == "already_in_progress"
-    assert rig.unlock_frames() == [codec.unlock_request(0, 1)]
+    assert rig.unlock_frames() == [cu16.unlock_request(0, 1)]
 
 
 async def test_every_published_change_has_a_newer_revision(rig) -> None:

@@ -13,39 +13,37 @@ from pathlib import Path
 
 import pytest
 
-from drivers.kerong import codec
+from drivers.kerong import cu16
 from lockerd.bank import CONFIRM_GAP
 from lockerd.config import ConfigError, parse
 from lockerd.errors import FlowError
 from lockerd.kiosk.guard import http_status
-from tests.rig import BANK, Rig, bank_text
+from tests import families
+from tests.rig import Rig, bank_text
 
-NEIGHBOUR = """
-[[board]]
-name = "cu1"
-bus = "rs485"
-power_group = "psu"
-address = 1
-door_input = "sensor"
-[[compartment]]
-id = "N1"
-size = "S"
-column = 4
-row = 1
-board = "cu1"
-lock = 1
-"""
+#: A second CU16 on the bank's bus, with a compartment of its own.
+NEIGHBOUR = (
+    {"name": "cu1", "bus": "rs485", "power_group": "psu", "address": 1, "door_input": "sensor"},
+    {"id": "N1", "size": "S", "column": 4, "row": 1, "board": "cu1", "lock": 1},
+)
 
 
-def _config(state: Path, *, hook: bool = False, items: bool = False, extra: str = ""):
-    text = BANK.format(state=state, locked_bit=1, closed_bit=1)
-    if hook:
-        text = text.replace('door_input = "sensor"\n', "")  # the default: the lock's switch
-        text = text.replace("lock = 5\nsensor = 9", "lock = 5")
-    if items:  # each compartment's infrared sensor on the input of its lock
-        for lock in range(1, 6):
-            text = text.replace(f"lock = {lock}\n", f"lock = {lock}\nitem_sensor = {lock}\n", 1)
-    return parse(text.replace("[demo]", extra + "[demo]"), state / "locker.toml")
+def _bank(state: Path, *, hook: bool = False, items: bool = False, neighbour: bool = False):
+    """The test bank's data: doors read from the locks' switches (``hook``), each
+    compartment's infrared sensor on the input of its lock (``items``), a second board."""
+    data = families.bank(state, family="kerong-cu16-hook" if hook else "kerong-cu16")
+    if items:
+        for comp in data["compartment"]:
+            comp["item_sensor"] = comp["lock"]
+    if neighbour:
+        board, comp = NEIGHBOUR
+        data["board"].append(dict(board))
+        data["compartment"].append(dict(comp))
+    return data
+
+
+def _config(state: Path, **changes: bool):
+    return families.config(_bank(state, **changes), state)
 
 
 def _events(rig: Rig, kind: str) -> list[dict]:
@@ -108,7 +106,7 @@ async def test_a_board_is_read_at_the_fast_rate_while_its_door_is_awaited(tmp_pa
         start = rig.clock.monotonic()
         await rig.clock.advance(1.0)
         reads = [
-            t for t, frame in rig.sim.received if frame == codec.status_request(0) and t >= start
+            t for t, frame in rig.sim.received if frame == cu16.status_request(0) and t >= start
         ]
         gaps = [b - a for a, b in itertools.pairwise(reads)]
         fast = rig.config.timing.fast_poll_ms / 1000
@@ -133,11 +131,12 @@ ITEM_FAMILIES = {
 
 def _with_items(state: Path, family: str):
     inputs, board = ITEM_FAMILIES[family]
-    text = bank_text(state, family=family)
-    for lock, item in zip(range(1, 6), inputs, strict=True):
-        wired = f"item_sensor = {item}\n" + (f'item_board = "{board}"\n' if board else "")
-        text = text.replace(f"lock = {lock}\n", f"lock = {lock}\n{wired}", 1)
-    return parse(text, state / "locker.toml")
+    data = families.bank(state, family=family)
+    for comp, item in zip(data["compartment"], inputs, strict=True):
+        comp["item_sensor"] = item
+        if board:
+            comp["item_board"] = board
+    return families.config(data, state)
 
 
 @pytest.fixture(params=sorted(ITEM_FAMILIES))
@@ -227,7 +226,7 @@ async def test_an_empty_bank_with_infrared_inputs_offers_every_compartment(tmp_p
 
 
 async def test_a_silent_neighbour_does_not_slow_a_healthy_board(tmp_path) -> None:
-    rig = await Rig(_config(tmp_path, extra=NEIGHBOUR), bus_time=True).start()
+    rig = await Rig(_config(tmp_path, neighbour=True), bus_time=True).start()
     try:
         interval = rig.config.timing.poll_interval_ms / 1000
         rig.sim.board(1).faults.silent = True
@@ -242,7 +241,7 @@ async def test_a_silent_neighbour_does_not_slow_a_healthy_board(tmp_path) -> Non
         assert rig.clock.monotonic() - went_silent <= first + 3 * interval
         offline_at = rig.clock.monotonic()
         await rig.clock.advance(7)
-        probes = [t for t, f in rig.sim.received if f == codec.status_request(1)]
+        probes = [t for t, f in rig.sim.received if f == cu16.status_request(1)]
         assert len([t for t in probes if t > rig.clock.monotonic() - 7]) <= 2
         # A door forced on the healthy board: the alarm within one poll period
         # plus the confirming read and the wire time.
@@ -254,7 +253,7 @@ async def test_a_silent_neighbour_does_not_slow_a_healthy_board(tmp_path) -> Non
         wire = 2 * debounce * 14 * 10 / 19200
         assert rig.clock.monotonic() - forced_at <= interval + (debounce - 1) * CONFIRM_GAP + wire
         # Polling of the healthy board kept its period since.
-        reads = [t for t, f in rig.sim.received if f == codec.status_request(0) and t >= offline_at]
+        reads = [t for t, f in rig.sim.received if f == cu16.status_request(0) and t >= offline_at]
         late = [b - a for a, b in itertools.pairwise(reads) if b - a > interval + 0.01]
         assert not late, late
     finally:
@@ -262,7 +261,7 @@ async def test_a_silent_neighbour_does_not_slow_a_healthy_board(tmp_path) -> Non
 
 
 async def test_a_pickup_on_a_silent_board_is_refused_and_nothing_is_pulsed(tmp_path) -> None:
-    rig = await Rig(_config(tmp_path, extra=NEIGHBOUR), bus_time=True).start()
+    rig = await Rig(_config(tmp_path, neighbour=True), bus_time=True).start()
     try:
         assert [await rig.stored(f"EVD0002{n}", "S") for n in range(3)] == ["S1", "S2", "N1"]
         code = rig.code_for("EVD00022")
@@ -293,7 +292,7 @@ async def test_a_damaged_reply_is_retried_at_once(tmp_path) -> None:
         mark = len(rig.sim.received)
         rig.sim.board(0).faults.corrupt_replies = 1
         await rig.polls(1)
-        reads = [t for t, f in rig.sim.received[mark:] if f == codec.status_request(0)]
+        reads = [t for t, f in rig.sim.received[mark:] if f == cu16.status_request(0)]
         assert reads[1] - reads[0] < 0.05, "no wait for the timeout after a damaged reply"
         assert rig.hw.links["rs485"].stats.damaged == 1
         assert rig.locker.bank.boards["cu0"].missed == 0
@@ -320,7 +319,7 @@ async def test_a_damaged_reply_is_retried_at_once(tmp_path) -> None:
     ],
 )
 def test_item_sensor_config_errors_name_the_key(tmp_path, change, problem) -> None:
-    text = BANK.format(state=tmp_path, locked_bit=1, closed_bit=1).replace(*change, 1)
+    text = bank_text(tmp_path).replace(*change, 1)
     with pytest.raises(ConfigError) as info:
         parse(text, tmp_path / "locker.toml")
     where = "" if problem.startswith("compartment[") else "compartment[0]."
@@ -358,10 +357,9 @@ async def test_a_restart_checks_each_compartment_against_its_item_sensor(tmp_pat
 async def test_a_silent_board_on_a_busy_bus_is_still_probed_and_comes_back(tmp_path) -> None:
     """A bus whose poll leaves less than a probe's time in each period still tries its
     silent board once a probe period is overdue, so a board back on the bus is found."""
-    busy = BANK.format(state=tmp_path, locked_bit=1, closed_bit=1).replace(
-        "poll_interval_ms = 200", "poll_interval_ms = 20"
-    )
-    config = parse(busy.replace("[demo]", NEIGHBOUR + "[demo]"), tmp_path / "locker.toml")
+    busy = _bank(tmp_path, neighbour=True)
+    busy["timing"]["poll_interval_ms"] = 20
+    config = families.config(busy, tmp_path)
     rig = await Rig(config, bus_time=True).start()
     try:
         rig.sim.board(1).faults.silent = True

@@ -2,7 +2,18 @@
 
 import pytest
 
-from tests.rig import FAMILIES, Rig, bank_config
+from lockerd import families as registered
+from tests.families import FAMILIES
+from tests.rig import Rig, bank_config
+
+
+def test_every_registered_family_has_test_data() -> None:
+    """A family added to lockerd.families without a test bank here would go untested."""
+    from tests.families import EXPANDERS, LOCK_BOARDS
+
+    tested = {board.protocol for board in LOCK_BOARDS.values()}
+    tested |= {"i2c"} if any(f.partition("+")[2] in EXPANDERS for f in FAMILIES) else set()
+    assert tested == set(registered.FAMILIES)
 
 
 @pytest.fixture(params=FAMILIES)

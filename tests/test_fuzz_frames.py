@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from drivers.directlink import DirectLink
 from drivers.errors import DriverError, FrameError
 from drivers.framing import StreamDecoder
-from drivers.kerong import codec, cu48
+from drivers.generic8a import codec as xor
+from drivers.generic8a.board import Generic8aBoard
+from drivers.kerong import cu16, cu48
 from drivers.kerong.board import Cu16Board, Cu48Board
 from drivers.modbus.board import ModbusRelayBoard, RtuClient
 from drivers.modbus.sim import FIXED, ModbusSimulator, SimRelayBoard, crc
-from drivers.xorboard import codec as xor
-from drivers.xorboard.board import XorBoard
 from tests.fuzzing import groups, run
 
 
@@ -42,7 +42,7 @@ class Codec:
 
 
 def _sum_ok(raw: bytes) -> bool:
-    return raw[-2] == codec.ETX and codec.checksum(raw[:-1]) == raw[-1]
+    return raw[-2] == cu16.ETX and cu16.checksum(raw[:-1]) == raw[-1]
 
 
 def _bcc_ok(raw: bytes) -> bool:
@@ -61,26 +61,26 @@ def _modbus_decoder() -> StreamDecoder[Any]:
 u8 = st.integers(0, 255)
 cu16_replies = st.one_of(
     st.builds(
-        lambda b, locks, sensors, cmd: codec.Status(b, locks, sensors, cmd).encode(),
-        st.integers(0, codec.MAX_BOARD),
+        lambda b, locks, sensors, cmd: cu16.Status(b, locks, sensors, cmd).encode(),
+        st.integers(0, cu16.MAX_BOARD),
         st.integers(0, 0xFFFF),
         st.integers(0, 0xFFFF),
-        st.sampled_from([codec.REPLY_STATUS, codec.REPLY_BUS_STATUS]),
+        st.sampled_from([cu16.REPLY_STATUS, cu16.REPLY_BUS_STATUS]),
     ),
     st.builds(
-        lambda addr, payload: codec.Frame(addr, codec.REPLY_ENERGIZE_TIME, payload).encode(),
+        lambda addr, payload: cu16.Frame(addr, cu16.REPLY_ENERGIZE_TIME, payload).encode(),
         u8,
         st.binary(min_size=2, max_size=2),
     ),
 )
 cu16_requests = st.one_of(
-    st.builds(codec.unlock_request, st.integers(0, codec.MAX_BOARD), st.integers(1, codec.LOCKS)),
-    st.builds(codec.status_request, st.integers(0, codec.MAX_BOARD)),
-    st.just(codec.bus_status_request()),
+    st.builds(cu16.unlock_request, st.integers(0, cu16.MAX_BOARD), st.integers(1, cu16.LOCKS)),
+    st.builds(cu16.status_request, st.integers(0, cu16.MAX_BOARD)),
+    st.just(cu16.bus_status_request()),
     st.builds(
-        codec.energize_time_request,
-        st.integers(0, codec.MAX_BOARD),
-        st.integers(0, codec.MAX_ENERGIZE_MS // 10).map(lambda u: u * 10),
+        cu16.energize_time_request,
+        st.integers(0, cu16.MAX_BOARD),
+        st.integers(0, cu16.MAX_ENERGIZE_MS // 10).map(lambda u: u * 10),
     ),
 )
 cu48_replies = st.builds(
@@ -127,32 +127,32 @@ modbus_requests = st.builds(
 
 CODECS = {
     "cu16-host": Codec(
-        lambda: codec.Decoder(codec.REPLY_LENGTHS),
+        lambda: cu16.Decoder(cu16.REPLY_LENGTHS),
         lambda f: f.encode(),
         _sum_ok,
         cu16_replies,
-        bytes((codec.STX,)),
+        bytes((cu16.STX,)),
     ),
     "cu16-board": Codec(
-        lambda: codec.Decoder(codec.REQUEST_LENGTHS),
+        lambda: cu16.Decoder(cu16.REQUEST_LENGTHS),
         lambda f: f.encode(),
         _sum_ok,
         cu16_requests,
-        bytes((codec.STX,)),
+        bytes((cu16.STX,)),
     ),
     "cu48-host": Codec(
         lambda: cu48.Decoder(cu48.REPLY_LENGTHS),
         lambda f: f.encode(),
         _sum_ok,
         cu48_replies,
-        bytes((codec.STX,)),
+        bytes((cu16.STX,)),
     ),
     "cu48-board": Codec(
         lambda: cu48.Decoder(cu48.REQUEST_LENGTHS),
         lambda f: f.encode(),
         _sum_ok,
         cu48_requests,
-        bytes((codec.STX,)),
+        bytes((cu16.STX,)),
     ),
     "xor-lock-reply": Codec(
         lambda: xor.reply_decoder(5),
@@ -303,7 +303,7 @@ def board_replies(valid: st.SearchStrategy[bytes]) -> st.SearchStrategy[list[byt
 
 
 def _cu16_status_from(replies: list[bytes], inputs: Any) -> bool:
-    mine = codec.Status(ADDRESS, inputs.locks, inputs.sensors).encode()
+    mine = cu16.Status(ADDRESS, inputs.locks, inputs.sensors).encode()
     return any(mine in reply for reply in replies)
 
 
@@ -333,12 +333,12 @@ def _xor_candidates(reply: bytes, locks: int) -> list[int]:
 cu16_board_replies = st.one_of(
     cu16_replies,
     st.builds(
-        lambda locks, sensors: codec.Status(ADDRESS, locks, sensors).encode(),
+        lambda locks, sensors: cu16.Status(ADDRESS, locks, sensors).encode(),
         st.integers(0, 0xFFFF),
         st.integers(0, 0xFFFF),
     ),
     st.builds(
-        lambda payload: codec.Frame(ADDRESS << 4, codec.REPLY_ENERGIZE_TIME, payload).encode(),
+        lambda payload: cu16.Frame(ADDRESS << 4, cu16.REPLY_ENERGIZE_TIME, payload).encode(),
         st.binary(min_size=2, max_size=2),
     ),
 )
@@ -368,7 +368,7 @@ BOARDS: dict[str, tuple[Callable[[DirectLink], Any], Any, Callable[..., bool]]] 
         _cu48_status_from,
     ),
     "generic-8a": (
-        lambda link: XorBoard(link, ADDRESS, 8, status_retries=1),
+        lambda link: Generic8aBoard(link, ADDRESS, 8, status_retries=1),
         xor_board_replies,
         _xor_status_from,
     ),
@@ -538,7 +538,7 @@ def test_a_read_answered_by_another_function_or_too_few_inputs_is_a_frame_error(
 
 def test_a_damaged_answer_to_the_energize_time_write_is_logged_not_raised(caplog) -> None:
     """Found by the fuzz: line noise on that one answer stopped the daemon from starting."""
-    good = codec.Frame(ADDRESS << 4, codec.REPLY_ENERGIZE_TIME, b"\x00\x32").encode()
+    good = cu16.Frame(ADDRESS << 4, cu16.REPLY_ENERGIZE_TIME, b"\x00\x32").encode()
     damaged = good[:-1] + bytes(((good[-1] + 1) & 0xFF,))
     board = Cu16Board(DirectLink(Garbage([damaged])), ADDRESS, energize_ms=500)
     assert board.energize_confirmed is False

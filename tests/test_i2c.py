@@ -94,11 +94,11 @@ def test_a_missing_i2c_bus_stops_the_start_with_its_reason(tmp_path) -> None:
 
 
 def test_door_inputs_never_on_gpa7_or_gpb7(tmp_path) -> None:
-    from lockerd.config import ConfigError, parse
-    from tests.rig import BANK, EXPANDER
+    from lockerd.config import ConfigError
+    from tests import families
 
-    text = BANK.format(state=tmp_path, locked_bit=1, closed_bit=1)
-    text = text.replace("lock = 5\nsensor = 9", 'lock = 5\nsensor = 8\nsensor_board = "doors"')
-    text = text.replace("[demo]", EXPANDER.format(chip="mcp23017", address="0x20") + "[demo]")
+    data = families.bank(tmp_path)
+    families.add_expander(data, "mcp23017")
+    data["compartment"][4].update(sensor=8, sensor_board="doors")  # L1's door on GPA7
     with pytest.raises(ConfigError, match="GPA7/GPB7 are output-only"):
-        parse(text, tmp_path / "x.toml")
+        families.config(data, tmp_path)

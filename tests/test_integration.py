@@ -4,10 +4,10 @@ import sqlite3
 
 import pytest
 
-from drivers.kerong import codec
+from drivers.kerong import cu16
 from drivers.kerong.sim import Cu16Simulator, SimCu16
+from tests import families
 from tests.daemon import Daemon
-from tests.rig import BANK
 
 
 @pytest.fixture
@@ -24,11 +24,12 @@ DOOR_SWITCHES = {1: 1, 2: 2, 3: 3, 4: 4, 9: 5}
 
 @pytest.fixture
 def config(tmp_path, sim):
-    text = BANK.format(state=tmp_path / "state", locked_bit=1, closed_bit=1)
-    text = text.replace("simulator = true", f'port = "{sim.port}"\ngap_ms = 5')
-    text = text.replace("[kiosk]\nport = 0", "[kiosk]\nport = 0\ndemo = true")
+    data = families.bank(tmp_path / "state")
+    del data["bus"][0]["simulator"]
+    data["bus"][0].update(port=sim.port, gap_ms=5)
+    data["kiosk"]["demo"] = True
     path = tmp_path / "locker.toml"
-    path.write_text(text)
+    path.write_text(families.text(data))
     return path
 
 
@@ -45,7 +46,7 @@ async def test_dropoff_and_pickup_over_http(config, sim, tmp_path) -> None:
         door.hand = True
         status, flow = await daemon.call("POST", "/api/dropoffs", {"barcode": "EXP0001"}, token)
         assert (status, flow["state"], flow["compartment"]) == (201, "opening", "M1")
-        sim.wait_for_frame(codec.unlock_request(0, 3), timeout=10)
+        sim.wait_for_frame(cu16.unlock_request(0, 3), timeout=10)
         await events.flow(flow["id"], "open")
         assert door.is_open
         door.close()
@@ -62,7 +63,7 @@ async def test_dropoff_and_pickup_over_http(config, sim, tmp_path) -> None:
         door.hand = True  # the recipient's hand on the handle, ready for the next pulse
         status, pickup = await daemon.call("POST", "/api/pickups", {"code": code})
         assert (status, pickup["compartment"]) == (201, "M1")
-        sim.wait_for_frame(codec.unlock_request(0, 3), timeout=10, after=mark)
+        sim.wait_for_frame(cu16.unlock_request(0, 3), timeout=10, after=mark)
         await events.flow(pickup["id"], "open")
         assert door.is_open
         door.close()
@@ -71,10 +72,10 @@ async def test_dropoff_and_pickup_over_http(config, sim, tmp_path) -> None:
         await events.close()
         assert await daemon.stop() == 0
 
-    unlocks = [f for f in sim.frames() if f[2] == codec.CMD_UNLOCK]
-    assert unlocks == [codec.unlock_request(0, 3)] * 2
-    assert codec.status_request(0) in sim.frames()
-    assert set(sim.frames()) <= {codec.status_request(0), codec.unlock_request(0, 3)}
+    unlocks = [f for f in sim.frames() if f[2] == cu16.CMD_UNLOCK]
+    assert unlocks == [cu16.unlock_request(0, 3)] * 2
+    assert cu16.status_request(0) in sim.frames()
+    assert set(sim.frames()) <= {cu16.status_request(0), cu16.unlock_request(0, 3)}
 
     db = sqlite3.connect(tmp_path / "state" / "lockerd.db")
     assert db.execute("SELECT state FROM compartments WHERE id = 'M1'").fetchone() == ("free",)
@@ -122,13 +123,15 @@ async def test_http_bad_input_gets_clear_errors(config, sim) -> None:
         assert state["free"] == {"S": 2, "M": 2, "L": 1}
         assert state["last_seq"] >= 1
         assert all(c["state"] == "free" for c in state["compartments"])
-    assert [f for f in sim.frames() if f[2] == codec.CMD_UNLOCK] == []
+    assert [f for f in sim.frames() if f[2] == cu16.CMD_UNLOCK] == []
 
 
 async def test_port_that_cannot_be_opened_stops_the_start(tmp_path) -> None:
-    text = BANK.format(state=tmp_path / "state", locked_bit=1, closed_bit=1)
+    data = families.bank(tmp_path / "state")
+    del data["bus"][0]["simulator"]
+    data["bus"][0]["port"] = "/dev/ttyNOPE9"
     path = tmp_path / "locker.toml"
-    path.write_text(text.replace("simulator = true", 'port = "/dev/ttyNOPE9"'))
+    path.write_text(families.text(data))
     daemon = Daemon(path)
     with pytest.raises(RuntimeError, match="cannot open /dev/ttyNOPE9"):
         await daemon.__aenter__()

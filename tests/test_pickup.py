@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from drivers.kerong import codec
+from drivers.kerong import cu16
 from lockerd.errors import BadRequest, FlowError
 from tests.rig import Rig, bank_config
 
@@ -16,7 +16,7 @@ async def test_right_code_opens_and_closing_collects(rig) -> None:
     code = rig.code_for("PCL1")
     flow = await rig.api.pickup(code)
     assert (flow.state, flow.compartment) == ("opening", comp)
-    assert rig.unlock_frames()[-1] == codec.unlock_request(0, 1)
+    assert rig.unlock_frames()[-1] == cu16.unlock_request(0, 1)
     await rig.person_opens(comp)
     assert flow.state == "open"
     await rig.person_closes(comp)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.ctl_rig import control
-from tests.rig import FAMILIES, Rig, bank_config
+from tests.families import FAMILIES
+from tests.rig import Rig, bank_config
 
 ALARM = "board.polarity_suspect"
 

@@ -11,7 +11,7 @@ from lockerd import qrtoken
 from lockerd.config import ConfigError, parse
 from lockerd.errors import BadRequest, FlowError
 from lockerd.qrtoken import Claims
-from tests.rig import BANK, Rig, bank_config
+from tests.rig import Rig, bank_config, bank_text
 
 KEY = Ed25519PrivateKey.generate()
 
@@ -109,7 +109,7 @@ async def test_qr_pickup_off_without_keys(rig) -> None:
 
 
 def test_a_bad_key_in_config_is_named(tmp_path) -> None:
-    text = BANK.format(state=tmp_path, locked_bit=1, closed_bit=1)
+    text = bank_text(tmp_path)
     text = text.replace("code_length = 8", 'code_length = 8\nqr_keys = ["not-a-key"]')
     with pytest.raises(ConfigError, match=r"pickup\.qr_keys\[0\]: not a base64 Ed25519 public key"):
         parse(text, tmp_path / "x.toml")

@@ -15,7 +15,7 @@ from lockerd.clock import FakeClock
 from lockerd.errors import StoreError
 from lockerd.store import Store
 from tests.daemon import ROOT, Daemon
-from tests.rig import BANK, Rig, bank_config
+from tests.rig import Rig, bank_config, bank_text
 
 
 def mode(path: Path) -> int:
@@ -131,7 +131,7 @@ async def test_a_plaintext_notice_from_an_older_lockerd_is_sealed_at_start(tmp_p
 
 async def test_a_second_daemon_on_the_same_state_folder_stops_and_writes_nothing(tmp_path) -> None:
     path = tmp_path / "locker.toml"
-    path.write_text(BANK.format(state=tmp_path / "state", locked_bit=1, closed_bit=1))
+    path.write_text(bank_text(tmp_path / "state"))
     async with Daemon(path) as first:
         status, before = await first.call("GET", "/api/status")
         assert status == 200

@@ -143,7 +143,7 @@ def test_missing_key_with_codes_in_the_database_is_refused(tmp_path) -> None:
 
 def test_dropping_a_compartment_that_holds_a_parcel_is_refused(tmp_path) -> None:
     from lockerd.config import parse
-    from tests.rig import BANK
+    from tests.rig import bank_text
 
     config = bank_config(tmp_path)
     store = Store.open(config, FakeClock())
@@ -152,7 +152,7 @@ def test_dropping_a_compartment_that_holds_a_parcel_is_refused(tmp_path) -> None
     store.custody.door_opened(r.compartment_id)
     store.custody.door_closed(r.compartment_id)
     store.close()
-    text = BANK.format(state=tmp_path, locked_bit=1, closed_bit=1)
+    text = bank_text(tmp_path)
     smaller = parse(text[: text.index('[[compartment]]\nid = "L1"')], tmp_path / "b.toml")
     with pytest.raises(StoreError, match="L1 holds parcel PCL1"):
         Store.open(smaller, FakeClock()).compartments.sync_layout()

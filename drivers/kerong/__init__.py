@@ -1,1 +1,1 @@
-"""Kerong lock-control boards (KR-CU16): codec, board meaning and simulator twin."""
+"""Kerong lock-control boards (KR-CU16, KR-CU48): codecs, board meaning and simulator twins."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from drivers.base import MAX_PULSE_MS, Inputs, check_pulse, read_with_retries
 from drivers.errors import BoardTimeout, ChannelError, FrameError
-from drivers.kerong import codec, cu48
+from drivers.kerong import cu16, cu48
 from drivers.link import Link
 
 log = logging.getLogger(__name__)
@@ -93,8 +93,8 @@ class Cu16Board(_KerongBoard):
             or reported another value.
     """
 
-    channels = codec.LOCKS
-    max_address = codec.MAX_BOARD
+    channels = cu16.LOCKS
+    max_address = cu16.MAX_BOARD
     family = "CU16"
     reply_length = 9
 
@@ -115,22 +115,22 @@ class Cu16Board(_KerongBoard):
             status_retries=status_retries,
             max_pulse_ms=max_pulse_ms,
         )
-        self.decoder = codec.Decoder(codec.REPLY_LENGTHS)
+        self.decoder = cu16.Decoder(cu16.REPLY_LENGTHS)
         self.energize_confirmed: bool | None = None
         if energize_ms is not None:
             self._set_energize_time(energize_ms)
 
     def _unlock_request(self, channel: int) -> bytes:
-        return codec.unlock_request(self.address, channel)
+        return cu16.unlock_request(self.address, channel)
 
     def _status_request(self) -> bytes:
-        return codec.status_request(self.address)
+        return cu16.status_request(self.address)
 
-    def _is_my_status(self, frame: codec.Frame) -> bool:
-        return frame.cmd == codec.REPLY_STATUS and frame.board == self.address
+    def _is_my_status(self, frame: cu16.Frame) -> bool:
+        return frame.cmd == cu16.REPLY_STATUS and frame.board == self.address
 
-    def _inputs(self, frame: codec.Frame) -> Inputs:
-        status = codec.decode_status(frame)
+    def _inputs(self, frame: cu16.Frame) -> Inputs:
+        status = cu16.decode_status(frame)
         return Inputs(locks=status.locks, sensors=status.sensors)
 
     def _set_energize_time(self, milliseconds: int) -> None:
@@ -140,7 +140,7 @@ class Cu16Board(_KerongBoard):
         it, so a missing, different or damaged answer is logged, never raised: the
         board then pulses for its own setting.
         """
-        request = codec.energize_time_request(self.address, milliseconds)
+        request = cu16.energize_time_request(self.address, milliseconds)
         try:
             reply = self._link.transact(
                 request, self.decoder, self._is_my_energize_time, expect=7, timeout=self._timeout
@@ -150,7 +150,7 @@ class Cu16Board(_KerongBoard):
         except FrameError:  # line noise on this one answer says nothing about the board
             answer = "a damaged answer"
         else:
-            reported = codec.energize_units(reply)
+            reported = cu16.energize_units(reply)
             answer = "" if reported == milliseconds else f"it reports {reported} ms"
         self.energize_confirmed = not answer
         if answer:
@@ -162,8 +162,8 @@ class Cu16Board(_KerongBoard):
                 answer,
             )
 
-    def _is_my_energize_time(self, frame: codec.Frame) -> bool:
-        return frame.cmd == codec.REPLY_ENERGIZE_TIME and frame.board == self.address
+    def _is_my_energize_time(self, frame: cu16.Frame) -> bool:
+        return frame.cmd == cu16.REPLY_ENERGIZE_TIME and frame.board == self.address
 
 
 class Cu48Board(_KerongBoard):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from drivers.kerong.codec import ETX, STX, SumFrameDecoder, checksum
+from drivers.kerong.sumframe import ETX, STX, SumFrameDecoder, checksum
 
 CMD_STATUS = 0x60
 CMD_OPEN = 0x61

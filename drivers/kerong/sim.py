@@ -25,7 +25,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.kerong import codec, cu48
+from drivers.kerong import cu16, cu48
 from drivers.simserial import BoardFaults, SerialSimulator, SimBoard
 
 __all__ = ["BoardFaults", "Cu16Simulator", "Cu48Simulator", "SimCu16", "SimCu48"]
@@ -48,50 +48,50 @@ class SimCu16(SimBoard):
     answers_energize_time: bool = True
     #: True: 0x37 is answered but not applied; the 0x38 reply carries the old setting.
     keeps_energize_time: bool = False
-    channels: int = codec.LOCKS
+    channels: int = cu16.LOCKS
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _infrared_inputs(self)
 
-    def status(self, cmd: int = codec.REPLY_STATUS) -> codec.Status:
-        return codec.Status(self.address, self.lock_bits(), self.sensor_bits(), cmd)
+    def status(self, cmd: int = cu16.REPLY_STATUS) -> cu16.Status:
+        return cu16.Status(self.address, self.lock_bits(), self.sensor_bits(), cmd)
 
 
-class Cu16Simulator(SerialSimulator[SimCu16, codec.Frame]):
+class Cu16Simulator(SerialSimulator[SimCu16, cu16.Frame]):
     """A chain of simulated CU16 boards on one line."""
 
     name = "cu16-sim"
 
     def __init__(self, boards: list[SimCu16], **kwargs: Any):
-        super().__init__(boards, codec.Decoder(codec.REQUEST_LENGTHS), **kwargs)
+        super().__init__(boards, cu16.Decoder(cu16.REQUEST_LENGTHS), **kwargs)
 
-    def raw(self, frame: codec.Frame) -> bytes:
+    def raw(self, frame: cu16.Frame) -> bytes:
         return frame.encode()
 
-    def handle(self, frame: codec.Frame) -> None:
-        if frame.cmd == codec.CMD_BUS_STATUS and frame.addr == codec.BROADCAST_ADDR:
+    def handle(self, frame: cu16.Frame) -> None:
+        if frame.cmd == cu16.CMD_BUS_STATUS and frame.addr == cu16.BROADCAST_ADDR:
             for address in sorted(self.boards):
                 each = self.boards[address]
-                self._reply(each, each.status(codec.REPLY_BUS_STATUS).encode())
+                self._reply(each, each.status(cu16.REPLY_BUS_STATUS).encode())
             return
         board = self.boards.get(frame.board)
         if board is None:
             return
-        if frame.cmd == codec.CMD_STATUS:
+        if frame.cmd == cu16.CMD_STATUS:
             self._reply(board, board.status().encode())
-        elif frame.cmd == codec.CMD_UNLOCK:
+        elif frame.cmd == cu16.CMD_UNLOCK:
             board.pulse(frame.lock)
             if board.reply_to_unlock:
                 self._reply(board, board.status().encode())
-        elif frame.cmd == codec.CMD_UNLOCK_ALL:
+        elif frame.cmd == cu16.CMD_UNLOCK_ALL:
             for channel in range(1, board.channels + 1):
                 board.pulse(channel)
-        elif frame.cmd == codec.CMD_ENERGIZE_TIME and board.answers_energize_time:
+        elif frame.cmd == cu16.CMD_ENERGIZE_TIME and board.answers_energize_time:
             if not board.keeps_energize_time:
-                board.energize_ms = codec.energize_units(frame)
+                board.energize_ms = cu16.energize_units(frame)
             units = (board.energize_ms // 10).to_bytes(2, "big")
-            reply = codec.Frame(frame.addr, codec.REPLY_ENERGIZE_TIME, units)
+            reply = cu16.Frame(frame.addr, cu16.REPLY_ENERGIZE_TIME, units)
             self._reply(board, reply.encode())
 
 

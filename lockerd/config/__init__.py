@@ -20,23 +20,11 @@ from urllib.parse import urlsplit
 
 from drivers.scanner.base import FORMATS
 from drivers.scanner.decode import DECODER_FORMATS
-from lockerd import throttle
+from lockerd import families, throttle
 from lockerd.config._typed import Problems, build
-from lockerd.config.schema import (
-    SERIAL_PROTOCOLS,
-    BoardConfig,
-    BusConfig,
-    CompartmentConfig,
-    Config,
-    Cu16BoardConfig,
-    Cu48BoardConfig,
-    GpioBoardConfig,
-    I2cBoardConfig,
-    ModbusBoardConfig,
-    ScannerConfig,
-    XorBoardConfig,
-)
+from lockerd.config.schema import BusConfig, CompartmentConfig, Config, ScannerConfig
 from lockerd.errors import ConfigError
+from lockerd.families.base import BoardChecks, BoardConfig
 from lockerd.qrtoken import private_key, public_key, public_text
 
 __all__ = ["Config", "ConfigError", "load", "parse"]
@@ -49,15 +37,6 @@ LANGUAGES = tuple(
         if entry.name.endswith(".json")
     )
 )
-
-BOARD_SCHEMAS: dict[str, type[BoardConfig]] = {
-    "kerong-cu16": Cu16BoardConfig,
-    "kerong-cu48": Cu48BoardConfig,
-    "generic-8a": XorBoardConfig,
-    "modbus-rtu": ModbusBoardConfig,
-    "gpio": GpioBoardConfig,
-    "i2c": I2cBoardConfig,
-}
 
 
 #: A bank of 384 doors is about 60 kB of TOML; a bigger file is not a config.
@@ -187,9 +166,13 @@ def _boards(config: Config, problems: Problems) -> list[BoardConfig | None]:
             problems.skip(path)  # which keys it takes depends on that protocol
             found = None
         boards.append(
-            None if found is None else build(BOARD_SCHEMAS[found[1].protocol], raw, path, problems)
+            None if found is None else build(_family(found[1]).board, raw, path, problems)
         )
     return boards
+
+
+def _family(bus: BusConfig) -> families.Family:
+    return families.FAMILIES[bus.protocol]
 
 
 def _check_wiring(config: Config, typed: list[BoardConfig | None], problems: Problems) -> None:
@@ -333,7 +316,7 @@ def _check_scanner(scanner: ScannerConfig, path: str, problems: Problems) -> Non
 
 
 def _check_bus(bus: BusConfig, path: str, problems: Problems) -> None:
-    if bus.protocol in (*SERIAL_PROTOCOLS, "i2c"):
+    if _family(bus).wire != "gpio":
         if bool(bus.port) == bus.simulator:
             problems.add(path, "give exactly one of port (a real link) or simulator = true")
         if bus.pin_factory or bus.chip_label:
@@ -346,88 +329,20 @@ def _check_bus(bus: BusConfig, path: str, problems: Problems) -> None:
 
 
 def _check_boards(config: Config, typed: list[BoardConfig | None], problems: Problems) -> None:
+    """Each board's own checks, as its family has them (power group, address, pins...)."""
     groups = _Names(problems, "power_group", [g.name for g in config.power_group])
-    addresses: dict[tuple[str, int], str] = {}
-    pins: dict[tuple[str, int], str] = {}
+    checks = BoardChecks(config, problems, groups)
     for index, board in enumerate(typed):
-        path = f"board[{index}]"
-        if board is None:
-            continue
-        if isinstance(board, I2cBoardConfig):
-            if _sound(problems, path, "name", "bus", "chip", "address"):
-                _check_expander(board, path, addresses, problems)
-            continue
-        if board.power_group not in groups:
-            problems.add(f"{path}.power_group", f"no power_group named {board.power_group!r}")
-        if isinstance(board, GpioBoardConfig):
-            _claim_pins(board, path, pins, problems)
-            continue
-        if _sound(problems, path, "name", "address"):
-            other = addresses.setdefault((board.bus, board.address), board.name)
-            if other != board.name:
-                problems.add(f"{path}.address", f"{board.address} is already board {other!r}")
-        _check_pulse_limits(config, board, path, problems)
+        if board is not None:
+            families.family_of(board).check(board, f"board[{index}]", checks)
 
 
-def _check_pulse_limits(config: Config, board: BoardConfig, path: str, problems: Problems) -> None:
-    """A board's own energize time and pulse unit against the safety section."""
-    energize = getattr(board, "energize_ms", 0)
-    limit = config.safety.max_pulse_ms
-    if energize > limit and problems.intact("safety.max_pulse_ms"):
-        problems.add(f"{path}.energize_ms", f"{energize} exceeds safety.max_pulse_ms ({limit})")
-    if isinstance(board, Cu16BoardConfig) and board.set_energize_time:
-        _check_energize_write(board, path, problems)
-    if (
-        isinstance(board, ModbusBoardConfig)
-        and board.pulse_unit_ms > config.safety.pulse_ms
-        and problems.intact("safety.pulse_ms")
-    ):
-        problems.add(f"{path}.pulse_unit_ms", "is longer than safety.pulse_ms")
-
-
-def _claim_pins(
-    board: GpioBoardConfig, path: str, pins: dict[tuple[str, int], str], problems: Problems
-) -> None:
-    if not board.lock_pins:
-        problems.add(f"{path}.lock_pins", "a gpio board needs at least one lock pin")
-    if not problems.intact(f"{path}.name"):
-        return
-    for key in ("lock_pins", "door_pins", "feedback_pins"):
-        if not problems.intact(f"{path}.{key}"):
-            continue
-        for pin_index, pin in enumerate(getattr(board, key)):
-            claimed = pins.setdefault((board.bus, pin), f"{board.name}.{key}")
-            if claimed != f"{board.name}.{key}" or getattr(board, key).count(pin) > 1:
-                problems.add(f"{path}.{key}[{pin_index}]", f"pin {pin} is used twice")
-
-
-def _check_energize_write(board: Cu16BoardConfig, path: str, problems: Problems) -> None:
-    """The board takes its energize time in 10 ms steps, and 0 ms is no pulse at all."""
-    if board.energize_ms < 10 or board.energize_ms % 10:
-        problems.add(
-            f"{path}.energize_ms",
-            f"{board.energize_ms} cannot be written to the board (set_energize_time): "
-            "give a multiple of 10 ms, at least 10",
-        )
-
-
-def _check_expander(
-    board: I2cBoardConfig, path: str, addresses: dict[tuple[str, int], str], problems: Problems
-) -> None:
-    other = addresses.setdefault((board.bus, board.address), board.name)
-    if other != board.name:
-        problems.add(f"{path}.address", f"0x{board.address:02X} is already board {other!r}")
-    ranges = [range(0x20, 0x28)] + ([range(0x38, 0x40)] if board.chip == "pcf8574" else [])
-    if not any(board.address in r for r in ranges):
-        problems.add(f"{path}.address", f"0x{board.address:02X} is not a {board.chip} address")
-
-
-#: The board keys that say which channels and inputs a board has (a board's other
-#: keys, an address for one, may be wrong without making its channels unknown).
-CHANNEL_KEYS = (
-    *("name", "door_input", "locks", "relays", "inputs", "chip"),
-    *("lock_pins", "door_pins", "feedback_pins"),
-)
+def _channel_keys() -> tuple[str, ...]:
+    """The board keys that say which channels and inputs a board has, of every family (a
+    board's other keys, an address for one, may be wrong without making its channels
+    unknown)."""
+    keys = (key for family in families.FAMILIES.values() for key in family.channel_keys)
+    return ("name", *dict.fromkeys(keys))
 
 
 def _check_compartments(
@@ -439,7 +354,7 @@ def _check_compartments(
     boards = {
         b.name: b
         for i, b in enumerate(typed)
-        if b is not None and _sound(problems, f"board[{i}]", *CHANNEL_KEYS)
+        if b is not None and _sound(problems, f"board[{i}]", *_channel_keys())
     }
     sizes = _Names(problems, "size", config.size_order)
     claimed: dict[tuple[str, str, int], str] = {}
@@ -534,12 +449,10 @@ def _claim_channels(
                 f"{path}.{key}", f"channel {channel} is outside 1..{limit} on {owner.name!r}"
             )
             continue
-        if key == "sensor" and _output_only(owner, channel):
-            problems.add(
-                f"{path}.sensor",
-                "GPA7/GPB7 are output-only on the MCP23017 (Microchip erratum);"
-                " wire door switches to GPx0..GPx6",
-            )
+        refuse = families.family_of(owner).refuse_sensor
+        refused = refuse(owner, channel) if key == "sensor" else None
+        if refused is not None:
+            problems.add(f"{path}.sensor", refused)
             continue
         item = claimed.get((owner.name, "item", channel)) if key == "sensor" else None
         if item is not None:
@@ -554,11 +467,6 @@ def _claim_channels(
                 f"{path}.{key}",
                 f"{owner.name!r} {key} channel {channel} is already used by {taken!r}",
             )
-
-
-def _output_only(board: BoardConfig, channel: int) -> bool:
-    mcp = isinstance(board, I2cBoardConfig) and board.chip == "mcp23017"
-    return mcp and channel in (8, 16)
 
 
 def _unique(problems: Problems, section: str, names: Iterable[Any], key: str = "name") -> None:

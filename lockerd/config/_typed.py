@@ -3,8 +3,9 @@
 A dataclass field's type says what TOML value it takes (``int``, ``float``,
 ``str``, ``bool``, ``Literal[...]``, a nested dataclass, a ``tuple`` of
 either); ``field(metadata=...)`` adds ``min``/``max`` bounds (on each item of
-a tuple) and a one-line ``doc``. A key the dataclass does not declare is an
-error, never ignored; a number must be finite.
+a tuple), ``choices`` (a function naming the strings a ``str`` takes, for a
+list kept elsewhere) and a one-line ``doc``. A key the dataclass does not
+declare is an error, never ignored; a number must be finite.
 
 Building never stops at the first problem: a bad or missing value is recorded
 and replaced by its default (or a placeholder), so the object is still made
@@ -89,7 +90,11 @@ def build(cls: type[T], table: Any, path: str, problems: Problems) -> T:
                 values[name] = _placeholder(hints[name])
             continue
         value = convert(hints[name], table[name], key_path, problems)
-        if value is not None and _within_bounds(spec, value, key_path, problems):
+        if (
+            value is not None
+            and _within_bounds(spec, value, key_path, problems)
+            and _chosen(spec, value, key_path, problems)
+        ):
             values[name] = value
         elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
             values[name] = _placeholder(hints[name])
@@ -172,6 +177,15 @@ def _within_bounds(spec: dataclasses.Field[Any], value: Any, path: str, problems
         problems.add(path, f"{value} is outside {span}")
         return False
     return True
+
+
+def _chosen(spec: dataclasses.Field[Any], value: Any, path: str, problems: Problems) -> bool:
+    """A string whose field lists its ``choices`` (a function returning them) is one of them."""
+    choices = spec.metadata.get("choices")
+    if choices is None or value in choices():
+        return True
+    problems.add(path, f"{value!r} is not one of {', '.join(map(repr, choices()))}")
+    return False
 
 
 def opt(default: Any = dataclasses.MISSING, *, doc: str, **metadata: Any) -> Any:

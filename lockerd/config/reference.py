@@ -11,6 +11,12 @@ import typing
 from typing import Any, get_args, get_origin
 
 from lockerd.config import schema
+from lockerd.families import FAMILIES
+
+
+def _a(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
 
 SECTIONS: list[tuple[str, type[Any], str]] = [
     ("[locker]", schema.LockerSection, "Identity."),
@@ -40,39 +46,10 @@ SECTIONS: list[tuple[str, type[Any], str]] = [
     ),
     ("[[power_group]]", schema.PowerGroupConfig, "A supply that energizes one lock at a time."),
     ("[[bus]]", schema.BusConfig, "A serial bus (RS-485, TCP bridge) or the GPIO header."),
-    (
-        "[[board]] on a kerong-cu16 bus",
-        schema.Cu16BoardConfig,
-        "A Kerong KR-CU16: 16 locks, 16 infrared item-sensor inputs (D3/D4). Each door is"
-        ' read from its lock\'s switch unless `door_input = "sensor"` says door switches'
-        " are wired to the inputs instead; see Door evidence below.",
-    ),
-    (
-        "[[board]] on a kerong-cu48 bus",
-        schema.Cu48BoardConfig,
-        "A Kerong KR-CU48: 48 locks, 48 item-sensor inputs (the reply's second field);"
-        " doors read as on the CU16.",
-    ),
-    (
-        "[[board]] on a generic-8a bus",
-        schema.XorBoardConfig,
-        "A generic 0x8A/0x80 lock board (XOR checksum): one switch per lock, read as the door.",
-    ),
-    (
-        "[[board]] on a gpio bus",
-        schema.GpioBoardConfig,
-        "Locks and door switches wired to the header.",
-    ),
-    (
-        "[[board]] on a modbus-rtu bus",
-        schema.ModbusBoardConfig,
-        "A Modbus RTU relay board (Waveshare and clones), pulsed by the board itself; a pulse"
-        " whose FC05 echo names another coil or value is a board error.",
-    ),
-    (
-        "[[board]] on an i2c bus",
-        schema.I2cBoardConfig,
-        "An I2C expander reading door switches for compartments that name it as sensor_board.",
+    # One [[board]] section per registered family, in the table's order.
+    *(
+        (f"[[board]] on {_a(f.protocol)} {f.protocol} bus", f.board, f.about)
+        for f in FAMILIES.values()
     ),
     (
         "[[compartment]]",
@@ -96,7 +73,9 @@ SECTIONS: list[tuple[str, type[Any], str]] = [
 ]
 
 
-def _type(hint: Any) -> str:
+def _type(hint: Any, field: dataclasses.Field[Any] | None = None) -> str:
+    if field is not None and "choices" in field.metadata:
+        return " \\| ".join(f'`"{a}"`' for a in field.metadata["choices"]())
     origin = get_origin(hint)
     if origin is typing.Literal:
         return " \\| ".join(f'`"{a}"`' for a in get_args(hint))
@@ -141,7 +120,8 @@ def render() -> str:
         "are refused. A file that is not UTF-8 or not TOML is an error naming the line",
         "and column. Every problem is listed at once, each with its key path; a",
         'compartment\'s also with its id: `compartment "B2" (compartment[1].lock)`.',
-        "Generated from `lockerd/config/schema.py` by `python -m lockerd.config.reference`.",
+        "Generated from `lockerd/config/schema.py` and each board family's module in",
+        "`lockerd/families/` by `python -m lockerd.config.reference`.",
         "",
         "## Door evidence",
         "",
@@ -172,7 +152,8 @@ def render() -> str:
         for field in dataclasses.fields(cls):
             if field.metadata.get("internal") or field.name in {"board"}:
                 continue
-            cells = [f"`{field.name}`", _type(hints[field.name]), _default(field), _range(field)]
+            kind = _type(hints[field.name], field)
+            cells = [f"`{field.name}`", kind, _default(field), _range(field)]
             out.append("| " + " | ".join([*cells, field.metadata.get("doc", "")]) + " |")
     return "\n".join(out) + "\n"
 

@@ -1,25 +1,31 @@
 """The config model: one frozen dataclass per TOML section.
 
 Every field carries its doc line; ``docs/config-reference.md`` documents the
-same keys with their defaults and units.
+same keys with their defaults and units. A ``[[board]]`` section is its
+family's (``lockerd/families/``), chosen by its bus's ``protocol``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Literal
 
 from lockerd.config._typed import opt
+from lockerd.families.base import BoardConfig
 
-SERIAL_PROTOCOLS = ("kerong-cu16", "kerong-cu48", "generic-8a", "modbus-rtu")
-Protocol = Literal["kerong-cu16", "kerong-cu48", "generic-8a", "modbus-rtu", "gpio", "i2c"]
+
+def _protocols() -> tuple[str, ...]:
+    """The protocols of the registered families (looked up when a config is read)."""
+    from lockerd.families import PROTOCOLS
+
+    return PROTOCOLS
+
+
 Right = Literal["deliver", "collect"]
 
 #: The most lock or input channels any supported board has (a Modbus relay board: 64).
 CHANNEL_MAX = 64
-#: The highest GPIO line number of a supported board (BCM2711 on a CM4: GPIO 0..57).
-GPIO_MAX = 57
 
 
 @dataclass(frozen=True)
@@ -219,7 +225,7 @@ class PowerGroupConfig:
 @dataclass(frozen=True)
 class BusConfig:
     name: str = opt(doc="bus name boards refer to")
-    protocol: Protocol = opt(doc="board family on this bus")
+    protocol: str = opt(doc="board family on this bus", choices=_protocols)
     port: str = opt("", doc="serial URL (/dev/..., a pty, socket://host:port) or an I2C bus device")
     simulator: bool = opt(False, doc="run the simulator twin on a pty instead of a port")
     baud: int = opt(19200, doc="serial baud rate", min=1200, max=921600)
@@ -230,180 +236,6 @@ class BusConfig:
     )
     pin_factory: str = opt("", doc="gpio: gpiozero pin factory (lgpio, rpigpio, native, mock)")
     chip_label: str = opt("", doc="gpio: find the gpiochip by this label (pinctrl-rp1 on a Pi 5)")
-
-
-@dataclass(frozen=True)
-class KerongBoardConfig:
-    name: str = opt(doc="board name compartments refer to")
-    bus: str = opt(doc="the bus the board is on")
-    power_group: str = opt(doc="the power group its locks draw from")
-    address: int = opt(doc="board address set on the board", min=0, max=14)
-    locked_bit: int = opt(1, doc="lock-hook bit value that means latched", min=0, max=1)
-    closed_bit: int = opt(1, doc="door-sensor bit value that means closed", min=0, max=1)
-    door_input: Literal["sensor", "hook"] = opt(
-        "hook",
-        doc="where each door is read: hook (the lock's own switch) or sensor (a door switch"
-        " the installer wired to the lock's sensor input, in place of the infrared sensor)",
-    )
-    item_bit: int = opt(
-        1, doc="item-sensor (infrared) bit value that means something is inside", min=0, max=1
-    )
-    energize_ms: int = opt(
-        1000,
-        doc="how long the board energizes a lock (its own setting; 500 ms for"
-        " electromagnetic locks, 1000 ms for motor locks)",
-        min=100,
-        max=24000,
-    )
-    channels: ClassVar[int] = 16
-    has_feedback: ClassVar[bool] = True
-    items: ClassVar[bool] = True
-
-    @property
-    def door_from_hook(self) -> bool:
-        return self.door_input == "hook"
-
-    @property
-    def sensor_channels(self) -> int:
-        return self.channels
-
-
-@dataclass(frozen=True)
-class Cu16BoardConfig(KerongBoardConfig):
-    set_energize_time: bool = opt(
-        False, doc="write energize_ms to the board at start (command 0x37; unverified on hardware)"
-    )
-
-
-@dataclass(frozen=True)
-class Cu48BoardConfig(KerongBoardConfig):
-    address: int = opt(doc="board address set on the board", min=0, max=15)
-    channels: ClassVar[int] = 48
-
-
-@dataclass(frozen=True)
-class XorBoardConfig:
-    name: str = opt(doc="board name compartments refer to")
-    bus: str = opt(doc="the bus the board is on")
-    power_group: str = opt(doc="the power group its locks draw from")
-    address: int = opt(doc="board address set by its DIP switches", min=1, max=64)
-    locks: int = opt(doc="lock channels the board has (one status reply covers 32)", min=1, max=32)
-    locked_bit: int = opt(1, doc="status bit value that means the lock is shut", min=0, max=1)
-    energize_ms: int = opt(
-        1000,
-        doc="how long the board energizes a lock (the vendor text: the lock needs 1 s to open)",
-        min=100,
-        max=24000,
-    )
-    has_feedback: ClassVar[bool] = True
-    door_from_hook: ClassVar[bool] = True
-    sensor_channels: ClassVar[int] = 0
-    closed_bit: ClassVar[int] = 1
-    items: ClassVar[bool] = False
-
-    @property
-    def channels(self) -> int:
-        return self.locks
-
-
-@dataclass(frozen=True)
-class GpioBoardConfig:
-    name: str = opt(doc="board name compartments refer to")
-    bus: str = opt(doc="the gpio bus")
-    power_group: str = opt(doc="the power group its locks draw from")
-    lock_pins: tuple[int, ...] = opt(doc="BCM pin of lock channel 1, 2, ...", min=0, max=GPIO_MAX)
-    door_pins: tuple[int, ...] = opt(
-        [], doc="BCM pin of door-sensor channel 1, 2, ...", min=0, max=GPIO_MAX
-    )
-    feedback_pins: tuple[int, ...] = opt(
-        [], doc="BCM pin of lock-feedback channel 1, 2, ...", min=0, max=GPIO_MAX
-    )
-    active_high: bool = opt(True, doc="lock outputs are active-high (false: active-low relays)")
-    pull_up: bool = opt(True, doc="inputs use the internal pull-up (switch to ground)")
-    bounce_ms: int = opt(50, doc="debounce of input pins", min=0, max=1000)
-    locked_bit: int = opt(0, doc="feedback level that means latched", min=0, max=1)
-    closed_bit: int = opt(0, doc="door-switch level that means closed", min=0, max=1)
-
-    door_from_hook: ClassVar[bool] = False
-    items: ClassVar[bool] = False
-
-    @property
-    def channels(self) -> int:
-        return len(self.lock_pins)
-
-    @property
-    def sensor_channels(self) -> int:
-        return len(self.door_pins)
-
-    @property
-    def has_feedback(self) -> bool:
-        return bool(self.feedback_pins)
-
-
-@dataclass(frozen=True)
-class ModbusBoardConfig:
-    name: str = opt(doc="board name compartments refer to")
-    bus: str = opt(doc="the bus the board is on")
-    power_group: str = opt(doc="the power group its locks draw from")
-    address: int = opt(doc="Modbus unit id", min=1, max=247)
-    relays: int = opt(doc="relay (lock) channels", min=1, max=64)
-    pulse_base: int = opt(
-        0x0200, doc="coil address of relay 1's timed pulse (Waveshare: 0x0200)", min=0, max=0xFFFF
-    )
-    pulse_unit_ms: int = opt(100, doc="unit of the pulse value written there", min=1, max=1000)
-    inputs: int = opt(0, doc="opto inputs read as door switches (0: none)", min=0, max=64)
-    inputs_base: int = opt(0, doc="discrete-input address of input 1", min=0, max=0xFFFF)
-    closed_bit: int = opt(1, doc="input value that means the door is shut", min=0, max=1)
-    item_bit: int = opt(
-        1, doc="item-sensor input value that means something is inside", min=0, max=1
-    )
-    has_feedback: ClassVar[bool] = False
-    door_from_hook: ClassVar[bool] = False
-    locked_bit: ClassVar[int] = 1
-    items: ClassVar[bool] = True
-
-    @property
-    def channels(self) -> int:
-        return self.relays
-
-    @property
-    def sensor_channels(self) -> int:
-        return self.inputs
-
-
-@dataclass(frozen=True)
-class I2cBoardConfig:
-    name: str = opt(doc="board name compartments refer to as their sensor_board")
-    bus: str = opt(doc="the i2c bus")
-    chip: Literal["mcp23017", "pcf8574"] = opt(doc="the expander")
-    address: int = opt(
-        doc="7-bit I2C address (0x20..0x27; a PCF8574A 0x38..0x3F)", min=0x20, max=0x3F
-    )
-    closed_bit: int = opt(0, doc="input level that means the door is shut", min=0, max=1)
-    pull_up: bool = opt(True, doc="mcp23017: enable the 100 kOhm pull-ups on the inputs")
-    item_bit: int = opt(
-        1, doc="item-sensor input level that means something is inside", min=0, max=1
-    )
-    channels: ClassVar[int] = 0
-    items: ClassVar[bool] = True
-    has_feedback: ClassVar[bool] = False
-    door_from_hook: ClassVar[bool] = False
-    locked_bit: ClassVar[int] = 1
-    power_group: ClassVar[str] = ""
-
-    @property
-    def sensor_channels(self) -> int:
-        return 16 if self.chip == "mcp23017" else 8
-
-
-BoardConfig = (
-    Cu16BoardConfig
-    | Cu48BoardConfig
-    | XorBoardConfig
-    | ModbusBoardConfig
-    | GpioBoardConfig
-    | I2cBoardConfig
-)
 
 
 @dataclass(frozen=True)

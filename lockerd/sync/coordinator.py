@@ -36,7 +36,7 @@ from lockerd.sync.client import (
     fitting,
     tls_context,
 )
-from lockerd.worker import Worker
+from lockerd.worker import Runner
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class SyncCoordinator:
         self,
         config: Config,
         store: Store,
-        db: Worker,
+        db: Runner,
         locker: Locker,
         clock: Clock,
         client: BackOfficeClient | None = None,

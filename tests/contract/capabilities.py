@@ -19,8 +19,9 @@ from drivers.errors import BoardTimeout, ChannelError, PulseRefused
 from drivers.simserial import BoardFaults
 from drivers.simworld import SimDoor
 from lockerd.bank import decode
-from lockerd.config.schema import BoardConfig, CompartmentConfig
+from lockerd.config.schema import CompartmentConfig
 from lockerd.domain import Door
+from lockerd.families import BoardConfig
 
 
 @dataclass

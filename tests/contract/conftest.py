@@ -9,18 +9,20 @@ import pytest
 
 from lockerd import hardware
 from tests.contract.capabilities import Target
+from tests.families import FAMILIES, LOCK_BOARDS
 from tests.rig import bank_config
 
+
+def _targets() -> tuple[str, ...]:
+    """The first test bank of each lock-board protocol, and each bank's expander."""
+    first: dict[str, str] = {}
+    for name, board in LOCK_BOARDS.items():
+        first.setdefault(board.protocol, name)
+    return (*first.values(), *(f"{family}:doors" for family in FAMILIES if "+" in family))
+
+
 #: family[:board] -- the lock board "cu0" unless a board is named.
-TARGETS = (
-    "kerong-cu16",
-    "kerong-cu48",
-    "generic-8a",
-    "modbus-rtu",
-    "gpio",
-    "gpio+mcp23017:doors",
-    "generic-8a+pcf8574:doors",
-)
+TARGETS = _targets()
 
 
 @pytest.fixture(params=TARGETS)

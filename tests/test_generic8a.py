@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from drivers.generic8a import codec
+from drivers.generic8a.board import Generic8aBoard
+from drivers.generic8a.sim import Generic8aSimulator, SimGeneric8aBoard
 from drivers.link import SerialLink
-from drivers.xorboard import codec
-from drivers.xorboard.board import XorBoard
-from drivers.xorboard.sim import SimXorBoard, XorSimulator
 
 
 def h(text: str) -> bytes:
@@ -74,12 +74,12 @@ def test_requests_round_trip(board: int, lock: int) -> None:
 
 @pytest.mark.parametrize("header", [0x80, 0x8A, None])
 def test_board_on_its_twin_whatever_the_unlock_reply(header) -> None:
-    sim = XorSimulator(
-        [SimXorBoard(1, channels=8, unlock_reply=header, unlock_reply_after=0.05)]
+    sim = Generic8aSimulator(
+        [SimGeneric8aBoard(1, channels=8, unlock_reply=header, unlock_reply_after=0.05)]
     ).start()
     link = SerialLink(sim.port, 9600, gap=0)
     try:
-        board = XorBoard(link, 1, 8)
+        board = Generic8aBoard(link, 1, 8)
         assert board.read_inputs().locks == 0xFF
         board.pulse(3, 500)
         sim.wait_for_frame(codec.unlock_request(1, 3), timeout=5)

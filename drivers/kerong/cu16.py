@@ -13,16 +13,10 @@ only accepted whole.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeVar
 
-from drivers.framing import NEED_MORE, StreamDecoder
-
-F = TypeVar("F")
-
-STX = 0x02
-ETX = 0x03
+from drivers.kerong.sumframe import ETX, STX, SumFrameDecoder, checksum
 
 CMD_STATUS = 0x30
 CMD_UNLOCK = 0x31
@@ -54,11 +48,6 @@ REPLY_LENGTHS: Mapping[int, int] = {
     REPLY_BUS_STATUS: 9,
     REPLY_ENERGIZE_TIME: 7,
 }
-
-
-def checksum(data: bytes) -> int:
-    """Kerong SUM: the low byte of the sum of ``data``."""
-    return sum(data) & 0xFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,27 +135,6 @@ def energize_units(frame: Frame) -> int:
     """Milliseconds carried by a 0x37 request or 0x38 reply."""
     hi, lo = frame.payload
     return ((hi << 8) | lo) * 10
-
-
-class SumFrameDecoder(StreamDecoder[F]):
-    """Kerong ``STX ... CMD ... ETX SUM`` frames, with CMD at byte ``cmd_offset``.
-
-    ``lengths`` maps each CMD the listening end expects to its frame length.
-    """
-
-    def __init__(self, lengths: Mapping[int, int], cmd_offset: int, parse: Callable[[bytes], F]):
-        self._lengths = lengths
-        self._cmd_offset = cmd_offset
-        super().__init__(starts=bytes((STX,)), length_of=self._length, check=_sum_ok, parse=parse)
-
-    def _length(self, buf: bytearray) -> int | None:
-        if len(buf) <= self._cmd_offset:
-            return NEED_MORE
-        return self._lengths.get(buf[self._cmd_offset])
-
-
-def _sum_ok(raw: bytes) -> bool:
-    return raw[-2] == ETX and checksum(raw[:-1]) == raw[-1]
 
 
 class Decoder(SumFrameDecoder[Frame]):

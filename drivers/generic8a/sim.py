@@ -16,12 +16,12 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from drivers.generic8a import codec
 from drivers.simserial import SerialSimulator, SimBoard
-from drivers.xorboard import codec
 
 
 @dataclass
-class SimXorBoard(SimBoard):
+class SimGeneric8aBoard(SimBoard):
     channels: int = 8
     #: Header of the unlock reply (0x80 or 0x8A), or None for no reply.
     unlock_reply: int | None = None
@@ -33,10 +33,10 @@ class SimXorBoard(SimBoard):
         return codec.UNLOCK_CMD if (self.lock_bits() >> (lock - 1)) & 1 else 0x00
 
 
-class XorSimulator(SerialSimulator[SimXorBoard, codec.Request]):
+class Generic8aSimulator(SerialSimulator[SimGeneric8aBoard, codec.Request]):
     name = "xor-sim"
 
-    def __init__(self, boards: list[SimXorBoard], **kwargs: Any):
+    def __init__(self, boards: list[SimGeneric8aBoard], **kwargs: Any):
         super().__init__(boards, codec.request_decoder(), **kwargs)
 
     def raw(self, frame: codec.Request) -> bytes:
@@ -59,7 +59,7 @@ class XorSimulator(SerialSimulator[SimXorBoard, codec.Request]):
             if board.unlock_reply is not None and lock:
                 self._answer_unlock(board, lock)
 
-    def _answer_unlock(self, board: SimXorBoard, lock: int) -> None:
+    def _answer_unlock(self, board: SimGeneric8aBoard, lock: int) -> None:
         assert board.unlock_reply is not None
         reply = codec.LockReply(board.unlock_reply, board.address, lock, board.state_byte(lock))
         if self._direct is not None:

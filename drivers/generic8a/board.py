@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from drivers.base import MAX_PULSE_MS, Inputs, check_pulse, read_with_retries
 from drivers.errors import ChannelError
+from drivers.generic8a import codec
 from drivers.link import Link
-from drivers.xorboard import codec
 
 
-class XorBoard:
+class Generic8aBoard:
     def __init__(
         self,
         link: Link,
