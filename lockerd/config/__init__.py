@@ -186,6 +186,19 @@ def _check_wiring(config: Config, typed: list[BoardConfig | None], problems: Pro
             _check_bus(bus, f"bus[{index}]", problems)
     _check_boards(config, typed, problems)
     _check_compartments(config, typed, problems)
+    _check_codes(config, problems)
+    _check_sync(config, problems)
+    _unique(problems, "scanner", (s.name for s in config.scanner))
+    for index, scanner in enumerate(config.scanner):
+        if _sound(problems, f"scanner[{index}]", "type", "device", "simulator", "decoder"):
+            _check_scanner(scanner, f"scanner[{index}]", problems)
+    _check_kiosk_and_safety(config, problems)
+    if not config.compartment:
+        problems.add("compartment", "a bank needs at least one compartment")
+
+
+def _check_codes(config: Config, problems: Problems) -> None:
+    """The demo's announced sizes, the QR keys and the demo's signer."""
     sizes = _Names(problems, "size", config.size_order)
     for index, parcel in enumerate(config.demo.expected_parcels):
         if parcel.size not in sizes:
@@ -197,11 +210,9 @@ def _check_wiring(config: Config, typed: list[BoardConfig | None], problems: Pro
             problems.add(f"pickup.qr_keys[{index}]", str(exc))
     if problems.intact("pickup.qr_keys"):
         _check_demo_signer(config, problems)
-    _check_sync(config, problems)
-    _unique(problems, "scanner", (s.name for s in config.scanner))
-    for index, scanner in enumerate(config.scanner):
-        if _sound(problems, f"scanner[{index}]", "type", "device", "simulator", "decoder"):
-            _check_scanner(scanner, f"scanner[{index}]", problems)
+
+
+def _check_kiosk_and_safety(config: Config, problems: Problems) -> None:
     if config.kiosk.language not in LANGUAGES:
         problems.add(
             "kiosk.language",
@@ -217,8 +228,6 @@ def _check_wiring(config: Config, typed: list[BoardConfig | None], problems: Pro
         problems, "safety", "max_pulse_ms"
     ):
         problems.add("safety.pulse_ms", f"{config.safety.pulse_ms} exceeds max_pulse_ms")
-    if not config.compartment:
-        problems.add("compartment", "a bank needs at least one compartment")
 
 
 def loopback(host: str) -> bool:
@@ -444,29 +453,33 @@ def _claim_channels(
     for key, owner, channel, limit in checks:
         if key == "sensor" and not comp.sensor and len(problems.found) > before:
             break  # the sensor channel is the lock's, and that one's problem is named already
-        if channel > limit:
-            problems.add(
-                f"{path}.{key}", f"channel {channel} is outside 1..{limit} on {owner.name!r}"
-            )
-            continue
-        refuse = families.family_of(owner).refuse_sensor
-        refused = refuse(owner, channel) if key == "sensor" else None
+        refusal = _channel_refusal(comp, key, owner, channel, limit, claimed)
+        if refusal is not None:
+            problems.add(f"{path}.{key}", refusal)
+
+
+def _channel_refusal(
+    comp: CompartmentConfig,
+    key: str,
+    owner: BoardConfig,
+    channel: int,
+    limit: int,
+    claimed: dict[tuple[str, str, int], str],
+) -> str | None:
+    """Why ``comp`` cannot have ``owner``'s ``key`` channel; None once it is claimed for it."""
+    if channel > limit:
+        return f"channel {channel} is outside 1..{limit} on {owner.name!r}"
+    if key == "sensor":
+        refused = families.family_of(owner).refuse_sensor(owner, channel)
         if refused is not None:
-            problems.add(f"{path}.sensor", refused)
-            continue
-        item = claimed.get((owner.name, "item", channel)) if key == "sensor" else None
+            return refused
+        item = claimed.get((owner.name, "item", channel))
         if item is not None:
-            problems.add(
-                f"{path}.sensor",
-                f"{owner.name!r} input {channel} is already {item!r}'s item-sensor input",
-            )
-            continue
-        taken = claimed.setdefault((owner.name, key, channel), comp.id)
-        if taken != comp.id:
-            problems.add(
-                f"{path}.{key}",
-                f"{owner.name!r} {key} channel {channel} is already used by {taken!r}",
-            )
+            return f"{owner.name!r} input {channel} is already {item!r}'s item-sensor input"
+    taken = claimed.setdefault((owner.name, key, channel), comp.id)
+    if taken != comp.id:
+        return f"{owner.name!r} {key} channel {channel} is already used by {taken!r}"
+    return None
 
 
 def _unique(problems: Problems, section: str, names: Iterable[Any], key: str = "name") -> None:

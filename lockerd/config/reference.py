@@ -109,53 +109,55 @@ def _range(field: dataclasses.Field[Any]) -> str:
     return f"{'' if low is None else low}..{'' if high is None else high}"
 
 
+#: The page's opening, before the sections.
+INTRO = [
+    "# Config reference",
+    "",
+    "One TOML file describes a locker; `lockerd check-config FILE` validates it and",
+    "prints a summary of the bank. Unknown keys are errors. Relative paths start at",
+    "the config file's folder. Units are in the key names (`_ms`, `_s`, `_mm`).",
+    "Every number has the range shown (for an array, each item); `nan` and `inf`",
+    "are refused. A file that is not UTF-8 or not TOML is an error naming the line",
+    "and column. Every problem is listed at once, each with its key path; a",
+    'compartment\'s also with its id: `compartment "B2" (compartment[1].lock)`.',
+    "Generated from `lockerd/config/schema.py` and each board family's module in",
+    "`lockerd/families/` by `python -m lockerd.config.reference`.",
+    "",
+    "## Door evidence",
+    "",
+    "What counts as a door opening depends on how the door is read. A door switch",
+    '(Kerong `door_input = "sensor"`, GPIO `door_pins`, Modbus `inputs`, an I2C',
+    "`sensor_board`) is its own evidence. A door read from its lock's switch (Kerong",
+    '`door_input = "hook"`, the default, and every generic 0x8A board) reads released',
+    "for the whole energize time of every pulse, pulled or not, because the latch is",
+    "out only while the coil is energized unless the door was opened meanwhile: its",
+    "release counts as the door opening only when it outlasts the board's",
+    "`energize_ms` plus `timing.release_margin_ms`. A door shut again within that",
+    "window reads as never opened. An item sensor adds custody evidence: a drop-off",
+    "completes only if something is seen inside after the door closed, a pickup only",
+    "if it is gone, a compartment given back only if empty; otherwise the compartment",
+    "needs a check and a `custody.mismatch` alarm is journalled.",
+]
+
+
 def render() -> str:
-    out = [
-        "# Config reference",
-        "",
-        "One TOML file describes a locker; `lockerd check-config FILE` validates it and",
-        "prints a summary of the bank. Unknown keys are errors. Relative paths start at",
-        "the config file's folder. Units are in the key names (`_ms`, `_s`, `_mm`).",
-        "Every number has the range shown (for an array, each item); `nan` and `inf`",
-        "are refused. A file that is not UTF-8 or not TOML is an error naming the line",
-        "and column. Every problem is listed at once, each with its key path; a",
-        'compartment\'s also with its id: `compartment "B2" (compartment[1].lock)`.',
-        "Generated from `lockerd/config/schema.py` and each board family's module in",
-        "`lockerd/families/` by `python -m lockerd.config.reference`.",
-        "",
-        "## Door evidence",
-        "",
-        "What counts as a door opening depends on how the door is read. A door switch",
-        '(Kerong `door_input = "sensor"`, GPIO `door_pins`, Modbus `inputs`, an I2C',
-        "`sensor_board`) is its own evidence. A door read from its lock's switch (Kerong",
-        '`door_input = "hook"`, the default, and every generic 0x8A board) reads released',
-        "for the whole energize time of every pulse, pulled or not, because the latch is",
-        "out only while the coil is energized unless the door was opened meanwhile: its",
-        "release counts as the door opening only when it outlasts the board's",
-        "`energize_ms` plus `timing.release_margin_ms`. A door shut again within that",
-        "window reads as never opened. An item sensor adds custody evidence: a drop-off",
-        "completes only if something is seen inside after the door closed, a pickup only",
-        "if it is gone, a compartment given back only if empty; otherwise the compartment",
-        "needs a check and a `custody.mismatch` alarm is journalled.",
-    ]
+    out = list(INTRO)
     for title, cls, text in SECTIONS:
-        hints = typing.get_type_hints(cls)
-        out += [
-            "",
-            f"## {title}",
-            "",
-            text,
-            "",
-            "| key | type | default | range | meaning |",
-            "|---|---|---|---|---|",
-        ]
-        for field in dataclasses.fields(cls):
-            if field.metadata.get("internal") or field.name in {"board"}:
-                continue
-            kind = _type(hints[field.name], field)
-            cells = [f"`{field.name}`", kind, _default(field), _range(field)]
-            out.append("| " + " | ".join([*cells, field.metadata.get("doc", "")]) + " |")
+        out += ["", f"## {title}", "", text, "", *_table(cls)]
     return "\n".join(out) + "\n"
+
+
+def _table(cls: type) -> list[str]:
+    """A section's keys as a Markdown table."""
+    hints = typing.get_type_hints(cls)
+    rows = ["| key | type | default | range | meaning |", "|---|---|---|---|---|"]
+    for field in dataclasses.fields(cls):
+        if field.metadata.get("internal") or field.name in {"board"}:
+            continue
+        kind = _type(hints[field.name], field)
+        cells = [f"`{field.name}`", kind, _default(field), _range(field)]
+        rows.append("| " + " | ".join([*cells, field.metadata.get("doc", "")]) + " |")
+    return rows
 
 
 if __name__ == "__main__":

@@ -105,39 +105,63 @@ def _against_anchors(
     seen: set[tuple[int, str, int]] = set()
     top: tuple[int, int] | None = None  # (audit_seq, journal event) of the highest anchor
     for event_seq, data in anchors(conn):
-        try:
-            seq, head = int(data["audit_seq"]), str(data["audit_head"])
-            anchored_from = int(data["audit_keyed_from"])
-            genuine = _anchor_mac(key, seq, head, anchored_from) == data["audit_anchor"]
-        except (KeyError, TypeError, ValueError):
-            genuine = False
-        if not genuine:
+        anchored = _genuine(key, data)
+        if anchored is None:
             problems[f"journal event {event_seq}: its audit anchor was forged or changed"] = None
             continue
-        if top is None or seq > top[0]:
-            top = (seq, event_seq)
-        if (seq, head, anchored_from) in seen:
-            continue
-        seen.add((seq, head, anchored_from))
-        if anchored_from != keyed_from:
-            says = f"the keyed chain should start at entry {anchored_from}, not {keyed_from}"
-            problems[says] = None
-        if seq and seq in chain and chain[seq] != head:
-            problems[f"entry {seq}: differs from the one journal event {event_seq} anchors"] = None
-        elif seq and seq not in chain and seq < last:
-            problems[f"entry {seq} is missing (journal event {event_seq} anchors it)"] = None
+        if top is None or anchored[0] > top[0]:
+            top = (anchored[0], event_seq)
+        if anchored not in seen:
+            seen.add(anchored)
+            for problem in _anchor_problems(anchored, event_seq, chain, last, keyed_from):
+                problems[problem] = None
     if top is None:
         if not problems:
             return ["the journal holds no anchor of the audit log (its events were removed)"]
         return list(problems)
+    problems.update(dict.fromkeys(_end_problems(top, last)))
+    return list(problems)
+
+
+def _genuine(key: DeviceKey, data: dict[str, Any]) -> tuple[int, str, int] | None:
+    """An anchor's (audit_seq, audit_head, audit_keyed_from) if its MAC holds, else None."""
+    try:
+        seq, head = int(data["audit_seq"]), str(data["audit_head"])
+        anchored_from = int(data["audit_keyed_from"])
+        genuine = _anchor_mac(key, seq, head, anchored_from) == data["audit_anchor"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (seq, head, anchored_from) if genuine else None
+
+
+def _anchor_problems(
+    anchored: tuple[int, str, int],
+    event_seq: int,
+    chain: dict[int, str],
+    last: int,
+    keyed_from: int,
+) -> list[str]:
+    seq, head, anchored_from = anchored
+    problems = []
+    if anchored_from != keyed_from:
+        problems.append(f"the keyed chain should start at entry {anchored_from}, not {keyed_from}")
+    if seq and seq in chain and chain[seq] != head:
+        problems.append(f"entry {seq}: differs from the one journal event {event_seq} anchors")
+    elif seq and seq not in chain and seq < last:
+        problems.append(f"entry {seq} is missing (journal event {event_seq} anchors it)")
+    return problems
+
+
+def _end_problems(top: tuple[int, int], last: int) -> list[str]:
+    """Where the chain ends against the highest anchor."""
     seq, event_seq = top
     if seq > last:
         first = last + 1
         gone = f"entry {seq} is" if first == seq else f"entries {first}..{seq} are"
-        problems[f"{gone} missing (journal event {event_seq} anchors entry {seq})"] = None
-    elif last > seq:
-        problems[f"entries {seq + 1}..{last} are not anchored in the journal"] = None
-    return list(problems)
+        return [f"{gone} missing (journal event {event_seq} anchors entry {seq})"]
+    if last > seq:
+        return [f"entries {seq + 1}..{last} are not anchored in the journal"]
+    return []
 
 
 def anchors(conn: sqlite3.Connection) -> Iterator[tuple[int, dict[str, Any]]]:
