@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("config", type=Path, help="the TOML config to check")
     check.set_defaults(func=_check)
 
+    _add_back_office(commands)
+    return parser
+
+
+def _add_back_office(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     office = commands.add_parser(
         "back-office", help="run the reference back office (sync v1) for development and demos"
     )
@@ -65,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     office.add_argument(
         "--signing-key-file",
         type=Path,
-        help="Ed25519 private key (base64) that signs remote opens (default: a new one)",
+        help="Ed25519 private key (base64) that signs remote opens"
+        " (default: one made with the database and kept in it)",
     )
     office.add_argument(
         "--database",
@@ -74,7 +80,6 @@ def _parser() -> argparse.ArgumentParser:
         help="SQLite file it keeps events and commands in (default: back-office.db)",
     )
     office.set_defaults(func=_back_office)
-    return parser
 
 
 def _run(args: argparse.Namespace) -> int:
