@@ -49,6 +49,7 @@ class OfficeOnBroker:
         self._driver: LoopDriver | None = None
         self._task: asyncio.Task[None] | None = None
         self._notes: set[asyncio.Task[None]] = set()
+        self._later: set[asyncio.TimerHandle] = set()
         office.on_issue.append(self.poke)
 
     async def start(self) -> None:
@@ -57,6 +58,8 @@ class OfficeOnBroker:
         await self.ready.wait()
 
     async def stop(self) -> None:
+        for later in self._later:
+            later.cancel()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -115,6 +118,17 @@ class OfficeOnBroker:
             self.presence.append((locker, body.get("online") is True))
             return
         self._note(self.office.arrived())
+        if self.office.faults.delay_s:  # answered late (or, for an hour, not in a test)
+            later = asyncio.get_running_loop().call_later(
+                self.office.faults.delay_s, self._handle, locker, leaf, message, body
+            )
+            self._later.add(later)
+            return
+        self._handle(locker, leaf, message, body)
+
+    def _handle(
+        self, locker: str, leaf: str, message: paho.MQTTMessage, body: dict[str, Any]
+    ) -> None:
         injected = self.office.injected_failure()
         if injected is not None:
             status, answer = injected[0], {"error": {"message": injected[1]}}
