@@ -32,8 +32,12 @@ def free_port() -> int:
 class Mosquitto:
     """One broker; ``tls`` makes it require client certificates from that PKI's CA."""
 
-    def __init__(self, folder: Path, *, tls: Pki | None = None, max_packet: int = 0):
+    def __init__(
+        self, folder: Path, *, tls: Pki | None = None, max_packet: int = 0, quiet: bool = False
+    ):
         self.folder, self.tls, self.max_packet = folder, tls, max_packet
+        #: No line per client connect (a benchmark's 10,000).
+        self.quiet = quiet
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o755)
         self.port = free_port()
@@ -53,7 +57,7 @@ class Mosquitto:
             "persistence false",
             "log_dest stderr",
             *(f"log_type {kind}" for kind in ("error", "warning", "notice", "information")),
-            "connection_messages true",
+            f"connection_messages {'false' if self.quiet else 'true'}",
             "user root",
         ]
         if self.max_packet:
@@ -91,6 +95,11 @@ class Mosquitto:
 
     def seen(self, text: str) -> int:
         return sum(text in line for line in self.log)
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
 
     async def stop(self) -> None:
         if self._proc is None:

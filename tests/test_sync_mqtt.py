@@ -9,10 +9,13 @@ import ssl
 import subprocess
 import sys
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
+from aiohttp import WSMsgType, web
 from paho.mqtt.enums import CallbackAPIVersion
 
 from lockerd.domain import Event
@@ -299,3 +302,57 @@ async def test_every_message_on_the_wire_is_as_the_asyncapi_file_says(tmp_path) 
             for body in seen[leaf]:
                 assert set(schema["required"]) <= set(body) <= set(schema["properties"]), leaf
         assert any("error" in body for body in seen[topics.ACK] + seen[topics.RPC_RES])
+
+
+# -- MQTT over WebSockets -------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def websocket_gateway(broker_port: int) -> AsyncIterator[str]:
+    """A WebSocket endpoint piping MQTT to the broker's TCP port (Debian's mosquitto cannot
+    open a WebSocket listener here), as a load balancer in front of a broker would."""
+
+    async def pipe(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=("mqtt",))
+        await ws.prepare(request)
+        reader, writer = await asyncio.open_connection("127.0.0.1", broker_port)
+
+        async def down() -> None:
+            while data := await reader.read(65536):
+                await ws.send_bytes(data)
+            await ws.close()
+
+        downward = asyncio.ensure_future(down())
+        async for message in ws:
+            if message.type == WSMsgType.BINARY:
+                writer.write(message.data)
+        writer.close()
+        downward.cancel()
+        await asyncio.gather(downward, return_exceptions=True)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/mqtt", pipe)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        yield f"ws://127.0.0.1:{port}/mqtt"
+    finally:
+        await runner.cleanup()
+
+
+@needs_mosquitto
+async def test_mqtt_over_websockets_carries_the_same_sync(tmp_path) -> None:
+    async with synced_over_mqtt(tmp_path) as s, websocket_gateway(s.broker.port) as url:
+        s.issue("parcel.expect", {"barcode": "WSOK1"})
+        t = transport_for(url)
+        try:
+            assert await t.push(events(1, 4), 1) == 4
+            commands, cursor = await t.pull("")
+            assert [c["data"]["barcode"] for c in commands] == ["WSOK1"] and cursor
+        finally:
+            await t.close()
+        assert s.broker.seen(f"as {LOCKER}") == 1

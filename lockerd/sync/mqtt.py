@@ -141,7 +141,7 @@ class MqttTransport:
     def _publish(self, leaf: str, payload: bytes, req: str) -> None:
         assert self._driver is not None
         properties = None
-        if self.v5:
+        if self.v5 and req:  # a request: where its answer goes, and its id
             properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             properties.ResponseTopic = self._topic(
                 topics.ACK if leaf == topics.EVT else topics.RPC_RES
