@@ -65,7 +65,7 @@ def _varint(n: int) -> bytes:
 
 @dataclass
 class Tally:
-    """What the fleet did, with times relative to the broker's restart."""
+    """What the fleet did, with times from the moment the broker is stopped."""
 
     attempts: Counter[int] = field(default_factory=Counter)  # per second
     failures: Counter[str] = field(default_factory=Counter)
@@ -195,9 +195,8 @@ async def storm(args: argparse.Namespace, window: float, folder: Path) -> dict[s
     await until(tally, lambda: len(tally.connected) == args.lockers, 600)
     ramp_s = loop.time() - ramp_start
     client_cpu0 = time.process_time()
-    tally.broker_up = False
+    tally.broker_up, tally.t0, tally.counting = False, loop.time(), True
     await broker.stop()
-    tally.t0, tally.counting = loop.time(), True
     await broker.start()
     tally.broker_up = True
     broker_cpu0 = cpu_of(broker.pid)

@@ -216,7 +216,7 @@ class MqttTransport:
         except SyncError as exc:
             await self._drop()
             return exc
-        except (OSError, TimeoutError, ValueError) as exc:
+        except Exception as exc:  # any fault is one failed attempt, never the end of sync
             await self._drop()
             return Unreachable(f"connect to {self.broker.host}: {type(exc).__name__}: {exc}")
         self.connects += 1
