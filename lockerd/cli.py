@@ -7,15 +7,20 @@ import asyncio
 import dataclasses
 import logging
 import sqlite3
+import ssl
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drivers.errors import DriverError
 from lockerd import __version__, throttle
 from lockerd.config import Config, kiosk_url, load
 from lockerd.errors import ConfigError, LockerError
 from lockerd.families import FAMILIES, family_of
+
+if TYPE_CHECKING:
+    from lockerd.sync.backoffice import ReferenceBackOffice
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +84,16 @@ def _add_back_office(commands: argparse._SubParsersAction[argparse.ArgumentParse
         default=Path("back-office.db"),
         help="SQLite file it keeps events and commands in (default: back-office.db)",
     )
+    office.add_argument(
+        "--mqtt",
+        metavar="URL",
+        help="also serve lockers through this MQTT broker (mqtts://host:port, wss://..., or"
+        " mqtt://127.0.0.1:1883 on loopback; docs/sync-mqtt.md)",
+    )
+    office.add_argument("--mqtt-ca", type=Path, help="CA file the broker's certificate chains to")
+    office.add_argument(
+        "--mqtt-cert", type=Path, nargs=2, metavar=("CERT", "KEY"), help="client certificate"
+    )
     office.set_defaults(func=_back_office)
 
 
@@ -136,6 +151,8 @@ def _back_office(args: argparse.Namespace) -> int:
     async def serve() -> None:
         url = await office.start()
         print(f"reference back office at {url}", flush=True)
+        if args.mqtt:
+            await _on_broker(office, args)
         print(f"remote opens are signed by {qrtoken.public_text(office.signing_key)}", flush=True)
         print("(put that key in sync.command_keys; see docs/sync-protocol.md)", flush=True)
         try:
@@ -149,6 +166,24 @@ def _back_office(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+async def _on_broker(office: ReferenceBackOffice, args: argparse.Namespace) -> None:
+    """Serve ``office`` on the broker at ``--mqtt`` too (paho imported only then)."""
+    from lockerd.sync.officemqtt import OfficeOnBroker
+    from lockerd.sync.topics import BrokerUrl
+
+    try:
+        broker = BrokerUrl.parse(args.mqtt)
+    except ValueError as exc:
+        raise ConfigError([f"--mqtt: {exc}"]) from exc
+    tls = None
+    if broker.tls:
+        tls = ssl.create_default_context(cafile=args.mqtt_ca)
+        if args.mqtt_cert:
+            tls.load_cert_chain(*args.mqtt_cert)
+    await OfficeOnBroker(office, args.mqtt, tls=tls).start()
+    print(f"serving lockers on {args.mqtt} too (lockers/+/evt, lockers/+/rpc/req)", flush=True)
 
 
 def _read_secret(path: Path, option: str) -> str:

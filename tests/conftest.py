@@ -8,7 +8,7 @@ from lockerd.sync.backoffice import ReferenceBackOffice
 from tests import event_schemas
 from tests.browser import browser  # noqa: F401 (a fixture)
 from tests.rig import Rig, bank_config
-from tests.sync_rig import office, synced  # noqa: F401 (fixtures)
+from tests.sync_rig import office, synced, synced_any  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,17 @@ LOCKER = "test-locker"
 class Synced:
     def __init__(self, rig: Rig, office: ReferenceBackOffice, sync: SyncCoordinator):
         self.rig, self.office, self.sync = rig, office, sync
+
+    async def away(self) -> None:
+        """The back office can no longer be reached."""
+        await self.office.stop()
+
+    async def back(self) -> None:
+        await self.office.restart()
+
+    def pushes(self) -> list[tuple[str, str, int]]:
+        """The pushes the back office answered, over either transport."""
+        return [r for r in self.office.requests if r[1].endswith(("/events", "/evt"))]
 
     @property
     def record(self) -> Any:
@@ -77,8 +89,8 @@ async def office() -> AsyncIterator[ReferenceBackOffice]:
     await server.stop()
 
 
-@pytest.fixture
-async def synced(tmp_path: Path, office: ReferenceBackOffice) -> AsyncIterator[Synced]:
+@asynccontextmanager
+async def synced_over_https(tmp_path: Path, office: ReferenceBackOffice) -> AsyncIterator[Synced]:
     token_file = tmp_path / "sync.token"
     token_file.write_text(TOKEN + "\n")
     config = bank_config(tmp_path)
@@ -91,3 +103,25 @@ async def synced(tmp_path: Path, office: ReferenceBackOffice) -> AsyncIterator[S
     yield Synced(rig, office, sync)
     await sync.close()
     await rig.stop()
+
+
+@pytest.fixture
+async def synced(tmp_path: Path, office: ReferenceBackOffice) -> AsyncIterator[Synced]:
+    async with synced_over_https(tmp_path, office) as s:
+        yield s
+
+
+@pytest.fixture(params=["https", "mqtt"])
+async def synced_any(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Synced]:
+    """The same locker and back office, over HTTPS or through a real mosquitto."""
+    if request.param == "mqtt":
+        from tests.mqtt_rig import synced_over_mqtt
+
+        async with synced_over_mqtt(tmp_path) as s:
+            yield s
+        return
+    server = ReferenceBackOffice(TOKEN, signing_key=OFFICE_KEY)
+    await server.start()
+    async with synced_over_https(tmp_path, server) as s:
+        yield s
+    await server.stop()

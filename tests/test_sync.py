@@ -44,10 +44,10 @@ def office_codes(s: Synced) -> dict[str, str]:
     }
 
 
-async def test_a_week_away_then_every_event_arrives_once_in_order(synced) -> None:
-    s = synced
+async def test_a_week_away_then_every_event_arrives_once_in_order(synced_any) -> None:
+    s = synced_any
     await s.drain()
-    await s.office.stop()
+    await s.away()
     delays, inside = [], []
     for day in range(7):
         inside = await traffic(s, f"D{day}", inside)
@@ -59,10 +59,10 @@ async def test_a_week_away_then_every_event_arrives_once_in_order(synced) -> Non
     backlog = s.rig.store.journal.unsent_count()
     assert backlog > 100
 
-    await s.office.restart()
+    await s.back()
     await s.drain()
     s.assert_every_event_arrived_once_in_order()
-    pushes = [r for r in s.office.requests if r[1].endswith("/events")]
+    pushes = s.pushes()
     assert len(pushes) <= backlog // 100 + 3  # batches of 100, not one request an event
     # The codes of the parcels still inside reached the back office; the locker forgot them.
     assert set(office_codes(s)) == set(inside)
@@ -135,8 +135,8 @@ async def test_a_missing_token_file_is_an_auth_alarm_that_names_it(synced, tmp_p
     assert s.office.requests == []
 
 
-async def test_commands_issued_while_offline_apply_once_in_order(synced) -> None:
-    s = synced
+async def test_commands_issued_while_offline_apply_once_in_order(synced_any) -> None:
+    s = synced_any
     s.office.faults.fail_next = 10**6  # the locker cannot get through
     issued = [
         s.issue(
@@ -180,8 +180,8 @@ async def test_an_expected_parcel_keeps_its_hold_time_when_stored(synced) -> Non
     assert stored["data"]["pickup_by"] == pytest.approx(stored["at"] + 6 * 3600)
 
 
-async def test_a_revoked_courier_is_logged_out_and_cannot_log_in(synced) -> None:
-    s = synced
+async def test_a_revoked_courier_is_logged_out_and_cannot_log_in(synced_any) -> None:
+    s = synced_any
     s.issue("courier.upsert", {"id": "c9", "code": "9999", "rights": ["deliver", "collect"]})
     await s.drain()
     token = await s.rig.courier("9999")
@@ -248,8 +248,8 @@ async def test_a_command_without_an_id_is_refused_and_not_recorded(synced) -> No
 # -- remote opens --------------------------------------------------------------------
 
 
-async def test_a_signed_remote_open_opens_once_and_asks_for_a_check(synced) -> None:
-    s = synced
+async def test_a_signed_remote_open_opens_once_and_asks_for_a_check(synced_any) -> None:
+    s = synced_any
     s.issue("compartment.open", {"compartment": "M1", "reason": "parcel stuck"})
     await s.drain()
     assert s.rig.unlocks_of("M1") == 1
@@ -314,12 +314,12 @@ async def test_remote_opens_are_refused_where_no_key_is_configured(synced) -> No
 # -- retention, budget, heartbeat, and never waiting -------------------------------------
 
 
-async def test_acknowledged_events_are_pruned_and_unsent_ones_never(synced) -> None:
-    s = synced
+async def test_acknowledged_events_are_pruned_and_unsent_ones_never(synced_any) -> None:
+    s = synced_any
     await s.rig.stored("OLD1", "S")
     await s.drain()
     acked = s.rig.store.journal.sync_position()[0]
-    await s.office.stop()
+    await s.away()
     await s.rig.stored("NEW1", "S")
     await s.rig.jump(31 * DAY)
     s.sync._next_prune = 0
@@ -327,7 +327,7 @@ async def test_acknowledged_events_are_pruned_and_unsent_ones_never(synced) -> N
     seqs = [e["seq"] for e in s.journal()]
     assert min(seqs) > acked  # the old, acknowledged events are gone
     assert any(e["data"].get("barcode") == "NEW1" for e in s.journal())
-    await s.office.start()
+    await s.back()
     await s.drain()
     assert [e["seq"] for e in s.record.in_order()][-len(seqs) :] == seqs[-len(seqs) :]
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import datetime
 import ssl
 from pathlib import Path
 
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from lockerd.config.schema import SyncSection
 from lockerd.sync.backoffice import ReferenceBackOffice
@@ -25,6 +21,7 @@ from lockerd.sync.client import (
     Unreachable,
     tls_context,
 )
+from tests.pki import certificate, pem
 
 EVENT = {"seq": 1, "type": "locker.started", "at": 1.0, "data": {"changed": 0, "interrupted": 0}}
 
@@ -135,57 +132,24 @@ async def test_the_locker_id_is_quoted_in_the_path(token_file) -> None:
 # -- TLS ---------------------------------------------------------------------------------
 
 
-def _certificate(subject: str, key, issuer=None, issuer_key=None, ca: bool = False):
-    now = datetime.datetime.now(datetime.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer.subject if issuer else name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:
-        address = x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))
-        builder = builder.add_extension(x509.SubjectAlternativeName([address]), critical=False)
-    return builder.sign(issuer_key or key, hashes.SHA256())
-
-
-def _pem(path: Path, cert=None, key=None) -> Path:
-    if cert is not None:
-        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    else:
-        path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    return path
-
-
 @pytest.fixture
 async def tls_office(tmp_path):
     ca_key, server_key = (
         ec.generate_private_key(ec.SECP256R1()),
         ec.generate_private_key(ec.SECP256R1()),
     )
-    ca = _certificate("lockerd test CA", ca_key, ca=True)
-    server = _certificate("127.0.0.1", server_key, ca, ca_key)
+    ca = certificate("lockerd test CA", ca_key, ca=True)
+    server = certificate("127.0.0.1", server_key, ca, ca_key)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(
-        _pem(tmp_path / "server.pem", cert=server), _pem(tmp_path / "server.key", key=server_key)
+        pem(tmp_path / "server.pem", cert=server), pem(tmp_path / "server.key", key=server_key)
     )
     office = ReferenceBackOffice("secret-token")
     office.ssl = context
     await office.start()
     other_key = ec.generate_private_key(ec.SECP256R1())
-    _pem(tmp_path / "other-ca.pem", cert=_certificate("another CA", other_key, ca=True))
-    _pem(tmp_path / "ca.pem", cert=ca)
+    pem(tmp_path / "other-ca.pem", cert=certificate("another CA", other_key, ca=True))
+    pem(tmp_path / "ca.pem", cert=ca)
     yield office
     await office.stop()
 

@@ -3,14 +3,37 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
+
+import pytest
 
 from lockerd.qrtoken import public_text
+from lockerd.sync.backoffice import ReferenceBackOffice
 from tests.browser import demo_config
 from tests.daemon import Daemon
 from tests.sync_rig import OFFICE_KEY, TOKEN
 
 
-def with_sync(tmp_path, office) -> str:
+@pytest.fixture(params=["https", "mqtt"])
+async def sync_url(request, tmp_path, office: ReferenceBackOffice) -> AsyncIterator[str]:
+    """The ``[sync]`` lines that reach ``office``: over HTTPS, or through a real mosquitto."""
+    if request.param == "https":
+        yield f'url = "{office.url}"'
+        return
+    from lockerd.sync.officemqtt import OfficeOnBroker
+    from tests.broker import MOSQUITTO, Mosquitto
+
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed (Debian: apt-get install mosquitto)")
+    broker = await Mosquitto(tmp_path / "broker").start()
+    face = OfficeOnBroker(office, broker.url)
+    await face.start()
+    yield f'transport = "mqtt"\nurl = "{broker.url}"\nmqtt_first_retry_s = 0'
+    await face.stop()
+    await broker.stop()
+
+
+def with_sync(tmp_path, sync_url: str) -> str:
     token = tmp_path / "sync.token"
     token.write_text(TOKEN)
     config = demo_config(tmp_path)
@@ -18,7 +41,7 @@ def with_sync(tmp_path, office) -> str:
         config.read_text()
         + f"""
 [sync]
-url = "{office.url}"
+{sync_url}
 token_file = "{token}"
 interval_s = 1
 batch = 100
@@ -36,8 +59,10 @@ def journal(path) -> list[tuple[int, str]]:
         return [tuple(r) for r in db.execute("SELECT seq, type FROM journal ORDER BY seq")]
 
 
-async def test_killed_mid_batch_then_restarted_loses_and_repeats_nothing(tmp_path, office) -> None:
-    config = with_sync(tmp_path, office)
+async def test_killed_mid_batch_then_restarted_loses_and_repeats_nothing(
+    tmp_path, office, sync_url
+) -> None:
+    config = with_sync(tmp_path, sync_url)
     record = office.locker("demo-locker-1")
     office.faults.delay_s = 3600  # the first push hangs in the back office
     async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:

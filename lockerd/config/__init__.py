@@ -22,10 +22,11 @@ from drivers.scanner.base import FORMATS
 from drivers.scanner.decode import DECODER_FORMATS
 from lockerd import families, throttle
 from lockerd.config._typed import Problems, build
-from lockerd.config.schema import BusConfig, CompartmentConfig, Config, ScannerConfig
+from lockerd.config.schema import BusConfig, CompartmentConfig, Config, ScannerConfig, SyncSection
 from lockerd.errors import ConfigError
 from lockerd.families.base import BoardChecks, BoardConfig
 from lockerd.qrtoken import private_key, public_key, public_text
+from lockerd.sync.topics import NOT_IN_ID, BrokerUrl
 
 __all__ = ["Config", "ConfigError", "load", "parse"]
 
@@ -274,6 +275,17 @@ def _check_sync(config: Config, problems: Problems) -> None:
             problems.add(f"sync.command_keys[{index}]", str(exc))
     if not sync.url:
         return
+    if sync.transport == "mqtt":
+        _check_mqtt(config, problems)
+    else:
+        _check_https(sync, problems)
+    if bool(sync.client_cert) != bool(sync.client_key) and _sound(
+        problems, "sync", "client_cert", "client_key"
+    ):
+        problems.add("sync", "client_cert and client_key go together")
+
+
+def _check_https(sync: SyncSection, problems: Problems) -> None:
     parts = urlsplit(sync.url)
     on_loopback = parts.hostname is not None and loopback(parts.hostname)
     if parts.scheme != "https" and not (parts.scheme == "http" and on_loopback):
@@ -282,10 +294,28 @@ def _check_sync(config: Config, problems: Problems) -> None:
         problems.add("sync.url", f"{sync.url!r} is not a base URL (scheme, host, optional path)")
     if not sync.token_file:
         problems.add("sync.token_file", "a back office needs this locker's bearer token")
-    if bool(sync.client_cert) != bool(sync.client_key) and _sound(
-        problems, "sync", "client_cert", "client_key"
-    ):
-        problems.add("sync", "client_cert and client_key go together")
+
+
+def _check_mqtt(config: Config, problems: Problems) -> None:
+    sync = config.sync
+    try:
+        broker = BrokerUrl.parse(sync.url)
+    except ValueError as exc:
+        problems.add("sync.url", f"with transport = mqtt: {exc}")
+        return
+    if not broker.tls and not loopback(broker.host):
+        problems.add(
+            "sync.url", "must be mqtts:// or wss:// (plain mqtt only to a broker on loopback)"
+        )
+    if sync.mqtt_alpn and not broker.tls:
+        problems.add("sync.mqtt_alpn", "ALPN needs TLS (mqtts:// or wss://)")
+    locker_id = config.locker.id
+    if NOT_IN_ID & set(locker_id) or not locker_id.isascii() or len(locker_id) > 128:
+        problems.add(
+            "locker.id",
+            "with MQTT it is the client id and a topic level: at most 128 ASCII"
+            " characters, none of / + #",
+        )
 
 
 def _check_demo_signer(config: Config, problems: Problems) -> None:

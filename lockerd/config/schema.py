@@ -149,9 +149,18 @@ class PickupSection:
 
 @dataclass(frozen=True)
 class SyncSection:
-    url: str = opt("", doc="the back office's base URL (https://...); unset: no sync")
+    transport: Literal["https", "mqtt"] = opt(
+        "https", doc="how sync v1 travels: HTTPS to the back office, or MQTT through a broker"
+    )
+    url: str = opt(
+        "",
+        doc="the back office's base URL (https://...), or with transport = mqtt the broker's"
+        " (mqtts://host:port or wss://host:port/path); unset: no sync",
+    )
     token_file: str = opt(
-        "", doc="file holding this locker's bearer token, read at every request (required with url)"
+        "",
+        doc="file holding this locker's bearer token, read at every request (required with"
+        " https; with mqtt, if set, the broker password, user name the locker id)",
     )
     ca_file: str = opt(
         "", doc="CA bundle the back office's certificate must chain to (default: system)"
@@ -187,6 +196,20 @@ class SyncSection:
         [],
         doc="back-office Ed25519 public keys that sign remote opens: each the raw 32-byte"
         " key in standard, padded base64 (44 characters)",
+    )
+    mqtt_version: Literal["5", "3.1.1"] = opt("5", doc="MQTT protocol version (mqtt only)")
+    mqtt_keepalive_s: int = opt(
+        120, doc="MQTT keep-alive (AWS IoT Core takes 30 to 1200 s)", min=30, max=1200
+    )
+    mqtt_first_retry_s: float = opt(
+        60.0,
+        doc="the first reconnect after a lost broker connection is drawn uniformly within"
+        " this, so a fleet comes back spread (at least fleet size / connects per second)",
+        min=0,
+        max=3600,
+    )
+    mqtt_alpn: str = opt(
+        "", doc="TLS ALPN protocol to offer (AWS IoT Core on port 443: x-amzn-mqtt-ca)"
     )
 
 

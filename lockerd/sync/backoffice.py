@@ -20,6 +20,7 @@ import asyncio
 import base64
 import hmac
 import itertools
+import json
 import math
 import time
 from collections.abc import Callable
@@ -113,6 +114,8 @@ class ReferenceBackOffice:
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Condition()
         self.ssl: Any = None
+        #: Called with (locker id, command) as each command is issued (the MQTT side pokes).
+        self.on_issue: list[Callable[[str, dict[str, Any]], None]] = []
 
     def _loaded(self, name: str, counters: dict[str, int]) -> LockerRecord:
         record = LockerRecord(events=self.db.events(name), commands=self.db.commands(name))
@@ -191,6 +194,8 @@ class ReferenceBackOffice:
             command["signature"] = self.sign(locker_id, command)
         record.commands.append(command)
         self.db.add_command(locker_id, record.counters(), command)
+        for hook in self.on_issue:
+            hook(locker_id, command)
         return command
 
     def sign(self, locker_id: str, command: dict[str, Any]) -> str:
@@ -202,9 +207,7 @@ class ReferenceBackOffice:
 
     async def _gate(self, request: web.Request) -> web.Response | None:
         """Faults and authentication; a response to send instead of handling, or None."""
-        self.arrivals += 1
-        async with self._changed:
-            self._changed.notify_all()
+        await self.arrived()
         if self.faults.delay_s:
             await asyncio.sleep(self.faults.delay_s)
         if self.faults.drop_next:
@@ -212,32 +215,60 @@ class ReferenceBackOffice:
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=599)  # never reaches the locker
-        if self.faults.fail_next:
-            self.faults.fail_next -= 1
-            return _error(self.faults.fail_status, "injected failure")
+        injected = self.injected_failure()
+        if injected is not None:
+            return _error(*injected)
         given = request.headers.get("Authorization", "")
         expected = f"Bearer {self.token}"
-        if self.faults.refuse_auth or not hmac.compare_digest(given.encode(), expected.encode()):
+        if not hmac.compare_digest(given.encode(), expected.encode()):
             return _error(401, "unknown or missing bearer token")
         return None
 
+    def injected_failure(self) -> tuple[int, str] | None:
+        """The status and message of a failure the faults ask for now, whatever the transport."""
+        if self.faults.fail_next:
+            self.faults.fail_next -= 1
+            return self.faults.fail_status, "injected failure"
+        if self.faults.refuse_auth:
+            return 401, "unknown or missing bearer token"
+        return None
+
     async def _done(self, request: web.Request, response: web.Response) -> web.Response:
-        self.requests.append((request.method, request.path, response.status))
+        await self.note(request.method, request.path, response.status)
+        return response
+
+    async def note(self, method: str, path: str, status: int) -> None:
+        """Count a request answered (HTTP, or MQTT with the topic as path); wake waiters."""
+        self.requests.append((method, path, status))
         async with self._changed:
             self._changed.notify_all()
-        return response
+
+    async def arrived(self) -> None:
+        self.arrivals += 1
+        async with self._changed:
+            self._changed.notify_all()
 
     async def receive_events(self, request: web.Request) -> web.Response:
         refusal = await self._gate(request)
-        if refusal is None:
-            refusal = await self._intake_faults(request)
         if refusal is not None:
             return await self._done(request, refusal)
+        status, answer = self.answer_push(request.match_info["locker"], await request.read())
+        if status == 200 and self.faults.lose_answers:
+            self.faults.lose_answers -= 1
+            assert request.transport is not None
+            request.transport.close()  # stored here; the locker never hears so
+        return await self._done(request, web.json_response(answer, status=status))
+
+    def answer_push(self, name: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+        """A push's status and answer (``{"acked_seq"}`` or an error), whichever transport
+        carried its body ``raw``: checked, the locker adopted if need be, new events stored."""
+        refusal = self._intake_faults(raw)
+        if refusal is not None:
+            return refusal[0], _problem(refusal[1])
         try:
-            first_seq, events = _push(await request.json())
-        except ValueError as exc:
-            return await self._done(request, _error(400, str(exc)))
-        name = request.match_info["locker"]
+            first_seq, events = _push(json.loads(raw))
+        except (ValueError, UnicodeDecodeError) as exc:
+            return 400, _problem(str(exc))
         record = self.locker(name)
         if record.acked < first_seq - 1:
             # Events below first_seq were acknowledged (to this office before a restore,
@@ -247,20 +278,15 @@ class ReferenceBackOffice:
         while record.acked + 1 in record.events:
             record.acked += 1
         self.db.save(name, record.counters(), stored)
-        if self.faults.lose_answers:
-            self.faults.lose_answers -= 1
-            assert request.transport is not None
-            request.transport.close()  # stored here; the locker never hears so
-        return await self._done(request, web.json_response({"acked_seq": record.acked}))
+        return 200, {"acked_seq": record.acked}
 
-    async def _intake_faults(self, request: web.Request) -> web.Response | None:
-        body = await request.read()
-        self.push_bytes.append(len(body))
-        if self.faults.max_body is not None and len(body) > self.faults.max_body:
-            return _error(413, f"a body of {len(body)} bytes is over {self.faults.max_body}")
+    def _intake_faults(self, raw: bytes) -> tuple[int, str] | None:
+        self.push_bytes.append(len(raw))
+        if self.faults.max_body is not None and len(raw) > self.faults.max_body:
+            return 413, f"a body of {len(raw)} bytes is over {self.faults.max_body}"
         if self.faults.fail_pushes:
             self.faults.fail_pushes -= 1
-            return _error(self.faults.fail_status, "injected event intake failure")
+            return self.faults.fail_status, "injected event intake failure"
         return None
 
     def _store(self, record: LockerRecord, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -281,18 +307,22 @@ class ReferenceBackOffice:
         refusal = await self._gate(request)
         if refusal is not None:
             return await self._done(request, refusal)
-        record = self.locker(request.match_info["locker"])
-        after = request.query.get("after", "")
+        name, after = request.match_info["locker"], request.query.get("after", "")
+        status, answer = self.answer_pull(name, after)
+        return await self._done(request, web.json_response(answer, status=status))
+
+    def answer_pull(self, name: str, after: str) -> tuple[int, dict[str, Any]]:
+        """A pull's status and answer (a page of commands and the next cursor, or 410)."""
+        record = self.locker(name)
         start = self._position(after, len(record.commands))
         if start is None:
-            return await self._done(request, _error(410, f"unknown cursor {after!r}"))
+            return 410, _problem(f"unknown cursor {after!r}")
         page = record.commands[start : start + PAGE]
         cursor = f"{self.db.instance}.{start + len(page)}"
         if self.faults.duplicate_commands and page and start not in record.served_twice:
             record.served_twice.add(start)
             cursor = after  # delivered again next time
-        body = {"commands": page, "cursor": cursor}
-        return await self._done(request, web.json_response(body))
+        return 200, {"commands": page, "cursor": cursor}
 
     def _position(self, cursor: str, issued: int) -> int | None:
         """Where ``cursor`` points in a locker's commands; None for one this office never gave."""
@@ -340,7 +370,11 @@ class ReferenceBackOffice:
 
 
 def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": {"message": message}}, status=status)
+    return web.json_response(_problem(message), status=status)
+
+
+def _problem(message: str) -> dict[str, Any]:
+    return {"error": {"message": message}}
 
 
 def _push(body: Any) -> tuple[int, list[dict[str, Any]]]:

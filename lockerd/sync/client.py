@@ -51,7 +51,7 @@ class UnknownCursor(ProtocolError):
 
 def tls_context(sync: SyncSection, resolve: Any) -> ssl.SSLContext | None:
     """Verification against the configured CA (or the system's), and the client certificate."""
-    if not sync.url.startswith("https://"):
+    if not sync.url.startswith(("https://", "mqtts://", "wss://")):
         return None
     context = ssl.create_default_context(
         cafile=str(resolve(sync.ca_file)) if sync.ca_file else None
@@ -59,6 +59,17 @@ def tls_context(sync: SyncSection, resolve: Any) -> ssl.SSLContext | None:
     if sync.client_cert:
         context.load_cert_chain(resolve(sync.client_cert), resolve(sync.client_key))
     return context
+
+
+def read_token(path: Path) -> str:
+    """The bearer token in ``path``; AuthRejected names the file when there is none."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise AuthRejected(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not token or not token.isprintable():
+        raise AuthRejected(f"{path} holds no usable token")
+    return token
 
 
 E = TypeVar("E", bound=Mapping[str, Any])
@@ -104,13 +115,7 @@ class BackOfficeClient:
 
     def _headers(self) -> dict[str, str]:
         # Read at every request, so a rotated token is used without a restart.
-        try:
-            token = self.token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise AuthRejected(f"cannot read {self.token_file}: {exc.strerror or exc}") from exc
-        if not token or not token.isprintable():
-            raise AuthRejected(f"{self.token_file} holds no usable token")
-        return {"Authorization": f"Bearer {token}"}
+        return {"Authorization": f"Bearer {read_token(self.token_file)}"}
 
     async def push(self, events: Sequence[Mapping[str, Any]], first_seq: int) -> int:
         """Send ``events`` (in sequence order) with ``first_seq``, the lowest sequence

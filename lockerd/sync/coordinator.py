@@ -28,14 +28,13 @@ from lockerd.store import Store
 from lockerd.sync import apply, commands
 from lockerd.sync.client import (
     AuthRejected,
-    BackOfficeClient,
     ProtocolError,
     SyncError,
     TooLarge,
     UnknownCursor,
     fitting,
-    tls_context,
 )
+from lockerd.sync.transport import Transport, open_transport
 from lockerd.worker import Runner
 
 log = logging.getLogger(__name__)
@@ -63,18 +62,13 @@ class SyncCoordinator:
         db: Runner,
         locker: Locker,
         clock: Clock,
-        client: BackOfficeClient | None = None,
+        client: Transport | None = None,
         rng: random.Random | None = None,
     ):
         self.config, self.sync = config, config.sync
         self.store, self.db, self.locker, self.clock = store, db, locker, clock
-        self.client = client or BackOfficeClient(
-            self.sync.url,
-            config.locker.id,
-            config.resolve(self.sync.token_file),
-            timeout_s=self.sync.timeout_s,
-            tls=tls_context(self.sync, config.resolve),
-        )
+        self._kick = asyncio.Event()
+        self.client = client or open_transport(config, wake=self._kick.set)
         self.backoff = Backoff(self.sync.backoff_base_s, self.sync.backoff_max_s, rng)
         self.keys = [qrtoken.public_key(k) for k in self.sync.command_keys]
         #: Events in one push: ``sync.batch``, halved at each 413 (a proxy's body limit).
@@ -88,7 +82,6 @@ class SyncCoordinator:
         self._started = clock.monotonic()
         self._next_heartbeat = clock.monotonic()
         self._next_prune = clock.monotonic()
-        self._kick = asyncio.Event()
 
     # -- running ---------------------------------------------------------------
 

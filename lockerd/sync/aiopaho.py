@@ -1,0 +1,92 @@
+"""paho-mqtt driven from the asyncio loop: its socket watched with add_reader/add_writer.
+
+paho's own network thread is not used (one loop owns all state, DESIGN.md
+section 2). Its blocking ``connect`` (TCP, TLS handshake, WebSocket upgrade)
+runs in the default executor; every socket callback it makes from there is
+handed to the loop with ``call_soon_threadsafe``. ``loop_misc`` (keep-alive
+pings, in-flight retries) runs once a second while a socket is open. This is
+the pattern aiomqtt 2 uses, without its acknowledge-on-arrival.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as paho
+
+MISC_EVERY_S = 1.0
+
+
+class LoopDriver:
+    """Attaches one paho client to the running asyncio loop."""
+
+    def __init__(self, client: paho.Client, loop: asyncio.AbstractEventLoop):
+        self.client, self.loop = client, loop
+        self._thread = threading.get_ident()
+        self._misc: asyncio.Task[None] | None = None
+        self._fd: int | None = None
+        client.on_socket_open = lambda c, u, sock: self._on_loop(self._opened, sock)
+        client.on_socket_close = lambda c, u, sock: self._on_loop(self._closed, sock)
+        client.on_socket_register_write = lambda c, u, sock: self._on_loop(self._want_write, sock)
+        client.on_socket_unregister_write = lambda c, u, sock: self._on_loop(self._wrote, sock)
+
+    async def connect(self, host: str, port: int, keepalive: int, **kwargs: Any) -> None:
+        """Open the socket and send CONNECT (the CONNACK arrives through ``on_connect``)."""
+        await self.loop.run_in_executor(
+            None, lambda: self.client.connect(host, port, keepalive, **kwargs)
+        )
+
+    def _on_loop(self, action: Callable[[Any], None], sock: Any) -> None:
+        if threading.get_ident() == self._thread:
+            action(sock)
+        else:
+            self.loop.call_soon_threadsafe(action, sock)
+
+    def _opened(self, sock: Any) -> None:
+        self._fd = sock.fileno()
+        self.loop.add_reader(self._fd, self._read)
+        if self._misc is None or self._misc.done():
+            self._misc = self.loop.create_task(self._misc_loop())
+
+    def _closed(self, sock: Any) -> None:
+        if self._fd is not None:
+            self.loop.remove_reader(self._fd)
+            self.loop.remove_writer(self._fd)
+            self._fd = None
+        if self._misc is not None:
+            self._misc.cancel()
+            self._misc = None
+
+    def _want_write(self, sock: Any) -> None:
+        if self._fd is not None:
+            self.loop.add_writer(self._fd, self._write)
+
+    def _wrote(self, sock: Any) -> None:
+        if self._fd is not None:
+            self.loop.remove_writer(self._fd)
+
+    def _read(self) -> None:
+        self.client.loop_read()
+
+    def _write(self) -> None:
+        self.client.loop_write()
+
+    async def _misc_loop(self) -> None:
+        # A timer, not a wait on an event: keep-alive is paced by the clock alone.
+        while True:
+            if self.client.loop_misc() != paho.MQTT_ERR_SUCCESS:
+                return
+            await asyncio.sleep(MISC_EVERY_S)
+
+    async def close(self) -> None:
+        """Send DISCONNECT if the socket takes it (no will then), and close the socket."""
+        with contextlib.suppress(Exception):
+            if self.client.disconnect() == paho.MQTT_ERR_SUCCESS:
+                self.client.loop_write()  # writes DISCONNECT and closes the socket
+        if self.client.socket() is not None:
+            self.client._sock_close()  # a socket that never finished connecting
+        self._closed(None)

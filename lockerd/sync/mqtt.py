@@ -1,0 +1,357 @@
+"""Sync v1 over MQTT: ``push``/``pull``/``close`` as the HTTPS client has them, on a broker.
+
+The locker holds one connection (client id = locker id, clean session: no
+broker session is ever relied on). A push is published at QoS 1 on
+``lockers/{id}/evt`` and counts only when the back office's answer arrives
+on ``.../ack`` (never the broker's PUBACK); a pull is a request on
+``.../rpc/req`` answered on ``.../rpc/res``. A message that carries
+commands (a pull's answer, a poke on ``.../cmd``) is acknowledged to the
+broker only at the transport's next call, when the coordinator has applied
+the page and saved the cursor. Reconnects are ours (lockerd/sync/redial.py),
+and each one wakes the coordinator, which pulls by cursor. Errors are those
+of lockerd/sync/client.py, with the same meanings. See docs/sync-mqtt.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import ssl
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from lockerd.config import Config
+from lockerd.sync import topics
+from lockerd.sync.aiopaho import LoopDriver
+from lockerd.sync.client import (
+    AuthRejected,
+    ProtocolError,
+    ServerError,
+    SyncError,
+    TooLarge,
+    UnknownCursor,
+    Unreachable,
+    read_token,
+)
+from lockerd.sync.redial import Redial
+
+#: Largest payload a push may make: a 96 KiB body and its ``req`` (AWS takes 128 KB).
+MAX_PAYLOAD = 98304 + 64
+#: Pacing within AWS's 100 publishes/s and 512 KiB/s per connection.
+PUBLISHES_PER_S = 50
+BYTES_PER_S = 400 * 1024
+#: CONNACK reason codes (MQTT 5, and 3.1.1's 4 and 5) that mean "these credentials".
+REFUSED = {4, 5, 0x86, 0x87, 0x8C}
+PACKET_TOO_LARGE = 0x95
+
+
+class MqttTransport:
+    """One locker's sync transport over MQTT 3.1.1 or 5."""
+
+    def __init__(
+        self,
+        url: str,
+        locker_id: str,
+        *,
+        redial: Redial,
+        token_file: Path | None = None,
+        tls: ssl.SSLContext | None = None,
+        keepalive_s: int = 120,
+        version: str = "5",
+        timeout_s: float = 20.0,
+        wake: Callable[[], None] = lambda: None,
+    ):
+        self.broker = topics.BrokerUrl.parse(url)
+        self.locker_id, self.token_file, self.tls = locker_id, token_file, tls
+        self.keepalive_s, self.timeout_s, self.redial, self.wake = (
+            keepalive_s, timeout_s, redial, wake
+        )  # fmt: skip
+        self.v5 = version == "5"
+        self.max_payload = MAX_PAYLOAD
+        #: Connect attempts made and those the broker took (for status and tests).
+        self.attempts = self.connects = 0
+        self.connected = asyncio.Event()
+        self._driver: LoopDriver | None = None
+        self._dialer: asyncio.Task[None] | None = None
+        self._outcome: asyncio.Future[SyncError | None] | None = None
+        self._lost: asyncio.Future[None] | None = None
+        self._acks: dict[str, asyncio.Future[Any]] = {}
+        self._step: asyncio.Future[Any] | None = None  # a CONNACK or SUBACK awaited
+        self._unacked: list[int] = []
+        self._free_at = 0.0
+        self._next_at = 0.0
+
+    # -- the transport's calls ------------------------------------------------------
+
+    async def push(self, events: Sequence[Mapping[str, Any]], first_seq: int) -> int:
+        """Publish ``events`` with ``first_seq``; the back office's ``acked_seq``."""
+        body = {"first_seq": first_seq, "events": events}
+        answer = await self._request(topics.EVT, body, pulling=False)
+        acked = answer.get("acked_seq")
+        if not isinstance(acked, int) or isinstance(acked, bool) or acked < 0:
+            raise ProtocolError(f"acked_seq must be a whole number, got {acked!r}")
+        return acked
+
+    async def pull(self, cursor: str) -> tuple[list[Any], str]:
+        """Commands after ``cursor``, and the cursor to ask from next time."""
+        answer = await self._request(topics.RPC_REQ, {"after": cursor}, pulling=True)
+        commands, new_cursor = answer.get("commands"), answer.get("cursor")
+        if not isinstance(commands, list) or not isinstance(new_cursor, str):
+            raise ProtocolError("a commands answer needs a commands list and a cursor string")
+        return commands, new_cursor
+
+    async def close(self) -> None:
+        """Disconnect (no will) and stop redialling; a later call dials afresh."""
+        if self._dialer is not None:
+            self._dialer.cancel()
+            await asyncio.gather(self._dialer, return_exceptions=True)
+            self._dialer = self._outcome = None
+        await self._drop()
+
+    async def _request(self, leaf: str, body: dict[str, Any], pulling: bool) -> dict[str, Any]:
+        self._acknowledge_applied()
+        await self._ready()
+        req = secrets.token_hex(8)
+        payload = topics.encode({"req": req, **body})
+        if len(payload) > self.max_payload:
+            raise TooLarge(f"a {len(payload)}-byte payload is over {self.max_payload} bytes")
+        await self._pace(len(payload))
+        answer = await self._publish_and_wait(leaf, req, payload)
+        raise_for_error(answer, pulling)
+        return answer
+
+    async def _publish_and_wait(self, leaf: str, req: str, payload: bytes) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Any] = loop.create_future()
+        self._acks[req] = waiter
+        try:
+            self._publish(leaf, payload, req)
+            return dict(await asyncio.wait_for(waiter, self.timeout_s))
+        except TimeoutError as exc:
+            raise Unreachable(f"no answer to {leaf} within {self.timeout_s:g} s") from exc
+        finally:
+            self._acks.pop(req, None)
+
+    def _publish(self, leaf: str, payload: bytes, req: str) -> None:
+        assert self._driver is not None
+        properties = None
+        if self.v5 and req:  # a request: where its answer goes, and its id
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.ResponseTopic = self._topic(
+                topics.ACK if leaf == topics.EVT else topics.RPC_RES
+            )
+            properties.CorrelationData = req.encode()
+        info = self._driver.client.publish(self._topic(leaf), payload, 1, properties=properties)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise Unreachable(f"publish on {leaf}: {paho.error_string(info.rc)}")
+
+    async def _pace(self, size: int) -> None:
+        now = asyncio.get_running_loop().time()
+        start = max(now, self._free_at)
+        self._free_at = start + max(1 / PUBLISHES_PER_S, size / BYTES_PER_S)
+        if start > now:
+            await asyncio.sleep(start - now)
+
+    def _acknowledge_applied(self) -> None:
+        """PUBACK the command messages of the last call: their page is applied and saved."""
+        unacked, self._unacked = self._unacked, []
+        if self._driver is not None and self.connected.is_set():
+            for mid in unacked:
+                self._driver.client.ack(mid, 1)
+
+    def _topic(self, leaf: str) -> str:
+        return topics.topic(self.locker_id, leaf)
+
+    # -- the connection ----------------------------------------------------------------
+
+    async def _ready(self) -> None:
+        """Connected; else wait for the next attempt's outcome and raise its error."""
+        if self.connected.is_set():
+            return
+        if self._dialer is None:
+            self._outcome = asyncio.get_running_loop().create_future()
+            self._dialer = asyncio.ensure_future(self._dial_forever())
+        assert self._outcome is not None
+        loop = asyncio.get_running_loop()
+        within = max(0.0, self._next_at - loop.time()) + 2 * self.timeout_s
+        try:
+            outcome = await asyncio.wait_for(asyncio.shield(self._outcome), within)
+        except TimeoutError as exc:
+            raise Unreachable(f"no connect attempt ended within {within:.0f} s") from exc
+        if outcome is not None:
+            raise outcome
+        if not self.connected.is_set():
+            raise Unreachable("the connection was lost again at once")
+
+    async def _dial_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._next_at = self.redial.next_attempt(loop.time())
+            await asyncio.sleep(max(0.0, self._next_at - loop.time()))
+            started = loop.time()
+            outcome = await self._attempt()
+            self.redial.attempted(started, ok=outcome is None)
+            self._settle(outcome)
+            if outcome is None:
+                self.wake()  # the coordinator pulls by cursor after every connect
+                assert self._lost is not None
+                await self._lost
+                self.redial.lost()
+
+    def _settle(self, outcome: SyncError | None) -> None:
+        done, self._outcome = self._outcome, asyncio.get_running_loop().create_future()
+        if done is not None and not done.done():
+            done.set_result(outcome)
+
+    async def _attempt(self) -> SyncError | None:
+        self.attempts += 1
+        try:
+            await asyncio.wait_for(self._connect(), self.timeout_s)
+        except SyncError as exc:
+            await self._drop()
+            return exc
+        except Exception as exc:  # any fault is one failed attempt, never the end of sync
+            await self._drop()
+            return Unreachable(f"connect to {self.broker.host}: {type(exc).__name__}: {exc}")
+        self.connects += 1
+        return None
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        await self._drop()
+        self._driver = LoopDriver(self._client(), loop)
+        self._lost = loop.create_future()
+        self._step = loop.create_future()
+        await self._driver.connect(self.broker.host, self.broker.port, self.keepalive_s)
+        await self._step
+        self._step = loop.create_future()
+        leaves = [(self._topic(leaf), 1) for leaf in topics.DEVICE_SUBSCRIBES]
+        self._driver.client.subscribe(leaves)
+        await self._step
+        self.connected.set()
+        self._publish(topics.CONN, topics.encode({"online": True}), "")
+
+    def _client(self) -> paho.Client:
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.locker_id,
+            clean_session=None if self.v5 else True,
+            protocol=paho.MQTTv5 if self.v5 else paho.MQTTv311,
+            transport="websockets" if self.broker.websockets else "tcp",
+            reconnect_on_failure=False,
+            manual_ack=True,
+        )
+        if self.broker.websockets:
+            client.ws_set_options(path=self.broker.path)
+        if self.tls is not None:
+            client.tls_set_context(self.tls)
+        if self.token_file is not None:
+            client.username_pw_set(self.locker_id, read_token(self.token_file))
+        client.will_set(self._topic(topics.CONN), topics.encode({"online": False}), 1, False)
+        client.on_connect, client.on_subscribe = self._on_connack, self._on_suback
+        client.on_message, client.on_disconnect = self._on_message, self._on_disconnect
+        return client
+
+    async def _drop(self) -> None:
+        self.connected.clear()
+        if self._driver is not None:
+            driver, self._driver = self._driver, None
+            await driver.close()
+
+    # -- paho's callbacks (on the loop) ------------------------------------------------
+
+    def _on_connack(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            refused = reason.value in REFUSED
+            error = (AuthRejected if refused else Unreachable)(f"the broker refused: {reason}")
+            self._fail_step(error)
+            return
+        limit = getattr(props, "MaximumPacketSize", None)
+        if limit:
+            self.max_payload = min(MAX_PAYLOAD, limit - 32 - len(self._topic(topics.EVT)))
+        self._pass_step()
+
+    def _on_suback(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        if any(r.is_failure for r in reasons):
+            self._fail_step(AuthRejected(f"the broker refused the subscriptions: {reasons}"))
+        else:
+            self._pass_step()
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, p: Any) -> None:
+        self.connected.clear()
+        self._unacked.clear()  # a new connection has new packet ids
+        error: SyncError = Unreachable(f"the broker connection was lost: {reason}")
+        if getattr(reason, "value", None) == PACKET_TOO_LARGE:
+            error = TooLarge("the broker closed the connection: packet too large")
+        self._fail_step(error)
+        for waiter in self._acks.values():
+            if not waiter.done():
+                waiter.set_exception(error)
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+
+    def _on_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
+        leaf = message.topic.removeprefix(self._topic(""))
+        body = topics.decode(message.payload)
+        req = body.get("req") if body is not None else None
+        waiter = self._acks.get(req) if isinstance(req, str) else None
+        if waiter is not None and not waiter.done() and leaf in (topics.ACK, topics.RPC_RES):
+            waiter.set_result(body)
+        if leaf == topics.CMD:
+            self.wake()
+        if (waiter is not None and leaf == topics.RPC_RES) or leaf == topics.CMD:
+            self._unacked.append(message.mid)  # PUBACK once the page is applied
+        else:
+            client.ack(message.mid, message.qos)  # an answer to nothing waiting: stale
+
+    def _pass_step(self) -> None:
+        if self._step is not None and not self._step.done():
+            self._step.set_result(None)
+
+    def _fail_step(self, error: SyncError) -> None:
+        if self._step is not None and not self._step.done():
+            self._step.set_exception(error)
+
+
+def raise_for_error(answer: dict[str, Any], pulling: bool) -> None:
+    """Raise what an ``error`` answer means, as the HTTPS client does for its statuses."""
+    error = answer.get("error")
+    if error is None:
+        return
+    status = error.get("status") if isinstance(error, dict) else None
+    message = f"the back office answered {status}: {error}"
+    if status in (401, 403):
+        raise AuthRejected(message)
+    if isinstance(status, int) and status >= 500:
+        raise ServerError(message)
+    if status == 413:
+        raise TooLarge(message)
+    if status == 410 and pulling:
+        raise UnknownCursor(message)
+    raise ProtocolError(message)
+
+
+def from_config(
+    config: Config, tls: ssl.SSLContext | None, wake: Callable[[], None]
+) -> MqttTransport:
+    """The transport the ``[sync]`` section describes."""
+    sync = config.sync
+    if tls is not None and sync.mqtt_alpn:
+        tls.set_alpn_protocols([sync.mqtt_alpn])
+    return MqttTransport(
+        sync.url,
+        config.locker.id,
+        redial=Redial(sync.mqtt_first_retry_s, sync.backoff_base_s, sync.backoff_max_s),
+        token_file=config.resolve(sync.token_file) if sync.token_file else None,
+        tls=tls,
+        keepalive_s=sync.mqtt_keepalive_s,
+        version=sync.mqtt_version,
+        timeout_s=sync.timeout_s,
+        wake=wake,
+    )

@@ -1,0 +1,189 @@
+"""The reference back office's MQTT side: the same store and answers as its HTTPS side.
+
+It subscribes to every locker's pushes and pulls (``lockers/+/evt``,
+``lockers/+/rpc/req``) and presence, answers each through
+:meth:`ReferenceBackOffice.answer_push` / :meth:`~ReferenceBackOffice.answer_pull`
+(the very code its HTTP handlers call), and pokes ``lockers/{id}/cmd`` when
+it issues a command, with an MQTT 5 message expiry at the command's. It
+reconnects on its own after a broker restart. Authentication is the
+broker's (client certificates or passwords, and a topic ACL per locker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import ssl
+import time
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from lockerd.sync import topics
+from lockerd.sync.aiopaho import LoopDriver
+from lockerd.sync.backoffice import ReferenceBackOffice
+
+RETRY_S = 0.2
+
+
+class OfficeOnBroker:
+    """Serves one :class:`ReferenceBackOffice` on a broker until stopped."""
+
+    def __init__(
+        self,
+        office: ReferenceBackOffice,
+        url: str,
+        *,
+        tls: ssl.SSLContext | None = None,
+        version: str = "5",
+    ):
+        self.office, self.broker, self.tls = office, topics.BrokerUrl.parse(url), tls
+        self.v5 = version == "5"
+        self.client_id = f"back-office-{office.db.instance}-{secrets.token_hex(2)}"
+        self.ready = asyncio.Event()
+        #: Presence messages seen: (locker id, online).
+        self.presence: list[tuple[str, bool]] = []
+        self._driver: LoopDriver | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._notes: set[asyncio.Task[None]] = set()
+        self._later: set[asyncio.TimerHandle] = set()
+        office.on_issue.append(self.poke)
+
+    async def start(self) -> None:
+        """Connect (retrying until the broker answers) and subscribe; returns when serving."""
+        self._task = asyncio.ensure_future(self._serve())
+        await self.ready.wait()
+
+    async def stop(self) -> None:
+        for later in self._later:
+            later.cancel()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._driver is not None:
+            await self._driver.close()
+            self._driver = None
+        self.ready.clear()
+
+    async def _serve(self) -> None:
+        while True:
+            lost = asyncio.get_running_loop().create_future()
+            try:
+                await self._connect(lost)
+            except (OSError, ValueError, TimeoutError):
+                await asyncio.sleep(RETRY_S)  # a broker not there yet: try again soon
+                continue
+            await lost
+            self.ready.clear()
+
+    async def _connect(self, lost: asyncio.Future[None]) -> None:
+        if self._driver is not None:
+            await self._driver.close()
+        subscribed = asyncio.get_running_loop().create_future()
+        self._driver = LoopDriver(self._client(lost, subscribed), asyncio.get_running_loop())
+        await self._driver.connect(self.broker.host, self.broker.port, 60)
+        await asyncio.wait_for(asyncio.shield(subscribed), 10)
+        self.ready.set()
+
+    def _client(self, lost: asyncio.Future[None], subscribed: asyncio.Future[None]) -> paho.Client:
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=paho.MQTTv5 if self.v5 else paho.MQTTv311,
+            transport="websockets" if self.broker.websockets else "tcp",
+            reconnect_on_failure=False,
+        )
+        if self.tls is not None:
+            client.tls_set_context(self.tls)
+        filters = [(f"lockers/+/{leaf}", 1) for leaf in topics.OFFICE_SUBSCRIBES]
+        client.on_connect = lambda c, *a: c.subscribe(filters)
+        client.on_subscribe = lambda *a: _settle(subscribed, None)
+        client.on_disconnect = lambda *a: _gone(lost, subscribed)
+        client.on_message = self._on_message
+        return client
+
+    # -- answering ------------------------------------------------------------------------
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        where = topics.split(message.topic)
+        body = topics.decode(message.payload)
+        if where is None or body is None:
+            return
+        locker, leaf = where
+        if leaf == topics.CONN:
+            self.presence.append((locker, body.get("online") is True))
+            return
+        self._note(self.office.arrived())
+        if self.office.faults.delay_s:  # answered late (or, for an hour, not in a test)
+            later = asyncio.get_running_loop().call_later(
+                self.office.faults.delay_s, self._handle, locker, leaf, message, body
+            )
+            self._later.add(later)
+            return
+        self._handle(locker, leaf, message, body)
+
+    def _handle(
+        self, locker: str, leaf: str, message: paho.MQTTMessage, body: dict[str, Any]
+    ) -> None:
+        injected = self.office.injected_failure()
+        if injected is not None:
+            status, answer = injected[0], {"error": {"message": injected[1]}}
+        elif leaf == topics.EVT:
+            status, answer = self.office.answer_push(locker, bytes(message.payload))
+        elif leaf == topics.RPC_REQ and isinstance(body.get("after", ""), str):
+            status, answer = self.office.answer_pull(locker, body.get("after", ""))
+        else:
+            status, answer = 400, {"error": {"message": f"no request on {leaf} of that shape"}}
+        self._answer(locker, leaf, message, body.get("req"), status, answer)
+        self._note(self.office.note("MQTT", message.topic, status))
+
+    def _answer(
+        self, locker: str, leaf: str, request: paho.MQTTMessage, req: Any, status: int,
+        answer: dict[str, Any],
+    ) -> None:  # fmt: skip
+        if "error" in answer:
+            answer = {"error": {"status": status, **answer["error"]}}
+        reply = topics.ACK if leaf == topics.EVT else topics.RPC_RES
+        properties = None
+        if self.v5:
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            correlation = getattr(request.properties, "CorrelationData", None)
+            if correlation is not None:
+                properties.CorrelationData = correlation
+        payload = topics.encode({"req": req, **answer})
+        self._publish(topics.topic(locker, reply), payload, properties)
+
+    def poke(self, locker: str, command: dict[str, Any]) -> None:
+        """Tell a connected locker that a command waits (it pulls by cursor)."""
+        if self._driver is None or not self.ready.is_set():
+            return  # it pulls after its next connect anyway
+        properties = None
+        if self.v5:
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.MessageExpiryInterval = max(1, int(command["expires_at"] - time.time()))
+        pending = {"pending": len(self.office.locker(locker).commands)}
+        self._publish(topics.topic(locker, topics.CMD), topics.encode(pending), properties)
+
+    def _publish(self, topic: str, payload: bytes, properties: Properties | None) -> None:
+        if self._driver is not None:
+            self._driver.client.publish(topic, payload, 1, properties=properties)
+
+    def _note(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._notes.add(task)
+        task.add_done_callback(self._notes.discard)
+
+
+def _settle(future: asyncio.Future[None], value: None) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _gone(lost: asyncio.Future[None], subscribed: asyncio.Future[None]) -> None:
+    _settle(lost, None)
+    if not subscribed.done():
+        subscribed.set_exception(ConnectionError("the broker went away before SUBACK"))

@@ -1,0 +1,90 @@
+"""Sync v1 over MQTT: the topics, the payloads' correlation and the broker URL (docs/sync-mqtt.md).
+
+Every topic sits under ``lockers/{locker_id}/`` (at most 4 levels, within
+AWS IoT Core's 7 slashes and 256 bytes); nothing is published under ``$``.
+A request carries its own id (``req``) in the payload, so MQTT 3.1.1 and 5
+are matched the same way; under MQTT 5 it also goes as correlation data with
+a response topic, for brokers and tools that route on them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+#: Device to back office: a push, ``{"req", "first_seq", "events"}``.
+EVT = "evt"
+#: Back office to device: a push's answer, ``{"req", "acked_seq"}`` or ``{"req", "error"}``.
+ACK = "ack"
+#: Back office to device: "commands are waiting", ``{"pending": n}``; the device pulls.
+CMD = "cmd"
+#: Device to back office: a pull, ``{"req", "after"}``.
+RPC_REQ = "rpc/req"
+#: Back office to device: a pull's answer, ``{"req", "commands", "cursor"}``, or an error.
+RPC_RES = "rpc/res"
+#: The device's presence: ``{"online": true}`` after each connect, the will ``{"online": false}``.
+CONN = "conn"
+#: What a device subscribes to (one SUBSCRIBE, within AWS's 8 filters).
+DEVICE_SUBSCRIBES = (ACK, RPC_RES, CMD)
+#: What a back office subscribes to, for every locker.
+OFFICE_SUBSCRIBES = (EVT, RPC_REQ, CONN)
+#: Characters a locker id cannot have in a topic level.
+NOT_IN_ID = frozenset("/+#\0")
+
+
+def topic(locker_id: str, leaf: str) -> str:
+    return f"lockers/{locker_id}/{leaf}"
+
+
+def split(name: str) -> tuple[str, str] | None:
+    """(locker id, leaf) of a topic under ``lockers/``, or None."""
+    parts = name.split("/", 2)
+    if len(parts) != 3 or parts[0] != "lockers" or not parts[1]:
+        return None
+    return parts[1], parts[2]
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode(payload: bytes | bytearray) -> dict[str, Any] | None:
+    """A JSON object, or None for anything else."""
+    try:
+        body = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+@dataclass(frozen=True)
+class BrokerUrl:
+    """Where the broker is: ``mqtts://host:port`` or ``wss://host:port/path``."""
+
+    host: str
+    port: int
+    tls: bool
+    websockets: bool
+    path: str
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerUrl:
+        """ValueError names what is wrong."""
+        parts = urlsplit(url)
+        defaults = {"mqtts": 8883, "mqtt": 1883, "wss": 443, "ws": 80}
+        if parts.scheme not in defaults:
+            raise ValueError("must be mqtts://host:port or wss://host:port/path")
+        if not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"{url!r} is not a broker URL (scheme, host, port, path for wss)")
+        websockets = parts.scheme in ("ws", "wss")
+        if parts.path not in ("", "/") and not websockets:
+            raise ValueError("only a wss:// URL has a path")
+        return cls(
+            host=parts.hostname,
+            port=parts.port or defaults[parts.scheme],
+            tls=parts.scheme in ("mqtts", "wss"),
+            websockets=websockets,
+            path=parts.path or "/mqtt",
+        )

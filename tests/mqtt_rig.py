@@ -1,0 +1,82 @@
+"""The sync rig's locker and reference back office talking through a real mosquitto.
+
+The broker runs on loopback in the test's folder (tests/broker.py); the back
+office serves it with ``OfficeOnBroker``, the locker with ``MqttTransport``.
+Reconnects are immediate and uncapped here, so a restarted broker is taken
+back at once (the fleet policy, lockerd/sync/redial.py, is tested on its own).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockerd.sync.backoffice import ReferenceBackOffice
+from lockerd.sync.coordinator import SyncCoordinator
+from lockerd.sync.mqtt import MqttTransport
+from lockerd.sync.officemqtt import OfficeOnBroker
+from lockerd.sync.redial import Redial
+from tests.broker import MOSQUITTO, Mosquitto
+from tests.rig import Rig, bank_config
+from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN, Synced, sync_section
+
+
+def quick_redial() -> Redial:
+    return Redial(0.0, 0.02, 0.2, random.Random(5), per_minute=10**6)
+
+
+class SyncedOverMqtt(Synced):
+    """A :class:`Synced` whose back office is reached through ``broker``."""
+
+    def __init__(self, rig: Rig, office: ReferenceBackOffice, sync: SyncCoordinator, **parts: Any):
+        super().__init__(rig, office, sync)
+        self.broker: Mosquitto = parts["broker"]
+        self.face: OfficeOnBroker = parts["face"]
+        self.transport: MqttTransport = parts["transport"]
+
+    async def away(self) -> None:
+        await self.broker.stop()
+
+    async def back(self) -> None:
+        await self.broker.start()
+        await self.broker.wait_for(f" as {self.face.client_id}")
+        await self.face.ready.wait()
+
+
+def transport_for(url: str, **kwargs: Any) -> MqttTransport:
+    return MqttTransport(url, LOCKER, redial=quick_redial(), timeout_s=2, **kwargs)
+
+
+@asynccontextmanager
+async def synced_over_mqtt(tmp_path: Path, **broker: Any) -> AsyncIterator[SyncedOverMqtt]:
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed (Debian: apt-get install mosquitto)")
+    mosquitto = await Mosquitto(tmp_path / "broker", **broker).start()
+    office = ReferenceBackOffice(TOKEN, signing_key=OFFICE_KEY)
+    face = OfficeOnBroker(office, mosquitto.url)
+    await face.start()
+    token_file = tmp_path / "sync.token"
+    token_file.write_text(TOKEN + "\n")
+    section = sync_section(mosquitto.url, token_file, transport="mqtt")
+    config = dataclasses.replace(bank_config(tmp_path), sync=section)
+    rig = await Rig(config).start()
+    office.clock = rig.clock.time
+    transport = transport_for(mosquitto.url, token_file=token_file)
+    sync = SyncCoordinator(
+        config, rig.store, rig.locker.db, rig.locker, rig.clock, transport, random.Random(7)
+    )
+    transport.wake = sync._kick.set
+    try:
+        yield SyncedOverMqtt(rig, office, sync, broker=mosquitto, face=face, transport=transport)
+    finally:
+        await sync.close()
+        await rig.stop()
+        await face.stop()
+        await mosquitto.stop()
+        office.close()

@@ -1,0 +1,365 @@
+"""Sync v1 over MQTT against a real mosquitto: restarts, duplicates, reordering, mTLS, caps."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from aiohttp import WSMsgType, web
+from paho.mqtt.enums import CallbackAPIVersion
+
+from lockerd.domain import Event
+from lockerd.sync import topics
+from lockerd.sync.backoffice import ReferenceBackOffice
+from lockerd.sync.client import AuthRejected, ServerError, UnknownCursor, Unreachable
+from lockerd.sync.officemqtt import OfficeOnBroker
+from lockerd.sync.redial import MINUTE, PER_MINUTE, Redial
+from tests.broker import Mosquitto, needs_mosquitto
+from tests.mqtt_rig import synced_over_mqtt, transport_for
+from tests.pki import Pki
+from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN
+
+
+def events(first: int, last: int) -> list[dict]:
+    return [
+        {
+            "seq": n,
+            "type": "door.opened",
+            "at": float(n),
+            "data": {"compartment": "S1", "intent": n, "purpose": "pickup"},
+        }
+        for n in range(first, last + 1)
+    ]
+
+
+# -- the reconnect policy (pure: told the time) ------------------------------------------
+
+
+def test_the_first_retry_after_a_drop_is_spread_over_the_window() -> None:
+    draws = []
+    for seed in range(300):
+        redial = Redial(60.0, 2.0, 300.0, random.Random(seed))
+        redial.attempted(0.0, ok=True)
+        redial.lost()
+        draws.append(redial.next_attempt(1000.0) - 1000.0)
+    assert all(0 <= d <= 60 for d in draws)
+    assert min(draws) < 6 and max(draws) > 54  # spread over the window, not lock-step
+    assert len({round(d, 3) for d in draws}) > 250
+
+
+def test_never_more_than_four_connects_a_minute_whatever_fails() -> None:
+    redial = Redial(0.0, 0.001, 0.01, random.Random(1))
+    assert redial.next_attempt(0.0) == 0.0  # the first connect of all: at once
+    now, times = 0.0, []
+    for _ in range(40):
+        now = redial.next_attempt(now)
+        times.append(now)
+        redial.attempted(now, ok=False)
+    for index in range(len(times) - PER_MINUTE):
+        assert times[index + PER_MINUTE] - times[index] >= MINUTE - 1e-6
+    # Later failures back off with full jitter, capped.
+    redial = Redial(1.0, 1.0, 8.0, random.Random(2))
+    for failures in range(1, 9):
+        redial.failures = failures
+        redial.recent.clear()
+        assert 0 <= redial.next_attempt(0.0) <= min(8.0, 2 ** (failures - 1))
+
+
+def test_paho_is_imported_only_when_mqtt_is_configured() -> None:
+    code = "import lockerd.daemon, sys; print('paho' in ' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# -- against a broker -------------------------------------------------------------------
+
+
+@needs_mosquitto
+async def test_steady_state_a_command_pokes_the_locker_and_its_message_waits_for_apply(
+    tmp_path,
+) -> None:
+    async with synced_over_mqtt(tmp_path) as s:
+        await s.drain()
+        s.sync._kick.clear()
+        acks: list[int] = []
+        client = s.transport._driver.client
+        client.ack = lambda mid, qos: acks.append(mid) or paho.MQTT_ERR_SUCCESS
+        s.issue("parcel.expect", {"barcode": "POKE1"})
+        await asyncio.wait_for(s.sync._kick.wait(), 10)  # the poke woke the coordinator
+        await s.sync.round()
+        assert [e for e in s.journal() if e["type"] == "command.applied"]
+        held = list(s.transport._unacked)
+        assert held and not set(held) & set(acks)  # applied, not yet acknowledged
+        await s.sync.round()
+        assert set(held) <= set(acks)  # acknowledged at the next call
+        await s.drain()
+        s.assert_every_event_arrived_once_in_order()
+
+
+@needs_mosquitto
+async def test_a_broker_restart_loses_and_repeats_nothing(tmp_path) -> None:
+    async with synced_over_mqtt(tmp_path) as s:
+        await s.rig.stored("BRK1", "S")
+        await s.drain()
+        connects = s.transport.connects
+        await s.away()
+        issued = s.issue("parcel.expect", {"barcode": "WHILE1"})
+        await s.rig.stored("BRK2", "M")
+        await s.sync.round()
+        assert s.sync.failures == 1 and "connect" in s.sync.last_error
+        await s.back()
+        await s.drain()
+        await s.drain()
+        assert s.transport.connects == connects + 1
+        s.assert_every_event_arrived_once_in_order()
+        applied = [e["data"]["id"] for e in s.journal() if e["type"] == "command.applied"]
+        assert applied == [issued["id"]]
+        assert s.broker.seen(f"as {LOCKER}") == 1  # one connect to the new broker
+
+
+@needs_mosquitto
+async def test_duplicate_and_out_of_order_pushes_are_stored_once_in_order(tmp_path) -> None:
+    async with synced_over_mqtt(tmp_path) as s:
+        t = transport_for(s.broker.url)
+        try:
+            assert await t.push(events(6, 10), 1) == 0  # a later batch first: nothing contiguous
+            assert await t.push(events(1, 5), 1) == 10
+            assert await t.push(events(1, 10), 1) == 10  # all again
+            assert await t.push(events(4, 12), 1) == 12
+        finally:
+            await t.close()
+        assert [e["seq"] for e in s.record.in_order()] == list(range(1, 13))
+        assert s.record.duplicates == 10 + 7
+
+
+@needs_mosquitto
+async def test_stale_and_repeated_answers_are_ignored_and_commands_apply_once(tmp_path) -> None:
+    async with synced_over_mqtt(tmp_path) as s:
+        command = s.issue("parcel.expect", {"barcode": "ONCE1"})
+        await s.drain()
+        # An answer to no request (an old one, redelivered) carrying the same command again.
+        raw = paho.Client(CallbackAPIVersion.VERSION2, client_id="replayer")
+        raw.connect("127.0.0.1", s.broker.port)
+        raw.loop_start()
+        stale = {"req": "0123456789abcdef", "commands": [command], "cursor": "x.9"}
+        for leaf in (topics.RPC_RES, topics.ACK, topics.CMD):
+            raw.publish(topics.topic(LOCKER, leaf), topics.encode(stale), 1).wait_for_publish(5)
+        raw.loop_stop()
+        raw.disconnect()
+        s.office.faults.duplicate_commands = True
+        s.office.locker(LOCKER).commands.append(command)  # and the office sends it again
+        await s.drain()
+        await s.drain()
+        applied = [e for e in s.journal() if e["type"] == "command.applied"]
+        assert [e["data"]["id"] for e in applied] == [command["id"]]
+        assert s.rig.store.journal.sync_position()[1] != "x.9"
+
+
+@needs_mosquitto
+async def test_office_answers_carry_the_https_meanings(tmp_path) -> None:
+    async with synced_over_mqtt(tmp_path) as s:
+        t = transport_for(s.broker.url)
+        try:
+            with pytest.raises(UnknownCursor):
+                await t.pull("nobody.7")
+            s.office.faults.fail_next = 1
+            with pytest.raises(ServerError):
+                await t.push(events(1, 1), 1)
+            s.office.faults.refuse_auth = True
+            with pytest.raises(AuthRejected):
+                await t.pull("")
+        finally:
+            await t.close()
+
+
+@needs_mosquitto
+async def test_a_broker_packet_cap_halves_the_batch_and_loses_nothing(tmp_path) -> None:
+    async with synced_over_mqtt(tmp_path, max_packet=8192) as s:
+        for n in range(200):
+            detail = f"{n:03} " + "x" * 100
+            data = {"board": "b1", "key": "closed_bit", "detail": detail}
+            s.rig.store.journal.record(Event.BOARD_POLARITY_SUSPECT, data)
+        assert s.rig.store.journal.unsent_count() > 200
+        await s.drain()
+        assert s.transport.max_payload < 8192
+        assert max(s.office.push_bytes) <= s.transport.max_payload
+        s.assert_every_event_arrived_once_in_order()
+
+
+# -- mutual TLS ---------------------------------------------------------------------------
+
+
+def tls_for(pki: Pki, cert_name: str | None, issuer: Pki | None = None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(pki.ca_file))
+    if cert_name is not None:
+        context.load_cert_chain(*(issuer or pki).issue(cert_name))
+    return context
+
+
+@pytest.fixture
+async def tls_broker(tmp_path):
+    pki = Pki(tmp_path)
+    broker = await Mosquitto(tmp_path / "broker", tls=pki).start()
+    office = ReferenceBackOffice(TOKEN, signing_key=OFFICE_KEY)
+    face = OfficeOnBroker(office, broker.url.replace("127.0.0.1", "localhost"),
+                          tls=tls_for(pki, "back-office"))  # fmt: skip
+    await face.start()
+    yield broker, pki, office
+    await face.stop()
+    await broker.stop()
+    office.close()
+
+
+@needs_mosquitto
+@pytest.mark.parametrize("who", ["own-ca", "other-ca", "no-certificate"])
+async def test_mutual_tls_takes_only_certificates_from_its_ca(tls_broker, tmp_path, who) -> None:
+    broker, pki, office = tls_broker
+    other = None
+    if who == "other-ca":
+        (tmp_path / "other").mkdir()
+        other = Pki(tmp_path / "other")
+    cert = None if who == "no-certificate" else LOCKER
+    context = tls_for(pki, cert, issuer=other)
+    t = transport_for(broker.url.replace("127.0.0.1", "localhost"), tls=context)
+    try:
+        if who == "own-ca":
+            assert await t.push(events(1, 3), 1) == 3
+            assert office.locker(LOCKER).acked == 3
+        else:
+            with pytest.raises(Unreachable):
+                await t.push(events(1, 3), 1)
+            assert t.connects == 0 and LOCKER not in office.lockers
+    finally:
+        await t.close()
+
+
+@needs_mosquitto
+async def test_a_server_certificate_from_another_ca_is_refused(tls_broker, tmp_path) -> None:
+    broker, pki, _ = tls_broker
+    (tmp_path / "elsewhere").mkdir()
+    elsewhere = Pki(tmp_path / "elsewhere")
+    context = ssl.create_default_context(cafile=str(elsewhere.ca_file))
+    context.load_cert_chain(*pki.issue(LOCKER))
+    t = transport_for(broker.url.replace("127.0.0.1", "localhost"), tls=context)
+    try:
+        with pytest.raises(Unreachable, match="certificate"):
+            await t.push(events(1, 1), 1)
+    finally:
+        await t.close()
+
+
+# -- the documents say what the code sends --------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+ASYNCAPI = json.loads((ROOT / "docs" / "sync-mqtt.asyncapi.json").read_text())
+
+
+def test_the_asyncapi_channels_are_the_topics_of_the_code() -> None:
+    leaves = set(topics.DEVICE_SUBSCRIBES) | set(topics.OFFICE_SUBSCRIBES)
+    assert set(ASYNCAPI["channels"]) == leaves
+    for leaf, channel in ASYNCAPI["channels"].items():
+        assert channel["address"] == topics.topic("{locker_id}", leaf)
+    prose = (ROOT / "docs" / "sync-mqtt.md").read_text()
+    assert all(f"`lockers/{{id}}/{leaf}`" in prose for leaf in leaves)
+
+
+@needs_mosquitto
+async def test_every_message_on_the_wire_is_as_the_asyncapi_file_says(tmp_path) -> None:
+    async with synced_over_mqtt(tmp_path) as s:
+        seen: dict[str, list[dict]] = {}
+        all_leaves = threading.Event()
+        tap = paho.Client(CallbackAPIVersion.VERSION2, client_id="tap")
+
+        def heard(client, userdata, message) -> None:
+            _, leaf = topics.split(message.topic)
+            seen.setdefault(leaf, []).append(json.loads(message.payload))
+            all_leaves.set() if len(seen) == len(ASYNCAPI["channels"]) else None
+
+        tap.on_message = heard
+        tap.connect("127.0.0.1", s.broker.port)
+        tap.subscribe("lockers/#", 1)
+        tap.loop_start()
+        try:
+            await asyncio.to_thread(tap.subscribe, "lockers/#", 1)  # settled before traffic
+            await s.rig.stored("WIRE1", "S")
+            s.issue("parcel.expect", {"barcode": "WIRE2"})
+            await s.drain()
+            s.office.faults.fail_next = 2
+            await s.sync.round()
+            await s.transport.close()  # and back: presence again
+            await s.drain()
+            assert await asyncio.to_thread(all_leaves.wait, 10), sorted(seen)
+        finally:
+            tap.loop_stop()
+            tap.disconnect()
+        messages = ASYNCAPI["components"]["messages"]
+        for leaf, channel in ASYNCAPI["channels"].items():
+            [ref] = channel["messages"].values()
+            schema = messages[ref["$ref"].rsplit("/", 1)[1]]["payload"]
+            for body in seen[leaf]:
+                assert set(schema["required"]) <= set(body) <= set(schema["properties"]), leaf
+        assert any("error" in body for body in seen[topics.ACK] + seen[topics.RPC_RES])
+
+
+# -- MQTT over WebSockets -------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def websocket_gateway(broker_port: int) -> AsyncIterator[str]:
+    """A WebSocket endpoint piping MQTT to the broker's TCP port (Debian's mosquitto cannot
+    open a WebSocket listener here), as a load balancer in front of a broker would."""
+
+    async def pipe(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=("mqtt",))
+        await ws.prepare(request)
+        reader, writer = await asyncio.open_connection("127.0.0.1", broker_port)
+
+        async def down() -> None:
+            while data := await reader.read(65536):
+                await ws.send_bytes(data)
+            await ws.close()
+
+        downward = asyncio.ensure_future(down())
+        async for message in ws:
+            if message.type == WSMsgType.BINARY:
+                writer.write(message.data)
+        writer.close()
+        downward.cancel()
+        await asyncio.gather(downward, return_exceptions=True)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/mqtt", pipe)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        yield f"ws://127.0.0.1:{port}/mqtt"
+    finally:
+        await runner.cleanup()
+
+
+@needs_mosquitto
+async def test_mqtt_over_websockets_carries_the_same_sync(tmp_path) -> None:
+    async with synced_over_mqtt(tmp_path) as s, websocket_gateway(s.broker.port) as url:
+        s.issue("parcel.expect", {"barcode": "WSOK1"})
+        t = transport_for(url)
+        try:
+            assert await t.push(events(1, 4), 1) == 4
+            commands, cursor = await t.pull("")
+            assert [c["data"]["barcode"] for c in commands] == ["WSOK1"] and cursor
+        finally:
+            await t.close()
+        assert s.broker.seen(f"as {LOCKER}") == 1
