@@ -3,6 +3,7 @@
 import { language, languageNames, setLanguage, t } from "./i18n.js";
 import { makePad } from "./pad.js";
 import { startDemo } from "./demo.js";
+import { MORE_TIME, anyAccess, prompt, resetAccess, settings, speak, startAccess } from "./access.js";
 
 const $ = (id) => document.getElementById(id);
 const ACTIVE = ["opening", "open"];
@@ -36,12 +37,16 @@ export async function api(method, path, body) {
 // -- screens ------------------------------------------------------------------
 
 function show(name, render = null) {
+  const changed = state.screen !== name;
   state.screen = name;
   state.rerender = render;
   if (render) render();
   for (const screen of document.querySelectorAll(".screen")) {
     screen.hidden = screen.id !== `screen-${name}`;
   }
+  // A new screen starts at its top, whatever was scrolled (the demo panel beside it).
+  if (changed) window.scrollTo(0, 0);
+  speak(prompt($(`screen-${name}`)));
 }
 
 function showMessage(title, text, params, then) {
@@ -91,13 +96,18 @@ function clockTime(seconds) {
 
 $("message-ok").onclick = () => state.message.then();
 
-function goHome() {
+// Home, the visit over: logged out, the default language, the accessibility switches off.
+// "Back" from the first step keeps the person's language and switches (`keep`).
+function goHome(keep = false) {
   if (state.token) api("POST", "/api/courier/logout").catch(() => {});
   Object.assign(state, { token: null, courier: null, flow: null, delivered: [], lowReach: false });
   pin.set("");
   login.set("");
   barcode.set("");
-  if (language !== state.status.kiosk.language) switchLanguage(state.status.kiosk.language);
+  if (keep !== true) {
+    resetAccess();
+    if (language !== state.status.kiosk.language) switchLanguage(state.status.kiosk.language);
+  }
   show("home");
 }
 
@@ -114,7 +124,7 @@ $("go-collect").onclick = () => {
     if (state.screen === "pin") hint();
   }).catch(() => {});
 };
-$("pin-back").onclick = goHome;
+$("pin-back").onclick = () => goHome(true);
 $("pin-ok").onclick = () => pickup({ code: pin.value });
 
 async function pickup(body) {
@@ -128,12 +138,12 @@ async function pickup(body) {
 
 // -- courier --------------------------------------------------------------------
 
-const login = makePad($("login-pad"), $("login-display"), "keys", 64);
+const login = makePad($("login-pad"), $("login-display"), "keys", 64, true);
 const barcode = makePad($("barcode-pad"), $("barcode-display"), "keys", 64);
 $("go-courier").onclick = () => { login.set(""); show("login"); };
-$("login-back").onclick = goHome;
+$("login-back").onclick = () => goHome(true);
 $("login-ok").onclick = () => courierLogin({ code: login.value });
-$("courier-finish").onclick = goHome;
+$("courier-finish").onclick = () => goHome();
 
 async function courierLogin(body) {
   try {
@@ -317,6 +327,7 @@ function showSizes(flow) {
   show("size", () => {
     const title = flow.state === "did_not_open" ? "size.did_not_open" : flow.offered_size ? "size.larger" : "size.title";
     $("size-title").textContent = t(title, { compartment: flow.error && flow.error.compartment });
+    $("size-for").textContent = t("size.for", { barcode: flow.barcode });
     $("sizes").replaceChildren(...sizes.slice(from).map((size) => {
       const button = document.createElement("button");
       const dims = state.status.size_dimensions[size];
@@ -386,6 +397,8 @@ function connect() {
 
 async function switchLanguage(lang) {
   await setLanguage(lang);
+  login.layout(lang);
+  barcode.layout(lang);
   for (const button of $("languages").children) {
     button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
   }
@@ -406,9 +419,11 @@ async function buildLanguages(langs) {
 }
 
 function idleCheck() {
-  const idle = Date.now() - state.lastTouch > state.status.kiosk.idle_s * 1000;
+  const idleS = state.status.kiosk.idle_s * (settings.time ? MORE_TIME : 1);
+  const idle = Date.now() - state.lastTouch > idleS * 1000;
   const busy = state.flow && ACTIVE.includes(state.flow.state);
-  const away = state.screen !== "home" || state.token || language !== state.status.kiosk.language;
+  const away = state.screen !== "home" || state.token || language !== state.status.kiosk.language
+    || anyAccess();
   if (idle && !busy && away) goHome();
   setTimeout(idleCheck, 1000);
 }
@@ -431,6 +446,7 @@ async function start() {
   for (const hint of document.querySelectorAll(".qr-hint")) hint.hidden = !camera;
   await buildLanguages(status.kiosk.languages);
   await switchLanguage(status.kiosk.language);
+  startAccess((setting) => { if (setting === "speech") speak(prompt($(`screen-${state.screen}`)), true); });
   if (status.demo) state.demo = startDemo(api, status);
   connect();
   idleCheck();
