@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,22 @@ def demo_config(tmp_path: Path, **values: Any) -> Path:
     return path
 
 
+@asynccontextmanager
+async def demo_kiosk(
+    tmp_path: Path,
+    browser: Any,
+    size: tuple[int, int] = (1280, 900),
+    before: Callable[[Any], Awaitable[Any]] | None = None,
+) -> AsyncIterator[Kiosk]:
+    """The demo locker's page, in a browser window of ``size``; ``before(page)`` is done
+    before the page is opened (a clock installed, a script added)."""
+    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
+        page = await browser.new_page(viewport={"width": size[0], "height": size[1]})
+        if before is not None:
+            await before(page)
+        yield await Kiosk(page, daemon).open()
+
+
 class Kiosk:
     """The page of a running daemon, with the gestures a person makes."""
 
@@ -114,6 +131,13 @@ class Kiosk:
     async def type_on(self, pad: str, text: str) -> None:
         for char in text:
             await self.tap(char, f"#{pad}")
+
+    async def log_in(self, code: str = "1234") -> None:
+        """A courier logs in on the keypad (the demo's courier code by default)."""
+        await self.tap("Courier")
+        await self.type_on("login-pad", code)
+        await self.tap("Log in")
+        await self.screen("courier")
 
     async def screen(self, name: str) -> None:
         await self.page.wait_for_selector(f"#screen-{name}:not([hidden])")

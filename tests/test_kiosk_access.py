@@ -3,10 +3,11 @@ self-service terminals: high contrast, larger text, more time, spoken prompts.""
 
 from __future__ import annotations
 
-from tests.browser import PRODUCTION, Kiosk, demo_config
-from tests.daemon import Daemon
+from typing import Any
 
-PAGE = {"viewport": {"width": 800, "height": 480}}
+from tests.browser import PRODUCTION, Kiosk, demo_kiosk
+
+SMALL = (800, 480)
 
 #: The browser's speech synthesis, replaced by a recorder of what it was asked to say.
 SPEECH = """
@@ -20,14 +21,17 @@ Object.defineProperty(window, "speechSynthesis", {
 """
 
 
+async def _recording_speech(page: Any) -> None:
+    await page.add_init_script(SPEECH)
+
+
 async def _switch(kiosk: Kiosk, name: str) -> None:
     await kiosk.tap(name)
     assert await kiosk.button(name).get_attribute("aria-pressed") == "true"
 
 
 async def test_high_contrast_and_larger_text_change_the_page(tmp_path, browser) -> None:
-    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
-        kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
+    async with demo_kiosk(tmp_path, browser, SMALL) as kiosk:
         page = kiosk.page
         await page.add_style_tag(content=PRODUCTION)
         looks = """() => {
@@ -49,10 +53,10 @@ async def test_high_contrast_and_larger_text_change_the_page(tmp_path, browser) 
         await kiosk.tap("Back")  # back at the start: the person's switches stay
         assert await page.evaluate(looks) == large
         await kiosk.tap("Courier")
-        await kiosk.type_on("login-pad", "1234")
+        await kiosk.screen("login")
         await kiosk.fits("access-800x480-login")
-        await kiosk.tap("Log in")
-        await kiosk.screen("courier")
+        await kiosk.tap("Back")
+        await kiosk.log_in()
         await kiosk.fits("access-800x480-courier")
         await kiosk.tap("Finish")  # the visit is over: the next person gets the plain page
         await kiosk.screen("home")
@@ -61,10 +65,8 @@ async def test_high_contrast_and_larger_text_change_the_page(tmp_path, browser) 
 
 
 async def test_more_time_lengthens_the_idle_timeout(tmp_path, browser) -> None:
-    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
-        page = await browser.new_page(**PAGE)
-        await page.clock.install()
-        kiosk = await Kiosk(page, daemon).open()
+    async with demo_kiosk(tmp_path, browser, SMALL, lambda page: page.clock.install()) as kiosk:
+        page = kiosk.page
         await _switch(kiosk, "More time")
         await kiosk.tap("Collect a parcel")
         await kiosk.type_on("pin-pad", "12")
@@ -78,10 +80,8 @@ async def test_more_time_lengthens_the_idle_timeout(tmp_path, browser) -> None:
 
 
 async def test_spoken_prompts_say_each_screen(tmp_path, browser) -> None:
-    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
-        page = await browser.new_page(**PAGE)
-        await page.add_init_script(SPEECH)
-        kiosk = await Kiosk(page, daemon).open()
+    async with demo_kiosk(tmp_path, browser, SMALL, _recording_speech) as kiosk:
+        page = kiosk.page
         assert await page.evaluate("window.spoken") == []  # silent until asked
         await _switch(kiosk, "Read aloud")
         [(lang, text)] = await page.evaluate("window.spoken")
@@ -107,3 +107,11 @@ async def test_spoken_prompts_say_each_screen(tmp_path, browser) -> None:
             "de",
             "Entschuldigung. Ein Abholcode hat 8 Ziffern. Bitte prüfen und erneut versuchen.",
         )
+        # Switched off, the page is silent again.
+        await kiosk.tap("OK")
+        await kiosk.tap("Zurück")
+        await kiosk.tap("Vorlesen")
+        said = len(await page.evaluate("window.spoken"))
+        await kiosk.tap("Paket abholen")
+        await kiosk.screen("pin")
+        assert len(await page.evaluate("window.spoken")) == said

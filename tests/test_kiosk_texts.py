@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import re
 
-from tests.browser import Kiosk, demo_config
-from tests.daemon import ROOT, Daemon
+from tests.browser import demo_kiosk
+from tests.daemon import ROOT
 
-PAGE = {"viewport": {"width": 1280, "height": 900}}
 CATALOGUES = ROOT / "lockerd" / "kiosk" / "static" / "i18n"
 KEYS = "() => [...document.querySelectorAll('#login-pad button')].map((b) => b.textContent)"
 
@@ -27,9 +26,8 @@ def _english_only() -> list[str]:
 
 
 async def test_german_throughout_with_its_own_keyboard(tmp_path, browser) -> None:
-    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
-        await daemon.drop_off("JJD0001")  # a recipient message in the demo panel
-        kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
+    async with demo_kiosk(tmp_path, browser) as kiosk:
+        await kiosk.daemon.drop_off("JJD0001")  # a recipient message in the demo panel
         page = kiosk.page
         assert "".join(await page.evaluate(KEYS)).startswith("1234567890QWERTYUIOPASDFGHJKL-ZXCV")
         await kiosk.tap("Deutsch")
@@ -48,8 +46,7 @@ async def test_german_throughout_with_its_own_keyboard(tmp_path, browser) -> Non
 
 
 async def test_the_courier_code_is_masked_as_it_is_typed(tmp_path, browser) -> None:
-    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
-        kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
+    async with demo_kiosk(tmp_path, browser) as kiosk:
         await kiosk.tap("Courier")
         await kiosk.type_on("login-pad", "1234")
         assert await kiosk.text("#login-display") == "\u2022" * 4
@@ -64,11 +61,8 @@ async def test_the_courier_code_is_masked_as_it_is_typed(tmp_path, browser) -> N
 async def test_the_size_chooser_names_the_parcel_and_labels_the_dimensions(
     tmp_path, browser
 ) -> None:
-    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
-        kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
-        await kiosk.tap("Courier")
-        await kiosk.type_on("login-pad", "1234")
-        await kiosk.tap("Log in")
+    async with demo_kiosk(tmp_path, browser) as kiosk:
+        await kiosk.log_in()
         await kiosk.type_on("barcode-pad", "PKG00002")
         await kiosk.tap("Drop off")
         await kiosk.screen("size")
@@ -86,8 +80,7 @@ async def test_the_size_chooser_names_the_parcel_and_labels_the_dimensions(
 
 
 async def test_the_active_language_is_pressed_and_looks_it(tmp_path, browser) -> None:
-    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
-        kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
+    async with demo_kiosk(tmp_path, browser) as kiosk:
         looks = """(button) => {
             const style = getComputedStyle(button);
             return [button.getAttribute("aria-pressed"), style.backgroundColor, style.fontWeight,
@@ -104,8 +97,7 @@ async def test_the_active_language_is_pressed_and_looks_it(tmp_path, browser) ->
 
 
 async def test_counts_take_each_language_s_plural(tmp_path, browser) -> None:
-    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
-        kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
+    async with demo_kiosk(tmp_path, browser) as kiosk:
         texts = await kiosk.page.evaluate(
             """async () => {
                 const i18n = await import("/static/i18n.js");

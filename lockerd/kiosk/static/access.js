@@ -1,6 +1,6 @@
 // Accessibility switches on the home screen, as the European Accessibility Act asks of
 // self-service terminals: high contrast, larger text, more time, spoken prompts. They
-// last for one person's visit: going home resets them.
+// last for one person's visit: its end (kiosk.js goHome) turns them off.
 import { language, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -10,6 +10,10 @@ export const settings = { contrast: false, large: false, time: false, speech: fa
 let lastSpoken = "";
 
 function apply() {
+  if (!settings.speech) {  // silence at once, and say the next screen when switched on
+    lastSpoken = "";
+    if (window.speechSynthesis) window.speechSynthesis.cancel();
+  }
   document.documentElement.classList.toggle("contrast", settings.contrast);
   document.documentElement.classList.toggle("large", settings.large);
   for (const button of $("access").querySelectorAll("button")) {
@@ -19,7 +23,6 @@ function apply() {
 
 export function resetAccess() {
   for (const key of Object.keys(settings)) settings[key] = false;
-  lastSpoken = "";
   apply();
 }
 
