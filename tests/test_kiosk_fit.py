@@ -85,6 +85,8 @@ async def _drop_off(kiosk: Kiosk, shot: str, barcode: str, size: str) -> str:
     await page.click("#door-not-open")
     await page.wait_for_selector("#door-doesnt-fit:not([hidden])")
     await kiosk.fits(f"{shot}-door-open")
+    await page.wait_for_selector("#door-alarm:not([hidden])")  # door_left_open_s has passed
+    await kiosk.fits(f"{shot}-door-left-open")
     await daemon.call("POST", f"/api/demo/doors/{compartment}/close")
     await kiosk.screen("courier")
     await page.wait_for_selector("#delivered li")
@@ -114,7 +116,7 @@ async def _pick_up(kiosk: Kiosk, shot: str, barcode: str, compartment: str) -> N
 async def test_every_screen_fits_every_display(tmp_path, browser) -> None:
     # Doors without push-out springs: each opens only when somebody pulls it.
     await _expired_parcel(tmp_path)
-    config = demo_config(tmp_path, expiry_sweep_s=1, door_springs="false")
+    config = demo_config(tmp_path, expiry_sweep_s=1, door_springs="false", door_left_open_s=5)
     async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
         events = await daemon.events(after=0)
         await events.event("parcel.expired")

@@ -13,6 +13,7 @@ from datetime import datetime
 import pytest
 
 from lockerd.commands import compartment_id
+from lockerd.lockerctl import sync_text
 from tests.ctl_rig import control
 from tests.daemon import ROOT
 from tests.test_lockerctl import Ctl
@@ -156,3 +157,15 @@ async def test_config_prints_text_and_json_only_when_asked(rig) -> None:
         assert lines.count("[[compartment]]") == len(rig.config.compartment)
         plain = await ctl.json("config")
         assert plain["locker"]["id"] == rig.config.locker.id
+
+
+def test_sync_with_a_back_office_reads_as_a_sentence() -> None:
+    status = {"url": "https://office.example/", "ok": False, "last_error": "timeout",
+              "last_ok": 1_764_590_000.0, "failures": 3, "unsent": 7}  # fmt: skip
+    assert sync_text(status) == (
+        "sync with https://office.example/: failing (timeout);"
+        f" last success {local_iso(1_764_590_000.0)}; 3 failures in a row; 7 events unsent"
+    )
+    fresh = status | {"ok": False, "last_error": None, "last_ok": None, "failures": 0}
+    assert sync_text(fresh).startswith("sync with https://office.example/: failing (not yet);")
+    assert "last success never" in sync_text(fresh)

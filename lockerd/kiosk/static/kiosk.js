@@ -3,6 +3,7 @@
 import { language, languageNames, setLanguage, t } from "./i18n.js";
 import { makePad } from "./pad.js";
 import { startDemo } from "./demo.js";
+import { drawMap, remember, toShow } from "./views.js";
 import { MORE_TIME, anyAccess, prompt, resetAccess, settings, speak, startAccess } from "./access.js";
 
 const $ = (id) => document.getElementById(id);
@@ -239,24 +240,9 @@ async function collect(parcelId) {
 
 // -- following a flow ------------------------------------------------------------
 
-// The newest view of each recent flow, from POST responses and the event stream, which
-// may arrive in either order: a view older than one already shown is never shown.
-const newest = new Map();
-const shown = new Map();
-
-function remember(view) {
-  const known = newest.get(view.id);
-  if (known && known.revision > view.revision) return known;
-  newest.set(view.id, view);
-  if (newest.size > 32) newest.delete(newest.keys().next().value);
-  return view;
-}
-
 function track(flow) {
-  const view = remember(flow);
-  if (view.revision < (shown.get(view.id) ?? -1)) return;
-  shown.set(view.id, view.revision);
-  if (shown.size > 32) shown.delete(shown.keys().next().value);
+  const view = toShow(flow);
+  if (!view) return;
   state.flow = view;
   render(view);
 }
@@ -303,22 +289,8 @@ function showDoor(flow, instruction) {
     $("door-where").textContent = t("door.where", params);
     const retrying = flow.state === "opening" && flow.attempt > 1;
     $("door-text").textContent = t(retrying ? "door.retry" : instruction);
-    drawMap(flow.compartment);
+    drawMap($("door-map"), state.status.compartments, flow.compartment);
   });
-}
-
-function drawMap(here) {
-  const cells = state.status.compartments;
-  const map = $("door-map");
-  map.style.gridTemplateColumns = `repeat(${Math.max(...cells.map((c) => c.column))}, 1fr)`;
-  map.replaceChildren(...cells.map((c) => {
-    const cell = document.createElement("div");
-    cell.style.gridColumn = c.column;
-    cell.style.gridRow = c.row;
-    cell.textContent = c.id;
-    if (c.id === here) cell.className = "here";
-    return cell;
-  }));
 }
 
 function showSizes(flow) {
