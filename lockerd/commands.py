@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from lockerd.config import Config
@@ -20,13 +21,24 @@ from lockerd.locker import Locker
 from lockerd.sync.coordinator import SyncCoordinator
 
 SECRET_KEYS = {"code", "qr_signing_key"}
+NO_BACK_OFFICE = "this locker has no back office: [sync] url is unset"
+
+
+def compartment_id(name: str, ids: set[str]) -> str | None:
+    """The compartment ``name`` means: its id as written, else the one id equal to it
+    ignoring case (``a2`` for ``A2``); None where there is none, or more than one."""
+    if name in ids:
+        return name
+    folded = [i for i in ids if i.casefold() == name.casefold()]
+    return folded[0] if len(folded) == 1 else None
 
 
 def _compartment(args: dict[str, Any], config: Config) -> str:
     comp = args.get("id")
-    if not isinstance(comp, str) or comp not in config.compartment_ids:
+    found = compartment_id(comp, config.compartment_ids) if isinstance(comp, str) else None
+    if found is None:
         raise NotFound("unknown_compartment", f"no compartment {comp!r} in this locker")
-    return comp
+    return found
 
 
 def _int(args: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
@@ -90,27 +102,36 @@ class Commands:
 
     async def events(self, caller: Caller, args: dict[str, Any]) -> Any:
         after = _int(args, "after", 0, 0, MAX_SEQ)
+        if args.get("follow"):
+            if "after" not in args:  # from now on, as tail -f
+                after = await self.locker.reads.last_seq()
+            return self._follow(after, _int(args, "limit", MAX_SEQ, 1, MAX_SEQ))
         limit = _int(args, "limit", 50, 1, MAX_LIMIT)
-        if not args.get("follow"):
-            if "after" not in args:
-                after = max(0, await self.locker.reads.last_seq() - limit)
-            return await self.locker.reads.events(after, limit)
+        if "after" not in args:
+            after = max(0, await self.locker.reads.last_seq() - limit)
+        return await self.locker.reads.events(after, limit)
+
+    def _follow(self, after: int, limit: int) -> Any:
+        """The events after ``after``, then each new one as it is journalled, until
+        ``limit`` of them are written."""
         queue = self.locker.subscribe()
 
         async def follow(writer: asyncio.StreamWriter) -> None:
+            last, left = after, limit
 
-            last = after
-            try:
-                for event in await self.locker.reads.events(after, 10**9):
+            def send(event: Mapping[str, Any]) -> None:
+                nonlocal last, left
+                if left > 0 and event.get("seq", 0) > last:
                     writer.write(json.dumps(event).encode() + b"\n")
-                    last = event["seq"]
+                    last, left = event["seq"], left - 1
+
+            try:
+                for event in await self.locker.reads.events(after, min(limit, 10**9)):
+                    send(event)
                 await writer.drain()
-                while True:
-                    message = await queue.get()
-                    if message.get("seq", 0) > last:
-                        writer.write(json.dumps(message).encode() + b"\n")
-                        last = message["seq"]
-                        await writer.drain()
+                while left > 0:
+                    send(await queue.get())
+                    await writer.drain()
             except ConnectionError:
                 pass
             finally:
@@ -119,8 +140,10 @@ class Commands:
         return stream(follow)
 
     async def sync_command(self, caller: Caller, args: dict[str, Any]) -> Any:
-        if self.sync is None:
-            raise FlowError("sync_off", "this locker has no back office ([sync] url is unset)")
+        if self.sync is None and args.get("push"):
+            raise FlowError("sync_off", NO_BACK_OFFICE)
+        if self.sync is None:  # nothing is wrong: there is nothing to sync with
+            return {"url": None, "off": NO_BACK_OFFICE}
         if args.get("push"):
             await self.sync.round()
         return self.sync.status() | {"unsent": await self.locker.reads.unsent_count()}
@@ -146,7 +169,7 @@ class Commands:
         if not isinstance(barcode, str) or not barcode:
             raise BadRequest("missing_field", "name the parcel by its barcode")
         if action == "show":
-            return (await self.desk.parcel(barcode)).to_json()
+            return await self._parcel(barcode)
         if action == "extend":
             hours = args.get("hours")
             if (
@@ -163,6 +186,19 @@ class Commands:
             raise BadRequest("invalid_field", "action must be list, show, extend or returned")
         return (await self.desk.parcel(barcode)).to_json()
 
+    async def _parcel(self, name: str) -> dict[str, Any]:
+        """The parcel with barcode ``name``, else the one whose id (as ``parcels list``
+        prints it) it is."""
+        try:
+            return (await self.desk.parcel(name)).to_json()
+        except NotFound:
+            if not name.isdigit():
+                raise
+        for parcel in await self.desk.parcels(None):
+            if parcel.id == int(name):
+                return parcel.to_json()
+        raise NotFound("unknown_parcel", f"no parcel {name!r}")
+
     async def diag(self, caller: Caller, args: dict[str, Any]) -> Any:
         """A bus scan (each board read once now) and the door sensors' sanity."""
         boards = await self.locker.reads.board_scan()
@@ -176,13 +212,7 @@ class Commands:
         return {"boards": boards, "sensors": doubts}
 
     async def cycle_test(self, caller: Caller, args: dict[str, Any]) -> Any:
-        ids = args.get("ids")
-        if (
-            not isinstance(ids, list)
-            or not ids
-            or any(i not in self.config.compartment_ids for i in ids)
-        ):
-            raise NotFound("unknown_compartment", f"name compartments of this locker, not {ids!r}")
+        ids = self._compartments(args.get("ids"))
         wait = float(_int(args, "timeout", 120, 5, 3600))
         reason = args["reason"]
         if not reason.strip():
@@ -194,6 +224,18 @@ class Commands:
             await writer.drain()
 
         return stream(walk)
+
+    def _compartments(self, names: Any) -> list[str]:
+        """The compartments a cycle test names, each as :func:`compartment_id` finds it."""
+        found = [
+            compartment_id(name, self.config.compartment_ids) if isinstance(name, str) else None
+            for name in (names if isinstance(names, list) else [])
+        ]
+        if not found or None in found:
+            raise NotFound(
+                "unknown_compartment", f"name compartments of this locker, not {names!r}"
+            )
+        return [comp for comp in found if comp is not None]
 
     async def _cycle_one(
         self, comp: str, caller: Caller, reason: str, wait: float, writer: asyncio.StreamWriter

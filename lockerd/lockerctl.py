@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import sys
 from collections.abc import Iterator
-from typing import Any
+from datetime import datetime
+from typing import Any, NoReturn
 
 DEFAULT_SOCKET = "/run/lockerd/control.sock"
 EXIT_REFUSED, EXIT_USAGE, EXIT_NOT_RUNNING, EXIT_NOT_ALLOWED, EXIT_BROKEN = 1, 2, 3, 4, 5
@@ -86,8 +88,12 @@ def _parser() -> argparse.ArgumentParser:
         action.add_argument("--reason", required=True, help="why (kept in the audit log)")
     events = command("events", "recent journal events")
     events.add_argument("--after", type=int, help="events after this sequence number")
-    events.add_argument("--limit", type=int, default=50, help="how many (default 50)")
-    events.add_argument("--follow", action="store_true", help="then keep printing new ones")
+    events.add_argument(
+        "--limit", type=int, help="how many (default 50; with --follow, stop after N)"
+    )
+    events.add_argument(
+        "--follow", action="store_true", help="print new ones as they happen (from --after on)"
+    )
     sync = command("sync", "the back-office link's status")
     sync.add_argument("--push", action="store_true", help="sync now")
     parcels = command("parcels", "parcels: list, show, extend, mark returned")
@@ -97,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--state", help="expected, stored, expired, collected, returned...")
     show = parcel_actions.add_parser("show", parents=[common], help="one parcel")
-    show.add_argument("barcode")
+    show.add_argument("barcode", help="its barcode, or its id as parcels list prints it")
     extend = parcel_actions.add_parser(
         "extend", parents=[common], help="a new pickup deadline, N hours from now"
     )
@@ -114,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     cycle.add_argument("ids", nargs="+", help="the compartments, in the order to walk them")
     cycle.add_argument("--reason", required=True, help="why (kept in the audit log)")
     cycle.add_argument("--timeout", type=int, default=120, help="seconds to wait at each door")
-    command("config", "the effective config, secrets masked")
+    command("config", "the effective config, secrets masked (TOML; JSON with --json)")
     audit = command("audit", "the audit log")
     audit.add_argument(
         "--verify", action="store_true", help="check the keyed chain and its anchor in the journal"
@@ -127,8 +133,8 @@ def _args(ns: argparse.Namespace) -> dict[str, Any]:
     if ns.command in ("open", "disable", "enable"):
         return {"id": ns.id}
     if ns.command == "events":
-        args = {"limit": ns.limit, "follow": ns.follow}
-        return args | ({"after": ns.after} if ns.after is not None else {})
+        given = {"after": ns.after, "limit": ns.limit}
+        return {"follow": ns.follow} | {k: v for k, v in given.items() if v is not None}
     if ns.command == "sync":
         return {"push": ns.push}
     if ns.command == "parcels":
@@ -148,23 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
     try:
         for answer in request(ns.socket, ns.command, _args(ns), getattr(ns, "reason", "")):
-            if "progress" in answer:  # a step of a cycle test
-                print(json.dumps(answer) if ns.json else answer["progress"], flush=True)
-                continue
-            if "ok" not in answer:  # a followed event
-                print(json.dumps(answer) if ns.json else _event_line(answer), flush=True)
+            if "ok" not in answer or "progress" in answer:  # a followed event, a step
+                _say(_streamed(answer, ns.json))
                 continue
             if not answer["ok"]:
-                error = answer["error"]
-                hint = HINTS.get(error["code"], "")
-                print(f"lockerctl: {error['message']}{hint} ({error['code']})", file=sys.stderr)
-                return EXIT_NOT_ALLOWED if error["code"] == "not_allowed" else EXIT_REFUSED
-            result = answer["result"]
-            print(json.dumps(result, indent=2) if ns.json else render(ns.command, result))
-            if ns.command == "audit" and ns.verify and result["problems"]:
-                return EXIT_BROKEN
-            if ns.command == "cycle-test" and any(not door["closed"] for door in result):
-                return EXIT_REFUSED
+                return _refused(answer["error"])
+            return _answered(ns, answer["result"])
     except NotRunning as exc:
         print(f"lockerctl: {exc}", file=sys.stderr)
         return EXIT_NOT_RUNNING
@@ -176,8 +171,63 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _say(text: str) -> None:
+    """Print ``text``; where nobody reads it any more (``lockerctl status | head -1``),
+    end as the other command-line tools do: silently, by SIGPIPE."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _end_by_sigpipe()
+
+
+def _end_by_sigpipe() -> NoReturn:
+    # Python ignores SIGPIPE and raises instead; the shell expects death by the signal.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    sys.exit(128 + signal.SIGPIPE)  # not reached
+
+
+def _streamed(answer: dict[str, Any], as_json: bool) -> str:
+    if "progress" in answer:  # a step of a cycle test
+        return json.dumps(answer) if as_json else str(answer["progress"])
+    return json.dumps(_timed(answer)) if as_json else _event_line(answer)
+
+
+def _refused(error: dict[str, Any]) -> int:
+    hint = HINTS.get(error["code"], "")
+    print(f"lockerctl: {error['message']}{hint} ({error['code']})", file=sys.stderr)
+    return EXIT_NOT_ALLOWED if error["code"] == "not_allowed" else EXIT_REFUSED
+
+
+def _answered(ns: argparse.Namespace, result: Any) -> int:
+    if ns.json:
+        timed = [_timed(r) for r in result] if isinstance(result, list) else result
+        _say(json.dumps(timed, indent=2))
+    else:
+        _say(render(ns.command, result))
+    if ns.command == "audit" and ns.verify and result["problems"]:
+        return EXIT_BROKEN
+    if ns.command == "cycle-test" and any(not door["closed"] for door in result):
+        return EXIT_REFUSED
+    return 0
+
+
+def local_time(at: float) -> str:
+    """``at`` (seconds since the epoch) as local ISO 8601 time: 2026-12-01T11:08:27+01:00."""
+    return datetime.fromtimestamp(at).astimezone().isoformat(timespec="seconds")
+
+
+def _timed(entry: Any) -> Any:
+    """An event or audit entry with its time (``at``) as local ISO 8601."""
+    if isinstance(entry, dict) and isinstance(entry.get("at"), int | float):
+        return entry | {"at": local_time(entry["at"])}
+    return entry
+
+
 def _event_line(event: dict[str, Any]) -> str:
-    return f"#{event['seq']} {event['type']} {json.dumps(event['data'], sort_keys=True)}"
+    data = json.dumps(event["data"], sort_keys=True)
+    return f"#{event['seq']} {local_time(event['at'])} {event['type']} {data}"
 
 
 def render(command: str, result: Any) -> str:
@@ -191,10 +241,15 @@ def render(command: str, result: Any) -> str:
         return "\n".join(lines + [f"  {p}" for p in result["problems"]])
     if command == "audit":
         lines = [
-            f"#{e['seq']} {e['actor']} ({e['origin']}) {e['action']} {e['target']}: {e['reason']}"
+            f"#{e['seq']} {local_time(e['at'])} {e['actor']} ({e['origin']}) {e['action']}"
+            f" {e['target']}: {e['reason']}"
             for e in result
         ]
         return "\n".join(lines) or "(no entries)"
+    if command == "sync":
+        return sync_text(result)
+    if command == "config":
+        return config_text(result)
     if command == "diag":
         return diag_text(result)
     if command == "cycle-test":
@@ -217,6 +272,36 @@ def render(command: str, result: Any) -> str:
     if command in ("disable", "enable"):
         return f"{result['compartment']}: {result['state']}"
     return json.dumps(result, indent=2)
+
+
+def sync_text(sync: dict[str, Any]) -> str:
+    if sync.get("off"):
+        return f"sync: off ({sync['off']})"
+    health = "ok" if sync["ok"] else f"failing ({sync['last_error'] or 'not yet'})"
+    last = local_time(sync["last_ok"]) if sync["last_ok"] else "never"
+    return (
+        f"sync with {sync['url']}: {health}; last success {last};"
+        f" {sync['failures']} failures in a row; {sync['unsent']} events unsent"
+    )
+
+
+def config_text(config: dict[str, Any], prefix: str = "") -> str:
+    """The config as its file is written: TOML tables, then arrays of tables."""
+    scalars = {k: v for k, v in config.items() if not _is_table(v)}
+    lines = [f"{key} = {json.dumps(value)}" for key, value in scalars.items()]
+    for key, value in config.items():
+        if isinstance(value, dict):
+            lines += ["", f"[{prefix}{key}]", config_text(value, f"{prefix}{key}.")]
+        elif _is_table(value):
+            for item in value:
+                lines += ["", f"[[{prefix}{key}]]", config_text(item, f"{prefix}{key}.")]
+    return "\n".join(lines).strip("\n")
+
+
+def _is_table(value: Any) -> bool:
+    return isinstance(value, dict) or (
+        isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+    )
 
 
 def _yes(value: bool | None) -> str:

@@ -4,14 +4,16 @@ Each test starts ``lockerd run`` on the demo config as a process and drives
 the page as a person would: taps, the simulated doors of the demo panel, the
 simulated scanners. Screenshots of every screen go to
 ``test-artifacts/kiosk/``; every screenshot also checks that each visible
-button is at least 48 px square and has an accessible name.
+button is at least 48 px square and has an accessible name, and
+:meth:`Kiosk.fits` that a screen fits the display with nothing scrolled.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,42 @@ ARGS = [
     "--disable-component-update",
 ]
 ARTIFACTS = ROOT / "test-artifacts" / "kiosk"
+#: The page as a real locker shows it: no demo panel beside the kiosk.
+PRODUCTION = "#demo { display: none !important; }"
+
+#: What does not fit on the screen shown: the page scrolls or is scrolled; an element is
+#: outside the viewport; an actionable one is under 48 px, unnamed, too small for its
+#: text, or covered or clipped (the point at its centre is not its own).
+MISFITS = """() => {
+  const [width, height] = [window.innerWidth, window.innerHeight];
+  const page = document.scrollingElement;
+  const wrong = [];
+  if (page.scrollWidth > width || page.scrollHeight > height) {
+    wrong.push(`the page is ${page.scrollWidth}x${page.scrollHeight}`);
+  }
+  if (window.scrollX || window.scrollY) wrong.push(`scrolled to ${scrollX},${scrollY}`);
+  const shown = [...document.querySelectorAll("#kiosk *")]
+    .filter((el) => el.getClientRects().length && !el.closest(".sr-only"));
+  for (const el of shown) {
+    const r = el.getBoundingClientRect();
+    const what = `${el.tagName.toLowerCase()}#${el.id} "${el.textContent.trim().slice(0, 30)}"`;
+    if (r.left < -0.5 || r.top < -0.5 || r.right > width + 0.5 || r.bottom > height + 0.5) {
+      const box = [r.left, r.top, r.right, r.bottom].map(Math.round);
+      wrong.push(`${what} is outside: ${box[0]},${box[1]} to ${box[2]},${box[3]}`);
+    }
+    if (!el.matches("button, input, select, textarea, a[href], [role=button]")) continue;
+    const name = (el.getAttribute("aria-label") || el.textContent).trim();
+    if (r.width < 48 || r.height < 48 || !name) {
+      wrong.push(`${what} is ${Math.round(r.width)}x${Math.round(r.height)}, named "${name}"`);
+    }
+    if (el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1) {
+      wrong.push(`${what}: its text overflows it`);
+    }
+    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    if (!hit || !el.contains(hit)) wrong.push(`${what} is covered or clipped`);
+  }
+  return wrong;
+}"""
 
 
 @pytest.fixture
@@ -51,6 +89,22 @@ def demo_config(tmp_path: Path, **values: Any) -> Path:
     path = tmp_path / "kiosk.toml"
     path.write_text(text)
     return path
+
+
+@asynccontextmanager
+async def demo_kiosk(
+    tmp_path: Path,
+    browser: Any,
+    size: tuple[int, int] = (1280, 900),
+    before: Callable[[Any], Awaitable[Any]] | None = None,
+) -> AsyncIterator[Kiosk]:
+    """The demo locker's page, in a browser window of ``size``; ``before(page)`` is done
+    before the page is opened (a clock installed, a script added)."""
+    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
+        page = await browser.new_page(viewport={"width": size[0], "height": size[1]})
+        if before is not None:
+            await before(page)
+        yield await Kiosk(page, daemon).open()
 
 
 class Kiosk:
@@ -77,6 +131,13 @@ class Kiosk:
     async def type_on(self, pad: str, text: str) -> None:
         for char in text:
             await self.tap(char, f"#{pad}")
+
+    async def log_in(self, code: str = "1234") -> None:
+        """A courier logs in on the keypad (the demo's courier code by default)."""
+        await self.tap("Courier")
+        await self.type_on("login-pad", code)
+        await self.tap("Log in")
+        await self.screen("courier")
 
     async def screen(self, name: str) -> None:
         await self.page.wait_for_selector(f"#screen-{name}:not([hidden])")
@@ -121,6 +182,14 @@ class Kiosk:
         """The compartment the door screen shows."""
         await self.screen("door")
         return await self.text("#door-map .here")
+
+    async def fits(self, name: str) -> None:
+        """Keep a screenshot of the display, and check that the screen shown fits it."""
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+        misfits = await self.page.evaluate(MISFITS)
+        assert not misfits, f"{name}: does not fit: {misfits}"
+        assert not self.errors, f"{name}: page errors: {self.errors}"
 
     async def snap(self, name: str) -> None:
         """Keep a screenshot, and check every visible button is big enough and named."""

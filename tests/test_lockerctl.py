@@ -202,7 +202,7 @@ async def test_open_pulses_the_door_and_asks_for_a_check(locker) -> None:
     [
         (("open", "Z9", "--reason", "x"), 1, "no compartment 'Z9'"),
         (("enable", "A1", "--reason", "x"), 1, "A1 is free, not out of service"),
-        (("sync",), 1, "no back office"),
+        (("sync", "--push"), 1, "no back office"),
         (("events", "--limit", "0"), 1, "limit must be a whole number in 1..100000"),
         (("frobnicate",), 2, "invalid choice"),
     ],
@@ -345,7 +345,7 @@ async def test_events_follow_prints_new_events_as_they_happen(locker) -> None:
     _, ctl, _ = locker
     follow = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "lockerd.lockerctl", "--socket", str(ctl.socket),
-        "events", "--follow", "--limit", "1",
+        "events", "--follow", "--after", "0",
         cwd=ROOT, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:

@@ -3,6 +3,8 @@
 import { language, languageNames, setLanguage, t } from "./i18n.js";
 import { makePad } from "./pad.js";
 import { startDemo } from "./demo.js";
+import { drawMap, remember, toShow } from "./views.js";
+import { MORE_TIME, anyAccess, prompt, resetAccess, settings, speak, startAccess } from "./access.js";
 
 const $ = (id) => document.getElementById(id);
 const ACTIVE = ["opening", "open"];
@@ -36,12 +38,16 @@ export async function api(method, path, body) {
 // -- screens ------------------------------------------------------------------
 
 function show(name, render = null) {
+  const changed = state.screen !== name;
   state.screen = name;
   state.rerender = render;
   if (render) render();
   for (const screen of document.querySelectorAll(".screen")) {
     screen.hidden = screen.id !== `screen-${name}`;
   }
+  // A new screen starts at its top, whatever was scrolled (the demo panel beside it).
+  if (changed) window.scrollTo(0, 0);
+  speak(prompt($(`screen-${name}`)));
 }
 
 function showMessage(title, text, params, then) {
@@ -91,13 +97,18 @@ function clockTime(seconds) {
 
 $("message-ok").onclick = () => state.message.then();
 
-function goHome() {
+// Home, the visit over: logged out, the default language, the accessibility switches off.
+// "Back" from the first step keeps the person's language and switches (`keep`).
+function goHome(keep = false) {
   if (state.token) api("POST", "/api/courier/logout").catch(() => {});
   Object.assign(state, { token: null, courier: null, flow: null, delivered: [], lowReach: false });
   pin.set("");
   login.set("");
   barcode.set("");
-  if (language !== state.status.kiosk.language) switchLanguage(state.status.kiosk.language);
+  if (keep !== true) {
+    resetAccess();
+    if (language !== state.status.kiosk.language) switchLanguage(state.status.kiosk.language);
+  }
   show("home");
 }
 
@@ -114,7 +125,7 @@ $("go-collect").onclick = () => {
     if (state.screen === "pin") hint();
   }).catch(() => {});
 };
-$("pin-back").onclick = goHome;
+$("pin-back").onclick = () => goHome(true);
 $("pin-ok").onclick = () => pickup({ code: pin.value });
 
 async function pickup(body) {
@@ -128,12 +139,12 @@ async function pickup(body) {
 
 // -- courier --------------------------------------------------------------------
 
-const login = makePad($("login-pad"), $("login-display"), "keys", 64);
+const login = makePad($("login-pad"), $("login-display"), "keys", 64, true);
 const barcode = makePad($("barcode-pad"), $("barcode-display"), "keys", 64);
 $("go-courier").onclick = () => { login.set(""); show("login"); };
-$("login-back").onclick = goHome;
+$("login-back").onclick = () => goHome(true);
 $("login-ok").onclick = () => courierLogin({ code: login.value });
-$("courier-finish").onclick = goHome;
+$("courier-finish").onclick = () => goHome();
 
 async function courierLogin(body) {
   try {
@@ -229,24 +240,9 @@ async function collect(parcelId) {
 
 // -- following a flow ------------------------------------------------------------
 
-// The newest view of each recent flow, from POST responses and the event stream, which
-// may arrive in either order: a view older than one already shown is never shown.
-const newest = new Map();
-const shown = new Map();
-
-function remember(view) {
-  const known = newest.get(view.id);
-  if (known && known.revision > view.revision) return known;
-  newest.set(view.id, view);
-  if (newest.size > 32) newest.delete(newest.keys().next().value);
-  return view;
-}
-
 function track(flow) {
-  const view = remember(flow);
-  if (view.revision < (shown.get(view.id) ?? -1)) return;
-  shown.set(view.id, view.revision);
-  if (shown.size > 32) shown.delete(shown.keys().next().value);
+  const view = toShow(flow);
+  if (!view) return;
   state.flow = view;
   render(view);
 }
@@ -293,22 +289,8 @@ function showDoor(flow, instruction) {
     $("door-where").textContent = t("door.where", params);
     const retrying = flow.state === "opening" && flow.attempt > 1;
     $("door-text").textContent = t(retrying ? "door.retry" : instruction);
-    drawMap(flow.compartment);
+    drawMap($("door-map"), state.status.compartments, flow.compartment);
   });
-}
-
-function drawMap(here) {
-  const cells = state.status.compartments;
-  const map = $("door-map");
-  map.style.gridTemplateColumns = `repeat(${Math.max(...cells.map((c) => c.column))}, 1fr)`;
-  map.replaceChildren(...cells.map((c) => {
-    const cell = document.createElement("div");
-    cell.style.gridColumn = c.column;
-    cell.style.gridRow = c.row;
-    cell.textContent = c.id;
-    if (c.id === here) cell.className = "here";
-    return cell;
-  }));
 }
 
 function showSizes(flow) {
@@ -317,6 +299,7 @@ function showSizes(flow) {
   show("size", () => {
     const title = flow.state === "did_not_open" ? "size.did_not_open" : flow.offered_size ? "size.larger" : "size.title";
     $("size-title").textContent = t(title, { compartment: flow.error && flow.error.compartment });
+    $("size-for").textContent = t("size.for", { barcode: flow.barcode });
     $("sizes").replaceChildren(...sizes.slice(from).map((size) => {
       const button = document.createElement("button");
       const dims = state.status.size_dimensions[size];
@@ -386,6 +369,8 @@ function connect() {
 
 async function switchLanguage(lang) {
   await setLanguage(lang);
+  login.layout(lang);
+  barcode.layout(lang);
   for (const button of $("languages").children) {
     button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
   }
@@ -406,9 +391,11 @@ async function buildLanguages(langs) {
 }
 
 function idleCheck() {
-  const idle = Date.now() - state.lastTouch > state.status.kiosk.idle_s * 1000;
+  const idleS = state.status.kiosk.idle_s * (settings.time ? MORE_TIME : 1);
+  const idle = Date.now() - state.lastTouch > idleS * 1000;
   const busy = state.flow && ACTIVE.includes(state.flow.state);
-  const away = state.screen !== "home" || state.token || language !== state.status.kiosk.language;
+  const away = state.screen !== "home" || state.token || language !== state.status.kiosk.language
+    || anyAccess();
   if (idle && !busy && away) goHome();
   setTimeout(idleCheck, 1000);
 }
@@ -431,6 +418,7 @@ async function start() {
   for (const hint of document.querySelectorAll(".qr-hint")) hint.hidden = !camera;
   await buildLanguages(status.kiosk.languages);
   await switchLanguage(status.kiosk.language);
+  startAccess((setting) => { if (setting === "speech") speak(prompt($(`screen-${state.screen}`)), true); });
   if (status.demo) state.demo = startDemo(api, status);
   connect();
   idleCheck();

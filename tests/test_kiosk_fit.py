@@ -1,0 +1,144 @@
+"""Every kiosk screen fits the displays lockers have, as a real locker shows it (no demo
+panel), without scrolling: 800x480 (the 7-inch Pi display), 1024x600, 1280x800 and a
+portrait 1080x1920. Each screen is checked by ``Kiosk.fits`` and kept as a screenshot."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from tests.browser import PRODUCTION, Kiosk, demo_config
+from tests.daemon import Daemon
+
+SIZES = [(800, 480), (1024, 600), (1280, 800), (1080, 1920)]
+
+
+async def _expired_parcel(tmp_path: Path) -> None:
+    """JJD0001 stored, and its pickup deadline passed while the locker was off."""
+    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
+        await daemon.drop_off("JJD0001")
+    with sqlite3.connect(tmp_path / "lockerd.db") as db:
+        db.execute("UPDATE parcels SET pickup_by = 1 WHERE barcode = 'JJD0001'")
+
+
+async def _walk(kiosk: Kiosk, shot: str, barcode: str, size: str, language: str) -> None:
+    """Every screen in turn, each checked as it is shown (taps by id: any language)."""
+    page = kiosk.page
+    await _language(kiosk, language)
+    await kiosk.fits(f"{shot}-home")
+    await page.click("#go-collect")
+    await kiosk.screen("pin")
+    await kiosk.type_on("pin-pad", "123")
+    await kiosk.fits(f"{shot}-pin")
+    await page.click("#pin-ok")  # too short: a message, nothing counted
+    await kiosk.screen("message")
+    await kiosk.fits(f"{shot}-message")
+    await page.click("#message-ok")
+    await page.click("#pin-back")
+    await page.click("#go-courier")
+    await kiosk.screen("login")
+    await kiosk.type_on("login-pad", "1234")
+    await kiosk.fits(f"{shot}-login")
+    await page.click("#login-ok")
+    await kiosk.screen("courier")
+    await kiosk.fits(f"{shot}-courier")
+    compartment = await _drop_off(kiosk, shot, barcode, size)
+    await page.click("#go-collections")
+    await kiosk.screen("collections")
+    await page.wait_for_selector("#collections button")
+    await kiosk.fits(f"{shot}-collections")
+    await page.click("#collections-back")
+    await page.click("#courier-finish")
+    await _language(kiosk, language)  # the visit ended: the default language again
+    await _pick_up(kiosk, shot, barcode, compartment)
+
+
+async def _language(kiosk: Kiosk, language: str) -> None:
+    await kiosk.screen("home")
+    await kiosk.page.click(f"#languages button[data-lang={language}]")
+    await kiosk.page.wait_for_selector(f"html[lang={language}]")
+
+
+async def _drop_off(kiosk: Kiosk, shot: str, barcode: str, size: str) -> str:
+    """An unknown parcel: the size chooser; the door, which does not open until the
+    courier, hand on the handle, says so; then the courier's list. Its compartment."""
+    page, daemon = kiosk.page, kiosk.daemon
+    await kiosk.type_on("barcode-pad", barcode)
+    await page.click("#barcode-ok")
+    await kiosk.screen("size")
+    await kiosk.fits(f"{shot}-size")
+    _, bank = await daemon.call("GET", "/api/demo/bank")
+    pulses = {c["id"]: c["sim"]["pulses"] for c in bank["compartments"]}
+    await page.click(f"#sizes button[data-size={size}]")
+    compartment = await kiosk.opened_door()
+    await page.wait_for_selector("#door-not-open:not([hidden])")
+    await kiosk.fits(f"{shot}-door-opening")
+
+    def caught(cells: list[dict[str, Any]]) -> bool:  # the pulse is over, nobody pulled
+        sim = next(c["sim"] for c in cells if c["id"] == compartment)
+        return bool(sim["pulses"] == pulses[compartment] + 1 and sim["latched"] and not sim["open"])
+
+    await daemon.sim_bank(caught)
+    await daemon.call("POST", f"/api/demo/doors/{compartment}/open")
+    await page.click("#door-not-open")
+    await page.wait_for_selector("#door-doesnt-fit:not([hidden])")
+    await kiosk.fits(f"{shot}-door-open")
+    await page.wait_for_selector("#door-alarm:not([hidden])")  # door_left_open_s has passed
+    await kiosk.fits(f"{shot}-door-left-open")
+    await daemon.call("POST", f"/api/demo/doors/{compartment}/close")
+    await kiosk.screen("courier")
+    await page.wait_for_selector("#delivered li")
+    await kiosk.fits(f"{shot}-courier-stored")
+    return compartment
+
+
+async def _pick_up(kiosk: Kiosk, shot: str, barcode: str, compartment: str) -> None:
+    """The resident, hand on the handle, types the code: the door; then the thanks."""
+    page, daemon = kiosk.page, kiosk.daemon
+    _, answer = await daemon.call("GET", "/api/demo/messages")
+    code = next(m["code"] for m in answer["messages"] if m["barcode"] == barcode)
+    await daemon.call("POST", f"/api/demo/doors/{compartment}/open")
+    await page.click("#go-collect")
+    await kiosk.type_on("pin-pad", code)
+    await page.click("#pin-ok")
+    assert await kiosk.opened_door() == compartment
+    await kiosk.shows("#door-title", re.compile(f"{compartment} (is open|ist offen)$"))
+    await kiosk.fits(f"{shot}-pickup-door")
+    await daemon.call("POST", f"/api/demo/doors/{compartment}/close")
+    await kiosk.screen("message")
+    await kiosk.fits(f"{shot}-thanks")
+    await page.click("#message-ok")
+    await kiosk.screen("home")
+
+
+async def test_every_screen_fits_every_display(tmp_path, browser) -> None:
+    # Doors without push-out springs: each opens only when somebody pulls it.
+    await _expired_parcel(tmp_path)
+    config = demo_config(tmp_path, expiry_sweep_s=1, door_springs="false", door_left_open_s=5)
+    async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
+        events = await daemon.events(after=0)
+        await events.event("parcel.expired")
+        await events.close()
+        page = await browser.new_page(viewport={"width": 800, "height": 480})
+        kiosk = await Kiosk(page, daemon).open()
+        await page.add_style_tag(content=PRODUCTION)
+        walks: list[tuple[Any, ...]] = [(w, h, "en") for w, h in SIZES] + [(800, 480, "de")]
+        for turn, (width, height, language) in enumerate(walks):
+            await page.set_viewport_size({"width": width, "height": height})
+            shot = f"fit-{width}x{height}" + ("" if language == "en" else f"-{language}")
+            await _walk(kiosk, shot, f"FIT{turn}{width}", "SSSLL"[turn], language)
+
+
+async def test_a_screen_change_leaves_the_page_unscrolled(tmp_path, browser) -> None:
+    """Beside the demo panel the page is longer than the display; scrolled down to the
+    panel, a screen change brings the kiosk back to the top."""
+    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
+        page = await browser.new_page(viewport={"width": 800, "height": 480})
+        kiosk = await Kiosk(page, daemon).open()
+        await page.evaluate("window.scrollTo(0, document.scrollingElement.scrollHeight)")
+        assert await page.evaluate("window.scrollY") > 0
+        await page.evaluate("document.getElementById('go-courier').click()")
+        await kiosk.screen("login")
+        assert await page.evaluate("[window.scrollX, window.scrollY]") == [0, 0]
