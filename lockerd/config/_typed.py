@@ -89,12 +89,9 @@ def build(cls: type[T], table: Any, path: str, problems: Problems) -> T:
                 problems.add(key_path, "missing required key")
                 values[name] = _placeholder(hints[name])
             continue
-        value = convert(hints[name], table[name], key_path, problems)
-        if (
-            value is not None
-            and _within_bounds(spec, value, key_path, problems)
-            and _chosen(spec, value, key_path, problems)
-        ):
+        chosen = _chosen(spec, table[name], key_path, problems)  # any type: named as such
+        value = convert(hints[name], table[name], key_path, problems) if chosen else None
+        if value is not None and _within_bounds(spec, value, key_path, problems):
             values[name] = value
         elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
             values[name] = _placeholder(hints[name])

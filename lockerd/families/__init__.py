@@ -23,7 +23,7 @@ __all__ = ["FAMILIES", "PROTOCOLS", "BoardConfig", "Family", "family_of"]
 
 #: ``[[bus]] protocol`` -> its family, in the order docs/config-reference.md lists them.
 FAMILIES: dict[str, Family] = {
-    family.protocol: family for family in (CU16, CU48, GENERIC_8A, GPIO, MODBUS_RTU, I2C)
+    family.protocol: family for family in (CU16, CU48, GENERIC_8A, MODBUS_RTU, GPIO, I2C)
 }
 
 #: Every protocol a ``[[bus]]`` may name.

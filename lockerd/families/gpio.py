@@ -8,14 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from drivers.gpio.board import GpioBoard, make_factory
-from drivers.gpio.sim import GpioSimulator
 from lockerd.config._typed import opt
 from lockerd.families.base import BoardChecks, Family, powered
 
 if TYPE_CHECKING:
     from gpiozero import Factory
 
+    from drivers.gpio.sim import GpioSimulator
     from lockerd.config.schema import BusConfig, Config
     from lockerd.hardware import Hardware
 
@@ -84,6 +83,8 @@ def _describe(board: GpioBoardConfig, config: Config) -> str:
 
 
 def _open(hardware: Hardware, bus: BusConfig, boards: list[GpioBoardConfig]) -> None:
+    from drivers.gpio.board import GpioBoard, make_factory  # gpiozero: only when used
+
     factory = make_factory(bus.pin_factory, bus.chip_label or None)
     hardware.backend[bus.name] = f"gpio/{bus.pin_factory}"
     for board in boards:
@@ -105,6 +106,8 @@ def _open(hardware: Hardware, bus: BusConfig, boards: list[GpioBoardConfig]) -> 
 
 
 def _twin(factory: Factory, board: GpioBoardConfig) -> GpioSimulator:
+    from drivers.gpio.sim import GpioSimulator
+
     return GpioSimulator(
         factory,
         board.lock_pins,

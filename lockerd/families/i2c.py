@@ -9,15 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from smbus2 import SMBus
-
-from drivers.errors import LinkError
-from drivers.i2c.board import Mcp23017Inputs, Pcf8574Inputs
-from drivers.i2c.sim import SimExpander, SimI2cBus, SimMcp23017, SimPcf8574
 from lockerd.config._typed import opt
 from lockerd.families.base import BoardChecks, Family
 
 if TYPE_CHECKING:
+    from drivers.i2c.sim import SimI2cBus
     from drivers.simworld import SimDoor
     from lockerd.config.schema import BusConfig, Config
     from lockerd.hardware import Hardware
@@ -78,6 +74,11 @@ def _describe(board: I2cBoardConfig, config: Config) -> str:
 
 
 def _open(hardware: Hardware, bus: BusConfig, boards: list[I2cBoardConfig]) -> None:
+    from smbus2 import SMBus  # only when used
+
+    from drivers.errors import LinkError
+    from drivers.i2c.board import Mcp23017Inputs, Pcf8574Inputs
+
     smbus: Any
     if bus.simulator:
         smbus = hardware.i2c_sims[bus.name] = _twin(hardware, boards)
@@ -98,6 +99,8 @@ def _open(hardware: Hardware, bus: BusConfig, boards: list[I2cBoardConfig]) -> N
 
 def _twin(hardware: Hardware, boards: list[I2cBoardConfig]) -> SimI2cBus:
     """The expanders' registers, each input wired to the simulated door it senses."""
+    from drivers.i2c.sim import SimExpander, SimI2cBus, SimMcp23017, SimPcf8574
+
     chips: dict[str, SimExpander] = {
         b.name: (SimMcp23017 if b.chip == "mcp23017" else SimPcf8574)(b.address) for b in boards
     }

@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from drivers.modbus.board import ModbusRelayBoard, open_client
-from drivers.modbus.sim import ModbusSimulator, SimRelayBoard
 from lockerd.config._typed import opt
 from lockerd.families.base import (
     BoardChecks,
@@ -21,6 +19,7 @@ from lockerd.families.base import (
 )
 
 if TYPE_CHECKING:
+    from drivers.modbus.sim import SimRelayBoard
     from lockerd.config.schema import BusConfig, Config
     from lockerd.hardware import Hardware
 
@@ -71,6 +70,8 @@ def _describe(board: ModbusBoardConfig, config: Config) -> str:
 
 
 def _twin(board: ModbusBoardConfig, wiring: dict[int, int]) -> SimRelayBoard:
+    from drivers.modbus.sim import SimRelayBoard
+
     return SimRelayBoard(
         board.address,
         closed_bit=board.closed_bit,
@@ -84,6 +85,9 @@ def _twin(board: ModbusBoardConfig, wiring: dict[int, int]) -> SimRelayBoard:
 
 def _open(hardware: Hardware, bus: BusConfig, boards: list[ModbusBoardConfig]) -> None:
     """pymodbus owns the port, so a simulated bus is always a pty, even for inline tests."""
+    from drivers.modbus.board import ModbusRelayBoard, open_client  # pymodbus: only when used
+    from drivers.modbus.sim import ModbusSimulator
+
     config = hardware.config
     url = bus.port
     if bus.simulator:

@@ -66,12 +66,13 @@ class JournalRepo:
 
     def held_from(self) -> int:
         """The lowest sequence number from which the journal still holds every event, up
-        to the newest (0: the journal is empty). Pruning leaves a few older anchoring
-        events below it; the events between them are gone."""
+        to the newest (the next one to be written when it holds none). Pruning leaves a
+        few older anchoring events below it; the events between them are gone."""
+        pruned_to = self._pruned_to()
         row = self._c.conn.execute(
-            "SELECT MIN(seq) FROM journal WHERE seq > ?", (self._pruned_to(),)
+            "SELECT MIN(seq) FROM journal WHERE seq > ?", (pruned_to,)
         ).fetchone()
-        return int(row[0] or 0)
+        return int(row[0] or pruned_to + 1)
 
     def _pruned_to(self) -> int:
         """The highest sequence number pruning deleted (migration 8 found it for older
@@ -82,7 +83,7 @@ class JournalRepo:
         """The oldest unacknowledged events, from where the journal holds every one (a back
         office that went back below what was pruned adopts from there); ``parcel.stored``
         carries its pickup code."""
-        acked = max(self.sync_position()[0], self.held_from() - 1)
+        acked = max(self.sync_position()[0], self._pruned_to())
         rows = self._c.conn.execute(
             "SELECT j.seq, j.at, j.type, j.data, n.code, n.parcel_id FROM journal j"
             " LEFT JOIN pickup_notices n ON n.seq = j.seq"

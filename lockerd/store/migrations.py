@@ -130,10 +130,14 @@ MIGRATIONS: list[list[str]] = [
     ],
     # 8: the highest sequence number pruning deleted, so a push can say from where the
     # journal holds every event (first_seq) without a scan: for a database pruned before,
-    # the journal's last gap
+    # the journal's last gap, or the last number issued when the events after the newest
+    # one kept are gone
     [
         """INSERT OR IGNORE INTO meta (key, value)
-            SELECT 'sync.pruned_to', COALESCE(MAX(seq), 1) - 1 FROM journal AS j
-            WHERE seq > 1 AND NOT EXISTS (SELECT 1 FROM journal WHERE seq = j.seq - 1)""",
+            SELECT 'sync.pruned_to', MAX(
+                (SELECT COALESCE(MAX(seq), 1) - 1 FROM journal AS j
+                 WHERE seq > 1 AND NOT EXISTS (SELECT 1 FROM journal WHERE seq = j.seq - 1)),
+                (SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'journal'
+                 AND seq > (SELECT COALESCE(MAX(seq), 0) FROM journal)))""",
     ],
 ]

@@ -22,6 +22,7 @@ import hmac
 import itertools
 import json
 import math
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -182,7 +183,8 @@ class ReferenceBackOffice:
         """Queue a command for a locker; a remote open gets the next open_seq and is signed."""
         record = self.locker(locker_id)
         command: dict[str, Any] = {
-            "id": command_id or f"cmd-{self.db.instance}-{next(self._ids)}",
+            # Random digits too: a back office restored from a backup never reuses an id.
+            "id": command_id or f"cmd-{next(self._ids)}-{secrets.token_hex(4)}",
             "type": kind,
             "expires_at": math.floor(self.clock() + expires_in),
             "data": dict(data),
@@ -277,6 +279,9 @@ class ReferenceBackOffice:
         stored = self._store(record, events)
         while record.acked + 1 in record.events:
             record.acked += 1
+        for event in stored:  # a restored office counts remote opens on from the locker's
+            if event["type"] == "heartbeat" and isinstance(event["data"].get("open_seq"), int):
+                record.open_seq = max(record.open_seq, event["data"]["open_seq"])
         self.db.save(name, record.counters(), stored)
         return 200, {"acked_seq": record.acked}
 
@@ -314,22 +319,31 @@ class ReferenceBackOffice:
     def answer_pull(self, name: str, after: str) -> tuple[int, dict[str, Any]]:
         """A pull's status and answer (a page of commands and the next cursor, or 410)."""
         record = self.locker(name)
-        start = self._position(after, len(record.commands))
+        start = self._position(after, record.commands)
         if start is None:
             return 410, _problem(f"unknown cursor {after!r}")
         page = record.commands[start : start + PAGE]
-        cursor = f"{self.db.instance}.{start + len(page)}"
+        cursor = self._cursor(record.commands, start + len(page))
         if self.faults.duplicate_commands and page and start not in record.served_twice:
             record.served_twice.add(start)
             cursor = after  # delivered again next time
         return 200, {"commands": page, "cursor": cursor}
 
-    def _position(self, cursor: str, issued: int) -> int | None:
-        """Where ``cursor`` points in a locker's commands; None for one this office never gave."""
+    def _cursor(self, commands: list[dict[str, Any]], position: int) -> str:
+        """This database's name, how many commands were delivered, and the last one's id."""
+        last = commands[position - 1]["id"] if position else ""
+        return f"{self.db.instance}.{position}.{last}"
+
+    def _position(self, cursor: str, commands: list[dict[str, Any]]) -> int | None:
+        """Where ``cursor`` points in a locker's commands; None for one this office never
+        gave (another database, or this one restored from before it was given)."""
         if not cursor:
             return 0
-        instance, _, position = cursor.partition(".")
-        if instance != self.db.instance or not position.isdigit() or int(position) > issued:
+        instance, _, rest = cursor.partition(".")
+        position = rest.partition(".")[0]
+        if instance != self.db.instance or not position.isdigit():
+            return None
+        if int(position) > len(commands) or cursor != self._cursor(commands, int(position)):
             return None
         return int(position)
 

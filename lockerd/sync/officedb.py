@@ -3,10 +3,11 @@
 It keeps, per locker, the events received, the acknowledged mark, where the
 office adopted the locker from, the commands issued (in issue order) and the
 last remote-open number, so a restarted back office carries on where it
-stopped. Each database has an instance name, made when it is created; it
-starts every command id and cursor, so a back office started afresh never
-reuses an id a locker has applied, and a locker's cursor from another
-instance is recognised as unknown.
+stopped. Each database has an instance name, made when it is created, that starts
+every cursor; a cursor also names the last command it delivered, and command
+ids end in random digits. So a back office started afresh, or restored from a
+backup, never reuses an id a locker has applied, and recognises a locker's
+cursor from another database, or from after its backup, as unknown.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ CREATE TABLE IF NOT EXISTS commands (
 class OfficeDb:
     def __init__(self, path: Path | None):
         self.conn = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
-        # Durable at each commit, without a sync of the main file each time.
+        # An acknowledged event must survive a power cut: the locker prunes what is acked.
         self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("PRAGMA synchronous = FULL")
         self.conn.executescript(SCHEMA)
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
         if row is None:
