@@ -13,7 +13,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -77,6 +77,24 @@ def _parser() -> argparse.ArgumentParser:
     def command(name: str, text: str) -> argparse.ArgumentParser:
         return add(name, help=text, parents=[common])
 
+    _add_door_commands(command)
+    _add_parcels(command("parcels", "parcels: list, show, extend, mark returned"), common)
+    command("diag", "bus scan (each board's answer time and counters) and sensor sanity")
+    cycle = command("cycle-test", "open each door in turn; a person opens and shuts it")
+    cycle.add_argument("ids", nargs="+", help="the compartments, in the order to walk them")
+    cycle.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    cycle.add_argument("--timeout", type=int, default=120, help="seconds to wait at each door")
+    command("config", "the effective config, secrets masked (TOML; JSON with --json)")
+    audit = command("audit", "the audit log")
+    audit.add_argument(
+        "--verify", action="store_true", help="check the keyed chain and its anchor in the journal"
+    )
+    audit.add_argument("--limit", type=int, default=50, help="how many entries (default 50)")
+    return parser
+
+
+def _add_door_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """status, open, disable, enable, events and sync."""
     command("status", "the bank as its grid, and a table of every compartment")
     for name, text in [
         ("open", "open a compartment's door (it then needs a check)"),
@@ -96,7 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sync = command("sync", "the back-office link's status")
     sync.add_argument("--push", action="store_true", help="sync now")
-    parcels = command("parcels", "parcels: list, show, extend, mark returned")
+
+
+def _add_parcels(parcels: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     parcel_actions = parcels.add_subparsers(dest="action", metavar="ACTION")
     listing = parcel_actions.add_parser(
         "list", parents=[common], help="every parcel (or those in one state)"
@@ -115,18 +135,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     returned.add_argument("barcode")
     returned.add_argument("--reason", required=True, help="why (kept in the audit log)")
-    command("diag", "bus scan (each board's answer time and counters) and sensor sanity")
-    cycle = command("cycle-test", "open each door in turn; a person opens and shuts it")
-    cycle.add_argument("ids", nargs="+", help="the compartments, in the order to walk them")
-    cycle.add_argument("--reason", required=True, help="why (kept in the audit log)")
-    cycle.add_argument("--timeout", type=int, default=120, help="seconds to wait at each door")
-    command("config", "the effective config, secrets masked (TOML; JSON with --json)")
-    audit = command("audit", "the audit log")
-    audit.add_argument(
-        "--verify", action="store_true", help="check the keyed chain and its anchor in the journal"
-    )
-    audit.add_argument("--limit", type=int, default=50, help="how many entries (default 50)")
-    return parser
 
 
 def _args(ns: argparse.Namespace) -> dict[str, Any]:
@@ -231,47 +239,40 @@ def _event_line(event: dict[str, Any]) -> str:
 
 
 def render(command: str, result: Any) -> str:
-    if command == "status":
-        return status_text(result)
-    if command == "events":
-        return "\n".join(_event_line(e) for e in result) or "(no events)"
     if command == "audit" and isinstance(result, dict):
         verdict = "intact" if not result["problems"] else "BROKEN"
         lines = [f"audit log {verdict}: {result['entries']} entries, head {result['head']}"]
         return "\n".join(lines + [f"  {p}" for p in result["problems"]])
-    if command == "audit":
-        lines = [
-            f"#{e['seq']} {local_time(e['at'])} {e['actor']} ({e['origin']}) {e['action']}"
-            f" {e['target']}: {e['reason']}"
-            for e in result
-        ]
-        return "\n".join(lines) or "(no entries)"
-    if command == "sync":
-        return sync_text(result)
-    if command == "config":
-        return config_text(result)
-    if command == "diag":
-        return diag_text(result)
-    if command == "cycle-test":
-        return "\n".join(
-            f"{d['compartment']}: opened {'yes' if d['opened'] else 'NO'},"
-            f" shut {'yes' if d['closed'] else 'NO'}, latched {_yes(d['latched'])}"
-            + (f" ({d['error']})" if d["error"] else "")
-            for d in result
-        )
-    if command == "parcels" and isinstance(result, list):
-        return (
-            "\n".join(
-                f"{p['id']:>5} {p['barcode']:<24} {p['state']:<10} {p['compartment_id'] or '-':<5}"
-                for p in result
-            )
-            or "(no parcels)"
-        )
-    if command == "open":
-        return f"{result['compartment']}: {result['state']} (attempt {result['attempt']})"
-    if command in ("disable", "enable"):
-        return f"{result['compartment']}: {result['state']}"
-    return json.dumps(result, indent=2)
+    if command == "parcels" and not isinstance(result, list):
+        return json.dumps(result, indent=2)
+    text = TEXTS.get(command)
+    return text(result) if text is not None else json.dumps(result, indent=2)
+
+
+def _audit_text(entries: list[dict[str, Any]]) -> str:
+    lines = [
+        f"#{e['seq']} {local_time(e['at'])} {e['actor']} ({e['origin']}) {e['action']}"
+        f" {e['target']}: {e['reason']}"
+        for e in entries
+    ]
+    return "\n".join(lines) or "(no entries)"
+
+
+def _cycle_text(report: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"{d['compartment']}: opened {'yes' if d['opened'] else 'NO'},"
+        f" shut {'yes' if d['closed'] else 'NO'}, latched {_yes(d['latched'])}"
+        + (f" ({d['error']})" if d["error"] else "")
+        for d in report
+    )
+
+
+def _parcels_text(parcels: list[dict[str, Any]]) -> str:
+    lines = [
+        f"{p['id']:>5} {p['barcode']:<24} {p['state']:<10} {p['compartment_id'] or '-':<5}"
+        for p in parcels
+    ]
+    return "\n".join(lines) or "(no parcels)"
 
 
 def sync_text(sync: dict[str, Any]) -> str:
@@ -371,6 +372,22 @@ def status_text(status: dict[str, Any]) -> str:
         health = "ok" if sync["ok"] else f"failing ({sync['last_error'] or 'not yet'})"
         lines.append(f"sync: {health}; {status['unsent']} events unsent")
     return "\n".join(lines)
+
+
+#: Each command's answer as text (the rest print as JSON).
+TEXTS: dict[str, Callable[[Any], str]] = {
+    "status": status_text,
+    "events": lambda result: "\n".join(_event_line(e) for e in result) or "(no events)",
+    "audit": _audit_text,
+    "sync": sync_text,
+    "config": config_text,
+    "diag": diag_text,
+    "cycle-test": _cycle_text,
+    "parcels": _parcels_text,
+    "open": lambda r: f"{r['compartment']}: {r['state']} (attempt {r['attempt']})",
+    "disable": lambda r: f"{r['compartment']}: {r['state']}",
+    "enable": lambda r: f"{r['compartment']}: {r['state']}",
+}
 
 
 if __name__ == "__main__":
