@@ -36,7 +36,7 @@ def _events_match_their_schemas():
     """Every event a test writes or sends matches docs/sync-v1.openapi.json."""
     with event_schemas.collected() as events:
         yield
-    wrong = sorted({p for kind, data in events for p in event_schemas.problems(kind, data)})
+    wrong = event_schemas.checked(events)
     assert not wrong, "events that do not match their schema:\n" + "\n".join(wrong[:20])
 
 

@@ -59,6 +59,26 @@ def problems(kind: str, data: Any) -> list[str]:
     ]
 
 
+#: Events of one type checked in full in each test before only new shapes are (a soak
+#: writes a hundred thousand; their shapes repeat).
+FULL = 200
+
+
+def checked(events: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """The problems of one test's events: the first FULL of each type, and every event
+    whose shape (keys and value types) was not seen yet."""
+    counts: dict[str, int] = {}
+    shapes: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    found: set[str] = set()
+    for kind, data in events:
+        shape = (kind, tuple(sorted((k, type(v).__name__) for k, v in data.items())))
+        counts[kind] = counts.get(kind, 0) + 1
+        if counts[kind] <= FULL or shape not in shapes:
+            shapes.add(shape)
+            found.update(problems(kind, data))
+    return sorted(found)
+
+
 def seen(kind: str, data: dict[str, Any]) -> None:
     """An event written or sent during the current test."""
     if _sink is not None:
