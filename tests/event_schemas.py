@@ -3,7 +3,8 @@
 ``tests/conftest.py`` wraps ``Database.journal`` (the one place events are
 written) for the whole session: each test collects the events written while
 it ran, in any thread, and fails at teardown if one does not match the
-schema of its type (``components.schemas["data.<type>"]``) or has no schema.
+schema of its type (``components.schemas["data.<type>"]``) or has no schema
+(the first 200 of each type in full, then each event of a shape not seen yet).
 Daemons run as processes (``tests/daemon.py``) hand over their journal when
 they stop; the in-process reference back office hands over every event it
 receives, as sent (with its pickup code).
