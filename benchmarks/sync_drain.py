@@ -71,7 +71,7 @@ async def drain(state: Path, url: str, token: Path, events: int, batch: int) -> 
     await sync.push_all()
     elapsed = time.perf_counter() - started
     watcher.cancel()
-    assert await db(store.unsent_count) == 0
+    assert await db(store.journal.unsent_count) == 0
     await sync.close()
     await db(store.close)
     db.shutdown()
