@@ -49,13 +49,24 @@ class Synced:
     def journal(self) -> list[dict[str, Any]]:
         return self.rig.store.journal.events(0, limit=10**9)
 
-    async def drain(self, rounds: int = 50) -> None:
-        """Rounds until nothing is unsent and a round succeeded."""
+    async def drain(self, rounds: int = 50, sync: SyncCoordinator | None = None) -> None:
+        """Rounds (of ``sync``, by default the rig's coordinator) until nothing is unsent
+        and a round succeeded."""
+        sync = sync or self.sync
         for _ in range(rounds):
-            await self.sync.round()
-            if self.sync.failures == 0 and self.rig.store.journal.unsent_count() == 0:
+            await sync.round()
+            if sync.failures == 0 and self.rig.store.journal.unsent_count() == 0:
                 return
-        raise AssertionError(f"not drained: {self.sync.status()}")
+        raise AssertionError(f"not drained: {sync.status()}")
+
+    def coordinator(self, url: str) -> SyncCoordinator:
+        """Another coordinator of the same locker, syncing with the back office at ``url``."""
+        sync = dataclasses.replace(self.sync.sync, url=url)
+        config = dataclasses.replace(self.rig.config, sync=sync)
+        rig = self.rig
+        return SyncCoordinator(
+            config, rig.store, rig.locker.db, rig.locker, rig.clock, rng=random.Random(3)
+        )
 
     def issue(self, kind: str, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return self.office.issue(LOCKER, kind, data, **kwargs)

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import random
 
 import pytest
 
 from lockerd.domain import Event
 from lockerd.sync import backoffice
 from lockerd.sync.backoffice import ReferenceBackOffice
-from lockerd.sync.coordinator import SyncCoordinator
 from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN, Synced
 
 DAY = 86400.0
@@ -177,9 +175,9 @@ async def test_the_reference_back_office_keeps_commands_across_a_restart(synced,
     first = ReferenceBackOffice(TOKEN, signing_key=OFFICE_KEY, database=database)
     first.clock = s.rig.clock.time
     await first.start()
-    sync = _coordinator(s, first.url)
+    sync = s.coordinator(first.url)
     first.issue(LOCKER, "courier.upsert", {"id": "c1", "code": "1111", "rights": ["deliver"]})
-    await _drain(s, sync)
+    await s.drain(sync=sync)
     await first.stop()
     first.close()
 
@@ -190,7 +188,7 @@ async def test_the_reference_back_office_keeps_commands_across_a_restart(synced,
         sync.client.base = sync.client.base.replace(first.url, again.url)
         revoke = again.issue(LOCKER, "courier.revoke", {"id": "c1"})
         assert revoke["id"] != first.lockers[LOCKER].commands[0]["id"]
-        await _drain(s, sync)
+        await s.drain(sync=sync)
         applied = [e["data"]["id"] for e in s.journal() if e["type"] == "command.applied"]
         assert applied[-1] == revoke["id"]
         record = again.locker(LOCKER)
@@ -217,21 +215,6 @@ async def test_a_new_back_office_database_never_reuses_a_command_id(tmp_path) ->
     assert ReferenceBackOffice(
         TOKEN, database=tmp_path / "a.db"
     ).signing_key.private_bytes_raw() == (key.private_bytes_raw())
-
-
-def _coordinator(s: Synced, url: str) -> SyncCoordinator:
-    config = dataclasses.replace(s.rig.config, sync=dataclasses.replace(s.sync.sync, url=url))
-    return SyncCoordinator(
-        config, s.rig.store, s.rig.locker.db, s.rig.locker, s.rig.clock, rng=random.Random(3)
-    )
-
-
-async def _drain(s: Synced, sync: SyncCoordinator) -> None:
-    for _ in range(50):
-        await sync.round()
-        if sync.failures == 0 and s.rig.store.journal.unsent_count() == 0:
-            return
-    raise AssertionError(f"not drained: {sync.status()}")
 
 
 def test_push_bodies_are_measured_as_sent() -> None:

@@ -6,6 +6,7 @@ from lockerd.domain import Event
 from lockerd.store import Database, Store
 from lockerd.sync.backoffice import ReferenceBackOffice
 from tests.rig import bank_config
+from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN
 
 
 def test_migration_8_when_the_journal_tail_was_pruned(tmp_path) -> None:
@@ -58,19 +59,17 @@ async def test_a_reference_back_office_restored_from_a_backup_delivers_new_comma
     never reuses an id the locker applied: the command it issues next is delivered."""
     import sqlite3
 
-    from tests.test_sync_recovery import LOCKER, OFFICE_KEY, TOKEN, _coordinator, _drain
-
     s = synced
     database, backup = tmp_path / "office.db", tmp_path / "backup.db"
     first = ReferenceBackOffice(TOKEN, signing_key=OFFICE_KEY, database=database)
     first.clock = s.rig.clock.time
     await first.start()
-    sync = _coordinator(s, first.url)
+    sync = s.coordinator(first.url)
     first.issue(LOCKER, "courier.upsert", {"id": "r1", "code": "91111", "rights": ["deliver"]})
     with sqlite3.connect(backup) as copy:  # the nightly backup, taken here
         first.db.conn.backup(copy)
     first.issue(LOCKER, "courier.upsert", {"id": "r2", "code": "92222", "rights": ["deliver"]})
-    await _drain(s, sync)
+    await s.drain(sync=sync)
     await first.stop()
     first.close()
     backup.replace(database)  # the back office is restored from that backup
@@ -83,7 +82,7 @@ async def test_a_reference_back_office_restored_from_a_backup_delivers_new_comma
         new = again.issue(
             LOCKER, "courier.upsert", {"id": "r3", "code": "93333", "rights": ["deliver"]}
         )
-        await _drain(s, sync)
+        await s.drain(sync=sync)
         added = [e["data"]["courier"] for e in s.journal() if e["type"] == "courier.added"]
         assert "r3" in added, (new["id"], added)
     finally:
