@@ -114,6 +114,8 @@ class Kiosk:
         self.page = page
         self.daemon = daemon
         self.errors: list[str] = []
+        #: The displays ``fits`` checks each screen at (none: the page's own viewport).
+        self.sizes: list[tuple[int, int]] = []
         page.set_default_timeout(10_000)
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
 
@@ -184,7 +186,16 @@ class Kiosk:
         return await self.text("#door-map .here")
 
     async def fits(self, name: str) -> None:
-        """Keep a screenshot of the display, and check that the screen shown fits it."""
+        """Keep a screenshot of the display, and check that the screen shown fits it; with
+        ``sizes``, the same screen at each of those displays in turn (the page lays itself
+        out by CSS alone, so a resized viewport is the screen as that display shows it)."""
+        if not self.sizes:
+            await self._fits(name)
+        for width, height in self.sizes:
+            await self.page.set_viewport_size({"width": width, "height": height})
+            await self._fits(f"{name}-{width}x{height}")
+
+    async def _fits(self, name: str) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         await self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
         misfits = await self.page.evaluate(MISFITS)
