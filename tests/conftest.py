@@ -40,6 +40,17 @@ def _events_match_their_schemas():
     assert not wrong, "events that do not match their schema:\n" + "\n".join(wrong[:20])
 
 
+def pytest_sessionfinish(session) -> None:  # type: ignore[no-untyped-def]
+    """A pytest-xdist worker hands the event types it saw to the controller."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["event_types"] = sorted(event_schemas.SEEN)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # type: ignore[no-untyped-def]
+    event_schemas.SEEN.update(getattr(node, "workeroutput", {}).get("event_types", []))
+
+
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
     if event_schemas.SEEN:
         typed = event_schemas.schema_types()
