@@ -25,17 +25,29 @@ def choose(
     prefer_low: bool = False,
 ) -> CompartmentConfig | None:
     """The free compartment a parcel of ``size`` gets: the smallest size that fits, a
-    low-reach one first when asked (else a high one first), then by column and row."""
+    high one first (the low ones kept for those who need them), then by column and row.
+    With ``prefer_low`` (the courier needs a low compartment) only a low-reach one, of
+    the smallest size that fits among them; None where none is free (:func:`no_low`)."""
     fits = [
         c
         for c in compartments
-        if c.id in free and size_order.index(c.size) >= size_order.index(size)
+        if c.id in free
+        and size_order.index(c.size) >= size_order.index(size)
+        and (c.low_reach or not prefer_low)
     ]
     if not fits:
         return None
-    return min(
-        fits,
-        key=lambda c: (size_order.index(c.size), prefer_low != c.low_reach, c.column, c.row),
+    return min(fits, key=lambda c: (size_order.index(c.size), c.low_reach, c.column, c.row))
+
+
+def no_low(size: str, other: CompartmentConfig) -> FlowError:
+    """The refusal where no low compartment fits ``size`` but ``other`` does: the courier
+    chooses between it and cancelling; nothing is reserved meanwhile."""
+    return FlowError(
+        "no_low_compartment",
+        f"no low compartment is free for {size}; {other.id} is",
+        size=size,
+        compartment=other.id,
     )
 
 

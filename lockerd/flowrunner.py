@@ -119,6 +119,8 @@ class FlowRunner:
                 flow.prefer_low,
             )
         except FlowError as exc:
+            if exc.code == "no_low_compartment":
+                return m.NoLowFree(decision.size, str(exc.details["compartment"]))
             if not decision.or_fail:
                 raise
             return m.ReserveFailed(exc.code, exc.message)

@@ -238,6 +238,13 @@ class Locker:
         await self.runner.drive(flow, m.CourierSaysNotOpen(lock_only))
         return flow
 
+    async def dropoff_any_height(self, token: str | None, flow_id: str) -> Flow:
+        """No low compartment was free: the courier takes one out of reach after all."""
+        flow = self.own_dropoff(token, flow_id)
+        await self.runner.drive(flow, m.AnyHeight())
+        self._changed(flow)
+        return flow
+
     async def dropoff_cancel(self, token: str | None, flow_id: str) -> Flow:
         flow = self.own_dropoff(token, flow_id)
         await self.runner.drive(flow, m.Cancel())

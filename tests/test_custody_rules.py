@@ -43,6 +43,19 @@ def test_low_reach_is_preferred_when_asked_and_kept_free_otherwise() -> None:
     assert _chosen({"S2"}, "S") == "S2"  # a low one rather than none
 
 
+def test_a_courier_who_needs_a_low_compartment_gets_only_a_low_one() -> None:
+    bank = [*BANK, _comp("M2", "M", 2, 1, low=True)]
+
+    def chosen(free: set[str], size: str) -> str | None:
+        comp = rules.choose(bank, free, size, ORDER, prefer_low=True)
+        return None if comp is None else comp.id
+
+    # A larger low one rather than a smaller one out of reach; none rather than a high one.
+    assert chosen({"S1", "M1", "M2", "L1"}, "S") == "M2"
+    assert chosen({"S1", "M1", "L1"}, "S") is None
+    assert chosen({"S1", "S2", "M2"}, "S") == "S2"
+
+
 def test_a_released_compartment_is_free_at_once_only_if_its_door_never_opened() -> None:
     assert rules.released(Intent.PENDING) == (Intent.DONE, Comp.FREE)
     assert rules.released(Intent.OPENED) == (Intent.RELEASED, None)

@@ -52,6 +52,50 @@ async def test_lower_compartment_is_preferred_when_asked(rig) -> None:
     assert flow.compartment == "M2"
 
 
+async def test_a_low_compartment_of_a_larger_size_rather_than_one_out_of_reach(rig) -> None:
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S", prefer_low=True)
+    assert (flow.state, flow.compartment) == ("opening", "M2")
+    assert rig.state("M2") == "reserved"
+    assert rig.state("S1") == "free"
+
+
+async def test_no_low_compartment_free_asks_the_courier_first(rig) -> None:
+    assert await rig.stored("PCL1", "M") == "M1"
+    assert await rig.stored("PCL2", "M") == "M2"
+    token = await rig.courier()
+    frames = len(rig.unlock_frames())
+    flow = await rig.api.dropoff_scan(token, "PCL3", "M", prefer_low=True)
+    # Nothing is reserved or pulsed while the courier decides.
+    assert (flow.state, flow.compartment, flow.offered_size) == ("no_low", None, "M")
+    assert flow.error is not None
+    assert (flow.error["code"], flow.error["compartment"]) == ("no_low_compartment", "L1")
+    assert len(rig.unlock_frames()) == frames
+    assert rig.state("L1") == "free"
+    with pytest.raises(FlowError) as info:
+        await rig.api.dropoff_size(token, flow.id, "L")
+    assert info.value.code == "wrong_state"
+    # The courier takes the compartment out of reach: it is reserved and pulsed.
+    await rig.api.dropoff_any_height(token, flow.id)
+    assert (flow.state, flow.compartment, flow.error) == ("opening", "L1", None)
+    assert rig.state("L1") == "reserved"
+    assert len(rig.unlock_frames()) == frames + 1
+    with pytest.raises(FlowError) as info:
+        await rig.api.dropoff_any_height(token, flow.id)
+    assert info.value.code == "wrong_state"
+
+
+async def test_no_low_compartment_free_and_the_courier_cancels(rig) -> None:
+    await rig.stored("PCL1", "M")
+    await rig.stored("PCL2", "M")
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL3", "S", prefer_low=True)
+    assert (flow.state, flow.error and flow.error["compartment"]) == ("no_low", "S1")
+    await rig.api.dropoff_cancel(token, flow.id)
+    assert flow.state == "cancelled"
+    assert [rig.state(c) for c in ("S1", "S2", "L1")] == ["free", "free", "free"]
+
+
 async def test_full_locker_says_so(rig) -> None:
     for barcode in ("PCL1", "PCL2", "PCL3", "PCL4", "PCL5"):
         await rig.stored(barcode, "S")

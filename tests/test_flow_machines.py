@@ -31,6 +31,7 @@ def test_states_are_the_kiosk_api_strings() -> None:
         "offer_size",
         "no_larger_size",
         "did_not_open",
+        "no_low",
         "opening",
         "open",
         "stored",
@@ -261,6 +262,36 @@ def test_the_door_did_not_open_is_refused_unless_opening(state: State) -> None:
     assert info.value.code == "wrong_state"
 
 
+def test_no_low_compartment_free_waits_for_the_courier() -> None:
+    flow = dropoff(prefer_low=True)
+    assert step(flow, m.NoLowFree("M", "C1")) == []
+    assert (flow.state, flow.offered_size, flow.compartment) == (State.NO_LOW, "M", None)
+    assert flow.error == {
+        "code": "no_low_compartment",
+        "message": "no low compartment is free for M",
+        "compartment": "C1",
+    }
+    assert step(flow, m.AnyHeight()) == [m.Reserve("M")]
+    assert flow.prefer_low is False
+    step(flow, m.Reserved("C1", 9, "M"))
+    assert (flow.state, flow.error, flow.offered_size) == (State.OPENING, None, None)
+
+
+@pytest.mark.parametrize("state", [State.NEED_SIZE, State.OPENING, State.DID_NOT_OPEN])
+def test_any_height_is_refused_unless_asked(state: State) -> None:
+    flow = dropoff(state, prefer_low=True, offered_size="M")
+    with pytest.raises(FlowError) as info:
+        step(flow, m.AnyHeight())
+    assert (info.value.code, flow.prefer_low) == ("wrong_state", True)
+
+
+def test_a_cancel_while_no_low_one_is_asked_for_is_not_undone() -> None:
+    flow = dropoff(prefer_low=True)
+    step(flow, m.Cancel())
+    assert step(flow, m.NoLowFree("M", "C1")) == []
+    assert (flow.state, flow.error) == (State.CANCELLED, None)
+
+
 # -- does not fit, cancel ----------------------------------------------------------------
 
 
@@ -300,7 +331,9 @@ def test_cancelling_an_active_drop_off_releases_its_compartment(state: State) ->
     assert flow.state == State.CANCELLED
 
 
-@pytest.mark.parametrize("state", [State.NEED_SIZE, State.OFFER_SIZE, State.DID_NOT_OPEN])
+@pytest.mark.parametrize(
+    "state", [State.NEED_SIZE, State.OFFER_SIZE, State.DID_NOT_OPEN, State.NO_LOW]
+)
 def test_cancelling_while_choosing_a_size(state: State) -> None:
     flow = dropoff(state)
     assert step(flow, m.Cancel()) == [m.Publish()]

@@ -56,6 +56,19 @@ class ReserveFailed:
 
 
 @dataclass(frozen=True)
+class NoLowFree:
+    """No low compartment fits ``size``; ``compartment`` (out of reach) would."""
+
+    size: str
+    compartment: str
+
+
+@dataclass(frozen=True)
+class AnyHeight:
+    """The courier takes a compartment out of reach after all (from ``no_low``)."""
+
+
+@dataclass(frozen=True)
 class DoorOpened:
     """The flow's door was seen open under its intent."""
 
@@ -123,6 +136,8 @@ FlowEvent = (
     | SizeChosen
     | Reserved
     | ReserveFailed
+    | NoLowFree
+    | AnyHeight
     | DoorOpened
     | DoorClosed
     | LeftOpen
@@ -139,8 +154,9 @@ FlowEvent = (
 
 @dataclass(frozen=True)
 class Reserve:
-    """Reserve a compartment of ``size`` for the drop-off (answer: Reserved). With
-    ``or_fail`` a refusal becomes ReserveFailed; without, it goes to the caller."""
+    """Reserve a compartment of ``size`` for the drop-off (answer: Reserved, or NoLowFree
+    where the courier needs a low one and none is free). With ``or_fail`` a refusal
+    becomes ReserveFailed; without, it goes to the caller."""
 
     size: str
     or_fail: bool = False
@@ -329,7 +345,7 @@ class DropOff(Opening):
 
     def step(self, flow: Flow, event: FlowEvent) -> list[Decision]:
         if flow.state == State.CANCELLED and isinstance(
-            event, RoomChecked | Reserved | ReserveFailed
+            event, RoomChecked | Reserved | ReserveFailed | NoLowFree
         ):
             # The courier cancelled while the store was being asked: nothing more
             # happens, and a compartment reserved meanwhile is given back.
@@ -350,6 +366,10 @@ class DropOff(Opening):
                 return []
             case RoomChecked():
                 return self._room_checked(flow, event)
+            case NoLowFree():
+                return self._no_low(flow, event)
+            case AnyHeight():
+                return self._any_height(flow)
             case DoesntFit():
                 return self._doesnt_fit(flow, event.compartment_size)
             case CourierSaysNotOpen():
@@ -367,6 +387,22 @@ class DropOff(Opening):
         if flow.state not in waiting:
             raise FlowError("wrong_state", f"this drop-off is {flow.state}, not waiting for a size")
         return [Reserve(check_size(size, self.sizes, flow.offered_size))]
+
+    def _no_low(self, flow: Flow, event: NoLowFree) -> list[Decision]:
+        """Nothing is reserved while the courier decides: another compartment, or cancel."""
+        flow.state, flow.offered_size = State.NO_LOW, event.size
+        flow.error = {
+            "code": "no_low_compartment",
+            "message": f"no low compartment is free for {event.size}",
+            "compartment": event.compartment,
+        }
+        return []
+
+    def _any_height(self, flow: Flow) -> list[Decision]:
+        if flow.state != State.NO_LOW or flow.offered_size is None:
+            raise FlowError("wrong_state", f"this drop-off is {flow.state}, not asking")
+        flow.prefer_low = False
+        return [Reserve(flow.offered_size)]
 
     def _doesnt_fit(self, flow: Flow, compartment_size: str | None) -> list[Decision]:
         if flow.state != State.OPEN or flow.intent is None or flow.compartment is None:

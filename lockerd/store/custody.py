@@ -36,17 +36,22 @@ class CustodyRepo:
         unavailable: Iterable[str] = (),
         prefer_low: bool = False,
     ) -> Reservation:
-        """Commit an unlock intent on the smallest free compartment that fits ``size``."""
+        """Commit an unlock intent on the smallest free compartment that fits ``size``
+        (a low-reach one with ``prefer_low``: ``no_low_compartment`` where none is free
+        but another is, naming it)."""
         with self._c.change() as conn:
             if self._intents.dropping_off(conn, barcode):
                 raise FlowError("already_in_progress", f"parcel {barcode} is being dropped off")
             chosen = self._choose(set(unavailable), size, prefer_low)
-            if chosen is None:
+            other = chosen or self._choose(set(unavailable), size, prefer_low=False)
+            if other is None:
                 raise FlowError(
                     "locker_full",
                     f"no free compartment of size {size} or larger",
                     size=size,
                 )
+            if chosen is None:
+                raise rules.no_low(size, other)
             intent_id = self._intents.create(
                 conn, chosen, Purpose.DROPOFF, courier, barcode=barcode, size=size
             )

@@ -21,8 +21,9 @@ export function startCourier(kiosk) {
   async function courierLogin(body) {
     try {
       const answer = await api("POST", "/api/courier/login", body);
+      reset();
       state.token = answer.token;
-      Object.assign(me, { courier: answer.courier, delivered: [] });
+      me.courier = answer.courier;
       openCourier(null);
     } catch (err) {
       login.set("");
@@ -51,10 +52,12 @@ export function startCourier(kiosk) {
     else showError(err, back);
   }
 
-  $("low").onclick = () => {
-    me.lowReach = !me.lowReach;
-    $("low").setAttribute("aria-pressed", String(me.lowReach));
-  };
+  // The toggle's look is set only here, from what the next drop-off will send.
+  function setLow(on) {
+    me.lowReach = on;
+    $("low").setAttribute("aria-pressed", String(on));
+  }
+  $("low").onclick = () => setLow(!me.lowReach);
   $("barcode-ok").onclick = () => dropoff({ barcode: barcode.value });
 
   async function dropoff(body) {
@@ -77,6 +80,8 @@ export function startCourier(kiosk) {
   $("door-doesnt-fit").onclick = () => dropoffAction("doesnt-fit");
   $("door-cancel").onclick = () => dropoffAction("cancel");
   $("size-cancel").onclick = () => dropoffAction("cancel");
+  $("no-low-cancel").onclick = () => dropoffAction("cancel");
+  $("no-low-use").onclick = () => dropoffAction("any-height");
 
   $("go-collections").onclick = () => openCollections(null);
   $("collections-back").onclick = () => openCourier(null);
@@ -133,9 +138,22 @@ export function startCourier(kiosk) {
     });
   }
 
-  // A courier's flow that is not at a door: a size to choose, or its end.
+  // No low compartment is free: the one out of reach that would be used, or cancel.
+  function showNoLow(flow) {
+    const id = flow.error.compartment;
+    const place = state.status.compartments.find((c) => c.id === id) || {};
+    show("no-low", () => {
+      const params = { size: flow.offered_size, compartment: id, column: place.column, row: place.row };
+      $("no-low-title").textContent = t("nolow.title", params);
+      $("no-low-text").textContent = t("nolow.text", params);
+      $("no-low-use").textContent = t("nolow.use", params);
+    });
+  }
+
+  // A courier's flow that is not at a door: a size to choose, a question, or its end.
   function render(flow) {
     if (["need_size", "offer_size", "did_not_open"].includes(flow.state)) return showSizes(flow);
+    if (flow.state === "no_low") return showNoLow(flow);
     state.flow = null;
     const view = { barcode: flow.barcode, compartment: flow.compartment };
     if (flow.kind === "collect") {
@@ -155,7 +173,8 @@ export function startCourier(kiosk) {
 
   // The session is over (logged out, idle, finished): nothing of it stays.
   function reset() {
-    Object.assign(me, { courier: null, delivered: [], collectable: [], lowReach: false });
+    Object.assign(me, { courier: null, delivered: [], collectable: [] });
+    setLow(false);
     login.set("");
     barcode.set("");
   }
