@@ -51,12 +51,20 @@ def no_low(size: str, other: CompartmentConfig) -> FlowError:
     )
 
 
-def released(intent: Intent) -> tuple[Intent, Comp | None]:
+def released(intent: Intent, shut_first: bool = False) -> tuple[Intent, Comp | None]:
     """A flow gives its compartment back: the intent's state, and the compartment's now
-    (free at once if the door was never seen open; else when it is seen closed)."""
-    if intent == Intent.PENDING:
+    (free at once if the door was never seen open; else when it is seen closed). With
+    ``shut_first`` (cancelled once its lock was pulsed: the latch may be out) it is
+    never free at once: only when its door is seen shut (:func:`shut_after_cancel`)."""
+    if intent == Intent.PENDING and not shut_first:
         return Intent.DONE, Comp.FREE
     return Intent.RELEASED, None
+
+
+def shut_after_cancel(latched: bool) -> tuple[Comp, str | None]:
+    """A cancelled drop-off's door, never seen open, read shut after its pulse: free if
+    its latch caught again (or the board reports none), else it needs a check."""
+    return (Comp.FREE, None) if latched else (Comp.NEEDS_CHECK, "not_latched")
 
 
 def in_service(holds_parcel: bool) -> Comp:

@@ -61,6 +61,13 @@ def test_a_released_compartment_is_free_at_once_only_if_its_door_never_opened() 
     assert rules.released(Intent.OPENED) == (Intent.RELEASED, None)
 
 
+def test_a_drop_off_cancelled_after_its_pulse_is_free_only_once_shut_and_latched() -> None:
+    assert rules.released(Intent.PENDING, shut_first=True) == (Intent.RELEASED, None)
+    assert rules.released(Intent.OPENED, shut_first=True) == (Intent.RELEASED, None)
+    assert rules.shut_after_cancel(latched=True) == (Comp.FREE, None)
+    assert rules.shut_after_cancel(latched=False) == (Comp.NEEDS_CHECK, "not_latched")
+
+
 @pytest.mark.parametrize(
     ("purpose", "intent", "completed", "comp", "parcel", "reason"),
     [

@@ -32,6 +32,7 @@ def test_states_are_the_kiosk_api_strings() -> None:
         "no_larger_size",
         "did_not_open",
         "no_low",
+        "closing",
         "opening",
         "open",
         "stored",
@@ -318,17 +319,72 @@ def test_does_not_fit_needs_an_open_door(state: State) -> None:
     assert info.value.code == "door_not_open"
 
 
-@pytest.mark.parametrize("state", [State.OPENING, State.OPEN])
-def test_cancelling_an_active_drop_off_releases_its_compartment(state: State) -> None:
+def test_cancelling_an_open_door_waits_for_it_to_close() -> None:
+    """Issue 14: cancelled after the latch released, the compartment is given back only
+    when its door is seen shut (it was released, and free, at once)."""
     flow = opening()
-    flow.state = state
+    step(flow, m.DoorOpened())
     assert step(flow, m.Cancel()) == [
         m.CancelTimer(),
-        m.Release(7, "cancelled"),
+        m.Release(7, "cancelled", shut_first=True),
+        m.Publish(),
+    ]
+    assert (flow.state, flow.compartment) == (State.CLOSING, "M1")
+    assert step(flow, m.LeftOpen()) == [m.Publish()]
+    assert flow.alarm == "left_open"
+    assert step(flow, m.DoorClosed("released")) == [m.CancelTimer(), m.Forget("M1"), m.Publish()]
+    assert flow.state == State.CANCELLED
+
+
+def test_cancelling_while_opening_reads_the_door_once_the_pulse_is_over() -> None:
+    flow = opening()
+    assert step(flow, m.Cancel()) == [
+        m.CancelTimer(),
+        m.Release(7, "cancelled", shut_first=True),
+        m.CheckShut(),
+    ]
+    assert step(flow, m.ShutChecked(shut=True, open=False)) == [
+        m.SettleCancelled(7, latched=True),
         m.Forget("M1"),
         m.Publish(),
     ]
     assert flow.state == State.CANCELLED
+
+
+def test_a_cancelled_door_not_shut_is_waited_for_then_checked() -> None:
+    flow = opening()
+    step(flow, m.Cancel())
+    assert step(flow, m.ShutChecked(shut=False, open=False)) == [m.ArmTimer(), m.Publish()]
+    assert flow.state == State.CLOSING
+    assert step(flow, m.DoorTimeout()) == [m.CheckShut(again=True)]
+    assert step(flow, m.ShutChecked(shut=False, open=True, again=True)) == [m.ArmTimer()]
+    assert step(flow, m.ShutChecked(shut=False, open=False, again=True)) == [
+        m.SettleCancelled(7, latched=False),
+        m.Forget("M1"),
+        m.Publish(),
+    ]
+    assert flow.state == State.CANCELLED
+
+
+def test_a_cancelled_door_seen_open_is_settled_by_its_closing() -> None:
+    flow = opening()
+    step(flow, m.Cancel())
+    assert step(flow, m.DoorOpened()) == [m.CancelTimer(), m.Publish()]
+    assert flow.state == State.CLOSING
+    assert step(flow, m.DoorClosed("item_left_inside"))[-1] == m.Publish()
+    assert flow.state == State.FAILED
+    assert flow.error is not None and flow.error["code"] == "item_left_inside"
+
+
+@pytest.mark.parametrize(
+    "event", [m.Cancel(), m.SizeChosen("M"), m.DoesntFit("M"), m.CourierSaysNotOpen(False)]
+)
+def test_a_closing_drop_off_takes_no_requests(event: m.FlowEvent) -> None:
+    flow = opening()
+    step(flow, m.Cancel())
+    with pytest.raises(FlowError) as info:
+        step(flow, event)
+    assert (info.value.code, flow.state) == ("wrong_state", State.CLOSING)
 
 
 @pytest.mark.parametrize(

@@ -111,3 +111,36 @@ async def test_no_low_compartment_free_asks_the_courier(tmp_path, browser) -> No
         await kiosk.tap("Use C1")
         assert await kiosk.opened_door() == "C1"
         assert _intents(tmp_path, "BIG00003") == ["C1"]
+
+
+def _compartment(state: Path, comp_id: str) -> tuple[str, str | None]:
+    with sqlite3.connect(state / "lockerd.db") as db:
+        row = db.execute(
+            "SELECT state, reason FROM compartments WHERE id = ?", (comp_id,)
+        ).fetchone()
+    return row[0], row[1]
+
+
+async def test_cancelled_at_an_open_door_the_courier_is_asked_to_shut_it(tmp_path, browser) -> None:
+    """The doors spring ajar as their latch releases: cancelled then, the page asks for
+    the door to be shut, and the compartment is free only once it is."""
+    async with demo_kiosk(tmp_path, browser) as kiosk:
+        await kiosk.log_in()
+        await kiosk.type_on("barcode-pad", "JJD0001")
+        await kiosk.tap("Drop off")
+        door = await kiosk.opened_door()
+        await kiosk.shows("#door-title", f"Compartment {door} is open")
+        await kiosk.tap("Cancel")
+        await kiosk.shows("#door-title", f"Close the door of {door}")
+        await kiosk.shows(
+            "#door-text", "The drop-off is cancelled. Take the parcel out and push the door shut."
+        )
+        for button in ("#door-cancel", "#door-doesnt-fit", "#door-not-open"):
+            assert not await kiosk.page.locator(button).is_visible()
+        await kiosk.snap("door-closing")
+        assert _compartment(tmp_path, door) == ("open", None)
+        await kiosk.person(door, "close")
+        await kiosk.screen("courier")
+        assert _compartment(tmp_path, door) == ("free", None)
+        _, bank = await kiosk.daemon.call("GET", "/api/demo/bank")
+        assert next(c for c in bank["compartments"] if c["id"] == door)["sim"]["latched"]

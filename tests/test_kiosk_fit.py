@@ -145,7 +145,8 @@ async def _fill_low(daemon: Daemon) -> None:
 
 
 async def test_the_courier_s_questions_fit_every_display(tmp_path, browser) -> None:
-    """No low compartment free: the question, in each language, at every size."""
+    """No low compartment free: the question; a drop-off cancelled at an open door: shut
+    it. Each in each language at every size."""
     async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
         await _fill_low(daemon)
         page = await browser.new_page(viewport={"width": 800, "height": 480})
@@ -156,12 +157,25 @@ async def test_the_courier_s_questions_fit_every_display(tmp_path, browser) -> N
         await kiosk.type_on("barcode-pad", "JJD0001")
         await page.click("#barcode-ok")
         await kiosk.screen("no-low")
-        for language in ("en", "de"):
-            await page.click(f"#languages button[data-lang={language}]")
-            await page.wait_for_selector(f"html[lang={language}]")
-            for width, height in SIZES:
-                await page.set_viewport_size({"width": width, "height": height})
-                await kiosk.fits(f"fit-{width}x{height}-{language}-no-low")
+        await _every_display(kiosk, "no-low")
+        # Taken after all, the door springs ajar, and the courier cancels: shut it.
+        await page.click("#no-low-use")
+        door = await kiosk.opened_door()
+        await page.wait_for_selector("#door-doesnt-fit:not([hidden])")
+        await page.click("#door-cancel")
+        await page.wait_for_selector("#door-cancel[hidden]", state="attached")
+        await kiosk.shows("#door-title", re.compile(f"(Close the door of|Tür von Fach) {door}"))
+        await _every_display(kiosk, "door-closing")
+
+
+async def _every_display(kiosk: Kiosk, screen: str) -> None:
+    """The screen shown, checked in each language at every size."""
+    for language in ("en", "de"):
+        await kiosk.page.click(f"#languages button[data-lang={language}]")
+        await kiosk.page.wait_for_selector(f"html[lang={language}]")
+        for width, height in SIZES:
+            await kiosk.page.set_viewport_size({"width": width, "height": height})
+            await kiosk.fits(f"fit-{width}x{height}-{language}-{screen}")
 
 
 async def test_a_screen_change_leaves_the_page_unscrolled(tmp_path, browser) -> None:

@@ -38,6 +38,7 @@ class State(StrEnum):
     NO_LARGER_SIZE = "no_larger_size"  #: drop-off: did not fit, nothing larger exists
     DID_NOT_OPEN = "did_not_open"  #: drop-off: a door never opened, nobody said so
     NO_LOW = "no_low"  #: drop-off: no low compartment free; the courier may take another
+    CLOSING = "closing"  #: drop-off: cancelled after its pulse, waiting for the door shut
     OPENING = "opening"  #: pulsed, waiting for the door to be seen open
     OPEN = "open"  #: the door is open
     STORED = "stored"  #: drop-off: the door closed on the parcel
@@ -57,8 +58,9 @@ class Flow:
     ``no_larger_size``); a courier who needs a low compartment where none
     is free is asked in ``no_low`` (``any-height`` takes another); a door
     that never opened while nobody told the kiosk goes to ``did_not_open``,
-    where the courier posts a size to try another compartment; ``failed``
-    and ``cancelled`` end it. Pickup (a resident) and collect (a courier
+    where the courier posts a size to try another compartment; cancelled
+    after its lock was pulsed it waits in ``closing`` for its door to be seen
+    shut; ``failed`` and ``cancelled`` end it. Pickup (a resident) and collect (a courier
     taking back an expired parcel) states: ``opening`` -> ``open`` ->
     ``collected``, or ``failed``. Service and remote openings: ``opening``
     -> ``open`` -> ``closed``, or ``failed``.

@@ -9,6 +9,9 @@ import { MORE_TIME, anyAccess, prompt, resetAccess, settings, speak, startAccess
 
 const $ = (id) => document.getElementById(id);
 const ACTIVE = ["opening", "open"];
+// At a door: opening or open, or a cancelled drop-off's door the courier must shut.
+const AT_DOOR = [...ACTIVE, "closing"];
+const DOOR_TITLE = { opening: "door.opening", open: "door.open", closing: "door.close" };
 const state = {
   status: null, screen: "home", rerender: null, flow: null, token: null, message: null,
   lastTouch: Date.now(), lastSeq: 0, demo: null,
@@ -150,9 +153,10 @@ function track(flow) {
 }
 
 function render(flow) {
-  if (ACTIVE.includes(flow.state)) {
-    const instruction = { dropoff: "door.put_in", pickup: "door.take_out", collect: "door.take_back" };
-    return showDoor(flow, instruction[flow.kind]);
+  if (AT_DOOR.includes(flow.state)) {
+    const instruction = flow.state === "closing" ? "door.cancelled"
+      : { dropoff: "door.put_in", pickup: "door.take_out", collect: "door.take_back" }[flow.kind];
+    return showDoor(flow, instruction);
   }
   if (flow.kind !== "pickup") return courier.render(flow);
   state.flow = null;
@@ -167,11 +171,11 @@ function showDoor(flow, instruction) {
   const dropoff = flow.kind === "dropoff";
   $("door-not-open").hidden = !dropoff || flow.state !== "opening";
   $("door-doesnt-fit").hidden = !dropoff || flow.state !== "open";
-  $("door-cancel").hidden = !dropoff;
+  $("door-cancel").hidden = !dropoff || flow.state === "closing";
   $("door-alarm").hidden = flow.alarm !== "left_open";
   show("door", () => {
     const params = { compartment: flow.compartment, column: place.column, row: place.row };
-    $("door-title").textContent = t(flow.state === "open" ? "door.open" : "door.opening", params);
+    $("door-title").textContent = t(DOOR_TITLE[flow.state], params);
     $("door-where").textContent = t("door.where", params);
     const retrying = flow.state === "opening" && flow.attempt > 1;
     $("door-text").textContent = t(retrying ? "door.retry" : instruction);
@@ -255,7 +259,7 @@ async function buildLanguages(langs) {
 function idleCheck() {
   const idleS = state.status.kiosk.idle_s * (settings.time ? MORE_TIME : 1);
   const idle = Date.now() - state.lastTouch > idleS * 1000;
-  const busy = state.flow && ACTIVE.includes(state.flow.state);
+  const busy = state.flow && AT_DOOR.includes(state.flow.state);
   const away = state.screen !== "home" || state.token || language !== state.status.kiosk.language
     || anyAccess();
   if (idle && !busy && away) goHome();
