@@ -269,6 +269,9 @@ async def test_cancel_after_the_door_opened_waits_for_it_to_close(rig) -> None:
     with pytest.raises(FlowError) as info:
         await rig.api.dropoff_cancel(token, flow.id)
     assert info.value.code == "wrong_state"
+    with pytest.raises(FlowError) as info:  # this courier's door is still open
+        await rig.api.dropoff_scan(token, "PCL3", "S")
+    assert info.value.code == "door_in_progress"
     await rig.person_closes("S1")
     assert (flow.state, rig.state("S1")) == ("cancelled", "free")
     assert rig.store.parcels.newest_id("PCL1") is None

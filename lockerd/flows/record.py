@@ -86,10 +86,17 @@ class Flow:
     timer: Timer | None = field(default=None, repr=False)
 
     ACTIVE = (State.OPENING, State.OPEN)
+    #: The flow still has a door of its own: opening, open, or (a drop-off cancelled
+    #: after its pulse) waiting to be seen shut.
+    AT_DOOR = (*ACTIVE, State.CLOSING)
 
     @property
     def active(self) -> bool:
         return self.state in self.ACTIVE
+
+    @property
+    def at_door(self) -> bool:
+        return self.state in self.AT_DOOR
 
     def cancel_timer(self) -> None:
         if self.timer is not None:
