@@ -61,10 +61,13 @@ def released(intent: Intent, shut_first: bool = False) -> tuple[Intent, Comp | N
     return Intent.RELEASED, None
 
 
-def shut_after_cancel(latched: bool) -> tuple[Comp, str | None]:
+def shut_after_cancel(latched: bool, item: bool | None = None) -> tuple[Comp, str | None]:
     """A cancelled drop-off's door, never seen open, read shut after its pulse: free if
-    its latch caught again (or the board reports none), else it needs a check."""
-    return (Comp.FREE, None) if latched else (Comp.NEEDS_CHECK, "not_latched")
+    its latch caught again (or the board reports none), else it needs a check; so does
+    one whose item sensor sees something (the door moved faster than it was seen)."""
+    if not latched:
+        return Comp.NEEDS_CHECK, "not_latched"
+    return (Comp.NEEDS_CHECK, "item_left_inside") if item else (Comp.FREE, None)
 
 
 def in_service(holds_parcel: bool) -> Comp:

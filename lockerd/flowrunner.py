@@ -90,8 +90,10 @@ class FlowRunner:
             case m.CheckShut():
                 return await self._check_shut(flow, decision.again)
             case m.SettleCancelled():
+                assert flow.compartment is not None
+                item = self.bank.item(flow.compartment)
                 await self.db(
-                    self.store.custody.settle_cancelled, decision.intent, decision.latched
+                    self.store.custody.settle_cancelled, decision.intent, decision.latched, item
                 )
             case m.UnlockFailed():
                 await self.db(self.store.custody.unlock_failed, decision.intent)

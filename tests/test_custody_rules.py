@@ -66,6 +66,8 @@ def test_a_drop_off_cancelled_after_its_pulse_is_free_only_once_shut_and_latched
     assert rules.released(Intent.OPENED, shut_first=True) == (Intent.RELEASED, None)
     assert rules.shut_after_cancel(latched=True) == (Comp.FREE, None)
     assert rules.shut_after_cancel(latched=False) == (Comp.NEEDS_CHECK, "not_latched")
+    assert rules.shut_after_cancel(True, item=False) == (Comp.FREE, None)
+    assert rules.shut_after_cancel(True, item=True) == (Comp.NEEDS_CHECK, "item_left_inside")
 
 
 @pytest.mark.parametrize(

@@ -87,7 +87,7 @@ class CustodyRepo:
                 {"intent": intent_id, "compartment": intent.compartment_id, "reason": reason},
             )
 
-    def settle_cancelled(self, intent_id: int, latched: bool) -> None:
+    def settle_cancelled(self, intent_id: int, latched: bool, item: bool | None = None) -> None:
         """A cancelled drop-off's door, never seen open, read shut after its pulse: the
         compartment is free if the latch caught again, else it needs a check. Nothing
         changes where the door was seen open meanwhile (its closing settles it)."""
@@ -99,7 +99,7 @@ class CustodyRepo:
             ):
                 return
             self._intents.finish(conn, intent_id, Intent.DONE)
-            state, reason = rules.shut_after_cancel(latched)
+            state, reason = rules.shut_after_cancel(latched, item)
             self._compartments.set(conn, comp_id, state, reason)
             if reason is None:
                 self._c.event(Event.DOOR_CLOSED, {"compartment": comp_id})

@@ -68,6 +68,7 @@ const FOR_SUPPORT = [
   "compartment_unreachable",
   "compartment_out_of_order",
   "parcel_not_seen",
+  "item_left_inside",
   "parcel_still_inside",
 ];
 
