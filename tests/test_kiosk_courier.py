@@ -112,6 +112,24 @@ async def test_no_low_compartment_free_asks_the_courier(tmp_path, browser) -> No
         assert await kiosk.opened_door() == "C1"
         assert _intents(tmp_path, "BIG00003") == ["C1"]
 
+        # The same over the API: the question is a state of the drop-off, not an error.
+        daemon = kiosk.daemon
+        _, login = await daemon.call("POST", "/api/courier/login", {"code": "1234"})
+        token = login["token"]
+        body = {"barcode": "BIG00004", "size": "L", "prefer_low": True}
+        status, flow = await daemon.call("POST", "/api/dropoffs", body, token)
+        assert (status, flow["state"], flow["compartment"]) == (201, "no_low", None)
+        assert (flow["error"]["code"], flow["error"]["compartment"]) == ("no_low_compartment", "C2")
+        path = f"/api/dropoffs/{flow['id']}/any-height"
+        status, answer = await daemon.call("POST", path, {"size": "L"}, token)
+        assert (status, answer["error"]["code"]) == (400, "unknown_field")
+        assert _intents(tmp_path, "BIG00004") == []
+        status, flow = await daemon.call("POST", path, {}, token)
+        assert (status, flow["state"], flow["compartment"]) == (200, "opening", "C2")
+        status, answer = await daemon.call("POST", path, {}, token)
+        assert (status, answer["error"]["code"]) == (409, "wrong_state")
+        assert _intents(tmp_path, "BIG00004") == ["C2"]
+
 
 def _compartment(state: Path, comp_id: str) -> tuple[str, str | None]:
     with sqlite3.connect(state / "lockerd.db") as db:
