@@ -25,26 +25,49 @@ def choose(
     prefer_low: bool = False,
 ) -> CompartmentConfig | None:
     """The free compartment a parcel of ``size`` gets: the smallest size that fits, a
-    low-reach one first when asked (else a high one first), then by column and row."""
+    high one first (the low ones kept for those who need them), then by column and row.
+    With ``prefer_low`` (the courier needs a low compartment) only a low-reach one, of
+    the smallest size that fits among them; None where none is free (:func:`no_low`)."""
     fits = [
         c
         for c in compartments
-        if c.id in free and size_order.index(c.size) >= size_order.index(size)
+        if c.id in free
+        and size_order.index(c.size) >= size_order.index(size)
+        and (c.low_reach or not prefer_low)
     ]
     if not fits:
         return None
-    return min(
-        fits,
-        key=lambda c: (size_order.index(c.size), prefer_low != c.low_reach, c.column, c.row),
+    return min(fits, key=lambda c: (size_order.index(c.size), c.low_reach, c.column, c.row))
+
+
+def no_low(size: str, other: CompartmentConfig) -> FlowError:
+    """The refusal where no low compartment fits ``size`` but ``other`` does: the courier
+    chooses between it and cancelling; nothing is reserved meanwhile."""
+    return FlowError(
+        "no_low_compartment",
+        f"no low compartment is free for {size}; {other.id} is",
+        size=size,
+        compartment=other.id,
     )
 
 
-def released(intent: Intent) -> tuple[Intent, Comp | None]:
+def released(intent: Intent, shut_first: bool = False) -> tuple[Intent, Comp | None]:
     """A flow gives its compartment back: the intent's state, and the compartment's now
-    (free at once if the door was never seen open; else when it is seen closed)."""
-    if intent == Intent.PENDING:
+    (free at once if the door was never seen open; else when it is seen closed). With
+    ``shut_first`` (cancelled once its lock was pulsed: the latch may be out) it is
+    never free at once: only when its door is seen shut (:func:`shut_after_cancel`)."""
+    if intent == Intent.PENDING and not shut_first:
         return Intent.DONE, Comp.FREE
     return Intent.RELEASED, None
+
+
+def shut_after_cancel(latched: bool, item: bool | None = None) -> tuple[Comp, str | None]:
+    """A cancelled drop-off's door, never seen open, read shut after its pulse: free if
+    its latch caught again (or the board reports none), else it needs a check; so does
+    one whose item sensor sees something (the door moved faster than it was seen)."""
+    if not latched:
+        return Comp.NEEDS_CHECK, "not_latched"
+    return (Comp.NEEDS_CHECK, "item_left_inside") if item else (Comp.FREE, None)
 
 
 def in_service(holds_parcel: bool) -> Comp:

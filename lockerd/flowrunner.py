@@ -12,6 +12,7 @@ from drivers.errors import DriverError
 from lockerd.bank import Bank, SafetyError
 from lockerd.clock import Timer
 from lockerd.config import Config
+from lockerd.domain import Door
 from lockerd.errors import FlowError
 from lockerd.flows import Flow, Kind
 from lockerd.flows import machine as m
@@ -80,7 +81,20 @@ class FlowRunner:
                     self.store.journal.record_pulse, flow.compartment, flow.intent, decision.attempt
                 )
             case m.Release():
-                await self.db(self.store.custody.release, decision.intent, decision.reason)
+                await self.db(
+                    self.store.custody.release,
+                    decision.intent,
+                    decision.reason,
+                    decision.shut_first,
+                )
+            case m.CheckShut():
+                return await self._check_shut(flow, decision.again)
+            case m.SettleCancelled():
+                assert flow.compartment is not None
+                item = self.bank.item(flow.compartment)
+                await self.db(
+                    self.store.custody.settle_cancelled, decision.intent, decision.latched, item
+                )
             case m.UnlockFailed():
                 await self.db(self.store.custody.unlock_failed, decision.intent)
             case _:
@@ -119,10 +133,27 @@ class FlowRunner:
                 flow.prefer_low,
             )
         except FlowError as exc:
+            if exc.code == "no_low_compartment":
+                return m.NoLowFree(decision.size, str(exc.details["compartment"]))
             if not decision.or_fail:
                 raise
             return m.ReserveFailed(exc.code, exc.message)
         return m.Reserved(reservation.compartment_id, reservation.intent_id, decision.size)
+
+    async def _check_shut(self, flow: Flow, again: bool) -> m.ShutChecked:
+        """Once the pulse is over (the coil may be what holds the latch out): the door
+        and the latch read now. An unreadable board is not shut."""
+        assert flow.compartment is not None
+        comp_id = flow.compartment
+        await self.bank.pulse_over(comp_id)
+        try:
+            status = await self.bank.status(comp_id)
+        except DriverError as exc:
+            log.warning("status read of %s after a cancel failed: %s", comp_id, exc)
+            return m.ShutChecked(False, self.bank.door(comp_id) == Door.OPEN, again)
+        is_open = Door.OPEN in (status.door, self.bank.door(comp_id))
+        shut = status.door == Door.CLOSED and status.latched is not False and not is_open
+        return m.ShutChecked(shut, is_open, again)
 
     async def _pulse(self, flow: Flow, attempt: int) -> None:
         assert flow.compartment is not None and flow.intent is not None

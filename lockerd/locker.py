@@ -159,7 +159,7 @@ class Locker:
         self.flows[flow.id] = flow
         while len(self.flows) > KEPT_FLOWS:
             oldest = next(iter(self.flows.values()))
-            if oldest.active:
+            if oldest.at_door:
                 break
             self.flows.popitem(last=False)
         return flow
@@ -209,7 +209,7 @@ class Locker:
     ) -> Flow:
         session = self.session(token, "deliver")
         barcode = check_barcode(barcode)
-        if session.flow is not None and session.flow.active:
+        if session.flow is not None and session.flow.at_door:
             raise FlowError("door_in_progress", "finish the open door first")
         chosen = None if size is None else check_size(size, self.sizes)
         expected = await self.db(self.store.parcels.expected_size, barcode)
@@ -236,6 +236,13 @@ class Locker:
         flow = self.own_dropoff(token, flow_id)
         lock_only = flow.compartment is not None and self.bank.door_from_lock(flow.compartment)
         await self.runner.drive(flow, m.CourierSaysNotOpen(lock_only))
+        return flow
+
+    async def dropoff_any_height(self, token: str | None, flow_id: str) -> Flow:
+        """No low compartment was free: the courier takes one out of reach after all."""
+        flow = self.own_dropoff(token, flow_id)
+        await self.runner.drive(flow, m.AnyHeight())
+        self._changed(flow)
         return flow
 
     async def dropoff_cancel(self, token: str | None, flow_id: str) -> Flow:
@@ -344,7 +351,7 @@ class Locker:
             raise BadRequest(
                 "invalid_field", "parcel must be a parcel id (an integer)", field="parcel"
             )
-        if session.flow is not None and session.flow.active:
+        if session.flow is not None and session.flow.at_door:
             raise FlowError("door_in_progress", "finish the open door first")
         reservation = await self.db(
             self.store.access.reserve_for_collect, session.courier.id, parcel_id, self.unreachable()

@@ -43,9 +43,31 @@ def test_low_reach_is_preferred_when_asked_and_kept_free_otherwise() -> None:
     assert _chosen({"S2"}, "S") == "S2"  # a low one rather than none
 
 
+def test_a_courier_who_needs_a_low_compartment_gets_only_a_low_one() -> None:
+    bank = [*BANK, _comp("M2", "M", 2, 1, low=True)]
+
+    def chosen(free: set[str], size: str) -> str | None:
+        comp = rules.choose(bank, free, size, ORDER, prefer_low=True)
+        return None if comp is None else comp.id
+
+    # A larger low one rather than a smaller one out of reach; none rather than a high one.
+    assert chosen({"S1", "M1", "M2", "L1"}, "S") == "M2"
+    assert chosen({"S1", "M1", "L1"}, "S") is None
+    assert chosen({"S1", "S2", "M2"}, "S") == "S2"
+
+
 def test_a_released_compartment_is_free_at_once_only_if_its_door_never_opened() -> None:
     assert rules.released(Intent.PENDING) == (Intent.DONE, Comp.FREE)
     assert rules.released(Intent.OPENED) == (Intent.RELEASED, None)
+
+
+def test_a_drop_off_cancelled_after_its_pulse_is_free_only_once_shut_and_latched() -> None:
+    assert rules.released(Intent.PENDING, shut_first=True) == (Intent.RELEASED, None)
+    assert rules.released(Intent.OPENED, shut_first=True) == (Intent.RELEASED, None)
+    assert rules.shut_after_cancel(latched=True) == (Comp.FREE, None)
+    assert rules.shut_after_cancel(latched=False) == (Comp.NEEDS_CHECK, "not_latched")
+    assert rules.shut_after_cancel(True, item=False) == (Comp.FREE, None)
+    assert rules.shut_after_cancel(True, item=True) == (Comp.NEEDS_CHECK, "item_left_inside")
 
 
 @pytest.mark.parametrize(

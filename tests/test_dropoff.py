@@ -3,6 +3,7 @@
 import pytest
 
 from drivers.kerong import cu16
+from lockerd.domain import Door
 from lockerd.errors import BadRequest, FlowError, Unauthorized
 
 
@@ -50,6 +51,50 @@ async def test_lower_compartment_is_preferred_when_asked(rig) -> None:
     token = await rig.courier()
     flow = await rig.api.dropoff_scan(token, "PCL1", "M", prefer_low=True)
     assert flow.compartment == "M2"
+
+
+async def test_a_low_compartment_of_a_larger_size_rather_than_one_out_of_reach(rig) -> None:
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S", prefer_low=True)
+    assert (flow.state, flow.compartment) == ("opening", "M2")
+    assert rig.state("M2") == "reserved"
+    assert rig.state("S1") == "free"
+
+
+async def test_no_low_compartment_free_asks_the_courier_first(rig) -> None:
+    assert await rig.stored("PCL1", "M") == "M1"
+    assert await rig.stored("PCL2", "M") == "M2"
+    token = await rig.courier()
+    frames = len(rig.unlock_frames())
+    flow = await rig.api.dropoff_scan(token, "PCL3", "M", prefer_low=True)
+    # Nothing is reserved or pulsed while the courier decides.
+    assert (flow.state, flow.compartment, flow.offered_size) == ("no_low", None, "M")
+    assert flow.error is not None
+    assert (flow.error["code"], flow.error["compartment"]) == ("no_low_compartment", "L1")
+    assert len(rig.unlock_frames()) == frames
+    assert rig.state("L1") == "free"
+    with pytest.raises(FlowError) as info:
+        await rig.api.dropoff_size(token, flow.id, "L")
+    assert info.value.code == "wrong_state"
+    # The courier takes the compartment out of reach: it is reserved and pulsed.
+    await rig.api.dropoff_any_height(token, flow.id)
+    assert (flow.state, flow.compartment, flow.error) == ("opening", "L1", None)
+    assert rig.state("L1") == "reserved"
+    assert len(rig.unlock_frames()) == frames + 1
+    with pytest.raises(FlowError) as info:
+        await rig.api.dropoff_any_height(token, flow.id)
+    assert info.value.code == "wrong_state"
+
+
+async def test_no_low_compartment_free_and_the_courier_cancels(rig) -> None:
+    await rig.stored("PCL1", "M")
+    await rig.stored("PCL2", "M")
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL3", "S", prefer_low=True)
+    assert (flow.state, flow.error and flow.error["compartment"]) == ("no_low", "S1")
+    await rig.api.dropoff_cancel(token, flow.id)
+    assert flow.state == "cancelled"
+    assert [rig.state(c) for c in ("S1", "S2", "L1")] == ["free", "free", "free"]
 
 
 async def test_full_locker_says_so(rig) -> None:
@@ -199,6 +244,78 @@ async def test_cancel_before_the_door_opens_frees_the_compartment(rig) -> None:
     flow = await rig.api.dropoff_scan(token, "PCL1", "S")
     await rig.api.dropoff_cancel(token, flow.id)
     assert (flow.state, rig.state("S1")) == ("cancelled", "free")
+
+
+async def test_cancel_while_the_latch_is_out_frees_the_compartment_only_latched(rig) -> None:
+    """Cancelled at once after the pulse, nobody at the door: the compartment is given
+    back only once the pulse is over and a fresh read finds the latch caught again."""
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    assert not rig.door("S1").latched  # the pulse holds the latch out
+    await rig.api.dropoff_cancel(token, flow.id)
+    assert (flow.state, rig.state("S1")) == ("cancelled", "free")
+    assert rig.door("S1").latched
+    assert rig.event_types()[-2:] == ["dropoff.released", "door.closed"]
+
+
+async def test_cancel_after_the_door_opened_waits_for_it_to_close(rig) -> None:
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    await rig.person_opens("S1")
+    await rig.api.dropoff_cancel(token, flow.id)
+    # The courier is asked to shut it; the compartment is not offered meanwhile.
+    assert (flow.state, flow.compartment, rig.state("S1")) == ("closing", "S1", "open")
+    assert await rig.stored("PCL2", "S") == "S2"
+    with pytest.raises(FlowError) as info:
+        await rig.api.dropoff_cancel(token, flow.id)
+    assert info.value.code == "wrong_state"
+    with pytest.raises(FlowError) as info:  # this courier's door is still open
+        await rig.api.dropoff_scan(token, "PCL3", "S")
+    assert info.value.code == "door_in_progress"
+    await rig.person_closes("S1")
+    assert (flow.state, rig.state("S1")) == ("cancelled", "free")
+    assert rig.store.parcels.newest_id("PCL1") is None
+
+
+async def test_cancel_while_the_door_is_being_pulled_open_waits_for_it(rig) -> None:
+    """The door moved under a hand during the pulse, before the poller saw it: the fresh
+    read finds it open, so the flow waits for the door cycle (no forced-door alarm)."""
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    assert rig.door("S1").open()
+    await rig.api.dropoff_cancel(token, flow.id)
+    assert flow.state == "closing"
+    assert rig.state("S1") in ("reserved", "open")  # not free: the door is open
+    await rig.seen("S1", Door.OPEN)
+    assert (flow.state, rig.state("S1")) == ("closing", "open")
+    await rig.person_closes("S1")
+    assert (flow.state, rig.state("S1")) == ("cancelled", "free")
+    assert "door.forced" not in rig.event_types()
+
+
+async def test_a_cancelled_door_left_open_raises_the_alarm(rig) -> None:
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    await rig.person_opens("S1")
+    await rig.api.dropoff_cancel(token, flow.id)
+    await rig.clock.advance(rig.config.timing.door_left_open_s + 1)
+    assert (flow.state, flow.alarm) == ("closing", "left_open")
+    assert "door.left_open" in rig.event_types()
+    await rig.person_closes("S1")
+    assert (flow.state, rig.state("S1")) == ("cancelled", "needs_check")
+
+
+async def test_a_cancelled_door_whose_latch_does_not_catch_needs_a_check(rig) -> None:
+    """The latch stays out behind a door that reads shut (ajar, or a lock that did not
+    catch): the courier is asked to shut it, then the compartment waits for a check."""
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    rig.door("S1").latch_broken = True
+    await rig.api.dropoff_cancel(token, flow.id)
+    assert (flow.state, rig.state("S1")) == ("closing", "reserved")
+    await rig.clock.advance(rig.config.timing.door_open_timeout_s + 1)
+    assert (flow.state, rig.state("S1")) == ("cancelled", "needs_check")
+    assert rig.store.compartments.get("S1").reason == "not_latched"
 
 
 async def test_scanning_a_parcel_already_stored_is_refused(rig) -> None:

@@ -179,6 +179,21 @@ async def test_a_dropoff_with_nothing_inside_is_an_alarm_not_a_parcel(items_rig)
     assert not rig.store.parcels.notices()
 
 
+async def test_a_cancelled_dropoff_with_the_parcel_left_inside_needs_a_check(items_rig) -> None:
+    rig = items_rig
+    token = await rig.courier()
+    rig.door("S1").hand = True
+    flow = await rig.api.dropoff_scan(token, "EVD00012", "S")
+    await rig.person_opens("S1", put_in=True)
+    await rig.api.dropoff_cancel(token, flow.id)
+    assert flow.state == "closing"
+    await rig.person_closes("S1")  # ...with the parcel still inside
+    assert (flow.state, flow.error["code"]) == ("failed", "item_left_inside")
+    assert rig.store.compartments.get("S1").reason == "item_left_inside"
+    assert rig.state("S1") == "needs_check"
+    assert "parcel.stored" not in rig.event_types()
+
+
 async def test_a_pickup_completes_when_the_parcel_is_gone(items_rig) -> None:
     rig = items_rig
     assert await rig.stored("EVD00012", "M") == "M1"

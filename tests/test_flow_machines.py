@@ -31,6 +31,8 @@ def test_states_are_the_kiosk_api_strings() -> None:
         "offer_size",
         "no_larger_size",
         "did_not_open",
+        "no_low",
+        "closing",
         "opening",
         "open",
         "stored",
@@ -261,6 +263,36 @@ def test_the_door_did_not_open_is_refused_unless_opening(state: State) -> None:
     assert info.value.code == "wrong_state"
 
 
+def test_no_low_compartment_free_waits_for_the_courier() -> None:
+    flow = dropoff(prefer_low=True)
+    assert step(flow, m.NoLowFree("M", "C1")) == []
+    assert (flow.state, flow.offered_size, flow.compartment) == (State.NO_LOW, "M", None)
+    assert flow.error == {
+        "code": "no_low_compartment",
+        "message": "no low compartment is free for M",
+        "compartment": "C1",
+    }
+    assert step(flow, m.AnyHeight()) == [m.Reserve("M")]
+    assert flow.prefer_low is False
+    step(flow, m.Reserved("C1", 9, "M"))
+    assert (flow.state, flow.error, flow.offered_size) == (State.OPENING, None, None)
+
+
+@pytest.mark.parametrize("state", [State.NEED_SIZE, State.OPENING, State.DID_NOT_OPEN])
+def test_any_height_is_refused_unless_asked(state: State) -> None:
+    flow = dropoff(state, prefer_low=True, offered_size="M")
+    with pytest.raises(FlowError) as info:
+        step(flow, m.AnyHeight())
+    assert (info.value.code, flow.prefer_low) == ("wrong_state", True)
+
+
+def test_a_cancel_while_no_low_one_is_asked_for_is_not_undone() -> None:
+    flow = dropoff(prefer_low=True)
+    step(flow, m.Cancel())
+    assert step(flow, m.NoLowFree("M", "C1")) == []
+    assert (flow.state, flow.error) == (State.CANCELLED, None)
+
+
 # -- does not fit, cancel ----------------------------------------------------------------
 
 
@@ -287,20 +319,77 @@ def test_does_not_fit_needs_an_open_door(state: State) -> None:
     assert info.value.code == "door_not_open"
 
 
-@pytest.mark.parametrize("state", [State.OPENING, State.OPEN])
-def test_cancelling_an_active_drop_off_releases_its_compartment(state: State) -> None:
+def test_cancelling_an_open_door_waits_for_it_to_close() -> None:
+    """Issue 14: cancelled after the latch released, the compartment is given back only
+    when its door is seen shut (it was released, and free, at once)."""
     flow = opening()
-    flow.state = state
+    step(flow, m.DoorOpened())
     assert step(flow, m.Cancel()) == [
         m.CancelTimer(),
-        m.Release(7, "cancelled"),
+        m.Release(7, "cancelled", shut_first=True),
+        m.Publish(),
+    ]
+    assert (flow.state, flow.compartment) == (State.CLOSING, "M1")
+    assert step(flow, m.LeftOpen()) == [m.Publish()]
+    assert flow.alarm == "left_open"
+    assert step(flow, m.DoorClosed("released")) == [m.CancelTimer(), m.Forget("M1"), m.Publish()]
+    assert flow.state == State.CANCELLED
+
+
+def test_cancelling_while_opening_reads_the_door_once_the_pulse_is_over() -> None:
+    flow = opening()
+    assert step(flow, m.Cancel()) == [
+        m.CancelTimer(),
+        m.Release(7, "cancelled", shut_first=True),
+        m.CheckShut(),
+    ]
+    assert step(flow, m.ShutChecked(shut=True, open=False)) == [
+        m.SettleCancelled(7, latched=True),
         m.Forget("M1"),
         m.Publish(),
     ]
     assert flow.state == State.CANCELLED
 
 
-@pytest.mark.parametrize("state", [State.NEED_SIZE, State.OFFER_SIZE, State.DID_NOT_OPEN])
+def test_a_cancelled_door_not_shut_is_waited_for_then_checked() -> None:
+    flow = opening()
+    step(flow, m.Cancel())
+    assert step(flow, m.ShutChecked(shut=False, open=False)) == [m.ArmTimer(), m.Publish()]
+    assert flow.state == State.CLOSING
+    assert step(flow, m.DoorTimeout()) == [m.CheckShut(again=True)]
+    assert step(flow, m.ShutChecked(shut=False, open=True, again=True)) == [m.ArmTimer()]
+    assert step(flow, m.ShutChecked(shut=False, open=False, again=True)) == [
+        m.SettleCancelled(7, latched=False),
+        m.Forget("M1"),
+        m.Publish(),
+    ]
+    assert flow.state == State.CANCELLED
+
+
+def test_a_cancelled_door_seen_open_is_settled_by_its_closing() -> None:
+    flow = opening()
+    step(flow, m.Cancel())
+    assert step(flow, m.DoorOpened()) == [m.CancelTimer(), m.Publish()]
+    assert flow.state == State.CLOSING
+    assert step(flow, m.DoorClosed("item_left_inside"))[-1] == m.Publish()
+    assert flow.state == State.FAILED
+    assert flow.error is not None and flow.error["code"] == "item_left_inside"
+
+
+@pytest.mark.parametrize(
+    "event", [m.Cancel(), m.SizeChosen("M"), m.DoesntFit("M"), m.CourierSaysNotOpen(False)]
+)
+def test_a_closing_drop_off_takes_no_requests(event: m.FlowEvent) -> None:
+    flow = opening()
+    step(flow, m.Cancel())
+    with pytest.raises(FlowError) as info:
+        step(flow, event)
+    assert (info.value.code, flow.state) == ("wrong_state", State.CLOSING)
+
+
+@pytest.mark.parametrize(
+    "state", [State.NEED_SIZE, State.OFFER_SIZE, State.DID_NOT_OPEN, State.NO_LOW]
+)
 def test_cancelling_while_choosing_a_size(state: State) -> None:
     flow = dropoff(state)
     assert step(flow, m.Cancel()) == [m.Publish()]

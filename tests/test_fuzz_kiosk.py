@@ -41,6 +41,7 @@ ROUTES = [
     "/api/dropoffs/{id}/size",
     "/api/dropoffs/{id}/doesnt-fit",
     "/api/dropoffs/{id}/door-did-not-open",
+    "/api/dropoffs/{id}/any-height",
     "/api/dropoffs/{id}/cancel",
     "/api/collections",
     "/api/collections/{id}",
@@ -206,6 +207,7 @@ ENDPOINTS = {
     "/api/collections": ["parcel"],
     "/api/pickups": ["code", "token", "scan"],
     "/api/dropoffs/0000000000000000/size": ["size"],
+    "/api/dropoffs/0000000000000000/any-height": [],
     "/api/dropoffs/0000000000000000/cancel": [],
 }
 values = st.one_of(

@@ -130,6 +130,53 @@ async def test_every_screen_fits_every_display(tmp_path, browser) -> None:
             await _walk(kiosk, f"fit-{language}", f"FIT{turn}", size, language)
 
 
+async def _fill_low(daemon: Daemon) -> None:
+    """Every low compartment (A3, A4, B3, B4) holds a parcel."""
+    events = await daemon.events(after=0)
+    _, login = await daemon.call("POST", "/api/courier/login", {"code": "1234"})
+    for turn, size in enumerate("MLML"):
+        body = {"barcode": f"LOW{turn:04}", "size": size, "prefer_low": True}
+        _, flow = await daemon.call("POST", "/api/dropoffs", body, login["token"])
+        await events.flow(flow["id"], "open")
+        await daemon.call("POST", f"/api/demo/doors/{flow['compartment']}/close")
+        await events.flow(flow["id"], "stored")
+    await events.close()
+
+
+async def test_the_courier_s_questions_fit_every_display(tmp_path, browser) -> None:
+    """No low compartment free: the question; a drop-off cancelled at an open door: shut
+    it. Each in each language at every size."""
+    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
+        await _fill_low(daemon)
+        page = await browser.new_page(viewport={"width": 800, "height": 480})
+        kiosk = await Kiosk(page, daemon).open()
+        await page.add_style_tag(content=PRODUCTION)
+        await kiosk.log_in()
+        await page.click("#low")
+        await kiosk.type_on("barcode-pad", "JJD0001")
+        await page.click("#barcode-ok")
+        await kiosk.screen("no-low")
+        await _every_display(kiosk, "no-low")
+        # Taken after all, the door springs ajar, and the courier cancels: shut it.
+        await page.click("#no-low-use")
+        door = await kiosk.opened_door()
+        await page.wait_for_selector("#door-doesnt-fit:not([hidden])")
+        await page.click("#door-cancel")
+        await page.wait_for_selector("#door-cancel[hidden]", state="attached")
+        await kiosk.shows("#door-title", re.compile(f"(Close the door of|Tür von Fach) {door}"))
+        await _every_display(kiosk, "door-closing")
+
+
+async def _every_display(kiosk: Kiosk, screen: str) -> None:
+    """The screen shown, checked in each language at every size."""
+    for language in ("en", "de"):
+        await kiosk.page.click(f"#languages button[data-lang={language}]")
+        await kiosk.page.wait_for_selector(f"html[lang={language}]")
+        for width, height in SIZES:
+            await kiosk.page.set_viewport_size({"width": width, "height": height})
+            await kiosk.fits(f"fit-{width}x{height}-{language}-{screen}")
+
+
 async def test_a_screen_change_leaves_the_page_unscrolled(tmp_path, browser) -> None:
     """Beside the demo panel the page is longer than the display; scrolled down to the
     panel, a screen change brings the kiosk back to the top."""

@@ -210,7 +210,11 @@ async def test_a_lower_compartment_for_a_courier_who_asks(tmp_path, browser) -> 
         # JJD0001 is M: B2 is the first M, A3 the first low-reach M.
         assert await kiosk.opened_door() == "A3"
         assert await kiosk.text("#door-where") == "Column 1, row 3"
+        await kiosk.shows("#door-title", "Compartment A3 is open")  # it sprang ajar
         await kiosk.tap("Cancel")
+        # Cancelled at an open door: the courier shuts it before the next parcel.
+        await kiosk.shows("#door-title", "Close the door of A3")
+        await kiosk.person("A3", "close")
         await kiosk.screen("courier")
 
 

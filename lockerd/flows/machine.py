@@ -10,229 +10,92 @@ next event. An event the flow's state does not accept raises the kiosk's FlowErr
 Every flow opens a door the same way (``Opening``): a committed intent is pulsed, the
 door must be seen open within the timeout, else one status-checked re-pulse and a
 second window, else the compartment goes out of service. A drop-off (``DropOff``)
-adds choosing a size, "does not fit", "the door did not open", cancelling, and what
-happens after a door that would not open.
+adds choosing a size, asking when no low compartment is free, "does not fit", "the
+door did not open", cancelling (after the pulse: the door seen shut first), and what
+happens after a door that would not open. The events and decisions themselves are
+``lockerd.flows.steps``'s, re-exported here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from lockerd.errors import FlowError
 from lockerd.flows.record import Flow, Kind, State, check_size, next_size
-
-# -- events: what happened --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scanned:
-    """A courier scanned a parcel to drop off; ``size`` chosen or announced, or None."""
-
-    size: str | None
-
-
-@dataclass(frozen=True)
-class SizeChosen:
-    """The courier chose a size (unchecked, as the kiosk sent it)."""
-
-    size: object
-
-
-@dataclass(frozen=True)
-class Reserved:
-    """A compartment was reserved and its unlock intent committed."""
-
-    compartment: str
-    intent: int
-    size: str
-
-
-@dataclass(frozen=True)
-class ReserveFailed:
-    """No compartment could be reserved (a FlowError's code and message)."""
-
-    code: str
-    message: str
-
-
-@dataclass(frozen=True)
-class DoorOpened:
-    """The flow's door was seen open under its intent."""
-
-
-@dataclass(frozen=True)
-class DoorClosed:
-    """The flow's door closed and the store completed the door cycle as ``completed``."""
-
-    completed: str
-    parcel: int | None = None
-
-
-@dataclass(frozen=True)
-class LeftOpen:
-    """The flow's door stayed open too long."""
-
-
-@dataclass(frozen=True)
-class DoorTimeout:
-    """The door was not seen open in time (``courier_here``: the courier says so)."""
-
-    courier_here: bool = False
-
-
-@dataclass(frozen=True)
-class RetryOutcome:
-    """What the status-checked re-pulse did: ``pulsed``, ``released``, ``open`` or
-    ``unreadable`` (the status could not be read: no re-pulse)."""
-
-    outcome: str
-    courier_here: bool = False
-
-
-@dataclass(frozen=True)
-class RoomChecked:
-    """Whether another compartment of the flow's size is free, after ``failed`` would
-    not open."""
-
-    room: bool
-    failed: str
-
-
-@dataclass(frozen=True)
-class DoesntFit:
-    """The courier says the parcel does not fit (the open compartment's size, if any)."""
-
-    compartment_size: str | None
-
-
-@dataclass(frozen=True)
-class CourierSaysNotOpen:
-    """The courier says the door did not open; ``lock_switch_only``: the door is sensed
-    by the lock's switch alone (which reads open once the latch is released)."""
-
-    lock_switch_only: bool
-
-
-@dataclass(frozen=True)
-class Cancel:
-    """The courier cancels the drop-off."""
-
-
-FlowEvent = (
-    Scanned
-    | SizeChosen
-    | Reserved
-    | ReserveFailed
-    | DoorOpened
-    | DoorClosed
-    | LeftOpen
-    | DoorTimeout
-    | RetryOutcome
-    | RoomChecked
-    | DoesntFit
-    | CourierSaysNotOpen
-    | Cancel
+from lockerd.flows.steps import (
+    AnyHeight,
+    ArmTimer,
+    Cancel,
+    CancelTimer,
+    CheckRoom,
+    CheckShut,
+    CourierSaysNotOpen,
+    Decision,
+    DoesntFit,
+    DoorClosed,
+    DoorOpened,
+    DoorTimeout,
+    FlowEvent,
+    Forget,
+    LeftOpen,
+    NoLowFree,
+    Publish,
+    Pulse,
+    RecordPulse,
+    Release,
+    Reserve,
+    Reserved,
+    ReserveFailed,
+    RetryOutcome,
+    RetryPulse,
+    RoomChecked,
+    Scanned,
+    SettleCancelled,
+    ShutChecked,
+    SizeChosen,
+    UnlockFailed,
+    Watch,
 )
 
-# -- decisions: what the locker must do -------------------------------------------------
+__all__ = [
+    "FINISHED",
+    "MISMATCH",
+    "AnyHeight",
+    "ArmTimer",
+    "Cancel",
+    "CancelTimer",
+    "CheckRoom",
+    "CheckShut",
+    "CourierSaysNotOpen",
+    "Decision",
+    "DoesntFit",
+    "DoorClosed",
+    "DoorOpened",
+    "DoorTimeout",
+    "DropOff",
+    "FlowEvent",
+    "Forget",
+    "LeftOpen",
+    "NoLowFree",
+    "Opening",
+    "Publish",
+    "Pulse",
+    "RecordPulse",
+    "Release",
+    "Reserve",
+    "ReserveFailed",
+    "Reserved",
+    "RetryOutcome",
+    "RetryPulse",
+    "RoomChecked",
+    "Scanned",
+    "SettleCancelled",
+    "ShutChecked",
+    "SizeChosen",
+    "UnlockFailed",
+    "Watch",
+    "abandon",
+    "machine",
+]
 
-
-@dataclass(frozen=True)
-class Reserve:
-    """Reserve a compartment of ``size`` for the drop-off (answer: Reserved). With
-    ``or_fail`` a refusal becomes ReserveFailed; without, it goes to the caller."""
-
-    size: str
-    or_fail: bool = False
-
-
-@dataclass(frozen=True)
-class Watch:
-    """Route ``compartment``'s door changes to this flow."""
-
-    compartment: str
-
-
-@dataclass(frozen=True)
-class Forget:
-    """Stop routing ``compartment``'s door changes to this flow."""
-
-    compartment: str
-
-
-@dataclass(frozen=True)
-class Pulse:
-    """Pulse the flow's lock (try ``attempt``) and record it when it went out."""
-
-    attempt: int
-
-
-@dataclass(frozen=True)
-class RetryPulse:
-    """Read the lock's status and re-pulse if it is still caught (answer: RetryOutcome)."""
-
-    courier_here: bool = False
-
-
-@dataclass(frozen=True)
-class RecordPulse:
-    """Record that the re-pulse ``attempt`` went out."""
-
-    attempt: int
-
-
-@dataclass(frozen=True)
-class ArmTimer:
-    """Start the door-open timeout (answer, when it fires: DoorTimeout)."""
-
-
-@dataclass(frozen=True)
-class CancelTimer:
-    """Stop the door-open timeout."""
-
-
-@dataclass(frozen=True)
-class Release:
-    """Give the compartment of ``intent`` back (``reason``: doesnt_fit, cancelled)."""
-
-    intent: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class UnlockFailed:
-    """The door of ``intent`` never opened: its compartment goes out of service."""
-
-    intent: int
-
-
-@dataclass(frozen=True)
-class CheckRoom:
-    """Ask whether a compartment of ``size`` is free (answer: RoomChecked)."""
-
-    size: str
-    failed: str
-
-
-@dataclass(frozen=True)
-class Publish:
-    """Publish the flow's new view."""
-
-
-Decision = (
-    Reserve
-    | Watch
-    | Forget
-    | Pulse
-    | RetryPulse
-    | RecordPulse
-    | ArmTimer
-    | CancelTimer
-    | Release
-    | UnlockFailed
-    | CheckRoom
-    | Publish
-)
 
 #: What a flow became when its door closed, by what the door cycle completed.
 FINISHED = {"stored": State.STORED, "remote": State.CLOSED, "service": State.CLOSED}
@@ -328,8 +191,10 @@ class DropOff(Opening):
         self.sizes = sizes
 
     def step(self, flow: Flow, event: FlowEvent) -> list[Decision]:
+        if flow.state == State.CLOSING:
+            return self._closing(flow, event)
         if flow.state == State.CANCELLED and isinstance(
-            event, RoomChecked | Reserved | ReserveFailed
+            event, RoomChecked | Reserved | ReserveFailed | NoLowFree | ShutChecked
         ):
             # The courier cancelled while the store was being asked: nothing more
             # happens, and a compartment reserved meanwhile is given back.
@@ -350,6 +215,10 @@ class DropOff(Opening):
                 return []
             case RoomChecked():
                 return self._room_checked(flow, event)
+            case NoLowFree():
+                return self._no_low(flow, event)
+            case AnyHeight():
+                return self._any_height(flow)
             case DoesntFit():
                 return self._doesnt_fit(flow, event.compartment_size)
             case CourierSaysNotOpen():
@@ -367,6 +236,22 @@ class DropOff(Opening):
         if flow.state not in waiting:
             raise FlowError("wrong_state", f"this drop-off is {flow.state}, not waiting for a size")
         return [Reserve(check_size(size, self.sizes, flow.offered_size))]
+
+    def _no_low(self, flow: Flow, event: NoLowFree) -> list[Decision]:
+        """Nothing is reserved while the courier decides: another compartment, or cancel."""
+        flow.state, flow.offered_size = State.NO_LOW, event.size
+        flow.error = {
+            "code": "no_low_compartment",
+            "message": f"no low compartment is free for {event.size}",
+            "compartment": event.compartment,
+        }
+        return []
+
+    def _any_height(self, flow: Flow) -> list[Decision]:
+        if flow.state != State.NO_LOW or flow.offered_size is None:
+            raise FlowError("wrong_state", f"this drop-off is {flow.state}, not asking")
+        flow.prefer_low = False
+        return [Reserve(flow.offered_size)]
 
     def _doesnt_fit(self, flow: Flow, compartment_size: str | None) -> list[Decision]:
         if flow.state != State.OPEN or flow.intent is None or flow.compartment is None:
@@ -392,11 +277,59 @@ class DropOff(Opening):
     def _cancel(self, flow: Flow) -> list[Decision]:
         if flow.state in (State.STORED, State.CANCELLED, State.FAILED):
             raise FlowError("wrong_state", f"this drop-off is already {flow.state}")
-        decisions: list[Decision] = []
-        if flow.active and flow.intent is not None and flow.compartment is not None:
-            decisions = [CancelTimer(), Release(flow.intent, "cancelled"), Forget(flow.compartment)]
+        if flow.active and flow.intent is not None:
+            return self._close_first(flow, flow.intent)
         flow.state = State.CANCELLED
-        return [*decisions, Publish()]
+        return [Publish()]
+
+    def _close_first(self, flow: Flow, intent: int) -> list[Decision]:
+        """Cancelled once its lock was pulsed: the latch may be out and the door ajar, so
+        the compartment is given back only once its door is seen shut. An open door's
+        closing does it (left open, the alarm comes as for any door); a door not seen
+        open is read once the pulse is over."""
+        opened = flow.state == State.OPEN
+        flow.state = State.CLOSING
+        decisions: list[Decision] = [CancelTimer(), Release(intent, "cancelled", shut_first=True)]
+        return [*decisions, Publish() if opened else CheckShut()]
+
+    def _closing(self, flow: Flow, event: FlowEvent) -> list[Decision]:
+        """Cancelled, waiting for the door to be seen shut; requests are refused."""
+        match event:
+            case ShutChecked():
+                return self._shut_checked(flow, event)
+            case DoorOpened():
+                return [CancelTimer(), Publish()]  # its closing settles it now
+            case DoorClosed():
+                return self._closed_after_cancel(flow, event.completed)
+            case DoorTimeout():
+                return [CheckShut(again=True)]
+            case LeftOpen():
+                flow.alarm = "left_open"
+                return [Publish()]
+            case Cancel() | SizeChosen() | DoesntFit() | CourierSaysNotOpen() | AnyHeight():
+                raise FlowError("wrong_state", "this drop-off is cancelled: close its door")
+        return []
+
+    def _shut_checked(self, flow: Flow, event: ShutChecked) -> list[Decision]:
+        """Shut and latched: free now. Open, or the first read: wait (the courier is
+        asked to shut it). Still unlatched behind a shut door after the wait: a check."""
+        assert flow.intent is not None and flow.compartment is not None
+        if not event.shut and (event.open or not event.again):
+            return [ArmTimer()] if event.again else [ArmTimer(), Publish()]
+        decisions: list[Decision] = [SettleCancelled(flow.intent, event.shut)]
+        flow.state = State.CANCELLED
+        return [*decisions, Forget(flow.compartment), Publish()]
+
+    def _closed_after_cancel(self, flow: Flow, completed: str) -> list[Decision]:
+        """The door closed: cancelled; or failed where the item sensor still sees
+        something inside (the compartment needs a check)."""
+        assert flow.compartment is not None
+        flow.state = State.CANCELLED
+        if completed != "released":
+            flow.state = State.FAILED
+            message = f"something was left in {flow.compartment}; it will be checked"
+            flow.error = {"code": completed, "message": message}
+        return [CancelTimer(), Forget(flow.compartment), Publish()]
 
     def _give_up(self, flow: Flow, courier_here: bool) -> list[Decision]:
         """A drop-off goes on to another compartment only when the courier is at the

@@ -37,6 +37,8 @@ class State(StrEnum):
     OFFER_SIZE = "offer_size"  #: drop-off: did not fit, a larger size is offered
     NO_LARGER_SIZE = "no_larger_size"  #: drop-off: did not fit, nothing larger exists
     DID_NOT_OPEN = "did_not_open"  #: drop-off: a door never opened, nobody said so
+    NO_LOW = "no_low"  #: drop-off: no low compartment free; the courier may take another
+    CLOSING = "closing"  #: drop-off: cancelled after its pulse, waiting for the door shut
     OPENING = "opening"  #: pulsed, waiting for the door to be seen open
     OPEN = "open"  #: the door is open
     STORED = "stored"  #: drop-off: the door closed on the parcel
@@ -53,12 +55,15 @@ class Flow:
 
     Drop-off states: ``need_size`` -> ``opening`` -> ``open`` -> ``stored``;
     from ``open``, "does not fit" goes to ``offer_size`` (or
-    ``no_larger_size``); a door that never opened while nobody told the kiosk
-    goes to ``did_not_open``, where the courier posts a size to try another
-    compartment; ``failed`` and ``cancelled`` end it. Pickup (a
-    resident) and collect (a courier taking back an expired parcel) states:
-    ``opening`` -> ``open`` -> ``collected``, or ``failed``. Service and remote
-    openings: ``opening`` -> ``open`` -> ``closed``, or ``failed``.
+    ``no_larger_size``); a courier who needs a low compartment where none
+    is free is asked in ``no_low`` (``any-height`` takes another); a door
+    that never opened while nobody told the kiosk goes to ``did_not_open``,
+    where the courier posts a size to try another compartment; cancelled
+    after its lock was pulsed it waits in ``closing`` for its door to be seen
+    shut; ``failed`` and ``cancelled`` end it. Pickup (a resident) and collect (a courier
+    taking back an expired parcel) states: ``opening`` -> ``open`` ->
+    ``collected``, or ``failed``. Service and remote openings: ``opening``
+    -> ``open`` -> ``closed``, or ``failed``.
     """
 
     kind: Kind
@@ -81,10 +86,17 @@ class Flow:
     timer: Timer | None = field(default=None, repr=False)
 
     ACTIVE = (State.OPENING, State.OPEN)
+    #: The flow still has a door of its own: opening, open, or (a drop-off cancelled
+    #: after its pulse) waiting to be seen shut.
+    AT_DOOR = (*ACTIVE, State.CLOSING)
 
     @property
     def active(self) -> bool:
         return self.state in self.ACTIVE
+
+    @property
+    def at_door(self) -> bool:
+        return self.state in self.AT_DOOR
 
     def cancel_timer(self) -> None:
         if self.timer is not None:

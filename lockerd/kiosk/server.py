@@ -63,6 +63,7 @@ class KioskLocker(Protocol):
     async def dropoff_size(self, token: str | None, flow_id: str, size: object) -> Flow: ...
     async def dropoff_doesnt_fit(self, token: str | None, flow_id: str) -> Flow: ...
     async def dropoff_door_did_not_open(self, token: str | None, flow_id: str) -> Flow: ...
+    async def dropoff_any_height(self, token: str | None, flow_id: str) -> Flow: ...
     async def dropoff_cancel(self, token: str | None, flow_id: str) -> Flow: ...
     def own_dropoff(self, token: str | None, flow_id: str) -> Flow: ...
     async def pickup(self, code: object) -> Flow: ...
@@ -121,6 +122,7 @@ class KioskServer:
         r.add_post("/api/dropoffs/{id}/size", self.dropoff_size)
         r.add_post("/api/dropoffs/{id}/doesnt-fit", self.doesnt_fit)
         r.add_post("/api/dropoffs/{id}/door-did-not-open", self.did_not_open)
+        r.add_post("/api/dropoffs/{id}/any-height", self.any_height)
         r.add_post("/api/dropoffs/{id}/cancel", self.cancel)
         r.add_get("/api/collections", self.collectable)
         r.add_post("/api/collections", self.collect)
@@ -310,6 +312,11 @@ class KioskServer:
         flow = await self.locker.dropoff_door_did_not_open(
             _token(request), request.match_info["id"]
         )
+        return web.json_response(flow.view())
+
+    async def any_height(self, request: web.Request) -> web.Response:
+        await body(request, set())
+        flow = await self.locker.dropoff_any_height(_token(request), request.match_info["id"])
         return web.json_response(flow.view())
 
     async def cancel(self, request: web.Request) -> web.Response:

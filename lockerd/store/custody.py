@@ -36,17 +36,22 @@ class CustodyRepo:
         unavailable: Iterable[str] = (),
         prefer_low: bool = False,
     ) -> Reservation:
-        """Commit an unlock intent on the smallest free compartment that fits ``size``."""
+        """Commit an unlock intent on the smallest free compartment that fits ``size``
+        (a low-reach one with ``prefer_low``: ``no_low_compartment`` where none is free
+        but another is, naming it)."""
         with self._c.change() as conn:
             if self._intents.dropping_off(conn, barcode):
                 raise FlowError("already_in_progress", f"parcel {barcode} is being dropped off")
             chosen = self._choose(set(unavailable), size, prefer_low)
-            if chosen is None:
+            other = chosen or self._choose(set(unavailable), size, prefer_low=False)
+            if other is None:
                 raise FlowError(
                     "locker_full",
                     f"no free compartment of size {size} or larger",
                     size=size,
                 )
+            if chosen is None:
+                raise rules.no_low(size, other)
             intent_id = self._intents.create(
                 conn, chosen, Purpose.DROPOFF, courier, barcode=barcode, size=size
             )
@@ -63,15 +68,17 @@ class CustodyRepo:
         config = self._c.config
         return rules.choose(config.compartment, free, size, config.size_order, prefer_low)
 
-    def release(self, intent_id: int, reason: str) -> None:
+    def release(self, intent_id: int, reason: str, shut_first: bool = False) -> None:
         """The flow gives the compartment back (does not fit, cancelled).
 
         If the door was never seen open the compartment is free again at once;
-        otherwise it becomes free when the door is seen closed.
+        otherwise it becomes free when the door is seen closed. ``shut_first``: a
+        drop-off cancelled once its lock was pulsed, free only once its door is seen
+        shut (a door cycle, or :meth:`settle_cancelled`).
         """
         with self._c.change() as conn:
             intent = self._intents.require_live(intent_id)
-            state, comp_state = rules.released(intent.state)
+            state, comp_state = rules.released(intent.state, shut_first)
             self._intents.finish(conn, intent_id, state)
             if comp_state is not None:
                 self._compartments.set(conn, intent.compartment_id, comp_state)
@@ -79,6 +86,25 @@ class CustodyRepo:
                 Event.DROPOFF_RELEASED,
                 {"intent": intent_id, "compartment": intent.compartment_id, "reason": reason},
             )
+
+    def settle_cancelled(self, intent_id: int, latched: bool, item: bool | None = None) -> None:
+        """A cancelled drop-off's door, never seen open, read shut after its pulse: the
+        compartment is free if the latch caught again, else it needs a check. Nothing
+        changes where the door was seen open meanwhile (its closing settles it)."""
+        with self._c.change() as conn:
+            intent = self._intents.require_live(intent_id)
+            comp_id = intent.compartment_id
+            if intent.state != Intent.RELEASED or self._compartments.get(comp_id).state != (
+                Comp.RESERVED
+            ):
+                return
+            self._intents.finish(conn, intent_id, Intent.DONE)
+            state, reason = rules.shut_after_cancel(latched, item)
+            self._compartments.set(conn, comp_id, state, reason)
+            if reason is None:
+                self._c.event(Event.DOOR_CLOSED, {"compartment": comp_id})
+            else:
+                self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": reason})
 
     def unlock_failed(self, intent_id: int) -> None:
         """The door never opened: the compartment goes out of service."""
@@ -133,8 +159,9 @@ class CustodyRepo:
             row = self._compartments.get(comp_id)
             intent = self._intents.live(comp_id)
             self._compartments.set_door(conn, comp_id, Door.OPEN)
-            if intent is not None and intent.state == Intent.PENDING:
-                self._intents.finish(conn, intent.id, Intent.OPENED)
+            if intent is not None and self._expected_open(intent, row.state):
+                if intent.state == Intent.PENDING:
+                    self._intents.finish(conn, intent.id, Intent.OPENED)
                 self._compartments.set(conn, comp_id, Comp.OPEN)
                 self._c.event(
                     Event.DOOR_OPENED,
@@ -146,6 +173,14 @@ class CustodyRepo:
                 self._compartments.set(conn, comp_id, Comp.NEEDS_CHECK, "forced")
                 self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": "forced"})
             return DoorOpened(True)
+
+    @staticmethod
+    def _expected_open(intent: UnlockIntent, state: Comp) -> bool:
+        """A door opening under ``intent`` is no alarm: its lock was pulsed for it, even if
+        the drop-off was cancelled since (released, and the door not yet seen open)."""
+        return intent.state == Intent.PENDING or (
+            intent.state == Intent.RELEASED and state == Comp.RESERVED
+        )
 
     def door_left_open(self, comp_id: str) -> None:
         with self._c.change() as conn:

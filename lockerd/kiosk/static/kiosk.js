@@ -3,14 +3,17 @@
 import { language, languageNames, setLanguage, t } from "./i18n.js";
 import { makePad } from "./pad.js";
 import { startDemo } from "./demo.js";
+import { startCourier } from "./courier.js";
 import { drawMap, remember, toShow } from "./views.js";
 import { MORE_TIME, anyAccess, prompt, resetAccess, settings, speak, startAccess } from "./access.js";
 
 const $ = (id) => document.getElementById(id);
 const ACTIVE = ["opening", "open"];
+// At a door: opening or open, or a cancelled drop-off's door the courier must shut.
+const AT_DOOR = [...ACTIVE, "closing"];
+const DOOR_TITLE = { opening: "door.opening", open: "door.open", closing: "door.close" };
 const state = {
-  status: null, screen: "home", rerender: null, flow: null, token: null, courier: null,
-  lowReach: false, delivered: [], collectable: [], note: null, message: null,
+  status: null, screen: "home", rerender: null, flow: null, token: null, message: null,
   lastTouch: Date.now(), lastSeq: 0, demo: null,
 };
 
@@ -65,6 +68,7 @@ const FOR_SUPPORT = [
   "compartment_unreachable",
   "compartment_out_of_order",
   "parcel_not_seen",
+  "item_left_inside",
   "parcel_still_inside",
 ];
 
@@ -101,10 +105,9 @@ $("message-ok").onclick = () => state.message.then();
 // "Back" from the first step keeps the person's language and switches (`keep`).
 function goHome(keep = false) {
   if (state.token) api("POST", "/api/courier/logout").catch(() => {});
-  Object.assign(state, { token: null, courier: null, flow: null, delivered: [], lowReach: false });
+  Object.assign(state, { token: null, flow: null });
   pin.set("");
-  login.set("");
-  barcode.set("");
+  courier.reset();
   if (keep !== true) {
     resetAccess();
     if (language !== state.status.kiosk.language) switchLanguage(state.status.kiosk.language);
@@ -137,106 +140,9 @@ async function pickup(body) {
   }
 }
 
-// -- courier --------------------------------------------------------------------
+// -- courier: courier.js ---------------------------------------------------------
 
-const login = makePad($("login-pad"), $("login-display"), "keys", 64, true);
-const barcode = makePad($("barcode-pad"), $("barcode-display"), "keys", 64);
-$("go-courier").onclick = () => { login.set(""); show("login"); };
-$("login-back").onclick = () => goHome(true);
-$("login-ok").onclick = () => courierLogin({ code: login.value });
-$("courier-finish").onclick = () => goHome();
-
-async function courierLogin(body) {
-  try {
-    const answer = await api("POST", "/api/courier/login", body);
-    Object.assign(state, { token: answer.token, courier: answer.courier, delivered: [] });
-    openCourier(null);
-  } catch (err) {
-    login.set("");
-    // A courier's lock-out is its own: no word of the residents' QR codes.
-    const courierErr = err.code === "locked_out" ? { ...err, code: "courier_locked_out" } : err;
-    showError(courierErr, () => show("login"));
-  }
-}
-
-function openCourier(note) {
-  state.note = note;
-  barcode.set("");
-  $("go-collections").hidden = !state.courier.rights.includes("collect");
-  show("courier", () => {
-    $("courier-title").textContent = t("courier.hello", { name: state.courier.name || state.courier.id });
-    $("courier-note").textContent = note ? t(note.key, note.params) : "";
-    $("delivered").replaceChildren(...state.delivered.map((flow) => {
-      const item = document.createElement("li");
-      item.textContent = t("courier.delivered_item", flow);
-      return item;
-    }));
-  });
-}
-
-function courierError(err, back = () => openCourier(null)) {
-  if (err.code === "session_expired") showError(err, goHome);
-  else showError(err, back);
-}
-
-$("low").onclick = () => {
-  state.lowReach = !state.lowReach;
-  $("low").setAttribute("aria-pressed", String(state.lowReach));
-};
-$("barcode-ok").onclick = () => dropoff({ barcode: barcode.value });
-
-async function dropoff(body) {
-  try {
-    track(await api("POST", "/api/dropoffs", { ...body, prefer_low: state.lowReach }));
-  } catch (err) {
-    courierError(err);
-  }
-}
-
-async function dropoffAction(path, body) {
-  try {
-    track(await api("POST", `/api/dropoffs/${state.flow.id}/${path}`, body));
-  } catch (err) {
-    courierError(err, () => render(state.flow));
-  }
-}
-
-$("door-not-open").onclick = () => dropoffAction("door-did-not-open");
-$("door-doesnt-fit").onclick = () => dropoffAction("doesnt-fit");
-$("door-cancel").onclick = () => dropoffAction("cancel");
-$("size-cancel").onclick = () => dropoffAction("cancel");
-
-$("go-collections").onclick = () => openCollections(null);
-$("collections-back").onclick = () => openCourier(null);
-
-async function openCollections(note) {
-  try {
-    state.collectable = (await api("GET", "/api/collections")).parcels;
-  } catch (err) {
-    return courierError(err);
-  }
-  show("collections", () => {
-    $("collections-note").textContent = note ? t(note.key, note.params) : "";
-    const items = state.collectable.map((parcel) => {
-      const item = document.createElement("li");
-      const button = document.createElement("button");
-      button.textContent = t("collect.item", { compartment: parcel.compartment_id, barcode: parcel.barcode });
-      button.onclick = () => collect(parcel.id);
-      item.appendChild(button);
-      return item;
-    });
-    if (!items.length) items.push(Object.assign(document.createElement("li"), { textContent: t("collect.empty") }));
-    $("collections").replaceChildren(...items);
-  });
-}
-
-async function collect(parcelId) {
-  try {
-    track(await api("POST", "/api/collections", { parcel: parcelId }));
-  } catch (err) {
-    courierError(err, () => openCollections(null));
-  }
-}
+const courier = startCourier({ state, api, show, showMessage, showError, goHome, track, render });
 
 // -- following a flow ------------------------------------------------------------
 
@@ -248,28 +154,13 @@ function track(flow) {
 }
 
 function render(flow) {
-  const view = { barcode: flow.barcode, compartment: flow.compartment };
-  if (ACTIVE.includes(flow.state)) {
-    const instruction = { dropoff: "door.put_in", pickup: "door.take_out", collect: "door.take_back" };
-    return showDoor(flow, instruction[flow.kind]);
+  if (AT_DOOR.includes(flow.state)) {
+    const instruction = flow.state === "closing" ? "door.cancelled"
+      : { dropoff: "door.put_in", pickup: "door.take_out", collect: "door.take_back" }[flow.kind];
+    return showDoor(flow, instruction);
   }
-  if (["need_size", "offer_size", "did_not_open"].includes(flow.state)) return showSizes(flow);
+  if (flow.kind !== "pickup") return courier.render(flow);
   state.flow = null;
-  if (flow.kind === "dropoff") {
-    if (flow.state === "stored") {
-      state.delivered.push(view);
-      return openCourier({ key: "courier.stored", params: view });
-    }
-    if (flow.state === "no_larger_size") {
-      return showMessage("done.no_larger_title", "done.no_larger", {}, () => openCourier(null));
-    }
-    if (flow.state === "failed") return courierError(flow.error);
-    return openCourier(null);
-  }
-  if (flow.kind === "collect") {
-    if (flow.state === "failed") return courierError(flow.error, () => openCollections(null));
-    return openCollections({ key: "collect.done", params: view });
-  }
   if (flow.state === "failed") return showError(flow.error, goHome);
   showMessage("done.collected_title", "done.collected", {}, goHome);
   const shown = state.message;
@@ -281,38 +172,15 @@ function showDoor(flow, instruction) {
   const dropoff = flow.kind === "dropoff";
   $("door-not-open").hidden = !dropoff || flow.state !== "opening";
   $("door-doesnt-fit").hidden = !dropoff || flow.state !== "open";
-  $("door-cancel").hidden = !dropoff;
+  $("door-cancel").hidden = !dropoff || flow.state === "closing";
   $("door-alarm").hidden = flow.alarm !== "left_open";
   show("door", () => {
     const params = { compartment: flow.compartment, column: place.column, row: place.row };
-    $("door-title").textContent = t(flow.state === "open" ? "door.open" : "door.opening", params);
+    $("door-title").textContent = t(DOOR_TITLE[flow.state], params);
     $("door-where").textContent = t("door.where", params);
     const retrying = flow.state === "opening" && flow.attempt > 1;
     $("door-text").textContent = t(retrying ? "door.retry" : instruction);
     drawMap($("door-map"), state.status.compartments, flow.compartment);
-  });
-}
-
-function showSizes(flow) {
-  const sizes = state.status.sizes;
-  const from = flow.offered_size ? sizes.indexOf(flow.offered_size) : 0;
-  show("size", () => {
-    const title = flow.state === "did_not_open" ? "size.did_not_open" : flow.offered_size ? "size.larger" : "size.title";
-    $("size-title").textContent = t(title, { compartment: flow.error && flow.error.compartment });
-    $("size-for").textContent = t("size.for", { barcode: flow.barcode });
-    $("sizes").replaceChildren(...sizes.slice(from).map((size) => {
-      const button = document.createElement("button");
-      const dims = state.status.size_dimensions[size];
-      button.textContent = t("size.option", { size });
-      button.dataset.size = size;
-      if (dims && dims.height_mm) {
-        const small = document.createElement("small");
-        small.textContent = t("size.dims", { height: dims.height_mm, width: dims.width_mm, depth: dims.depth_mm });
-        button.appendChild(small);
-      }
-      button.onclick = () => dropoffAction("size", { size });
-      return button;
-    }));
   });
 }
 
@@ -321,10 +189,10 @@ function showSizes(flow) {
 function onScan(scan) {
   state.lastTouch = Date.now();
   const body = { scan: scan.id };
-  if (state.screen === "home") return scan.kind === "pickup_token" ? pickup(body) : courierLogin(body);
+  if (state.screen === "home") return scan.kind === "pickup_token" ? pickup(body) : courier.courierLogin(body);
   if (state.screen === "pin") return pickup(body);
-  if (state.screen === "login") return courierLogin(body);
-  if (state.screen === "courier") return dropoff(body);
+  if (state.screen === "login") return courier.courierLogin(body);
+  if (state.screen === "courier") return courier.dropoff(body);
 }
 
 let toastTimer = null;
@@ -369,8 +237,7 @@ function connect() {
 
 async function switchLanguage(lang) {
   await setLanguage(lang);
-  login.layout(lang);
-  barcode.layout(lang);
+  courier.layout(lang);
   for (const button of $("languages").children) {
     button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
   }
@@ -393,7 +260,7 @@ async function buildLanguages(langs) {
 function idleCheck() {
   const idleS = state.status.kiosk.idle_s * (settings.time ? MORE_TIME : 1);
   const idle = Date.now() - state.lastTouch > idleS * 1000;
-  const busy = state.flow && ACTIVE.includes(state.flow.state);
+  const busy = state.flow && AT_DOOR.includes(state.flow.state);
   const away = state.screen !== "home" || state.token || language !== state.status.kiosk.language
     || anyAccess();
   if (idle && !busy && away) goHome();
