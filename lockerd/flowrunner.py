@@ -108,21 +108,34 @@ class FlowRunner:
         await self.drive(flow, m.DoorTimeout())
 
     async def _reserve(self, flow: Flow, decision: m.Reserve) -> m.FlowEvent:
-        assert flow.courier is not None and flow.barcode is not None
         try:
-            reservation = await self.db(
-                self.store.custody.reserve_for_dropoff,
-                flow.courier,
-                flow.barcode,
-                decision.size,
-                self.bank.unavailable(),
-                flow.prefer_low,
-            )
+            reservation = await self._reservation(flow, decision.size)
         except FlowError as exc:
             if not decision.or_fail:
                 raise
             return m.ReserveFailed(exc.code, exc.message)
         return m.Reserved(reservation.compartment_id, reservation.intent_id, decision.size)
+
+    async def _reservation(self, flow: Flow, size: str) -> Reservation:
+        """A compartment of ``size`` for a courier's drop-off or the public's send."""
+        if flow.kind == Kind.SEND:
+            assert flow.outbound is not None
+            return await self.db(
+                self.store.sending.reserve,
+                flow.outbound,
+                size,
+                self.bank.unavailable(),
+                flow.prefer_low,
+            )
+        assert flow.courier is not None and flow.barcode is not None
+        return await self.db(
+            self.store.custody.reserve_for_dropoff,
+            flow.courier,
+            flow.barcode,
+            size,
+            self.bank.unavailable(),
+            flow.prefer_low,
+        )
 
     async def _pulse(self, flow: Flow, attempt: int) -> None:
         assert flow.compartment is not None and flow.intent is not None

@@ -30,6 +30,7 @@ from lockerd.flowrunner import FlowRunner
 from lockerd.flows import Flow, Kind, State, check_barcode, check_courier_code, check_size
 from lockerd.flows import machine as m
 from lockerd.reads import Reads
+from lockerd.sends import Sends
 from lockerd.store import Reservation, Store
 from lockerd.store.credentials import Courier
 from lockerd.store.records import Collectable, JournalEntry
@@ -69,6 +70,8 @@ class Locker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.runner = FlowRunner(config, store, db, bank, self._later, self._changed)
         self._qr_keys = [qrtoken.public_key(k) for k in config.pickup.qr_keys]
+        #: The public's sends and returns, and couriers collecting them.
+        self.sends = Sends(self, self._qr_keys, self._track, self._changed)
         #: Boards whose start-up read looked like wrong polarity (lockerctl status, diag).
         self.alarms: list[polarity.Suspect] = []
 

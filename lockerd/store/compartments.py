@@ -38,8 +38,10 @@ class CompartmentRepo:
 
     def holds_parcel(self, conn: sqlite3.Connection, comp_id: str) -> bool:
         row = conn.execute(
-            "SELECT 1 FROM parcels WHERE compartment_id = ? AND state IN ('stored','expired')",
-            (comp_id,),
+            "SELECT 1 FROM parcels WHERE compartment_id = ? AND state IN ('stored','expired')"
+            " UNION ALL SELECT 1 FROM outbound WHERE compartment_id = ?"
+            " AND state = 'awaiting_collection'",
+            (comp_id, comp_id),
         ).fetchone()
         return row is not None
 

@@ -34,7 +34,8 @@ def _extend(store: Store, conn: sqlite3.Connection, data: dict[str, Any]) -> Non
 
 def _courier_upsert(store: Store, conn: sqlite3.Connection, data: dict[str, Any]) -> None:
     name = data.get("name", "")
-    store.couriers.upsert(conn, data["id"], name, data["code"], data["rights"])
+    carrier = data.get("carrier", "")
+    store.couriers.upsert(conn, data["id"], name, data["code"], data["rights"], carrier)
 
 
 def _courier_revoke(store: Store, conn: sqlite3.Connection, data: dict[str, Any]) -> None:

@@ -38,6 +38,10 @@ class Command:
     signature: bytes = b""
 
 
+#: A carrier's name as couriers and send codes give it: printable ASCII, spaces allowed.
+CARRIER = re.compile(r"[ -~]{1,64}")
+
+
 def _text(value: Any, field: str, *, pattern: re.Pattern[str] | None = None) -> str:
     if not isinstance(value, str) or len(value) > TEXT_MAX or not value.isprintable():
         raise Invalid(f"{field} must be printable text of at most {TEXT_MAX} characters")
@@ -90,6 +94,7 @@ SCHEMAS: dict[str, dict[str, tuple[bool, Checker]]] = {
         "name": (False, _text),
         "code": (True, lambda v, f: _text(v, f, pattern=COURIER_CODE)),
         "rights": (True, _rights),
+        "carrier": (False, lambda v, f: _text(v, f, pattern=CARRIER)),
     },
     "courier.revoke": {"id": (True, lambda v, f: _text(v, f, pattern=COMMAND_ID))},
     "compartment.disable": {"compartment": (True, _text), "reason": (False, _text)},
