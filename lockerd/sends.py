@@ -59,15 +59,19 @@ class Sends:
         self._changed(flow)
         return flow
 
+    def flow(self, flow_id: str) -> Flow:
+        """The send ``flow_id`` (NotFound if there is none)."""
+        return self._l.flow(flow_id, Kind.SEND)
+
     async def size(self, flow_id: str, size: object) -> Flow:
         """A larger size after "does not fit", or another door after one did not open."""
-        flow = self._l.flow(flow_id, Kind.SEND)
+        flow = self.flow(flow_id)
         await self._l.runner.drive(flow, m.SizeChosen(size))
         self._changed(flow)
         return flow
 
     async def doesnt_fit(self, flow_id: str) -> Flow:
-        flow = self._l.flow(flow_id, Kind.SEND)
+        flow = self.flow(flow_id)
         comp = flow.compartment
         await self._l.runner.drive(
             flow, m.DoesntFit(comp and self._l.config.compartment_size(comp))
@@ -75,13 +79,13 @@ class Sends:
         return flow
 
     async def door_did_not_open(self, flow_id: str) -> Flow:
-        flow = self._l.flow(flow_id, Kind.SEND)
+        flow = self.flow(flow_id)
         lock_only = flow.compartment is not None and self._l.bank.door_from_lock(flow.compartment)
         await self._l.runner.drive(flow, m.CourierSaysNotOpen(lock_only))
         return flow
 
     async def cancel(self, flow_id: str) -> Flow:
-        flow = self._l.flow(flow_id, Kind.SEND)
+        flow = self.flow(flow_id)
         await self._l.runner.drive(flow, m.Cancel())
         return flow
 

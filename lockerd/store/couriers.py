@@ -17,23 +17,25 @@ class CourierRepo:
         self._c = context
 
     def add(
-        self, conn: sqlite3.Connection, courier_id: str, name: str, code: str, rights: Sequence[str]
+        self,
+        conn: sqlite3.Connection,
+        courier_id: str,
+        name: str,
+        code: str,
+        rights: Sequence[str],
+        carrier: str = "",
     ) -> bool:
         """Add a courier unless one has that id already; whether it was added."""
         if conn.execute("SELECT 1 FROM couriers WHERE id = ?", (courier_id,)).fetchone():
             return False
+        digest = self._c.key.digest("courier", code)
+        can = (int("deliver" in rights), int("collect" in rights))
         conn.execute(
-            "INSERT INTO couriers (id, name, code_hmac, can_deliver, can_collect)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (
-                courier_id,
-                name,
-                self._c.key.digest("courier", code),
-                int("deliver" in rights),
-                int("collect" in rights),
-            ),
+            "INSERT INTO couriers (id, name, code_hmac, can_deliver, can_collect, carrier)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (courier_id, name, digest, *can, carrier),
         )
-        self._c.event(Event.COURIER_ADDED, {"courier": courier_id, "rights": rights})
+        self._added(Event.COURIER_ADDED, courier_id, rights, carrier)
         return True
 
     def upsert(
@@ -68,7 +70,12 @@ class CourierRepo:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 values,
             )
-        kind = Event.COURIER_UPDATED if known else Event.COURIER_ADDED
+        self._added(
+            Event.COURIER_UPDATED if known else Event.COURIER_ADDED, courier_id, rights, carrier
+        )
+
+    def _added(self, kind: Event, courier_id: str, rights: Sequence[str], carrier: str) -> None:
+        """Journal a courier added or changed (its carrier, when it has one)."""
         data: dict[str, object] = {"courier": courier_id, "rights": rights}
         self._c.event(kind, data | ({"carrier": carrier} if carrier else {}))
 

@@ -130,7 +130,9 @@ class Store:
         """Insert the demo couriers and expected parcels that are not there yet."""
         with self.context.change() as conn:
             for courier in demo.couriers:
-                self.couriers.add(conn, courier.id, courier.name, courier.code, courier.rights)
+                self.couriers.add(
+                    conn, courier.id, courier.name, courier.code, courier.rights, courier.carrier
+                )
             for parcel in demo.expected_parcels:
                 exists = conn.execute(
                     "SELECT 1 FROM parcels WHERE barcode = ?", (parcel.barcode,)

@@ -3,6 +3,7 @@
 import { language, languageNames, setLanguage, t } from "./i18n.js";
 import { makePad } from "./pad.js";
 import { startDemo } from "./demo.js";
+import { outboundItems, startSend } from "./send.js";
 import { drawMap, remember, toShow } from "./views.js";
 import { MORE_TIME, anyAccess, prompt, resetAccess, settings, speak, startAccess } from "./access.js";
 
@@ -195,7 +196,8 @@ async function dropoff(body) {
 
 async function dropoffAction(path, body) {
   try {
-    track(await api("POST", `/api/dropoffs/${state.flow.id}/${path}`, body));
+    const flows = state.flow.kind === "send" ? "sends" : "dropoffs";
+    track(await api("POST", `/api/${flows}/${state.flow.id}/${path}`, body));
   } catch (err) {
     courierError(err, () => render(state.flow));
   }
@@ -210,8 +212,10 @@ $("go-collections").onclick = () => openCollections(null);
 $("collections-back").onclick = () => openCourier(null);
 
 async function openCollections(note) {
+  let outbound;
   try {
     state.collectable = (await api("GET", "/api/collections")).parcels;
+    outbound = await outboundItems(api, t, collectOutbound);
   } catch (err) {
     return courierError(err);
   }
@@ -225,6 +229,7 @@ async function openCollections(note) {
       item.appendChild(button);
       return item;
     });
+    items.push(...outbound);
     if (!items.length) items.push(Object.assign(document.createElement("li"), { textContent: t("collect.empty") }));
     $("collections").replaceChildren(...items);
   });
@@ -238,6 +243,18 @@ async function collect(parcelId) {
   }
 }
 
+async function collectOutbound(outboundId) {
+  try {
+    track(await api("POST", "/api/outbound", { outbound: outboundId }));
+  } catch (err) {
+    courierError(err, () => openCollections(null));
+  }
+}
+
+// -- sending and returning (send.js) ---------------------------------------------------
+
+const sends = startSend({ api, show, track, showError, showMessage, goHome });
+
 // -- following a flow ------------------------------------------------------------
 
 function track(flow) {
@@ -250,11 +267,14 @@ function track(flow) {
 function render(flow) {
   const view = { barcode: flow.barcode, compartment: flow.compartment };
   if (ACTIVE.includes(flow.state)) {
-    const instruction = { dropoff: "door.put_in", pickup: "door.take_out", collect: "door.take_back" };
+    const instruction = {
+      dropoff: "door.put_in", send: "door.put_in", pickup: "door.take_out", collect: "door.take_back",
+    };
     return showDoor(flow, instruction[flow.kind]);
   }
   if (["need_size", "offer_size", "did_not_open"].includes(flow.state)) return showSizes(flow);
   state.flow = null;
+  if (flow.kind === "send") return sends.finish(flow);
   if (flow.kind === "dropoff") {
     if (flow.state === "stored") {
       state.delivered.push(view);
@@ -278,7 +298,7 @@ function render(flow) {
 
 function showDoor(flow, instruction) {
   const place = state.status.compartments.find((c) => c.id === flow.compartment) || {};
-  const dropoff = flow.kind === "dropoff";
+  const dropoff = ["dropoff", "send"].includes(flow.kind);
   $("door-not-open").hidden = !dropoff || flow.state !== "opening";
   $("door-doesnt-fit").hidden = !dropoff || flow.state !== "open";
   $("door-cancel").hidden = !dropoff;
@@ -321,6 +341,8 @@ function showSizes(flow) {
 function onScan(scan) {
   state.lastTouch = Date.now();
   const body = { scan: scan.id };
+  const sending = state.screen === "send" || (state.screen === "home" && scan.kind === "send_code");
+  if (sending) return sends.start(body);
   if (state.screen === "home") return scan.kind === "pickup_token" ? pickup(body) : courierLogin(body);
   if (state.screen === "pin") return pickup(body);
   if (state.screen === "login") return courierLogin(body);
@@ -338,7 +360,7 @@ function toast(key) {
 async function resync() {
   const flow = state.flow;
   if (!flow) return;
-  const path = { dropoff: "dropoffs", pickup: "pickups", collect: "collections" }[flow.kind];
+  const path = { dropoff: "dropoffs", send: "sends", pickup: "pickups", collect: "collections" }[flow.kind];
   try {
     const now = await api("GET", `/api/${path}/${flow.id}`);
     if (state.flow && state.flow.id === now.id) track(now);

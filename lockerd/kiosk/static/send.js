@@ -1,0 +1,49 @@
+// Sending and returning a parcel: a member of the public shows the send code the back
+// office issued (a QR code) to the camera, and the door of a compartment of its size
+// opens. The door and size screens are the courier's drop-off ones (kiosk.js); this
+// module starts the flow, ends it, and lists outbound parcels for a courier to collect.
+const $ = (id) => document.getElementById(id);
+
+// `k`: what kiosk.js lends: api, show, track, showError, showMessage, goHome.
+export function startSend(k) {
+  $("go-send").onclick = () => k.show("send");
+  $("send-back").onclick = () => k.goHome(true);
+  return {
+    start: (body) => start(k, body),
+    finish: (flow) => finish(k, flow),
+  };
+}
+
+async function start(k, body) {
+  try {
+    k.track(await k.api("POST", "/api/sends", body));
+  } catch (err) {
+    k.showError(err, () => k.show("send"));
+  }
+}
+
+function finish(k, flow) {
+  if (flow.state === "stored") {
+    return k.showMessage("send.done_title", "send.done", { compartment: flow.compartment }, k.goHome);
+  }
+  if (flow.state === "no_larger_size") {
+    return k.showMessage("done.no_larger_title", "send.no_larger", {}, k.goHome);
+  }
+  if (flow.state === "failed") return k.showError(flow.error, k.goHome);
+  return k.goHome();
+}
+
+// The outbound parcels the logged-in courier's carrier takes, as list items whose
+// button opens the door (`collect(id)`); [] without the right to collect.
+export async function outboundItems(api, t, collect) {
+  const parcels = (await api("GET", "/api/outbound")).parcels;
+  return parcels.map((parcel) => {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    const params = { compartment: parcel.compartment_id, reference: parcel.reference };
+    button.textContent = t(`collect.outbound_${parcel.kind}`, params);
+    button.onclick = () => collect(parcel.id);
+    item.appendChild(button);
+    return item;
+  });
+}
