@@ -1,5 +1,8 @@
 """Send and return codes: signed by the back office, verified here with no network.
 
+A short code to type (:data:`TYPED`) is announced by the back office instead
+(``send.expect``) and checked against the store (``lockerd/store/sending.py``).
+
 A send code is the ASCII text ``LKS1.<payload>.<signature>``, made and checked the
 way pickup QR tokens are (``lockerd/qrtoken.py``: the same base64url parts, the same
 Ed25519 keys, ``pickup.qr_keys``); ``payload`` is the JSON object ``{"aud", "kind",
@@ -12,6 +15,7 @@ unique code id. A code deposits one parcel once (``lockerd/store/outbound.py``).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -21,6 +25,9 @@ from lockerd.errors import BadRequest, FlowError
 from lockerd.flows.record import BARCODE
 
 PREFIX = "LKS1"
+#: A send code to type at the kiosk, announced by the back office (``send.expect``):
+#: 8 to 12 digits, kept only as an HMAC.
+TYPED = re.compile(r"[0-9]{8,12}")
 KINDS = ("send", "return")
 MAX_CARRIER = 64
 

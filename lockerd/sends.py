@@ -13,6 +13,7 @@ from lockerd import sendcode
 from lockerd.errors import BadRequest, FlowError
 from lockerd.flows import Flow, Kind, State
 from lockerd.flows import machine as m
+from lockerd.store.intents import Reservation
 from lockerd.store.records import OutboundRecord
 
 if TYPE_CHECKING:
@@ -39,6 +40,13 @@ class Sends:
         door opens (the smallest free compartment of its size). Every refused code is
         counted against the pickup codes' wrong-code budget."""
         lk = self._l
+        if isinstance(code, str) and sendcode.TYPED.fullmatch(code):
+            return await self._begun(
+                await lk.db(
+                    lk.store.sending.begin_typed, code, lk.bank.unavailable(), bool(prefer_low)
+                ),
+                prefer_low,
+            )
         try:
             claims = sendcode.verify(
                 code, self._keys, lk.config.locker.id, lk.clock.time(), lk.sizes
@@ -47,15 +55,19 @@ class Sends:
             if exc.code == "send_not_enabled":
                 raise
             raise await lk.db(lk.store.sending.refuse, exc) from None
-        reservation, outbound_id = await lk.db(
-            lk.store.sending.begin, claims, lk.bank.unavailable(), bool(prefer_low)
-        )
-        flow = Flow(Kind.SEND, State.OPENING, barcode=claims.reference, size=claims.size)
+        begun = await lk.db(lk.store.sending.begin, claims, lk.bank.unavailable(), bool(prefer_low))
+        return await self._begun(begun, prefer_low)
+
+    async def _begun(self, begun: tuple[Reservation, int], prefer_low: bool) -> Flow:
+        """The send flow of a committed deposit intent, its door pulsed."""
+        lk, (reservation, outbound_id) = self._l, begun
+        parcel = await lk.db(lk.store.outbound.get, outbound_id)
+        assert parcel is not None
+        flow = Flow(Kind.SEND, State.OPENING, barcode=parcel.reference, size=parcel.size)
         flow.outbound, flow.prefer_low = outbound_id, bool(prefer_low)
         self._track(flow)
-        await lk.runner.drive(
-            flow, m.Reserved(reservation.compartment_id, reservation.intent_id, claims.size)
-        )
+        reserved = m.Reserved(reservation.compartment_id, reservation.intent_id, parcel.size)
+        await lk.runner.drive(flow, reserved)
         self._changed(flow)
         return flow
 

@@ -401,7 +401,14 @@ async def test_a_parcel_sent_at_the_kiosk_is_collected_by_its_carriers_courier(
         page = kiosk.page
         await kiosk.tap("Send or return a parcel")
         await kiosk.screen("send")
+        await kiosk.type_on("send-pad", "12345678")
         await kiosk.snap("send")
+        await kiosk.tap("Open a compartment")  # no such code was announced: counted
+        await kiosk.screen("message")
+        await kiosk.shows("#message-text", re.compile("attempts left"))
+        await kiosk.tap("OK")
+        await kiosk.screen("send")
+        assert await kiosk.text("#send-display") == ""
         # The back office's send code (the demo panel issues one) shown to the camera.
         await kiosk.tap("Issue a send code for size M", "#demo-send")
         issued = page.locator("#demo-send-codes li")

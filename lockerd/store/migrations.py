@@ -168,5 +168,12 @@ MIGRATIONS: list[list[str]] = [
         """ALTER TABLE unlock_intents ADD COLUMN outbound_id INTEGER REFERENCES outbound(id)""",
         """ALTER TABLE couriers ADD COLUMN carrier TEXT NOT NULL DEFAULT ''""",
         """ALTER TABLE parcels ADD COLUMN carrier TEXT""",
+        """CREATE TABLE send_codes (
+            code_hmac BLOB PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('send','return')),
+            reference TEXT NOT NULL,
+            size TEXT NOT NULL,
+            carrier TEXT NOT NULL,
+            valid_until REAL NOT NULL)""",
     ],
 ]

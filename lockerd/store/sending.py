@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from lockerd import custody as rules
 from lockerd import throttle
 from lockerd.config.schema import CompartmentConfig
 from lockerd.domain import Event, Parcel, Purpose
-from lockerd.errors import FlowError
+from lockerd.errors import FlowError, Refused
 from lockerd.sendcode import SendClaims
 from lockerd.store import credentials
 from lockerd.store._context import Context
@@ -46,14 +46,69 @@ class SendRepo:
     ) -> tuple[Reservation, int]:
         """Commit the intent to deposit a verified code's parcel in the smallest free
         compartment that fits; the reservation and the outbound parcel's id."""
+        return self._begin(lambda conn: claims, set(unavailable), prefer_low)
+
+    def begin_typed(
+        self, code: str, unavailable: Iterable[str] = (), prefer_low: bool = False
+    ) -> tuple[Reservation, int]:
+        """:meth:`begin` for a typed send code the back office announced (``send.expect``)."""
+        return self._begin(lambda conn: self._typed(conn, code), set(unavailable), prefer_low)
+
+    def _begin(
+        self,
+        claims_of: Callable[[sqlite3.Connection], SendClaims | FlowError],
+        unavailable: set[str],
+        prefer_low: bool,
+    ) -> tuple[Reservation, int]:
+        found: list[SendClaims] = []
+
+        def check(conn: sqlite3.Connection) -> FlowError | None:
+            claims = claims_of(conn)
+            if isinstance(claims, FlowError):
+                return claims
+            found.append(claims)
+            return self._code_refusal(conn, claims)
+
         refusal, begun = self._under_throttle(
-            lambda conn: self._code_refusal(conn, claims),
-            lambda conn: self._start(conn, claims, set(unavailable), prefer_low),
+            check, lambda conn: self._start(conn, found[0], unavailable, prefer_low)
         )
         if begun is None:
             assert refusal is not None
             raise refusal
         return begun
+
+    def expect(self, conn: sqlite3.Connection, kind: str, data: dict[str, Any]) -> None:
+        """The back office announces a send code to be typed here (``send.expect``:
+        ``code``, ``reference``, ``size``, ``carrier``, ``valid_until``)."""
+        order = self._c.config.size_order
+        if data["size"] not in order:
+            raise Refused(f"no size {data['size']!r} here ({', '.join(order)})")
+        digest = self._c.key.digest("send", data["code"])
+        if conn.execute("SELECT 1 FROM send_codes WHERE code_hmac = ?", (digest,)).fetchone():
+            raise Refused("that send code is announced here already")
+        conn.execute(
+            "INSERT INTO send_codes (code_hmac, kind, reference, size, carrier, valid_until)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (digest, kind, data["reference"], data["size"], data["carrier"], data["valid_until"]),
+        )
+
+    def _typed(self, conn: sqlite3.Connection, code: str) -> SendClaims | FlowError:
+        """The claims of an announced typed code, or why it deposits nothing."""
+        digest = self._c.key.digest("send", code)
+        row = conn.execute("SELECT * FROM send_codes WHERE code_hmac = ?", (digest,)).fetchone()
+        if row is None:
+            return FlowError("wrong_code", "that send code is not right")
+        if row["valid_until"] <= self._c.clock.time():
+            return FlowError("send_code_expired", "this send code has expired")
+        return SendClaims(
+            self._c.config.locker.id,
+            row["kind"],
+            row["reference"],
+            row["size"],
+            row["carrier"],
+            row["valid_until"],
+            f"typed-{digest.hex()[:32]}",
+        )
 
     def reserve(
         self, outbound_id: int, size: str, unavailable: Iterable[str] = (), prefer_low: bool = False

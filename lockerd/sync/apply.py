@@ -42,6 +42,10 @@ def _courier_revoke(store: Store, conn: sqlite3.Connection, data: dict[str, Any]
     store.couriers.revoke(conn, data["id"])
 
 
+def _send_expect(store: Store, conn: sqlite3.Connection, data: dict[str, Any]) -> None:
+    store.sending.expect(conn, data.get("kind", "send"), data)
+
+
 def _disable(store: Store, conn: sqlite3.Connection, data: dict[str, Any]) -> None:
     comp = _compartment(store, data["compartment"])
     reason = "remote: " + data.get("reason", "taken out by the back office")
@@ -60,6 +64,7 @@ EFFECTS: dict[str, Effect] = {
     "parcel.extend": _extend,
     "courier.upsert": _courier_upsert,
     "courier.revoke": _courier_revoke,
+    "send.expect": _send_expect,
     "compartment.disable": _disable,
     "compartment.enable": _enable,
 }

@@ -1,23 +1,28 @@
-// Sending and returning a parcel: a member of the public shows the send code the back
-// office issued (a QR code) to the camera, and the door of a compartment of its size
-// opens. The door and size screens are the courier's drop-off ones (kiosk.js); this
+// Sending and returning a parcel: a member of the public types the send code the back
+// office issued, or shows its QR code to the camera, and the door of a compartment of
+// its size opens. The door and size screens are the courier's drop-off ones (kiosk.js); this
 // module starts the flow, ends it, and lists outbound parcels for a courier to collect.
+import { makePad } from "./pad.js";
+
 const $ = (id) => document.getElementById(id);
 
 // `k`: what kiosk.js lends: api, show, track, showError, showMessage, goHome.
 export function startSend(k) {
-  $("go-send").onclick = () => k.show("send");
+  const pad = makePad($("send-pad"), $("send-display"), "digits", 12);
+  $("go-send").onclick = () => { pad.set(""); k.show("send"); };
   $("send-back").onclick = () => k.goHome(true);
+  $("send-ok").onclick = () => start(k, pad, { code: pad.value });
   return {
-    start: (body) => start(k, body),
+    start: (body) => start(k, pad, body),
     finish: (flow) => finish(k, flow),
   };
 }
 
-async function start(k, body) {
+async function start(k, pad, body) {
   try {
     k.track(await k.api("POST", "/api/sends", body));
   } catch (err) {
+    pad.set("");
     k.showError(err, () => k.show("send"));
   }
 }
