@@ -9,9 +9,9 @@ from lockerd.clock import FakeClock
 from lockerd.domain import Door, Event
 from lockerd.errors import DeviceKeyError, StoreError
 from lockerd.store import Database, Store
-from lockerd.store._db import EXPECTED_TABLES
 from lockerd.store.migrations import MIGRATIONS
 from tests.rig import bank_config
+from tests.schemas import as_schema
 
 
 @pytest.fixture
@@ -43,19 +43,13 @@ def test_migrations_are_idempotent_on_reopen(tmp_path) -> None:
     assert db.schema_version == len(MIGRATIONS)
 
 
-def _as_schema_8(monkeypatch) -> None:
-    """Databases open as the lockerd before outbound parcels (schema 8) opened them."""
-    monkeypatch.setattr("lockerd.store._db.MIGRATIONS", MIGRATIONS[:8])
-    monkeypatch.setattr("lockerd.store._db.EXPECTED_TABLES", EXPECTED_TABLES - {"outbound"})
-
-
 def test_a_parcel_stored_before_code_lengths_were_recorded_counts_as_eight_digits(
     tmp_path, monkeypatch
 ) -> None:
     # A schema-6 database with a parcel in it, as the lockerd of fixed 8-digit codes left it.
     config = bank_config(tmp_path)
     config = dataclasses.replace(config, pickup=dataclasses.replace(config.pickup, code_length=10))
-    _as_schema_8(monkeypatch)
+    as_schema(monkeypatch, 8)
     Store.open(config, FakeClock()).close()
     db = Database(config.database_path)
     db.conn.execute("ALTER TABLE parcels DROP COLUMN code_length")
@@ -78,7 +72,7 @@ def test_a_journal_pruned_before_migration_8_says_where_it_holds_every_event(
     tmp_path, monkeypatch
 ) -> None:
     config = bank_config(tmp_path)
-    _as_schema_8(monkeypatch)
+    as_schema(monkeypatch, 8)
     store = Store.open(config, FakeClock())
     for n in range(12):
         store.journal.record(Event.STORAGE_OVER_BUDGET, {"bytes": n, "budget": 1, "unsent": 0})
