@@ -338,8 +338,8 @@ class Locker:
     # -- courier collection of expired parcels ---------------------------------
 
     async def collectable(self, token: str | None) -> list[Collectable]:
-        self.session(token, "collect")
-        return await self.db(self.store.parcels.collectable)
+        session = self.session(token, "collect")
+        return await self.db(self.store.parcels.collectable, session.courier.carrier)
 
     async def collect(self, token: str | None, parcel_id: object) -> Flow:
         session = self.session(token, "collect")
@@ -350,7 +350,11 @@ class Locker:
         if session.flow is not None and session.flow.active:
             raise FlowError("door_in_progress", "finish the open door first")
         reservation = await self.db(
-            self.store.access.reserve_for_collect, session.courier.id, parcel_id, self.unreachable()
+            self.store.access.reserve_for_collect,
+            session.courier.id,
+            parcel_id,
+            self.unreachable(),
+            session.courier.carrier,
         )
         flow = Flow(
             Kind.COLLECT, State.OPENING, courier=session.courier.id, barcode=reservation.barcode

@@ -250,3 +250,27 @@ def test_couriers_from_before_carriers_have_none(tmp_path) -> None:
     db = Database(path)
     assert [tuple(r) for r in db.conn.execute("SELECT carrier FROM couriers")] == [("",)]
     db.close()
+
+
+async def test_an_expired_parcel_goes_back_only_with_a_courier_of_its_carrier(rig) -> None:
+    with rig.store.context.change() as conn:
+        rig.store.couriers.upsert(conn, "dhl-3", "", "6767", ["deliver", "collect"], "DHL")
+    token = await rig.courier("6767")
+    flow = await rig.api.dropoff_scan(token, "EXPD0001", "S")
+    assert flow.compartment is not None
+    await rig.person_opens(flow.compartment, put_in=True)
+    await rig.person_closes(flow.compartment)
+    await rig.jump(rig.config.pickup.hold_hours * 3600 + rig.config.timing.expiry_sweep_s)
+    [parcel] = [p for p in rig.store.parcels.all() if p.barcode == "EXPD0001"]
+    assert parcel.state == "expired"
+    ups = await courier_of(rig, "ups-2", "5656", "UPS")
+    assert await rig.api.collectable(ups) == []
+    with pytest.raises(FlowError) as info:
+        await rig.api.collect(ups, parcel.id)
+    assert info.value.code == "other_carrier"
+    anyone = await rig.courier("5555")  # the demo's courier of no carrier
+    assert await rig.api.collectable(anyone) == []
+    dhl = await rig.courier("6767")
+    assert [p.id for p in await rig.api.collectable(dhl)] == [parcel.id]
+    collect = await rig.api.collect(dhl, parcel.id)
+    assert collect.compartment == flow.compartment
