@@ -117,3 +117,15 @@ async def test_send_expect_refuses_an_unknown_size_and_a_code_announced_twice(sy
     await s.drain()
     reasons = [e["data"]["reason"] for e in s.journal() if e["type"] == "command.rejected"]
     assert reasons == ["no size 'XL' here (S, M, L)", "that send code is announced here already"]
+
+
+async def test_a_send_code_delivered_twice_is_announced_once(synced) -> None:
+    s = synced
+    s.office.faults.duplicate_commands = True
+    _announce(s)
+    await s.drain()
+    await s.drain()  # the duplicate page comes round again
+    assert s.record.served_twice, "the back office did deliver the command twice"
+    outcomes = [e["type"] for e in s.journal() if e["type"].startswith("command.")]
+    assert outcomes == ["command.applied"]
+    assert s.rig.store.db.conn.execute("SELECT COUNT(*) FROM send_codes").fetchone()[0] == 1
