@@ -274,3 +274,15 @@ async def test_an_expired_parcel_goes_back_only_with_a_courier_of_its_carrier(ri
     assert [p.id for p in await rig.api.collectable(dhl)] == [parcel.id]
     collect = await rig.api.collect(dhl, parcel.id)
     assert collect.compartment == flow.compartment
+
+
+async def test_a_refused_code_says_when_the_next_may_be_tried(rig) -> None:
+    free = rig.config.pickup.throttle.free_failures
+    for n in range(free + 1):
+        with pytest.raises(FlowError) as info:
+            await rig.run(rig.locker.sends.start(code(rig, ttl=-1, jti=f"e{n}")))
+    assert info.value.details["retry_after"] == rig.config.pickup.throttle.backoff_base_s
+    with pytest.raises(FlowError) as info:
+        await rig.run(rig.locker.sends.start(code(rig)))
+    assert info.value.code == "too_fast"
+    assert rig.store.outbound.all() == []

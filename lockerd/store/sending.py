@@ -3,6 +3,7 @@ budget, the deposit's unlock intent, and couriers collecting what their carrier 
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -149,7 +150,8 @@ class SendRepo:
         refusal: FlowError,
     ) -> FlowError:
         """Count a refused send code (``send.denied``; ``pickup.locked_out`` when it locks
-        the keypad out); the refusal with the attempts left, or the lock-out."""
+        the keypad out); the refusal with the attempts left and the back-off it starts
+        (``retry_after``, 0: none), or the lock-out."""
         limits = self._c.config.pickup.throttle
         state = throttle.after_failure(state, now, limits)
         credentials.save_throttle(conn, "pickup", state)
@@ -160,7 +162,9 @@ class SendRepo:
             )
             return credentials.wrong_code_error(state, now, limits, "code", wall)
         left = throttle.attempts_left(state, now, limits)
-        return FlowError(refusal.code, refusal.message, **refusal.details, attempts_left=left)
+        wait = math.ceil(throttle.blocked_for(state, now))
+        details = refusal.details | {"attempts_left": left, "retry_after": wait}
+        return FlowError(refusal.code, refusal.message, **details)
 
     def _code_refusal(self, conn: sqlite3.Connection, claims: SendClaims) -> FlowError | None:
         """Why a genuine code deposits nothing: spent, under way, or returning a parcel
