@@ -12,8 +12,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lockerd import qrtoken, sendcode
-from lockerd.errors import BadRequest, FlowError
+from lockerd.clock import FakeClock
+from lockerd.errors import BadRequest, FlowError, StoreError
 from lockerd.sendcode import SendClaims
+from lockerd.store import Store
 from tests.rig import Rig, bank_config
 
 KEY = Ed25519PrivateKey.generate()
@@ -286,3 +288,17 @@ async def test_a_refused_code_says_when_the_next_may_be_tried(rig) -> None:
         await rig.run(rig.locker.sends.start(code(rig)))
     assert info.value.code == "too_fast"
     assert rig.store.outbound.all() == []
+
+
+async def test_a_compartment_holding_a_parcel_to_send_stays_in_the_config(rig) -> None:
+    comp = await sent(rig, code(rig))
+    config = dataclasses.replace(
+        rig.config, compartment=tuple(c for c in rig.config.compartment if c.id != comp)
+    )
+    store = Store.open(config, FakeClock())
+    try:
+        with pytest.raises(StoreError) as info:
+            store.compartments.sync_layout()
+        assert str(info.value).startswith(f"compartment {comp} holds a parcel to send but")
+    finally:
+        store.close()
