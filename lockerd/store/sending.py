@@ -169,14 +169,12 @@ class SendRepo:
     def _code_refusal(self, conn: sqlite3.Connection, claims: SendClaims) -> FlowError | None:
         """Why a genuine code deposits nothing: spent, under way, or returning a parcel
         that is still here."""
-        conn.execute(  # a deposit given up (cancelled, or cut short by a restart)
-            "UPDATE outbound SET state = 'cancelled' WHERE code_id = ? AND state = 'depositing'"
-            " AND NOT EXISTS (SELECT 1 FROM unlock_intents i WHERE i.outbound_id = outbound.id"
-            " AND i.state IN ('pending','opened','released'))",
+        used = conn.execute(  # a deposit given up (cancelled, cut short) leaves it unused
+            "SELECT 1 FROM outbound o WHERE code_id = ? AND (state IN"
+            " ('awaiting_collection','collected') OR state = 'depositing' AND EXISTS (SELECT 1"
+            " FROM unlock_intents i WHERE i.outbound_id = o.id AND i.state IN"
+            " ('pending','opened','released')))",
             (claims.token_id,),
-        )
-        used = conn.execute(
-            "SELECT 1 FROM outbound WHERE code_id = ? AND state != 'cancelled'", (claims.token_id,)
         ).fetchone()
         returned = conn.execute(
             "SELECT state FROM parcels WHERE barcode = ? ORDER BY id DESC LIMIT 1",
@@ -189,6 +187,11 @@ class SendRepo:
         self, conn: sqlite3.Connection, claims: SendClaims, unavailable: set[str], low: bool
     ) -> tuple[Reservation, int]:
         now = self._c.clock.time()
+        conn.execute(  # the deposits of this code that were given up
+            "UPDATE outbound SET state = 'cancelled', updated_at = ? WHERE code_id = ?"
+            " AND state = 'depositing'",
+            (now, claims.token_id),
+        )
         returned = conn.execute(
             "SELECT id FROM parcels WHERE barcode = ? AND state = 'collected'"
             " ORDER BY id DESC LIMIT 1",
