@@ -3,7 +3,7 @@
 import { language, languageNames, setLanguage, t } from "./i18n.js";
 import { makePad } from "./pad.js";
 import { startDemo } from "./demo.js";
-import { outboundItems, startSend } from "./send.js";
+import { startSend } from "./send.js";
 import { drawMap, remember, toShow } from "./views.js";
 import { MORE_TIME, anyAccess, prompt, resetAccess, settings, speak, startAccess } from "./access.js";
 
@@ -215,7 +215,7 @@ async function openCollections(note) {
   let outbound;
   try {
     state.collectable = (await api("GET", "/api/collections")).parcels;
-    outbound = await outboundItems(api, t, collectOutbound);
+    outbound = await sends.outbound((err) => courierError(err, () => openCollections(null)));
   } catch (err) {
     return courierError(err);
   }
@@ -238,14 +238,6 @@ async function openCollections(note) {
 async function collect(parcelId) {
   try {
     track(await api("POST", "/api/collections", { parcel: parcelId }));
-  } catch (err) {
-    courierError(err, () => openCollections(null));
-  }
-}
-
-async function collectOutbound(outboundId) {
-  try {
-    track(await api("POST", "/api/outbound", { outbound: outboundId }));
   } catch (err) {
     courierError(err, () => openCollections(null));
   }

@@ -2,6 +2,7 @@
 // office issued, or shows its QR code to the camera, and the door of a compartment of
 // its size opens. The door and size screens are the courier's drop-off ones (kiosk.js); this
 // module starts the flow, ends it, and lists outbound parcels for a courier to collect.
+import { t } from "./i18n.js";
 import { makePad } from "./pad.js";
 
 const $ = (id) => document.getElementById(id);
@@ -15,6 +16,7 @@ export function startSend(k) {
   return {
     start: (body) => start(k, pad, body),
     finish: (flow) => finish(k, flow),
+    outbound: (failed) => outboundItems(k, failed),
   };
 }
 
@@ -39,9 +41,16 @@ function finish(k, flow) {
 }
 
 // The outbound parcels the logged-in courier's carrier takes, as list items whose
-// button opens the door (`collect(id)`); [] without the right to collect.
-export async function outboundItems(api, t, collect) {
-  const parcels = (await api("GET", "/api/outbound")).parcels;
+// button opens the door (a refusal goes to `failed`).
+async function outboundItems(k, failed) {
+  const collect = async (id) => {
+    try {
+      k.track(await k.api("POST", "/api/outbound", { outbound: id }));
+    } catch (err) {
+      failed(err);
+    }
+  };
+  const parcels = (await k.api("GET", "/api/outbound")).parcels;
   return parcels.map((parcel) => {
     const item = document.createElement("li");
     const button = document.createElement("button");
