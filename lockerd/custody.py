@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from lockerd.config.schema import CompartmentConfig
-from lockerd.domain import Comp, Door, Intent, Parcel, Purpose
+from lockerd.domain import Comp, Door, Intent, Outbound, Parcel, Purpose
 from lockerd.errors import FlowError
 
 #: Compartment states a person may put back in use (after checking them).
@@ -82,19 +82,26 @@ class Completion:
 
     ``completed`` is what the flow is told; ``comp`` the compartment's state after
     (before any alarm); ``parcel`` the parcel's state after, None where none changes;
-    ``reason`` why the compartment needs a check, where it does.
+    ``reason`` why the compartment needs a check, where it does; ``outbound`` an
+    outbound parcel's state after, where the intent is for one.
     """
 
     completed: str
     comp: Comp
     parcel: Parcel | None = None
     reason: str | None = None
+    outbound: Outbound | None = None
 
 
-def completion(purpose: Purpose, intent: Intent) -> Completion:
-    """The custody change a door closing completes under an intent (DESIGN.md section 3)."""
+def completion(purpose: Purpose, intent: Intent, outbound: bool = False) -> Completion:
+    """The custody change a door closing completes under an intent (DESIGN.md section 3);
+    ``outbound``: the intent deposits (a drop-off) or collects an outbound parcel."""
     if intent == Intent.RELEASED:
         return Completion("released", Comp.FREE)
+    if outbound and purpose == Purpose.DROPOFF:
+        return Completion("stored", Comp.OCCUPIED, outbound=Outbound.AWAITING_COLLECTION)
+    if outbound and purpose == Purpose.COLLECT:
+        return Completion("collected", Comp.FREE, outbound=Outbound.COLLECTED)
     if purpose == Purpose.DROPOFF:
         return Completion("stored", Comp.OCCUPIED, Parcel.STORED)
     if purpose == Purpose.PICKUP:
@@ -168,6 +175,27 @@ def pickup_refusal(door: FlowError | None, parcel: Parcel) -> FlowError | None:
     if parcel == Parcel.EXPIRED:
         return FlowError("parcel_expired", "this parcel's pickup time has run out")
     return door
+
+
+def send_refusal(used: bool, returned: Parcel | None, kind: str) -> FlowError | None:
+    """Why a genuine send code deposits nothing: it deposited a parcel already, or it
+    returns a parcel still in the locker (``returned``: the state of the parcel with the
+    code's label here, if there is one)."""
+    if used:
+        return FlowError("send_code_used", "this send code has already been used")
+    if kind == "return" and returned in (Parcel.EXPECTED, Parcel.STORED, Parcel.EXPIRED):
+        return FlowError(
+            "not_collected", "that parcel has not been collected, so it cannot be returned"
+        )
+    return None
+
+
+def collect_refusal(carrier: str, parcel_carrier: str | None) -> FlowError | None:
+    """Why a courier of ``carrier`` may not collect a parcel for ``parcel_carrier`` (a
+    parcel without a carrier is any collecting courier's)."""
+    if parcel_carrier and parcel_carrier != carrier:
+        return FlowError("other_carrier", "this parcel is for another carrier's courier")
+    return None
 
 
 def extended(pickup_by: float, now: float, state: Parcel) -> Parcel:

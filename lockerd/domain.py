@@ -25,6 +25,15 @@ class Parcel(StrEnum):
     CANCELLED = "cancelled"
 
 
+class Outbound(StrEnum):
+    """An outbound parcel (one the public sends or returns; ``lockerd/store/outbound.py``)."""
+
+    DEPOSITING = "depositing"  #: a send code was accepted; its door has not closed on it yet
+    AWAITING_COLLECTION = "awaiting_collection"  #: in the locker for its carrier's courier
+    COLLECTED = "collected"  #: a courier of its carrier took it
+    CANCELLED = "cancelled"  #: the sender gave up before the door closed on it
+
+
 class Purpose(StrEnum):
     """Why a door is about to open."""
 
@@ -95,3 +104,6 @@ class Event(StrEnum):
     SERVICE_ACTION = "service.action"
     BOARD_POLARITY_SUSPECT = "board.polarity_suspect"
     AUDIT_ANCHOR = "audit.anchor"
+    SEND_DENIED = "send.denied"
+    OUTBOUND_DEPOSITED = "outbound.deposited"
+    OUTBOUND_COLLECTED = "outbound.collected"

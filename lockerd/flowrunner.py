@@ -122,16 +122,8 @@ class FlowRunner:
         await self.drive(flow, m.DoorTimeout())
 
     async def _reserve(self, flow: Flow, decision: m.Reserve) -> m.FlowEvent:
-        assert flow.courier is not None and flow.barcode is not None
         try:
-            reservation = await self.db(
-                self.store.custody.reserve_for_dropoff,
-                flow.courier,
-                flow.barcode,
-                decision.size,
-                self.bank.unavailable(),
-                flow.prefer_low,
-            )
+            reservation = await self._reservation(flow, decision.size)
         except FlowError as exc:
             if exc.code == "no_low_compartment":
                 return m.NoLowFree(decision.size, str(exc.details["compartment"]))
@@ -154,6 +146,26 @@ class FlowRunner:
         is_open = Door.OPEN in (status.door, self.bank.door(comp_id))
         shut = status.door == Door.CLOSED and status.latched is not False and not is_open
         return m.ShutChecked(shut, is_open, again)
+    async def _reservation(self, flow: Flow, size: str) -> Reservation:
+        """A compartment of ``size`` for a courier's drop-off or the public's send."""
+        if flow.kind == Kind.SEND:
+            assert flow.outbound is not None
+            return await self.db(
+                self.store.sending.reserve,
+                flow.outbound,
+                size,
+                self.bank.unavailable(),
+                flow.prefer_low,
+            )
+        assert flow.courier is not None and flow.barcode is not None
+        return await self.db(
+            self.store.custody.reserve_for_dropoff,
+            flow.courier,
+            flow.barcode,
+            size,
+            self.bank.unavailable(),
+            flow.prefer_low,
+        )
 
     async def _pulse(self, flow: Flow, attempt: int) -> None:
         assert flow.compartment is not None and flow.intent is not None

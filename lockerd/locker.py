@@ -30,6 +30,7 @@ from lockerd.flowrunner import FlowRunner
 from lockerd.flows import Flow, Kind, State, check_barcode, check_courier_code, check_size
 from lockerd.flows import machine as m
 from lockerd.reads import Reads
+from lockerd.sends import Sends
 from lockerd.store import Reservation, Store
 from lockerd.store.credentials import Courier
 from lockerd.store.records import Collectable, JournalEntry
@@ -69,6 +70,8 @@ class Locker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.runner = FlowRunner(config, store, db, bank, self._later, self._changed)
         self._qr_keys = [qrtoken.public_key(k) for k in config.pickup.qr_keys]
+        #: The public's sends and returns, and couriers collecting them.
+        self.sends = Sends(self, self._qr_keys, self._track, self._changed)
         #: Boards whose start-up read looked like wrong polarity (lockerctl status, diag).
         self.alarms: list[polarity.Suspect] = []
 
@@ -342,8 +345,8 @@ class Locker:
     # -- courier collection of expired parcels ---------------------------------
 
     async def collectable(self, token: str | None) -> list[Collectable]:
-        self.session(token, "collect")
-        return await self.db(self.store.parcels.collectable)
+        session = self.session(token, "collect")
+        return await self.db(self.store.parcels.collectable, session.courier.carrier)
 
     async def collect(self, token: str | None, parcel_id: object) -> Flow:
         session = self.session(token, "collect")
@@ -354,7 +357,11 @@ class Locker:
         if session.flow is not None and session.flow.at_door:
             raise FlowError("door_in_progress", "finish the open door first")
         reservation = await self.db(
-            self.store.access.reserve_for_collect, session.courier.id, parcel_id, self.unreachable()
+            self.store.access.reserve_for_collect,
+            session.courier.id,
+            parcel_id,
+            self.unreachable(),
+            session.courier.carrier,
         )
         flow = Flow(
             Kind.COLLECT, State.OPENING, courier=session.courier.id, barcode=reservation.barcode

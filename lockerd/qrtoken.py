@@ -83,8 +83,32 @@ def issue(claims: Claims, key: Ed25519PrivateKey) -> str:
     """Make a token (the back office's side; the reference back office and tests use it)."""
     body = {"aud": claims.locker, "parcel": claims.parcel, "exp": claims.expires}
     body["jti"] = claims.token_id
-    signed = f"{PREFIX}.{_b64(json.dumps(body, separators=(',', ':')).encode())}"
+    return sign(PREFIX, body, key)
+
+
+def sign(prefix: str, body: dict[str, object], key: Ed25519PrivateKey) -> str:
+    """``<prefix>.<payload>.<signature>`` over the JSON ``body`` (pickup and send codes)."""
+    signed = f"{prefix}.{_b64(json.dumps(body, separators=(',', ':')).encode())}"
     return f"{signed}.{_b64(key.sign(signed.encode()))}"
+
+
+def signed_payload(
+    token: object, keys: list[Ed25519PublicKey], prefix: str, bad: BadRequest
+) -> bytes:
+    """The payload of a token of ``prefix``'s form that one of ``keys`` signed.
+
+    Raises:
+        BadRequest: ``bad``, when ``token`` does not have the form.
+        ForgedToken: no key in ``keys`` signed it.
+    """
+    signed, signature, payload = _split(token, prefix, bad)
+    for key in keys:
+        try:
+            key.verify(signature, signed.encode())
+            return payload
+        except InvalidSignature:
+            continue
+    raise ForgedToken()
 
 
 def verify(token: object, keys: list[Ed25519PublicKey], locker: str, now: float) -> Claims:
@@ -97,16 +121,8 @@ def verify(token: object, keys: list[Ed25519PublicKey], locker: str, now: float)
     """
     if not keys:
         raise FlowError("qr_not_enabled", "pickup by QR code is not set up on this locker")
-    signed, signature, payload = _split(token)
-    for key in keys:
-        try:
-            key.verify(signature, signed.encode())
-            break
-        except InvalidSignature:
-            continue
-    else:
-        raise ForgedToken()
-    claims = _claims(payload)
+    bad = BadRequest("invalid_token", "that is not a pickup QR code", field="token")
+    claims = _claims(signed_payload(token, keys, PREFIX, bad))
     if claims.locker != locker:
         raise FlowError("token_wrong_locker", "this QR code is for another locker")
     if claims.expires <= now:
@@ -114,12 +130,11 @@ def verify(token: object, keys: list[Ed25519PublicKey], locker: str, now: float)
     return claims
 
 
-def _split(token: object) -> tuple[str, bytes, bytes]:
-    bad = BadRequest("invalid_token", "that is not a pickup QR code", field="token")
+def _split(token: object, prefix: str, bad: BadRequest) -> tuple[str, bytes, bytes]:
     if not isinstance(token, str) or len(token) > MAX_LENGTH or not token.isascii():
         raise bad
     parts = token.split(".")
-    if len(parts) != 3 or parts[0] != PREFIX:
+    if len(parts) != 3 or parts[0] != prefix:
         raise bad
     try:
         return f"{parts[0]}.{parts[1]}", _unb64(parts[2]), _unb64(parts[1])

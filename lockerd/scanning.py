@@ -27,7 +27,7 @@ from drivers.scanner.decode import make_decoder
 from drivers.scanner.serialscan import SerialScanner
 from drivers.scanner.sim import SimCamera, SimSerialScanner
 from drivers.scanner.wedge import WedgeScanner
-from lockerd import qrtoken
+from lockerd import qrtoken, sendcode
 from lockerd.clock import Clock
 from lockerd.config import Config
 from lockerd.config.schema import ScannerConfig
@@ -94,6 +94,7 @@ class ScanHub:
         while len(self._held) > HELD_MAX:
             self._held.popitem(last=False)
         kind = "pickup_token" if qrtoken.looks_like_token(text) else "label"
+        kind = "send_code" if sendcode.looks_like_send_code(text) else kind
         view = {"id": scan_id, "source": scan.source, "format": scan.format, "kind": kind}
         self.publish({"type": "scan", "scan": view})
         return scan_id

@@ -101,11 +101,15 @@ async def office() -> AsyncIterator[ReferenceBackOffice]:
 
 
 @asynccontextmanager
-async def synced_over_https(tmp_path: Path, office: ReferenceBackOffice) -> AsyncIterator[Synced]:
+async def synced_over_https(
+    tmp_path: Path, office: ReferenceBackOffice, qr_keys: tuple[str, ...] = ()
+) -> AsyncIterator[Synced]:
+    """``qr_keys``: the keys whose pickup and send codes the locker takes."""
     token_file = tmp_path / "sync.token"
     token_file.write_text(TOKEN + "\n")
     config = bank_config(tmp_path)
     config = dataclasses.replace(config, sync=sync_section(office.url, token_file))
+    config = dataclasses.replace(config, pickup=dataclasses.replace(config.pickup, qr_keys=qr_keys))
     rig = await Rig(config).start()
     office.clock = rig.clock.time
     sync = SyncCoordinator(

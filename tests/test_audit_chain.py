@@ -9,10 +9,12 @@ from lockerd.store.audit import GENESIS, anchor, legacy_hash
 from lockerd.store.migrations import MIGRATIONS
 from tests.event_schemas import HEALTH
 from tests.rig import bank_config
+from tests.schemas import as_schema
 
 
-def old_database(state) -> None:
+def old_database(state, monkeypatch) -> None:
     """A database as lockerd wrote it before the chain was keyed: schema 5, two SHA-256 links."""
+    as_schema(monkeypatch, 8)
     store = Store.open(bank_config(state), FakeClock())
     conn = store.db.conn
     conn.execute("DELETE FROM meta WHERE key IN ('audit.keyed_from', 'audit.anchored')")
@@ -31,10 +33,13 @@ def old_database(state) -> None:
     conn.execute("ALTER TABLE parcels DROP COLUMN code_length")  # added by migration 7
     conn.execute("PRAGMA user_version = 5")
     store.close()
+    monkeypatch.undo()
 
 
-def test_an_old_unkeyed_chain_is_kept_anchored_and_continued_with_keyed_links(tmp_path) -> None:
-    old_database(tmp_path)
+def test_an_old_unkeyed_chain_is_kept_anchored_and_continued_with_keyed_links(
+    tmp_path, monkeypatch
+) -> None:
+    old_database(tmp_path, monkeypatch)
     store = Store.open(bank_config(tmp_path), FakeClock())
     store.compartments.sync_layout()
     try:
@@ -53,8 +58,8 @@ def test_an_old_unkeyed_chain_is_kept_anchored_and_continued_with_keyed_links(tm
         store.close()
 
 
-def test_an_old_entry_edited_with_its_links_recomputed_is_found(tmp_path) -> None:
-    old_database(tmp_path)
+def test_an_old_entry_edited_with_its_links_recomputed_is_found(tmp_path, monkeypatch) -> None:
+    old_database(tmp_path, monkeypatch)
     store = Store.open(bank_config(tmp_path), FakeClock())
     try:
         conn = store.db.conn

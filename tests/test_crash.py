@@ -1,4 +1,5 @@
-"""Kill the process between the steps of a drop-off; after restart the invariants hold.
+"""Kill the process between the steps of a drop-off (or of a member of the public's
+send); after restart the invariants hold.
 
 Each case runs a real process that dies (``os._exit``) at one step, then
 restarts the locker on the same database with the physical world as a
@@ -14,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.rig import Rig, bank_config
+from lockerd.domain import Outbound
+from lockerd.errors import FlowError
+from tests import crash_drill
+from tests.rig import Rig
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,11 +34,12 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("kind", ["dropoff", "send"])
 @pytest.mark.parametrize(("point", "person", "expected"), CASES)
-async def test_restart_after_crash(tmp_path, point, person, expected) -> None:
+async def test_restart_after_crash(tmp_path, point, person, expected, kind) -> None:
     run = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "tests.crash_drill", str(tmp_path), point],
+        [sys.executable, "-m", "tests.crash_drill", str(tmp_path), point, kind],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -42,7 +47,7 @@ async def test_restart_after_crash(tmp_path, point, person, expected) -> None:
     )
     assert run.returncode == 17, run.stdout + run.stderr
 
-    rig = Rig(bank_config(tmp_path))
+    rig = Rig(crash_drill.config(tmp_path))
     door = rig.door("S1")
     if person != "nothing":
         door.is_open = True  # pulled open under the pulse before the crash
@@ -57,18 +62,45 @@ async def test_restart_after_crash(tmp_path, point, person, expected) -> None:
         assert seqs == list(range(1, len(seqs) + 1))
         assert rig.store.db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert rig.store.db.conn.execute("PRAGMA foreign_key_check").fetchall() == []
-        stored = [p for p in rig.store.parcels.all() if p.barcode == "CRASH001"]
-        if expected == "occupied":
-            assert stored[0].state == "stored" and stored[0].compartment_id == "S1"
+        if kind == "send":
+            await _send_after_restart(rig, expected)
         else:
-            assert not stored, "a parcel is stored only by a completed door cycle"
-            # The interrupted intent still says which parcel may be inside.
-            barcode = rig.store.db.conn.execute(
-                "SELECT barcode FROM unlock_intents WHERE compartment_id = 'S1'"
-            ).fetchone()[0]
-            assert barcode == "CRASH001"
+            _dropoff_after_restart(rig, expected)
         flow = await rig.api.dropoff_scan(await rig.courier(), "AFTER001", "S")
         assert flow.compartment == "S2", "S1 may hold a parcel: never offered as free"
         assert rig.unlocks_of("S1") == 0
     finally:
         await rig.stop()
+
+
+def _dropoff_after_restart(rig: Rig, expected: str) -> None:
+    stored = [p for p in rig.store.parcels.all() if p.barcode == "CRASH001"]
+    if expected == "occupied":
+        assert stored[0].state == "stored" and stored[0].compartment_id == "S1"
+    else:
+        assert not stored, "a parcel is stored only by a completed door cycle"
+        # The interrupted intent still says which parcel may be inside.
+        barcode = rig.store.db.conn.execute(
+            "SELECT barcode FROM unlock_intents WHERE compartment_id = 'S1'"
+        ).fetchone()[0]
+        assert barcode == "CRASH001"
+
+
+async def _send_after_restart(rig: Rig, expected: str) -> None:
+    """A deposit is awaiting collection only after a completed door cycle; one cut short
+    leaves its code usable again (for another door: S1 may hold the parcel)."""
+    waiting = rig.store.outbound.all(Outbound.AWAITING_COLLECTION)
+    if expected == "occupied":
+        assert [(p.reference, p.compartment_id) for p in waiting] == [("SEND0001", "S1")]
+        with pytest.raises(FlowError) as info:
+            await rig.run(rig.locker.sends.start(crash_drill.send_code(rig)))
+        assert info.value.code == "send_code_used"
+        return
+    assert waiting == []
+    barcode = rig.store.db.conn.execute(
+        "SELECT barcode FROM unlock_intents WHERE compartment_id = 'S1'"
+    ).fetchone()[0]
+    assert barcode == "SEND0001"
+    again = await rig.run(rig.locker.sends.start(crash_drill.send_code(rig)))
+    assert again.compartment == "S2"
+    await rig.run(rig.locker.sends.cancel(again.id))

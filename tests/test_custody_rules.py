@@ -4,7 +4,7 @@ import pytest
 
 from lockerd import custody as rules
 from lockerd.config.schema import CompartmentConfig
-from lockerd.domain import Comp, Door, Intent, Parcel, Purpose
+from lockerd.domain import Comp, Door, Intent, Outbound, Parcel, Purpose
 from lockerd.sync import apply, commands
 
 ORDER = ["S", "M", "L"]
@@ -83,6 +83,64 @@ def test_a_drop_off_cancelled_after_its_pulse_is_free_only_once_shut_and_latched
 )
 def test_what_a_door_cycle_completes(purpose, intent, completed, comp, parcel, reason) -> None:
     assert rules.completion(purpose, intent) == rules.Completion(completed, comp, parcel, reason)
+
+
+@pytest.mark.parametrize(
+    ("purpose", "intent", "completed", "comp", "outbound"),
+    [
+        (Purpose.DROPOFF, Intent.OPENED, "stored", Comp.OCCUPIED, Outbound.AWAITING_COLLECTION),
+        (Purpose.COLLECT, Intent.OPENED, "collected", Comp.FREE, Outbound.COLLECTED),
+        (Purpose.DROPOFF, Intent.RELEASED, "released", Comp.FREE, None),
+        (Purpose.COLLECT, Intent.RELEASED, "released", Comp.FREE, None),
+    ],
+)
+def test_what_a_door_cycle_completes_for_an_outbound_parcel(
+    purpose: Purpose, intent: Intent, completed: str, comp: Comp, outbound: Outbound | None
+) -> None:
+    done = rules.completion(purpose, intent, outbound=True)
+    assert done == rules.Completion(completed, comp, outbound=outbound)
+    assert done.parcel is None  # no inbound parcel changes under an outbound intent
+
+
+def test_an_outbound_parcel_holds_its_compartment_until_collected() -> None:
+    deposited = rules.completion(Purpose.DROPOFF, Intent.OPENED, outbound=True)
+    assert rules.in_service(True) == deposited.comp == Comp.OCCUPIED
+    assert rules.mismatch(Purpose.DROPOFF, Intent.OPENED, False) == ("parcel_not_seen", "item")
+    assert rules.reconciled(deposited.comp, None, Door.CLOSED, False, item=False) == (
+        Comp.NEEDS_CHECK,
+        "empty_at_start",
+    )
+
+
+@pytest.mark.parametrize(
+    ("used", "returned", "kind", "refusal"),
+    [
+        (True, None, "send", "send_code_used"),
+        (False, None, "send", None),
+        (False, Parcel.STORED, "send", None),
+        (False, Parcel.STORED, "return", "not_collected"),
+        (False, Parcel.EXPIRED, "return", "not_collected"),
+        (False, Parcel.EXPECTED, "return", "not_collected"),
+        (False, Parcel.COLLECTED, "return", None),
+        (False, None, "return", None),
+        (True, Parcel.COLLECTED, "return", "send_code_used"),
+    ],
+)
+def test_when_a_genuine_send_code_deposits_nothing(
+    used: bool, returned: Parcel | None, kind: str, refusal: str | None
+) -> None:
+    error = rules.send_refusal(used, returned, kind)
+    assert (error and error.code) == refusal
+
+
+def test_a_courier_collects_only_their_carriers_parcels() -> None:
+    assert rules.collect_refusal("DHL", "DHL") is None
+    assert rules.collect_refusal("DHL", "") is None
+    assert rules.collect_refusal("", None) is None
+    refusal = rules.collect_refusal("UPS", "DHL")
+    assert refusal is not None and refusal.code == "other_carrier"
+    refusal = rules.collect_refusal("", "DHL")
+    assert refusal is not None and refusal.code == "other_carrier"
 
 
 def test_a_door_left_open_means_a_check_first() -> None:

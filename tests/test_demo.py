@@ -103,3 +103,43 @@ async def test_demo_scanner_requests_are_checked(tmp_path) -> None:
         async with daemon.http.get("/api/demo/qr.svg", params={"text": "LKR1.a.b"}) as response:
             assert response.content_type == "image/svg+xml"
             assert (await response.text()).lstrip().startswith("<")
+
+
+async def test_the_public_sends_a_parcel_and_its_carriers_courier_collects_it(tmp_path) -> None:
+    async with Daemon(ROOT / "config" / "demo.toml", "--state-dir", str(tmp_path)) as daemon:
+        events = await daemon.events(after=0)
+        status, issued = await daemon.call("POST", "/api/demo/send-codes", {"size": "M"})
+        assert status == 201, issued
+        status, flow = await daemon.call("POST", "/api/sends", {"code": issued["code"]})
+        assert (status, flow["kind"], flow["state"]) == (201, "send", "opening"), flow
+        comp = flow["compartment"]
+        await events.event("lock.pulsed", compartment=comp)
+        await events.flow(flow["id"], "open")
+        await _person(daemon, comp, "put")
+        await _person(daemon, comp, "close")
+        await events.flow(flow["id"], "stored")
+        deposited = await events.event("outbound.deposited", compartment=comp)
+        assert deposited["data"]["reference"] == issued["reference"]
+
+        status, again = await daemon.call("POST", "/api/sends", {"code": issued["code"]})
+        assert (status, again["error"]["code"]) == (403, "send_code_used")
+
+        _, login = await daemon.call("POST", "/api/courier/login", {"code": "1234"})
+        status, listed = await daemon.call("GET", "/api/outbound", None, login["token"])
+        assert status == 200 and [p["compartment_id"] for p in listed["parcels"]] == [comp]
+        outbound = listed["parcels"][0]["id"]
+        status, collect = await daemon.call(
+            "POST", "/api/outbound", {"outbound": outbound}, login["token"]
+        )
+        assert (status, collect["kind"], collect["compartment"]) == (201, "collect", comp)
+        await events.flow(collect["id"], "open")
+        await _person(daemon, comp, "take")
+        await _person(daemon, comp, "close")
+        await events.flow(collect["id"], "collected")
+        await events.event("outbound.collected", courier="courier-1", carrier="DHL")
+        _, listed = await daemon.call("GET", "/api/outbound", None, login["token"])
+        assert listed["parcels"] == []
+        bank = await daemon.sim_bank(lambda comps: True)
+        assert next(c for c in bank if c["id"] == comp)["state"] == "free"
+        await events.close()
+        assert await daemon.stop() == 0

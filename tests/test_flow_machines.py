@@ -310,6 +310,20 @@ def test_nothing_larger_than_the_largest() -> None:
     assert (flow.state, flow.offered_size) == (State.NO_LARGER_SIZE, None)
 
 
+def test_a_send_goes_as_a_drop_off_from_its_reserved_door() -> None:
+    flow = Flow(Kind.SEND, State.OPENING, barcode="SHIP0001")
+    assert step(flow, m.Reserved("M1", 7, "M")) == [m.Watch("M1"), m.Pulse(1), m.ArmTimer()]
+    step(flow, m.DoorOpened())
+    step(flow, m.DoesntFit("M"))
+    assert (flow.state, flow.offered_size) == (State.OFFER_SIZE, "L")
+    assert step(flow, m.SizeChosen("L")) == [m.Reserve("L")]
+    step(flow, m.Reserved("L1", 8, "L"))
+    step(flow, m.DoorOpened())
+    assert step(flow, m.DoorClosed("stored")) == [m.Forget("L1"), m.Publish()]
+    assert flow.state == State.STORED
+    assert flow.view()["barcode"] == "SHIP0001"
+
+
 @pytest.mark.parametrize("state", [State.OPENING, State.NEED_SIZE, State.STORED])
 def test_does_not_fit_needs_an_open_door(state: State) -> None:
     flow = opening()

@@ -28,7 +28,10 @@ from tests.test_fuzz_sync import json_values
 
 #: What a refused wrong code may write (docs/kiosk-api.md, "Errors").
 COUNTED = {"wrong_code", "locked_out", "too_fast", "token_invalid"}
-COUNTED_EVENTS = {"pickup.denied", "courier.denied", "pickup.locked_out"}
+#: Every refused send code is counted too (docs/sync-protocol.md, "Send codes").
+COUNTED |= {"invalid_send_code", "send_code_invalid", "send_code_expired", "send_code_used"}
+COUNTED |= {"send_code_wrong_locker", "not_collected"}
+COUNTED_EVENTS = {"pickup.denied", "courier.denied", "pickup.locked_out", "send.denied"}
 
 ROUTES = [
     "/",
@@ -47,10 +50,16 @@ ROUTES = [
     "/api/collections/{id}",
     "/api/pickups",
     "/api/pickups/{id}",
+    "/api/sends",
+    "/api/sends/{id}",
+    "/api/sends/{id}/size",
+    "/api/sends/{id}/doesnt-fit",
+    "/api/sends/{id}/cancel",
+    "/api/outbound",
     "/static/{id}",
     "/api/demo/bank",
 ]
-FIELDS = ["code", "scan", "barcode", "size", "prefer_low", "parcel", "token", "text"]
+FIELDS = ["code", "scan", "barcode", "size", "prefer_low", "parcel", "token", "text", "outbound"]
 
 
 class Kiosk:
@@ -209,10 +218,15 @@ ENDPOINTS = {
     "/api/dropoffs/0000000000000000/size": ["size"],
     "/api/dropoffs/0000000000000000/any-height": [],
     "/api/dropoffs/0000000000000000/cancel": [],
+    "/api/sends": ["code", "scan", "prefer_low"],
+    "/api/sends/0000000000000000/size": ["size"],
+    "/api/outbound": ["outbound"],
 }
 values = st.one_of(
     json_values,
-    st.sampled_from(["4321", "12345678", "EXP0001", "JJD0001", "S", "M", "XL", "LKR1.a.b"]),
+    st.sampled_from(
+        ["4321", "12345678", "EXP0001", "JJD0001", "S", "M", "XL", "LKR1.a.b", "LKS1.a.b"]
+    ),
     st.sampled_from([2**63, -(2**63) - 1, 2**64, 10**30, 1e308, -1, 0, True]),
 )
 

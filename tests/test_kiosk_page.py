@@ -395,3 +395,48 @@ async def test_a_code_of_the_old_length_is_typed_after_the_length_grew(tmp_path,
         await kiosk.tap("Collect a parcel")
         await kiosk.shows("#pin-hint", re.compile(r"^The code has 9 digits\."))
         assert not kiosk.errors
+
+
+async def test_a_parcel_sent_at_the_kiosk_is_collected_by_its_carriers_courier(
+    tmp_path, browser
+) -> None:
+    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
+        kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
+        page = kiosk.page
+        await kiosk.tap("Send or return a parcel")
+        await kiosk.screen("send")
+        await kiosk.type_on("send-pad", "12345678")
+        await kiosk.snap("send")
+        await kiosk.tap("Open a compartment")  # no such code was announced: counted
+        await kiosk.screen("message")
+        await kiosk.shows("#message-text", re.compile("attempts left"))
+        await kiosk.tap("OK")
+        await kiosk.screen("send")
+        assert await kiosk.text("#send-display") == ""
+        # The back office's send code (the demo panel issues one) shown to the camera.
+        await kiosk.tap("Issue a send code for size M", "#demo-send")
+        issued = page.locator("#demo-send-codes li")
+        reference = re.search(r"DEMO\d{8}", await issued.locator("p").inner_text())
+        assert reference is not None
+        await kiosk.tap("Show this QR code to the camera", "#demo-send-codes")
+        compartment = await kiosk.opened_door()
+        assert await kiosk.text("#door-text") == "Put the parcel in and close the door."
+        await page.wait_for_selector("#door-doesnt-fit:not([hidden])")
+        await kiosk.snap("send-door")
+        await daemon.call("POST", f"/api/demo/doors/{compartment}/put")
+        await kiosk.person(compartment, "close")
+        await kiosk.screen("message")
+        await kiosk.shows(
+            "#message-text",
+            f"Your parcel is in compartment {compartment}. A courier will collect it.",
+        )
+        await kiosk.tap("OK")
+        await kiosk.log_in()
+        await kiosk.tap("Collect expired parcels and returns")
+        await kiosk.screen("collections")
+        await kiosk.tap(f"Open {compartment}: send {reference[0]}")
+        assert await kiosk.opened_door() == compartment
+        await daemon.call("POST", f"/api/demo/doors/{compartment}/take")
+        await kiosk.person(compartment, "close")
+        await kiosk.shows("#collections-note", f"{reference[0]} is collected from {compartment}.")
+        await kiosk.shows("#collections", "There is nothing to collect.")

@@ -15,6 +15,7 @@ BELOW_THE_STORE = (
     "lockerd.config",
     "lockerd.throttle",
     "lockerd.qrtoken",
+    "lockerd.sendcode",
     "lockerd.custody",
 )
 #: What the custody rules may import: vocabulary and config, nothing that does I/O.

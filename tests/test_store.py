@@ -11,6 +11,7 @@ from lockerd.errors import DeviceKeyError, StoreError
 from lockerd.store import Database, Store
 from lockerd.store.migrations import MIGRATIONS
 from tests.rig import bank_config
+from tests.schemas import as_schema
 
 
 @pytest.fixture
@@ -43,11 +44,12 @@ def test_migrations_are_idempotent_on_reopen(tmp_path) -> None:
 
 
 def test_a_parcel_stored_before_code_lengths_were_recorded_counts_as_eight_digits(
-    tmp_path,
+    tmp_path, monkeypatch
 ) -> None:
     # A schema-6 database with a parcel in it, as the lockerd of fixed 8-digit codes left it.
     config = bank_config(tmp_path)
     config = dataclasses.replace(config, pickup=dataclasses.replace(config.pickup, code_length=10))
+    as_schema(monkeypatch, 8)
     Store.open(config, FakeClock()).close()
     db = Database(config.database_path)
     db.conn.execute("ALTER TABLE parcels DROP COLUMN code_length")
@@ -57,16 +59,20 @@ def test_a_parcel_stored_before_code_lengths_were_recorded_counts_as_eight_digit
     )
     db.conn.execute("PRAGMA user_version = 6")
     db.close()
+    monkeypatch.undo()
     store = Store.open(config, FakeClock())
     try:
-        assert store.db.schema_version == len(MIGRATIONS) == 8
+        assert store.db.schema_version == len(MIGRATIONS) == 9
         assert store.parcels.code_lengths() == [8, 10]
     finally:
         store.close()
 
 
-def test_a_journal_pruned_before_migration_8_says_where_it_holds_every_event(tmp_path) -> None:
+def test_a_journal_pruned_before_migration_8_says_where_it_holds_every_event(
+    tmp_path, monkeypatch
+) -> None:
     config = bank_config(tmp_path)
+    as_schema(monkeypatch, 8)
     store = Store.open(config, FakeClock())
     for n in range(12):
         store.journal.record(Event.STORAGE_OVER_BUDGET, {"bytes": n, "budget": 1, "unsent": 0})
@@ -77,6 +83,7 @@ def test_a_journal_pruned_before_migration_8_says_where_it_holds_every_event(tmp
     db.conn.execute("DELETE FROM meta WHERE key = 'sync.pruned_to'")
     db.conn.execute("PRAGMA user_version = 7")
     db.close()
+    monkeypatch.undo()
     store = Store.open(config, FakeClock())
     try:
         assert store.journal.held_from() == last - 4

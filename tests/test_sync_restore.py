@@ -6,14 +6,16 @@ from lockerd.domain import Event
 from lockerd.store import Database, Store
 from lockerd.sync.backoffice import ReferenceBackOffice
 from tests.rig import bank_config
+from tests.schemas import as_schema
 from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN
 
 
-def test_migration_8_when_the_journal_tail_was_pruned(tmp_path) -> None:
+def test_migration_8_when_the_journal_tail_was_pruned(tmp_path, monkeypatch) -> None:
     """An older lockerd pruned every acknowledged event but the newest anchor (seq 1 here,
     keep_acked_days = 0): the journal holds [1], the sequence is at 13. first_seq never
     claims that the locker holds every event from 1."""
     config = bank_config(tmp_path)
+    as_schema(monkeypatch, 8)
     store = Store.open(config, FakeClock())
     for n in range(12):
         store.journal.record(Event.STORAGE_OVER_BUDGET, {"bytes": n, "budget": 1, "unsent": 0})
@@ -25,6 +27,7 @@ def test_migration_8_when_the_journal_tail_was_pruned(tmp_path) -> None:
     db.conn.execute("DELETE FROM meta WHERE key = 'sync.pruned_to'")
     db.conn.execute("PRAGMA user_version = 7")
     db.close()
+    monkeypatch.undo()
     store = Store.open(config, FakeClock())
     try:
         store.journal.record(Event.STORAGE_OVER_BUDGET, {"bytes": 0, "budget": 1, "unsent": 0})

@@ -326,6 +326,9 @@ class DemoCourier:
     code: str = opt(doc="login code (demo only; real couriers come from the back office)")
     name: str = opt("", doc="display name")
     rights: tuple[Right, ...] = opt(["deliver"], doc="deliver and/or collect")
+    carrier: str = opt(
+        "", doc="the carrier whose parcels the courier collects ('' for none, as a back office's)"
+    )
 
 
 @dataclass(frozen=True)

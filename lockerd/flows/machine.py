@@ -357,4 +357,4 @@ class DropOff(Opening):
 
 def machine(kind: Kind, sizes: tuple[str, ...]) -> Opening:
     """The state machine that drives a flow of ``kind``."""
-    return DropOff(sizes) if kind == Kind.DROPOFF else Opening()
+    return DropOff(sizes) if kind in (Kind.DROPOFF, Kind.SEND) else Opening()

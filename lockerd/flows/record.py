@@ -28,6 +28,7 @@ class Kind(StrEnum):
     COLLECT = "collect"  #: a courier takes an expired parcel back
     REMOTE = "remote"  #: a back-office command opens a door
     SERVICE = "service"  #: a technician opens a door
+    SEND = "send"  #: a member of the public puts in a parcel to send or return
 
 
 class State(StrEnum):
@@ -63,7 +64,8 @@ class Flow:
     shut; ``failed`` and ``cancelled`` end it. Pickup (a resident) and collect (a courier
     taking back an expired parcel) states: ``opening`` -> ``open`` ->
     ``collected``, or ``failed``. Service and remote openings: ``opening``
-    -> ``open`` -> ``closed``, or ``failed``.
+    -> ``open`` -> ``closed``, or ``failed``. A send (the public's parcel to
+    send or return) goes as a drop-off, begun at ``opening``.
     """
 
     kind: Kind
@@ -78,6 +80,8 @@ class Flow:
     alarm: str | None = None
     offered_size: str | None = None
     parcel: int | None = None
+    #: A send's outbound parcel (``lockerd/store/outbound.py``).
+    outbound: int | None = None
     error: dict[str, str] | None = None
     #: Counts the flow's published changes, so a view that arrives late (a POST's
     #: response after the event stream's newer view) is known to be older.
@@ -118,7 +122,7 @@ class Flow:
         }
         if self.kind == Kind.COLLECT:
             view["barcode"] = self.barcode
-        if self.kind == Kind.DROPOFF:
+        if self.kind in (Kind.DROPOFF, Kind.SEND):
             view |= {
                 "barcode": self.barcode,
                 "offered_size": self.offered_size,

@@ -3,12 +3,14 @@ people at the bank (doors, items, scanners) and the recipients' messages."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from aiohttp import web
 
 from drivers.scanner.base import FORMATS
-from lockerd import qrtoken
+from lockerd import qrtoken, sendcode
+from lockerd.clock import Clock
 from lockerd.config import Config
 from lockerd.errors import BadRequest, FlowError, NotFound
 from lockerd.hardware import Hardware
@@ -23,8 +25,11 @@ DOOR_ACTIONS = ("open", "close", "put", "take")
 class DemoRoutes:
     """``/api/demo/...``: what the demo panel (and the process tests) do at the bank."""
 
-    def __init__(self, config: Config, reads: Reads, hardware: Hardware, scanners: Scanners):
+    def __init__(
+        self, config: Config, reads: Reads, hardware: Hardware, scanners: Scanners, clock: Clock
+    ):
         self.config, self.reads, self.hardware, self.scanners = config, reads, hardware, scanners
+        self.clock = clock
 
     def add_to(self, r: web.UrlDispatcher) -> None:
         r.add_get("/api/demo/bank", self.demo_bank)
@@ -32,6 +37,7 @@ class DemoRoutes:
         r.add_get("/api/demo/messages", self.demo_messages)
         r.add_get("/api/demo/qr.svg", self.demo_qr)
         r.add_post("/api/demo/scanners/{name}", self.demo_scan)
+        r.add_post("/api/demo/send-codes", self.demo_send_code)
 
     def _sim_door(self, comp_id: str) -> Any:
         comp = next((c for c in self.config.compartment if c.id == comp_id), None)
@@ -101,6 +107,25 @@ class DemoRoutes:
                 )
                 notice["qr"] = qrtoken.issue(claims, key)
         return web.json_response({"messages": notices})
+
+    async def demo_send_code(self, request: web.Request) -> web.Response:
+        """A send (or return) code as the back office would issue it, signed with the
+        demo's key: ``size``, and ``kind``, ``reference``, ``carrier`` if not the demo's."""
+        data = await body(request, {"size", "kind", "reference", "carrier"}, {"size"})
+        signer = self.config.demo.qr_signing_key
+        if not signer:
+            raise FlowError("send_not_enabled", "the demo signs no codes (demo.qr_signing_key)")
+        claims = sendcode.SendClaims(
+            self.config.locker.id,
+            str(data.get("kind", "send")),
+            str(data.get("reference", f"DEMO{secrets.randbelow(10**8):08d}")),
+            str(data["size"]),
+            str(data.get("carrier", "DHL")),
+            self.clock.time() + 24 * 3600,
+            f"demo-send-{secrets.token_hex(6)}",
+        )
+        code = sendcode.issue(claims, qrtoken.private_key(signer))
+        return web.json_response({"code": code, "reference": claims.reference}, status=201)
 
     async def demo_qr(self, request: web.Request) -> web.Response:
         """``?text=`` as a QR code in SVG, for the recipient messages the demo shows."""

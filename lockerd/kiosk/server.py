@@ -24,9 +24,12 @@ from lockerd.hardware import Hardware
 from lockerd.kiosk.body import MAX_BODY, body, one_of, sequence
 from lockerd.kiosk.demo import DemoRoutes
 from lockerd.kiosk.guard import errors, guard
+from lockerd.kiosk.sendroutes import SendRoutes
+from lockerd.kiosk.sendroutes import token as _token
 from lockerd.locker import Message, Session
 from lockerd.reads import Reads
 from lockerd.scanning import ScanHub, Scanners
+from lockerd.sends import Sends
 from lockerd.store.credentials import Courier
 from lockerd.store.records import Collectable
 
@@ -49,6 +52,7 @@ class KioskLocker(Protocol):
 
     clock: Clock
     reads: Reads
+    sends: Sends
 
     def subscribe(self) -> asyncio.Queue[Message]: ...
     def unsubscribe(self, queue: asyncio.Queue[Message]) -> None: ...
@@ -81,11 +85,6 @@ def static_files() -> dict[str, tuple[bytes, str]]:
         for path in sorted(root.rglob("*"))
         if path.is_file() and path.suffix in STATIC_TYPES
     }
-
-
-def _token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    return header.removeprefix("Bearer ").strip() or None
 
 
 class KioskServer:
@@ -129,8 +128,11 @@ class KioskServer:
         r.add_get("/api/collections/{id}", self.get_collection)
         r.add_post("/api/pickups", self.pickup)
         r.add_get("/api/pickups/{id}", self.get_pickup)
+        SendRoutes(self.locker.sends, self.scans).add_to(r)
         if self.config.kiosk.demo:
-            DemoRoutes(self.config, self.locker.reads, self.hardware, self.scanners).add_to(r)
+            DemoRoutes(
+                self.config, self.locker.reads, self.hardware, self.scanners, self.locker.clock
+            ).add_to(r)
 
     async def start(self) -> str:
         self.app.on_shutdown.append(self._close_sockets)

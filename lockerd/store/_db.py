@@ -26,6 +26,7 @@ EXPECTED_TABLES = {
     "compartments",
     "parcels",
     "unlock_intents",
+    "outbound",
     "journal",
     "pickup_notices",
     "couriers",

@@ -184,18 +184,25 @@ class AccessRepo:
         return rules.door_refusal(self._compartments.get(comp_id).state)
 
     def reserve_for_collect(
-        self, courier: str, parcel_id: int, unreachable: Iterable[str] = ()
+        self,
+        courier: str,
+        parcel_id: int,
+        unreachable: Iterable[str] = (),
+        carrier: str | None = None,
     ) -> Reservation:
-        """Commit the intent to open an expired parcel's compartment for a courier."""
+        """Commit the intent to open an expired parcel's compartment for a courier (of
+        ``carrier``: only a parcel its couriers brought, or nobody's carrier's)."""
         with self._c.change() as conn:
             row = conn.execute(
-                "SELECT id, barcode, state, compartment_id FROM parcels WHERE id = ?", (parcel_id,)
+                "SELECT id, barcode, state, compartment_id, carrier FROM parcels WHERE id = ?",
+                (parcel_id,),
             ).fetchone()
             if row is None or row["state"] != Parcel.EXPIRED:
                 raise FlowError(
                     "not_collectable", f"parcel {parcel_id} is not an expired parcel here"
                 )
-            refusal = self._door_refusal(row["compartment_id"], unreachable)
+            refusal = None if carrier is None else rules.collect_refusal(carrier, row["carrier"])
+            refusal = refusal or self._door_refusal(row["compartment_id"], unreachable)
             if refusal is not None:
                 raise refusal
             return self._intend_for(conn, row, Purpose.COLLECT, courier)

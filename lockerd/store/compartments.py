@@ -38,8 +38,10 @@ class CompartmentRepo:
 
     def holds_parcel(self, conn: sqlite3.Connection, comp_id: str) -> bool:
         row = conn.execute(
-            "SELECT 1 FROM parcels WHERE compartment_id = ? AND state IN ('stored','expired')",
-            (comp_id,),
+            "SELECT 1 FROM parcels WHERE compartment_id = ? AND state IN ('stored','expired')"
+            " UNION ALL SELECT 1 FROM outbound WHERE compartment_id = ?"
+            " AND state = 'awaiting_collection'",
+            (comp_id, comp_id),
         ).fetchone()
         return row is not None
 
@@ -66,11 +68,13 @@ class CompartmentRepo:
         config = self._c.config
         known = {r.id: r for r in self.all()}
         for comp_id, row in known.items():
-            if comp_id not in self._c.layout and row.parcel_id is not None:
-                raise StoreError(
-                    f"compartment {comp_id} holds parcel {row.parcel_barcode} but is not in "
-                    f"{config.path}; put it back in the config or empty it first"
-                )
+            if comp_id in self._c.layout or not self.holds_parcel(self._c.conn, comp_id):
+                continue
+            held = "a parcel to send" if row.parcel_id is None else f"parcel {row.parcel_barcode}"
+            raise StoreError(
+                f"compartment {comp_id} holds {held} but is not in "
+                f"{config.path}; put it back in the config or empty it first"
+            )
         with self._c.change() as conn:
             for comp in config.compartment:
                 if comp.id in known:

@@ -18,6 +18,8 @@ class Courier:
     name: str
     can_deliver: bool
     can_collect: bool
+    #: Whose parcels the courier carries ('' for none): they see and collect only those.
+    carrier: str = ""
 
     @property
     def rights(self) -> list[str]:
@@ -101,10 +103,11 @@ def _seconds(wait: float) -> str:
 
 def courier_by_code(conn: sqlite3.Connection, code_hmac: bytes) -> Courier | None:
     row = conn.execute(
-        "SELECT id, name, can_deliver, can_collect FROM couriers WHERE code_hmac = ? AND active",
+        "SELECT id, name, can_deliver, can_collect, carrier FROM couriers"
+        " WHERE code_hmac = ? AND active",
         (code_hmac,),
     ).fetchone()
-    return None if row is None else Courier(row[0], row[1], bool(row[2]), bool(row[3]))
+    return None if row is None else Courier(row[0], row[1], bool(row[2]), bool(row[3]), row[4])
 
 
 class Throttles:

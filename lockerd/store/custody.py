@@ -25,6 +25,7 @@ class CustodyRepo:
         self._intents = tables.intents
         self._parcels = tables.parcels
         self._throttles = tables.throttles
+        self._outbound = tables.outbound
 
     # -- drop-off --------------------------------------------------------
 
@@ -240,7 +241,11 @@ class CustodyRepo:
     ) -> DoorClosed:
         """The custody change a door cycle completes (:func:`lockerd.custody.completion`)."""
         comp_id = intent.compartment_id
-        done = rules.completion(intent.purpose, intent.state)
+        done = rules.completion(intent.purpose, intent.state, intent.outbound_id is not None)
+        if done.outbound is not None:  # a parcel sent or returned, deposited or collected
+            self._outbound.complete(conn, intent, done.outbound)
+            self._settle(conn, comp_id, done.comp, after_alarm)
+            return DoorClosed(done.completed, intent.id)
         if done.reason is not None:  # a technician's or remote open: a person checks inside
             self._compartments.set(conn, comp_id, done.comp, done.reason)
             self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": done.completed})
@@ -248,6 +253,7 @@ class CustodyRepo:
         parcel_id = intent.parcel_id
         if done.parcel == Parcel.STORED:
             parcel_id = self._parcels.store(conn, intent)
+            self._outbound.carry(conn, parcel_id, intent.actor)
         elif done.parcel is not None:
             self._hand_over(conn, intent, done.parcel)
         self._settle(conn, comp_id, done.comp, after_alarm)

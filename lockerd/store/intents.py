@@ -81,13 +81,15 @@ class IntentRepo:
         barcode: str | None = None,
         size: str | None = None,
         parcel_id: int | None = None,
+        outbound_id: int | None = None,
     ) -> int:
         """Commit an unlock intent; the compartment becomes reserved."""
         now = self._c.clock.time()
         cursor = conn.execute(
             "INSERT INTO unlock_intents (compartment_id, purpose, state, parcel_id, barcode, size,"
-            " actor, created_at, updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
-            (comp.id, purpose, parcel_id, barcode, size, actor, now, now),
+            " actor, created_at, updated_at, outbound_id) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?,"
+            " ?, ?)",
+            (comp.id, purpose, parcel_id, barcode, size, actor, now, now, outbound_id),
         )
         self._compartments.set(conn, comp.id, Comp.RESERVED)
         intent_id = int(cursor.lastrowid or 0)

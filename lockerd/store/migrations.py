@@ -140,4 +140,40 @@ MIGRATIONS: list[list[str]] = [
                 (SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'journal'
                  AND seq > (SELECT COALESCE(MAX(seq), 0) FROM journal)))""",
     ],
+    # 9: outbound parcels (sent or returned by the public, collected by their carrier's
+    # courier), the intent that deposits or collects one, and carriers on couriers and
+    # on the parcels they drop off
+    [
+        """CREATE TABLE outbound (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('send','return')),
+            reference TEXT NOT NULL,
+            size TEXT NOT NULL,
+            carrier TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN
+                ('depositing','awaiting_collection','collected','cancelled')),
+            compartment_id TEXT REFERENCES compartments(id),
+            code_id TEXT NOT NULL,
+            code_expires REAL NOT NULL,
+            returned_parcel_id INTEGER REFERENCES parcels(id),
+            collected_by TEXT,
+            stored_at REAL,
+            closed_at REAL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL)""",
+        """CREATE UNIQUE INDEX outbound_code_once ON outbound(code_id)
+            WHERE state IN ('awaiting_collection','collected')""",
+        """CREATE UNIQUE INDEX outbound_one_per_compartment ON outbound(compartment_id)
+            WHERE state = 'awaiting_collection'""",
+        """ALTER TABLE unlock_intents ADD COLUMN outbound_id INTEGER REFERENCES outbound(id)""",
+        """ALTER TABLE couriers ADD COLUMN carrier TEXT NOT NULL DEFAULT ''""",
+        """ALTER TABLE parcels ADD COLUMN carrier TEXT""",
+        """CREATE TABLE send_codes (
+            code_hmac BLOB PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('send','return')),
+            reference TEXT NOT NULL,
+            size TEXT NOT NULL,
+            carrier TEXT NOT NULL,
+            valid_until REAL NOT NULL)""",
+    ],
 ]

@@ -83,11 +83,13 @@ class ParcelRepo:
         lengths.update(LEGACY_CODE_LENGTH if r[0] is None else int(r[0]) for r in rows)
         return sorted(lengths)
 
-    def collectable(self) -> list[Collectable]:
-        """Expired parcels still in the locker, for a courier with the right to collect."""
+    def collectable(self, carrier: str | None = None) -> list[Collectable]:
+        """Expired parcels still in the locker, for a courier with the right to collect
+        (of ``carrier``: only the parcels its couriers brought, or nobody's carrier's)."""
         rows = self._c.conn.execute(
             "SELECT id, barcode, compartment_id, pickup_by FROM parcels WHERE state = 'expired'"
-            " ORDER BY pickup_by"
+            " AND (? IS NULL OR COALESCE(carrier, '') IN ('', ?)) ORDER BY pickup_by",
+            (carrier, carrier),
         ).fetchall()
         return [Collectable(*r) for r in rows]
 

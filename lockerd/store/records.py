@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, TypedDict, cast
 
-from lockerd.domain import Comp, Door, Intent, Parcel, Purpose
+from lockerd.domain import Comp, Door, Intent, Outbound, Parcel, Purpose
 
 
 class JournalEntry(TypedDict):
@@ -95,6 +95,8 @@ class ParcelRecord(_Record):
     updated_at: float
     hold_hours: float | None
     code_length: int | None
+    #: The carrier of the courier who dropped it off (None: before carriers, or none).
+    carrier: str | None = None
 
     @classmethod
     def of(cls, row: sqlite3.Row) -> ParcelRecord:
@@ -117,11 +119,38 @@ class UnlockIntent(_Record):
     alarm: str | None
     created_at: float
     updated_at: float
+    outbound_id: int | None = None
 
     @classmethod
     def of(cls, row: sqlite3.Row) -> UnlockIntent:
         fields = {f.name: row[f.name] for f in dataclasses.fields(cls)}
         return cls(**fields | {"purpose": Purpose(row["purpose"]), "state": Intent(row["state"])})
+
+
+@dataclass(frozen=True)
+class OutboundRecord(_Record):
+    """An ``outbound`` row: a parcel the public sends or returns, for its carrier."""
+
+    id: int
+    kind: str
+    reference: str
+    size: str
+    carrier: str
+    state: Outbound
+    compartment_id: str | None
+    code_id: str
+    code_expires: float
+    returned_parcel_id: int | None
+    collected_by: str | None
+    stored_at: float | None
+    closed_at: float | None
+    created_at: float
+    updated_at: float
+
+    @classmethod
+    def of(cls, row: sqlite3.Row) -> OutboundRecord:
+        fields = {f.name: row[f.name] for f in dataclasses.fields(cls)}
+        return cls(**fields | {"state": Outbound(row["state"])})
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,10 @@ from lockerd.store.custody import CustodyRepo
 from lockerd.store.inbox import InboxRepo
 from lockerd.store.intents import IntentRepo
 from lockerd.store.journal import JournalRepo
+from lockerd.store.outbound import OutboundRepo
 from lockerd.store.parcels import ParcelRepo
 from lockerd.store.records import JournalEntry
+from lockerd.store.sending import SendRepo
 from lockerd.store.tables import Tables
 from lockerd.store.technician import TechnicianRepo
 
@@ -47,9 +49,12 @@ class Store:
         self.journal = JournalRepo(context)
         self.inbox = InboxRepo(context)
         self.audit = AuditRepo(context)
-        tables = Tables(self.compartments, self.intents, self.parcels, Throttles(context))
+        self.outbound = OutboundRepo(context)
+        throttles = Throttles(context)
+        tables = Tables(self.compartments, self.intents, self.parcels, throttles, self.outbound)
         self.access = AccessRepo(context, tables)
         self.custody = CustodyRepo(context, tables)
+        self.sending = SendRepo(context, tables)
         self.service = TechnicianRepo(context, tables, self.custody, self.audit)
 
     @classmethod
@@ -125,7 +130,9 @@ class Store:
         """Insert the demo couriers and expected parcels that are not there yet."""
         with self.context.change() as conn:
             for courier in demo.couriers:
-                self.couriers.add(conn, courier.id, courier.name, courier.code, courier.rights)
+                self.couriers.add(
+                    conn, courier.id, courier.name, courier.code, courier.rights, courier.carrier
+                )
             for parcel in demo.expected_parcels:
                 exists = conn.execute(
                     "SELECT 1 FROM parcels WHERE barcode = ?", (parcel.barcode,)

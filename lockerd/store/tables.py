@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from lockerd.store.compartments import CompartmentRepo
 from lockerd.store.credentials import Throttles
 from lockerd.store.intents import IntentRepo
+from lockerd.store.outbound import OutboundRepo
 from lockerd.store.parcels import ParcelRepo
 
 
@@ -16,3 +17,4 @@ class Tables:
     intents: IntentRepo
     parcels: ParcelRepo
     throttles: Throttles
+    outbound: OutboundRepo

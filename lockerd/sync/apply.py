@@ -34,11 +34,16 @@ def _extend(store: Store, conn: sqlite3.Connection, data: dict[str, Any]) -> Non
 
 def _courier_upsert(store: Store, conn: sqlite3.Connection, data: dict[str, Any]) -> None:
     name = data.get("name", "")
-    store.couriers.upsert(conn, data["id"], name, data["code"], data["rights"])
+    carrier = data.get("carrier", "")
+    store.couriers.upsert(conn, data["id"], name, data["code"], data["rights"], carrier)
 
 
 def _courier_revoke(store: Store, conn: sqlite3.Connection, data: dict[str, Any]) -> None:
     store.couriers.revoke(conn, data["id"])
+
+
+def _send_expect(store: Store, conn: sqlite3.Connection, data: dict[str, Any]) -> None:
+    store.sending.expect(conn, data.get("kind", "send"), data)
 
 
 def _disable(store: Store, conn: sqlite3.Connection, data: dict[str, Any]) -> None:
@@ -59,6 +64,7 @@ EFFECTS: dict[str, Effect] = {
     "parcel.extend": _extend,
     "courier.upsert": _courier_upsert,
     "courier.revoke": _courier_revoke,
+    "send.expect": _send_expect,
     "compartment.disable": _disable,
     "compartment.enable": _enable,
 }

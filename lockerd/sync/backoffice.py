@@ -33,6 +33,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lockerd.sync.commands import Command, open_message
+from lockerd.sync.officecodes import SendCodes
 from lockerd.sync.officedb import OfficeDb
 
 PAGE = 100
@@ -133,6 +134,8 @@ class ReferenceBackOffice:
         app.router.add_post("/control/lockers/{locker}/commands", self.control_issue)
         app.router.add_get("/control/lockers/{locker}", self.control_show)
         app.router.add_post("/control/faults", self.control_faults)
+        codes = SendCodes(self.signing_key, lambda: self.clock())
+        app.router.add_post("/control/lockers/{locker}/send-codes", codes.control_issue)
         return app
 
     async def start(self) -> str:

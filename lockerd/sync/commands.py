@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from lockerd.flows import BARCODE, COURIER_CODE
+from lockerd.sendcode import TYPED as SEND_CODE
 
 COMMAND_ID = re.compile(r"[\x21-\x7e]{1,128}")
 TEXT_MAX = 200
@@ -36,6 +37,10 @@ class Command:
     expires_at: int
     data: dict[str, Any]
     signature: bytes = b""
+
+
+#: A carrier's name as couriers and send codes give it: printable ASCII, spaces allowed.
+CARRIER = re.compile(r"[ -~]{1,64}")
 
 
 def _text(value: Any, field: str, *, pattern: re.Pattern[str] | None = None) -> str:
@@ -69,6 +74,12 @@ def _rights(value: Any, field: str) -> list[str]:
     return sorted(set(value))
 
 
+def _kind(value: Any, field: str) -> str:
+    if value not in ("send", "return"):
+        raise Invalid(f"{field} must be 'send' or 'return'")
+    return str(value)
+
+
 EPOCH_MAX = 2**40
 
 #: Per type: field -> (required, checker). A field not listed is an error.
@@ -90,8 +101,17 @@ SCHEMAS: dict[str, dict[str, tuple[bool, Checker]]] = {
         "name": (False, _text),
         "code": (True, lambda v, f: _text(v, f, pattern=COURIER_CODE)),
         "rights": (True, _rights),
+        "carrier": (False, lambda v, f: _text(v, f, pattern=CARRIER)),
     },
     "courier.revoke": {"id": (True, lambda v, f: _text(v, f, pattern=COMMAND_ID))},
+    "send.expect": {
+        "code": (True, lambda v, f: _text(v, f, pattern=SEND_CODE)),
+        "reference": (True, lambda v, f: _text(v, f, pattern=BARCODE)),
+        "size": (True, _text),
+        "carrier": (True, lambda v, f: _text(v, f, pattern=CARRIER)),
+        "kind": (False, _kind),
+        "valid_until": (True, lambda v, f: _int(v, f, 0, EPOCH_MAX)),
+    },
     "compartment.disable": {"compartment": (True, _text), "reason": (False, _text)},
     "compartment.enable": {"compartment": (True, _text)},
     "compartment.open": {

@@ -6,7 +6,8 @@ import { makePad } from "./pad.js";
 
 const $ = (id) => document.getElementById(id);
 
-// `kiosk`: { state, api, show, showMessage, showError, goHome, track, render }.
+// `kiosk`: { state, api, show, showMessage, showError, goHome, track, render, outbound }
+// (`outbound(failed)`: send.js's list items of outbound parcels the courier's carrier takes).
 export function startCourier(kiosk) {
   const { state, api, show, showMessage, showError, goHome, track } = kiosk;
   const me = { courier: null, lowReach: false, delivered: [], collectable: [] };
@@ -70,7 +71,8 @@ export function startCourier(kiosk) {
 
   async function dropoffAction(path, body) {
     try {
-      track(await api("POST", `/api/dropoffs/${state.flow.id}/${path}`, body));
+      const flows = state.flow.kind === "send" ? "sends" : "dropoffs";
+      track(await api("POST", `/api/${flows}/${state.flow.id}/${path}`, body));
     } catch (err) {
       courierError(err, () => kiosk.render(state.flow));
     }
@@ -87,8 +89,10 @@ export function startCourier(kiosk) {
   $("collections-back").onclick = () => openCourier(null);
 
   async function openCollections(note) {
+    let outbound;
     try {
       me.collectable = (await api("GET", "/api/collections")).parcels;
+      outbound = await kiosk.outbound((err) => courierError(err, () => openCollections(null)));
     } catch (err) {
       return courierError(err);
     }
@@ -102,6 +106,7 @@ export function startCourier(kiosk) {
         item.appendChild(button);
         return item;
       });
+      items.push(...outbound);
       if (!items.length) items.push(Object.assign(document.createElement("li"), { textContent: t("collect.empty") }));
       $("collections").replaceChildren(...items);
     });

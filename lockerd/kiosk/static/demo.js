@@ -68,6 +68,30 @@ export function startDemo(api, status) {
     return box;
   }
 
+  // A send code for each size, as the back office would issue it: its QR code, which
+  // the simulated camera can be shown.
+  function sendCodes() {
+    const box = document.createElement("div");
+    for (const size of status.sizes) {
+      const button = document.createElement("button");
+      button.dataset.size = size;
+      button.onclick = () => issue(size);
+      box.appendChild(button);
+    }
+    const issued = document.createElement("ul");
+    issued.id = "demo-send-codes";
+    issued.className = "list";
+    box.appendChild(issued);
+    return box;
+  }
+
+  async function issue(size) {
+    const code = await api("POST", "/api/demo/send-codes", { size });
+    const item = message({ barcode: code.reference, qr: code.code });
+    item.querySelector("p").textContent = t("demo.send_issued", { reference: code.reference, size });
+    $("demo-send-codes").replaceChildren(item);
+  }
+
   async function refresh() {
     const bank = await api("GET", "/api/demo/bank");
     const grid = $("grid");
@@ -77,6 +101,9 @@ export function startDemo(api, status) {
     const items = messages.map(message);
     if (!items.length) items.push(Object.assign(document.createElement("li"), { textContent: t("demo.no_messages") }));
     $("messages").replaceChildren(...items);
+    for (const button of $("demo-send").querySelectorAll("button[data-size]")) {
+      button.textContent = t("demo.send_code", { size: button.dataset.size });
+    }
     for (const button of $("demo-scanners").querySelectorAll("button")) {
       button.textContent = t("demo.scanner", { scanner: button.dataset.scanner });
     }
@@ -90,6 +117,7 @@ export function startDemo(api, status) {
 
   $("demo").hidden = false;
   $("demo-scanners").replaceChildren(scanners());
+  $("demo-send").replaceChildren(sendCodes());
   refresh();
   return { changed };
 }

@@ -4,6 +4,7 @@ import { language, languageNames, setLanguage, t } from "./i18n.js";
 import { makePad } from "./pad.js";
 import { startDemo } from "./demo.js";
 import { startCourier } from "./courier.js";
+import { startSend } from "./send.js";
 import { drawMap, remember, toShow } from "./views.js";
 import { MORE_TIME, anyAccess, prompt, resetAccess, settings, speak, startAccess } from "./access.js";
 
@@ -142,7 +143,14 @@ async function pickup(body) {
 
 // -- courier: courier.js ---------------------------------------------------------
 
-const courier = startCourier({ state, api, show, showMessage, showError, goHome, track, render });
+const courier = startCourier({
+  state, api, show, showMessage, showError, goHome, track, render,
+  outbound: (failed) => sends.outbound(failed),
+});
+
+// -- sending and returning (send.js) ---------------------------------------------------
+
+const sends = startSend({ api, show, track, showError, showMessage, goHome });
 
 // -- following a flow ------------------------------------------------------------
 
@@ -155,9 +163,16 @@ function track(flow) {
 
 function render(flow) {
   if (AT_DOOR.includes(flow.state)) {
-    const instruction = flow.state === "closing" ? "door.cancelled"
-      : { dropoff: "door.put_in", pickup: "door.take_out", collect: "door.take_back" }[flow.kind];
+    const instruction = flow.state === "closing" ? "door.cancelled" : {
+      dropoff: "door.put_in", send: "door.put_in", pickup: "door.take_out", collect: "door.take_back",
+    }[flow.kind];
     return showDoor(flow, instruction);
+  }
+  // A send asks what a drop-off asks (courier.js's screens), and ends on its own.
+  const asking = ["need_size", "offer_size", "did_not_open", "no_low"].includes(flow.state);
+  if (flow.kind === "send" && !asking) {
+    state.flow = null;
+    return sends.finish(flow);
   }
   if (flow.kind !== "pickup") return courier.render(flow);
   state.flow = null;
@@ -169,7 +184,7 @@ function render(flow) {
 
 function showDoor(flow, instruction) {
   const place = state.status.compartments.find((c) => c.id === flow.compartment) || {};
-  const dropoff = flow.kind === "dropoff";
+  const dropoff = ["dropoff", "send"].includes(flow.kind);
   $("door-not-open").hidden = !dropoff || flow.state !== "opening";
   $("door-doesnt-fit").hidden = !dropoff || flow.state !== "open";
   $("door-cancel").hidden = !dropoff || flow.state === "closing";
@@ -189,6 +204,8 @@ function showDoor(flow, instruction) {
 function onScan(scan) {
   state.lastTouch = Date.now();
   const body = { scan: scan.id };
+  const sending = state.screen === "send" || (state.screen === "home" && scan.kind === "send_code");
+  if (sending) return sends.start(body);
   if (state.screen === "home") return scan.kind === "pickup_token" ? pickup(body) : courier.courierLogin(body);
   if (state.screen === "pin") return pickup(body);
   if (state.screen === "login") return courier.courierLogin(body);
@@ -206,7 +223,7 @@ function toast(key) {
 async function resync() {
   const flow = state.flow;
   if (!flow) return;
-  const path = { dropoff: "dropoffs", pickup: "pickups", collect: "collections" }[flow.kind];
+  const path = { dropoff: "dropoffs", send: "sends", pickup: "pickups", collect: "collections" }[flow.kind];
   try {
     const now = await api("GET", `/api/${path}/${flow.id}`);
     if (state.flow && state.flow.id === now.id) track(now);

@@ -1,0 +1,75 @@
+"""The ``outbound`` rows: parcels the public sends or returns, until their carrier's
+courier collects them; and the carrier of the parcels couriers drop off."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from lockerd.domain import Event, Outbound
+from lockerd.store._context import Context
+from lockerd.store.records import OutboundRecord, UnlockIntent
+
+
+class OutboundRepo:
+    """Outbound parcels: read, and completed by the door cycles of their intents."""
+
+    def __init__(self, context: Context):
+        self._c = context
+
+    def get(self, outbound_id: int) -> OutboundRecord | None:
+        row = self._c.conn.execute("SELECT * FROM outbound WHERE id = ?", (outbound_id,)).fetchone()
+        return None if row is None else OutboundRecord.of(row)
+
+    def all(self, state: Outbound | None = None) -> list[OutboundRecord]:
+        sql, args = "SELECT * FROM outbound", ()
+        if state is not None:
+            sql, args = sql + " WHERE state = ?", (str(state),)  # type: ignore[assignment]
+        return [OutboundRecord.of(r) for r in self._c.conn.execute(sql + " ORDER BY id", args)]
+
+    def collectable(self, carrier: str) -> list[OutboundRecord]:
+        """The parcels awaiting collection by a courier of ``carrier`` (or by any, for a
+        parcel without one), oldest first."""
+        rows = self._c.conn.execute(
+            "SELECT * FROM outbound WHERE state = 'awaiting_collection' AND carrier IN (?, '')"
+            " ORDER BY stored_at, id",
+            (carrier,),
+        ).fetchall()
+        return [OutboundRecord.of(r) for r in rows]
+
+    # -- inside a transaction -------------------------------------------------
+
+    def complete(self, conn: sqlite3.Connection, intent: UnlockIntent, state: Outbound) -> None:
+        """The door closed on the outbound parcel of ``intent``: deposited, or collected."""
+        now, outbound_id = self._c.clock.time(), intent.outbound_id
+        if state == Outbound.AWAITING_COLLECTION:
+            conn.execute(
+                "UPDATE outbound SET state = ?, compartment_id = ?, stored_at = ?, updated_at = ?"
+                " WHERE id = ?",
+                (state, intent.compartment_id, now, now, outbound_id),
+            )
+        else:
+            conn.execute(
+                "UPDATE outbound SET state = ?, collected_by = ?, closed_at = ?, updated_at = ?"
+                " WHERE id = ?",
+                (state, intent.actor, now, now, outbound_id),
+            )
+        self._journal(conn, intent, state)
+
+    def _journal(self, conn: sqlite3.Connection, intent: UnlockIntent, state: Outbound) -> None:
+        row = conn.execute(
+            "SELECT kind, reference, size, carrier FROM outbound WHERE id = ?",
+            (intent.outbound_id,),
+        ).fetchone()
+        data = {"outbound": intent.outbound_id, "kind": row[0], "reference": row[1]}
+        data |= {"carrier": row[3], "compartment": intent.compartment_id}
+        if state == Outbound.AWAITING_COLLECTION:
+            self._c.event(Event.OUTBOUND_DEPOSITED, data | {"size": row[2]})
+        else:
+            self._c.event(Event.OUTBOUND_COLLECTED, data | {"courier": intent.actor})
+
+    def carry(self, conn: sqlite3.Connection, parcel_id: int | None, courier_id: str) -> None:
+        """A dropped-off parcel records the carrier of the courier who brought it."""
+        conn.execute(
+            "UPDATE parcels SET carrier = (SELECT carrier FROM couriers WHERE id = ?) WHERE id = ?",
+            (courier_id, parcel_id),
+        )
