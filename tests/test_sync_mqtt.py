@@ -9,6 +9,7 @@ import ssl
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,12 +19,13 @@ import pytest
 from aiohttp import WSMsgType, web
 from paho.mqtt.enums import CallbackAPIVersion
 
+from lockerd.clock import FakeClock
 from lockerd.domain import Event
 from lockerd.sync import topics
 from lockerd.sync.backoffice import ReferenceBackOffice
 from lockerd.sync.client import AuthRejected, ServerError, UnknownCursor, Unreachable
 from lockerd.sync.officemqtt import OfficeOnBroker
-from lockerd.sync.redial import MINUTE, PER_MINUTE, Redial
+from lockerd.sync.redial import FIRST_RETRY_FLOOR, MINUTE, PER_MINUTE, Redial
 from tests.broker import Mosquitto, needs_mosquitto
 from tests.mqtt_rig import synced_over_mqtt, transport_for
 from tests.pki import Pki
@@ -52,9 +54,30 @@ def test_the_first_retry_after_a_drop_is_spread_over_the_window() -> None:
         redial.attempted(0.0, ok=True)
         redial.lost()
         draws.append(redial.next_attempt(1000.0) - 1000.0)
-    assert all(0 <= d <= 60 for d in draws)
-    assert min(draws) < 6 and max(draws) > 54  # spread over the window, not lock-step
+    assert all(6 <= d <= 60 for d in draws)  # never in the window's first tenth
+    assert min(draws) < 12 and max(draws) > 54  # spread over the rest, not lock-step
     assert len({round(d, 3) for d in draws}) > 250
+
+
+def test_a_fleet_dropped_by_a_restarting_broker_makes_no_attempt_while_it_is_down() -> None:
+    """10,000 lockers lose the broker at once; it listens again 1.2 s later (mosquitto's
+    restart in benchmarks/fleet_storm.py). On a fake clock, every first retry lands after
+    that, the fleet is back within the window, and no second spreads more than its share."""
+    clock, window, fleet = FakeClock(), 60.0, 10_000
+    rng = random.Random(13)
+    redials = [Redial(window, 2.0, 300.0, random.Random(rng.random())) for _ in range(fleet)]
+    for redial in redials:
+        redial.attempted(clock.monotonic(), ok=True)
+    clock.spend(3600.0)  # an hour connected, then the broker goes
+    dropped = clock.monotonic()
+    for redial in redials:
+        redial.lost()
+    firsts = [redial.next_attempt(clock.monotonic()) - dropped for redial in redials]
+    assert min(firsts) >= window * FIRST_RETRY_FLOOR > 1.2  # never while the broker is down
+    assert max(firsts) <= window  # all back within the window
+    per_second = Counter(int(t) for t in firsts)
+    assert max(per_second.values()) <= 1.3 * fleet / (window * (1 - FIRST_RETRY_FLOOR))
+    assert min(firsts) < window * FIRST_RETRY_FLOOR + 1 and max(firsts) > window - 1  # spread
 
 
 def test_never_more_than_four_connects_a_minute_whatever_fails() -> None:
