@@ -49,6 +49,8 @@ BYTES_PER_S = 400 * 1024
 #: CONNACK reason codes (MQTT 5, and 3.1.1's 4 and 5) that mean "these credentials".
 REFUSED = {4, 5, 0x86, 0x87, 0x8C}
 PACKET_TOO_LARGE = 0x95
+#: A PUBLISH's bytes besides its topic and payload, at most (header, packet id, properties).
+PACKET_MARGIN = 32
 
 
 class MqttTransport:
@@ -120,10 +122,12 @@ class MqttTransport:
         req = secrets.token_hex(8)
         payload = topics.encode({"req": req, **body})
         if len(payload) > self.max_payload:
-            raise TooLarge(f"a {len(payload)}-byte payload is over {self.max_payload} bytes")
+            raise TooLarge(
+                f"a {len(payload)}-byte payload is too large (at most {self.max_payload} bytes)"
+            )
         await self._pace(len(payload))
         answer = await self._publish_and_wait(leaf, req, payload)
-        raise_for_error(answer, pulling)
+        raise_for_error(answer, body["after"] if pulling else None)
         return answer
 
     async def _publish_and_wait(self, leaf: str, req: str, payload: bytes) -> dict[str, Any]:
@@ -274,7 +278,9 @@ class MqttTransport:
             return
         limit = getattr(props, "MaximumPacketSize", None)
         if limit:
-            self.max_payload = min(MAX_PAYLOAD, limit - 32 - len(self._topic(topics.EVT)))
+            self.max_payload = min(
+                MAX_PAYLOAD, limit - PACKET_MARGIN - len(self._topic(topics.EVT))
+            )
         self._pass_step()
 
     def _on_suback(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
@@ -319,8 +325,9 @@ class MqttTransport:
             self._step.set_exception(error)
 
 
-def raise_for_error(answer: dict[str, Any], pulling: bool) -> None:
-    """Raise what an ``error`` answer means, as the HTTPS client does for its statuses."""
+def raise_for_error(answer: dict[str, Any], cursor: str | None) -> None:
+    """Raise what an ``error`` answer means, as the HTTPS client does for its statuses
+    (``cursor``: the one a pull asked after; None for a push)."""
     error = answer.get("error")
     if error is None:
         return
@@ -332,8 +339,8 @@ def raise_for_error(answer: dict[str, Any], pulling: bool) -> None:
         raise ServerError(message)
     if status == 413:
         raise TooLarge(message)
-    if status == 410 and pulling:
-        raise UnknownCursor(message)
+    if status == 410 and cursor is not None:
+        raise UnknownCursor(f"the back office does not know cursor {cursor!r}: {error}")
     raise ProtocolError(message)
 
 
