@@ -71,6 +71,17 @@ class SyncedOverMqtt(Synced):
         publish under MQTT 5)."""
         return 0 < self.transport.max_payload < self.broker.max_packet
 
+    async def refuse_credentials(self, refused: bool) -> None:
+        """The broker (restarted) checks passwords, and has another for this locker: its
+        CONNACK refuses the locker's."""
+        await self.away()
+        self.broker.passwords = {LOCKER: "not-" + TOKEN} if refused else {}
+        await self.back()
+
+    def refusals(self) -> int:
+        return self.broker.seen("disconnected, not authorised")
+
+    refused_as = "Not authorized"
     too_large = "too large"
     framing = len(b'"req":"0123456789abcdef",')
     evt_topic = topics.topic(LOCKER, topics.EVT)

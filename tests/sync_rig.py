@@ -60,6 +60,16 @@ class Synced:
         """A push was refused as too large where the carrier refuses it."""
         return 413 in statuses(self.office, PUSHES)
 
+    async def refuse_credentials(self, refused: bool) -> None:
+        """The locker's credentials are refused (HTTPS: 401 to every request)."""
+        self.office.faults.refuse_auth = refused
+
+    def refusals(self) -> int:
+        """Requests (or connects) refused for their credentials."""
+        return statuses(self.office, PUSHES + PULLS).count(401)
+
+    #: How the coordinator's error names refused credentials.
+    refused_as = "401"
     #: How the coordinator's error names a push refused as too large.
     too_large = "413"
     #: Bytes a push carries besides its body (MQTT: the ``req`` member).

@@ -117,13 +117,14 @@ async def test_backoff_is_capped_exponential_with_full_jitter() -> None:
 
 async def test_refused_credentials_raise_one_alarm_and_no_hammering(synced_any) -> None:
     s = synced_any
-    s.office.faults.refuse_auth = True
+    await s.refuse_credentials(True)  # MQTT: the broker's CONNACK refuses them
     delays = [await s.sync.round() for _ in range(4)]
     assert delays == [s.sync.sync.backoff_max_s] * 4
-    assert len(s.office.requests) == 4  # one refused request a round, then the long wait
+    assert s.refusals() == 4  # one refused request (or connect) a round, then the long wait
+    assert all(status == 401 for _, _, status in s.office.requests)  # and nothing else
     alarms = [e for e in s.journal() if e["type"] == "sync.auth_failed"]
-    assert len(alarms) == 1 and "401" in alarms[0]["data"]["error"]
-    s.office.faults.refuse_auth = False
+    assert len(alarms) == 1 and s.refused_as in alarms[0]["data"]["error"]
+    await s.refuse_credentials(False)
     await s.drain()
     assert not s.sync.auth_failed
 

@@ -151,6 +151,26 @@ async def test_a_broker_restart_loses_and_repeats_nothing(tmp_path) -> None:
 
 
 @needs_mosquitto
+async def test_a_refused_connack_ends_the_dialing_until_the_next_request(tmp_path) -> None:
+    broker = Mosquitto(tmp_path / "broker")
+    broker.passwords = {LOCKER: "another-password"}
+    await broker.start()
+    (tmp_path / "token").write_text(TOKEN)
+    t = transport_for(broker.url, token_file=tmp_path / "token")
+    try:
+        with pytest.raises(AuthRejected, match="Not authorized"):
+            await t.pull("")
+        with pytest.raises(TimeoutError):  # no attempt of its own (quick_redial: 0.2 s at most)
+            await broker.wait_for("not authorised", count=2, within=1.0)
+        with pytest.raises(AuthRejected):
+            await t.pull("")  # the next request dials once more
+        assert broker.seen("not authorised") == 2
+    finally:
+        await t.close()
+        await broker.stop()
+
+
+@needs_mosquitto
 async def test_duplicate_and_out_of_order_pushes_are_stored_once_in_order(tmp_path) -> None:
     async with synced_over_mqtt(tmp_path) as s:
         t = transport_for(s.broker.url)

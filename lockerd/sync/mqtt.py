@@ -202,6 +202,9 @@ class MqttTransport:
             outcome = await self._attempt()
             self.redial.attempted(started, ok=outcome is None)
             self._settle(outcome)
+            if isinstance(outcome, AuthRejected):
+                self._dialer = None  # no hammering: the next request dials, after the
+                return  # coordinator's long wait for refused credentials
             if outcome is None:
                 self.wake()  # the coordinator pulls by cursor after every connect
                 assert self._lost is not None
