@@ -92,7 +92,9 @@ def transport_for(url: str, **kwargs: Any) -> MqttTransport:
 
 
 @asynccontextmanager
-async def synced_over_mqtt(tmp_path: Path, **broker: Any) -> AsyncIterator[SyncedOverMqtt]:
+async def synced_over_mqtt(
+    tmp_path: Path, version: str = "5", **broker: Any
+) -> AsyncIterator[SyncedOverMqtt]:
     if MOSQUITTO is None:
         pytest.skip("mosquitto is not installed (Debian: apt-get install mosquitto)")
     mosquitto = await Mosquitto(tmp_path / "broker", **broker).start()
@@ -105,7 +107,7 @@ async def synced_over_mqtt(tmp_path: Path, **broker: Any) -> AsyncIterator[Synce
     config = dataclasses.replace(bank_config(tmp_path), sync=section)
     rig = await Rig(config).start()
     office.clock = rig.clock.time
-    transport = transport_for(mosquitto.url, token_file=token_file)
+    transport = transport_for(mosquitto.url, token_file=token_file, version=version)
     sync = SyncCoordinator(
         config, rig.store, rig.locker.db, rig.locker, rig.clock, transport, random.Random(7)
     )

@@ -76,6 +76,8 @@ class MqttTransport:
         )  # fmt: skip
         self.v5 = version == "5"
         self.max_payload = MAX_PAYLOAD
+        #: The largest payload the broker has carried to an answer.
+        self._largest_taken = 0
         #: Connect attempts made and those the broker took (for status and tests).
         self.attempts = self.connects = 0
         self.connected = asyncio.Event()
@@ -136,11 +138,23 @@ class MqttTransport:
         self._acks[req] = waiter
         try:
             self._publish(leaf, payload, req)
-            return dict(await asyncio.wait_for(waiter, self.timeout_s))
+            answer = dict(await asyncio.wait_for(waiter, self.timeout_s))
         except TimeoutError as exc:
             raise Unreachable(f"no answer to {leaf} within {self.timeout_s:g} s") from exc
+        except Unreachable as exc:
+            raise self._dropped_on(leaf, len(payload), exc) from exc
         finally:
             self._acks.pop(req, None)
+        self._largest_taken = max(self._largest_taken, len(payload))
+        return answer
+
+    def _dropped_on(self, leaf: str, size: int, lost: Unreachable) -> SyncError:
+        """A broker that caps packets drops an MQTT 3.1.1 client that publishes a larger
+        one, with no reason given: a push larger than any the broker took, lost so, is
+        taken as too large (the coordinator halves the batch)."""
+        if self.v5 or leaf != topics.EVT or size <= self._largest_taken:
+            return lost
+        return TooLarge(f"the broker dropped the connection on a {size}-byte push: too large?")
 
     def _publish(self, leaf: str, payload: bytes, req: str) -> None:
         assert self._driver is not None
