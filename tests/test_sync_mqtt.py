@@ -24,12 +24,14 @@ from lockerd.domain import Event
 from lockerd.sync import topics
 from lockerd.sync.backoffice import ReferenceBackOffice
 from lockerd.sync.client import AuthRejected, ServerError, UnknownCursor, Unreachable
+from lockerd.sync.mqtt import MqttTransport
 from lockerd.sync.officemqtt import OfficeOnBroker
 from lockerd.sync.redial import FIRST_RETRY_FLOOR, MINUTE, PER_MINUTE, Redial
 from tests.broker import Mosquitto, needs_mosquitto
-from tests.mqtt_rig import synced_over_mqtt, transport_for
+from tests.mqtt_rig import quick_redial, synced_over_mqtt, transport_for
 from tests.pki import Pki
 from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN
+from tests.test_sync_client import PUSH_ANSWERS
 
 
 def events(first: int, last: int) -> list[dict]:
@@ -223,6 +225,44 @@ async def test_office_answers_carry_the_https_meanings(tmp_path) -> None:
                 await t.pull("")
         finally:
             await t.close()
+
+
+def answer_on_broker(req: str, status: int, body: str) -> bytes:
+    """The MQTT form of an HTTP answer (docs/sync-mqtt.md): an error carries its status;
+    a body that is no JSON object is sent as it is (and can name no request)."""
+    if status != 200:
+        return topics.encode({"req": req, "error": {"status": status, "message": body}})
+    value = json.loads(body) if body.startswith(("{", "[")) else None
+    return topics.encode({"req": req, **value}) if isinstance(value, dict) else body.encode()
+
+
+@needs_mosquitto
+@pytest.mark.parametrize(("status", "body", "error", "says"), PUSH_ANSWERS)
+async def test_each_push_answer_has_its_meaning_over_mqtt(
+    tmp_path, status, body, error, says
+) -> None:
+    broker = await Mosquitto(tmp_path / "broker").start()
+    office = paho.Client(CallbackAPIVersion.VERSION2, client_id="answering")
+
+    def answer(client, userdata, message) -> None:
+        req = json.loads(message.payload)["req"]
+        client.publish(topics.topic(LOCKER, topics.ACK), answer_on_broker(req, status, body), 1)
+
+    office.on_message = answer
+    office.connect("127.0.0.1", broker.port)
+    office.loop_start()
+    await asyncio.to_thread(office.subscribe, topics.topic(LOCKER, topics.EVT), 1)
+    t = MqttTransport(broker.url, LOCKER, redial=quick_redial(), timeout_s=0.5)
+    if status == 200 and not body.startswith("{"):  # names no request: as no answer at all
+        error, says = Unreachable, "no answer to evt within 0.5 s"
+    try:
+        with pytest.raises(error, match=says if status == 200 else f"answered {status}"):
+            await t.push(events(1, 1), 1)
+    finally:
+        await t.close()
+        office.loop_stop()
+        office.disconnect()
+        await broker.stop()
 
 
 @needs_mosquitto
