@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import shutil
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from tests.pki import Pki
 
 MOSQUITTO = shutil.which("mosquitto") or shutil.which("/usr/sbin/mosquitto")
+PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 needs_mosquitto = pytest.mark.skipif(
     MOSQUITTO is None, reason="mosquitto is not installed (Debian: apt-get install mosquitto)"
 )
@@ -36,6 +38,8 @@ class Mosquitto:
         self, folder: Path, *, tls: Pki | None = None, max_packet: int = 0, quiet: bool = False
     ):
         self.folder, self.tls, self.max_packet = folder, tls, max_packet
+        #: User names and passwords the broker checks (a client with no user name is let in).
+        self.passwords: dict[str, str] = {}
         #: No line per client connect (a benchmark's 10,000).
         self.quiet = quiet
         folder.mkdir(parents=True, exist_ok=True)
@@ -62,12 +66,22 @@ class Mosquitto:
         ]
         if self.max_packet:
             lines.append(f"max_packet_size {self.max_packet}")
+        if self.passwords:
+            lines.append(f"password_file {self._password_file()}")
         if self.tls is not None:
             cert, key = self.tls.issue("localhost")
             lines += [f"cafile {self.tls.ca_file}", f"certfile {cert}", f"keyfile {key}"]
             lines += ["require_certificate true", "use_identity_as_username true"]
         path = self.folder / "mosquitto.conf"
         path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def _password_file(self) -> Path:
+        path = self.folder / "passwords"
+        path.unlink(missing_ok=True)
+        for user, password in self.passwords.items():
+            create = [] if path.exists() else ["-c"]
+            subprocess.run([PASSWD, *create, "-b", str(path), user, password], check=True)
         return path
 
     async def start(self) -> Mosquitto:

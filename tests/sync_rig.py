@@ -40,7 +40,40 @@ class Synced:
 
     def pushes(self) -> list[tuple[str, str, int]]:
         """The pushes the back office answered, over either transport."""
-        return [r for r in self.office.requests if r[1].endswith(("/events", "/evt"))]
+        return [r for r in self.office.requests if r[1].endswith(PUSHES)]
+
+    async def serve(self, office: ReferenceBackOffice) -> None:
+        """Make ``office`` (started here) the back office the locker reaches, in place of
+        the one it reached so far (a back office restarted, or restored)."""
+        await office.start()
+        self.sync.client.base = f"{office.url}/v1/lockers/{LOCKER}"  # type: ignore[attr-defined]
+
+    async def unserve(self, office: ReferenceBackOffice) -> None:
+        """``office`` can no longer be reached."""
+        await office.stop()
+
+    async def cap_body(self, limit: int) -> None:
+        """Push bodies over ``limit`` bytes are refused on the way (a proxy's 413)."""
+        self.office.faults.max_body = limit
+
+    def refused_too_large(self) -> bool:
+        """A push was refused as too large where the carrier refuses it."""
+        return 413 in statuses(self.office, PUSHES)
+
+    async def refuse_credentials(self, refused: bool) -> None:
+        """The locker's credentials are refused (HTTPS: 401 to every request)."""
+        self.office.faults.refuse_auth = refused
+
+    def refusals(self) -> int:
+        """Requests (or connects) refused for their credentials."""
+        return statuses(self.office, PUSHES + PULLS).count(401)
+
+    #: How the coordinator's error names refused credentials.
+    refused_as = "401"
+    #: How the coordinator's error names a push refused as too large.
+    too_large = "413"
+    #: Bytes a push carries besides its body (MQTT: the ``req`` member).
+    framing = 0
 
     @property
     def record(self) -> Any:
@@ -49,24 +82,14 @@ class Synced:
     def journal(self) -> list[dict[str, Any]]:
         return self.rig.store.journal.events(0, limit=10**9)
 
-    async def drain(self, rounds: int = 50, sync: SyncCoordinator | None = None) -> None:
-        """Rounds (of ``sync``, by default the rig's coordinator) until nothing is unsent
-        and a round succeeded."""
-        sync = sync or self.sync
+    async def drain(self, rounds: int = 50) -> None:
+        """Rounds until nothing is unsent and a round succeeded."""
+        sync = self.sync
         for _ in range(rounds):
             await sync.round()
             if sync.failures == 0 and self.rig.store.journal.unsent_count() == 0:
                 return
         raise AssertionError(f"not drained: {sync.status()}")
-
-    def coordinator(self, url: str) -> SyncCoordinator:
-        """Another coordinator of the same locker, syncing with the back office at ``url``."""
-        sync = dataclasses.replace(self.sync.sync, url=url)
-        config = dataclasses.replace(self.rig.config, sync=sync)
-        rig = self.rig
-        return SyncCoordinator(
-            config, rig.store, rig.locker.db, rig.locker, rig.clock, rng=random.Random(3)
-        )
 
     def issue(self, kind: str, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return self.office.issue(LOCKER, kind, data, **kwargs)
@@ -79,6 +102,16 @@ class Synced:
             data = {k: v for k, v in got["data"].items() if k != "pickup_code"}
             assert (got["type"], got["at"], data) == (kept["type"], kept["at"], kept["data"])
         assert self.record.acked == journal[-1]["seq"]
+
+
+PUSHES = ("/events", "/evt")
+PULLS = ("/commands", "/rpc/req")
+
+
+def statuses(office: ReferenceBackOffice, kind: tuple[str, ...]) -> list[int]:
+    """The statuses of the requests of ``kind`` (PUSHES or PULLS) ``office`` answered, over
+    either transport (MQTT answers carry the HTTPS status, docs/sync-mqtt.md)."""
+    return [status for _, path, status in office.requests if path.endswith(kind)]
 
 
 def sync_section(url: str, token_file: Path, **values: Any) -> SyncSection:

@@ -69,8 +69,8 @@ async def test_a_week_away_then_every_event_arrives_once_in_order(synced_any) ->
     assert s.rig.store.parcels.notices() == []
 
 
-async def test_the_codes_the_back_office_was_sent_open_the_doors(synced) -> None:
-    s = synced
+async def test_the_codes_the_back_office_was_sent_open_the_doors(synced_any) -> None:
+    s = synced_any
     comp = await s.rig.stored("PCL1", "S")
     await s.drain()
     assert s.rig.store.parcels.notices() == []  # gone from the locker once acknowledged
@@ -78,8 +78,8 @@ async def test_the_codes_the_back_office_was_sent_open_the_doors(synced) -> None
     assert flow.compartment == comp
 
 
-async def test_a_flapping_network_loses_and_repeats_nothing(synced) -> None:
-    s = synced
+async def test_a_flapping_network_loses_and_repeats_nothing(synced_any) -> None:
+    s = synced_any
     faults = [
         {"fail_next": 1, "fail_status": 503},
         {"drop_next": 1},
@@ -95,6 +95,8 @@ async def test_a_flapping_network_loses_and_repeats_nothing(synced) -> None:
         inside = await traffic(s, f"F{round_no}", inside)
         s.office.faults = dataclasses.replace(s.office.faults, **faults[round_no % len(faults)])
         await s.sync.round()
+        used = s.office.faults  # each fault met a request, over either transport
+        assert (used.fail_next, used.drop_next, used.lose_answers) == (0, 0, 0), round_no
         s.office.faults = type(s.office.faults)()
         acked, _ = s.rig.store.journal.sync_position()
         assert acked <= s.record.acked  # the locker never counts an event the office lacks
@@ -113,21 +115,22 @@ async def test_backoff_is_capped_exponential_with_full_jitter() -> None:
         assert max(delays) > ceiling * 0.8 and min(delays) < ceiling * 0.2  # spread, not fixed
 
 
-async def test_refused_credentials_raise_one_alarm_and_no_hammering(synced) -> None:
-    s = synced
-    s.office.faults.refuse_auth = True
+async def test_refused_credentials_raise_one_alarm_and_no_hammering(synced_any) -> None:
+    s = synced_any
+    await s.refuse_credentials(True)  # MQTT: the broker's CONNACK refuses them
     delays = [await s.sync.round() for _ in range(4)]
     assert delays == [s.sync.sync.backoff_max_s] * 4
-    assert len(s.office.requests) == 4  # one refused request a round, then the long wait
+    assert s.refusals() == 4  # one refused request (or connect) a round, then the long wait
+    assert all(status == 401 for _, _, status in s.office.requests)  # and nothing else
     alarms = [e for e in s.journal() if e["type"] == "sync.auth_failed"]
-    assert len(alarms) == 1 and "401" in alarms[0]["data"]["error"]
-    s.office.faults.refuse_auth = False
+    assert len(alarms) == 1 and s.refused_as in alarms[0]["data"]["error"]
+    await s.refuse_credentials(False)
     await s.drain()
     assert not s.sync.auth_failed
 
 
-async def test_a_missing_token_file_is_an_auth_alarm_that_names_it(synced, tmp_path) -> None:
-    s = synced
+async def test_a_missing_token_file_is_an_auth_alarm_that_names_it(synced_any, tmp_path) -> None:
+    s = synced_any
     (tmp_path / "sync.token").unlink()
     await s.sync.round()
     [alarm] = [e for e in s.journal() if e["type"] == "sync.auth_failed"]
@@ -272,9 +275,9 @@ async def test_a_signed_remote_open_opens_once_and_asks_for_a_check(synced_any) 
     ],
 )
 async def test_forged_replayed_and_expired_remote_opens_energize_nothing(
-    synced, tamper, reason
+    synced_any, tamper, reason
 ) -> None:
-    s = synced
+    s = synced_any
     if tamper == "replayed":
         s.issue("compartment.open", {"compartment": "S1"})
         await s.drain()
@@ -361,8 +364,8 @@ async def test_heartbeats_report_health_on_their_period(synced) -> None:
     assert set(beats[0]["data"]) == documented
 
 
-async def test_a_slow_back_office_never_holds_up_a_pickup(synced) -> None:
-    s = synced
+async def test_a_slow_back_office_never_holds_up_a_pickup(synced_any) -> None:
+    s = synced_any
     comp = await s.rig.stored("PCL1", "S")
     code = s.rig.code_for("PCL1")
     s.office.faults.delay_s = 1.5

@@ -59,9 +59,8 @@ async def _cleanup():
     answering.runners.clear()
 
 
-@pytest.mark.parametrize(
-    ("status", "body", "error", "says"),
-    [
+#: Answers to a push and what each means (over MQTT too: tests/test_sync_mqtt.py).
+PUSH_ANSWERS = [
         (401, "{}", AuthRejected, "401"),
         (403, "{}", AuthRejected, "403"),
         (500, "oops", ServerError, "500"),
@@ -73,8 +72,10 @@ async def _cleanup():
         (200, '{"acked_seq": "7"}', ProtocolError, "acked_seq must be a whole number"),
         (200, '{"acked_seq": -1}', ProtocolError, "acked_seq must be a whole number"),
         (200, '{"acked_seq": true}', ProtocolError, "acked_seq must be a whole number"),
-    ],
-)
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "body", "error", "says"), PUSH_ANSWERS)
 async def test_each_push_answer_has_its_meaning(token_file, status, body, error, says) -> None:
     client = BackOfficeClient(await answering(status, body), "L1", token_file, timeout_s=2)
     try:

@@ -12,7 +12,7 @@ import pytest
 from lockerd.domain import Event
 from lockerd.sync import backoffice
 from lockerd.sync.backoffice import ReferenceBackOffice
-from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN, Synced
+from tests.sync_rig import LOCKER, OFFICE_KEY, PULLS, PUSHES, TOKEN, Synced, statuses
 
 DAY = 86400.0
 
@@ -46,8 +46,8 @@ def _restored_empty(s: Synced) -> None:
     s.office.lockers.clear()
 
 
-async def test_a_back_office_restored_empty_adopts_the_locker_from_first_seq(synced) -> None:
-    s = synced
+async def test_a_back_office_restored_empty_adopts_the_locker_from_first_seq(synced_any) -> None:
+    s = synced_any
     held_from = await _pruned(s)
     _restored_empty(s)
     await s.rig.stored("NEW1", "S")
@@ -72,9 +72,9 @@ async def test_a_back_office_restored_empty_adopts_the_locker_from_first_seq(syn
 
 
 async def test_a_back_office_that_will_not_adopt_fails_the_round_and_says_why(
-    synced, monkeypatch
+    synced_any, monkeypatch
 ) -> None:
-    s = synced
+    s = synced_any
     held_from = await _pruned(s)
     _restored_empty(s)
     # A back office that ignores first_seq: its mark stays at 0.
@@ -91,9 +91,9 @@ async def test_a_back_office_that_will_not_adopt_fails_the_round_and_says_why(
 
 
 async def test_an_unknown_cursor_starts_the_commands_again_and_applies_none_twice(
-    synced,
+    synced_any,
 ) -> None:
-    s = synced
+    s = synced_any
     first = s.issue("courier.upsert", {"id": "c1", "code": "1111", "rights": ["deliver"]})
     await s.drain()
     cursor = s.rig.store.journal.sync_position()[1]
@@ -105,23 +105,22 @@ async def test_an_unknown_cursor_starts_the_commands_again_and_applies_none_twic
     revoke = s.issue("courier.revoke", {"id": "c1"})
     await s.drain()
     assert s.sync.failures == 0
-    statuses = [(m, st) for m, path, st in s.office.requests if path.endswith("/commands")]
-    assert ("GET", 410) in statuses
+    assert 410 in statuses(s.office, PULLS)  # over MQTT: the error answer on rpc/res
     applied = [e["data"]["id"] for e in s.journal() if e["type"] == "command.applied"]
     assert applied == [first["id"], revoke["id"]]  # the old one once, the new one once
     assert s.rig.store.journal.sync_position()[1].startswith("restored.")
 
 
-async def test_a_410_to_the_empty_cursor_is_a_protocol_error(synced, monkeypatch) -> None:
-    s = synced
+async def test_a_410_to_the_empty_cursor_is_a_protocol_error(synced_any, monkeypatch) -> None:
+    s = synced_any
     monkeypatch.setattr(s.office, "_position", lambda cursor, issued: None)  # knows none
     await s.sync.round()
     assert s.sync.failures == 1
     assert "does not know cursor ''" in s.sync.last_error
 
 
-async def test_a_failing_event_intake_still_delivers_a_revoke(synced) -> None:
-    s = synced
+async def test_a_failing_event_intake_still_delivers_a_revoke(synced_any) -> None:
+    s = synced_any
     s.issue("courier.upsert", {"id": "c9", "code": "9999", "rights": ["deliver"]})
     await s.drain()
     token = await s.rig.courier("9999")
@@ -137,66 +136,65 @@ async def test_a_failing_event_intake_still_delivers_a_revoke(synced) -> None:
     s.assert_every_event_arrived_once_in_order()
 
 
-async def test_pushes_keep_within_the_byte_cap(synced) -> None:
-    s = synced
+async def test_pushes_keep_within_the_byte_cap(synced_any) -> None:
+    s = synced_any
     s.sync.sync = dataclasses.replace(s.sync.sync, batch_bytes=4096)
     _alarms(s, 40)
     await s.drain()
     s.assert_every_event_arrived_once_in_order()
-    assert s.office.push_bytes and max(s.office.push_bytes) <= 4096
+    assert s.office.push_bytes and max(s.office.push_bytes) <= 4096 + s.framing
     assert len(s.office.push_bytes) > 2
 
 
-async def test_a_413_halves_the_batch_until_it_passes(synced) -> None:
-    s = synced
+async def test_a_413_halves_the_batch_until_it_passes(synced_any) -> None:
+    s = synced_any
     _alarms(s, 40)
-    s.office.faults.max_body = 6000  # a proxy in front of the back office
+    await s.cap_body(6000)  # a proxy in front of the back office; the broker's packet size
     await s.drain()
     s.assert_every_event_arrived_once_in_order()
-    statuses = [st for _, path, st in s.office.requests if path.endswith("/events")]
-    assert 413 in statuses and statuses[-1] == 200
+    pushed = statuses(s.office, PUSHES)
+    assert s.refused_too_large() and pushed[-1] == 200
     assert s.sync.batch < 100
-    accepted = [n for n, st in zip(s.office.push_bytes, statuses, strict=True) if st == 200]
-    assert max(accepted) <= 6000
+    accepted = [n for n, st in zip(s.office.push_bytes, pushed, strict=True) if st == 200]
+    assert max(accepted) <= 6000 + s.framing
 
 
-async def test_a_single_event_over_a_proxys_limit_fails_the_round(synced) -> None:
-    s = synced
+async def test_a_single_event_over_a_proxys_limit_fails_the_round(synced_any) -> None:
+    s = synced_any
     await s.rig.stored("ONE1", "S")
-    s.office.faults.max_body = 100
+    await s.cap_body(100)
     await s.sync.round()
-    assert s.sync.failures == 1 and "413" in s.sync.last_error
+    assert s.sync.failures == 1 and s.too_large in s.sync.last_error
     assert s.sync.batch == 1
 
 
-async def test_the_reference_back_office_keeps_commands_across_a_restart(synced, tmp_path) -> None:
-    s = synced
+async def test_the_reference_back_office_keeps_commands_across_a_restart(
+    synced_any, tmp_path
+) -> None:
+    s = synced_any
     database = tmp_path / "office.db"
     first = ReferenceBackOffice(TOKEN, signing_key=OFFICE_KEY, database=database)
     first.clock = s.rig.clock.time
-    await first.start()
-    sync = s.coordinator(first.url)
+    await s.serve(first)
     first.issue(LOCKER, "courier.upsert", {"id": "c1", "code": "1111", "rights": ["deliver"]})
-    await s.drain(sync=sync)
-    await first.stop()
+    await s.drain()
+    await s.unserve(first)
     first.close()
 
     again = ReferenceBackOffice(TOKEN, signing_key=OFFICE_KEY, database=database)
     again.clock = s.rig.clock.time
-    await again.start()
+    await s.serve(again)
     try:
-        sync.client.base = sync.client.base.replace(first.url, again.url)
         revoke = again.issue(LOCKER, "courier.revoke", {"id": "c1"})
         assert revoke["id"] != first.lockers[LOCKER].commands[0]["id"]
-        await s.drain(sync=sync)
+        await s.drain()
         applied = [e["data"]["id"] for e in s.journal() if e["type"] == "command.applied"]
         assert applied[-1] == revoke["id"]
         record = again.locker(LOCKER)
         assert record.acked == s.journal()[-1]["seq"]  # it kept what it had stored
-        assert [r[2] for r in again.requests if r[1].endswith("/commands")].count(410) == 0
+        assert statuses(again, PULLS).count(410) == 0
     finally:
-        await sync.close()
-        await again.stop()
+        await s.unserve(again)
         again.close()
 
 

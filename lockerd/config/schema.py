@@ -204,7 +204,8 @@ class SyncSection:
     mqtt_first_retry_s: float = opt(
         60.0,
         doc="the first reconnect after a lost broker connection is drawn uniformly within"
-        " this, so a fleet comes back spread (at least fleet size / connects per second)",
+        " this, past its first tenth, so a fleet comes back spread and not before the broker"
+        " is back (at least fleet size / connects per second)",
         min=0,
         max=3600,
     )

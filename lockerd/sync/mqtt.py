@@ -49,6 +49,8 @@ BYTES_PER_S = 400 * 1024
 #: CONNACK reason codes (MQTT 5, and 3.1.1's 4 and 5) that mean "these credentials".
 REFUSED = {4, 5, 0x86, 0x87, 0x8C}
 PACKET_TOO_LARGE = 0x95
+#: A PUBLISH's bytes besides its topic and payload, at most (header, packet id, properties).
+PACKET_MARGIN = 32
 
 
 class MqttTransport:
@@ -74,6 +76,8 @@ class MqttTransport:
         )  # fmt: skip
         self.v5 = version == "5"
         self.max_payload = MAX_PAYLOAD
+        #: The largest payload the broker has carried to an answer.
+        self._largest_taken = 0
         #: Connect attempts made and those the broker took (for status and tests).
         self.attempts = self.connects = 0
         self.connected = asyncio.Event()
@@ -120,10 +124,12 @@ class MqttTransport:
         req = secrets.token_hex(8)
         payload = topics.encode({"req": req, **body})
         if len(payload) > self.max_payload:
-            raise TooLarge(f"a {len(payload)}-byte payload is over {self.max_payload} bytes")
+            raise TooLarge(
+                f"a {len(payload)}-byte payload is too large (at most {self.max_payload} bytes)"
+            )
         await self._pace(len(payload))
         answer = await self._publish_and_wait(leaf, req, payload)
-        raise_for_error(answer, pulling)
+        raise_for_error(answer, body["after"] if pulling else None)
         return answer
 
     async def _publish_and_wait(self, leaf: str, req: str, payload: bytes) -> dict[str, Any]:
@@ -132,11 +138,23 @@ class MqttTransport:
         self._acks[req] = waiter
         try:
             self._publish(leaf, payload, req)
-            return dict(await asyncio.wait_for(waiter, self.timeout_s))
+            answer = dict(await asyncio.wait_for(waiter, self.timeout_s))
         except TimeoutError as exc:
             raise Unreachable(f"no answer to {leaf} within {self.timeout_s:g} s") from exc
+        except Unreachable as exc:
+            raise self._dropped_on(leaf, len(payload), exc) from exc
         finally:
             self._acks.pop(req, None)
+        self._largest_taken = max(self._largest_taken, len(payload))
+        return answer
+
+    def _dropped_on(self, leaf: str, size: int, lost: Unreachable) -> SyncError:
+        """A broker that caps packets drops an MQTT 3.1.1 client that publishes a larger
+        one, with no reason given: a push larger than any the broker took, lost so, is
+        taken as too large (the coordinator halves the batch)."""
+        if self.v5 or leaf != topics.EVT or size <= self._largest_taken:
+            return lost
+        return TooLarge(f"the broker dropped the connection on a {size}-byte push: too large?")
 
     def _publish(self, leaf: str, payload: bytes, req: str) -> None:
         assert self._driver is not None
@@ -198,6 +216,9 @@ class MqttTransport:
             outcome = await self._attempt()
             self.redial.attempted(started, ok=outcome is None)
             self._settle(outcome)
+            if isinstance(outcome, AuthRejected):
+                self._dialer = None  # no hammering: the next request dials, after the
+                return  # coordinator's long wait for refused credentials
             if outcome is None:
                 self.wake()  # the coordinator pulls by cursor after every connect
                 assert self._lost is not None
@@ -274,7 +295,9 @@ class MqttTransport:
             return
         limit = getattr(props, "MaximumPacketSize", None)
         if limit:
-            self.max_payload = min(MAX_PAYLOAD, limit - 32 - len(self._topic(topics.EVT)))
+            self.max_payload = min(
+                MAX_PAYLOAD, limit - PACKET_MARGIN - len(self._topic(topics.EVT))
+            )
         self._pass_step()
 
     def _on_suback(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
@@ -319,8 +342,9 @@ class MqttTransport:
             self._step.set_exception(error)
 
 
-def raise_for_error(answer: dict[str, Any], pulling: bool) -> None:
-    """Raise what an ``error`` answer means, as the HTTPS client does for its statuses."""
+def raise_for_error(answer: dict[str, Any], cursor: str | None) -> None:
+    """Raise what an ``error`` answer means, as the HTTPS client does for its statuses
+    (``cursor``: the one a pull asked after; None for a push)."""
     error = answer.get("error")
     if error is None:
         return
@@ -332,8 +356,8 @@ def raise_for_error(answer: dict[str, Any], pulling: bool) -> None:
         raise ServerError(message)
     if status == 413:
         raise TooLarge(message)
-    if status == 410 and pulling:
-        raise UnknownCursor(message)
+    if status == 410 and cursor is not None:
+        raise UnknownCursor(f"the back office does not know cursor {cursor!r}: {error}")
     raise ProtocolError(message)
 
 

@@ -129,17 +129,29 @@ class OfficeOnBroker:
     def _handle(
         self, locker: str, leaf: str, message: paho.MQTTMessage, body: dict[str, Any]
     ) -> None:
+        faults = self.office.faults
+        if faults.drop_next:  # as a closed connection over HTTPS: never answered
+            faults.drop_next -= 1
+            self._note(self.office.note("MQTT", message.topic, 599))
+            return
+        status, answer = self._answered(locker, leaf, message, body)
+        if leaf == topics.EVT and status == 200 and faults.lose_answers:
+            faults.lose_answers -= 1  # stored here; the locker never hears so
+        else:
+            self._answer(locker, leaf, message, body.get("req"), status, answer)
+        self._note(self.office.note("MQTT", message.topic, status))
+
+    def _answered(
+        self, locker: str, leaf: str, message: paho.MQTTMessage, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
         injected = self.office.injected_failure()
         if injected is not None:
-            status, answer = injected[0], {"error": {"message": injected[1]}}
-        elif leaf == topics.EVT:
-            status, answer = self.office.answer_push(locker, bytes(message.payload))
-        elif leaf == topics.RPC_REQ and isinstance(body.get("after", ""), str):
-            status, answer = self.office.answer_pull(locker, body.get("after", ""))
-        else:
-            status, answer = 400, {"error": {"message": f"no request on {leaf} of that shape"}}
-        self._answer(locker, leaf, message, body.get("req"), status, answer)
-        self._note(self.office.note("MQTT", message.topic, status))
+            return injected[0], {"error": {"message": injected[1]}}
+        if leaf == topics.EVT:
+            return self.office.answer_push(locker, bytes(message.payload))
+        if leaf == topics.RPC_REQ and isinstance(body.get("after", ""), str):
+            return self.office.answer_pull(locker, body.get("after", ""))
+        return 400, {"error": {"message": f"no request on {leaf} of that shape"}}
 
     def _answer(
         self, locker: str, leaf: str, request: paho.MQTTMessage, req: Any, status: int,
