@@ -267,7 +267,9 @@ def number_fields() -> list[tuple[str, str, object]]:
     from lockerd.config import schema
     from lockerd.families import FAMILIES
 
-    modules = [schema, *{sys.modules[f.board.__module__] for f in FAMILIES.values()}]
+    # In one order in every process (pytest-xdist workers must collect the same tests).
+    family_modules = {f.board.__module__ for f in FAMILIES.values()}
+    modules = [schema, *(sys.modules[name] for name in sorted(family_modules))]
     out = []
     classes = [
         c for m in modules for c in vars(m).values() if getattr(c, "__module__", "") == m.__name__
