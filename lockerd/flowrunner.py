@@ -146,6 +146,7 @@ class FlowRunner:
         is_open = Door.OPEN in (status.door, self.bank.door(comp_id))
         shut = status.door == Door.CLOSED and status.latched is not False and not is_open
         return m.ShutChecked(shut, is_open, again)
+
     async def _reservation(self, flow: Flow, size: str) -> Reservation:
         """A compartment of ``size`` for a courier's drop-off or the public's send."""
         if flow.kind == Kind.SEND:
