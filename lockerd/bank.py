@@ -171,6 +171,8 @@ class Bank:
         self._lock_ready: dict[str, float] = {}
         self.door_listeners: list[DoorListener] = []
         self.health_listeners: list[HealthListener] = []
+        #: Bumped when what door(), latched() or a board's health say changes (a view's version).
+        self.changes = 0
 
     # -- board calls -------------------------------------------------------
 
@@ -254,6 +256,7 @@ class Bank:
         comp, board = self._board_of(comp_id)
         inputs = await self._on_bus(board.bus, board.driver.read_inputs)
         latched = latch_of(board.config, comp, inputs)
+        self.changes += self._latched.get(comp_id) != latched
         self._latched[comp_id] = latched
         sensing = self.boards[comp.door_board]
         if sensing is not board:
@@ -333,14 +336,19 @@ class Bank:
             board.reads += 1
             for comp in self._doors_on.get(name, ()):
                 self._doors[comp.id].settle(door_of(board.config, comp, inputs))
+            self.changes += 1
             self._note_latches_and_items(name, board, inputs, settle=True)
         return {c: self.door(c) for c in self._layout}
 
     def _note_latches_and_items(
         self, name: str, board: BoardState, inputs: Inputs, settle: bool = False
     ) -> None:
+        latched = self._latched
         for comp in self._locks_on.get(name, ()):
-            self._latched[comp.id] = latch_of(board.config, comp, inputs)
+            seen = latch_of(board.config, comp, inputs)
+            if comp.id not in latched or latched[comp.id] != seen:
+                self.changes += 1
+            latched[comp.id] = seen
         for comp in self._items_on.get(name, ()):
             seen = item_of(board.config, comp, inputs)
             if settle:
@@ -465,6 +473,7 @@ class Bank:
         previous = track.accepted
         if not track.count(door, self.config.timing.debounce_polls):
             return track.pending
+        self.changes += 1
         item = self.item(comp_id)
         for listener in self.door_listeners:
             listener(comp_id, door, previous, item)
@@ -477,6 +486,7 @@ class Bank:
         limit = self.config.timing.offline_after_polls
         if board.online and (force_offline or board.missed >= limit):
             board.online = False
+            self.changes += 1
             for listener in self.health_listeners:
                 listener(board.config.name, False)
 
@@ -485,6 +495,7 @@ class Bank:
         board.missed = 0
         if not board.online:
             board.online = True
+            self.changes += 1
             for listener in self.health_listeners:
                 listener(board.config.name, True)
 

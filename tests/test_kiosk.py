@@ -19,7 +19,7 @@ async def test_a_fault_answers_with_a_json_error(rig, kiosk, caplog) -> None:
     async def broken() -> None:
         raise RuntimeError("disk on fire")
 
-    rig.locker.reads.bank_view = broken
+    rig.locker.reads.snapshot = broken  # the status reads the bank through it
     async with kiosk.get("/api/status") as response:
         assert response.status == 500
         assert (await response.json())["error"]["code"] == "internal_error"

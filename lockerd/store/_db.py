@@ -44,6 +44,8 @@ class Database:
         for suffix in ("-wal", "-shm"):
             tighten_if_present(path.with_name(path.name + suffix))
         self.path = path
+        #: Transactions committed: the version of what readers cache (the kiosk's status).
+        self.commits = 0
         try:
             self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -111,6 +113,7 @@ class Database:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+        self.commits += 1
 
     def journal(self, at: float, kind: str, data: dict[str, Any]) -> int:
         """Append an event inside the current transaction; return its sequence number."""
