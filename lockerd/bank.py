@@ -318,11 +318,18 @@ class Bank:
 
     def unavailable(self) -> set[str]:
         """Compartments not to offer now: lock board silent, or door not known shut."""
-        return {
-            c.id
-            for c in self._layout.values()
-            if self.door(c.id) != Door.CLOSED or not self.board_online(c.id)
-        }
+        silent = {name for name, board in self.boards.items() if not board.online}
+        shut = Door.CLOSED
+        unknown = {c for c, track in self._doors.items() if track.accepted != shut}
+        if not silent:
+            return unknown
+        return unknown | {c.id for c in self._layout.values() if self._on_silent(c, silent)}
+
+    @staticmethod
+    def _on_silent(comp: CompartmentConfig, silent: set[str]) -> bool:
+        """Whether a board ``comp`` depends on (lock, door, item) is among ``silent``."""
+        items = comp.items_board if comp.item_sensor else None
+        return comp.board in silent or comp.door_board in silent or items in silent
 
     async def read_all(self) -> dict[str, Door]:
         """One read of every board, accepted without debounce (start-up)."""

@@ -6,7 +6,7 @@ transaction with their journal events; nothing here reads or writes anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from lockerd.config.schema import CompartmentConfig
@@ -26,17 +26,28 @@ def choose(
 ) -> CompartmentConfig | None:
     """The free compartment a parcel of ``size`` gets: the smallest size that fits, a
     low-reach one first when asked (else a high one first), then by column and row."""
-    fits = [
-        c
-        for c in compartments
-        if c.id in free and size_order.index(c.size) >= size_order.index(size)
-    ]
-    if not fits:
-        return None
-    return min(
-        fits,
-        key=lambda c: (size_order.index(c.size), prefer_low != c.low_reach, c.column, c.row),
-    )
+    return Choice(compartments, size_order).pick(free, size, prefer_low)
+
+
+class Choice:
+    """:func:`choose` for one bank: the order compartments are given in, sorted once, so
+    a reservation only walks it to the first free one that fits."""
+
+    def __init__(self, compartments: Iterable[CompartmentConfig], size_order: Sequence[str]):
+        self._rank = {name: n for n, name in enumerate(size_order)}
+        comps = list(compartments)
+        self._orders = {low: sorted(comps, key=self._key(low)) for low in (False, True)}
+
+    def _key(self, prefer_low: bool) -> Callable[[CompartmentConfig], tuple[int, bool, int, int]]:
+        rank = self._rank
+        return lambda c: (rank[c.size], prefer_low != c.low_reach, c.column, c.row)
+
+    def pick(self, free: set[str], size: str, prefer_low: bool = False) -> CompartmentConfig | None:
+        least = self._rank.get(size)
+        if least is None:
+            raise ValueError(f"{size!r} is not a configured size")
+        order = self._orders[prefer_low]
+        return next((c for c in order if c.id in free and self._rank[c.size] >= least), None)
 
 
 def released(intent: Intent) -> tuple[Intent, Comp | None]:

@@ -39,7 +39,7 @@ Connect = Callable[[SerialSimulator[Any, Any], BusConfig], Link]
 
 def over_pty(sim: SerialSimulator[Any, Any], bus: BusConfig) -> Link:
     """The twin on a pty, read through a real :class:`SerialLink` (the daemon's way)."""
-    return SerialLink(sim.start().port, bus.baud, gap=bus.gap_ms / 1000)
+    return SerialLink(sim.start().port, bus.baud, gap=bus.gap_s)
 
 
 @dataclass
