@@ -366,6 +366,10 @@ class Bank:
     async def poll_bus(self, bus: str, started: float | None = None) -> None:
         """Read every board on ``bus`` once and report accepted changes.
 
+        The healthy boards are read in one call on the bus's thread (one wake-up
+        of the loop a poll, whatever the number of boards); each bus has its
+        own thread and poller, so buses are polled in parallel.
+
         A read that shows a door change is confirmed by re-reading that board
         after :data:`CONFIRM_GAP` (up to ``debounce_polls`` reads in all), so a
         real change is reported within one poll period and a one-read glitch
@@ -379,9 +383,11 @@ class Bank:
         too busy for that). A dead board never holds up the healthy ones.
         """
         mine = [(name, board) for name, board in self.boards.items() if board.bus == bus]
-        for name, board in mine:
-            if board.online and not board.missed:
-                await self._read_confirmed(name, board)
+        healthy = [(name, board) for name, board in mine if board.online and not board.missed]
+        # One hop to the bus thread for every healthy board's read: the loop wakes once a poll.
+        answers = await self._on_bus(bus, _read_each, [board.driver for _, board in healthy])
+        for (name, board), answer in zip(healthy, answers, strict=True):
+            await self._read_confirmed(name, board, self._track_read(name, board, answer))
         interval = self.config.timing.poll_interval_ms / 1000
         for name, board in mine:
             if board.online and not board.missed:
@@ -393,13 +399,20 @@ class Bank:
             if due:
                 await self._read_and_track(name, board, probe=max(left, PROBE_MIN))
 
-    async def _read_confirmed(self, name: str, board: BoardState) -> None:
+    async def _read_confirmed(
+        self, name: str, board: BoardState, pending: bool | None = None
+    ) -> None:
+        """Read ``board`` (``pending``: what a read just made says) and re-read it while a
+        door change waits for confirmation, up to ``debounce_polls`` reads."""
         reads = 0
-        while await self._read_and_track(name, board):
+        if pending is None:
+            pending = await self._read_and_track(name, board)
+        while pending:
             reads += 1
             if reads >= self.config.timing.debounce_polls:
                 break
             await self.clock.sleep(CONFIRM_GAP)
+            pending = await self._read_and_track(name, board)
 
     async def _read_and_track(
         self, name: str, board: BoardState, probe: float | None = None
@@ -407,10 +420,17 @@ class Bank:
         """One read of ``board``; True if a door change is waiting for confirmation."""
         read = functools.partial(board.driver.read_inputs, probe=probe)
         try:
-            inputs = await self._on_bus(board.bus, read)
-        except DriverError:
+            answer: Inputs | DriverError = await self._on_bus(board.bus, read)
+        except DriverError as exc:
+            answer = exc
+        return self._track_read(name, board, answer)
+
+    def _track_read(self, name: str, board: BoardState, answer: Inputs | DriverError) -> bool:
+        """Take one read's answer; True if a door change is waiting for confirmation."""
+        if isinstance(answer, DriverError):
             self._missed(board)
             return False
+        inputs = answer
         self._answered(board)
         self._note_latches_and_items(name, board, inputs)
         pending = False
@@ -454,16 +474,15 @@ class Bank:
                 await self.clock.sleep(max(0.0, interval - (self.clock.monotonic() - started)))
 
     async def _rest(self, bus: str, seconds: float) -> None:
-        """Sleep ``seconds``, or until a pulse wants a board on ``bus`` read fast."""
+        """Sleep ``seconds``, or until a pulse wants a board on ``bus`` read fast (one timer
+        and one wait: no task of its own)."""
         wake = self._wake[bus]
         wake.clear()
-        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
-        woken = asyncio.ensure_future(wake.wait())
+        timer = self.clock.call_later(seconds, wake.set)
         try:
-            await asyncio.wait((sleeper, woken), return_when=asyncio.FIRST_COMPLETED)
+            await wake.wait()
         finally:
-            sleeper.cancel()
-            woken.cancel()
+            timer.cancel()
 
     def _track(self, comp_id: str, door: Door) -> bool:
         """Count one read of a door; True while a change waits for more equal reads."""
@@ -514,6 +533,17 @@ class Bank:
                 await self._on_bus(board.bus, board.driver.close)
             except Exception:  # one failing board must not stop the others being released
                 log.exception("closing board %s failed", name)
+
+
+def _read_each(drivers: list[LockBoard]) -> list[Inputs | DriverError]:
+    """In the bus thread: each board read once, in order; a board's error is its answer."""
+    answers: list[Inputs | DriverError] = []
+    for driver in drivers:
+        try:
+            answers.append(driver.read_inputs())
+        except DriverError as exc:
+            answers.append(exc)
+    return answers
 
 
 def _by_board(
