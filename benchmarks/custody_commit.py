@@ -32,14 +32,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from scale import bank_text  # this folder's; imports no lockerd
+from scale import bank_text, percentile  # this folder's; imports no lockerd
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def timed(fn: Callable[[], object]) -> float:
