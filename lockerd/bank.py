@@ -171,6 +171,8 @@ class Bank:
         self._lock_ready: dict[str, float] = {}
         self.door_listeners: list[DoorListener] = []
         self.health_listeners: list[HealthListener] = []
+        #: Bumped when what door(), latched() or a board's health say changes (a view's version).
+        self.changes = 0
 
     # -- board calls -------------------------------------------------------
 
@@ -254,6 +256,7 @@ class Bank:
         comp, board = self._board_of(comp_id)
         inputs = await self._on_bus(board.bus, board.driver.read_inputs)
         latched = latch_of(board.config, comp, inputs)
+        self.changes += self._latched.get(comp_id) != latched
         self._latched[comp_id] = latched
         sensing = self.boards[comp.door_board]
         if sensing is not board:
@@ -315,11 +318,18 @@ class Bank:
 
     def unavailable(self) -> set[str]:
         """Compartments not to offer now: lock board silent, or door not known shut."""
-        return {
-            c.id
-            for c in self._layout.values()
-            if self.door(c.id) != Door.CLOSED or not self.board_online(c.id)
-        }
+        silent = {name for name, board in self.boards.items() if not board.online}
+        shut = Door.CLOSED
+        unknown = {c for c, track in self._doors.items() if track.accepted != shut}
+        if not silent:
+            return unknown
+        return unknown | {c.id for c in self._layout.values() if self._on_silent(c, silent)}
+
+    @staticmethod
+    def _on_silent(comp: CompartmentConfig, silent: set[str]) -> bool:
+        """Whether a board ``comp`` depends on (lock, door, item) is among ``silent``."""
+        items = comp.items_board if comp.item_sensor else None
+        return comp.board in silent or comp.door_board in silent or items in silent
 
     async def read_all(self) -> dict[str, Door]:
         """One read of every board, accepted without debounce (start-up)."""
@@ -333,14 +343,19 @@ class Bank:
             board.reads += 1
             for comp in self._doors_on.get(name, ()):
                 self._doors[comp.id].settle(door_of(board.config, comp, inputs))
+            self.changes += 1
             self._note_latches_and_items(name, board, inputs, settle=True)
         return {c: self.door(c) for c in self._layout}
 
     def _note_latches_and_items(
         self, name: str, board: BoardState, inputs: Inputs, settle: bool = False
     ) -> None:
+        latched = self._latched
         for comp in self._locks_on.get(name, ()):
-            self._latched[comp.id] = latch_of(board.config, comp, inputs)
+            seen = latch_of(board.config, comp, inputs)
+            if comp.id not in latched or latched[comp.id] != seen:
+                self.changes += 1
+            latched[comp.id] = seen
         for comp in self._items_on.get(name, ()):
             seen = item_of(board.config, comp, inputs)
             if settle:
@@ -350,6 +365,10 @@ class Bank:
 
     async def poll_bus(self, bus: str, started: float | None = None) -> None:
         """Read every board on ``bus`` once and report accepted changes.
+
+        The healthy boards are read in one call on the bus's thread (one wake-up
+        of the loop a poll, whatever the number of boards); each bus has its
+        own thread and poller, so buses are polled in parallel.
 
         A read that shows a door change is confirmed by re-reading that board
         after :data:`CONFIRM_GAP` (up to ``debounce_polls`` reads in all), so a
@@ -364,9 +383,11 @@ class Bank:
         too busy for that). A dead board never holds up the healthy ones.
         """
         mine = [(name, board) for name, board in self.boards.items() if board.bus == bus]
-        for name, board in mine:
-            if board.online and not board.missed:
-                await self._read_confirmed(name, board)
+        healthy = [(name, board) for name, board in mine if board.online and not board.missed]
+        # One hop to the bus thread for every healthy board's read: the loop wakes once a poll.
+        answers = await self._on_bus(bus, _read_each, [board.driver for _, board in healthy])
+        for (name, board), answer in zip(healthy, answers, strict=True):
+            await self._read_confirmed(name, board, self._track_read(name, board, answer))
         interval = self.config.timing.poll_interval_ms / 1000
         for name, board in mine:
             if board.online and not board.missed:
@@ -378,13 +399,20 @@ class Bank:
             if due:
                 await self._read_and_track(name, board, probe=max(left, PROBE_MIN))
 
-    async def _read_confirmed(self, name: str, board: BoardState) -> None:
+    async def _read_confirmed(
+        self, name: str, board: BoardState, pending: bool | None = None
+    ) -> None:
+        """Read ``board`` (``pending``: what a read just made says) and re-read it while a
+        door change waits for confirmation, up to ``debounce_polls`` reads."""
         reads = 0
-        while await self._read_and_track(name, board):
+        if pending is None:
+            pending = await self._read_and_track(name, board)
+        while pending:
             reads += 1
             if reads >= self.config.timing.debounce_polls:
                 break
             await self.clock.sleep(CONFIRM_GAP)
+            pending = await self._read_and_track(name, board)
 
     async def _read_and_track(
         self, name: str, board: BoardState, probe: float | None = None
@@ -392,10 +420,17 @@ class Bank:
         """One read of ``board``; True if a door change is waiting for confirmation."""
         read = functools.partial(board.driver.read_inputs, probe=probe)
         try:
-            inputs = await self._on_bus(board.bus, read)
-        except DriverError:
+            answer: Inputs | DriverError = await self._on_bus(board.bus, read)
+        except DriverError as exc:
+            answer = exc
+        return self._track_read(name, board, answer)
+
+    def _track_read(self, name: str, board: BoardState, answer: Inputs | DriverError) -> bool:
+        """Take one read's answer; True if a door change is waiting for confirmation."""
+        if isinstance(answer, DriverError):
             self._missed(board)
             return False
+        inputs = answer
         self._answered(board)
         self._note_latches_and_items(name, board, inputs)
         pending = False
@@ -439,16 +474,15 @@ class Bank:
                 await self.clock.sleep(max(0.0, interval - (self.clock.monotonic() - started)))
 
     async def _rest(self, bus: str, seconds: float) -> None:
-        """Sleep ``seconds``, or until a pulse wants a board on ``bus`` read fast."""
+        """Sleep ``seconds``, or until a pulse wants a board on ``bus`` read fast (one timer
+        and one wait: no task of its own)."""
         wake = self._wake[bus]
         wake.clear()
-        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
-        woken = asyncio.ensure_future(wake.wait())
+        timer = self.clock.call_later(seconds, wake.set)
         try:
-            await asyncio.wait((sleeper, woken), return_when=asyncio.FIRST_COMPLETED)
+            await wake.wait()
         finally:
-            sleeper.cancel()
-            woken.cancel()
+            timer.cancel()
 
     def _track(self, comp_id: str, door: Door) -> bool:
         """Count one read of a door; True while a change waits for more equal reads."""
@@ -465,6 +499,7 @@ class Bank:
         previous = track.accepted
         if not track.count(door, self.config.timing.debounce_polls):
             return track.pending
+        self.changes += 1
         item = self.item(comp_id)
         for listener in self.door_listeners:
             listener(comp_id, door, previous, item)
@@ -477,6 +512,7 @@ class Bank:
         limit = self.config.timing.offline_after_polls
         if board.online and (force_offline or board.missed >= limit):
             board.online = False
+            self.changes += 1
             for listener in self.health_listeners:
                 listener(board.config.name, False)
 
@@ -485,6 +521,7 @@ class Bank:
         board.missed = 0
         if not board.online:
             board.online = True
+            self.changes += 1
             for listener in self.health_listeners:
                 listener(board.config.name, True)
 
@@ -496,6 +533,17 @@ class Bank:
                 await self._on_bus(board.bus, board.driver.close)
             except Exception:  # one failing board must not stop the others being released
                 log.exception("closing board %s failed", name)
+
+
+def _read_each(drivers: list[LockBoard]) -> list[Inputs | DriverError]:
+    """In the bus thread: each board read once, in order; a board's error is its answer."""
+    answers: list[Inputs | DriverError] = []
+    for driver in drivers:
+        try:
+            answers.append(driver.read_inputs())
+        except DriverError as exc:
+            answers.append(exc)
+    return answers
 
 
 def _by_board(

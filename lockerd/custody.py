@@ -6,7 +6,7 @@ transaction with their journal events; nothing here reads or writes anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from lockerd.config.schema import CompartmentConfig
@@ -28,16 +28,30 @@ def choose(
     high one first (the low ones kept for those who need them), then by column and row.
     With ``prefer_low`` (the courier needs a low compartment) only a low-reach one, of
     the smallest size that fits among them; None where none is free (:func:`no_low`)."""
-    fits = [
-        c
-        for c in compartments
-        if c.id in free
-        and size_order.index(c.size) >= size_order.index(size)
-        and (c.low_reach or not prefer_low)
-    ]
-    if not fits:
-        return None
-    return min(fits, key=lambda c: (size_order.index(c.size), c.low_reach, c.column, c.row))
+    return Choice(compartments, size_order).pick(free, size, prefer_low)
+
+
+class Choice:
+    """:func:`choose` for one bank: the order compartments are given in, sorted once, so
+    a reservation only walks it to the first free one that fits."""
+
+    def __init__(self, compartments: Iterable[CompartmentConfig], size_order: Sequence[str]):
+        self._rank = {name: n for n, name in enumerate(size_order)}
+        comps = list(compartments)
+        self._orders = {
+            False: sorted(comps, key=self._key),
+            True: sorted((c for c in comps if c.low_reach), key=self._key),
+        }
+
+    def _key(self, c: CompartmentConfig) -> tuple[int, bool, int, int]:
+        return (self._rank[c.size], c.low_reach, c.column, c.row)
+
+    def pick(self, free: set[str], size: str, prefer_low: bool = False) -> CompartmentConfig | None:
+        least = self._rank.get(size)
+        if least is None:
+            raise ValueError(f"{size!r} is not a configured size")
+        order = self._orders[prefer_low]
+        return next((c for c in order if c.id in free and self._rank[c.size] >= least), None)
 
 
 def no_low(size: str, other: CompartmentConfig) -> FlowError:

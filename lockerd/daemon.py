@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lockerd import __version__, hardware, scanning
 from lockerd.bank import Bank
@@ -16,8 +17,10 @@ from lockerd.locker import Locker
 from lockerd.notify import Notifier, Watchdog
 from lockerd.store import Store
 from lockerd.store._files import StateLock
-from lockerd.sync.coordinator import SyncCoordinator
 from lockerd.worker import Runner, Worker
+
+if TYPE_CHECKING:  # the sync client (aiohttp.client, or paho) is imported only with sync configured
+    from lockerd.sync.coordinator import SyncCoordinator
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,8 @@ async def start(config: Config, clock: Clock | None = None) -> Running:
         await running.close()
         raise
     if config.sync.url:
+        from lockerd.sync.coordinator import SyncCoordinator
+
         running.sync = SyncCoordinator(config, store, db, locker, clock)
         store.subscribe(running.sync.kick_from_thread(loop))
         running.sync_task = loop.create_task(running.sync.run())

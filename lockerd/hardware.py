@@ -16,18 +16,20 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from drivers.base import LockBoard
-from drivers.gpio.sim import GpioSimulator
-from drivers.i2c.sim import SimI2cBus
 from drivers.link import Link, SerialLink
 from drivers.simserial import SerialSimulator
-from drivers.simworld import SimDoor
 from lockerd.config import Config
 from lockerd.config.schema import BusConfig, CompartmentConfig
 from lockerd.families import FAMILIES
 from lockerd.worker import Runner, Worker
+
+if TYPE_CHECKING:  # gpiozero and the twins' modules: imported by a family when a bus needs them
+    from drivers.gpio.sim import GpioSimulator
+    from drivers.i2c.sim import SimI2cBus
+    from drivers.simworld import SimDoor
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ Connect = Callable[[SerialSimulator[Any, Any], BusConfig], Link]
 
 def over_pty(sim: SerialSimulator[Any, Any], bus: BusConfig) -> Link:
     """The twin on a pty, read through a real :class:`SerialLink` (the daemon's way)."""
-    return SerialLink(sim.start().port, bus.baud, gap=bus.gap_ms / 1000)
+    return SerialLink(sim.start().port, bus.baud, gap=bus.gap_s)
 
 
 @dataclass

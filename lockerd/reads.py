@@ -2,18 +2,36 @@
 
 The kiosk's status and event stream, ``lockerctl status``, ``diag`` and
 ``events``, and the demo panel all read through :class:`Reads`, never through
-the store or the bank themselves. Every read is linear in the bank.
+the store or the bank themselves. Every read is linear in the bank, and the
+bank view is built once per change: a :class:`BankSnapshot` kept until a store
+transaction commits or the bank's doors, latches or board health change.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from lockerd.bank import Bank
 from lockerd.config import Config
+from lockerd.config.schema import CompartmentConfig
 from lockerd.store import Store
-from lockerd.store.records import JournalEntry, PickupNotice
+from lockerd.store.records import CompartmentWithParcel, JournalEntry, PickupNotice
 from lockerd.worker import Runner
+
+
+@dataclass(frozen=True)
+class BankSnapshot:
+    """The bank as the kiosk's status shows it at one moment (never changed once built)."""
+
+    compartments: tuple[dict[str, Any], ...]
+    #: ``compartments`` as a JSON array, encoded once.
+    compartments_json: str
+    #: Free compartments with the door known shut, per size, in the config's size order.
+    free: dict[str, int]
+    code_lengths: list[int]
+    last_seq: int
 
 
 class Reads:
@@ -24,28 +42,50 @@ class Reads:
         self._store = store
         self._db = db
         self._bank = bank
+        self._snapshot: BankSnapshot | None = None
+        self._version = (-1, -1)
 
     async def bank_view(self) -> list[dict[str, Any]]:
-        """Every compartment as the kiosk and lockerctl show it, in config order."""
-        rows = {row.id: row for row in await self._db(self._store.compartments.all)}
-        view = []
-        for comp in self.config.compartment:
-            row = rows[comp.id]
-            view.append(
-                {
-                    "id": comp.id,
-                    "size": comp.size,
-                    "column": comp.column,
-                    "row": comp.row,
-                    "low_reach": comp.low_reach,
-                    "state": str(row.state),
-                    "reason": row.reason,
-                    "door": str(self._bank.door(comp.id)),
-                    "lock": self._lock_view(comp.id, comp.board),
-                    "parcel": row.parcel_barcode,
-                }
-            )
-        return view
+        """Every compartment as the kiosk and lockerctl show it, in config order (copies:
+        the caller may add to them)."""
+        return [dict(comp) for comp in (await self.snapshot()).compartments]
+
+    async def snapshot(self) -> BankSnapshot:
+        """The bank view with what the status shows beside it, rebuilt only after a change."""
+        version = (self._store.db.commits, self._bank.changes)
+        if self._snapshot is None or version != self._version:
+            # The version is taken before the reads: a change during them rebuilds it again.
+            self._snapshot, self._version = await self._build(), version
+        return self._snapshot
+
+    async def _build(self) -> BankSnapshot:
+        rows, lengths, last_seq = await self._db(self._store_part)
+        view = tuple(self._compartment(comp, rows[comp.id]) for comp in self.config.compartment)
+        free = dict.fromkeys(self.config.size_order, 0)
+        for comp in view:
+            if comp["state"] == "free" and comp["door"] == "closed":
+                free[comp["size"]] += 1
+        return BankSnapshot(view, json.dumps(view), free, lengths, last_seq)
+
+    def _store_part(self) -> tuple[dict[str, CompartmentWithParcel], list[int], int]:
+        """On the store's thread, in one hop: the rows, the code lengths, the last event."""
+        store = self._store
+        rows = {row.id: row for row in store.compartments.all()}
+        return rows, store.parcels.code_lengths(), store.journal.last_seq()
+
+    def _compartment(self, comp: CompartmentConfig, row: CompartmentWithParcel) -> dict[str, Any]:
+        return {
+            "id": comp.id,
+            "size": comp.size,
+            "column": comp.column,
+            "row": comp.row,
+            "low_reach": comp.low_reach,
+            "state": str(row.state),
+            "reason": row.reason,
+            "door": str(self._bank.door(comp.id)),
+            "lock": self._lock_view(comp.id, comp.board),
+            "parcel": row.parcel_barcode,
+        }
 
     def _lock_view(self, comp_id: str, board: str) -> str | None:
         """The lock as the poller last read it: ``latched``, ``released``, ``unknown`` (its

@@ -18,20 +18,20 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drivers.errors import LinkError
 from drivers.scanner.base import OnScan, Scan
-from drivers.scanner.camera import CameraScanner, OpenCvCamera
-from drivers.scanner.decode import make_decoder
-from drivers.scanner.serialscan import SerialScanner
-from drivers.scanner.sim import SimCamera, SimSerialScanner
-from drivers.scanner.wedge import WedgeScanner
 from lockerd import qrtoken, sendcode
 from lockerd.clock import Clock
 from lockerd.config import Config
 from lockerd.config.schema import ScannerConfig
 from lockerd.errors import BadRequest, NotFound
+
+if TYPE_CHECKING:  # each scanner type's driver is imported when one is configured
+    from drivers.scanner.camera import OpenCvCamera
+    from drivers.scanner.serialsim import SimSerialScanner
+    from drivers.scanner.sim import SimCamera
 
 log = logging.getLogger(__name__)
 Message = dict[str, Any]
@@ -155,21 +155,44 @@ def build(config: Config, on_scan: OnScan) -> Scanners:
 
 def _open(config: Config, s: ScannerConfig, scanners: Scanners, on_scan: OnScan) -> Any:
     if s.type == "wedge":
+        from drivers.scanner.wedge import WedgeScanner
+
         return WedgeScanner(s.name, s.device, on_scan)
     if s.type == "serial":
-        url = s.device
-        if s.simulator:
-            sim = scanners.serial_sims[s.name] = SimSerialScanner()
-            url = sim.port
-        return SerialScanner(s.name, url, s.baud, on_scan)
+        return _open_serial(s, scanners, on_scan)
+    return _open_camera(config, s, scanners, on_scan)
+
+
+def _open_serial(s: ScannerConfig, scanners: Scanners, on_scan: OnScan) -> Any:
+    from drivers.scanner.serialscan import SerialScanner
+    from drivers.scanner.serialsim import SimSerialScanner
+
+    url = s.device
+    if s.simulator:
+        sim = scanners.serial_sims[s.name] = SimSerialScanner()
+        url = sim.port
+    return SerialScanner(s.name, url, s.baud, on_scan)
+
+
+def _open_camera(config: Config, s: ScannerConfig, scanners: Scanners, on_scan: OnScan) -> Any:
+    """numpy (the twin) and OpenCV (a real camera) are imported only here."""
+    from drivers.scanner.camera import CameraScanner, OpenCvCamera
+    from drivers.scanner.decode import make_decoder
+
     decoder = make_decoder(s.decoder, s.formats)
     frames: SimCamera | OpenCvCamera
     if s.simulator:
-        images = [config.resolve(path) for path in s.images]
-        missing = [str(p) for p in images if not Path(p).is_file()]
-        if missing:
-            raise LinkError(f"scanner {s.name}: no image file {', '.join(missing)}")
-        frames = scanners.cameras[s.name] = SimCamera(s.width, s.height, images)
+        frames = scanners.cameras[s.name] = _sim_camera(config, s)
     else:
         frames = OpenCvCamera(s.device, s.width, s.height, s.fps)
     return CameraScanner(s.name, frames, decoder, on_scan, fps=s.fps, repeat_s=s.repeat_s)
+
+
+def _sim_camera(config: Config, s: ScannerConfig) -> SimCamera:
+    from drivers.scanner.sim import SimCamera
+
+    images = [config.resolve(path) for path in s.images]
+    missing = [str(p) for p in images if not Path(p).is_file()]
+    if missing:
+        raise LinkError(f"scanner {s.name}: no image file {', '.join(missing)}")
+    return SimCamera(s.width, s.height, images)

@@ -531,3 +531,25 @@ def test_any_value_anywhere_is_a_config_error_or_a_config(tmp_path) -> None:
             assert len(set(error.problems)) == len(error.problems), error.problems
 
     check()
+
+
+@pytest.mark.parametrize(
+    ("bus", "gap_s"),
+    [
+        ({}, 3.5 * 10 / 19200),  # Modbus RTU's frame silence: 3.5 characters at the baud rate
+        ({"baud": 9600}, 3.5 * 10 / 9600),
+        ({"gap_ms": 20}, 0.020),
+        ({"gap_ms": 0}, 0.0),
+    ],
+    ids=["19200 derived", "9600 derived", "configured 20 ms", "configured none"],
+)
+def test_a_serial_bus_keeps_its_configured_gap_or_3_5_characters(tmp_path, bus, gap_s) -> None:
+    from lockerd import hardware
+
+    data = families.bank(tmp_path)
+    data["bus"][0].update(bus)
+    opened = hardware.build(families.config(data, tmp_path))
+    try:
+        assert opened.links["rs485"].gap == pytest.approx(gap_s)
+    finally:
+        opened.close()

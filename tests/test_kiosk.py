@@ -19,7 +19,7 @@ async def test_a_fault_answers_with_a_json_error(rig, kiosk, caplog) -> None:
     async def broken() -> None:
         raise RuntimeError("disk on fire")
 
-    rig.locker.reads.bank_view = broken
+    rig.locker.reads.snapshot = broken  # the status reads the bank through it
     async with kiosk.get("/api/status") as response:
         assert response.status == 500
         assert (await response.json())["error"]["code"] == "internal_error"
@@ -72,3 +72,17 @@ async def test_status_names_every_code_length_the_keypad_takes(rig, kiosk) -> No
     async with kiosk.get("/api/status") as response:
         status = await response.json()
     assert (status["code_length"], status["code_lengths"]) == (8, [6, 8])
+
+
+async def test_status_follows_the_bank_between_requests(rig, kiosk) -> None:
+    async def doors() -> set[str]:
+        async with kiosk.get("/api/status") as response:
+            return {comp["door"] for comp in (await response.json())["compartments"]}
+
+    assert await doors() == {"closed"}
+    rig.sim.board(0).faults.silent = True
+    await rig.polls(3)
+    assert await doors() == {"unknown"}
+    rig.sim.board(0).faults.silent = False
+    await rig.polls(1)
+    assert await doors() == {"closed"}

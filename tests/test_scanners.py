@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from drivers.errors import LinkError
 from drivers.scanner.base import RepeatFilter
-from drivers.scanner.camera import CameraScanner
+from drivers.scanner.camera import STILL_DECODE_EVERY, CameraScanner
 from drivers.scanner.decode import make_decoder
 from drivers.scanner.serialscan import LineSplitter, SerialScanner
 from drivers.scanner.sim import SimCamera, SimSerialScanner
@@ -254,3 +254,38 @@ def test_a_camera_that_cannot_be_opened_is_named(capture) -> None:
     capture.plugged = False
     with pytest.raises(LinkError, match="cannot open camera /dev/video7"):
         OpenCvCamera("/dev/video7", 640, 480, 10)
+
+
+class CountingDecoder:
+    """The real decoder, counting the frames it is given."""
+
+    def __init__(self) -> None:
+        self.inner = make_decoder("zxing", ["qr", "code128"])
+        self.frames = 0
+
+    def decode(self, frame):
+        self.frames += 1
+        return self.inner.decode(frame)
+
+
+def test_a_still_empty_scene_is_decoded_only_now_and_then() -> None:
+    sim, clock, decoder = SimCamera(), Clock(), CountingDecoder()
+    scanner = CameraScanner("cam", sim, decoder, lambda scan: None, clock=clock)
+    for _ in range(20):
+        assert scanner.step() == []
+        clock.now += 0.1
+    assert scanner.frames_read == 20
+    assert decoder.frames == 20 // STILL_DECODE_EVERY
+
+
+def test_a_code_coming_into_a_still_scene_is_read_on_its_first_frame() -> None:
+    sim, clock, decoder = SimCamera(), Clock(), CountingDecoder()
+    scanner = CameraScanner("cam", sim, decoder, lambda scan: None, clock=clock)
+    for _ in range(3):
+        scanner.step()
+    sim.show_code("LKR1.a.b", "qr", frames=3)
+    assert [s.text for s in scanner.step()] == ["LKR1.a.b"]
+    before = decoder.frames
+    scanner.step()
+    scanner.step()
+    assert decoder.frames == before + 2  # a code in view: every frame decoded

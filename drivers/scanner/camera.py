@@ -19,6 +19,14 @@ from drivers.scanner.decode import Decoder
 
 log = logging.getLogger(__name__)
 
+#: In a still scene where the last decoded frame held no code, every this many frames is
+#: decoded anyway (a frame that changes is decoded at once).
+STILL_DECODE_EVERY = 5
+#: A frame "changes" when a pixel of a sparse grid (every 4th row and column) moved by more
+#: than this many grey levels since the last decoded frame: far above sensor noise, far
+#: below the black-on-white step of any code coming into view.
+STILL_LEVELS = 24
+
 
 class FrameSource(Protocol):
     """Where frames come from: a V4L2 camera, or the simulator."""
@@ -103,12 +111,16 @@ class CameraScanner(ReaderThread):
         self.period = 1.0 / fps
         self.clock = clock
         self.repeats = RepeatFilter(repeat_s)
-        #: Frames decoded, frames the device failed to give, and seconds spent decoding.
+        #: Frames read, frames the device failed to give, and seconds spent decoding.
         self.frames_read = 0
         self.failed_reads = 0
         self.decode_seconds = 0.0
         #: Whether the last read gave a frame.
         self.online = True
+        #: The last frame decoded, whether it held a code, and frames let go since.
+        self._last: Any = None
+        self._last_found = False
+        self._skipped = 0
         self._reader(f"camera-{name}")
 
     def start(self) -> CameraScanner:
@@ -127,13 +139,32 @@ class CameraScanner(ReaderThread):
         if frame is None:
             self.failed_reads += 1
             return []
+        self.frames_read += 1
+        if self._still(frame):
+            return []
         started = time.perf_counter()
         found = self.decoder.decode(frame)
         self.decode_seconds += time.perf_counter() - started
-        self.frames_read += 1
+        self._last, self._last_found, self._skipped = frame, bool(found), 0
         return [
             Scan(text, self.name, fmt, now) for text, fmt in found if self.repeats.fresh(text, now)
         ]
+
+    def _still(self, frame: Any) -> bool:
+        """Whether ``frame`` may go undecoded: nothing was found in the last decoded frame,
+        this one hardly differs from it, and fewer than :data:`STILL_DECODE_EVERY` frames
+        were let go since (the decoder gives the same answer on the same picture)."""
+        last = self._last
+        if last is None or self._last_found or self._skipped >= STILL_DECODE_EVERY - 1:
+            return False
+        if getattr(frame, "shape", None) != last.shape:
+            return False
+        import numpy as np  # a camera's frames are numpy arrays: only a camera gets here
+
+        grid = (slice(None, None, 4), slice(None, None, 4))
+        still = bool(np.abs(frame[grid].astype(np.int16) - last[grid]).max() <= STILL_LEVELS)
+        self._skipped += still
+        return still
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -5,9 +5,8 @@ real decoder runs on them. It models a code held steadily in front of the
 lens for a number of frames, nothing else: not focus, motion blur, exposure,
 glare or frame timing (the scanner's loop paces itself).
 
-The simulated serial scanner is a pty that sends each code followed by CR
-LF, as a scanner module in CDC-ACM or UART mode does. It does not model the
-module's configuration barcodes, beeps or a prefix/suffix other than CR LF.
+The simulated serial scanner lives in ``serialsim.py`` (no numpy there, so a
+bank with only a serial scanner never imports it) and is re-exported here.
 """
 
 from __future__ import annotations
@@ -20,8 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from drivers.ptypeer import PtyPeer
 from drivers.scanner.decode import ZXING_NAMES
+from drivers.scanner.serialsim import SimSerialScanner
+
+__all__ = ["SimCamera", "SimSerialScanner", "render_code"]
 
 
 def render_code(text: str, fmt: str = "qr", scale: int = 4) -> Any:
@@ -102,19 +103,3 @@ def _load(path: Path) -> Any:
     if image is None:
         raise ValueError(f"{path}: not an image OpenCV can read")
     return image
-
-
-class SimSerialScanner:
-    """A pty that a :class:`~drivers.scanner.serialscan.SerialScanner` opens like /dev/ttyACM0."""
-
-    def __init__(self) -> None:
-        self._peer = PtyPeer(lambda data: None, name="scanner-sim").start()
-        self.port = self._peer.port
-
-    def scan(self, text: str | bytes, terminator: bytes = b"\r\n") -> None:
-        """Send one code as the module would after its trigger."""
-        data = text.encode("latin-1") if isinstance(text, str) else text
-        self._peer.write(data + terminator)
-
-    def close(self) -> None:
-        self._peer.close()

@@ -254,12 +254,22 @@ class BusConfig:
     simulator: bool = opt(False, doc="run the simulator twin on a pty instead of a port")
     baud: int = opt(19200, doc="serial baud rate", min=1200, max=921600)
     timeout_ms: int = opt(300, doc="reply timeout for one request", min=10, max=5000)
-    gap_ms: int = opt(20, doc="idle time between frames", min=0, max=1000)
+    gap_ms: int = opt(
+        -1,
+        doc="idle time between frames; -1: 3.5 characters at the baud rate (RS-485 frame silence)",
+        min=-1,
+        max=1000,
+    )
     retries: int = opt(
         2, doc="status-read retries (unlocks are never retried blind)", min=0, max=10
     )
     pin_factory: str = opt("", doc="gpio: gpiozero pin factory (lgpio, rpigpio, native, mock)")
     chip_label: str = opt("", doc="gpio: find the gpiochip by this label (pinctrl-rp1 on a Pi 5)")
+
+    @property
+    def gap_s(self) -> float:
+        """The idle time kept between frames: as configured, else 3.5 characters (8N1)."""
+        return self.gap_ms / 1000 if self.gap_ms >= 0 else 3.5 * 10 / self.baud
 
 
 @dataclass(frozen=True)

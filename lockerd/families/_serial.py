@@ -36,7 +36,7 @@ def open_serial(
         hardware.serial_sims[bus.name] = sim
         link = hardware.connect(sim, bus)
     else:
-        link = SerialLink(bus.port, bus.baud, gap=bus.gap_ms / 1000)
+        link = SerialLink(bus.port, bus.baud, gap=bus.gap_s)
     hardware.links[bus.name] = link
     hardware.backend[bus.name] = f"{bus.protocol} on {link.url}"
     for spec in boards:

@@ -30,6 +30,7 @@ class DemoRoutes:
     ):
         self.config, self.reads, self.hardware, self.scanners = config, reads, hardware, scanners
         self.clock = clock
+        self._layout = {c.id: c for c in config.compartment}
 
     def add_to(self, r: web.UrlDispatcher) -> None:
         r.add_get("/api/demo/bank", self.demo_bank)
@@ -40,7 +41,7 @@ class DemoRoutes:
         r.add_post("/api/demo/send-codes", self.demo_send_code)
 
     def _sim_door(self, comp_id: str) -> Any:
-        comp = next((c for c in self.config.compartment if c.id == comp_id), None)
+        comp = self._layout.get(comp_id)
         door = None if comp is None else self.hardware.sim_door(comp)
         if door is None:
             raise NotFound("unknown_compartment", f"no simulated compartment {comp_id!r}")

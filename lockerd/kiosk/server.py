@@ -8,6 +8,8 @@ doors, recipient messages) exist only when ``kiosk.demo`` is true.
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 from importlib import resources
 from pathlib import Path
@@ -166,43 +168,38 @@ class KioskServer:
         return web.Response(body=content, content_type=content_type, charset="utf-8")
 
     async def status(self, request: web.Request) -> web.Response:
+        """The locker for the kiosk page; the bank part is a snapshot encoded once per change."""
         reads = self.locker.reads
-        compartments = await reads.bank_view()
-        free: dict[str, int] = dict.fromkeys(self.config.size_order, 0)
-        for comp in compartments:
-            if comp["state"] == "free" and comp["door"] == "closed":
-                free[comp["size"]] += 1
-        return web.json_response(
-            {
-                "locker": {
-                    "id": self.config.locker.id,
-                    "name": self.config.locker.name,
-                    "support": self.config.locker.support,
-                },
-                "demo": self.config.kiosk.demo,
-                "sizes": list(self.config.size_order),
-                "size_dimensions": {
-                    s.name: {
-                        "height_mm": s.height_mm,
-                        "width_mm": s.width_mm,
-                        "depth_mm": s.depth_mm,
-                    }
-                    for s in self.config.size
-                },
-                "code_length": self.config.pickup.code_length,
-                "code_lengths": await reads.code_lengths(),
-                "kiosk": {
-                    "idle_s": self.config.kiosk.idle_s,
-                    "language": self.config.kiosk.language,
-                    "languages": list(LANGUAGES),
-                },
-                "scanners": self.scanners.view(self.config),
-                "last_seq": await reads.last_seq(),
-                "free": free,
-                "compartments": compartments,
-                "boards": reads.boards(),
-            }
-        )
+        snap = await reads.snapshot()
+        config_part, kiosk_part = self._status_config
+        head = config_part | {"code_lengths": snap.code_lengths, "kiosk": kiosk_part}
+        head |= {"scanners": self.scanners.view(self.config), "last_seq": snap.last_seq}
+        head["free"] = snap.free
+        text = f'{json.dumps(head)[:-1]}, "compartments": {snap.compartments_json}, '
+        text += f'"boards": {json.dumps(reads.boards())}}}'
+        return web.Response(text=text, content_type="application/json")
+
+    @functools.cached_property
+    def _status_config(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """What the status says of the config, before and in its ``kiosk`` key (fixed for
+        the daemon's life)."""
+        config = self.config
+        dimensions = {
+            s.name: {"height_mm": s.height_mm, "width_mm": s.width_mm, "depth_mm": s.depth_mm}
+            for s in config.size
+        }
+        locker = {"id": config.locker.id, "name": config.locker.name}
+        return {
+            "locker": locker | {"support": config.locker.support},
+            "demo": config.kiosk.demo,
+            "sizes": list(config.size_order),
+            "size_dimensions": dimensions,
+            "code_length": config.pickup.code_length,
+        }, {
+            "idle_s": config.kiosk.idle_s,
+            "language": config.kiosk.language,
+            "languages": list(LANGUAGES),
+        }
 
     async def events(self, request: web.Request) -> web.WebSocketResponse:
         """Journal events after ``?after=SEQ`` (if given), then everything live.

@@ -15,8 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from lockerd.errors import StoreError
 from lockerd.store._files import private_file, private_folder, tighten_if_present
 from lockerd.store.migrations import MIGRATIONS
@@ -47,6 +45,8 @@ class Database:
         for suffix in ("-wal", "-shm"):
             tighten_if_present(path.with_name(path.name + suffix))
         self.path = path
+        #: Transactions committed: the version of what readers cache (the kiosk's status).
+        self.commits = 0
         try:
             self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -88,7 +88,9 @@ class Database:
                 self.conn.execute(f"PRAGMA user_version={number + 1}")
 
     def _verify_schema(self) -> None:
-        tables = set(sqlite_utils.Database(self.conn).table_names())
+        # sqlite_master directly: importing sqlite-utils (and numpy with it) costs 0.15 s.
+        rows = self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        tables = {str(row[0]) for row in rows}
         missing = EXPECTED_TABLES - tables
         if missing:
             raise StoreError(f"{self.path}: tables missing: {', '.join(sorted(missing))}")
@@ -112,6 +114,7 @@ class Database:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+        self.commits += 1
 
     def journal(self, at: float, kind: str, data: dict[str, Any]) -> int:
         """Append an event inside the current transaction; return its sequence number."""

@@ -33,8 +33,10 @@ class CompartmentRepo:
 
     def free(self, unavailable: set[str]) -> set[str]:
         """The free compartments, but for ``unavailable`` ones."""
-        rows = self._c.conn.execute("SELECT id FROM compartments WHERE state = 'free'")
-        return {r[0] for r in rows if r[0] not in unavailable}
+        cursor = self._c.conn.cursor()
+        cursor.row_factory = None  # plain tuples: a bank's worth of rows, read on every drop-off
+        rows = cursor.execute("SELECT id FROM compartments WHERE state = 'free'").fetchall()
+        return {r[0] for r in rows} - unavailable
 
     def holds_parcel(self, conn: sqlite3.Connection, comp_id: str) -> bool:
         row = conn.execute(

@@ -26,6 +26,7 @@ class CustodyRepo:
         self._parcels = tables.parcels
         self._throttles = tables.throttles
         self._outbound = tables.outbound
+        self._choice = rules.Choice(context.config.compartment, context.config.size_order)
 
     # -- drop-off --------------------------------------------------------
 
@@ -40,11 +41,13 @@ class CustodyRepo:
         """Commit an unlock intent on the smallest free compartment that fits ``size``
         (a low-reach one with ``prefer_low``: ``no_low_compartment`` where none is free
         but another is, naming it)."""
+        # Chosen before BEGIN: this thread is the store's only writer, so what is free now
+        # is what is free inside the transaction, and the transaction holds only the writes.
+        chosen = self._choose(set(unavailable), size, prefer_low)
+        other = chosen or self._choose(set(unavailable), size, prefer_low=False)
         with self._c.change() as conn:
             if self._intents.dropping_off(conn, barcode):
                 raise FlowError("already_in_progress", f"parcel {barcode} is being dropped off")
-            chosen = self._choose(set(unavailable), size, prefer_low)
-            other = chosen or self._choose(set(unavailable), size, prefer_low=False)
             if other is None:
                 raise FlowError(
                     "locker_full",
@@ -65,9 +68,7 @@ class CustodyRepo:
     def _choose(
         self, unavailable: set[str], size: str, prefer_low: bool
     ) -> CompartmentConfig | None:
-        free = self._compartments.free(unavailable)
-        config = self._c.config
-        return rules.choose(config.compartment, free, size, config.size_order, prefer_low)
+        return self._choice.pick(self._compartments.free(unavailable), size, prefer_low)
 
     def release(self, intent_id: int, reason: str, shut_first: bool = False) -> None:
         """The flow gives the compartment back (does not fit, cancelled).
