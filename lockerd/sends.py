@@ -96,6 +96,13 @@ class Sends:
         await self._l.runner.drive(flow, m.CourierSaysNotOpen(lock_only))
         return flow
 
+    async def any_height(self, flow_id: str) -> Flow:
+        """No low compartment was free: the sender takes one out of reach after all."""
+        flow = self.flow(flow_id)
+        await self._l.runner.drive(flow, m.AnyHeight())
+        self._changed(flow)
+        return flow
+
     async def cancel(self, flow_id: str) -> Flow:
         flow = self.flow(flow_id)
         await self._l.runner.drive(flow, m.Cancel())

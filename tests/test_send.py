@@ -168,6 +168,33 @@ async def test_a_parcel_that_does_not_fit_gets_a_larger_door(rig) -> None:
     assert rig.state("S1") == "free"
 
 
+async def test_a_sender_who_needs_a_low_door_is_told_when_none_fits(rig) -> None:
+    """Only M2 is low: an L parcel has no low door. Refused by name, naming the door that
+    would fit; the code is not spent and nothing else changes."""
+    before = dump(rig)
+    text = code(rig, size="L")
+    with pytest.raises(FlowError) as info:
+        await rig.run(rig.locker.sends.start(text, prefer_low=True))
+    assert info.value.code == "no_low_compartment"
+    assert info.value.details["compartment"] == "L1"
+    assert dump(rig) == before
+    flow = await rig.run(rig.locker.sends.start(text))  # still usable
+    assert flow.compartment == "L1"
+
+
+async def test_a_low_send_that_does_not_fit_asks_before_a_high_door(rig) -> None:
+    flow = await rig.run(rig.locker.sends.start(code(rig), prefer_low=True))
+    assert flow.compartment == "M2"  # the only low one: larger than S, within reach
+    await rig.person_opens("M2")
+    await rig.run(rig.locker.sends.doesnt_fit(flow.id))
+    await rig.person_closes("M2")
+    await rig.run(rig.locker.sends.size(flow.id, "L"))
+    assert flow.state == "no_low" and rig.unlocks_of("L1") == 0
+    await rig.run(rig.locker.sends.any_height(flow.id))
+    assert (flow.compartment, flow.state) == ("L1", "opening")
+    assert rig.unlocks_of("L1") == 1
+
+
 async def test_a_cancelled_send_leaves_the_code_usable(rig) -> None:
     flow = await rig.run(rig.locker.sends.start(code(rig)))
     await rig.run(rig.locker.sends.cancel(flow.id))

@@ -31,6 +31,7 @@ class SendRoutes:
         r.add_post("/api/sends/{id}/size", self.size)
         r.add_post("/api/sends/{id}/doesnt-fit", self.doesnt_fit)
         r.add_post("/api/sends/{id}/door-did-not-open", self.did_not_open)
+        r.add_post("/api/sends/{id}/any-height", self.any_height)
         r.add_post("/api/sends/{id}/cancel", self.cancel)
         r.add_get("/api/outbound", self.collectable)
         r.add_post("/api/outbound", self.collect)
@@ -64,6 +65,10 @@ class SendRoutes:
         await body(request, set())
         flow = await self.sends.door_did_not_open(request.match_info["id"])
         return web.json_response(flow.view())
+
+    async def any_height(self, request: web.Request) -> web.Response:
+        await body(request, set())
+        return web.json_response((await self.sends.any_height(request.match_info["id"])).view())
 
     async def cancel(self, request: web.Request) -> web.Response:
         await body(request, set())

@@ -34,6 +34,7 @@ class SendRepo:
         self._compartments = tables.compartments
         self._intents = tables.intents
         self._throttles = tables.throttles
+        self._choice = rules.Choice(context.config.compartment, context.config.size_order)
 
     def refuse(self, error: FlowError) -> FlowError:
         """Count a send code that is not genuine, not for here or expired as a wrong code
@@ -220,10 +221,13 @@ class SendRepo:
         prefer_low: bool,
     ) -> Reservation:
         chosen = self._choose(unavailable, size, prefer_low)
-        if chosen is None:
+        other = chosen or self._choose(unavailable, size, False)
+        if other is None:
             raise FlowError(
                 "locker_full", f"no free compartment of size {size} or larger", size=size
             )
+        if chosen is None:  # a sender who needs a low door: asked, as a courier is
+            raise rules.no_low(size, other)
         intent_id = self._intents.create(
             conn, chosen, Purpose.DROPOFF, SENDER, barcode=reference, size=size,
             outbound_id=outbound_id,
@@ -231,9 +235,7 @@ class SendRepo:
         return Reservation(intent_id, chosen.id, Purpose.DROPOFF, chosen.size, barcode=reference)
 
     def _choose(self, unavailable: set[str], size: str, low: bool) -> CompartmentConfig | None:
-        free = self._compartments.free(unavailable)
-        config = self._c.config
-        return rules.choose(config.compartment, free, size, config.size_order, low)
+        return self._choice.pick(self._compartments.free(unavailable), size, low)
 
     # -- couriers collecting ----------------------------------------------------
 
