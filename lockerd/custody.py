@@ -6,7 +6,7 @@ transaction with their journal events; nothing here reads or writes anything.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from lockerd.config.schema import CompartmentConfig
