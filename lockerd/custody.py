@@ -15,6 +15,9 @@ from lockerd.errors import FlowError
 
 #: Compartment states a person may put back in use (after checking them).
 CHECKABLE = (Comp.OUT_OF_SERVICE, Comp.NEEDS_CHECK)
+#: Openings for a parcel someone came for: a door of these that will not open leaves the
+#: parcel where it was, in custody as it was (``parcel.stuck``), until it is repaired.
+HOLDS_FOR = (Purpose.PICKUP, Purpose.COLLECT)
 
 
 def choose(

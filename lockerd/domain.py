@@ -95,3 +95,4 @@ class Event(StrEnum):
     SERVICE_ACTION = "service.action"
     BOARD_POLARITY_SUSPECT = "board.polarity_suspect"
     AUDIT_ANCHOR = "audit.anchor"
+    PARCEL_STUCK = "parcel.stuck"

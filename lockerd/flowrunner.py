@@ -95,13 +95,18 @@ class FlowRunner:
             case m.Forget():
                 self.by_compartment.pop(decision.compartment, None)
             case m.ArmTimer():
-                flow.timer = self._later(
-                    self.config.timing.door_open_timeout_s, lambda: self._timed_out(flow)
-                )
+                flow.open_within_s = self.open_window(flow.kind)
+                flow.timer = self._later(flow.open_within_s, lambda: self._timed_out(flow))
             case m.CancelTimer():
                 flow.cancel_timer()
             case m.Publish():
                 self._publish(flow)
+
+    def open_window(self, kind: Kind) -> float:
+        """How long a pulsed door of a ``kind`` flow has to be seen open: a resident's
+        is ``timing.pickup_door_open_s``, as short as the latch warrants."""
+        timing = self.config.timing
+        return timing.pickup_door_open_s if kind == Kind.PICKUP else timing.door_open_timeout_s
 
     async def _timed_out(self, flow: Flow) -> None:
         flow.timer = None

@@ -325,6 +325,15 @@ class Locker:
         self._changed(flow)
         return flow
 
+    async def pickup_door_did_not_open(self, flow_id: str) -> Flow:
+        """The resident says the pickup's door did not open: the status-checked re-pulse
+        now (or, said again, the way out: the compartment out of service, the parcel
+        kept in it)."""
+        flow = self.flow(flow_id, Kind.PICKUP)
+        lock_only = flow.compartment is not None and self.bank.door_from_lock(flow.compartment)
+        await self.runner.drive(flow, m.CourierSaysNotOpen(lock_only))
+        return flow
+
     async def open_reserved(self, kind: Kind, reservation: Reservation) -> Flow:
         """Open a door whose intent is committed: a ``remote`` command or a ``service`` open."""
         flow = self._track(Flow(kind, State.OPENING, size=reservation.size))

@@ -46,6 +46,7 @@ ROUTES = [
     "/api/collections/{id}",
     "/api/pickups",
     "/api/pickups/{id}",
+    "/api/pickups/{id}/door-did-not-open",
     "/static/{id}",
     "/api/demo/bank",
 ]

@@ -69,6 +69,15 @@ class TimingSection:
     door_open_timeout_s: float = opt(
         20.0, doc="a pulsed door must be seen open within this", min=1, max=300
     )
+    pickup_door_open_s: float = opt(
+        5.0,
+        doc="a resident's pulsed door must be seen open within this, else the status-checked"
+        " re-pulse: the latch catches again when the energize time (at most"
+        " safety.max_pulse_ms) ends and boards answer within about 1 s, so a longer wait"
+        " only keeps the resident waiting",
+        min=2,
+        max=60,
+    )
     door_left_open_s: float = opt(
         120.0, doc="a door open longer than this raises an alarm", min=5, max=86400
     )

@@ -107,7 +107,8 @@ class DoesntFit:
 
 @dataclass(frozen=True)
 class CourierSaysNotOpen:
-    """The courier says the door did not open; ``lock_switch_only``: the door is sensed
+    """The courier (or, at a pickup, the resident) says the door did not open;
+    ``lock_switch_only``: the door is sensed
     by the lock's switch alone (which reads open once the latch is released)."""
 
     lock_switch_only: bool
@@ -270,6 +271,8 @@ class Opening:
                 return self._timeout(flow, event.courier_here)
             case RetryOutcome():
                 return self._retried(flow, event)
+            case CourierSaysNotOpen() if flow.kind in (Kind.DROPOFF, Kind.PICKUP):
+                return self._not_open(flow, event.lock_switch_only)
         raise FlowError("wrong_state", f"this {flow.kind} is {flow.state}")
 
     def _reserved(self, flow: Flow, event: Reserved) -> list[Decision]:
@@ -292,16 +295,31 @@ class Opening:
     def _timeout(self, flow: Flow, courier_here: bool) -> list[Decision]:
         if flow.state != State.OPENING or flow.compartment is None or flow.intent is None:
             return []  # the door opened (or the flow moved on) as the timer fired
+        if flow.retrying:
+            return []  # said again while the status read and re-pulse are under way
         if flow.attempt == 1:
+            flow.retrying = True
             return [RetryPulse(courier_here)]
         return self._give_up(flow, courier_here)
 
     def _retried(self, flow: Flow, event: RetryOutcome) -> list[Decision]:
+        flow.retrying = False
         if event.outcome == "unreadable":
             return self._give_up(flow, event.courier_here)
         flow.attempt = 2
         pulsed: list[Decision] = [RecordPulse(2)] if event.outcome == "pulsed" else []
         return [*pulsed, ArmTimer(), Publish()]
+
+    def _not_open(self, flow: Flow, lock_switch_only: bool) -> list[Decision]:
+        """The person at the kiosk says the door did not open: the status-checked
+        re-pulse now rather than at the timeout, or, on the second try, give up."""
+        if flow.state == State.OPEN and flow.compartment and lock_switch_only:
+            # Only the lock's switch is read here: it says released, the person
+            # says the door did not move. That is a jammed door.
+            return self._give_up(flow, courier_here=True)
+        if flow.state != State.OPENING:
+            raise FlowError("wrong_state", f"this {flow.kind} is {flow.state}, not opening")
+        return [CancelTimer(), *self._timeout(flow, courier_here=True)]
 
     def _give_up(self, flow: Flow, courier_here: bool) -> list[Decision]:
         """The door would not open: its compartment goes out of service, and the flow
@@ -379,15 +397,6 @@ class DropOff(Opening):
         )
         flow.compartment = flow.intent = None
         return [*decisions, Publish()]
-
-    def _not_open(self, flow: Flow, lock_switch_only: bool) -> list[Decision]:
-        if flow.state == State.OPEN and flow.compartment and lock_switch_only:
-            # Only the lock's switch is read here: it says released, the courier
-            # says the door did not move. That is a jammed door.
-            return self._give_up(flow, courier_here=True)
-        if flow.state != State.OPENING:
-            raise FlowError("wrong_state", f"this drop-off is {flow.state}, not opening")
-        return [CancelTimer(), *self._timeout(flow, courier_here=True)]
 
     def _cancel(self, flow: Flow) -> list[Decision]:
         if flow.state in (State.STORED, State.CANCELLED, State.FAILED):

@@ -74,6 +74,10 @@ class Flow:
     offered_size: str | None = None
     parcel: int | None = None
     error: dict[str, str] | None = None
+    #: The status-checked re-pulse is under way (its outcome not yet known).
+    retrying: bool = False
+    #: Seconds the door has, from the latest pulse, to be seen open (the page's progress).
+    open_within_s: float | None = None
     #: Counts the flow's published changes, so a view that arrives late (a POST's
     #: response after the event stream's newer view) is known to be older.
     revision: int = 0
@@ -93,7 +97,7 @@ class Flow:
 
     def view(self) -> dict[str, Any]:
         """What the kiosk API shows of this flow."""
-        view = {
+        view: dict[str, Any] = {
             "id": self.id,
             "kind": self.kind,
             "state": self.state,
@@ -106,6 +110,8 @@ class Flow:
         }
         if self.kind == Kind.COLLECT:
             view["barcode"] = self.barcode
+        if self.kind == Kind.PICKUP:
+            view["open_within_s"] = self.open_within_s
         if self.kind == Kind.DROPOFF:
             view |= {
                 "barcode": self.barcode,

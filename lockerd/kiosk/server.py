@@ -67,6 +67,7 @@ class KioskLocker(Protocol):
     def own_dropoff(self, token: str | None, flow_id: str) -> Flow: ...
     async def pickup(self, code: object) -> Flow: ...
     async def pickup_token(self, token: object) -> Flow: ...
+    async def pickup_door_did_not_open(self, flow_id: str) -> Flow: ...
     async def collectable(self, token: str | None) -> list[Collectable]: ...
     async def collect(self, token: str | None, parcel_id: object) -> Flow: ...
 
@@ -127,6 +128,7 @@ class KioskServer:
         r.add_get("/api/collections/{id}", self.get_collection)
         r.add_post("/api/pickups", self.pickup)
         r.add_get("/api/pickups/{id}", self.get_pickup)
+        r.add_post("/api/pickups/{id}/door-did-not-open", self.pickup_not_open)
         if self.config.kiosk.demo:
             DemoRoutes(self.config, self.locker.reads, self.hardware, self.scanners).add_to(r)
 
@@ -348,3 +350,8 @@ class KioskServer:
 
     async def get_pickup(self, request: web.Request) -> web.Response:
         return web.json_response(self.locker.flow(request.match_info["id"], Kind.PICKUP).view())
+
+    async def pickup_not_open(self, request: web.Request) -> web.Response:
+        await body(request, set())
+        flow = await self.locker.pickup_door_did_not_open(request.match_info["id"])
+        return web.json_response(flow.view())

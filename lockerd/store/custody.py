@@ -81,7 +81,9 @@ class CustodyRepo:
             )
 
     def unlock_failed(self, intent_id: int) -> None:
-        """The door never opened: the compartment goes out of service."""
+        """The door never opened: the compartment goes out of service. A parcel someone
+        came for stays behind it, in custody as it was (``parcel.stuck``: the back office
+        learns it; its code opens the door once the compartment is back in service)."""
         with self._c.change() as conn:
             intent = self._intents.require_live(intent_id)
             comp_id = intent.compartment_id
@@ -91,6 +93,8 @@ class CustodyRepo:
             self._c.event(
                 Event.OUT_OF_SERVICE, {"compartment": comp_id, "reason": "door_did_not_open"}
             )
+            if intent.parcel_id is not None and intent.purpose in rules.HOLDS_FOR:
+                self._c.event(Event.PARCEL_STUCK, _stuck(intent))
 
     # -- service ---------------------------------------------------------
 
@@ -279,3 +283,14 @@ class CustodyRepo:
         change |= {"to": str(target), "door": str(door), "reason": reason}
         self._c.event(Event.RECONCILED, change)
         return change
+
+
+def _stuck(intent: UnlockIntent) -> dict[str, Any]:
+    """``parcel.stuck``'s data: the parcel behind ``intent``'s door, which would not open."""
+    return {
+        "parcel": intent.parcel_id,
+        "barcode": intent.barcode,
+        "compartment": intent.compartment_id,
+        "intent": intent.id,
+        "purpose": str(intent.purpose),
+    }

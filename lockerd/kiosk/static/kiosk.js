@@ -5,6 +5,7 @@ import { makePad } from "./pad.js";
 import { startDemo } from "./demo.js";
 import { drawMap, remember, toShow } from "./views.js";
 import { MORE_TIME, anyAccess, prompt, resetAccess, settings, speak, startAccess } from "./access.js";
+import { pickupDoor, pickupError, pickupNotOpen } from "./pickup.js";
 
 const $ = (id) => document.getElementById(id);
 const ACTIVE = ["opening", "open"];
@@ -64,8 +65,23 @@ function showMessage(title, text, params, then) {
 const FOR_SUPPORT = [
   "compartment_unreachable",
   "compartment_out_of_order",
+  "pickup_stuck",
   "parcel_not_seen",
   "parcel_still_inside",
+  "locked_out",
+  "courier_locked_out",
+  "too_fast",
+  "parcel_expired",
+  "locker_full",
+  "no_larger_size",
+  "not_allowed",
+  "not_collectable",
+  "token_used",
+  "token_expired",
+  "token_wrong_locker",
+  "parcel_not_here",
+  "internal_error",
+  "offline",
 ];
 
 function showError(err, then) {
@@ -201,7 +217,10 @@ async function dropoffAction(path, body) {
   }
 }
 
-$("door-not-open").onclick = () => dropoffAction("door-did-not-open");
+$("door-not-open").onclick = () => {
+  if (state.flow.kind !== "pickup") return dropoffAction("door-did-not-open");
+  pickupNotOpen(api, state.flow).then(track, (err) => showError(err, goHome));
+};
 $("door-doesnt-fit").onclick = () => dropoffAction("doesnt-fit");
 $("door-cancel").onclick = () => dropoffAction("cancel");
 $("size-cancel").onclick = () => dropoffAction("cancel");
@@ -261,7 +280,8 @@ function render(flow) {
       return openCourier({ key: "courier.stored", params: view });
     }
     if (flow.state === "no_larger_size") {
-      return showMessage("done.no_larger_title", "done.no_larger", {}, () => openCourier(null));
+      const support = state.status.locker.support;
+      return showMessage("done.no_larger_title", "done.no_larger", { support }, () => openCourier(null));
     }
     if (flow.state === "failed") return courierError(flow.error);
     return openCourier(null);
@@ -270,7 +290,7 @@ function render(flow) {
     if (flow.state === "failed") return courierError(flow.error, () => openCollections(null));
     return openCollections({ key: "collect.done", params: view });
   }
-  if (flow.state === "failed") return showError(flow.error, goHome);
+  if (flow.state === "failed") return showError(pickupError(flow), goHome);
   showMessage("done.collected_title", "done.collected", {}, goHome);
   const shown = state.message;
   setTimeout(() => { if (state.screen === "message" && state.message === shown) goHome(); }, 8000);
@@ -283,6 +303,7 @@ function showDoor(flow, instruction) {
   $("door-doesnt-fit").hidden = !dropoff || flow.state !== "open";
   $("door-cancel").hidden = !dropoff;
   $("door-alarm").hidden = flow.alarm !== "left_open";
+  pickupDoor(flow);
   show("door", () => {
     const params = { compartment: flow.compartment, column: place.column, row: place.row };
     $("door-title").textContent = t(flow.state === "open" ? "door.open" : "door.opening", params);

@@ -1,0 +1,47 @@
+// The resident's side of the door screen: how long the door has to open (a bar that
+// fills as the wait runs out), "the door did not open" (the status-checked re-pulse
+// now, then the way out), and what a door that would not open means for the parcel.
+import { t } from "./i18n.js";
+
+const $ = (id) => document.getElementById(id);
+// The compartment of the pickup last shown: a failed flow no longer names it.
+let lastDoor = null;
+// The attempt whose wait the bar shows ("flow id/attempt").
+let timing = "";
+
+// Show the pickup parts of the door screen for `flow` (a pickup, or another kind: hidden).
+export function pickupDoor(flow) {
+  const pickup = flow.kind === "pickup";
+  const opening = pickup && flow.state === "opening";
+  if (pickup) lastDoor = flow.compartment;
+  if (opening) $("door-not-open").hidden = false;
+  $("door-progress").hidden = !opening;
+  if (opening) runBar(flow);
+}
+
+// The bar fills over the seconds this attempt's door has to be seen open.
+function runBar(flow) {
+  const key = `${flow.id}/${flow.attempt}`;
+  if (key === timing) return;
+  timing = key;
+  const bar = $("door-progress-bar");
+  const seconds = flow.open_within_s || 0;
+  $("door-progress").setAttribute("aria-label", t("door.progress", { count: Math.ceil(seconds) }));
+  bar.style.transition = "none";
+  bar.style.width = "0%";
+  void bar.offsetWidth;  // start from empty, then fill over the wait
+  bar.style.transition = `width ${seconds}s linear`;
+  bar.style.width = "100%";
+}
+
+// The error to show for a failed pickup: a door that would not open keeps the parcel.
+export function pickupError(flow) {
+  if (flow.error.code !== "compartment_out_of_order") return flow.error;
+  return { ...flow.error, code: "pickup_stuck", compartment: lastDoor };
+}
+
+// "The door did not open" on a pickup: the status-checked re-pulse now; said again, the
+// compartment goes out of service and the parcel stays in it.
+export async function pickupNotOpen(api, flow) {
+  return api("POST", `/api/pickups/${flow.id}/door-did-not-open`, {});
+}
