@@ -71,10 +71,16 @@ class Completion:
     reason: str | None = None
 
 
-def completion(purpose: Purpose, intent: Intent) -> Completion:
-    """The custody change a door closing completes under an intent (DESIGN.md section 3)."""
+def completion(purpose: Purpose, intent: Intent, collected: bool = False) -> Completion:
+    """The custody change a door closing completes under an intent (DESIGN.md section 3).
+
+    ``collected``: the intent's parcel was collected already, at an earlier door cycle;
+    a pickup intent for it is the resident reopening a door shut too early, which
+    changes no custody (the compartment is free again, as it was)."""
     if intent == Intent.RELEASED:
         return Completion("released", Comp.FREE)
+    if purpose == Purpose.PICKUP and collected:
+        return Completion("reopened", Comp.FREE)
     if purpose == Purpose.DROPOFF:
         return Completion("stored", Comp.OCCUPIED, Parcel.STORED)
     if purpose == Purpose.PICKUP:
@@ -139,6 +145,21 @@ def door_refusal(state: Comp) -> FlowError | None:
         return FlowError("compartment_out_of_order", "the compartment is out of order")
     if state not in (Comp.OCCUPIED, Comp.NEEDS_CHECK):
         return FlowError("pickup_in_progress", "this parcel's door is already opening")
+    return None
+
+
+def reopen_refusal(
+    parcel: Parcel, closed_at: float | None, now: float, grace_s: float, pickups: int, state: Comp
+) -> FlowError | None:
+    """Why a collected parcel's door may not be opened again for its resident now: only
+    within ``grace_s`` of the pickup's door cycle, only once (``pickups``: the pickup
+    intents it had), and only while the compartment is still free (nobody else's)."""
+    if parcel != Parcel.COLLECTED or closed_at is None or now > closed_at + grace_s:
+        return FlowError("reopen_expired", "the time to open this door again is over")
+    if pickups > 1:
+        return FlowError("reopen_used", "this door was opened again already")
+    if state != Comp.FREE:
+        return FlowError("compartment_taken", "this compartment is in use again")
     return None
 
 

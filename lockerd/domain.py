@@ -96,3 +96,4 @@ class Event(StrEnum):
     BOARD_POLARITY_SUSPECT = "board.polarity_suspect"
     AUDIT_ANCHOR = "audit.anchor"
     PARCEL_STUCK = "parcel.stuck"
+    PICKUP_REOPENED = "pickup.reopened"

@@ -334,6 +334,20 @@ class Locker:
         await self.runner.drive(flow, m.CourierSaysNotOpen(lock_only))
         return flow
 
+    async def pickup_reopen(self, flow_id: str) -> Flow:
+        """Open a collected pickup's door once more, within ``pickup.reopen_grace_s`` of its
+        door cycle (a door shut too early): a new pickup flow, ``reopen``, on that door."""
+        done = self.flow(flow_id, Kind.PICKUP)
+        if done.state != State.COLLECTED or done.parcel is None or done.reopen:
+            raise FlowError("reopen_expired", "this door cannot be opened again")
+        reservation = await self.db(
+            self.store.access.reserve_for_reopen, done.parcel, self.unreachable()
+        )
+        flow = self._track(Flow(Kind.PICKUP, State.OPENING, size=reservation.size, reopen=True))
+        await self.runner.open(flow, reservation)
+        self._changed(flow)
+        return flow
+
     async def open_reserved(self, kind: Kind, reservation: Reservation) -> Flow:
         """Open a door whose intent is committed: a ``remote`` command or a ``service`` open."""
         flow = self._track(Flow(kind, State.OPENING, size=reservation.size))

@@ -252,6 +252,13 @@ def test_a_jammed_door_read_only_by_the_lock_switch_moves_on() -> None:
     ]
 
 
+def test_a_reopened_pickup_door_closing_ends_it_closed() -> None:
+    flow = opening(Kind.PICKUP)
+    step(flow, m.DoorOpened())
+    assert step(flow, m.DoorClosed("reopened", 3)) == [m.Forget("M1"), m.Publish()]
+    assert (flow.state, flow.error) == (State.CLOSED, None)
+
+
 def test_a_resident_saying_the_door_did_not_open_retries_at_once() -> None:
     flow = opening(Kind.PICKUP)
     assert step(flow, m.CourierSaysNotOpen(False)) == [m.CancelTimer(), m.RetryPulse(True)]

@@ -203,3 +203,47 @@ async def test_without_a_contact_no_empty_call_sentence(tmp_path, browser) -> No
         assert text == "This parcel was not collected in time. Please contact the sender."
         assert "call" not in text.lower()
         await events.close()
+
+
+async def _collect(kiosk: Kiosk, compartment: str, code: str) -> None:
+    """The resident types the code; the door springs ajar; they take the parcel and shut
+    it: the thanks."""
+    await _type_code(kiosk, code)
+    assert await kiosk.opened_door() == compartment
+    await kiosk.shows("#door-title", f"Compartment {compartment} is open")
+    await kiosk.daemon.call("POST", f"/api/demo/doors/{compartment}/close")
+    await _dead_end(kiosk, "Thank you!", "Your parcel is collected")
+
+
+async def test_a_door_shut_too_early_opens_again_in_the_grace_period(tmp_path, browser) -> None:
+    stored = await _stored(tmp_path, "JJD0001", "1Z999AA10123456784")
+    config = _config(tmp_path, True, reopen_grace_s=8)
+    async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
+        events = await daemon.events(after=0)
+        kiosk = await _open(browser, daemon, 800, 480)
+        first, code = stored["JJD0001"]
+        await _collect(kiosk, first, code)
+        for width, height in SIZES:
+            await kiosk.page.set_viewport_size({"width": width, "height": height})
+            await kiosk.fits(f"fit-{width}x{height}-pickup-reopen")
+        await kiosk.page.set_viewport_size({"width": 800, "height": 480})
+        await kiosk.tap("Open the door again")
+        assert await kiosk.opened_door() == first
+        reopened = await events.event("pickup.reopened", compartment=first)
+        assert reopened["data"]["barcode"] == "JJD0001"
+        await kiosk.shows("#door-title", f"Compartment {first} is open")
+        await daemon.call("POST", f"/api/demo/doors/{first}/close")
+        await _dead_end(kiosk, "Thank you!", "Your parcel is collected")
+        assert await kiosk.page.is_hidden("#message-reopen"), "once only"
+        await kiosk.page.click("#message-ok")
+        # The next resident's offer runs out while the thanks are on screen.
+        second, code = stored["1Z999AA10123456784"]
+        await _collect(kiosk, second, code)
+        await kiosk.page.wait_for_selector("#message-reopen:not([hidden])")
+        await kiosk.page.wait_for_selector("#message-reopen", state="hidden", timeout=15_000)
+        await events.event("parcel.collected", compartment=second)
+        await events.close()
+    collected = [
+        e["data"]["compartment"] for e in events.seen if e.get("type") == "parcel.collected"
+    ]
+    assert collected == [first, second], "a reopened door collects nothing twice"

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from lockerd.errors import FlowError
+from lockerd.errors import FlowError, NotFound
+from tests.rig import Rig, bank_config
 
 
 def _stuck_events(rig) -> list[dict]:
@@ -86,3 +87,108 @@ async def test_the_door_did_not_open_is_refused_once_the_door_is_open(rig) -> No
     assert info.value.code == "wrong_state"
     assert rig.store.journal.events() == before
     assert not _stuck_events(rig)
+
+
+# -- a door shut too early: open it again within the grace period -------------------------
+
+
+async def _collected(rig, barcode: str = "PCL1"):
+    comp = await rig.stored(barcode, "S")
+    flow = await rig.api.pickup(rig.code_for(barcode))
+    await rig.person_opens(comp, take_out=True)
+    await rig.person_closes(comp)
+    assert flow.state == "collected"
+    return comp, flow
+
+
+async def test_a_door_shut_too_early_opens_again_once_under_its_own_intent(rig) -> None:
+    comp, done = await _collected(rig)
+    frames, seq = len(rig.unlock_frames()), rig.store.journal.events()[-1]["seq"]
+    again = await rig.api.pickup_reopen(done.id)
+    assert (again.kind, again.state, again.compartment, again.reopen) == (
+        "pickup",
+        "opening",
+        comp,
+        True,
+    )
+    assert rig.unlock_frames()[frames:] == [rig.unlock_frames()[frames - 1]], "the same lock"
+    after = [e for e in rig.store.journal.events() if e["seq"] > seq]
+    intent, reopened = after[0], after[1]
+    assert intent["type"] == "unlock.intent" and intent["data"]["compartment"] == comp
+    assert reopened["type"] == "pickup.reopened"
+    assert reopened["data"] == {
+        "parcel": done.parcel,
+        "barcode": "PCL1",
+        "compartment": comp,
+        "intent": intent["data"]["intent"],
+    }
+    assert [e["type"] for e in after].index("lock.pulsed") > 1, "committed before the pulse"
+    await rig.person_opens(comp)
+    await rig.person_closes(comp)
+    assert again.state == "closed"
+    assert rig.state(comp) == "free"
+    assert rig.store.parcels.get(done.parcel).state == "collected"
+    assert rig.event_types().count("parcel.collected") == 1
+    with pytest.raises(FlowError) as info:
+        await rig.api.pickup_reopen(done.id)
+    assert info.value.code == "reopen_used"
+    with pytest.raises(FlowError) as info:
+        await rig.api.pickup_reopen(again.id)
+    assert info.value.code == "reopen_expired"
+
+
+async def test_after_the_grace_period_the_door_stays_shut(rig) -> None:
+    comp, done = await _collected(rig)
+    pulses = rig.unlocks_of(comp)
+    await rig.clock.advance(rig.config.pickup.reopen_grace_s + 1)
+    before = rig.store.journal.events()
+    with pytest.raises(FlowError) as info:
+        await rig.api.pickup_reopen(done.id)
+    assert info.value.code == "reopen_expired"
+    assert (rig.unlocks_of(comp), rig.store.journal.events()) == (pulses, before)
+    assert rig.state(comp) == "free"
+
+
+async def test_a_compartment_given_to_a_courier_meanwhile_is_never_reopened(rig) -> None:
+    comp, done = await _collected(rig)
+    token = await rig.courier()
+    dropoff = await rig.api.dropoff_scan(token, "PCL2", "S")
+    assert dropoff.compartment == comp  # the smallest free one
+    pulses = rig.unlocks_of(comp)
+    with pytest.raises(FlowError) as info:
+        await rig.api.pickup_reopen(done.id)
+    assert info.value.code == "compartment_taken"
+    assert rig.unlocks_of(comp) == pulses
+    assert dropoff.state == "opening"
+
+
+async def test_the_code_opens_nothing_in_the_grace_period(rig) -> None:
+    comp = await rig.stored("PCL1", "S")
+    code = rig.code_for("PCL1")
+    await rig.api.pickup(code)
+    await rig.person_opens(comp, take_out=True)
+    await rig.person_closes(comp)
+    pulses = rig.unlocks_of(comp)
+    with pytest.raises(FlowError) as info:
+        await rig.api.pickup(code)
+    assert info.value.code == "wrong_code"
+    assert rig.unlocks_of(comp) == pulses
+
+
+async def test_a_restart_during_the_reopened_door_cycle_leaves_it_for_a_check(tmp_path) -> None:
+    config = bank_config(tmp_path)
+    rig = await Rig(config).start()
+    comp, done = await _collected(rig)
+    await rig.api.pickup_reopen(done.id)
+    await rig.person_opens(comp)
+    clock = rig.clock
+    await rig.stop()  # the daemon is gone with the door open
+
+    again = await Rig(config, clock).start()
+    try:
+        assert again.store.compartments.get(comp).state == "needs_check"
+        assert again.store.parcels.get(done.parcel).state == "collected"
+        with pytest.raises(NotFound):
+            await again.api.pickup_reopen(done.id)
+    finally:
+        await again.stop()

@@ -150,6 +150,13 @@ class PickupSection:
         max=12,
     )
     hold_hours: float = opt(72.0, doc="pickup deadline after a parcel is stored", min=1, max=2160)
+    reopen_grace_s: float = opt(
+        20.0,
+        doc="after a pickup's door closes, the kiosk offers to open that door once more"
+        " for this long (a door shut too early); 0: never",
+        min=0,
+        max=120,
+    )
     throttle: ThrottleSection = opt(ThrottleSection(), doc="wrong-code throttling")
     qr_keys: tuple[str, ...] = opt(
         [], doc="back-office Ed25519 public keys (base64) that sign pickup QR codes"

@@ -236,7 +236,12 @@ Decision = (
 )
 
 #: What a flow became when its door closed, by what the door cycle completed.
-FINISHED = {"stored": State.STORED, "remote": State.CLOSED, "service": State.CLOSED}
+FINISHED = {
+    "stored": State.STORED,
+    "remote": State.CLOSED,
+    "service": State.CLOSED,
+    "reopened": State.CLOSED,
+}
 #: Door cycles whose item sensor disagreed: the flow fails with this error.
 MISMATCH = {
     "parcel_not_seen": (

@@ -57,7 +57,8 @@ class Flow:
     goes to ``did_not_open``, where the courier posts a size to try another
     compartment; ``failed`` and ``cancelled`` end it. Pickup (a
     resident) and collect (a courier taking back an expired parcel) states:
-    ``opening`` -> ``open`` -> ``collected``, or ``failed``. Service and remote
+    ``opening`` -> ``open`` -> ``collected``, or ``failed``; a pickup that
+    reopens a collected parcel's door (``reopen``) ends ``closed``. Service and remote
     openings: ``opening`` -> ``open`` -> ``closed``, or ``failed``.
     """
 
@@ -74,6 +75,8 @@ class Flow:
     offered_size: str | None = None
     parcel: int | None = None
     error: dict[str, str] | None = None
+    #: A pickup that opens a just-collected parcel's door once more (the grace period).
+    reopen: bool = False
     #: The status-checked re-pulse is under way (its outcome not yet known).
     retrying: bool = False
     #: Seconds the door has, from the latest pulse, to be seen open (the page's progress).
@@ -111,7 +114,7 @@ class Flow:
         if self.kind == Kind.COLLECT:
             view["barcode"] = self.barcode
         if self.kind == Kind.PICKUP:
-            view["open_within_s"] = self.open_within_s
+            view |= {"open_within_s": self.open_within_s, "reopen": self.reopen}
         if self.kind == Kind.DROPOFF:
             view |= {
                 "barcode": self.barcode,

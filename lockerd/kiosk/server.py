@@ -68,6 +68,7 @@ class KioskLocker(Protocol):
     async def pickup(self, code: object) -> Flow: ...
     async def pickup_token(self, token: object) -> Flow: ...
     async def pickup_door_did_not_open(self, flow_id: str) -> Flow: ...
+    async def pickup_reopen(self, flow_id: str) -> Flow: ...
     async def collectable(self, token: str | None) -> list[Collectable]: ...
     async def collect(self, token: str | None, parcel_id: object) -> Flow: ...
 
@@ -129,6 +130,7 @@ class KioskServer:
         r.add_post("/api/pickups", self.pickup)
         r.add_get("/api/pickups/{id}", self.get_pickup)
         r.add_post("/api/pickups/{id}/door-did-not-open", self.pickup_not_open)
+        r.add_post("/api/pickups/{id}/reopen", self.pickup_reopen)
         if self.config.kiosk.demo:
             DemoRoutes(self.config, self.locker.reads, self.hardware, self.scanners).add_to(r)
 
@@ -189,6 +191,7 @@ class KioskServer:
                 },
                 "code_length": self.config.pickup.code_length,
                 "code_lengths": await reads.code_lengths(),
+                "reopen_grace_s": self.config.pickup.reopen_grace_s,
                 "kiosk": {
                     "idle_s": self.config.kiosk.idle_s,
                     "language": self.config.kiosk.language,
@@ -355,3 +358,8 @@ class KioskServer:
         await body(request, set())
         flow = await self.locker.pickup_door_did_not_open(request.match_info["id"])
         return web.json_response(flow.view())
+
+    async def pickup_reopen(self, request: web.Request) -> web.Response:
+        await body(request, set())
+        flow = await self.locker.pickup_reopen(request.match_info["id"])
+        return web.json_response(flow.view(), status=201)

@@ -102,6 +102,40 @@ class AccessRepo:
             self._c.event(Event.PICKUP_DENIED, {"reason": reason.code, "parcel": parcel["id"]})
         return reason
 
+    def reserve_for_reopen(self, parcel_id: int, unreachable: Iterable[str] = ()) -> Reservation:
+        """Commit the intent to open a just-collected parcel's door once more for its
+        resident (``pickup.reopened``), within ``pickup.reopen_grace_s`` of its pickup."""
+        with self._c.change() as conn:
+            row = conn.execute(
+                "SELECT id, barcode, state, compartment_id, closed_at FROM parcels WHERE id = ?",
+                (parcel_id,),
+            ).fetchone()
+            if row is None:
+                raise FlowError("reopen_expired", "the time to open this door again is over")
+            refusal = self._reopen_refusal(conn, row, unreachable)
+            if refusal is not None:
+                raise refusal
+            reservation = self._intend_for(conn, row, Purpose.PICKUP, "resident")
+            self._c.event(Event.PICKUP_REOPENED, _reopened(reservation))
+        return reservation
+
+    def _reopen_refusal(
+        self, conn: sqlite3.Connection, parcel: Any, unreachable: Iterable[str]
+    ) -> FlowError | None:
+        comp_id = parcel["compartment_id"]
+        if comp_id in set(unreachable):
+            return rules.unreachable(comp_id, self._c.config.locker.support)
+        (pickups,) = conn.execute(
+            "SELECT COUNT(*) FROM unlock_intents WHERE parcel_id = ? AND purpose = 'pickup'",
+            (parcel["id"],),
+        ).fetchone()
+        grace = self._c.config.pickup.reopen_grace_s
+        state = self._compartments.get(comp_id).state
+        now = self._c.clock.time()
+        return rules.reopen_refusal(
+            Parcel(parcel["state"]), parcel["closed_at"], now, grace, pickups, state
+        )
+
     def reserve_for_token(self, claims: Claims, unreachable: Iterable[str] = ()) -> Reservation:
         """Commit the pickup intent for a verified QR token and spend the token with it."""
         refusal: FlowError | None = None
@@ -221,3 +255,13 @@ class AccessRepo:
         if courier is None:
             raise credentials.wrong_code_error(state, now, limits, "courier code", wall)
         return courier
+
+
+def _reopened(reservation: Reservation) -> dict[str, Any]:
+    """``pickup.reopened``'s data: the collected parcel whose door opens once more."""
+    return {
+        "parcel": reservation.parcel_id,
+        "barcode": reservation.barcode,
+        "compartment": reservation.compartment_id,
+        "intent": reservation.intent_id,
+    }

@@ -209,7 +209,7 @@ class CustodyRepo:
     ) -> DoorClosed:
         """The custody change a door cycle completes (:func:`lockerd.custody.completion`)."""
         comp_id = intent.compartment_id
-        done = rules.completion(intent.purpose, intent.state)
+        done = rules.completion(intent.purpose, intent.state, self._collected(intent))
         if done.reason is not None:  # a technician's or remote open: a person checks inside
             self._compartments.set(conn, comp_id, done.comp, done.reason)
             self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": done.completed})
@@ -221,6 +221,11 @@ class CustodyRepo:
             self._hand_over(conn, intent, done.parcel)
         self._settle(conn, comp_id, done.comp, after_alarm)
         return DoorClosed(done.completed, intent.id, None if done.parcel is None else parcel_id)
+
+    def _collected(self, intent: UnlockIntent) -> bool:
+        """Whether ``intent``'s parcel was collected at an earlier door cycle."""
+        parcel = None if intent.parcel_id is None else self._parcels.get(intent.parcel_id)
+        return parcel is not None and parcel.state == Parcel.COLLECTED
 
     def _settle(
         self, conn: sqlite3.Connection, comp_id: str, state: Comp, after_alarm: bool

@@ -5,7 +5,7 @@ import { makePad } from "./pad.js";
 import { startDemo } from "./demo.js";
 import { drawMap, remember, toShow } from "./views.js";
 import { MORE_TIME, anyAccess, prompt, resetAccess, settings, speak, startAccess } from "./access.js";
-import { pickupDoor, pickupError, pickupNotOpen } from "./pickup.js";
+import { offerReopen, pickupDoor, pickupError, pickupNotOpen, reopen } from "./pickup.js";
 
 const $ = (id) => document.getElementById(id);
 const ACTIVE = ["opening", "open"];
@@ -53,6 +53,7 @@ function show(name, render = null) {
 
 function showMessage(title, text, params, then) {
   state.message = { title, text, params, then };
+  $("message-reopen").hidden = true;
   show("message", () => {
     $("message-title").textContent = t(title, params);
     const support = params && params.support;
@@ -82,6 +83,9 @@ const FOR_SUPPORT = [
   "parcel_not_here",
   "internal_error",
   "offline",
+  "reopen_expired",
+  "reopen_used",
+  "compartment_taken",
 ];
 
 function showError(err, then) {
@@ -112,6 +116,7 @@ function clockTime(seconds) {
 }
 
 $("message-ok").onclick = () => state.message.then();
+$("message-reopen").onclick = () => reopen(api).then(track, (err) => showError(err, goHome));
 
 // Home, the visit over: logged out, the default language, the accessibility switches off.
 // "Back" from the first step keeps the person's language and switches (`keep`).
@@ -293,7 +298,8 @@ function render(flow) {
   if (flow.state === "failed") return showError(pickupError(flow), goHome);
   showMessage("done.collected_title", "done.collected", {}, goHome);
   const shown = state.message;
-  setTimeout(() => { if (state.screen === "message" && state.message === shown) goHome(); }, 8000);
+  const grace = offerReopen(flow, state.status.reopen_grace_s, () => state.message === shown);
+  setTimeout(() => { if (state.screen === "message" && state.message === shown) goHome(); }, Math.max(8000, grace));
 }
 
 function showDoor(flow, instruction) {

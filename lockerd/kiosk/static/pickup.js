@@ -8,6 +8,8 @@ const $ = (id) => document.getElementById(id);
 let lastDoor = null;
 // The attempt whose wait the bar shows ("flow id/attempt").
 let timing = "";
+// The collected pickup whose door may be opened once more now (the grace period), if any.
+let reopenable = null;
 
 // Show the pickup parts of the door screen for `flow` (a pickup, or another kind: hidden).
 export function pickupDoor(flow) {
@@ -44,4 +46,28 @@ export function pickupError(flow) {
 // compartment goes out of service and the parcel stays in it.
 export async function pickupNotOpen(api, flow) {
   return api("POST", `/api/pickups/${flow.id}/door-did-not-open`, {});
+}
+
+// After a pickup's door closed: "Open the door again" for `graceS` seconds, while the
+// thanks stay on screen (`stillShown`); never for a door already opened again. The
+// milliseconds it is offered (0: not offered).
+export function offerReopen(flow, graceS, stillShown) {
+  const button = $("message-reopen");
+  if (flow.state !== "collected" || flow.reopen || !graceS) return 0;
+  reopenable = flow;
+  button.hidden = false;
+  setTimeout(() => {
+    if (reopenable === flow) reopenable = null;
+    if (stillShown()) button.hidden = true;
+  }, graceS * 1000);
+  return graceS * 1000;
+}
+
+// Open the door of the pickup offered by offerReopen once more: the new flow.
+export async function reopen(api) {
+  const flow = reopenable;
+  reopenable = null;
+  $("message-reopen").hidden = true;
+  if (!flow) throw { code: "reopen_expired" };
+  return api("POST", `/api/pickups/${flow.id}/reopen`, {});
 }
