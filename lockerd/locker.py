@@ -307,7 +307,7 @@ class Locker:
 
     def unreachable(self) -> set[str]:
         """Compartments whose lock, door or item board is silent now: not to be pulsed."""
-        return {c for c in self.config.compartment_ids if not self.bank.board_online(c)}
+        return self.runner.unreachable()
 
     async def pickup_token(self, token: object) -> Flow:
         """A pickup by QR code: verified offline, then single use."""
@@ -321,6 +321,10 @@ class Locker:
 
     async def _pickup(self, reservation: Reservation) -> Flow:
         flow = self._track(Flow(Kind.PICKUP, State.OPENING, size=reservation.size))
+        if reservation.group is not None and reservation.parcel_id is not None:
+            # One code, checked once, for each of the group's parcels in turn.
+            flow.group, flow.group_tried = reservation.group, [reservation.parcel_id]
+            flow.group_total = await self.db(self.store.access.group_size, reservation.group)
         await self.runner.open(flow, reservation)
         self._changed(flow)
         return flow

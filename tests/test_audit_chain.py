@@ -29,6 +29,8 @@ def old_database(state) -> None:
         )
         prev = digest
     conn.execute("ALTER TABLE parcels DROP COLUMN code_length")  # added by migration 7
+    conn.execute("DROP INDEX parcels_live_group")  # added by migration 9
+    conn.execute("ALTER TABLE parcels DROP COLUMN pickup_group")
     conn.execute("PRAGMA user_version = 5")
     store.close()
 

@@ -9,6 +9,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.browser import PRODUCTION, Kiosk, demo_config
 from tests.daemon import Daemon
 
@@ -247,3 +249,48 @@ async def test_a_door_shut_too_early_opens_again_in_the_grace_period(tmp_path, b
         e["data"]["compartment"] for e in events.seen if e.get("type") == "parcel.collected"
     ]
     assert collected == [first, second], "a reopened door collects nothing twice"
+
+
+GROUP_TEXTS = {
+    "en": {
+        "count": "Parcel {index} of 2, door {compartment}",
+        "done": "All 2 parcels are collected. Have a nice day.",
+        "title": "Thank you!",
+    },
+    "de": {
+        "count": "Paket {index} von 2, Tür {compartment}",
+        "done": "Alle 2 Pakete sind abgeholt. Einen schönen Tag noch.",
+        "title": "Vielen Dank!",
+    },
+}
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+async def test_one_code_opens_each_door_of_a_recipients_parcels(
+    tmp_path, browser, language
+) -> None:
+    """The demo announces JJD0101 and JJD0102 for one recipient (one pickup group): the
+    code of either opens both doors in turn, each once the last one is shut, in every
+    language the page has."""
+    stored = await _stored(tmp_path, "JJD0101", "JJD0102")
+    async with Daemon(_config(tmp_path, False), "--state-dir", str(tmp_path)) as daemon:
+        kiosk = await _open(browser, daemon, 800, 480)
+        page = kiosk.page
+        order = [stored["JJD0102"][0], stored["JJD0101"][0]]
+        texts = GROUP_TEXTS[language]
+        await page.click(f"#languages button[data-lang={language}]")
+        await page.wait_for_selector(f"html[lang={language}]")
+        await _type_code(kiosk, stored["JJD0102"][1])
+        for index, compartment in enumerate(order, start=1):
+            count = texts["count"].format(index=index, compartment=compartment)
+            await kiosk.shows("#door-count", count)
+            assert await kiosk.opened_door() == compartment
+            await kiosk.shows("#door-title", re.compile(f"{compartment} (is open|ist offen)$"))
+            if index == 2 and language == "en":
+                for width, height in SIZES:
+                    await page.set_viewport_size({"width": width, "height": height})
+                    await kiosk.fits(f"fit-{width}x{height}-pickup-group")
+                await page.set_viewport_size({"width": 800, "height": 480})
+            await daemon.call("POST", f"/api/demo/doors/{compartment}/close")
+        await _dead_end(kiosk, texts["title"], re.escape(texts["done"]))
+        await page.click("#message-ok")

@@ -349,6 +349,9 @@ class DemoParcel:
     barcode: str = opt(doc="tracking barcode")
     size: str = opt(doc="size class")
     recipient: str = opt("", doc="opaque recipient reference")
+    group: str = opt(
+        "", doc="pickup group: the parcels of one group are collected with any one of their codes"
+    )
 
 
 @dataclass(frozen=True)

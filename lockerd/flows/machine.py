@@ -332,6 +332,8 @@ class Opening:
         failed, decisions = abandon(flow)
         flow.state = State.FAILED
         flow.error = {"code": "compartment_out_of_order", "message": f"{failed} would not open"}
+        if flow.kind == Kind.PICKUP:
+            flow.stuck.append(failed)
         return [*decisions, Publish()]
 
 

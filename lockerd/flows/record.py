@@ -77,6 +77,13 @@ class Flow:
     error: dict[str, str] | None = None
     #: A pickup that opens a just-collected parcel's door once more (the grace period).
     reopen: bool = False
+    #: A pickup of a group (one recipient's parcels, announced so): the group, the
+    #: parcels whose doors it opened so far, and how many the group holds.
+    group: str | None = None
+    group_tried: list[int] = field(default_factory=list)
+    group_total: int = 1
+    #: A pickup's compartments whose doors would not open (their parcels stay inside).
+    stuck: list[str] = field(default_factory=list)
     #: The status-checked re-pulse is under way (its outcome not yet known).
     retrying: bool = False
     #: Seconds the door has, from the latest pulse, to be seen open (the page's progress).
@@ -114,7 +121,12 @@ class Flow:
         if self.kind == Kind.COLLECT:
             view["barcode"] = self.barcode
         if self.kind == Kind.PICKUP:
-            view |= {"open_within_s": self.open_within_s, "reopen": self.reopen}
+            view |= {
+                "open_within_s": self.open_within_s,
+                "reopen": self.reopen,
+                "parcels": {"index": max(len(self.group_tried), 1), "total": self.group_total},
+                "stuck": list(self.stuck),
+            }
         if self.kind == Kind.DROPOFF:
             view |= {
                 "barcode": self.barcode,

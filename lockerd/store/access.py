@@ -63,7 +63,7 @@ class AccessRepo:
         """A typed code the throttle lets through: the refusal, or the committed intent."""
         limits = self._c.config.pickup.throttle
         row = conn.execute(
-            "SELECT id, barcode, state, compartment_id FROM parcels"
+            "SELECT id, barcode, state, compartment_id, pickup_group FROM parcels"
             " WHERE code_hmac = ? AND state IN ('stored','expired')",
             (self._c.key.digest("pickup", code),),
         ).fetchone()
@@ -91,7 +91,15 @@ class AccessRepo:
             size=comp.size,
             parcel_id=parcel["id"],
         )
-        return Reservation(intent_id, comp.id, purpose, comp.size, parcel["id"], parcel["barcode"])
+        return Reservation(
+            intent_id,
+            comp.id,
+            purpose,
+            comp.size,
+            parcel["id"],
+            parcel["barcode"],
+            parcel["pickup_group"],
+        )
 
     def _pickup_refusal(
         self, conn: sqlite3.Connection, parcel: Any, unreachable: Iterable[str] = ()
@@ -102,12 +110,40 @@ class AccessRepo:
             self._c.event(Event.PICKUP_DENIED, {"reason": reason.code, "parcel": parcel["id"]})
         return reason
 
+    def reserve_group_next(
+        self, group: str, tried: Iterable[int], unreachable: Iterable[str] = ()
+    ) -> Reservation | None:
+        """The next stored parcel of ``group`` (not in ``tried``) whose door can open now,
+        its pickup intent committed: the same resident, whose code was checked once, takes
+        each of their parcels in turn. None when no other can be opened now."""
+        tried = set(tried)
+        with self._c.change() as conn:
+            rows = conn.execute(
+                "SELECT id, barcode, state, compartment_id, pickup_group FROM parcels"
+                " WHERE pickup_group = ? AND state = 'stored' ORDER BY id",
+                (group,),
+            ).fetchall()
+            for row in rows:
+                if row["id"] in tried:
+                    continue
+                if self._door_refusal(row["compartment_id"], unreachable) is None:
+                    return self._intend_for(conn, row, Purpose.PICKUP, "resident")
+        return None
+
+    def group_size(self, group: str) -> int:
+        """How many parcels of ``group`` are stored now."""
+        (count,) = self._c.conn.execute(
+            "SELECT COUNT(*) FROM parcels WHERE pickup_group = ? AND state = 'stored'", (group,)
+        ).fetchone()
+        return int(count)
+
     def reserve_for_reopen(self, parcel_id: int, unreachable: Iterable[str] = ()) -> Reservation:
         """Commit the intent to open a just-collected parcel's door once more for its
         resident (``pickup.reopened``), within ``pickup.reopen_grace_s`` of its pickup."""
         with self._c.change() as conn:
             row = conn.execute(
-                "SELECT id, barcode, state, compartment_id, closed_at FROM parcels WHERE id = ?",
+                "SELECT id, barcode, state, compartment_id, closed_at, pickup_group FROM parcels"
+                " WHERE id = ?",
                 (parcel_id,),
             ).fetchone()
             if row is None:
@@ -142,7 +178,7 @@ class AccessRepo:
         reservation: Reservation | None = None
         with self._c.change() as conn:
             row = conn.execute(
-                "SELECT id, barcode, state, compartment_id FROM parcels"
+                "SELECT id, barcode, state, compartment_id, pickup_group FROM parcels"
                 " WHERE barcode = ? AND state IN ('stored','expired')",
                 (claims.parcel,),
             ).fetchone()
@@ -223,7 +259,8 @@ class AccessRepo:
         """Commit the intent to open an expired parcel's compartment for a courier."""
         with self._c.change() as conn:
             row = conn.execute(
-                "SELECT id, barcode, state, compartment_id FROM parcels WHERE id = ?", (parcel_id,)
+                "SELECT id, barcode, state, compartment_id, pickup_group FROM parcels WHERE id = ?",
+                (parcel_id,),
             ).fetchone()
             if row is None or row["state"] != Parcel.EXPIRED:
                 raise FlowError(

@@ -23,6 +23,8 @@ class Reservation:
     size: str
     parcel_id: int | None = None
     barcode: str | None = None
+    #: The parcel's pickup group, if the back office announced one.
+    group: str | None = None
 
 
 class IntentRepo:

@@ -95,6 +95,8 @@ class ParcelRecord(_Record):
     updated_at: float
     hold_hours: float | None
     code_length: int | None
+    #: The back office's key for one recipient's parcels, collected with one code.
+    pickup_group: str | None
 
     @classmethod
     def of(cls, row: sqlite3.Row) -> ParcelRecord:

@@ -5,7 +5,9 @@ import { makePad } from "./pad.js";
 import { startDemo } from "./demo.js";
 import { drawMap, remember, toShow } from "./views.js";
 import { MORE_TIME, anyAccess, prompt, resetAccess, settings, speak, startAccess } from "./access.js";
-import { offerReopen, pickupDoor, pickupError, pickupNotOpen, reopen } from "./pickup.js";
+import {
+  betweenDoors, collectedText, offerReopen, pickupDoor, pickupError, pickupNotOpen, reopen,
+} from "./pickup.js";
 
 const $ = (id) => document.getElementById(id);
 const ACTIVE = ["opening", "open"];
@@ -272,6 +274,7 @@ function track(flow) {
 }
 
 function render(flow) {
+  if (betweenDoors(flow)) return;
   const view = { barcode: flow.barcode, compartment: flow.compartment };
   if (ACTIVE.includes(flow.state)) {
     const instruction = { dropoff: "door.put_in", pickup: "door.take_out", collect: "door.take_back" };
@@ -295,8 +298,8 @@ function render(flow) {
     if (flow.state === "failed") return courierError(flow.error, () => openCollections(null));
     return openCollections({ key: "collect.done", params: view });
   }
-  if (flow.state === "failed") return showError(pickupError(flow), goHome);
-  showMessage("done.collected_title", "done.collected", {}, goHome);
+  if (flow.state === "failed" || flow.stuck.length) return showError(pickupError(flow), goHome);
+  showMessage("done.collected_title", ...collectedText(flow), goHome);
   const shown = state.message;
   const grace = offerReopen(flow, state.status.reopen_grace_s, () => state.message === shown);
   setTimeout(() => { if (state.screen === "message" && state.message === shown) goHome(); }, Math.max(8000, grace));

@@ -17,6 +17,9 @@ export function pickupDoor(flow) {
   const opening = pickup && flow.state === "opening";
   if (pickup) lastDoor = flow.compartment;
   if (opening) $("door-not-open").hidden = false;
+  const count = pickup && flow.parcels.total > 1;
+  $("door-count").hidden = !count;
+  if (count) $("door-count").textContent = t("door.parcel_of", { ...flow.parcels, compartment: flow.compartment });
   $("door-progress").hidden = !opening;
   if (opening) runBar(flow);
 }
@@ -36,10 +39,31 @@ function runBar(flow) {
   bar.style.width = "100%";
 }
 
-// The error to show for a failed pickup: a door that would not open keeps the parcel.
+// The error to show for a pickup that ended with a door that would not open (the parcel
+// stays behind it), or failed otherwise.
 export function pickupError(flow) {
+  if (flow.stuck.length) return { code: "pickup_stuck", compartment: flow.stuck.join(", ") };
   if (flow.error.code !== "compartment_out_of_order") return flow.error;
   return { ...flow.error, code: "pickup_stuck", compartment: lastDoor };
+}
+
+// A group pickup between two doors (one recipient's parcels, one code): the last door's
+// cycle is over and the next door is about to open. The screen says so and stays.
+export function betweenDoors(flow) {
+  const parcels = flow.kind === "pickup" && flow.parcels;
+  if (!parcels || parcels.index >= parcels.total || !["collected", "failed"].includes(flow.state)) {
+    return false;
+  }
+  $("door-text").textContent = t("door.next", parcels);
+  $("door-not-open").hidden = true;
+  $("door-progress").hidden = true;
+  return true;
+}
+
+// The thanks' text key and its parameters: one parcel, or all of a group's.
+export function collectedText(flow) {
+  const total = flow.parcels.total;
+  return total > 1 ? ["done.collected_all", { count: total }] : ["done.collected", {}];
 }
 
 // "The door did not open" on a pickup: the status-checked re-pulse now; said again, the
