@@ -233,7 +233,10 @@ class Locker:
         return flow
 
     async def dropoff_door_did_not_open(self, token: str | None, flow_id: str) -> Flow:
-        flow = self.own_dropoff(token, flow_id)
+        return await self._says_not_open(self.own_dropoff(token, flow_id))
+
+    async def _says_not_open(self, flow: Flow) -> Flow:
+        """The person at the kiosk says ``flow``'s door did not open."""
         lock_only = flow.compartment is not None and self.bank.door_from_lock(flow.compartment)
         await self.runner.drive(flow, m.CourierSaysNotOpen(lock_only))
         return flow
@@ -333,10 +336,7 @@ class Locker:
         """The resident says the pickup's door did not open: the status-checked re-pulse
         now (or, said again, the way out: the compartment out of service, the parcel
         kept in it)."""
-        flow = self.flow(flow_id, Kind.PICKUP)
-        lock_only = flow.compartment is not None and self.bank.door_from_lock(flow.compartment)
-        await self.runner.drive(flow, m.CourierSaysNotOpen(lock_only))
-        return flow
+        return await self._says_not_open(self.flow(flow_id, Kind.PICKUP))
 
     async def pickup_reopen(self, flow_id: str) -> Flow:
         """Open a collected pickup's door once more, within ``pickup.reopen_grace_s`` of its

@@ -47,6 +47,7 @@ ROUTES = [
     "/api/pickups",
     "/api/pickups/{id}",
     "/api/pickups/{id}/door-did-not-open",
+    "/api/pickups/{id}/reopen",
     "/static/{id}",
     "/api/demo/bank",
 ]

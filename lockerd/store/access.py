@@ -13,7 +13,7 @@ from lockerd.errors import FlowError
 from lockerd.qrtoken import Claims
 from lockerd.store import credentials
 from lockerd.store._context import Context
-from lockerd.store.intents import Reservation
+from lockerd.store.intents import Reservation, parcel_door
 from lockerd.store.tables import Tables
 
 
@@ -296,9 +296,5 @@ class AccessRepo:
 
 def _reopened(reservation: Reservation) -> dict[str, Any]:
     """``pickup.reopened``'s data: the collected parcel whose door opens once more."""
-    return {
-        "parcel": reservation.parcel_id,
-        "barcode": reservation.barcode,
-        "compartment": reservation.compartment_id,
-        "intent": reservation.intent_id,
-    }
+    r = reservation
+    return parcel_door(r.parcel_id, r.barcode, r.compartment_id, r.intent_id)

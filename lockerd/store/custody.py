@@ -11,7 +11,7 @@ from lockerd.config.schema import CompartmentConfig
 from lockerd.domain import Comp, Door, Event, Intent, Parcel, Purpose
 from lockerd.errors import FlowError, Refused
 from lockerd.store._context import Context
-from lockerd.store.intents import Reservation
+from lockerd.store.intents import Reservation, parcel_door
 from lockerd.store.records import Compartment, DoorClosed, DoorOpened, UnlockIntent
 from lockerd.store.tables import Tables
 
@@ -292,10 +292,5 @@ class CustodyRepo:
 
 def _stuck(intent: UnlockIntent) -> dict[str, Any]:
     """``parcel.stuck``'s data: the parcel behind ``intent``'s door, which would not open."""
-    return {
-        "parcel": intent.parcel_id,
-        "barcode": intent.barcode,
-        "compartment": intent.compartment_id,
-        "intent": intent.id,
-        "purpose": str(intent.purpose),
-    }
+    door = parcel_door(intent.parcel_id, intent.barcode, intent.compartment_id, intent.id)
+    return door | {"purpose": str(intent.purpose)}
