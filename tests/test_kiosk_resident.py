@@ -276,11 +276,17 @@ async def test_one_code_opens_each_door_of_a_recipients_parcels(
     async with Daemon(_config(tmp_path, False), "--state-dir", str(tmp_path)) as daemon:
         kiosk = await _open(browser, daemon, 800, 480)
         page = kiosk.page
-        order = [stored["JJD0102"][0], stored["JJD0101"][0]]
+        (first, code), (second, _) = stored["JJD0101"], stored["JJD0102"]
+        order = [first, second]
         texts = GROUP_TEXTS[language]
         await page.click(f"#languages button[data-lang={language}]")
         await page.wait_for_selector(f"html[lang={language}]")
-        await _type_code(kiosk, stored["JJD0102"][1])
+        # The demo panel's recipient message: one, with one code, for both parcels.
+        message = page.locator("#messages li", has_text="JJD0101, JJD0102")
+        await message.wait_for(state="attached")
+        assert code in (await message.text_content() or "")
+        assert await page.locator("#messages li", has_text="JJD0102").count() == 1
+        await _type_code(kiosk, code)
         for index, compartment in enumerate(order, start=1):
             count = texts["count"].format(index=index, compartment=compartment)
             await kiosk.shows("#door-count", count)

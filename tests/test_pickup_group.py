@@ -8,6 +8,7 @@ import pytest
 
 from lockerd.domain import Door
 from lockerd.errors import FlowError
+from tests.test_qr import qr_rig, token  # noqa: F401 (qr_rig: the QR-enabled rig fixture)
 
 
 def _announce(rig, *parcels: tuple[str, str], group: str | None = "flat-12") -> None:
@@ -122,3 +123,14 @@ async def test_the_back_office_announces_a_group_and_hears_of_each_parcel(synced
                  if e["type"] == "parcel.collected"]  # fmt: skip
     assert collected == [comps["G0002"], comps["G0001"]]
     s.assert_every_event_arrived_once_in_order()
+
+
+async def test_a_qr_code_of_one_parcel_opens_the_whole_group(qr_rig) -> None:  # noqa: F811
+    rig = qr_rig
+    _announce(rig, ("G0001", "S"), ("G0002", "M"))
+    comps = {b: await rig.stored(b) for b in ("G0001", "G0002")}
+    flow = await rig.api.pickup_token(token(rig, "G0002"))
+    for comp in (comps["G0002"], comps["G0001"]):
+        assert flow.compartment == comp
+        await _takes(rig, comp)
+    assert (flow.state, flow.view()["parcels"]) == ("collected", {"index": 2, "total": 2})

@@ -52,7 +52,8 @@ class ParcelRepo:
         """Pickup codes waiting to be delivered, unsealed, oldest first."""
         rows = self._c.conn.execute(
             "SELECT n.parcel_id, n.seq, n.code, p.barcode, p.recipient, p.compartment_id,"
-            " p.pickup_by FROM pickup_notices n JOIN parcels p ON p.id = n.parcel_id ORDER BY n.seq"
+            " p.pickup_by, p.pickup_group FROM pickup_notices n JOIN parcels p"
+            " ON p.id = n.parcel_id ORDER BY n.seq"
         ).fetchall()
         unseal = self._c.key.unseal
         return [PickupNotice(r[0], r[1], unseal(r[2], r[0]), *r[3:]) for r in rows]

@@ -137,6 +137,8 @@ class PickupNotice(_Record):
     recipient: str
     compartment_id: str | None
     pickup_by: float | None
+    #: The parcel's pickup group: any one code of the group opens all of its parcels.
+    group: str | None = None
 
 
 @dataclass(frozen=True)
