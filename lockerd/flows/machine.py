@@ -9,7 +9,8 @@ next event. An event the flow's state does not accept raises the kiosk's FlowErr
 
 Every flow opens a door the same way (``Opening``): a committed intent is pulsed, the
 door must be seen open within the timeout, else one status-checked re-pulse and a
-second window, else the compartment goes out of service. A drop-off (``DropOff``)
+second window, else the compartment goes out of service; at a pickup the resident
+may say the door did not open, which runs the re-pulse at once. A drop-off (``DropOff``)
 adds choosing a size, "does not fit", "the door did not open", cancelling, and what
 happens after a door that would not open.
 """
@@ -108,8 +109,8 @@ class DoesntFit:
 @dataclass(frozen=True)
 class CourierSaysNotOpen:
     """The courier (or, at a pickup, the resident) says the door did not open;
-    ``lock_switch_only``: the door is sensed
-    by the lock's switch alone (which reads open once the latch is released)."""
+    ``lock_switch_only``: the door is sensed by the lock's switch alone (which reads
+    open once the latch is released)."""
 
     lock_switch_only: bool
 
