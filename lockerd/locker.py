@@ -305,12 +305,10 @@ class Locker:
         problem = codes.check_code_format(code, await self.db(self.store.parcels.code_lengths))
         if problem is not None or not isinstance(code, str):
             raise BadRequest("invalid_code", problem or "a code is a string", field="code")
-        reservation = await self.db(self.store.access.reserve_for_pickup, code, self.unreachable())
+        reservation = await self.db(
+            self.store.access.reserve_for_pickup, code, self.runner.unreachable()
+        )
         return await self._pickup(reservation)
-
-    def unreachable(self) -> set[str]:
-        """Compartments whose lock, door or item board is silent now: not to be pulsed."""
-        return self.runner.unreachable()
 
     async def pickup_token(self, token: object) -> Flow:
         """A pickup by QR code: verified offline, then single use."""
@@ -319,7 +317,9 @@ class Locker:
             claims = qrtoken.verify(token, self._qr_keys, locker_id, now)
         except qrtoken.ForgedToken:
             raise await self.db(self.store.access.forged_token) from None
-        reservation = await self.db(self.store.access.reserve_for_token, claims, self.unreachable())
+        reservation = await self.db(
+            self.store.access.reserve_for_token, claims, self.runner.unreachable()
+        )
         return await self._pickup(reservation)
 
     async def _pickup(self, reservation: Reservation) -> Flow:
@@ -345,7 +345,7 @@ class Locker:
         if done.state != State.COLLECTED or done.parcel is None or done.reopen:
             raise FlowError("reopen_expired", "this door cannot be opened again")
         reservation = await self.db(
-            self.store.access.reserve_for_reopen, done.parcel, self.unreachable()
+            self.store.access.reserve_for_reopen, done.parcel, self.runner.unreachable()
         )
         flow = self._track(Flow(Kind.PICKUP, State.OPENING, size=reservation.size, reopen=True))
         await self.runner.open(flow, reservation)
@@ -374,7 +374,10 @@ class Locker:
         if session.flow is not None and session.flow.active:
             raise FlowError("door_in_progress", "finish the open door first")
         reservation = await self.db(
-            self.store.access.reserve_for_collect, session.courier.id, parcel_id, self.unreachable()
+            self.store.access.reserve_for_collect,
+            session.courier.id,
+            parcel_id,
+            self.runner.unreachable(),
         )
         flow = Flow(
             Kind.COLLECT, State.OPENING, courier=session.courier.id, barcode=reservation.barcode

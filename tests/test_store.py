@@ -42,7 +42,7 @@ def test_migrations_are_idempotent_on_reopen(tmp_path) -> None:
     assert db.schema_version == len(MIGRATIONS)
 
 
-def _before_migration_9(db: Database) -> None:
+def before_migration_9(db: Database) -> None:
     """Take out what migration 9 adds (pickup groups), as a database from before had it."""
     db.conn.execute("DROP INDEX parcels_live_group")
     db.conn.execute("ALTER TABLE parcels DROP COLUMN pickup_group")
@@ -57,7 +57,7 @@ def test_a_parcel_stored_before_code_lengths_were_recorded_counts_as_eight_digit
     Store.open(config, FakeClock()).close()
     db = Database(config.database_path)
     db.conn.execute("ALTER TABLE parcels DROP COLUMN code_length")
-    _before_migration_9(db)
+    before_migration_9(db)
     db.conn.execute(
         "INSERT INTO parcels (barcode, state, code_hmac, created_at, updated_at)"
         " VALUES ('PCL1', 'stored', x'00', 0, 0)"
@@ -82,7 +82,7 @@ def test_a_journal_pruned_before_migration_8_says_where_it_holds_every_event(tmp
     db = Database(config.database_path)  # an older lockerd pruned all but one early event
     db.conn.execute("DELETE FROM journal WHERE seq > 2 AND seq < ?", (last - 4,))
     db.conn.execute("DELETE FROM meta WHERE key = 'sync.pruned_to'")
-    _before_migration_9(db)
+    before_migration_9(db)
     db.conn.execute("PRAGMA user_version = 7")
     db.close()
     store = Store.open(config, FakeClock())

@@ -7,6 +7,7 @@ from lockerd.store import Database, Store
 from lockerd.sync.backoffice import ReferenceBackOffice
 from tests.rig import bank_config
 from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN
+from tests.test_store import before_migration_9
 
 
 def test_migration_8_when_the_journal_tail_was_pruned(tmp_path) -> None:
@@ -23,6 +24,7 @@ def test_migration_8_when_the_journal_tail_was_pruned(tmp_path) -> None:
     db = Database(config.database_path)  # what an older prune_acked left
     db.conn.execute("DELETE FROM journal WHERE seq > 1")
     db.conn.execute("DELETE FROM meta WHERE key = 'sync.pruned_to'")
+    before_migration_9(db)
     db.conn.execute("PRAGMA user_version = 7")
     db.close()
     store = Store.open(config, FakeClock())
