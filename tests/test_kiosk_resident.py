@@ -27,16 +27,19 @@ def _config(tmp_path: Path, support: bool, **values: Any) -> Path:
     return path
 
 
-async def _stored(tmp_path: Path, *barcodes: str) -> dict[str, tuple[str, str]]:
+async def _drop(daemon: Daemon, *barcodes: str) -> dict[str, tuple[str, str]]:
     """The announced ``barcodes`` dropped off (doors that spring ajar); each one's
     compartment and pickup code."""
-    found = {}
-    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
-        for barcode in barcodes:
-            found[barcode] = (await daemon.drop_off(barcode), "")
-        _, answer = await daemon.call("GET", "/api/demo/messages")
+    found = {barcode: await daemon.drop_off(barcode) for barcode in barcodes}
+    _, answer = await daemon.call("GET", "/api/demo/messages")
     codes = {m["barcode"]: m["code"] for m in answer["messages"]}
-    return {b: (comp, codes[b]) for b, (comp, _) in found.items()}
+    return {barcode: (comp, codes[barcode]) for barcode, comp in found.items()}
+
+
+async def _stored(tmp_path: Path, *barcodes: str) -> dict[str, tuple[str, str]]:
+    """:func:`_drop` on a daemon of its own, for a test whose locker starts after."""
+    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
+        return await _drop(daemon, *barcodes)
 
 
 async def _open(browser: Any, daemon: Daemon, width: int, height: int) -> Kiosk:
@@ -218,9 +221,9 @@ async def _collect(kiosk: Kiosk, compartment: str, code: str) -> None:
 
 
 async def test_a_door_shut_too_early_opens_again_in_the_grace_period(tmp_path, browser) -> None:
-    stored = await _stored(tmp_path, "JJD0001", "1Z999AA10123456784")
     config = _config(tmp_path, True, reopen_grace_s=8)
     async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
+        stored = await _drop(daemon, "JJD0001", "1Z999AA10123456784")
         events = await daemon.events(after=0)
         kiosk = await _open(browser, daemon, 800, 480)
         first, code = stored["JJD0001"]
@@ -272,8 +275,8 @@ async def test_one_code_opens_each_door_of_a_recipients_parcels(
     """The demo announces JJD0101 and JJD0102 for one recipient (one pickup group): the
     code of either opens both doors in turn, each once the last one is shut, in every
     language the page has."""
-    stored = await _stored(tmp_path, "JJD0101", "JJD0102")
     async with Daemon(_config(tmp_path, False), "--state-dir", str(tmp_path)) as daemon:
+        stored = await _drop(daemon, "JJD0101", "JJD0102")
         kiosk = await _open(browser, daemon, 800, 480)
         page = kiosk.page
         (first, code), (second, _) = stored["JJD0101"], stored["JJD0102"]
