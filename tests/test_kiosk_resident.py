@@ -90,6 +90,11 @@ async def test_the_door_did_not_open_then_the_way_out(tmp_path, browser) -> None
         assert await kiosk.opened_door() == first
         await kiosk.page.wait_for_selector("#door-not-open:not([hidden])")
         await kiosk.page.wait_for_selector("#door-progress:not([hidden])")
+        filled = await kiosk.page.evaluate(
+            "() => document.getElementById('door-progress-bar').getBoundingClientRect().width"
+            " / document.getElementById('door-progress').getBoundingClientRect().width"
+        )
+        assert filled < 0.5, f"the bar fills over the 30 s wait, not at once ({filled:.2f})"
         assert await kiosk.page.get_attribute("#door-progress", "aria-label") == (
             "The door has 30 seconds to open"
         )

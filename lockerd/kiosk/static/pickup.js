@@ -32,11 +32,11 @@ function runBar(flow) {
   const bar = $("door-progress-bar");
   const seconds = flow.open_within_s || 0;
   $("door-progress").setAttribute("aria-label", t("door.progress", { count: Math.ceil(seconds) }));
-  bar.style.transition = "none";
-  bar.style.width = "0%";
-  void bar.offsetWidth;  // start from empty, then fill over the wait
-  bar.style.transition = `width ${seconds}s linear`;
-  bar.style.width = "100%";
+  // An animation (not a transition): it starts when the bar is shown, even where the
+  // screen was still hidden when the wait began.
+  bar.style.animation = "none";
+  void bar.offsetWidth;
+  bar.style.animation = `progress-fill ${seconds}s linear forwards`;
 }
 
 // The error to show for a pickup that ended with a door that would not open (the parcel
