@@ -15,6 +15,9 @@ from lockerd.errors import FlowError
 
 #: Compartment states a person may put back in use (after checking them).
 CHECKABLE = (Comp.OUT_OF_SERVICE, Comp.NEEDS_CHECK)
+#: Openings for a parcel someone came for: a door of these that will not open leaves the
+#: parcel where it was, in custody as it was (``parcel.stuck``), until it is repaired.
+HOLDS_FOR = (Purpose.PICKUP, Purpose.COLLECT)
 
 
 def choose(
@@ -107,15 +110,23 @@ class Completion:
     outbound: Outbound | None = None
 
 
-def completion(purpose: Purpose, intent: Intent, outbound: bool = False) -> Completion:
-    """The custody change a door closing completes under an intent (DESIGN.md section 3);
-    ``outbound``: the intent deposits (a drop-off) or collects an outbound parcel."""
+def completion(
+    purpose: Purpose, intent: Intent, outbound: bool = False, collected: bool = False
+) -> Completion:
+    """The custody change a door closing completes under an intent (DESIGN.md section 3).
+
+    ``outbound``: the intent deposits (a drop-off) or collects an outbound parcel.
+    ``collected``: the intent's parcel was collected already, at an earlier door cycle;
+    a pickup intent for it is the resident reopening a door shut too early, which
+    changes no custody (the compartment is free again, as it was)."""
     if intent == Intent.RELEASED:
         return Completion("released", Comp.FREE)
     if outbound and purpose == Purpose.DROPOFF:
         return Completion("stored", Comp.OCCUPIED, outbound=Outbound.AWAITING_COLLECTION)
     if outbound and purpose == Purpose.COLLECT:
         return Completion("collected", Comp.FREE, outbound=Outbound.COLLECTED)
+    if purpose == Purpose.PICKUP and collected:
+        return Completion("reopened", Comp.FREE)
     if purpose == Purpose.DROPOFF:
         return Completion("stored", Comp.OCCUPIED, Parcel.STORED)
     if purpose == Purpose.PICKUP:
@@ -180,6 +191,21 @@ def door_refusal(state: Comp) -> FlowError | None:
         return FlowError("compartment_out_of_order", "the compartment is out of order")
     if state not in (Comp.OCCUPIED, Comp.NEEDS_CHECK):
         return FlowError("pickup_in_progress", "this parcel's door is already opening")
+    return None
+
+
+def reopen_refusal(
+    parcel: Parcel, closed_at: float | None, now: float, grace_s: float, pickups: int, state: Comp
+) -> FlowError | None:
+    """Why a collected parcel's door may not be opened again for its resident now: only
+    within ``grace_s`` of the pickup's door cycle, only once (``pickups``: the pickup
+    intents it had), and only while the compartment is still free (nobody else's)."""
+    if parcel != Parcel.COLLECTED or closed_at is None or now > closed_at + grace_s:
+        return FlowError("reopen_expired", "the time to open this door again is over")
+    if pickups > 1:
+        return FlowError("reopen_used", "this door was opened again already")
+    if state != Comp.FREE:
+        return FlowError("compartment_taken", "this compartment is in use again")
     return None
 
 

@@ -107,3 +107,5 @@ class Event(StrEnum):
     SEND_DENIED = "send.denied"
     OUTBOUND_DEPOSITED = "outbound.deposited"
     OUTBOUND_COLLECTED = "outbound.collected"
+    PARCEL_STUCK = "parcel.stuck"
+    PICKUP_REOPENED = "pickup.reopened"

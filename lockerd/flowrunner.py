@@ -14,7 +14,7 @@ from lockerd.clock import Timer
 from lockerd.config import Config
 from lockerd.domain import Door
 from lockerd.errors import FlowError
-from lockerd.flows import Flow, Kind
+from lockerd.flows import Flow, Kind, State
 from lockerd.flows import machine as m
 from lockerd.store import Reservation, Store
 from lockerd.worker import Runner
@@ -55,11 +55,37 @@ class FlowRunner:
         )
 
     async def drive(self, flow: Flow, event: m.FlowEvent) -> None:
-        """Feed ``event`` to the flow's machine and carry out its decisions in order."""
+        """Feed ``event`` to the flow's machine, carry out its decisions in order, and at
+        the end of a group pickup's door, open the group's next door."""
+        await self._drive(flow, event)
+        if flow.group is not None and flow.state in (State.COLLECTED, State.FAILED):
+            await self._next_of_group(flow)
+
+    async def _drive(self, flow: Flow, event: m.FlowEvent) -> None:
         for decision in self._machines[flow.kind].step(flow, event):
             answer = await self._decide(flow, decision)
             if answer is not None:
-                await self.drive(flow, answer)
+                await self._drive(flow, answer)
+
+    def unreachable(self) -> set[str]:
+        """Compartments whose lock, door or item board is silent now: not to be pulsed."""
+        return {c for c in self.config.compartment_ids if not self.bank.board_online(c)}
+
+    async def _next_of_group(self, flow: Flow) -> None:
+        """The same resident's next parcel: its door opens once the last one's cycle is
+        over (collected, or would not open); none left, the pickup ends here."""
+        assert flow.group is not None
+        reservation = await self.db(
+            self.store.access.reserve_group_next, flow.group, flow.group_tried, self.unreachable()
+        )
+        if reservation is None:
+            flow.group, flow.group_total = None, len(flow.group_tried)
+            self._publish(flow)
+            return
+        assert reservation.parcel_id is not None
+        flow.group_tried.append(reservation.parcel_id)
+        flow.error = None
+        await self.open(flow, reservation)
 
     async def _decide(self, flow: Flow, decision: m.Decision) -> m.FlowEvent | None:
         """Carry out one decision; the event that answers it, if it has one."""
@@ -109,13 +135,18 @@ class FlowRunner:
             case m.Forget():
                 self.by_compartment.pop(decision.compartment, None)
             case m.ArmTimer():
-                flow.timer = self._later(
-                    self.config.timing.door_open_timeout_s, lambda: self._timed_out(flow)
-                )
+                flow.open_within_s = self.open_window(flow.kind)
+                flow.timer = self._later(flow.open_within_s, lambda: self._timed_out(flow))
             case m.CancelTimer():
                 flow.cancel_timer()
             case m.Publish():
                 self._publish(flow)
+
+    def open_window(self, kind: Kind) -> float:
+        """How long a pulsed door of a ``kind`` flow has to be seen open: a resident's
+        is ``timing.pickup_door_open_s``, as short as the latch warrants."""
+        timing = self.config.timing
+        return timing.pickup_door_open_s if kind == Kind.PICKUP else timing.door_open_timeout_s
 
     async def _timed_out(self, flow: Flow) -> None:
         flow.timer = None

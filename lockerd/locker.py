@@ -236,7 +236,10 @@ class Locker:
         return flow
 
     async def dropoff_door_did_not_open(self, token: str | None, flow_id: str) -> Flow:
-        flow = self.own_dropoff(token, flow_id)
+        return await self._says_not_open(self.own_dropoff(token, flow_id))
+
+    async def _says_not_open(self, flow: Flow) -> Flow:
+        """The person at the kiosk says ``flow``'s door did not open."""
         lock_only = flow.compartment is not None and self.bank.door_from_lock(flow.compartment)
         await self.runner.drive(flow, m.CourierSaysNotOpen(lock_only))
         return flow
@@ -312,12 +315,10 @@ class Locker:
         problem = codes.check_code_format(code, await self.db(self.store.parcels.code_lengths))
         if problem is not None or not isinstance(code, str):
             raise BadRequest("invalid_code", problem or "a code is a string", field="code")
-        reservation = await self.db(self.store.access.reserve_for_pickup, code, self.unreachable())
+        reservation = await self.db(
+            self.store.access.reserve_for_pickup, code, self.runner.unreachable()
+        )
         return await self._pickup(reservation)
-
-    def unreachable(self) -> set[str]:
-        """Compartments whose lock, door or item board is silent now: not to be pulsed."""
-        return {c for c in self.config.compartment_ids if not self.bank.board_online(c)}
 
     async def pickup_token(self, token: object) -> Flow:
         """A pickup by QR code: verified offline, then single use."""
@@ -326,11 +327,37 @@ class Locker:
             claims = qrtoken.verify(token, self._qr_keys, locker_id, now)
         except qrtoken.ForgedToken:
             raise await self.db(self.store.access.forged_token) from None
-        reservation = await self.db(self.store.access.reserve_for_token, claims, self.unreachable())
+        reservation = await self.db(
+            self.store.access.reserve_for_token, claims, self.runner.unreachable()
+        )
         return await self._pickup(reservation)
 
     async def _pickup(self, reservation: Reservation) -> Flow:
         flow = self._track(Flow(Kind.PICKUP, State.OPENING, size=reservation.size))
+        if reservation.group is not None and reservation.parcel_id is not None:
+            # One code, checked once, for each of the group's parcels in turn.
+            flow.group, flow.group_tried = reservation.group, [reservation.parcel_id]
+            flow.group_total = await self.db(self.store.access.group_size, reservation.group)
+        await self.runner.open(flow, reservation)
+        self._changed(flow)
+        return flow
+
+    async def pickup_door_did_not_open(self, flow_id: str) -> Flow:
+        """The resident says the pickup's door did not open: the status-checked re-pulse
+        now (or, said again, the way out: the compartment out of service, the parcel
+        kept in it)."""
+        return await self._says_not_open(self.flow(flow_id, Kind.PICKUP))
+
+    async def pickup_reopen(self, flow_id: str) -> Flow:
+        """Open a collected pickup's door once more, within ``pickup.reopen_grace_s`` of its
+        door cycle (a door shut too early): a new pickup flow, ``reopen``, on that door."""
+        done = self.flow(flow_id, Kind.PICKUP)
+        if done.state != State.COLLECTED or done.parcel is None or done.reopen:
+            raise FlowError("reopen_expired", "this door cannot be opened again")
+        reservation = await self.db(
+            self.store.access.reserve_for_reopen, done.parcel, self.runner.unreachable()
+        )
+        flow = self._track(Flow(Kind.PICKUP, State.OPENING, size=reservation.size, reopen=True))
         await self.runner.open(flow, reservation)
         self._changed(flow)
         return flow
@@ -360,7 +387,7 @@ class Locker:
             self.store.access.reserve_for_collect,
             session.courier.id,
             parcel_id,
-            self.unreachable(),
+            self.runner.unreachable(),
             session.courier.carrier,
         )
         flow = Flow(

@@ -132,7 +132,7 @@ class Sends:
             courier.id,
             courier.carrier,
             outbound_id,
-            lk.unreachable(),
+            lk.runner.unreachable(),
         )
         flow = Flow(Kind.COLLECT, State.OPENING, courier=courier.id, barcode=reservation.barcode)
         flow.size, flow.outbound = reservation.size, outbound_id

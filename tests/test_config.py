@@ -113,6 +113,11 @@ def test_every_shipped_config_is_valid(path: Path) -> None:
         ),
         ('[locker]\nid = "test-locker"', "[locker]", "locker.id: missing required key"),
         (
+            "max_pulse_ms = 1000",
+            "max_pulse_ms = 4500",
+            "timing.pickup_door_open_s: 5.0 s is shorter than the longest pulse",
+        ),
+        (
             "expected_parcels = [{ barcode",
             "expected_parcels = [{ colour = 1, barcode",
             "demo.expected_parcels[0].colour: unknown key",

@@ -112,6 +112,15 @@ def test_an_outbound_parcel_holds_its_compartment_until_collected() -> None:
     )
 
 
+def test_a_collected_parcels_door_opened_again_changes_no_custody() -> None:
+    reopened = rules.completion(Purpose.PICKUP, Intent.OPENED, collected=True)
+    assert reopened == rules.Completion("reopened", Comp.FREE)
+    # A courier's collection is never a reopen, whatever the parcel's state.
+    assert rules.completion(Purpose.COLLECT, Intent.OPENED, collected=True).parcel == (
+        Parcel.RETURNED
+    )
+
+
 @pytest.mark.parametrize(
     ("used", "returned", "kind", "refusal"),
     [
@@ -141,6 +150,25 @@ def test_a_courier_collects_only_their_carriers_parcels() -> None:
     assert refusal is not None and refusal.code == "other_carrier"
     refusal = rules.collect_refusal("", "DHL")
     assert refusal is not None and refusal.code == "other_carrier"
+
+
+@pytest.mark.parametrize(
+    ("parcel", "closed_at", "now", "pickups", "comp", "code"),
+    [
+        (Parcel.COLLECTED, 100.0, 120.0, 1, Comp.FREE, None),
+        (Parcel.COLLECTED, 100.0, 120.1, 1, Comp.FREE, "reopen_expired"),
+        (Parcel.STORED, None, 100.0, 1, Comp.OCCUPIED, "reopen_expired"),
+        (Parcel.RETURNED, 100.0, 101.0, 0, Comp.FREE, "reopen_expired"),
+        (Parcel.COLLECTED, 100.0, 101.0, 2, Comp.FREE, "reopen_used"),
+        (Parcel.COLLECTED, 100.0, 101.0, 1, Comp.RESERVED, "compartment_taken"),
+        (Parcel.COLLECTED, 100.0, 101.0, 1, Comp.NEEDS_CHECK, "compartment_taken"),
+    ],
+)
+def test_when_a_collected_parcels_door_may_open_again(
+    parcel, closed_at, now, pickups, comp, code
+) -> None:
+    refusal = rules.reopen_refusal(parcel, closed_at, now, 20.0, pickups, comp)
+    assert (refusal and refusal.code) == code
 
 
 def test_a_door_left_open_means_a_check_first() -> None:

@@ -70,10 +70,10 @@ async def test_nobody_opens_a_pickup_door(family_rig) -> None:
     rig.nobody_at(comp)
     pickup = await rig.api.pickup(rig.code_for("FAM00004"))
     assert rig.unlocks_of(comp) == 2
-    await rig.clock.advance(rig.config.timing.door_open_timeout_s)
+    await rig.clock.advance(rig.config.timing.pickup_door_open_s)
     assert pickup.attempt == 2, "one re-pulse after the timeout"
     assert rig.unlocks_of(comp) == 3
-    await rig.clock.advance(rig.config.timing.door_open_timeout_s)
+    await rig.clock.advance(rig.config.timing.pickup_door_open_s)
     assert (pickup.state, pickup.error["code"]) == ("failed", "compartment_out_of_order")
     assert rig.state(comp) == "out_of_service"
     parcel = rig.store.db.conn.execute(

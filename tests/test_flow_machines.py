@@ -254,6 +254,54 @@ def test_a_jammed_door_read_only_by_the_lock_switch_moves_on() -> None:
     ]
 
 
+def test_a_reopened_pickup_door_closing_ends_it_closed() -> None:
+    flow = opening(Kind.PICKUP)
+    step(flow, m.DoorOpened())
+    assert step(flow, m.DoorClosed("reopened", 3)) == [m.Forget("M1"), m.Publish()]
+    assert (flow.state, flow.error) == (State.CLOSED, None)
+
+
+def test_a_resident_saying_the_door_did_not_open_retries_at_once() -> None:
+    flow = opening(Kind.PICKUP)
+    assert step(flow, m.CourierSaysNotOpen(False)) == [m.CancelTimer(), m.RetryPulse(True)]
+    assert step(flow, m.RetryOutcome("pulsed", courier_here=True)) == [
+        m.RecordPulse(2),
+        m.ArmTimer(),
+        m.Publish(),
+    ]
+
+
+def test_saying_it_again_while_the_retry_is_under_way_changes_nothing() -> None:
+    flow = opening(Kind.PICKUP)
+    assert step(flow, m.CourierSaysNotOpen(False)) == [m.CancelTimer(), m.RetryPulse(True)]
+    assert step(flow, m.CourierSaysNotOpen(False)) == [m.CancelTimer()]
+    assert (flow.state, flow.attempt, flow.compartment) == (State.OPENING, 1, "M1")
+    assert step(flow, m.RetryOutcome("pulsed", courier_here=True))[0] == m.RecordPulse(2)
+    assert step(flow, m.CourierSaysNotOpen(False))[1] == m.UnlockFailed(7)
+
+
+def test_a_resident_saying_so_twice_fails_the_pickup_and_takes_no_other_door() -> None:
+    flow = opening(Kind.PICKUP, attempt=2)
+    assert step(flow, m.CourierSaysNotOpen(False)) == [
+        m.CancelTimer(),
+        m.UnlockFailed(7),
+        m.Forget("M1"),
+        m.Publish(),
+    ]
+    assert (flow.state, flow.error) == (
+        State.FAILED,
+        {"code": "compartment_out_of_order", "message": "M1 would not open"},
+    )
+
+
+@pytest.mark.parametrize("kind", [Kind.COLLECT, Kind.REMOTE, Kind.SERVICE])
+def test_only_a_person_at_the_kiosk_says_a_door_did_not_open(kind: Kind) -> None:
+    flow = opening(kind)
+    with pytest.raises(FlowError) as info:
+        step(flow, m.CourierSaysNotOpen(False))
+    assert (info.value.code, flow.state, flow.attempt) == ("wrong_state", State.OPENING, 1)
+
+
 @pytest.mark.parametrize("state", [State.OPEN, State.NEED_SIZE, State.STORED])
 def test_the_door_did_not_open_is_refused_unless_opening(state: State) -> None:
     flow = opening()

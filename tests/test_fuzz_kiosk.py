@@ -56,6 +56,8 @@ ROUTES = [
     "/api/sends/{id}/doesnt-fit",
     "/api/sends/{id}/cancel",
     "/api/outbound",
+    "/api/pickups/{id}/door-did-not-open",
+    "/api/pickups/{id}/reopen",
     "/static/{id}",
     "/api/demo/bank",
 ]

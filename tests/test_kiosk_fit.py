@@ -101,15 +101,27 @@ async def _drop_off(kiosk: Kiosk, shot: str, barcode: str, size: str) -> str:
 
 
 async def _pick_up(kiosk: Kiosk, shot: str, barcode: str, compartment: str) -> None:
-    """The resident, hand on the handle, types the code: the door; then the thanks."""
+    """The resident types the code: the door, which does not open until the resident,
+    hand on the handle, says so (with the wait's progress bar); then the thanks."""
     page, daemon = kiosk.page, kiosk.daemon
     _, answer = await daemon.call("GET", "/api/demo/messages")
     code = next(m["code"] for m in answer["messages"] if m["barcode"] == barcode)
-    await daemon.call("POST", f"/api/demo/doors/{compartment}/open")
+    _, bank = await daemon.call("GET", "/api/demo/bank")
+    pulses = next(c["sim"]["pulses"] for c in bank["compartments"] if c["id"] == compartment)
     await page.click("#go-collect")
     await kiosk.type_on("pin-pad", code)
     await page.click("#pin-ok")
     assert await kiosk.opened_door() == compartment
+    await page.wait_for_selector("#door-progress:not([hidden])")
+    await kiosk.fits(f"{shot}-pickup-door-opening")
+
+    def caught(cells: list[dict[str, Any]]) -> bool:  # the pulse is over, nobody pulled
+        sim = next(c["sim"] for c in cells if c["id"] == compartment)
+        return bool(sim["pulses"] == pulses + 1 and sim["latched"] and not sim["open"])
+
+    await daemon.sim_bank(caught)
+    await daemon.call("POST", f"/api/demo/doors/{compartment}/open")
+    await page.click("#door-not-open")
     await kiosk.shows("#door-title", re.compile(f"{compartment} (is open|ist offen)$"))
     await kiosk.fits(f"{shot}-pickup-door")
     await daemon.call("POST", f"/api/demo/doors/{compartment}/close")
@@ -122,7 +134,9 @@ async def _pick_up(kiosk: Kiosk, shot: str, barcode: str, compartment: str) -> N
 async def test_every_screen_fits_every_display(tmp_path, browser) -> None:
     # Doors without push-out springs: each opens only when somebody pulls it.
     await _expired_parcel(tmp_path)
-    config = demo_config(tmp_path, expiry_sweep_s=1, door_springs="false", door_left_open_s=5)
+    config = demo_config(
+        tmp_path, expiry_sweep_s=1, door_springs="false", door_left_open_s=5, pickup_door_open_s=30
+    )
     async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
         events = await daemon.events(after=0)
         await events.event("parcel.expired")

@@ -62,7 +62,7 @@ def test_a_parcel_stored_before_code_lengths_were_recorded_counts_as_eight_digit
     monkeypatch.undo()
     store = Store.open(config, FakeClock())
     try:
-        assert store.db.schema_version == len(MIGRATIONS) == 9
+        assert store.db.schema_version == len(MIGRATIONS) == 10
         assert store.parcels.code_lengths() == [8, 10]
     finally:
         store.close()

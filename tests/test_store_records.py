@@ -64,4 +64,5 @@ def test_a_record_as_json_is_its_row(store) -> None:
         "recipient",
         "compartment_id",
         "pickup_by",
+        "group",
     ]

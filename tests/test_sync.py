@@ -210,6 +210,7 @@ async def test_a_revoked_courier_is_logged_out_and_cannot_log_in(synced_any) -> 
         ("parcel.expect", {"barcode": "XL01", "colour": "red"}, "invalid: data has unknown field"),
         ("parcel.expect", {}, "invalid: data.barcode is missing"),
         ("parcel.expect", {"barcode": "a b"}, "invalid: data.barcode 'a b' is not valid"),
+        ("parcel.expect", {"barcode": "G0001", "group": "flat 12"}, "invalid: data.group"),
         ("courier.upsert", {"id": "c", "code": "1234", "rights": []}, "invalid: data.rights"),
         ("locker.reboot", {}, "invalid: unknown command type 'locker.reboot'"),
         # found by the fuzz (tests/test_fuzz_sync.py): a type that is a list or an

@@ -229,6 +229,21 @@ def _check_kiosk_and_safety(config: Config, problems: Problems) -> None:
         problems, "safety", "max_pulse_ms"
     ):
         problems.add("safety.pulse_ms", f"{config.safety.pulse_ms} exceeds max_pulse_ms")
+    _check_pickup_window(config, problems)
+
+
+def _check_pickup_window(config: Config, problems: Problems) -> None:
+    """A resident's door-open window must outlast the pulse and a board's answer (1 s)."""
+    least = config.safety.max_pulse_ms / 1000 + 1
+    sound = _sound(problems, "safety", "max_pulse_ms") and _sound(
+        problems, "timing", "pickup_door_open_s"
+    )
+    if config.timing.pickup_door_open_s < least and sound:
+        problems.add(
+            "timing.pickup_door_open_s",
+            f"{config.timing.pickup_door_open_s} s is shorter than the longest pulse"
+            f" (safety.max_pulse_ms) plus a board's answer: at least {least:g} s",
+        )
 
 
 def loopback(host: str) -> bool:

@@ -69,6 +69,15 @@ class TimingSection:
     door_open_timeout_s: float = opt(
         20.0, doc="a pulsed door must be seen open within this", min=1, max=300
     )
+    pickup_door_open_s: float = opt(
+        5.0,
+        doc="a resident's pulsed door must be seen open within this, else the status-checked"
+        " re-pulse: the latch catches again when the energize time (at most"
+        " safety.max_pulse_ms) ends and boards answer within about 1 s, so a longer wait"
+        " only keeps the resident waiting",
+        min=2,
+        max=60,
+    )
     door_left_open_s: float = opt(
         120.0, doc="a door open longer than this raises an alarm", min=5, max=86400
     )
@@ -141,6 +150,13 @@ class PickupSection:
         max=12,
     )
     hold_hours: float = opt(72.0, doc="pickup deadline after a parcel is stored", min=1, max=2160)
+    reopen_grace_s: float = opt(
+        20.0,
+        doc="after a pickup's door closes, the kiosk offers to open that door once more"
+        " for this long (a door shut too early); 0: never",
+        min=0,
+        max=120,
+    )
     throttle: ThrottleSection = opt(ThrottleSection(), doc="wrong-code throttling")
     qr_keys: tuple[str, ...] = opt(
         [], doc="back-office Ed25519 public keys (base64) that sign pickup QR codes"
@@ -347,6 +363,9 @@ class DemoParcel:
     barcode: str = opt(doc="tracking barcode")
     size: str = opt(doc="size class")
     recipient: str = opt("", doc="opaque recipient reference")
+    group: str = opt(
+        "", doc="pickup group: the parcels of one group are collected with any one of their codes"
+    )
 
 
 @dataclass(frozen=True)

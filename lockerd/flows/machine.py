@@ -9,11 +9,12 @@ next event. An event the flow's state does not accept raises the kiosk's FlowErr
 
 Every flow opens a door the same way (``Opening``): a committed intent is pulsed, the
 door must be seen open within the timeout, else one status-checked re-pulse and a
-second window, else the compartment goes out of service. A drop-off (``DropOff``)
-adds choosing a size, asking when no low compartment is free, "does not fit", "the
-door did not open", cancelling (after the pulse: the door seen shut first), and what
-happens after a door that would not open. The events and decisions themselves are
-``lockerd.flows.steps``'s, re-exported here.
+second window, else the compartment goes out of service; at a pickup the resident
+may say the door did not open, which runs the re-pulse at once. A drop-off
+(``DropOff``) adds choosing a size, asking when no low compartment is free, "does not
+fit", "the door did not open", cancelling (after the pulse: the door seen shut first),
+and what happens after a door that would not open. The events and decisions
+themselves are ``lockerd.flows.steps``'s, re-exported here.
 """
 
 from __future__ import annotations
@@ -98,7 +99,12 @@ __all__ = [
 
 
 #: What a flow became when its door closed, by what the door cycle completed.
-FINISHED = {"stored": State.STORED, "remote": State.CLOSED, "service": State.CLOSED}
+FINISHED = {
+    "stored": State.STORED,
+    "remote": State.CLOSED,
+    "service": State.CLOSED,
+    "reopened": State.CLOSED,
+}
 #: Door cycles whose item sensor disagreed: the flow fails with this error.
 MISMATCH = {
     "parcel_not_seen": (
@@ -133,6 +139,8 @@ class Opening:
                 return self._timeout(flow, event.courier_here)
             case RetryOutcome():
                 return self._retried(flow, event)
+            case CourierSaysNotOpen() if flow.kind in (Kind.DROPOFF, Kind.PICKUP):
+                return self._not_open(flow, event.lock_switch_only)
         raise FlowError("wrong_state", f"this {flow.kind} is {flow.state}")
 
     def _reserved(self, flow: Flow, event: Reserved) -> list[Decision]:
@@ -155,16 +163,31 @@ class Opening:
     def _timeout(self, flow: Flow, courier_here: bool) -> list[Decision]:
         if flow.state != State.OPENING or flow.compartment is None or flow.intent is None:
             return []  # the door opened (or the flow moved on) as the timer fired
+        if flow.retrying:
+            return []  # said again while the status read and re-pulse are under way
         if flow.attempt == 1:
+            flow.retrying = True
             return [RetryPulse(courier_here)]
         return self._give_up(flow, courier_here)
 
     def _retried(self, flow: Flow, event: RetryOutcome) -> list[Decision]:
+        flow.retrying = False
         if event.outcome == "unreadable":
             return self._give_up(flow, event.courier_here)
         flow.attempt = 2
         pulsed: list[Decision] = [RecordPulse(2)] if event.outcome == "pulsed" else []
         return [*pulsed, ArmTimer(), Publish()]
+
+    def _not_open(self, flow: Flow, lock_switch_only: bool) -> list[Decision]:
+        """The person at the kiosk says the door did not open: the status-checked
+        re-pulse now rather than at the timeout, or, on the second try, give up."""
+        if flow.state == State.OPEN and flow.compartment and lock_switch_only:
+            # Only the lock's switch is read here: it says released, the person
+            # says the door did not move. That is a jammed door.
+            return self._give_up(flow, courier_here=True)
+        if flow.state != State.OPENING:
+            raise FlowError("wrong_state", f"this {flow.kind} is {flow.state}, not opening")
+        return [CancelTimer(), *self._timeout(flow, courier_here=True)]
 
     def _give_up(self, flow: Flow, courier_here: bool) -> list[Decision]:
         """The door would not open: its compartment goes out of service, and the flow
@@ -172,6 +195,8 @@ class Opening:
         failed, decisions = abandon(flow)
         flow.state = State.FAILED
         flow.error = {"code": "compartment_out_of_order", "message": f"{failed} would not open"}
+        if flow.kind == Kind.PICKUP:
+            flow.stuck.append(failed)
         return [*decisions, Publish()]
 
 
@@ -264,15 +289,6 @@ class DropOff(Opening):
         )
         flow.compartment = flow.intent = None
         return [*decisions, Publish()]
-
-    def _not_open(self, flow: Flow, lock_switch_only: bool) -> list[Decision]:
-        if flow.state == State.OPEN and flow.compartment and lock_switch_only:
-            # Only the lock's switch is read here: it says released, the courier
-            # says the door did not move. That is a jammed door.
-            return self._give_up(flow, courier_here=True)
-        if flow.state != State.OPENING:
-            raise FlowError("wrong_state", f"this drop-off is {flow.state}, not opening")
-        return [CancelTimer(), *self._timeout(flow, courier_here=True)]
 
     def _cancel(self, flow: Flow) -> list[Decision]:
         if flow.state in (State.STORED, State.CANCELLED, State.FAILED):

@@ -63,9 +63,10 @@ class Flow:
     after its lock was pulsed it waits in ``closing`` for its door to be seen
     shut; ``failed`` and ``cancelled`` end it. Pickup (a resident) and collect (a courier
     taking back an expired parcel) states: ``opening`` -> ``open`` ->
-    ``collected``, or ``failed``. Service and remote openings: ``opening``
-    -> ``open`` -> ``closed``, or ``failed``. A send (the public's parcel to
-    send or return) goes as a drop-off, begun at ``opening``.
+    ``collected``, or ``failed``; a pickup that reopens a collected parcel's door
+    (``reopen``) ends ``closed``. Service and remote openings: ``opening`` ->
+    ``open`` -> ``closed``, or ``failed``. A send (the public's parcel to send or
+    return) goes as a drop-off, begun at ``opening``.
     """
 
     kind: Kind
@@ -83,6 +84,19 @@ class Flow:
     #: A send's outbound parcel (``lockerd/store/outbound.py``).
     outbound: int | None = None
     error: dict[str, str] | None = None
+    #: A pickup that opens a just-collected parcel's door once more (the grace period).
+    reopen: bool = False
+    #: A pickup of a group (one recipient's parcels, announced so): the group, the
+    #: parcels whose doors it opened so far, and how many the group holds.
+    group: str | None = None
+    group_tried: list[int] = field(default_factory=list)
+    group_total: int = 1
+    #: A pickup's compartments whose doors would not open (their parcels stay inside).
+    stuck: list[str] = field(default_factory=list)
+    #: The status-checked re-pulse is under way (its outcome not yet known).
+    retrying: bool = False
+    #: Seconds the door has, from the latest pulse, to be seen open (the page's progress).
+    open_within_s: float | None = None
     #: Counts the flow's published changes, so a view that arrives late (a POST's
     #: response after the event stream's newer view) is known to be older.
     revision: int = 0
@@ -109,7 +123,7 @@ class Flow:
 
     def view(self) -> dict[str, Any]:
         """What the kiosk API shows of this flow."""
-        view = {
+        view: dict[str, Any] = {
             "id": self.id,
             "kind": self.kind,
             "state": self.state,
@@ -122,6 +136,13 @@ class Flow:
         }
         if self.kind == Kind.COLLECT:
             view["barcode"] = self.barcode
+        if self.kind == Kind.PICKUP:
+            view |= {
+                "open_within_s": self.open_within_s,
+                "reopen": self.reopen,
+                "parcels": {"index": max(len(self.group_tried), 1), "total": self.group_total},
+                "stuck": list(self.stuck),
+            }
         if self.kind in (Kind.DROPOFF, Kind.SEND):
             view |= {
                 "barcode": self.barcode,

@@ -115,8 +115,9 @@ class DoesntFit:
 
 @dataclass(frozen=True)
 class CourierSaysNotOpen:
-    """The courier says the door did not open; ``lock_switch_only``: the door is sensed
-    by the lock's switch alone (which reads open once the latch is released)."""
+    """The courier (or, at a pickup, the resident) says the door did not open;
+    ``lock_switch_only``: the door is sensed by the lock's switch alone (which reads
+    open once the latch is released)."""
 
     lock_switch_only: bool
 

@@ -74,6 +74,8 @@ class KioskLocker(Protocol):
     def own_dropoff(self, token: str | None, flow_id: str) -> Flow: ...
     async def pickup(self, code: object) -> Flow: ...
     async def pickup_token(self, token: object) -> Flow: ...
+    async def pickup_door_did_not_open(self, flow_id: str) -> Flow: ...
+    async def pickup_reopen(self, flow_id: str) -> Flow: ...
     async def collectable(self, token: str | None) -> list[Collectable]: ...
     async def collect(self, token: str | None, parcel_id: object) -> Flow: ...
 
@@ -131,6 +133,8 @@ class KioskServer:
         r.add_post("/api/pickups", self.pickup)
         r.add_get("/api/pickups/{id}", self.get_pickup)
         SendRoutes(self.locker.sends, self.scans).add_to(r)
+        r.add_post("/api/pickups/{id}/door-did-not-open", self.pickup_not_open)
+        r.add_post("/api/pickups/{id}/reopen", self.pickup_reopen)
         if self.config.kiosk.demo:
             DemoRoutes(
                 self.config, self.locker.reads, self.hardware, self.scanners, self.locker.clock
@@ -195,6 +199,7 @@ class KioskServer:
             "sizes": list(config.size_order),
             "size_dimensions": dimensions,
             "code_length": config.pickup.code_length,
+            "reopen_grace_s": config.pickup.reopen_grace_s,
         }, {
             "idle_s": config.kiosk.idle_s,
             "language": config.kiosk.language,
@@ -354,3 +359,13 @@ class KioskServer:
 
     async def get_pickup(self, request: web.Request) -> web.Response:
         return web.json_response(self.locker.flow(request.match_info["id"], Kind.PICKUP).view())
+
+    async def pickup_not_open(self, request: web.Request) -> web.Response:
+        await body(request, set())
+        flow = await self.locker.pickup_door_did_not_open(request.match_info["id"])
+        return web.json_response(flow.view())
+
+    async def pickup_reopen(self, request: web.Request) -> web.Response:
+        await body(request, set())
+        flow = await self.locker.pickup_reopen(request.match_info["id"])
+        return web.json_response(flow.view(), status=201)

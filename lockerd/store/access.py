@@ -13,7 +13,7 @@ from lockerd.errors import FlowError
 from lockerd.qrtoken import Claims
 from lockerd.store import credentials
 from lockerd.store._context import Context
-from lockerd.store.intents import Reservation
+from lockerd.store.intents import Reservation, parcel_door
 from lockerd.store.tables import Tables
 
 
@@ -63,7 +63,7 @@ class AccessRepo:
         """A typed code the throttle lets through: the refusal, or the committed intent."""
         limits = self._c.config.pickup.throttle
         row = conn.execute(
-            "SELECT id, barcode, state, compartment_id FROM parcels"
+            "SELECT id, barcode, state, compartment_id, pickup_group FROM parcels"
             " WHERE code_hmac = ? AND state IN ('stored','expired')",
             (self._c.key.digest("pickup", code),),
         ).fetchone()
@@ -91,7 +91,15 @@ class AccessRepo:
             size=comp.size,
             parcel_id=parcel["id"],
         )
-        return Reservation(intent_id, comp.id, purpose, comp.size, parcel["id"], parcel["barcode"])
+        return Reservation(
+            intent_id,
+            comp.id,
+            purpose,
+            comp.size,
+            parcel["id"],
+            parcel["barcode"],
+            parcel["pickup_group"],
+        )
 
     def _pickup_refusal(
         self, conn: sqlite3.Connection, parcel: Any, unreachable: Iterable[str] = ()
@@ -102,13 +110,75 @@ class AccessRepo:
             self._c.event(Event.PICKUP_DENIED, {"reason": reason.code, "parcel": parcel["id"]})
         return reason
 
+    def reserve_group_next(
+        self, group: str, tried: Iterable[int], unreachable: Iterable[str] = ()
+    ) -> Reservation | None:
+        """The next stored parcel of ``group`` (not in ``tried``) whose door can open now,
+        its pickup intent committed: the same resident, whose code was checked once, takes
+        each of their parcels in turn. None when no other can be opened now."""
+        tried = set(tried)
+        with self._c.change() as conn:
+            rows = conn.execute(
+                "SELECT id, barcode, state, compartment_id, pickup_group FROM parcels"
+                " WHERE pickup_group = ? AND state = 'stored' ORDER BY id",
+                (group,),
+            ).fetchall()
+            for row in rows:
+                if row["id"] in tried:
+                    continue
+                if self._door_refusal(row["compartment_id"], unreachable) is None:
+                    return self._intend_for(conn, row, Purpose.PICKUP, "resident")
+        return None
+
+    def group_size(self, group: str) -> int:
+        """How many parcels of ``group`` are stored now."""
+        (count,) = self._c.conn.execute(
+            "SELECT COUNT(*) FROM parcels WHERE pickup_group = ? AND state = 'stored'", (group,)
+        ).fetchone()
+        return int(count)
+
+    def reserve_for_reopen(self, parcel_id: int, unreachable: Iterable[str] = ()) -> Reservation:
+        """Commit the intent to open a just-collected parcel's door once more for its
+        resident (``pickup.reopened``), within ``pickup.reopen_grace_s`` of its pickup."""
+        with self._c.change() as conn:
+            row = conn.execute(
+                "SELECT id, barcode, state, compartment_id, closed_at, pickup_group FROM parcels"
+                " WHERE id = ?",
+                (parcel_id,),
+            ).fetchone()
+            if row is None:
+                raise FlowError("reopen_expired", "the time to open this door again is over")
+            refusal = self._reopen_refusal(conn, row, unreachable)
+            if refusal is not None:
+                raise refusal
+            reservation = self._intend_for(conn, row, Purpose.PICKUP, "resident")
+            self._c.event(Event.PICKUP_REOPENED, _reopened(reservation))
+        return reservation
+
+    def _reopen_refusal(
+        self, conn: sqlite3.Connection, parcel: Any, unreachable: Iterable[str]
+    ) -> FlowError | None:
+        comp_id = parcel["compartment_id"]
+        if comp_id in set(unreachable):
+            return rules.unreachable(comp_id, self._c.config.locker.support)
+        (pickups,) = conn.execute(
+            "SELECT COUNT(*) FROM unlock_intents WHERE parcel_id = ? AND purpose = 'pickup'",
+            (parcel["id"],),
+        ).fetchone()
+        grace = self._c.config.pickup.reopen_grace_s
+        state = self._compartments.get(comp_id).state
+        now = self._c.clock.time()
+        return rules.reopen_refusal(
+            Parcel(parcel["state"]), parcel["closed_at"], now, grace, pickups, state
+        )
+
     def reserve_for_token(self, claims: Claims, unreachable: Iterable[str] = ()) -> Reservation:
         """Commit the pickup intent for a verified QR token and spend the token with it."""
         refusal: FlowError | None = None
         reservation: Reservation | None = None
         with self._c.change() as conn:
             row = conn.execute(
-                "SELECT id, barcode, state, compartment_id FROM parcels"
+                "SELECT id, barcode, state, compartment_id, pickup_group FROM parcels"
                 " WHERE barcode = ? AND state IN ('stored','expired')",
                 (claims.parcel,),
             ).fetchone()
@@ -194,7 +264,8 @@ class AccessRepo:
         ``carrier``: only a parcel its couriers brought, or nobody's carrier's)."""
         with self._c.change() as conn:
             row = conn.execute(
-                "SELECT id, barcode, state, compartment_id, carrier FROM parcels WHERE id = ?",
+                "SELECT id, barcode, state, compartment_id, carrier, pickup_group FROM parcels"
+                " WHERE id = ?",
                 (parcel_id,),
             ).fetchone()
             if row is None or row["state"] != Parcel.EXPIRED:
@@ -228,3 +299,9 @@ class AccessRepo:
         if courier is None:
             raise credentials.wrong_code_error(state, now, limits, "courier code", wall)
         return courier
+
+
+def _reopened(reservation: Reservation) -> dict[str, Any]:
+    """``pickup.reopened``'s data: the collected parcel whose door opens once more."""
+    r = reservation
+    return parcel_door(r.parcel_id, r.barcode, r.compartment_id, r.intent_id)

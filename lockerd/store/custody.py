@@ -11,7 +11,7 @@ from lockerd.config.schema import CompartmentConfig
 from lockerd.domain import Comp, Door, Event, Intent, Parcel, Purpose
 from lockerd.errors import FlowError, Refused
 from lockerd.store._context import Context
-from lockerd.store.intents import Reservation
+from lockerd.store.intents import Reservation, parcel_door
 from lockerd.store.records import Compartment, DoorClosed, DoorOpened, UnlockIntent
 from lockerd.store.tables import Tables
 
@@ -109,7 +109,9 @@ class CustodyRepo:
                 self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": reason})
 
     def unlock_failed(self, intent_id: int) -> None:
-        """The door never opened: the compartment goes out of service."""
+        """The door never opened: the compartment goes out of service. A parcel someone
+        came for stays behind it, in custody as it was (``parcel.stuck``: the back office
+        learns it; its code opens the door once the compartment is back in service)."""
         with self._c.change() as conn:
             intent = self._intents.require_live(intent_id)
             comp_id = intent.compartment_id
@@ -119,6 +121,8 @@ class CustodyRepo:
             self._c.event(
                 Event.OUT_OF_SERVICE, {"compartment": comp_id, "reason": "door_did_not_open"}
             )
+            if intent.parcel_id is not None and intent.purpose in rules.HOLDS_FOR:
+                self._c.event(Event.PARCEL_STUCK, _stuck(intent))
 
     # -- service ---------------------------------------------------------
 
@@ -242,7 +246,12 @@ class CustodyRepo:
     ) -> DoorClosed:
         """The custody change a door cycle completes (:func:`lockerd.custody.completion`)."""
         comp_id = intent.compartment_id
-        done = rules.completion(intent.purpose, intent.state, intent.outbound_id is not None)
+        done = rules.completion(
+            intent.purpose,
+            intent.state,
+            outbound=intent.outbound_id is not None,
+            collected=self._collected(intent),
+        )
         if done.outbound is not None:  # a parcel sent or returned, deposited or collected
             self._outbound.complete(conn, intent, done.outbound)
             self._settle(conn, comp_id, done.comp, after_alarm)
@@ -259,6 +268,11 @@ class CustodyRepo:
             self._hand_over(conn, intent, done.parcel)
         self._settle(conn, comp_id, done.comp, after_alarm)
         return DoorClosed(done.completed, intent.id, None if done.parcel is None else parcel_id)
+
+    def _collected(self, intent: UnlockIntent) -> bool:
+        """Whether ``intent``'s parcel was collected at an earlier door cycle."""
+        parcel = None if intent.parcel_id is None else self._parcels.get(intent.parcel_id)
+        return parcel is not None and parcel.state == Parcel.COLLECTED
 
     def _settle(
         self, conn: sqlite3.Connection, comp_id: str, state: Comp, after_alarm: bool
@@ -321,3 +335,9 @@ class CustodyRepo:
         change |= {"to": str(target), "door": str(door), "reason": reason}
         self._c.event(Event.RECONCILED, change)
         return change
+
+
+def _stuck(intent: UnlockIntent) -> dict[str, Any]:
+    """``parcel.stuck``'s data: the parcel behind ``intent``'s door, which would not open."""
+    door = parcel_door(intent.parcel_id, intent.barcode, intent.compartment_id, intent.id)
+    return door | {"purpose": str(intent.purpose)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from lockerd.config.schema import CompartmentConfig
 from lockerd.domain import LIVE_INTENTS, Comp, Event, Intent, Purpose
@@ -23,6 +24,8 @@ class Reservation:
     size: str
     parcel_id: int | None = None
     barcode: str | None = None
+    #: The parcel's pickup group, if the back office announced one.
+    group: str | None = None
 
 
 class IntentRepo:
@@ -138,3 +141,16 @@ class IntentRepo:
         )
         intent = self.create(conn, comp, Purpose.REMOTE, f"remote:{command_id}")
         return Reservation(intent, comp.id, Purpose.REMOTE, comp.size)
+
+
+def parcel_door(
+    parcel_id: int | None, barcode: str | None, compartment_id: str, intent_id: int
+) -> dict[str, Any]:
+    """The data of an event about a parcel's door under an intent (``parcel.stuck``,
+    ``pickup.reopened``)."""
+    return {
+        "parcel": parcel_id,
+        "barcode": barcode,
+        "compartment": compartment_id,
+        "intent": intent_id,
+    }

@@ -176,4 +176,11 @@ MIGRATIONS: list[list[str]] = [
             carrier TEXT NOT NULL,
             valid_until REAL NOT NULL)""",
     ],
+    # 10: parcels the back office announced for one recipient share a pickup group: any
+    # of their codes opens each of them in turn (NULL: a parcel on its own)
+    [
+        """ALTER TABLE parcels ADD COLUMN pickup_group TEXT""",
+        """CREATE INDEX parcels_live_group ON parcels(pickup_group)
+            WHERE state = 'stored' AND pickup_group IS NOT NULL""",
+    ],
 ]

@@ -52,7 +52,8 @@ class ParcelRepo:
         """Pickup codes waiting to be delivered, unsealed, oldest first."""
         rows = self._c.conn.execute(
             "SELECT n.parcel_id, n.seq, n.code, p.barcode, p.recipient, p.compartment_id,"
-            " p.pickup_by FROM pickup_notices n JOIN parcels p ON p.id = n.parcel_id ORDER BY n.seq"
+            " p.pickup_by, p.pickup_group FROM pickup_notices n JOIN parcels p"
+            " ON p.id = n.parcel_id ORDER BY n.seq"
         ).fetchall()
         unseal = self._c.key.unseal
         return [PickupNotice(r[0], r[1], unseal(r[2], r[0]), *r[3:]) for r in rows]
@@ -123,12 +124,14 @@ class ParcelRepo:
         size: str | None,
         recipient: str,
         hold_hours: float | None = None,
+        *,
+        group: str | None = None,
     ) -> None:
         now = self._c.clock.time()
         cursor = conn.execute(
-            "INSERT INTO parcels (barcode, size, recipient, hold_hours, state, created_at,"
-            " updated_at) VALUES (?, ?, ?, ?, 'expected', ?, ?)",
-            (barcode, size, recipient, hold_hours, now, now),
+            "INSERT INTO parcels (barcode, size, recipient, hold_hours, pickup_group, state,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'expected', ?, ?)",
+            (barcode, size, recipient, hold_hours, group, now, now),
         )
         self._c.event(
             Event.PARCEL_EXPECTED,
@@ -142,8 +145,11 @@ class ParcelRepo:
         size: str | None,
         recipient: str,
         hold_hours: float | None,
+        *,
+        group: str | None = None,
     ) -> None:
-        """The back office announces a parcel, or announces an expected one anew."""
+        """The back office announces a parcel, or announces an expected one anew;
+        ``group``: its pickup group (one recipient's parcels, collected with one code)."""
         order = self._c.config.size_order
         if size is not None and size not in order:
             raise Refused(f"no size {size!r} here ({', '.join(order)})")
@@ -151,12 +157,12 @@ class ParcelRepo:
         if row is not None and row["state"] != Parcel.EXPECTED:
             raise Refused(f"parcel {barcode} is already in the locker")
         if row is None:
-            self.expect(conn, barcode, size, recipient, hold_hours)
+            self.expect(conn, barcode, size, recipient, hold_hours, group=group)
             return
         conn.execute(
-            "UPDATE parcels SET size = ?, recipient = ?, hold_hours = ?, updated_at = ?"
-            " WHERE id = ?",
-            (size, recipient, hold_hours, self._c.clock.time(), row["id"]),
+            "UPDATE parcels SET size = ?, recipient = ?, hold_hours = ?, pickup_group = ?,"
+            " updated_at = ? WHERE id = ?",
+            (size, recipient, hold_hours, group, self._c.clock.time(), row["id"]),
         )
         self._c.event(
             Event.PARCEL_EXPECTED,

@@ -97,6 +97,8 @@ class ParcelRecord(_Record):
     code_length: int | None
     #: The carrier of the courier who dropped it off (None: before carriers, or none).
     carrier: str | None = None
+    #: The back office's key for one recipient's parcels, collected with one code.
+    pickup_group: str | None = None
 
     @classmethod
     def of(cls, row: sqlite3.Row) -> ParcelRecord:
@@ -164,6 +166,8 @@ class PickupNotice(_Record):
     recipient: str
     compartment_id: str | None
     pickup_by: float | None
+    #: The parcel's pickup group: any one code of the group opens all of its parcels.
+    group: str | None = None
 
 
 @dataclass(frozen=True)

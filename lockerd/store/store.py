@@ -138,4 +138,10 @@ class Store:
                     "SELECT 1 FROM parcels WHERE barcode = ?", (parcel.barcode,)
                 ).fetchone()
                 if not exists:
-                    self.parcels.expect(conn, parcel.barcode, parcel.size, parcel.recipient)
+                    self.parcels.expect(
+                        conn,
+                        parcel.barcode,
+                        parcel.size,
+                        parcel.recipient,
+                        group=parcel.group or None,
+                    )

@@ -21,7 +21,9 @@ Effect = Callable[[Store, sqlite3.Connection, dict[str, Any]], None]
 
 def _expect(store: Store, conn: sqlite3.Connection, data: dict[str, Any]) -> None:
     recipient, hold_hours = data.get("recipient", ""), data.get("hold_hours")
-    store.parcels.announce(conn, data["barcode"], data.get("size"), recipient, hold_hours)
+    store.parcels.announce(
+        conn, data["barcode"], data.get("size"), recipient, hold_hours, group=data.get("group")
+    )
 
 
 def _cancel(store: Store, conn: sqlite3.Connection, data: dict[str, Any]) -> None:

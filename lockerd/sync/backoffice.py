@@ -203,6 +203,19 @@ class ReferenceBackOffice:
             hook(locker_id, command)
         return command
 
+    def announce_group(
+        self, locker_id: str, group: str, parcels: list[tuple[str, str | None]], recipient: str = ""
+    ) -> list[dict[str, Any]]:
+        """Announce one recipient's ``parcels`` (barcode, size) as one pickup group: any one
+        of their pickup codes opens each of them in turn (``parcel.expect`` with ``group``)."""
+        announced = []
+        for barcode, size in parcels:
+            data: dict[str, Any] = {"barcode": barcode, "group": group, "recipient": recipient}
+            if size is not None:
+                data["size"] = size
+            announced.append(self.issue(locker_id, "parcel.expect", data))
+        return announced
+
     def sign(self, locker_id: str, command: dict[str, Any]) -> str:
         checked = Command(command["id"], command["type"], command["expires_at"], command["data"])
         signature = self.signing_key.sign(open_message(locker_id, checked))

@@ -23,6 +23,8 @@ from lockerd.flows import BARCODE, COURIER_CODE
 from lockerd.sendcode import TYPED as SEND_CODE
 
 COMMAND_ID = re.compile(r"[\x21-\x7e]{1,128}")
+#: A pickup group: the back office's opaque key for one recipient's parcels.
+GROUP = re.compile(r"[\x21-\x7e]{1,128}")
 TEXT_MAX = 200
 
 
@@ -90,6 +92,7 @@ SCHEMAS: dict[str, dict[str, tuple[bool, Checker]]] = {
         "size": (False, _text),
         "recipient": (False, _text),
         "hold_hours": (False, _hours),
+        "group": (False, lambda v, f: _text(v, f, pattern=GROUP)),
     },
     "parcel.cancel": {"barcode": (True, lambda v, f: _text(v, f, pattern=BARCODE))},
     "parcel.extend": {

@@ -78,7 +78,6 @@ export function startCourier(kiosk) {
     }
   }
 
-  $("door-not-open").onclick = () => dropoffAction("door-did-not-open");
   $("door-doesnt-fit").onclick = () => dropoffAction("doesnt-fit");
   $("door-cancel").onclick = () => dropoffAction("cancel");
   $("size-cancel").onclick = () => dropoffAction("cancel");
@@ -170,7 +169,8 @@ export function startCourier(kiosk) {
       return openCourier({ key: "courier.stored", params: view });
     }
     if (flow.state === "no_larger_size") {
-      return showMessage("done.no_larger_title", "done.no_larger", {}, () => openCourier(null));
+      const support = state.status.locker.support;
+      return showMessage("done.no_larger_title", "done.no_larger", { support }, () => openCourier(null));
     }
     if (flow.state === "failed") return courierError(flow.error);
     return openCourier(null);
@@ -189,5 +189,5 @@ export function startCourier(kiosk) {
     barcode.layout(lang);
   }
 
-  return { courierLogin, dropoff, render, reset, layout };
+  return { courierLogin, dropoff, dropoffAction, render, reset, layout };
 }

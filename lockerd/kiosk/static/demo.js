@@ -31,10 +31,31 @@ export function startDemo(api, status) {
     return box;
   }
 
+  // One message per recipient, as a back office would send it: a pickup group's parcels
+  // share one (the first one's code, which opens each of them).
+  function perRecipient(messages) {
+    const groups = new Map();
+    const out = [];
+    for (const m of messages) {
+      const known = m.group && groups.get(m.group);
+      if (!known) {
+        const first = { ...m, count: 1 };
+        if (m.group) groups.set(m.group, first);
+        out.push(first);
+        continue;
+      }
+      known.count += 1;
+      known.barcode += `, ${m.barcode}`;
+      known.compartment_id += `, ${m.compartment_id}`;
+    }
+    return out;
+  }
+
   function message(m) {
     const item = document.createElement("li");
     const text = document.createElement("p");
-    text.textContent = t("demo.message", { barcode: m.barcode, compartment: m.compartment_id, code: m.code });
+    const key = m.count > 1 ? "demo.message_group" : "demo.message";
+    text.textContent = t(key, { barcode: m.barcode, compartment: m.compartment_id, code: m.code, count: m.count });
     item.appendChild(text);
     if (m.qr) {
       const image = document.createElement("img");
@@ -98,7 +119,7 @@ export function startDemo(api, status) {
     grid.style.gridTemplateColumns = `repeat(${Math.max(...bank.compartments.map((c) => c.column))}, 1fr)`;
     grid.replaceChildren(...bank.compartments.map(cell));
     const messages = (await api("GET", "/api/demo/messages")).messages;
-    const items = messages.map(message);
+    const items = perRecipient(messages).map(message);
     if (!items.length) items.push(Object.assign(document.createElement("li"), { textContent: t("demo.no_messages") }));
     $("messages").replaceChildren(...items);
     for (const button of $("demo-send").querySelectorAll("button[data-size]")) {

@@ -7,6 +7,9 @@ import { startCourier } from "./courier.js";
 import { startSend } from "./send.js";
 import { drawMap, remember, toShow } from "./views.js";
 import { MORE_TIME, anyAccess, prompt, resetAccess, settings, speak, startAccess } from "./access.js";
+import {
+  betweenDoors, collectedText, offerReopen, pickupDoor, pickupError, pickupNotOpen, reopen,
+} from "./pickup.js";
 
 const $ = (id) => document.getElementById(id);
 const ACTIVE = ["opening", "open"];
@@ -56,6 +59,7 @@ function show(name, render = null) {
 
 function showMessage(title, text, params, then) {
   state.message = { title, text, params, then };
+  $("message-reopen").hidden = true;
   show("message", () => {
     $("message-title").textContent = t(title, params);
     const support = params && params.support;
@@ -68,9 +72,27 @@ function showMessage(title, text, params, then) {
 const FOR_SUPPORT = [
   "compartment_unreachable",
   "compartment_out_of_order",
+  "pickup_stuck",
   "parcel_not_seen",
   "item_left_inside",
   "parcel_still_inside",
+  "locked_out",
+  "courier_locked_out",
+  "too_fast",
+  "parcel_expired",
+  "locker_full",
+  "no_larger_size",
+  "not_allowed",
+  "not_collectable",
+  "token_used",
+  "token_expired",
+  "token_wrong_locker",
+  "parcel_not_here",
+  "internal_error",
+  "offline",
+  "reopen_expired",
+  "reopen_used",
+  "compartment_taken",
 ];
 
 function showError(err, then) {
@@ -101,6 +123,7 @@ function clockTime(seconds) {
 }
 
 $("message-ok").onclick = () => state.message.then();
+$("message-reopen").onclick = () => reopen(api).then(track, (err) => showError(err, goHome));
 
 // Home, the visit over: logged out, the default language, the accessibility switches off.
 // "Back" from the first step keeps the person's language and switches (`keep`).
@@ -152,6 +175,12 @@ const courier = startCourier({
 
 const sends = startSend({ api, show, track, showError, showMessage, goHome });
 
+// "The door did not open": a courier's drop-off or send (courier.js), or a resident's pickup.
+$("door-not-open").onclick = () => {
+  if (state.flow.kind !== "pickup") return courier.dropoffAction("door-did-not-open");
+  pickupNotOpen(api, state.flow).then(track, (err) => showError(err, goHome));
+};
+
 // -- following a flow ------------------------------------------------------------
 
 function track(flow) {
@@ -162,6 +191,7 @@ function track(flow) {
 }
 
 function render(flow) {
+  if (betweenDoors(flow)) return;
   if (AT_DOOR.includes(flow.state)) {
     const instruction = flow.state === "closing" ? "door.cancelled" : {
       dropoff: "door.put_in", send: "door.put_in", pickup: "door.take_out", collect: "door.take_back",
@@ -176,10 +206,11 @@ function render(flow) {
   }
   if (flow.kind !== "pickup") return courier.render(flow);
   state.flow = null;
-  if (flow.state === "failed") return showError(flow.error, goHome);
-  showMessage("done.collected_title", "done.collected", {}, goHome);
+  if (flow.state === "failed" || flow.stuck.length) return showError(pickupError(flow), goHome);
+  showMessage("done.collected_title", ...collectedText(flow), goHome);
   const shown = state.message;
-  setTimeout(() => { if (state.screen === "message" && state.message === shown) goHome(); }, 8000);
+  const grace = offerReopen(flow, state.status.reopen_grace_s, () => state.message === shown);
+  setTimeout(() => { if (state.screen === "message" && state.message === shown) goHome(); }, Math.max(8000, grace));
 }
 
 function showDoor(flow, instruction) {
@@ -189,6 +220,7 @@ function showDoor(flow, instruction) {
   $("door-doesnt-fit").hidden = !dropoff || flow.state !== "open";
   $("door-cancel").hidden = !dropoff || flow.state === "closing";
   $("door-alarm").hidden = flow.alarm !== "left_open";
+  pickupDoor(flow);
   show("door", () => {
     const params = { compartment: flow.compartment, column: place.column, row: place.row };
     $("door-title").textContent = t(DOOR_TITLE[flow.state], params);
