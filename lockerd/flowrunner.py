@@ -61,6 +61,15 @@ class FlowRunner:
         if flow.group is not None and flow.state in (State.COLLECTED, State.FAILED):
             await self._next_of_group(flow)
 
+    async def says_not_open(self, flow: Flow) -> Flow:
+        """The person at the kiosk says ``flow``'s door did not open (``lock_switch_only``:
+        the door is read from the lock's own switch, which reads open once released)."""
+        comp = flow.compartment
+        await self.drive(
+            flow, m.CourierSaysNotOpen(comp is not None and self.bank.door_from_lock(comp))
+        )
+        return flow
+
     async def _drive(self, flow: Flow, event: m.FlowEvent) -> None:
         for decision in self._machines[flow.kind].step(flow, event):
             answer = await self._decide(flow, decision)

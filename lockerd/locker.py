@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drivers.errors import DriverError
-from lockerd import codes, polarity, qrtoken
+from lockerd import polarity, qrtoken
 from lockerd.bank import Bank, LockStatus
 from lockerd.clock import Clock, Timer
 from lockerd.config import Config
@@ -29,6 +29,7 @@ from lockerd.errors import BadRequest, FlowError, NotFound, Unauthorized
 from lockerd.flowrunner import FlowRunner
 from lockerd.flows import Flow, Kind, State, check_barcode, check_courier_code, check_size
 from lockerd.flows import machine as m
+from lockerd.pickups import Pickups
 from lockerd.reads import Reads
 from lockerd.sends import Sends
 from lockerd.store import Reservation, Store
@@ -72,6 +73,8 @@ class Locker:
         self._qr_keys = [qrtoken.public_key(k) for k in config.pickup.qr_keys]
         #: The public's sends and returns, and couriers collecting them.
         self.sends = Sends(self, self._qr_keys, self._track, self._changed)
+        #: Residents collecting their parcels.
+        self.pickups = Pickups(self, self._qr_keys, self._track, self._changed)
         #: Boards whose start-up read looked like wrong polarity (lockerctl status, diag).
         self.alarms: list[polarity.Suspect] = []
 
@@ -236,13 +239,7 @@ class Locker:
         return flow
 
     async def dropoff_door_did_not_open(self, token: str | None, flow_id: str) -> Flow:
-        return await self._says_not_open(self.own_dropoff(token, flow_id))
-
-    async def _says_not_open(self, flow: Flow) -> Flow:
-        """The person at the kiosk says ``flow``'s door did not open."""
-        lock_only = flow.compartment is not None and self.bank.door_from_lock(flow.compartment)
-        await self.runner.drive(flow, m.CourierSaysNotOpen(lock_only))
-        return flow
+        return await self.runner.says_not_open(self.own_dropoff(token, flow_id))
 
     async def dropoff_any_height(self, token: str | None, flow_id: str) -> Flow:
         """No low compartment was free: the courier takes one out of reach after all."""
@@ -310,57 +307,6 @@ class Locker:
             ) from exc
 
     # -- pickup -----------------------------------------------------------------
-
-    async def pickup(self, code: object) -> Flow:
-        problem = codes.check_code_format(code, await self.db(self.store.parcels.code_lengths))
-        if problem is not None or not isinstance(code, str):
-            raise BadRequest("invalid_code", problem or "a code is a string", field="code")
-        reservation = await self.db(
-            self.store.access.reserve_for_pickup, code, self.runner.unreachable()
-        )
-        return await self._pickup(reservation)
-
-    async def pickup_token(self, token: object) -> Flow:
-        """A pickup by QR code: verified offline, then single use."""
-        locker_id, now = self.config.locker.id, self.clock.time()
-        try:
-            claims = qrtoken.verify(token, self._qr_keys, locker_id, now)
-        except qrtoken.ForgedToken:
-            raise await self.db(self.store.access.forged_token) from None
-        reservation = await self.db(
-            self.store.access.reserve_for_token, claims, self.runner.unreachable()
-        )
-        return await self._pickup(reservation)
-
-    async def _pickup(self, reservation: Reservation) -> Flow:
-        flow = self._track(Flow(Kind.PICKUP, State.OPENING, size=reservation.size))
-        if reservation.group is not None and reservation.parcel_id is not None:
-            # One code, checked once, for each of the group's parcels in turn.
-            flow.group, flow.group_tried = reservation.group, [reservation.parcel_id]
-            flow.group_total = await self.db(self.store.access.group_size, reservation.group)
-        await self.runner.open(flow, reservation)
-        self._changed(flow)
-        return flow
-
-    async def pickup_door_did_not_open(self, flow_id: str) -> Flow:
-        """The resident says the pickup's door did not open: the status-checked re-pulse
-        now (or, said again, the way out: the compartment out of service, the parcel
-        kept in it)."""
-        return await self._says_not_open(self.flow(flow_id, Kind.PICKUP))
-
-    async def pickup_reopen(self, flow_id: str) -> Flow:
-        """Open a collected pickup's door once more, within ``pickup.reopen_grace_s`` of its
-        door cycle (a door shut too early): a new pickup flow, ``reopen``, on that door."""
-        done = self.flow(flow_id, Kind.PICKUP)
-        if done.state != State.COLLECTED or done.parcel is None or done.reopen:
-            raise FlowError("reopen_expired", "this door cannot be opened again")
-        reservation = await self.db(
-            self.store.access.reserve_for_reopen, done.parcel, self.runner.unreachable()
-        )
-        flow = self._track(Flow(Kind.PICKUP, State.OPENING, size=reservation.size, reopen=True))
-        await self.runner.open(flow, reservation)
-        self._changed(flow)
-        return flow
 
     async def open_reserved(self, kind: Kind, reservation: Reservation) -> Flow:
         """Open a door whose intent is committed: a ``remote`` command or a ``service`` open."""

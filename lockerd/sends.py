@@ -91,10 +91,7 @@ class Sends:
         return flow
 
     async def door_did_not_open(self, flow_id: str) -> Flow:
-        flow = self.flow(flow_id)
-        lock_only = flow.compartment is not None and self._l.bank.door_from_lock(flow.compartment)
-        await self._l.runner.drive(flow, m.CourierSaysNotOpen(lock_only))
-        return flow
+        return await self._l.runner.says_not_open(self.flow(flow_id))
 
     async def any_height(self, flow_id: str) -> Flow:
         """No low compartment was free: the sender takes one out of reach after all."""

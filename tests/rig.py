@@ -208,13 +208,17 @@ class Rig:
 
 
 class _Driven:
-    """``rig.api.X(...)`` is ``rig.locker.X(...)`` awaited with the clock moving."""
+    """``rig.api.X(...)`` is ``rig.locker.X(...)`` awaited with the clock moving (and
+    ``rig.api.pickups.X(...)`` is ``rig.locker.pickups.X(...)``)."""
 
-    def __init__(self, rig: Rig):
+    def __init__(self, rig: Rig, target: Any = None):
         self._rig = rig
+        self._target = rig.locker if target is None else target
 
     def __getattr__(self, name: str) -> Any:
-        method = getattr(self._rig.locker, name)
+        method = getattr(self._target, name)
+        if not callable(method):  # a part of the locker: its methods, driven alike
+            return _Driven(self._rig, method)
 
         def call(*args: Any, **kwargs: Any) -> Awaitable[Any]:
             return self._rig.run(method(*args, **kwargs))

@@ -224,7 +224,7 @@ class Soak:
         nobody = self.rng.random() < NOBODY
         self.rig.door(comp).hand = not nobody
         try:
-            flow = await self.rig.api.pickup(self.stored[comp][1])
+            flow = await self.rig.api.pickups.code(self.stored[comp][1])
         except FlowError as exc:
             self.hands_off()
             self.outcomes[exc.code] += 1

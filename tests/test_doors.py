@@ -22,7 +22,7 @@ async def test_door_left_open_raises_an_alarm_and_needs_a_check(rig) -> None:
 
 async def test_left_open_after_pickup_never_offers_the_compartment(rig) -> None:
     comp = await rig.stored("PCL1", "S")
-    await rig.api.pickup(rig.code_for("PCL1"))
+    await rig.api.pickups.code(rig.code_for("PCL1"))
     await rig.person_opens(comp)
     await rig.clock.advance(121)
     await rig.person_closes(comp)

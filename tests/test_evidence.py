@@ -58,7 +58,7 @@ async def test_a_release_only_inside_the_pulse_is_no_door_cycle(tmp_path) -> Non
     try:
         pulled = await rig.stored("EVD00001", "M")
         rig.nobody_at(pulled)
-        pickup = await rig.api.pickup(rig.code_for("EVD00001"))
+        pickup = await rig.api.pickups.code(rig.code_for("EVD00001"))
         bank = rig.locker.bank
         released = []
         for _ in range(40):  # the latch is out for the energize time, then catches
@@ -198,7 +198,7 @@ async def test_a_pickup_completes_when_the_parcel_is_gone(items_rig) -> None:
     rig = items_rig
     assert await rig.stored("EVD00012", "M") == "M1"
     rig.door("M1").hand = True
-    pickup = await rig.api.pickup(rig.code_for("EVD00012"))
+    pickup = await rig.api.pickups.code(rig.code_for("EVD00012"))
     await rig.person_opens("M1", take_out=True)
     await rig.person_closes("M1")
     assert pickup.state == "collected"
@@ -209,7 +209,7 @@ async def test_a_pickup_that_leaves_the_parcel_inside_keeps_it_stored(items_rig)
     rig = items_rig
     assert await rig.stored("EVD00013", "M") == "M1"
     rig.door("M1").hand = True
-    pickup = await rig.api.pickup(rig.code_for("EVD00013"))
+    pickup = await rig.api.pickups.code(rig.code_for("EVD00013"))
     await rig.person_opens("M1")  # opens and shuts again without taking it
     await rig.person_closes("M1")
     assert (pickup.state, pickup.error["code"]) == ("failed", "parcel_still_inside")
@@ -285,7 +285,7 @@ async def test_a_pickup_on_a_silent_board_is_refused_and_nothing_is_pulsed(tmp_p
             await rig.clock.advance(0.05)
         pulses = rig.unlocks_of("N1")
         with pytest.raises(FlowError) as refused:
-            await rig.api.pickup(code)
+            await rig.api.pickups.code(code)
         assert refused.value.code == "compartment_unreachable"
         assert http_status(refused.value) == 503
         assert rig.unlocks_of("N1") == pulses
@@ -295,7 +295,7 @@ async def test_a_pickup_on_a_silent_board_is_refused_and_nothing_is_pulsed(tmp_p
         while "board.online" not in rig.event_types():
             await rig.clock.advance(0.1)
         rig.door("N1").hand = True
-        pickup = await rig.api.pickup(code)
+        pickup = await rig.api.pickups.code(code)
         assert pickup.compartment == "N1" and rig.unlocks_of("N1") == pulses + 1
     finally:
         await rig.stop()

@@ -36,7 +36,7 @@ async def test_dropoff_and_pickup(family_rig) -> None:
     await rig.person_closes("M1")
     assert flow.state == "stored"
 
-    pickup = await rig.api.pickup(rig.code_for("FAM00001"))
+    pickup = await rig.api.pickups.code(rig.code_for("FAM00001"))
     assert rig.unlocks_of("M1") == 2
     await rig.person_opens("M1")
     await rig.person_closes("M1")
@@ -68,7 +68,7 @@ async def test_nobody_opens_a_pickup_door(family_rig) -> None:
     rig = family_rig
     comp = await rig.stored("FAM00004", "M")
     rig.nobody_at(comp)
-    pickup = await rig.api.pickup(rig.code_for("FAM00004"))
+    pickup = await rig.api.pickups.code(rig.code_for("FAM00004"))
     assert rig.unlocks_of(comp) == 2
     await rig.clock.advance(rig.config.timing.pickup_door_open_s)
     assert pickup.attempt == 2, "one re-pulse after the timeout"

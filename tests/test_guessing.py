@@ -15,7 +15,7 @@ from tests.test_qr import KEY, b64, token
 async def guess(rig: Rig, code: str = "00000000") -> FlowError:
     """One typed code that must be refused; the clock then runs out any back-off."""
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup(code)
+        await rig.api.pickups.code(code)
     if info.value.code != "locked_out":
         await rig.clock.advance(info.value.details.get("retry_after", 0))
     return info.value
@@ -26,7 +26,7 @@ async def test_a_refused_pickup_of_ones_own_parcel_does_not_reset_the_count(rig)
     own = await rig.stored("PCL1", "S")
     await rig.stored("PCL2", "S")
     mine, victim = rig.code_for("PCL1"), rig.code_for("PCL2")
-    await rig.api.pickup(mine)
+    await rig.api.pickups.code(mine)
     await rig.person_opens(own)
     answers = []
     for _ in range(rig.config.pickup.throttle.lockout_after):
@@ -37,7 +37,7 @@ async def test_a_refused_pickup_of_ones_own_parcel_does_not_reset_the_count(rig)
     assert "locked_out" in answers, answers
     assert answers.count("wrong_code") < rig.config.pickup.throttle.lockout_after
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup(victim)
+        await rig.api.pickups.code(victim)
     assert (info.value.code, http_status(info.value)) == ("locked_out", 429)
 
 
@@ -58,7 +58,7 @@ async def test_only_a_completed_pickup_ends_the_back_off_and_never_refills_the_b
     comp = await rig.stored("PCL1", "S")
     for _ in range(3):
         await guess(rig)
-    flow = await rig.api.pickup(rig.code_for("PCL1"))
+    flow = await rig.api.pickups.code(rig.code_for("PCL1"))
     assert rig.store.access.throttle_state("pickup").failures == 3, "a right code alone is no reset"
     await rig.person_opens(comp)
     await rig.person_closes(comp)
@@ -94,7 +94,7 @@ async def test_a_lock_out_blocks_neither_qr_pickup_nor_couriers(qr_rig) -> None:
     comp = await rig.stored("PCL1", "S")
     while (await guess(rig)).code != "locked_out":
         pass
-    flow = await rig.api.pickup_token(token(rig))
+    flow = await rig.api.pickups.token(token(rig))
     assert flow.compartment == comp
     assert await rig.courier()
 
@@ -129,7 +129,7 @@ async def test_a_board_that_boots_at_1970_takes_codes_at_once(tmp_path) -> None:
     comp = await rig.stored("PCL1", "S")
     await rig.stored("PCL2", "S")
     await guess(rig)
-    await rig.api.pickup(rig.code_for("PCL1"))
+    await rig.api.pickups.code(rig.code_for("PCL1"))
     await rig.person_opens(comp)
     await rig.person_closes(comp)
     code = rig.code_for("PCL2")
@@ -137,13 +137,13 @@ async def test_a_board_that_boots_at_1970_takes_codes_at_once(tmp_path) -> None:
     again = await Rig(config, FakeClock(start=0.0)).start()
     try:
         with pytest.raises(FlowError) as info:
-            await again.api.pickup("00000000")
+            await again.api.pickups.code("00000000")
         wrong = info.value
         assert wrong.code in ("wrong_code", "locked_out"), wrong
         assert wrong.details["retry_after"] <= max(rules.lockout_s, rules.backoff_max_s)
         if wrong.code == "locked_out":
             await again.clock.advance(wrong.details["retry_after"])
-        flow = await again.api.pickup(code)
+        flow = await again.api.pickups.code(code)
         assert flow.compartment is not None, "the resident's own code opens the door"
         # Still within the bound: the clock step handed out no more than a full budget.
         state = again.store.access.throttle_state("pickup")

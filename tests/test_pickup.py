@@ -14,7 +14,7 @@ START = 1_800_000_000  # the FakeClock's first instant
 async def test_right_code_opens_and_closing_collects(rig) -> None:
     comp = await rig.stored("PCL1", "S")
     code = rig.code_for("PCL1")
-    flow = await rig.api.pickup(code)
+    flow = await rig.api.pickups.code(code)
     assert (flow.state, flow.compartment) == ("opening", comp)
     assert rig.unlock_frames()[-1] == cu16.unlock_request(0, 1)
     await rig.person_opens(comp)
@@ -29,11 +29,11 @@ async def test_right_code_opens_and_closing_collects(rig) -> None:
 async def test_code_works_once(rig) -> None:
     comp = await rig.stored("PCL1", "S")
     code = rig.code_for("PCL1")
-    await rig.api.pickup(code)
+    await rig.api.pickups.code(code)
     await rig.person_opens(comp)
     await rig.person_closes(comp)
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup(code)
+        await rig.api.pickups.code(code)
     assert info.value.code == "wrong_code"
 
 
@@ -55,7 +55,7 @@ async def test_wrong_codes_back_off_from_the_third_and_lock_out(rig) -> None:
     answers = []
     for _ in range(6):
         with pytest.raises(FlowError) as info:
-            await rig.api.pickup("00000000")
+            await rig.api.pickups.code("00000000")
         answers.append((info.value.code, info.value.details))
         await rig.clock.advance(info.value.details.get("retry_after", 0))
     assert answers[0] == ("wrong_code", {"attempts_left": 5, "retry_after": 0})
@@ -74,9 +74,9 @@ async def test_wrong_codes_back_off_from_the_third_and_lock_out(rig) -> None:
 async def test_attempt_during_backoff_is_refused_without_counting(rig) -> None:
     for _ in range(3):
         with pytest.raises(FlowError):
-            await rig.api.pickup("00000000")
+            await rig.api.pickups.code("00000000")
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup("11111111")
+        await rig.api.pickups.code("11111111")
     assert info.value.code == "too_fast"
     assert rig.store.access.throttle_state("pickup").failures == 3
 
@@ -90,7 +90,7 @@ async def test_lockout_survives_a_restart(tmp_path) -> None:
     code = rig.code_for("PCL1")
     for _ in range(6):
         with pytest.raises(FlowError) as info:
-            await rig.api.pickup("00000000")
+            await rig.api.pickups.code("00000000")
         if info.value.code != "locked_out":
             await rig.clock.advance(info.value.details["retry_after"])
     clock = rig.clock
@@ -99,10 +99,10 @@ async def test_lockout_survives_a_restart(tmp_path) -> None:
     again = await Rig(config, clock).start()
     try:
         with pytest.raises(FlowError) as info:
-            await again.api.pickup(code)
+            await again.api.pickups.code(code)
         assert info.value.code == "locked_out"
         await again.jump(901)
-        flow = await again.api.pickup(code)
+        flow = await again.api.pickups.code(code)
         assert flow.compartment == comp
     finally:
         await again.stop()
@@ -114,7 +114,7 @@ async def test_lockout_survives_a_restart(tmp_path) -> None:
 async def test_malformed_codes_are_refused_and_not_counted(rig, code) -> None:
     before = rig.store.journal.events()
     with pytest.raises(BadRequest) as info:
-        await rig.api.pickup(code)
+        await rig.api.pickups.code(code)
     assert info.value.code == "invalid_code"
     assert rig.store.journal.events() == before
 
@@ -122,12 +122,12 @@ async def test_malformed_codes_are_refused_and_not_counted(rig, code) -> None:
 async def test_pickup_door_that_never_opens_is_out_of_order(rig) -> None:
     comp = await rig.stored("PCL1", "S")
     rig.door(comp).jammed = True
-    flow = await rig.api.pickup(rig.code_for("PCL1"))
+    flow = await rig.api.pickups.code(rig.code_for("PCL1"))
     await rig.clock.advance(40)
     assert (flow.state, flow.error["code"]) == ("failed", "compartment_out_of_order")
     assert rig.state(comp) == "out_of_service"
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup(rig.code_for("PCL1"))
+        await rig.api.pickups.code(rig.code_for("PCL1"))
     assert info.value.code == "compartment_out_of_order"
 
 
@@ -138,7 +138,7 @@ async def test_expired_parcel_is_refused_to_the_resident(rig) -> None:
     assert rig.store.parcels.all()[-1].state == "expired"
     assert "parcel.expired" in rig.event_types()
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup(code)
+        await rig.api.pickups.code(code)
     assert info.value.code == "parcel_expired"
 
 
@@ -197,10 +197,10 @@ async def test_a_code_issued_before_the_code_length_grew_still_opens_its_door(tm
         assert len(new) == 9
         assert again.store.parcels.code_lengths() == [8, 9]
         with pytest.raises(BadRequest) as info:
-            await again.api.pickup("1234567")
+            await again.api.pickups.code("1234567")
         assert "8 or 9 digits" in info.value.message
-        assert (await again.api.pickup(old)).compartment == comp
-        assert (await again.api.pickup(new)).compartment == fresh
+        assert (await again.api.pickups.code(old)).compartment == comp
+        assert (await again.api.pickups.code(new)).compartment == fresh
     finally:
         await again.stop()
 
@@ -218,7 +218,7 @@ async def test_a_code_stored_before_its_length_was_recorded_is_taken_as_the_old_
     await rig.stop()
     again = await Rig(_longer_codes(config), clock).start()
     try:
-        assert (await again.api.pickup(old)).compartment == comp
+        assert (await again.api.pickups.code(old)).compartment == comp
     finally:
         await again.stop()
 
@@ -232,12 +232,12 @@ async def test_once_the_last_shorter_code_is_gone_its_length_is_refused(tmp_path
     await rig.stop()
     again = await Rig(_longer_codes(config), clock).start()
     try:
-        flow = await again.api.pickup(old)
+        flow = await again.api.pickups.code(old)
         await again.person_opens(comp)
         await again.person_closes(comp)
         assert flow.state == "collected"
         with pytest.raises(BadRequest) as info:
-            await again.api.pickup("12345678")
+            await again.api.pickups.code("12345678")
         assert info.value.code == "invalid_code"
         assert "9 digits" in info.value.message
     finally:

@@ -17,10 +17,10 @@ def _stuck_events(rig) -> list[dict]:
 async def test_saying_the_door_did_not_open_repulses_at_once_after_a_status_read(rig) -> None:
     comp = await rig.stored("PCL1", "S")
     rig.nobody_at(comp)
-    flow = await rig.api.pickup(rig.code_for("PCL1"))
+    flow = await rig.api.pickups.code(rig.code_for("PCL1"))
     pulses, reads = rig.unlocks_of(comp), len(rig.sim.frames())
     started = rig.clock.monotonic()
-    await rig.api.pickup_door_did_not_open(flow.id)
+    await rig.api.pickups.door_did_not_open(flow.id)
     assert (flow.state, flow.attempt, rig.unlocks_of(comp)) == ("opening", 2, pulses + 1)
     # Well before the door-open window: the re-pulse did not wait for the timeout.
     assert rig.clock.monotonic() - started < rig.config.timing.pickup_door_open_s
@@ -36,7 +36,7 @@ async def test_saying_the_door_did_not_open_repulses_at_once_after_a_status_read
 async def test_a_resident_waits_the_pickup_window_not_the_couriers(rig) -> None:
     comp = await rig.stored("PCL1", "S")
     rig.door(comp).jammed = True
-    flow = await rig.api.pickup(rig.code_for("PCL1"))
+    flow = await rig.api.pickups.code(rig.code_for("PCL1"))
     window = rig.config.timing.pickup_door_open_s
     assert window < rig.config.timing.door_open_timeout_s
     assert flow.view()["open_within_s"] == window
@@ -50,9 +50,9 @@ async def test_saying_it_twice_gives_up_and_the_parcel_stays_the_residents(rig) 
     comp = await rig.stored("PCL1", "S")
     rig.door(comp).jammed = True
     code = rig.code_for("PCL1")
-    flow = await rig.api.pickup(code)
-    await rig.api.pickup_door_did_not_open(flow.id)
-    await rig.api.pickup_door_did_not_open(flow.id)
+    flow = await rig.api.pickups.code(code)
+    await rig.api.pickups.door_did_not_open(flow.id)
+    await rig.api.pickups.door_did_not_open(flow.id)
     assert (flow.state, flow.error["code"]) == ("failed", "compartment_out_of_order")
     assert rig.state(comp) == "out_of_service"
     parcel = rig.store.parcels.all()[-1]
@@ -70,7 +70,7 @@ async def test_saying_it_twice_gives_up_and_the_parcel_stays_the_residents(rig) 
     # Repaired: the same code opens the door, once.
     rig.door(comp).jammed = False
     await rig.api.return_to_service(comp, "tech")
-    again = await rig.api.pickup(code)
+    again = await rig.api.pickups.code(code)
     assert again.compartment == comp
     await rig.person_opens(comp, take_out=True)
     await rig.person_closes(comp)
@@ -79,11 +79,11 @@ async def test_saying_it_twice_gives_up_and_the_parcel_stays_the_residents(rig) 
 
 async def test_the_door_did_not_open_is_refused_once_the_door_is_open(rig) -> None:
     comp = await rig.stored("PCL1", "S")
-    flow = await rig.api.pickup(rig.code_for("PCL1"))
+    flow = await rig.api.pickups.code(rig.code_for("PCL1"))
     await rig.person_opens(comp)
     before = rig.store.journal.events()
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup_door_did_not_open(flow.id)
+        await rig.api.pickups.door_did_not_open(flow.id)
     assert info.value.code == "wrong_state"
     assert rig.store.journal.events() == before
     assert not _stuck_events(rig)
@@ -94,7 +94,7 @@ async def test_the_door_did_not_open_is_refused_once_the_door_is_open(rig) -> No
 
 async def _collected(rig, barcode: str = "PCL1"):
     comp = await rig.stored(barcode, "S")
-    flow = await rig.api.pickup(rig.code_for(barcode))
+    flow = await rig.api.pickups.code(rig.code_for(barcode))
     await rig.person_opens(comp, take_out=True)
     await rig.person_closes(comp)
     assert flow.state == "collected"
@@ -104,7 +104,7 @@ async def _collected(rig, barcode: str = "PCL1"):
 async def test_a_door_shut_too_early_opens_again_once_under_its_own_intent(rig) -> None:
     comp, done = await _collected(rig)
     frames, seq = len(rig.unlock_frames()), rig.store.journal.events()[-1]["seq"]
-    again = await rig.api.pickup_reopen(done.id)
+    again = await rig.api.pickups.reopen(done.id)
     assert (again.kind, again.state, again.compartment, again.reopen) == (
         "pickup",
         "opening",
@@ -130,10 +130,10 @@ async def test_a_door_shut_too_early_opens_again_once_under_its_own_intent(rig) 
     assert rig.store.parcels.get(done.parcel).state == "collected"
     assert rig.event_types().count("parcel.collected") == 1
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup_reopen(done.id)
+        await rig.api.pickups.reopen(done.id)
     assert info.value.code == "reopen_used"
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup_reopen(again.id)
+        await rig.api.pickups.reopen(again.id)
     assert info.value.code == "reopen_expired"
 
 
@@ -143,7 +143,7 @@ async def test_after_the_grace_period_the_door_stays_shut(rig) -> None:
     await rig.clock.advance(rig.config.pickup.reopen_grace_s + 1)
     before = rig.store.journal.events()
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup_reopen(done.id)
+        await rig.api.pickups.reopen(done.id)
     assert info.value.code == "reopen_expired"
     assert (rig.unlocks_of(comp), rig.store.journal.events()) == (pulses, before)
     assert rig.state(comp) == "free"
@@ -156,7 +156,7 @@ async def test_a_compartment_given_to_a_courier_meanwhile_is_never_reopened(rig)
     assert dropoff.compartment == comp  # the smallest free one
     pulses = rig.unlocks_of(comp)
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup_reopen(done.id)
+        await rig.api.pickups.reopen(done.id)
     assert info.value.code == "compartment_taken"
     assert rig.unlocks_of(comp) == pulses
     assert dropoff.state == "opening"
@@ -165,12 +165,12 @@ async def test_a_compartment_given_to_a_courier_meanwhile_is_never_reopened(rig)
 async def test_the_code_opens_nothing_in_the_grace_period(rig) -> None:
     comp = await rig.stored("PCL1", "S")
     code = rig.code_for("PCL1")
-    await rig.api.pickup(code)
+    await rig.api.pickups.code(code)
     await rig.person_opens(comp, take_out=True)
     await rig.person_closes(comp)
     pulses = rig.unlocks_of(comp)
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup(code)
+        await rig.api.pickups.code(code)
     assert info.value.code == "wrong_code"
     assert rig.unlocks_of(comp) == pulses
 
@@ -179,7 +179,7 @@ async def test_a_restart_during_the_reopened_door_cycle_leaves_it_for_a_check(tm
     config = bank_config(tmp_path)
     rig = await Rig(config).start()
     comp, done = await _collected(rig)
-    await rig.api.pickup_reopen(done.id)
+    await rig.api.pickups.reopen(done.id)
     await rig.person_opens(comp)
     clock = rig.clock
     await rig.stop()  # the daemon is gone with the door open
@@ -189,6 +189,6 @@ async def test_a_restart_during_the_reopened_door_cycle_leaves_it_for_a_check(tm
         assert again.store.compartments.get(comp).state == "needs_check"
         assert again.store.parcels.get(done.parcel).state == "collected"
         with pytest.raises(NotFound):
-            await again.api.pickup_reopen(done.id)
+            await again.api.pickups.reopen(done.id)
     finally:
         await again.stop()

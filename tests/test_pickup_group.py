@@ -40,7 +40,7 @@ def _collected(rig) -> list[str]:
 async def test_one_code_opens_each_of_the_recipients_parcels_in_turn(rig) -> None:
     comps = await _group_of_three(rig)
     failures = rig.store.access.throttle_state("pickup").failures
-    flow = await rig.api.pickup(rig.code_for("G0002"))
+    flow = await rig.api.pickups.code(rig.code_for("G0002"))
     # The parcel the code was issued for first; the others after, one door at a time.
     order = [comps["G0002"], comps["G0001"], comps["G0003"]]
     for index, comp in enumerate(order, start=1):
@@ -61,11 +61,11 @@ async def test_a_door_that_will_not_open_does_not_stop_the_others(rig) -> None:
     comps = await _group_of_three(rig)
     code_two = rig.code_for("G0002")
     rig.door(comps["G0002"]).jammed = True
-    flow = await rig.api.pickup(rig.code_for("G0001"))
+    flow = await rig.api.pickups.code(rig.code_for("G0001"))
     await _takes(rig, comps["G0001"])
     assert flow.compartment == comps["G0002"]
-    await rig.api.pickup_door_did_not_open(flow.id)
-    await rig.api.pickup_door_did_not_open(flow.id)
+    await rig.api.pickups.door_did_not_open(flow.id)
+    await rig.api.pickups.door_did_not_open(flow.id)
     assert (flow.state, flow.compartment, flow.error) == ("opening", comps["G0003"], None)
     await _takes(rig, comps["G0003"])
     assert flow.state == "collected"
@@ -75,7 +75,7 @@ async def test_a_door_that_will_not_open_does_not_stop_the_others(rig) -> None:
     # The stuck parcel's own code is untouched: after the repair it opens that door.
     rig.door(comps["G0002"]).jammed = False
     await rig.api.return_to_service(comps["G0002"], "tech")
-    again = await rig.api.pickup(code_two)
+    again = await rig.api.pickups.code(code_two)
     assert (again.compartment, again.view()["parcels"]) == (
         comps["G0002"],
         {"index": 1, "total": 1},
@@ -85,10 +85,10 @@ async def test_a_door_that_will_not_open_does_not_stop_the_others(rig) -> None:
 async def test_a_collected_parcels_code_opens_nothing_of_its_group_any_more(rig) -> None:
     comps = await _group_of_three(rig)
     code_one = rig.code_for("G0001")
-    await rig.api.pickup(code_one)
+    await rig.api.pickups.code(code_one)
     await _takes(rig, comps["G0001"])
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup(code_one)
+        await rig.api.pickups.code(code_one)
     assert info.value.code == "wrong_code"
 
 
@@ -98,7 +98,7 @@ async def test_parcels_of_no_group_or_another_group_stay_shut(rig) -> None:
     _announce(rig, ("G0003", "M"), group=None)
     comps = {b: await rig.stored(b) for b in ("G0001", "G0002", "G0003")}
     pulses = {c: rig.unlocks_of(c) for c in comps.values()}
-    flow = await rig.api.pickup(rig.code_for("G0001"))
+    flow = await rig.api.pickups.code(rig.code_for("G0001"))
     await _takes(rig, comps["G0001"])
     assert (flow.state, flow.view()["parcels"]) == ("collected", {"index": 1, "total": 1})
     assert rig.unlocks_of(comps["G0002"]) == pulses[comps["G0002"]]
@@ -113,7 +113,7 @@ async def test_the_back_office_announces_a_group_and_hears_of_each_parcel(synced
     await s.drain()
     sent = {e["data"]["barcode"]: e["data"]["pickup_code"] for e in s.record.in_order()
             if e["type"] == "parcel.stored"}  # fmt: skip
-    flow = await s.rig.api.pickup(sent["G0002"])
+    flow = await s.rig.api.pickups.code(sent["G0002"])
     for comp in (comps["G0002"], comps["G0001"]):
         assert flow.compartment == comp
         await _takes(s.rig, comp)
@@ -129,7 +129,7 @@ async def test_a_qr_code_of_one_parcel_opens_the_whole_group(qr_rig) -> None:  #
     rig = qr_rig
     _announce(rig, ("G0001", "S"), ("G0002", "M"))
     comps = {b: await rig.stored(b) for b in ("G0001", "G0002")}
-    flow = await rig.api.pickup_token(token(rig, "G0002"))
+    flow = await rig.api.pickups.token(token(rig, "G0002"))
     for comp in (comps["G0002"], comps["G0001"]):
         assert flow.compartment == comp
         await _takes(rig, comp)

@@ -38,22 +38,22 @@ def token(rig, parcel="PCL1", *, key=KEY, locker=None, ttl=3600, jti="t-1") -> s
 async def test_a_genuine_token_opens_once(qr_rig) -> None:
     rig = qr_rig
     comp = await rig.stored("PCL1", "S")
-    flow = await rig.api.pickup_token(token(rig))
+    flow = await rig.api.pickups.token(token(rig))
     assert flow.compartment == comp
     await rig.person_opens(comp)
     await rig.person_closes(comp)
     assert flow.state == "collected"
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup_token(token(rig))
+        await rig.api.pickups.token(token(rig))
     assert info.value.code == "token_used"
 
 
 async def test_a_token_cannot_be_spent_twice_even_before_the_door_opens(qr_rig) -> None:
     rig = qr_rig
     await rig.stored("PCL1", "S")
-    await rig.api.pickup_token(token(rig))
+    await rig.api.pickups.token(token(rig))
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup_token(token(rig))
+        await rig.api.pickups.token(token(rig))
     assert info.value.code == "token_used"
 
 
@@ -71,7 +71,7 @@ async def test_refused_with_a_reason_and_no_door_moves(qr_rig, make, code) -> No
     await rig.stored("PCL1", "S")
     pulses = rig.unlocks_of("S1")
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup_token(make(rig))
+        await rig.api.pickups.token(make(rig))
     assert info.value.code == code
     assert rig.unlocks_of("S1") == pulses
 
@@ -79,7 +79,7 @@ async def test_refused_with_a_reason_and_no_door_moves(qr_rig, make, code) -> No
 async def test_a_forged_token_counts_as_a_wrong_code(qr_rig) -> None:
     rig = qr_rig
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup_token(token(rig, key=Ed25519PrivateKey.generate()))
+        await rig.api.pickups.token(token(rig, key=Ed25519PrivateKey.generate()))
     assert info.value.details["attempts_left"] == rig.config.pickup.throttle.lockout_after - 1
     assert rig.store.access.throttle_state("pickup").failures == 1
 
@@ -89,7 +89,7 @@ async def test_a_tampered_payload_is_forged(qr_rig) -> None:
     prefix, _, signature = token(rig).split(".")
     other = token(rig, parcel="PCL9").split(".")[1]
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup_token(f"{prefix}.{other}.{signature}")
+        await rig.api.pickups.token(f"{prefix}.{other}.{signature}")
     assert info.value.code == "token_invalid"
 
 
@@ -98,13 +98,13 @@ async def test_a_tampered_payload_is_forged(qr_rig) -> None:
 )
 async def test_not_a_token(qr_rig, text) -> None:
     with pytest.raises(BadRequest) as info:
-        await qr_rig.api.pickup_token(text)
+        await qr_rig.api.pickups.token(text)
     assert info.value.code == "invalid_token"
 
 
 async def test_qr_pickup_off_without_keys(rig) -> None:
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup_token(token(rig))
+        await rig.api.pickups.token(token(rig))
     assert info.value.code == "qr_not_enabled"
 
 
@@ -120,6 +120,6 @@ async def test_a_refusal_is_journalled_once(qr_rig) -> None:
     await rig.stored("PCL1", "S")
     await rig.jump(72 * 3600 + 61)
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup_token(token(rig, ttl=3600))
+        await rig.api.pickups.token(token(rig, ttl=3600))
     assert info.value.code == "parcel_expired"
     assert rig.event_types().count("pickup.denied") == 1

@@ -145,7 +145,7 @@ async def test_send_codes_spend_the_pickup_codes_budget(rig) -> None:
         with pytest.raises(FlowError):
             await rig.run(rig.locker.sends.start(code(rig, ttl=-1, jti=f"x{n}")))
     with pytest.raises(FlowError) as info:
-        await rig.api.pickup("12345678")
+        await rig.api.pickups.code("12345678")
     assert info.value.code == "locked_out"
     with pytest.raises(FlowError) as info:
         await rig.run(rig.locker.sends.start(code(rig)))
@@ -209,7 +209,7 @@ async def test_a_return_needs_the_parcel_collected_first(rig) -> None:
     with pytest.raises(FlowError) as info:
         await rig.run(rig.locker.sends.start(returning))
     assert info.value.code == "not_collected"
-    await rig.api.pickup(rig.code_for("PCL1"))
+    await rig.api.pickups.code(rig.code_for("PCL1"))
     await rig.person_opens(comp, take_out=True)
     await rig.person_closes(comp)
     await rig.jump(rig.config.pickup.throttle.backoff_max_s)

@@ -89,7 +89,7 @@ async def test_no_plaintext_code_in_the_database_files_before_or_after_the_picku
     comp = await rig.stored("PCL1", "S")
     code = rig.code_for("PCL1")
     assert code.encode() not in on_disk(state), "a code waiting for delivery is sealed"
-    await rig.api.pickup(code)
+    await rig.api.pickups.code(code)
     await rig.person_opens(comp)
     await rig.person_closes(comp)
     assert rig.store.parcels.all()[-1].state == "collected"

@@ -26,7 +26,7 @@ async def traffic(s: Synced, tag: str, collect: list[str] = ()) -> list[str]:
     sent = office_codes(s)
     for barcode in collect:
         code = sent.get(barcode) or rig.code_for(barcode)
-        flow = await rig.api.pickup(code)
+        flow = await rig.api.pickups.code(code)
         await rig.person_opens(flow.compartment)
         await rig.person_closes(flow.compartment)
         assert flow.state == "collected"
@@ -74,7 +74,7 @@ async def test_the_codes_the_back_office_was_sent_open_the_doors(synced_any) -> 
     comp = await s.rig.stored("PCL1", "S")
     await s.drain()
     assert s.rig.store.parcels.notices() == []  # gone from the locker once acknowledged
-    flow = await s.rig.api.pickup(office_codes(s)["PCL1"])
+    flow = await s.rig.api.pickups.code(office_codes(s)["PCL1"])
     assert flow.compartment == comp
 
 
@@ -372,7 +372,7 @@ async def test_a_slow_back_office_never_holds_up_a_pickup(synced_any) -> None:
     s.office.faults.delay_s = 1.5
     syncing = asyncio.ensure_future(s.sync.round())
     await s.office.wait_for(lambda: s.office.arrivals > 0)
-    flow = await s.rig.api.pickup(code)
+    flow = await s.rig.api.pickups.code(code)
     await s.rig.person_opens(comp)
     await s.rig.person_closes(comp)
     assert flow.state == "collected" and not syncing.done()

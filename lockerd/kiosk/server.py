@@ -29,6 +29,7 @@ from lockerd.kiosk.guard import errors, guard
 from lockerd.kiosk.sendroutes import SendRoutes
 from lockerd.kiosk.sendroutes import token as _token
 from lockerd.locker import Message, Session
+from lockerd.pickups import Pickups
 from lockerd.reads import Reads
 from lockerd.scanning import ScanHub, Scanners
 from lockerd.sends import Sends
@@ -55,6 +56,7 @@ class KioskLocker(Protocol):
     clock: Clock
     reads: Reads
     sends: Sends
+    pickups: Pickups
 
     def subscribe(self) -> asyncio.Queue[Message]: ...
     def unsubscribe(self, queue: asyncio.Queue[Message]) -> None: ...
@@ -72,10 +74,6 @@ class KioskLocker(Protocol):
     async def dropoff_any_height(self, token: str | None, flow_id: str) -> Flow: ...
     async def dropoff_cancel(self, token: str | None, flow_id: str) -> Flow: ...
     def own_dropoff(self, token: str | None, flow_id: str) -> Flow: ...
-    async def pickup(self, code: object) -> Flow: ...
-    async def pickup_token(self, token: object) -> Flow: ...
-    async def pickup_door_did_not_open(self, flow_id: str) -> Flow: ...
-    async def pickup_reopen(self, flow_id: str) -> Flow: ...
     async def collectable(self, token: str | None) -> list[Collectable]: ...
     async def collect(self, token: str | None, parcel_id: object) -> Flow: ...
 
@@ -354,18 +352,18 @@ class KioskServer:
             # A QR code shown to a scanner is a token; a scanned code of digits is typed-in.
             which = "token" if qrtoken.looks_like_token(value) else "code"
         if which == "token":
-            return await self.locker.pickup_token(value)
-        return await self.locker.pickup(value)
+            return await self.locker.pickups.token(value)
+        return await self.locker.pickups.code(value)
 
     async def get_pickup(self, request: web.Request) -> web.Response:
         return web.json_response(self.locker.flow(request.match_info["id"], Kind.PICKUP).view())
 
     async def pickup_not_open(self, request: web.Request) -> web.Response:
         await body(request, set())
-        flow = await self.locker.pickup_door_did_not_open(request.match_info["id"])
+        flow = await self.locker.pickups.door_did_not_open(request.match_info["id"])
         return web.json_response(flow.view())
 
     async def pickup_reopen(self, request: web.Request) -> web.Response:
         await body(request, set())
-        flow = await self.locker.pickup_reopen(request.match_info["id"])
+        flow = await self.locker.pickups.reopen(request.match_info["id"])
         return web.json_response(flow.view(), status=201)
