@@ -209,6 +209,18 @@ def abandon(flow: Flow) -> tuple[str, list[Decision]]:
     return failed, [UnlockFailed(intent), Forget(failed)]
 
 
+#: Answers a cancelled drop-off ignores: they were asked for before the cancel.
+LATE_AFTER_CANCEL = (
+    RoomChecked,
+    Reserved,
+    ReserveFailed,
+    NoLowFree,
+    ShutChecked,
+    RetryOutcome,
+    DoorTimeout,
+)
+
+
 class DropOff(Opening):
     """A courier's drop-off: a size, a compartment, its door, the parcel stored."""
 
@@ -218,11 +230,11 @@ class DropOff(Opening):
     def step(self, flow: Flow, event: FlowEvent) -> list[Decision]:
         if flow.state == State.CLOSING:
             return self._closing(flow, event)
-        if flow.state == State.CANCELLED and isinstance(
-            event, RoomChecked | Reserved | ReserveFailed | NoLowFree | ShutChecked
-        ):
-            # The courier cancelled while the store was being asked: nothing more
-            # happens, and a compartment reserved meanwhile is given back.
+        if flow.state == State.CANCELLED and isinstance(event, LATE_AFTER_CANCEL):
+            # The courier cancelled while the store or the bank was being asked (a
+            # reservation, a re-pulse): nothing more happens, and a compartment
+            # reserved meanwhile is given back.
+            flow.retrying = False
             return [Release(event.intent, "cancelled")] if isinstance(event, Reserved) else []
         match event:
             case Scanned(size=None):
@@ -319,6 +331,9 @@ class DropOff(Opening):
                 return self._closed_after_cancel(flow, event.completed)
             case DoorTimeout():
                 return [CheckShut(again=True)]
+            case RetryOutcome():
+                flow.retrying = False  # asked before the cancel; the door's closing decides
+                return []
             case LeftOpen():
                 flow.alarm = "left_open"
                 return [Publish()]
