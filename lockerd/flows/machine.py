@@ -10,7 +10,9 @@ next event. An event the flow's state does not accept raises the kiosk's FlowErr
 Every flow opens a door the same way (``Opening``): a committed intent is pulsed, the
 door must be seen open within the timeout, else one status-checked re-pulse and a
 second window, else the compartment goes out of service; at a pickup the resident
-may say the door did not open, which runs the re-pulse at once. A drop-off
+may say the door did not open, which runs the re-pulse at once. A pickup's or a
+collection's door not seen open in time while nobody said so ends without blame
+(``NO_BLAME``): the latch caught again, the parcel stays, its code opens it again. A drop-off
 (``DropOff``) adds choosing a size, asking when no low compartment is free, "does not
 fit", "the door did not open", cancelling (after the pulse: the door seen shut first),
 and what happens after a door that would not open. The events and decisions
@@ -38,6 +40,7 @@ from lockerd.flows.steps import (
     Forget,
     LeftOpen,
     NoLowFree,
+    NotOpened,
     Publish,
     Pulse,
     RecordPulse,
@@ -76,6 +79,7 @@ __all__ = [
     "Forget",
     "LeftOpen",
     "NoLowFree",
+    "NotOpened",
     "Opening",
     "Publish",
     "Pulse",
@@ -116,6 +120,11 @@ MISMATCH = {
         "the parcel still seems to be in {}; it will be checked",
     ),
 }
+
+
+#: Flows whose door, not seen open in time while nobody said it did not open, ends
+#: without blame: a person slow to reach it, not a broken lock.
+NO_BLAME = (Kind.PICKUP, Kind.COLLECT)
 
 
 class Opening:
@@ -165,10 +174,22 @@ class Opening:
             return []  # the door opened (or the flow moved on) as the timer fired
         if flow.retrying:
             return []  # said again while the status read and re-pulse are under way
+        if flow.attempt == 1 and flow.kind in NO_BLAME and not courier_here:
+            return self._not_opened(flow)
         if flow.attempt == 1:
             flow.retrying = True
             return [RetryPulse(courier_here)]
         return self._give_up(flow, courier_here)
+
+    def _not_opened(self, flow: Flow) -> list[Decision]:
+        """Nobody opened the door in time (nor said it would not open): the flow ends,
+        the compartment and its parcel stay as they were, a pickup group ends here."""
+        assert flow.compartment is not None and flow.intent is not None
+        comp, intent = flow.compartment, flow.intent
+        flow.compartment = flow.intent = None
+        flow.state, flow.group = State.FAILED, None
+        flow.error = {"code": "not_opened_in_time", "message": f"{comp} was not opened in time"}
+        return [NotOpened(intent), Forget(comp), Publish()]
 
     def _retried(self, flow: Flow, event: RetryOutcome) -> list[Decision]:
         flow.retrying = False

@@ -239,6 +239,14 @@ class UnlockFailed:
 
 
 @dataclass(frozen=True)
+class NotOpened:
+    """The door of ``intent`` was not seen open in time and nobody said it did not open:
+    the latch caught again. The intent ends; the compartment and its parcel stay."""
+
+    intent: int
+
+
+@dataclass(frozen=True)
 class CheckRoom:
     """Ask whether a compartment of ``size`` is free (answer: RoomChecked)."""
 
@@ -264,6 +272,7 @@ Decision = (
     | CheckShut
     | SettleCancelled
     | UnlockFailed
+    | NotOpened
     | CheckRoom
     | Publish
 )

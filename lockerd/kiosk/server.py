@@ -133,6 +133,7 @@ class KioskServer:
         SendRoutes(self.locker.sends, self.scans).add_to(r)
         r.add_post("/api/pickups/{id}/door-did-not-open", self.pickup_not_open)
         r.add_post("/api/pickups/{id}/reopen", self.pickup_reopen)
+        r.add_post("/api/pickups/{id}/next-door", self.pickup_next_door)
         if self.config.kiosk.demo:
             DemoRoutes(
                 self.config, self.locker.reads, self.hardware, self.scanners, self.locker.clock
@@ -361,6 +362,11 @@ class KioskServer:
     async def pickup_not_open(self, request: web.Request) -> web.Response:
         await body(request, set())
         flow = await self.locker.pickups.door_did_not_open(request.match_info["id"])
+        return web.json_response(flow.view())
+
+    async def pickup_next_door(self, request: web.Request) -> web.Response:
+        await body(request, set())
+        flow = await self.locker.pickups.next_door(request.match_info["id"])
         return web.json_response(flow.view())
 
     async def pickup_reopen(self, request: web.Request) -> web.Response:
