@@ -199,6 +199,7 @@ class KioskServer:
             "size_dimensions": dimensions,
             "code_length": config.pickup.code_length,
             "reopen_grace_s": config.pickup.reopen_grace_s,
+            "next_door_s": config.pickup.next_door_s,
         }, {
             "idle_s": config.kiosk.idle_s,
             "language": config.kiosk.language,
