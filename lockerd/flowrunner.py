@@ -154,13 +154,20 @@ class FlowRunner:
                 await self.db(
                     self.store.custody.settle_cancelled, decision.intent, decision.latched, item
                 )
-            case m.UnlockFailed():
-                await self.db(self.store.custody.unlock_failed, decision.intent)
-            case m.NotOpened():
-                await self.db(self.store.custody.not_opened, decision.intent)
+            case m.UnlockFailed() | m.NotOpened() | m.Disputed():
+                await self.db(self._ending(decision), decision.intent)
             case _:
                 self._now(flow, decision)
         return None
+
+    def _ending(self, decision: m.UnlockFailed | m.NotOpened | m.Disputed) -> Callable[[int], None]:
+        """How the store records a door that did not give what was asked of it."""
+        match decision:
+            case m.NotOpened():
+                return self.store.custody.not_opened
+            case m.Disputed():
+                return self.store.custody.disputed
+        return self.store.custody.unlock_failed
 
     def _now(self, flow: Flow, decision: m.Decision) -> None:
         """Carry out a decision that needs neither the store nor the bank."""

@@ -32,6 +32,7 @@ from lockerd.flows.steps import (
     CheckShut,
     CourierSaysNotOpen,
     Decision,
+    Disputed,
     DoesntFit,
     DoorClosed,
     DoorOpened,
@@ -70,6 +71,7 @@ __all__ = [
     "CheckShut",
     "CourierSaysNotOpen",
     "Decision",
+    "Disputed",
     "DoesntFit",
     "DoorClosed",
     "DoorOpened",
@@ -204,11 +206,24 @@ class Opening:
         re-pulse now rather than at the timeout, or, on the second try, give up."""
         if flow.state == State.OPEN and flow.compartment and lock_switch_only:
             # Only the lock's switch is read here: it says released, the person
-            # says the door did not move. That is a jammed door.
+            # says the door did not move. A jammed door; at a pickup the parcel may
+            # have been taken all the same: the compartment needs a check.
+            if flow.kind == Kind.PICKUP:
+                return self._disputed(flow)
             return self._give_up(flow, courier_here=True)
         if flow.state != State.OPENING:
             raise FlowError("wrong_state", f"this {flow.kind} is {flow.state}, not opening")
         return [CancelTimer(), *self._timeout(flow, courier_here=True)]
+
+    def _disputed(self, flow: Flow) -> list[Decision]:
+        """A pickup whose door only the lock's switch read open: nobody knows whether the
+        parcel is still inside, so its compartment needs a check (``disputed_pickup``)."""
+        assert flow.compartment is not None and flow.intent is not None
+        comp, intent = flow.compartment, flow.intent
+        flow.compartment = flow.intent = None
+        flow.state = State.FAILED
+        flow.error = {"code": "disputed_pickup", "message": f"{comp} will be checked"}
+        return [Disputed(intent), Forget(comp), Publish()]
 
     def _give_up(self, flow: Flow, courier_here: bool) -> list[Decision]:
         """The door would not open: its compartment goes out of service, and the flow

@@ -247,6 +247,14 @@ class NotOpened:
 
 
 @dataclass(frozen=True)
+class Disputed:
+    """A pickup's door read open only by its lock's switch, and the resident says it did
+    not open: ``intent`` ends and the compartment needs a check (parcel unknown)."""
+
+    intent: int
+
+
+@dataclass(frozen=True)
 class CheckRoom:
     """Ask whether a compartment of ``size`` is free (answer: RoomChecked)."""
 
@@ -273,6 +281,7 @@ Decision = (
     | SettleCancelled
     | UnlockFailed
     | NotOpened
+    | Disputed
     | CheckRoom
     | Publish
 )

@@ -140,6 +140,17 @@ class CustodyRepo:
                 Event.DOOR_NOT_OPENED, {"compartment": intent.compartment_id, "intent": intent_id}
             )
 
+    def disputed(self, intent_id: int) -> None:
+        """A pickup's door read open only by its lock's switch, and the resident says it
+        did not open: whether the parcel is inside is unknown, so the compartment needs a
+        check (``disputed_pickup``); the parcel's record stays as it was."""
+        with self._c.change() as conn:
+            intent = self._intents.require_live(intent_id)
+            comp_id = intent.compartment_id
+            self._intents.finish(conn, intent_id, Intent.FAILED)
+            self._compartments.set(conn, comp_id, Comp.NEEDS_CHECK, "disputed_pickup")
+            self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": "disputed_pickup"})
+
     # -- service ---------------------------------------------------------
 
     def return_to_service(self, comp_id: str, actor: str) -> str:

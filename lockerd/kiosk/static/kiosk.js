@@ -75,6 +75,7 @@ const FOR_SUPPORT = [
   "compartment_unreachable",
   "compartment_out_of_order",
   "pickup_stuck",
+  "disputed_pickup",
   "parcel_not_seen",
   "item_left_inside",
   "parcel_still_inside",

@@ -45,6 +45,7 @@ function runBar(flow) {
 // stays behind it), or failed otherwise.
 export function pickupError(flow) {
   if (flow.stuck.length) return { code: "pickup_stuck", compartment: flow.stuck.join(", ") };
+  if (flow.error.code === "disputed_pickup") return { ...flow.error, compartment: lastDoor };
   if (flow.error.code !== "compartment_out_of_order") return flow.error;
   return { ...flow.error, code: "pickup_stuck", compartment: lastDoor };
 }
