@@ -109,3 +109,4 @@ class Event(StrEnum):
     OUTBOUND_COLLECTED = "outbound.collected"
     PARCEL_STUCK = "parcel.stuck"
     PICKUP_REOPENED = "pickup.reopened"
+    DOOR_NOT_OPENED = "door.not_opened"

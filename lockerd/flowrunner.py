@@ -20,6 +20,8 @@ from lockerd.store import Reservation, Store
 from lockerd.worker import Runner
 
 log = logging.getLogger(__name__)
+#: A group pickup's door whose cycle ended so: the resident is offered the next door.
+GROUP_DOOR_OVER = (State.COLLECTED, State.CLOSED, State.FAILED)
 Later = Callable[[float, Callable[[], Awaitable[Any]]], Timer]
 
 
@@ -56,10 +58,10 @@ class FlowRunner:
 
     async def drive(self, flow: Flow, event: m.FlowEvent) -> None:
         """Feed ``event`` to the flow's machine, carry out its decisions in order, and at
-        the end of a group pickup's door, open the group's next door."""
+        the end of a group pickup's door, offer the group's next door."""
         await self._drive(flow, event)
-        if flow.group is not None and flow.state in (State.COLLECTED, State.FAILED):
-            await self._next_of_group(flow)
+        if flow.group is not None and flow.state in GROUP_DOOR_OVER and flow.next_door is None:
+            await self._offer_next(flow)
 
     async def says_not_open(self, flow: Flow) -> Flow:
         """The person at the kiosk says ``flow``'s door did not open (``lock_switch_only``:
@@ -80,20 +82,42 @@ class FlowRunner:
         """Compartments whose lock, door or item board is silent now: not to be pulsed."""
         return {c for c in self.config.compartment_ids if not self.bank.board_online(c)}
 
-    async def _next_of_group(self, flow: Flow) -> None:
-        """The same resident's next parcel: its door opens once the last one's cycle is
-        over (collected, or would not open); none left, the pickup ends here."""
+    async def _offer_next(self, flow: Flow) -> None:
+        """A group door's cycle is over: the resident at the kiosk may ask for the next
+        door within ``pickup.next_door_s``; nobody asks (or none is left), the pickup ends
+        and the other parcels stay stored. No door is pulsed for nobody."""
         assert flow.group is not None
-        reservation = await self.db(
-            self.store.access.reserve_group_next, flow.group, flow.group_tried, self.unreachable()
-        )
+        args = (flow.group, flow.group_tried, self.unreachable())
+        flow.next_door = await self.db(self.store.access.group_next, *args)
+        if flow.next_door is None:
+            return self.end_group(flow)
+        flow.timer = self._later(self.config.pickup.next_door_s, lambda: self._no_next(flow))
+        self._publish(flow)
+
+    async def _no_next(self, flow: Flow) -> None:
+        flow.timer = None
+        if flow.next_door is not None:
+            self.end_group(flow)
+
+    def end_group(self, flow: Flow) -> None:
+        """The group pickup ends with the doors opened so far."""
+        flow.cancel_timer()
+        flow.group, flow.next_door, flow.group_total = None, None, len(flow.group_tried)
+        self._publish(flow)
+
+    async def open_next(self, flow: Flow) -> None:
+        """The resident asks for the group's next door (offered by :meth:`_offer_next`)."""
+        if flow.group is None or flow.next_door is None:
+            raise FlowError("no_next_door", "there is no next door to open now")
+        flow.cancel_timer()
+        flow.next_door = None
+        args = (flow.group, flow.group_tried, self.unreachable())
+        reservation = await self.db(self.store.access.reserve_group_next, *args)
         if reservation is None:
-            flow.group, flow.group_total = None, len(flow.group_tried)
-            self._publish(flow)
-            return
+            return self.end_group(flow)
         assert reservation.parcel_id is not None
         flow.group_tried.append(reservation.parcel_id)
-        flow.error = None
+        flow.error, flow.reopen = None, False
         await self.open(flow, reservation)
 
     async def _decide(self, flow: Flow, decision: m.Decision) -> m.FlowEvent | None:
@@ -130,11 +154,20 @@ class FlowRunner:
                 await self.db(
                     self.store.custody.settle_cancelled, decision.intent, decision.latched, item
                 )
-            case m.UnlockFailed():
-                await self.db(self.store.custody.unlock_failed, decision.intent)
+            case m.UnlockFailed() | m.NotOpened() | m.Disputed():
+                await self.db(self._ending(decision), decision.intent)
             case _:
                 self._now(flow, decision)
         return None
+
+    def _ending(self, decision: m.UnlockFailed | m.NotOpened | m.Disputed) -> Callable[[int], None]:
+        """How the store records a door that did not give what was asked of it."""
+        match decision:
+            case m.NotOpened():
+                return self.store.custody.not_opened
+            case m.Disputed():
+                return self.store.custody.disputed
+        return self.store.custody.unlock_failed
 
     def _now(self, flow: Flow, decision: m.Decision) -> None:
         """Carry out a decision that needs neither the store nor the bank."""

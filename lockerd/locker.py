@@ -48,6 +48,12 @@ class Session:
     expires: float
     flow: Flow | None = None
 
+    def no_door_at_hand(self) -> None:
+        """Refuse a new door while this courier's last flow still has one: opening, open,
+        or a cancelled drop-off's door not yet seen shut."""
+        if self.flow is not None and self.flow.at_door:
+            raise FlowError("door_in_progress", "finish the open door first")
+
 
 class Locker:
     """Drop-off, pickup, door monitoring and the event stream."""
@@ -215,8 +221,7 @@ class Locker:
     ) -> Flow:
         session = self.session(token, "deliver")
         barcode = check_barcode(barcode)
-        if session.flow is not None and session.flow.at_door:
-            raise FlowError("door_in_progress", "finish the open door first")
+        session.no_door_at_hand()
         chosen = None if size is None else check_size(size, self.sizes)
         expected = await self.db(self.store.parcels.expected_size, barcode)
         flow = Flow(Kind.DROPOFF, State.NEED_SIZE, courier=session.courier.id, barcode=barcode)
@@ -327,8 +332,7 @@ class Locker:
             raise BadRequest(
                 "invalid_field", "parcel must be a parcel id (an integer)", field="parcel"
             )
-        if session.flow is not None and session.flow.at_door:
-            raise FlowError("door_in_progress", "finish the open door first")
+        session.no_door_at_hand()
         reservation = await self.db(
             self.store.access.reserve_for_collect,
             session.courier.id,

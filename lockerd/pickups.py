@@ -1,7 +1,7 @@
-"""Residents collecting: a pickup code or QR code opens its parcel's door (each of a
-pickup group's doors in turn), "the door did not open", and a door shut too early
-opened once more within the grace period. Part of the locker service; one loop owns
-it all."""
+"""Residents collecting: a pickup code or QR code opens its parcel's door (each next door
+of a pickup group when the resident asks for it), "the door did not open", and a door
+shut too early opened once more within the grace period. Part of the locker service;
+one loop owns it all."""
 
 from __future__ import annotations
 
@@ -71,9 +71,19 @@ class Pickups:
         kept in it)."""
         return await self._l.runner.says_not_open(self._l.flow(flow_id, Kind.PICKUP))
 
+    async def next_door(self, flow_id: str) -> Flow:
+        """The resident of a group pickup asks for the next door, offered after the last
+        one closed (``next_door``): it is pulsed now."""
+        flow = self._l.flow(flow_id, Kind.PICKUP)
+        await self._l.runner.open_next(flow)
+        self._changed(flow)
+        return flow
+
     async def reopen(self, flow_id: str) -> Flow:
         """Open a collected pickup's door once more, within ``pickup.reopen_grace_s`` of its
-        door cycle (a door shut too early): a new pickup flow, ``reopen``, on that door."""
+        door cycle (a door shut too early): a new pickup flow, ``reopen``, on that door.
+        In a group, the door just closed (its parcel); the group goes on from the new flow
+        (its next door offered once the reopened door closes)."""
         lk = self._l
         done = lk.flow(flow_id, Kind.PICKUP)
         if done.state != State.COLLECTED or done.parcel is None or done.reopen:
@@ -82,6 +92,16 @@ class Pickups:
             lk.store.access.reserve_for_reopen, done.parcel, lk.runner.unreachable()
         )
         flow = self._track(Flow(Kind.PICKUP, State.OPENING, size=reservation.size, reopen=True))
+        _hand_over(done, flow)
         await lk.runner.open(flow, reservation)
         self._changed(flow)
         return flow
+
+
+def _hand_over(done: Flow, flow: Flow) -> None:
+    """A group's door reopened: the new flow carries the group on; ``done`` offers no
+    next door any more."""
+    done.cancel_timer()
+    flow.group, flow.group_tried, flow.group_total = done.group, done.group_tried, done.group_total
+    flow.stuck = done.stuck
+    done.group, done.next_door = None, None

@@ -121,8 +121,7 @@ class Sends:
                 "invalid_field", "outbound must be an outbound parcel id (an integer)",
                 field="outbound",
             )  # fmt: skip
-        if session.flow is not None and session.flow.active:
-            raise FlowError("door_in_progress", "finish the open door first")
+        session.no_door_at_hand()
         courier = session.courier
         reservation = await lk.db(
             lk.store.sending.reserve_for_collect,

@@ -7,9 +7,10 @@ physics (drivers/simworld.py): a latch is out only while its coil is
 energized, so a person who means to open has a hand on the handle before
 the request that pulses, and the door opens at the release. Now and then
 nobody comes: the latch catches again when the pulse ends, and the locker
-must record no door cycle, re-pulse once after a status read, and take the
-compartment out of service (the parcel still stored, for a pickup; not
-stored, for a drop-off, which then waits for the courier: back at the kiosk,
+must record no door cycle. A pickup then ends without blame (door.not_opened,
+one pulse, the compartment still occupied, the parcel still stored); a
+drop-off re-pulses once after a status read and takes the compartment out of
+service (the parcel not stored; it waits for the courier: back at the kiosk,
 they ask for another compartment and pull the door it shows).
 
 Afterwards four numbers are counted from what physically happened (every
@@ -73,7 +74,7 @@ DOOR_OPEN_S = 5.0
 OPEN_EVENTS = ("door.opened", "door.forced")
 CUSTODY_EVENTS = ("parcel.stored", "parcel.collected", "parcel.returned")
 #: Events that end the time a live intent may have its lock pulsed.
-INTENT_ENDS = ("door.opened", "door.jammed", "dropoff.released")
+INTENT_ENDS = ("door.opened", "door.jammed", "dropoff.released", "door.not_opened")
 
 
 @dataclass
@@ -276,8 +277,9 @@ class Soak:
         await self.rig.polls(1)
 
     def nobody_came(self, comp: str | None, intent: int | None, put: str, take: str) -> None:
-        """Nobody pulled ``comp``'s door: no door cycle, one status-checked re-pulse,
-        out of service, custody unchanged."""
+        """Nobody pulled ``comp``'s door: no door cycle, custody unchanged; a pickup ends
+        with one pulse, its compartment still occupied (door.not_opened); a drop-off's
+        compartment goes out of service after one status-checked re-pulse."""
         assert comp is not None and intent is not None
         self.read_journal()
         self.nobody.append(intent)
@@ -289,9 +291,11 @@ class Soak:
         problems = []
         if any(e["type"] == "door.opened" for e in mine):
             problems.append("a door cycle was recorded")
-        if (row.state, row.reason) != ("out_of_service", "door_did_not_open"):
+        if take:
+            problems += _nobody_at_pickup(mine, attempts, (row.state, row.reason))
+        elif (row.state, row.reason) != ("out_of_service", "door_did_not_open"):
             problems.append(f"{row.state} ({row.reason})")
-        if attempts != [1, 2] and not (attempts == [1] and self.unreadable(jammed)):
+        if not take and attempts != [1, 2] and not (attempts == [1] and self.unreadable(jammed)):
             problems.append(f"pulse attempts {attempts}")
         if (put and put in inside) or (take and take not in inside):
             problems.append(f"custody changed: holds {inside}")
@@ -365,6 +369,21 @@ class Tally:
         self.cases.setdefault(kind, [])
         if len(self.cases[kind]) < 10:
             self.cases[kind].append(case)
+
+
+def _nobody_at_pickup(
+    mine: list[dict[str, Any]], attempts: list[int], row: tuple[str, str | None]
+) -> list[str]:
+    """What is wrong with a pickup nobody came to: it must end with one pulse and
+    door.not_opened, the compartment still occupied and nothing out of service."""
+    problems = [] if row == ("occupied", None) else [f"{row[0]} ({row[1]})"]
+    if attempts != [1]:
+        problems.append(f"pulse attempts {attempts}")
+    if [e["type"] for e in mine if e["type"] in ("door.not_opened", "door.jammed")] != [
+        "door.not_opened"
+    ]:
+        problems.append("not ended by door.not_opened")
+    return problems
 
 
 Windows = dict[str, tuple[list[float], list[float]]]

@@ -403,3 +403,32 @@ async def test_door_did_not_open_during_the_pulse_still_gets_its_repulse(tmp_pat
         assert flow.attempt == 2
     finally:
         await rig.stop()
+
+
+async def test_a_pickup_said_not_open_while_the_lock_switch_reads_open_needs_a_check(
+    tmp_path,
+) -> None:
+    """Only the lock's switch is read: it says released, the resident says the door did
+    not open. Nobody can tell whether the parcel was taken: the compartment needs a check
+    (``disputed_pickup``), and no parcel is claimed stuck inside."""
+    rig = await Rig(_config(tmp_path, hook=True)).start()
+    try:
+        comp = await rig.stored("EVD00009", "S")
+        rig.nobody_at(comp)
+        door = rig.door(comp)
+        door.latch_broken, door.jammed = True, True  # reads released, does not move
+        flow = await rig.api.pickups.code(rig.code_for("EVD00009"))
+        await rig.seen(comp, "open")
+        assert flow.state == "open"
+        await rig.api.pickups.door_did_not_open(flow.id)
+        assert (flow.state, flow.error["code"]) == ("failed", "disputed_pickup")
+        row = rig.store.compartments.get(comp)
+        assert (row.state, row.reason) == ("needs_check", "disputed_pickup")
+        checks = [e["data"] for e in _events(rig, "compartment.needs_check")]
+        assert checks[-1] == {"compartment": comp, "reason": "disputed_pickup"}
+        for kind in ("parcel.stuck", "compartment.out_of_service", "parcel.collected"):
+            assert _events(rig, kind) == [], kind
+        assert rig.store.intents.live(comp) is None
+        assert flow.view()["stuck"] == []
+    finally:
+        await rig.stop()

@@ -63,15 +63,36 @@ async def test_jammed_door_is_taken_out_and_another_opened(family_rig) -> None:
     assert not [e for e in rig.store.journal.events() if e["type"] == "door.opened"]
 
 
+async def test_nobody_opens_a_pickup_door_in_time(family_rig) -> None:
+    """A pulse nobody follows up (nor says the door did not open) is not a door cycle and
+    no fault: the pickup ends, the parcel stays stored, its compartment occupied."""
+    rig = family_rig
+    comp = await rig.stored("FAM00005", "M")
+    rig.nobody_at(comp)
+    pickup = await rig.api.pickups.code(rig.code_for("FAM00005"))
+    await rig.clock.advance(3 * rig.config.timing.pickup_door_open_s)
+    assert (pickup.state, pickup.error["code"]) == ("failed", "not_opened_in_time")
+    assert rig.unlocks_of(comp) == 2, "the drop-off's pulse and the pickup's, no re-pulse"
+    assert rig.state(comp) == "occupied"
+    parcel = rig.store.db.conn.execute(
+        "SELECT state FROM parcels WHERE barcode = 'FAM00005'"
+    ).fetchone()
+    assert parcel[0] == "stored"
+    assert [e for e in rig.event_types() if e.startswith(("door.opened", "parcel.c"))] == [
+        "door.opened"
+    ], "only the courier's drop-off opened the door"
+
+
 async def test_nobody_opens_a_pickup_door(family_rig) -> None:
-    """A pulse nobody follows up is not a door cycle: the parcel stays stored."""
+    """A pulse nobody follows up is not a door cycle: the parcel stays stored; said not
+    to open, the status-checked re-pulse, then out of service."""
     rig = family_rig
     comp = await rig.stored("FAM00004", "M")
     rig.nobody_at(comp)
     pickup = await rig.api.pickups.code(rig.code_for("FAM00004"))
     assert rig.unlocks_of(comp) == 2
-    await rig.clock.advance(rig.config.timing.pickup_door_open_s)
-    assert pickup.attempt == 2, "one re-pulse after the timeout"
+    await rig.api.pickups.door_did_not_open(pickup.id)
+    assert pickup.attempt == 2, "one re-pulse after the status read"
     assert rig.unlocks_of(comp) == 3
     await rig.clock.advance(rig.config.timing.pickup_door_open_s)
     assert (pickup.state, pickup.error["code"]) == ("failed", "compartment_out_of_order")

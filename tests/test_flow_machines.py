@@ -470,3 +470,41 @@ def test_a_pickup_takes_no_drop_off_events(event: m.FlowEvent) -> None:
     with pytest.raises(FlowError) as info:
         step(opening(Kind.PICKUP), event)
     assert info.value.code == "wrong_state"
+
+
+@pytest.mark.parametrize("kind", [Kind.PICKUP, Kind.COLLECT])
+def test_a_door_nobody_opened_in_time_ends_without_blame(kind) -> None:
+    flow = opening(kind)
+    assert step(flow, m.DoorTimeout()) == [m.NotOpened(7), m.Forget("M1"), m.Publish()]
+    assert (flow.state, flow.error["code"]) == (State.FAILED, "not_opened_in_time")
+    assert (flow.compartment, flow.intent, flow.stuck) == (None, None, [])
+
+
+def test_a_pickup_said_not_open_gets_the_repulse_then_goes_out_of_service() -> None:
+    flow = opening(Kind.PICKUP)
+    assert step(flow, m.CourierSaysNotOpen(lock_switch_only=False)) == [
+        m.CancelTimer(),
+        m.RetryPulse(courier_here=True),
+    ]
+    step(flow, m.RetryOutcome("pulsed", courier_here=True))
+    assert step(flow, m.DoorTimeout()) == [m.UnlockFailed(7), m.Forget("M1"), m.Publish()]
+    assert (flow.error["code"], flow.stuck) == ("compartment_out_of_order", ["M1"])
+
+
+def test_a_pickup_said_not_open_while_its_lock_switch_reads_open_is_disputed() -> None:
+    flow = opening(Kind.PICKUP)
+    step(flow, m.DoorOpened())
+    assert step(flow, m.CourierSaysNotOpen(lock_switch_only=True)) == [
+        m.Disputed(7),
+        m.Forget("M1"),
+        m.Publish(),
+    ]
+    assert (flow.state, flow.error["code"], flow.stuck) == (State.FAILED, "disputed_pickup", [])
+
+
+def test_a_cancelled_dropoff_ignores_a_late_repulse_answer() -> None:
+    flow = opening()
+    flow.state = State.CANCELLED
+    assert step(flow, m.RetryOutcome("unreadable", courier_here=True)) == []
+    assert step(flow, m.DoorTimeout()) == []
+    assert flow.state == State.CANCELLED

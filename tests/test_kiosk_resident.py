@@ -262,11 +262,15 @@ async def test_a_door_shut_too_early_opens_again_in_the_grace_period(tmp_path, b
 GROUP_TEXTS = {
     "en": {
         "count": "Parcel {index} of 2, door {compartment}",
+        "between": "Parcel 1 of 2 is collected.",
+        "next": "Open the next door ({compartment})",
         "done": "All 2 parcels are collected. Have a nice day.",
         "title": "Thank you!",
     },
     "de": {
         "count": "Paket {index} von 2, Tür {compartment}",
+        "between": "Paket 1 von 2 ist abgeholt.",
+        "next": "Nächste Tür öffnen ({compartment})",
         "done": "Alle 2 Pakete sind abgeholt. Einen schönen Tag noch.",
         "title": "Vielen Dank!",
     },
@@ -278,8 +282,8 @@ async def test_one_code_opens_each_door_of_a_recipients_parcels(
     tmp_path, browser, language
 ) -> None:
     """The demo announces JJD0101 and JJD0102 for one recipient (one pickup group): the
-    code of either opens both doors in turn, each once the last one is shut, in every
-    language the page has."""
+    code of either opens both doors in turn, the next one only when the resident, once
+    the last one is shut, asks for it by its name, in every language the page has."""
     async with Daemon(_config(tmp_path, False), "--state-dir", str(tmp_path)) as daemon:
         stored = await _drop(daemon, "JJD0101", "JJD0102")
         kiosk = await _open(browser, daemon, 800, 480)
@@ -294,8 +298,14 @@ async def test_one_code_opens_each_door_of_a_recipients_parcels(
         await message.wait_for(state="attached")
         assert code in (await message.text_content() or "")
         assert await page.locator("#messages li", has_text="JJD0102").count() == 1
+        pulses = await _pulses(daemon, second)
         await _type_code(kiosk, code)
         for index, compartment in enumerate(order, start=1):
+            if index == 2:
+                # Nothing opens by itself: the resident asks for the door it names.
+                await _dead_end(kiosk, texts["title"], re.escape(texts["between"]))
+                assert await _pulses(daemon, compartment) == pulses
+                await kiosk.tap(texts["next"].format(compartment=compartment))
             count = texts["count"].format(index=index, compartment=compartment)
             await kiosk.shows("#door-count", count)
             assert await kiosk.opened_door() == compartment

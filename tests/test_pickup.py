@@ -123,6 +123,7 @@ async def test_pickup_door_that_never_opens_is_out_of_order(rig) -> None:
     comp = await rig.stored("PCL1", "S")
     rig.door(comp).jammed = True
     flow = await rig.api.pickups.code(rig.code_for("PCL1"))
+    await rig.api.pickups.door_did_not_open(flow.id)  # the resident says so
     await rig.clock.advance(40)
     assert (flow.state, flow.error["code"]) == ("failed", "compartment_out_of_order")
     assert rig.state(comp) == "out_of_service"

@@ -71,10 +71,10 @@ class TimingSection:
     )
     pickup_door_open_s: float = opt(
         5.0,
-        doc="a resident's pulsed door must be seen open within this, else the status-checked"
-        " re-pulse: the latch catches again when the energize time (at most"
-        " safety.max_pulse_ms) ends and boards answer within about 1 s, so a longer wait"
-        " only keeps the resident waiting",
+        doc="a resident's pulsed door must be seen open within this, else the pickup ends and"
+        " the parcel stays (its code opens it again; the status-checked re-pulse runs when the"
+        " resident says it did not open): the latch catches again when the energize time (at"
+        " most safety.max_pulse_ms) ends, so a longer wait only keeps the resident waiting",
         min=2,
         max=60,
     )
@@ -155,6 +155,14 @@ class PickupSection:
         doc="after a pickup's door closes, the kiosk offers to open that door once more"
         " for this long (a door shut too early); 0: never",
         min=0,
+        max=120,
+    )
+    next_door_s: float = opt(
+        20.0,
+        doc="a pickup group (one code, several parcels): after each door closes the kiosk"
+        " offers the next door for this long; nobody asks, the pickup ends and the other"
+        " parcels stay stored, their code still valid",
+        min=5,
         max=120,
     )
     throttle: ThrottleSection = opt(ThrottleSection(), doc="wrong-code throttling")

@@ -10,7 +10,9 @@ next event. An event the flow's state does not accept raises the kiosk's FlowErr
 Every flow opens a door the same way (``Opening``): a committed intent is pulsed, the
 door must be seen open within the timeout, else one status-checked re-pulse and a
 second window, else the compartment goes out of service; at a pickup the resident
-may say the door did not open, which runs the re-pulse at once. A drop-off
+may say the door did not open, which runs the re-pulse at once. A pickup's or a
+collection's door not seen open in time while nobody said so ends without blame
+(``NO_BLAME``): the latch caught again, the parcel stays, its code opens it again. A drop-off
 (``DropOff``) adds choosing a size, asking when no low compartment is free, "does not
 fit", "the door did not open", cancelling (after the pulse: the door seen shut first),
 and what happens after a door that would not open. The events and decisions
@@ -30,6 +32,7 @@ from lockerd.flows.steps import (
     CheckShut,
     CourierSaysNotOpen,
     Decision,
+    Disputed,
     DoesntFit,
     DoorClosed,
     DoorOpened,
@@ -38,6 +41,7 @@ from lockerd.flows.steps import (
     Forget,
     LeftOpen,
     NoLowFree,
+    NotOpened,
     Publish,
     Pulse,
     RecordPulse,
@@ -67,6 +71,7 @@ __all__ = [
     "CheckShut",
     "CourierSaysNotOpen",
     "Decision",
+    "Disputed",
     "DoesntFit",
     "DoorClosed",
     "DoorOpened",
@@ -76,6 +81,7 @@ __all__ = [
     "Forget",
     "LeftOpen",
     "NoLowFree",
+    "NotOpened",
     "Opening",
     "Publish",
     "Pulse",
@@ -116,6 +122,11 @@ MISMATCH = {
         "the parcel still seems to be in {}; it will be checked",
     ),
 }
+
+
+#: Flows whose door, not seen open in time while nobody said it did not open, ends
+#: without blame: a person slow to reach it, not a broken lock.
+NO_BLAME = (Kind.PICKUP, Kind.COLLECT)
 
 
 class Opening:
@@ -165,10 +176,22 @@ class Opening:
             return []  # the door opened (or the flow moved on) as the timer fired
         if flow.retrying:
             return []  # said again while the status read and re-pulse are under way
+        if flow.attempt == 1 and flow.kind in NO_BLAME and not courier_here:
+            return self._not_opened(flow)
         if flow.attempt == 1:
             flow.retrying = True
             return [RetryPulse(courier_here)]
         return self._give_up(flow, courier_here)
+
+    def _not_opened(self, flow: Flow) -> list[Decision]:
+        """Nobody opened the door in time (nor said it would not open): the flow ends,
+        the compartment and its parcel stay as they were, a pickup group ends here."""
+        assert flow.compartment is not None and flow.intent is not None
+        comp, intent = flow.compartment, flow.intent
+        flow.compartment = flow.intent = None
+        flow.state, flow.group = State.FAILED, None
+        flow.error = {"code": "not_opened_in_time", "message": f"{comp} was not opened in time"}
+        return [NotOpened(intent), Forget(comp), Publish()]
 
     def _retried(self, flow: Flow, event: RetryOutcome) -> list[Decision]:
         flow.retrying = False
@@ -183,11 +206,24 @@ class Opening:
         re-pulse now rather than at the timeout, or, on the second try, give up."""
         if flow.state == State.OPEN and flow.compartment and lock_switch_only:
             # Only the lock's switch is read here: it says released, the person
-            # says the door did not move. That is a jammed door.
+            # says the door did not move. A jammed door; at a pickup the parcel may
+            # have been taken all the same: the compartment needs a check.
+            if flow.kind == Kind.PICKUP:
+                return self._disputed(flow)
             return self._give_up(flow, courier_here=True)
         if flow.state != State.OPENING:
             raise FlowError("wrong_state", f"this {flow.kind} is {flow.state}, not opening")
         return [CancelTimer(), *self._timeout(flow, courier_here=True)]
+
+    def _disputed(self, flow: Flow) -> list[Decision]:
+        """A pickup whose door only the lock's switch read open: nobody knows whether the
+        parcel is still inside, so its compartment needs a check (``disputed_pickup``)."""
+        assert flow.compartment is not None and flow.intent is not None
+        comp, intent = flow.compartment, flow.intent
+        flow.compartment = flow.intent = None
+        flow.state = State.FAILED
+        flow.error = {"code": "disputed_pickup", "message": f"{comp} will be checked"}
+        return [Disputed(intent), Forget(comp), Publish()]
 
     def _give_up(self, flow: Flow, courier_here: bool) -> list[Decision]:
         """The door would not open: its compartment goes out of service, and the flow
@@ -209,6 +245,18 @@ def abandon(flow: Flow) -> tuple[str, list[Decision]]:
     return failed, [UnlockFailed(intent), Forget(failed)]
 
 
+#: Answers a cancelled drop-off ignores: they were asked for before the cancel.
+LATE_AFTER_CANCEL = (
+    RoomChecked,
+    Reserved,
+    ReserveFailed,
+    NoLowFree,
+    ShutChecked,
+    RetryOutcome,
+    DoorTimeout,
+)
+
+
 class DropOff(Opening):
     """A courier's drop-off: a size, a compartment, its door, the parcel stored."""
 
@@ -218,11 +266,11 @@ class DropOff(Opening):
     def step(self, flow: Flow, event: FlowEvent) -> list[Decision]:
         if flow.state == State.CLOSING:
             return self._closing(flow, event)
-        if flow.state == State.CANCELLED and isinstance(
-            event, RoomChecked | Reserved | ReserveFailed | NoLowFree | ShutChecked
-        ):
-            # The courier cancelled while the store was being asked: nothing more
-            # happens, and a compartment reserved meanwhile is given back.
+        if flow.state == State.CANCELLED and isinstance(event, LATE_AFTER_CANCEL):
+            # The courier cancelled while the store or the bank was being asked (a
+            # reservation, a re-pulse): nothing more happens, and a compartment
+            # reserved meanwhile is given back.
+            flow.retrying = False
             return [Release(event.intent, "cancelled")] if isinstance(event, Reserved) else []
         match event:
             case Scanned(size=None):
@@ -319,6 +367,9 @@ class DropOff(Opening):
                 return self._closed_after_cancel(flow, event.completed)
             case DoorTimeout():
                 return [CheckShut(again=True)]
+            case RetryOutcome():
+                flow.retrying = False  # asked before the cancel; the door's closing decides
+                return []
             case LeftOpen():
                 flow.alarm = "left_open"
                 return [Publish()]

@@ -63,10 +63,12 @@ class Flow:
     after its lock was pulsed it waits in ``closing`` for its door to be seen
     shut; ``failed`` and ``cancelled`` end it. Pickup (a resident) and collect (a courier
     taking back an expired parcel) states: ``opening`` -> ``open`` ->
-    ``collected``, or ``failed``; a pickup that reopens a collected parcel's door
-    (``reopen``) ends ``closed``. Service and remote openings: ``opening`` ->
-    ``open`` -> ``closed``, or ``failed``. A send (the public's parcel to send or
-    return) goes as a drop-off, begun at ``opening``.
+    ``collected``, or ``failed`` (``not_opened_in_time``: nobody opened the door in
+    time, the parcel stays); a group's pickup offers each next door
+    (``next_door``) after a door's cycle, and opens it only when asked; a pickup that
+    reopens a collected parcel's door (``reopen``) ends ``closed``. Service and remote
+    openings: ``opening`` -> ``open`` -> ``closed``, or ``failed``. A send (the
+    public's parcel to send or return) goes as a drop-off, begun at ``opening``.
     """
 
     kind: Kind
@@ -91,6 +93,9 @@ class Flow:
     group: str | None = None
     group_tried: list[int] = field(default_factory=list)
     group_total: int = 1
+    #: A pickup group between two doors: the compartment whose door the resident may ask
+    #: for next (``pickup.next_door_s``); None when no next door is offered.
+    next_door: str | None = None
     #: A pickup's compartments whose doors would not open (their parcels stay inside).
     stuck: list[str] = field(default_factory=list)
     #: The status-checked re-pulse is under way (its outcome not yet known).
@@ -142,6 +147,7 @@ class Flow:
                 "reopen": self.reopen,
                 "parcels": {"index": max(len(self.group_tried), 1), "total": self.group_total},
                 "stuck": list(self.stuck),
+                "next_door": self.next_door,
             }
         if self.kind in (Kind.DROPOFF, Kind.SEND):
             view |= {

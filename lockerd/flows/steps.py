@@ -239,6 +239,22 @@ class UnlockFailed:
 
 
 @dataclass(frozen=True)
+class NotOpened:
+    """The door of ``intent`` was not seen open in time and nobody said it did not open:
+    the latch caught again. The intent ends; the compartment and its parcel stay."""
+
+    intent: int
+
+
+@dataclass(frozen=True)
+class Disputed:
+    """A pickup's door read open only by its lock's switch, and the resident says it did
+    not open: ``intent`` ends and the compartment needs a check (parcel unknown)."""
+
+    intent: int
+
+
+@dataclass(frozen=True)
 class CheckRoom:
     """Ask whether a compartment of ``size`` is free (answer: RoomChecked)."""
 
@@ -264,6 +280,8 @@ Decision = (
     | CheckShut
     | SettleCancelled
     | UnlockFailed
+    | NotOpened
+    | Disputed
     | CheckRoom
     | Publish
 )

@@ -133,6 +133,7 @@ class KioskServer:
         SendRoutes(self.locker.sends, self.scans).add_to(r)
         r.add_post("/api/pickups/{id}/door-did-not-open", self.pickup_not_open)
         r.add_post("/api/pickups/{id}/reopen", self.pickup_reopen)
+        r.add_post("/api/pickups/{id}/next-door", self.pickup_next_door)
         if self.config.kiosk.demo:
             DemoRoutes(
                 self.config, self.locker.reads, self.hardware, self.scanners, self.locker.clock
@@ -198,6 +199,7 @@ class KioskServer:
             "size_dimensions": dimensions,
             "code_length": config.pickup.code_length,
             "reopen_grace_s": config.pickup.reopen_grace_s,
+            "next_door_s": config.pickup.next_door_s,
         }, {
             "idle_s": config.kiosk.idle_s,
             "language": config.kiosk.language,
@@ -361,6 +363,11 @@ class KioskServer:
     async def pickup_not_open(self, request: web.Request) -> web.Response:
         await body(request, set())
         flow = await self.locker.pickups.door_did_not_open(request.match_info["id"])
+        return web.json_response(flow.view())
+
+    async def pickup_next_door(self, request: web.Request) -> web.Response:
+        await body(request, set())
+        flow = await self.locker.pickups.next_door(request.match_info["id"])
         return web.json_response(flow.view())
 
     async def pickup_reopen(self, request: web.Request) -> web.Response:

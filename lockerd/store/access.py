@@ -116,18 +116,33 @@ class AccessRepo:
         """The next stored parcel of ``group`` (not in ``tried``) whose door can open now,
         its pickup intent committed: the same resident, whose code was checked once, takes
         each of their parcels in turn. None when no other can be opened now."""
-        tried = set(tried)
         with self._c.change() as conn:
-            rows = conn.execute(
-                "SELECT id, barcode, state, compartment_id, pickup_group FROM parcels"
-                " WHERE pickup_group = ? AND state = 'stored' ORDER BY id",
-                (group,),
-            ).fetchall()
-            for row in rows:
-                if row["id"] in tried:
-                    continue
-                if self._door_refusal(row["compartment_id"], unreachable) is None:
-                    return self._intend_for(conn, row, Purpose.PICKUP, "resident")
+            row = self._group_next(conn, group, tried, unreachable)
+            return None if row is None else self._intend_for(conn, row, Purpose.PICKUP, "resident")
+
+    def group_next(
+        self, group: str, tried: Iterable[int], unreachable: Iterable[str] = ()
+    ) -> str | None:
+        """The compartment :meth:`reserve_group_next` would open now, if any (nothing
+        committed: the resident is asked first)."""
+        row = self._group_next(self._c.conn, group, tried, unreachable)
+        return None if row is None else str(row["compartment_id"])
+
+    def _group_next(
+        self, conn: sqlite3.Connection, group: str, tried: Iterable[int], unreachable: Iterable[str]
+    ) -> Any:
+        tried, unreachable = set(tried), set(unreachable)
+        rows = conn.execute(
+            "SELECT id, barcode, state, compartment_id, pickup_group FROM parcels"
+            " WHERE pickup_group = ? AND state = 'stored' ORDER BY id",
+            (group,),
+        ).fetchall()
+        for row in rows:
+            if (
+                row["id"] not in tried
+                and self._door_refusal(row["compartment_id"], unreachable) is None
+            ):
+                return row
         return None
 
     def group_size(self, group: str) -> int:
@@ -162,7 +177,8 @@ class AccessRepo:
         if comp_id in set(unreachable):
             return rules.unreachable(comp_id, self._c.config.locker.support)
         (pickups,) = conn.execute(
-            "SELECT COUNT(*) FROM unlock_intents WHERE parcel_id = ? AND purpose = 'pickup'",
+            "SELECT COUNT(*) FROM unlock_intents WHERE parcel_id = ? AND purpose = 'pickup'"
+            " AND state != 'failed'",
             (parcel["id"],),
         ).fetchone()
         grace = self._c.config.pickup.reopen_grace_s

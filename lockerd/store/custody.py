@@ -124,6 +124,33 @@ class CustodyRepo:
             if intent.parcel_id is not None and intent.purpose in rules.HOLDS_FOR:
                 self._c.event(Event.PARCEL_STUCK, _stuck(intent))
 
+    def not_opened(self, intent_id: int) -> None:
+        """A pickup's or collection's door was not seen open in time and nobody said it
+        would not open: the latch caught again. The intent ends; the compartment is
+        occupied again (free after a reopen: its parcel was collected) and the parcel
+        stays as it was, so the parcel's code opens it again."""
+        with self._c.change() as conn:
+            intent = self._intents.require_live(intent_id)
+            self._intents.finish(conn, intent_id, Intent.FAILED)
+            comp_id = intent.compartment_id
+            self._compartments.set(
+                conn, comp_id, rules.in_service(self._compartments.holds_parcel(conn, comp_id))
+            )
+            self._c.event(
+                Event.DOOR_NOT_OPENED, {"compartment": intent.compartment_id, "intent": intent_id}
+            )
+
+    def disputed(self, intent_id: int) -> None:
+        """A pickup's door read open only by its lock's switch, and the resident says it
+        did not open: whether the parcel is inside is unknown, so the compartment needs a
+        check (``disputed_pickup``); the parcel's record stays as it was."""
+        with self._c.change() as conn:
+            intent = self._intents.require_live(intent_id)
+            comp_id = intent.compartment_id
+            self._intents.finish(conn, intent_id, Intent.FAILED)
+            self._compartments.set(conn, comp_id, Comp.NEEDS_CHECK, "disputed_pickup")
+            self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": "disputed_pickup"})
+
     # -- service ---------------------------------------------------------
 
     def return_to_service(self, comp_id: str, actor: str) -> str:

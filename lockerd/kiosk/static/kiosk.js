@@ -8,7 +8,8 @@ import { startSend } from "./send.js";
 import { drawMap, remember, toShow } from "./views.js";
 import { MORE_TIME, anyAccess, prompt, resetAccess, settings, speak, startAccess } from "./access.js";
 import {
-  betweenDoors, collectedText, offerReopen, pickupDoor, pickupError, pickupNotOpen, reopen,
+  betweenDoors, collectedText, offerNext, offerReopen, openNext, pickupDoor, pickupError,
+  pickupNotOpen, reopen,
 } from "./pickup.js";
 
 const $ = (id) => document.getElementById(id);
@@ -60,6 +61,7 @@ function show(name, render = null) {
 function showMessage(title, text, params, then) {
   state.message = { title, text, params, then };
   $("message-reopen").hidden = true;
+  $("message-next").hidden = true;
   show("message", () => {
     $("message-title").textContent = t(title, params);
     const support = params && params.support;
@@ -73,6 +75,7 @@ const FOR_SUPPORT = [
   "compartment_unreachable",
   "compartment_out_of_order",
   "pickup_stuck",
+  "disputed_pickup",
   "parcel_not_seen",
   "item_left_inside",
   "parcel_still_inside",
@@ -124,6 +127,7 @@ function clockTime(seconds) {
 
 $("message-ok").onclick = () => state.message.then();
 $("message-reopen").onclick = () => reopen(api).then(track, (err) => showError(err, goHome));
+$("message-next").onclick = () => openNext(api).then(track, (err) => showError(err, goHome));
 
 // Home, the visit over: logged out, the default language, the accessibility switches off.
 // "Back" from the first step keeps the person's language and switches (`keep`).
@@ -206,11 +210,14 @@ function render(flow) {
   }
   if (flow.kind !== "pickup") return courier.render(flow);
   state.flow = null;
-  if (flow.state === "failed" || flow.stuck.length) return showError(pickupError(flow), goHome);
-  showMessage("done.collected_title", ...collectedText(flow), goHome);
+  const failed = flow.state === "failed" || flow.stuck.length;
+  if (failed) showError(pickupError(flow), goHome);
+  else showMessage("done.collected_title", ...collectedText(flow), goHome);
   const shown = state.message;
-  const grace = offerReopen(flow, state.status.reopen_grace_s, () => state.message === shown);
-  setTimeout(() => { if (state.screen === "message" && state.message === shown) goHome(); }, Math.max(8000, grace));
+  const stillShown = () => state.message === shown;
+  const grace = failed ? 0 : offerReopen(flow, state.status.reopen_grace_s, stillShown);
+  const next = offerNext(flow, state.status.next_door_s, stillShown);
+  setTimeout(() => { if (state.screen === "message" && stillShown()) goHome(); }, Math.max(8000, grace, next));
 }
 
 function showDoor(flow, instruction) {

@@ -10,6 +10,8 @@ let lastDoor = null;
 let timing = "";
 // The collected pickup whose door may be opened once more now (the grace period), if any.
 let reopenable = null;
+// The group pickup whose next door the resident may ask for now, if any.
+let nextOf = null;
 
 // Show the pickup parts of the door screen for `flow` (a pickup, or another kind: hidden).
 export function pickupDoor(flow) {
@@ -43,17 +45,17 @@ function runBar(flow) {
 // stays behind it), or failed otherwise.
 export function pickupError(flow) {
   if (flow.stuck.length) return { code: "pickup_stuck", compartment: flow.stuck.join(", ") };
+  if (flow.error.code === "disputed_pickup") return { ...flow.error, compartment: lastDoor };
   if (flow.error.code !== "compartment_out_of_order") return flow.error;
   return { ...flow.error, code: "pickup_stuck", compartment: lastDoor };
 }
 
 // A group pickup between two doors (one recipient's parcels, one code): the last door's
-// cycle is over and the next door is about to open. The screen says so and stays.
+// cycle is over and the locker is finding the next door to offer. The screen stays.
 export function betweenDoors(flow) {
   const parcels = flow.kind === "pickup" && flow.parcels;
-  if (!parcels || parcels.index >= parcels.total || !["collected", "failed"].includes(flow.state)) {
-    return false;
-  }
+  const over = ["collected", "closed", "failed"].includes(flow.state);
+  if (!parcels || parcels.index >= parcels.total || !over || flow.next_door) return false;
   $("door-text").textContent = t("door.next", parcels);
   $("door-not-open").hidden = true;
   $("door-progress").hidden = true;
@@ -62,6 +64,7 @@ export function betweenDoors(flow) {
 
 // The thanks' text key and its parameters: one parcel, or all of a group's.
 export function collectedText(flow) {
+  if (flow.next_door) return ["door.next", flow.parcels];
   const total = flow.parcels.total;
   return total > 1 ? ["done.collected_all", { count: total }] : ["done.collected", {}];
 }
@@ -87,11 +90,39 @@ export function offerReopen(flow, graceS, stillShown) {
   return graceS * 1000;
 }
 
+// A group pickup's door is over: "Open the next door (B4)" for `seconds`, while the
+// message stays on screen (`stillShown`). Nobody asks: no door opens, the other parcels
+// stay stored and their code still opens them. The milliseconds it is offered (0: not).
+export function offerNext(flow, seconds, stillShown) {
+  const button = $("message-next");
+  if (!flow.next_door) return 0;
+  nextOf = flow;
+  button.textContent = t("done.next_door", { compartment: flow.next_door });
+  button.hidden = false;
+  setTimeout(() => {
+    if (nextOf === flow) nextOf = null;
+    if (stillShown()) button.hidden = true;
+  }, seconds * 1000);
+  return seconds * 1000;
+}
+
+// Open the next door offered by offerNext: the flow, opening it.
+export async function openNext(api) {
+  const flow = nextOf;
+  nextOf = null;
+  $("message-next").hidden = true;
+  $("message-reopen").hidden = true;
+  if (!flow) throw { code: "no_next_door" };
+  return api("POST", `/api/pickups/${flow.id}/next-door`, {});
+}
+
 // Open the door of the pickup offered by offerReopen once more: the new flow.
 export async function reopen(api) {
   const flow = reopenable;
   reopenable = null;
+  nextOf = null;
   $("message-reopen").hidden = true;
+  $("message-next").hidden = true;
   if (!flow) throw { code: "reopen_expired" };
   return api("POST", `/api/pickups/${flow.id}/reopen`, {});
 }
