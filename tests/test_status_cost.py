@@ -1,7 +1,8 @@
 """The kiosk's status is rebuilt from the store only when what it shows of the bank
 changed (issue 16: the kiosk under load). A wrong pickup code commits a refusal and
-its event but moves no compartment or parcel: the next status reads no compartment
-row, and still gives the newest event's number."""
+its event but moves no compartment or parcel: neither it nor the next status reads
+the bank's rows or the parcels' code lengths, and the status still gives the newest
+event's number."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ async def test_a_wrong_code_does_not_rebuild_the_bank_view(rig) -> None:
     try:
         with pytest.raises(LockerError):
             await rig.locker.pickups.code("00000000")
+        # The code lengths the keypad takes are the status's, not read per code typed.
+        assert not [s for s in statements if "code_length" in s]
         newest = rig.store.journal.last_seq()
         statements.clear()
         snap = await reads.snapshot()
