@@ -85,6 +85,9 @@ class BoardState:
     failures: int = 0
     #: When a silent board is next tried (monotonic seconds).
     next_probe: float = 0.0
+    #: Its last answer, if that left every input it senses accepted: the same answer
+    #: again changes nothing, so it is not decoded again (a bank at rest costs per board).
+    at_rest: Inputs | None = None
 
 
 @dataclass
@@ -258,6 +261,7 @@ class Bank:
         latched = latch_of(board.config, comp, inputs)
         self.changes += self._latched.get(comp_id) != latched
         self._latched[comp_id] = latched
+        board.at_rest = None  # the latch taken from this read: the next poll's is taken too
         sensing = self.boards[comp.door_board]
         if sensing is not board:
             inputs = await self._on_bus(sensing.bus, sensing.driver.read_inputs)
@@ -432,11 +436,28 @@ class Bank:
             return False
         inputs = answer
         self._answered(board)
+        if inputs == board.at_rest:
+            return False
         self._note_latches_and_items(name, board, inputs)
         pending = False
         for comp in self._doors_on.get(name, ()):
             pending |= self._track(comp.id, door_of(board.config, comp, inputs))
+        board.at_rest = inputs if self._accepted(name, board, inputs) else None
         return pending
+
+    def _accepted(self, name: str, board: BoardState, inputs: Inputs) -> bool:
+        """Whether every door and item ``board`` senses reads, in ``inputs``, what is
+        accepted, with no other value waiting (nor a release masked by a pulse)."""
+        doors, items = self._doors, self._items
+        for comp in self._doors_on.get(name, ()):
+            track = doors[comp.id]
+            if track.pending or door_of(board.config, comp, inputs) != track.accepted:
+                return False
+        for comp in self._items_on.get(name, ()):
+            item = items[comp.id]
+            if item.pending or item_of(board.config, comp, inputs) != item.accepted:
+                return False
+        return True
 
     def _awaited_boards(self, bus: str) -> list[str]:
         """Boards on ``bus`` sensing a door that was just unlocked and is not yet seen open."""
@@ -506,6 +527,7 @@ class Bank:
         return False
 
     def _missed(self, board: BoardState, force_offline: bool = False) -> None:
+        board.at_rest = None
         board.missed += 1
         board.failures += 1
         board.next_probe = self.clock.monotonic() + self.config.timing.offline_probe_s

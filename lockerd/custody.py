@@ -6,6 +6,7 @@ transaction with their journal events; nothing here reads or writes anything.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -50,11 +51,20 @@ class Choice:
         return (self._rank[c.size], c.low_reach, c.column, c.row)
 
     def pick(self, free: set[str], size: str, prefer_low: bool = False) -> CompartmentConfig | None:
+        return next((c for c in self.candidates(size, prefer_low) if c.id in free), None)
+
+    def candidates(self, size: str, prefer_low: bool = False) -> Sequence[CompartmentConfig]:
+        """The compartments that fit ``size``, in the order they are given out: a tail of
+        :meth:`order` (it is sorted by size first)."""
         least = self._rank.get(size)
         if least is None:
             raise ValueError(f"{size!r} is not a configured size")
         order = self._orders[prefer_low]
-        return next((c for c in order if c.id in free and self._rank[c.size] >= least), None)
+        return order[bisect_left(order, least, key=lambda c: self._rank[c.size]) :]
+
+    def order(self, prefer_low: bool) -> Sequence[CompartmentConfig]:
+        """Every compartment (only low-reach ones with ``prefer_low``) in the order given out."""
+        return self._orders[prefer_low]
 
 
 def no_low(size: str, other: CompartmentConfig) -> FlowError:

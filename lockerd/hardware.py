@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from drivers.base import LockBoard
 from drivers.link import Link, SerialLink
-from drivers.simserial import SerialSimulator
 from lockerd.config import Config
 from lockerd.config.schema import BusConfig, CompartmentConfig
 from lockerd.families import FAMILIES
@@ -29,12 +28,13 @@ from lockerd.worker import Runner, Worker
 if TYPE_CHECKING:  # gpiozero and the twins' modules: imported by a family when a bus needs them
     from drivers.gpio.sim import GpioSimulator
     from drivers.i2c.sim import SimI2cBus
+    from drivers.simserial import SerialSimulator
     from drivers.simworld import SimDoor
 
 log = logging.getLogger(__name__)
 
 #: Links a simulated serial bus's twin to its boards: ``(twin, bus) -> link``.
-Connect = Callable[[SerialSimulator[Any, Any], BusConfig], Link]
+Connect = Callable[["SerialSimulator[Any, Any]", BusConfig], Link]
 
 
 def over_pty(sim: SerialSimulator[Any, Any], bus: BusConfig) -> Link:

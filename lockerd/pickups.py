@@ -37,7 +37,8 @@ class Pickups:
     async def code(self, code: object) -> Flow:
         """A pickup by typed code, under the wrong-code throttle."""
         lk = self._l
-        problem = codes.check_code_format(code, await lk.db(lk.store.parcels.code_lengths))
+        lengths = (await lk.reads.snapshot()).code_lengths  # kept, not read per code typed
+        problem = codes.check_code_format(code, lengths)
         if problem is not None or not isinstance(code, str):
             raise BadRequest("invalid_code", problem or "a code is a string", field="code")
         reservation = await lk.db(lk.store.access.reserve_for_pickup, code, lk.runner.unreachable())

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from lockerd.errors import BadRequest, FlowError
 
@@ -66,6 +65,8 @@ def private_key(text: str) -> Ed25519PrivateKey:
 
 def public_text(key: Ed25519PrivateKey) -> str:
     """The base64 form of ``key``'s public half, as ``pickup.qr_keys`` lists it."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
     raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     return base64.b64encode(raw).decode()
 

@@ -4,13 +4,14 @@ The kiosk's status and event stream, ``lockerctl status``, ``diag`` and
 ``events``, and the demo panel all read through :class:`Reads`, never through
 the store or the bank themselves. Every read is linear in the bank, and the
 bank view is built once per change: a :class:`BankSnapshot` kept until a store
-transaction commits or the bank's doors, latches or board health change.
+transaction writes a compartment or parcel row or the bank's doors, latches or board
+health change (a newer journal event only renews its ``last_seq``).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lockerd.bank import Bank
@@ -51,27 +52,31 @@ class Reads:
         return [dict(comp) for comp in (await self.snapshot()).compartments]
 
     async def snapshot(self) -> BankSnapshot:
-        """The bank view with what the status shows beside it, rebuilt only after a change."""
-        version = (self._store.db.commits, self._bank.changes)
+        """The bank view with what the status shows beside it, rebuilt only after a change
+        to what it shows (rows of the view's tables written, doors, latches, boards)."""
+        db = self._store.db
+        version = (db.view_changes, self._bank.changes)
         if self._snapshot is None or version != self._version:
             # The version is taken before the reads: a change during them rebuilds it again.
             self._snapshot, self._version = await self._build(), version
+        if self._snapshot.last_seq != db.last_seq:  # an event that moved nothing it shows
+            self._snapshot = replace(self._snapshot, last_seq=db.last_seq)
         return self._snapshot
 
     async def _build(self) -> BankSnapshot:
-        rows, lengths, last_seq = await self._db(self._store_part)
+        rows, lengths = await self._db(self._store_part)
         view = tuple(self._compartment(comp, rows[comp.id]) for comp in self.config.compartment)
         free = dict.fromkeys(self.config.size_order, 0)
         for comp in view:
             if comp["state"] == "free" and comp["door"] == "closed":
                 free[comp["size"]] += 1
-        return BankSnapshot(view, json.dumps(view), free, lengths, last_seq)
+        return BankSnapshot(view, json.dumps(view), free, lengths, self._store.db.last_seq)
 
-    def _store_part(self) -> tuple[dict[str, CompartmentWithParcel], list[int], int]:
-        """On the store's thread, in one hop: the rows, the code lengths, the last event."""
+    def _store_part(self) -> tuple[dict[str, CompartmentWithParcel], list[int]]:
+        """On the store's thread, in one hop: the rows and the code lengths."""
         store = self._store
         rows = {row.id: row for row in store.compartments.all()}
-        return rows, store.parcels.code_lengths(), store.journal.last_seq()
+        return rows, store.parcels.code_lengths()
 
     def _compartment(self, comp: CompartmentConfig, row: CompartmentWithParcel) -> dict[str, Any]:
         return {

@@ -36,11 +36,11 @@ print(json.dumps(sorted(m for m in json.loads(sys.argv[2]) if m in sys.modules))
 """
 
 
-def imported(tmp_path: Path, data: dict[str, Any]) -> set[str]:
-    """The watched modules a daemon started on ``data`` has imported."""
+def imported(tmp_path: Path, data: dict[str, Any], watched: tuple[str, ...] = WATCHED) -> set[str]:
+    """The ``watched`` modules a daemon started on ``data`` has imported."""
     path = tmp_path / "locker.toml"
     path.write_text(families.text(data))
-    args = [sys.executable, "-c", PROBE, str(path), json.dumps(WATCHED)]
+    args = [sys.executable, "-c", PROBE, str(path), json.dumps(watched)]
     done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     return set(json.loads(done.stdout.splitlines()[-1]))
@@ -86,3 +86,12 @@ def configured(tmp_path: Path, change: str) -> dict[str, Any]:
     else:
         with_sync(tmp_path, data, transport="mqtt", url="mqtts://127.0.0.1:9")
     return data
+
+
+def test_a_bank_on_a_real_port_imports_no_board_twin(tmp_path) -> None:
+    data = families.bank(tmp_path)
+    for bus in data["bus"]:
+        bus.pop("simulator", None)
+        bus["port"] = "loop://"  # a port with no board behind it: the boards stay silent
+    twins = ("drivers.simserial", "drivers.simworld", "drivers.kerong.sim")
+    assert imported(tmp_path, data, twins) == set()

@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 from drivers.base import LockBoard
 from drivers.link import Link, SerialLink
-from drivers.simserial import SerialSimulator, SimBoard
 from lockerd.families.base import door_wiring
 
 if TYPE_CHECKING:
+    from drivers.simserial import SerialSimulator, SimBoard
     from lockerd.config.schema import BusConfig
     from lockerd.hardware import Hardware
 
 #: Makes the twin of a board: ``(board config, door wiring: input -> lock)``.
-TwinOf = Callable[[Any, dict[int, int]], SimBoard]
+TwinOf = Callable[[Any, dict[int, int]], "SimBoard"]
 #: Opens a board: ``(link, board config, bus config, max_pulse_ms)``.
 BoardOf = Callable[[Link, Any, "BusConfig", int], LockBoard]
 

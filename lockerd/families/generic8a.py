@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from drivers.generic8a.board import Generic8aBoard
-from drivers.generic8a.sim import Generic8aSimulator, SimGeneric8aBoard
 from drivers.link import Link
 from lockerd.config._typed import opt
 from lockerd.families._serial import open_serial
 from lockerd.families.base import Family, check_addressed, describe_hooked, timing
 
 if TYPE_CHECKING:
+    from drivers.generic8a.sim import Generic8aSimulator, SimGeneric8aBoard
     from lockerd.config.schema import BusConfig
     from lockerd.hardware import Hardware
 
@@ -45,7 +45,15 @@ class Generic8aBoardConfig:
         return self.locks
 
 
+def _sim(twins: list[SimGeneric8aBoard]) -> Generic8aSimulator:
+    from drivers.generic8a.sim import Generic8aSimulator  # only with a simulated bus
+
+    return Generic8aSimulator(twins)
+
+
 def _twin(board: Generic8aBoardConfig, wiring: dict[int, int]) -> SimGeneric8aBoard:
+    from drivers.generic8a.sim import SimGeneric8aBoard
+
     return SimGeneric8aBoard(
         board.address, board.locked_bit, channels=board.locks, energize_ms=board.energize_ms
     )
@@ -60,7 +68,7 @@ def _board(
 
 
 def _open(hardware: Hardware, bus: BusConfig, boards: list[Generic8aBoardConfig]) -> None:
-    open_serial(hardware, bus, boards, Generic8aSimulator, _twin, _board)
+    open_serial(hardware, bus, boards, _sim, _twin, _board)
 
 
 GENERIC_8A = Family(

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from drivers.kerong.board import Cu16Board, Cu48Board
-from drivers.kerong.sim import Cu16Simulator, Cu48Simulator, SimCu16, SimCu48
 from drivers.link import Link
 from lockerd.config._typed import opt
 from lockerd.families._serial import open_serial
@@ -23,6 +22,7 @@ from lockerd.families.base import (
 )
 
 if TYPE_CHECKING:
+    from drivers.kerong.sim import Cu16Simulator, Cu48Simulator, SimCu16, SimCu48
     from lockerd.config.schema import BusConfig
     from lockerd.hardware import Hardware
 
@@ -87,7 +87,21 @@ def _check_cu16(board: Cu16BoardConfig, path: str, checks: BoardChecks) -> None:
         )
 
 
+def _cu16_sim(twins: list[SimCu16]) -> Cu16Simulator:
+    from drivers.kerong.sim import Cu16Simulator
+
+    return Cu16Simulator(twins)
+
+
+def _cu48_sim(twins: list[SimCu48]) -> Cu48Simulator:
+    from drivers.kerong.sim import Cu48Simulator
+
+    return Cu48Simulator(twins)
+
+
 def _cu16_twin(board: Cu16BoardConfig, wiring: dict[int, int]) -> SimCu16:
+    from drivers.kerong.sim import SimCu16  # the twins only with a simulated bus
+
     bits = (board.locked_bit, board.closed_bit)
     return SimCu16(board.address, *bits, wiring=wiring, energize_ms=board.energize_ms)
 
@@ -100,10 +114,12 @@ def _cu16(link: Link, board: Cu16BoardConfig, bus: BusConfig, max_pulse_ms: int)
 
 
 def _open_cu16(hardware: Hardware, bus: BusConfig, boards: list[Cu16BoardConfig]) -> None:
-    open_serial(hardware, bus, boards, Cu16Simulator, _cu16_twin, _cu16)
+    open_serial(hardware, bus, boards, _cu16_sim, _cu16_twin, _cu16)
 
 
 def _cu48_twin(board: Cu48BoardConfig, wiring: dict[int, int]) -> SimCu48:
+    from drivers.kerong.sim import SimCu48
+
     bits = (board.locked_bit, board.closed_bit)
     return SimCu48(board.address, *bits, wiring=wiring, energize_ms=board.energize_ms)
 
@@ -113,7 +129,7 @@ def _cu48(link: Link, board: Cu48BoardConfig, bus: BusConfig, max_pulse_ms: int)
 
 
 def _open_cu48(hardware: Hardware, bus: BusConfig, boards: list[Cu48BoardConfig]) -> None:
-    open_serial(hardware, bus, boards, Cu48Simulator, _cu48_twin, _cu48)
+    open_serial(hardware, bus, boards, _cu48_sim, _cu48_twin, _cu48)
 
 
 CU16 = Family(

@@ -34,6 +34,8 @@ EXPECTED_TABLES = {
     "remote_open_seqs",
     "audit",
 }
+#: The tables the bank view shows (a compartment's state, door, and the parcel in it).
+VIEW_TABLES = ("compartments", "parcels")
 
 
 class Database:
@@ -45,8 +47,14 @@ class Database:
         for suffix in ("-wal", "-shm"):
             tighten_if_present(path.with_name(path.name + suffix))
         self.path = path
-        #: Transactions committed: the version of what readers cache (the kiosk's status).
+        #: Transactions committed.
         self.commits = 0
+        #: Rows written to :data:`VIEW_TABLES`: the version of the bank view readers cache
+        #: (the kiosk's status), so that a commit elsewhere (a refused code) keeps it.
+        self.view_changes = 0
+        #: The newest journal sequence number committed (0: none yet).
+        self.last_seq = 0
+        self._written_seq = 0
         try:
             self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -55,6 +63,10 @@ class Database:
         self._configure()
         self._migrate()
         self._verify_schema()
+        self._watch_view()
+        self.last_seq = int(
+            self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[0]
+        )
 
     def _configure(self) -> None:
         conn = self.conn
@@ -98,6 +110,20 @@ class Database:
         if problems:
             raise StoreError(f"{self.path}: foreign key violations: {len(problems)} rows")
 
+    def _watch_view(self) -> None:
+        """Count the rows written to :data:`VIEW_TABLES`, with triggers of this connection
+        only (TEMP: nothing of them is in the database file) calling back into Python."""
+        self.conn.create_function("lockerd_view_changed", 0, self._view_changed)
+        for table in VIEW_TABLES:
+            for op in ("INSERT", "UPDATE", "DELETE"):
+                self.conn.execute(
+                    f"CREATE TEMP TRIGGER IF NOT EXISTS view_{table}_{op.lower()} AFTER {op}"
+                    f" ON main.{table} BEGIN SELECT lockerd_view_changed(); END"
+                )
+
+    def _view_changed(self) -> None:
+        self.view_changes += 1
+
     @property
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
@@ -112,9 +138,11 @@ class Database:
             yield self.conn
         except BaseException:
             self.conn.execute("ROLLBACK")
+            self._written_seq = 0
             raise
         self.conn.execute("COMMIT")
         self.commits += 1
+        self.last_seq, self._written_seq = max(self.last_seq, self._written_seq), 0
 
     def journal(self, at: float, kind: str, data: dict[str, Any]) -> int:
         """Append an event inside the current transaction; return its sequence number."""
@@ -124,7 +152,8 @@ class Database:
             "INSERT INTO journal (at, type, data) VALUES (?, ?, ?)",
             (at, kind, json.dumps(data, separators=(",", ":"), sort_keys=True)),
         )
-        return int(cursor.lastrowid or 0)
+        self._written_seq = int(cursor.lastrowid or 0)
+        return self._written_seq
 
     def set_meta(self, key: str, value: str) -> None:
         """Set a bookkeeping value inside the current transaction."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from lockerd.config.schema import CompartmentConfig
+from lockerd.custody import Choice
 from lockerd.domain import Comp, Door
 from lockerd.errors import StoreError
 from lockerd.store._context import Context
@@ -15,6 +17,8 @@ class CompartmentRepo:
 
     def __init__(self, context: Context):
         self._c = context
+        self._choice = Choice(context.config.compartment, context.config.size_order)
+        self._keep_order()
 
     def all(self) -> list[CompartmentWithParcel]:
         """Every compartment with the parcel it holds (stored or expired), by id."""
@@ -31,12 +35,42 @@ class CompartmentRepo:
             raise StoreError(f"no compartment {comp_id!r}")
         return Compartment.of(row)
 
-    def free(self, unavailable: set[str]) -> set[str]:
-        """The free compartments, but for ``unavailable`` ones."""
-        cursor = self._c.conn.cursor()
-        cursor.row_factory = None  # plain tuples: a bank's worth of rows, read on every drop-off
-        rows = cursor.execute("SELECT id FROM compartments WHERE state = 'free'").fetchall()
-        return {r[0] for r in rows} - unavailable
+    def choose(
+        self, size: str, prefer_low: bool, unavailable: set[str]
+    ) -> CompartmentConfig | None:
+        """The free compartment a parcel of ``size`` gets (:class:`lockerd.custody.Choice`),
+        but for ``unavailable`` ones; None where none is.
+
+        SQLite walks the order, kept in a table of this connection, to the first free one
+        (not the bank's rows read into Python on every drop-off)."""
+        fits = self._choice.candidates(size, prefer_low)
+        if not fits:
+            return None
+        start = len(self._choice.order(prefer_low)) - len(fits)
+        rows = self._c.conn.execute(
+            "SELECT o.id FROM temp.choice_order o JOIN compartments c ON c.id = o.id"
+            " WHERE o.low = ? AND o.pos >= ? AND c.state = 'free' ORDER BY o.pos LIMIT ?",
+            (prefer_low, start, len(unavailable) + 1),
+        ).fetchall()
+        chosen = next((r[0] for r in rows if r[0] not in unavailable), None)
+        return None if chosen is None else self._c.layout[chosen]
+
+    def _keep_order(self) -> None:
+        """The choice's two orders as a table of this connection (not of the database file)."""
+        conn = self._c.conn
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS choice_order"
+            " (low INTEGER, pos INTEGER, id TEXT NOT NULL, PRIMARY KEY (low, pos))"
+        )
+        conn.execute("DELETE FROM temp.choice_order")
+        conn.executemany(
+            "INSERT INTO temp.choice_order (low, pos, id) VALUES (?, ?, ?)",
+            [
+                (low, pos, comp.id)
+                for low in (False, True)
+                for pos, comp in enumerate(self._choice.order(low))
+            ],
+        )
 
     def holds_parcel(self, conn: sqlite3.Connection, comp_id: str) -> bool:
         row = conn.execute(

@@ -26,7 +26,6 @@ class CustodyRepo:
         self._parcels = tables.parcels
         self._throttles = tables.throttles
         self._outbound = tables.outbound
-        self._choice = rules.Choice(context.config.compartment, context.config.size_order)
 
     # -- drop-off --------------------------------------------------------
 
@@ -68,7 +67,7 @@ class CustodyRepo:
     def _choose(
         self, unavailable: set[str], size: str, prefer_low: bool
     ) -> CompartmentConfig | None:
-        return self._choice.pick(self._compartments.free(unavailable), size, prefer_low)
+        return self._compartments.choose(size, prefer_low, unavailable)
 
     def release(self, intent_id: int, reason: str, shut_first: bool = False) -> None:
         """The flow gives the compartment back (does not fit, cancelled).

@@ -13,6 +13,9 @@ from lockerd.store._context import Context
 from lockerd.store.compartments import CompartmentRepo
 from lockerd.store.records import UnlockIntent
 
+#: :data:`LIVE_INTENTS` as SQL, word for word the condition of the index intents_one_live.
+LIVE_SQL = "state IN ('pending','opened','released')"
+
 
 @dataclass(frozen=True)
 class Reservation:
@@ -50,17 +53,19 @@ class IntentRepo:
         return row is not None
 
     def live(self, comp_id: str) -> UnlockIntent | None:
+        # The states written out, as in the partial index intents_one_live: SQLite uses a
+        # partial index only where the query repeats its condition (bound values do not).
         row = self._c.conn.execute(
-            "SELECT * FROM unlock_intents WHERE compartment_id = ? AND state IN (?, ?, ?)",
-            (comp_id, *LIVE_INTENTS),
+            f"SELECT * FROM unlock_intents WHERE compartment_id = ? AND {LIVE_SQL}", (comp_id,)
         ).fetchone()
         return None if row is None else UnlockIntent.of(row)
 
     def dropping_off(self, conn: sqlite3.Connection, barcode: str) -> bool:
         """Whether a drop-off of ``barcode`` is under way (its door not yet closed)."""
+        # Among the live intents only (the index intents_one_live), not all finished ones.
         row = conn.execute(
             "SELECT 1 FROM unlock_intents WHERE barcode = ? AND purpose = 'dropoff'"
-            " AND state IN ('pending', 'opened')",
+            f" AND {LIVE_SQL} AND state != 'released'",
             (barcode,),
         ).fetchone()
         return row is not None

@@ -201,8 +201,8 @@ class ParcelRepo:
         now = self._c.clock.time()
         code = self._unique_code(conn)
         expected = conn.execute(
-            "SELECT id, recipient, hold_hours FROM parcels"
-            " WHERE barcode = ? AND state = 'expected'",
+            "SELECT id, recipient, hold_hours FROM parcels WHERE barcode = ? AND state = 'expected'"
+            " AND state IN ('expected','stored','expired')",  # the index parcels_live_barcode
             (intent.barcode,),
         ).fetchone()
         hours = expected["hold_hours"] if expected is not None and expected["hold_hours"] else None

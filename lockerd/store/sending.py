@@ -34,7 +34,6 @@ class SendRepo:
         self._compartments = tables.compartments
         self._intents = tables.intents
         self._throttles = tables.throttles
-        self._choice = rules.Choice(context.config.compartment, context.config.size_order)
 
     def refuse(self, error: FlowError) -> FlowError:
         """Count a send code that is not genuine, not for here or expired as a wrong code
@@ -235,7 +234,7 @@ class SendRepo:
         return Reservation(intent_id, chosen.id, Purpose.DROPOFF, chosen.size, barcode=reference)
 
     def _choose(self, unavailable: set[str], size: str, low: bool) -> CompartmentConfig | None:
-        return self._choice.pick(self._compartments.free(unavailable), size, low)
+        return self._compartments.choose(size, low, unavailable)
 
     # -- couriers collecting ----------------------------------------------------
 
