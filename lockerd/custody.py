@@ -56,6 +56,17 @@ class Choice:
         order = self._orders[prefer_low]
         return next((c for c in order if c.id in free and self._rank[c.size] >= least), None)
 
+    def candidates(
+        self, free: set[str], size: str, prefer_low: bool = False, named: str | None = None
+    ) -> tuple[CompartmentConfig | None, CompartmentConfig | None]:
+        """The compartment to reserve (None: none) and the one any height would get now.
+        ``named``: only that one, if it is still free and fits (the courier accepted the
+        door the question named, and no other)."""
+        chosen = (
+            self.pick(free, size, prefer_low) if named is None else self.pick(free & {named}, size)
+        )
+        return chosen, chosen or self.pick(free, size)
+
 
 def no_low(size: str, other: CompartmentConfig) -> FlowError:
     """The refusal where no low compartment fits ``size`` but ``other`` does: the courier
