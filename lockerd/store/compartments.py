@@ -17,11 +17,16 @@ class CompartmentRepo:
         self._c = context
 
     def all(self) -> list[CompartmentWithParcel]:
-        """Every compartment with the parcel it holds (stored or expired), by id."""
+        """Every compartment with the parcel it holds (stored or expired), or the outbound
+        one awaiting its carrier, by id."""
         rows = self._c.conn.execute(
-            "SELECT c.*, p.id AS parcel_id, p.barcode AS parcel_barcode, p.state AS parcel_state"
+            "SELECT c.*, p.id AS parcel_id, p.barcode AS parcel_barcode, p.state AS parcel_state,"
+            " o.kind AS outbound_kind, o.reference AS outbound_reference,"
+            " o.carrier AS outbound_carrier"
             " FROM compartments c LEFT JOIN parcels p"
-            " ON p.compartment_id = c.id AND p.state IN ('stored','expired') ORDER BY c.id"
+            " ON p.compartment_id = c.id AND p.state IN ('stored','expired')"
+            " LEFT JOIN outbound o ON o.compartment_id = c.id AND o.state = 'awaiting_collection'"
+            " ORDER BY c.id"
         ).fetchall()
         return [CompartmentWithParcel.of(r) for r in rows]
 
