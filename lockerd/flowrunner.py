@@ -5,7 +5,7 @@ belongs to, and publishing the flow's view."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from drivers.errors import DriverError
@@ -21,6 +21,7 @@ from lockerd.worker import Runner
 
 log = logging.getLogger(__name__)
 Later = Callable[[float, Callable[[], Awaitable[Any]]], Timer]
+Spawn = Callable[[Coroutine[Any, Any, Any]], object]
 
 
 class FlowRunner:
@@ -34,13 +35,18 @@ class FlowRunner:
         bank: Bank,
         later: Later,
         publish: Callable[[Flow], None],
+        spawn: Spawn,
     ):
+        """``spawn``: run a coroutine as a task the locker keeps (and cancels on stop)."""
         self.config = config
         self.store = store
         self.db = db
         self.bank = bank
         self._later = later
         self._publish = publish
+        self._spawn = spawn
+        #: Flows whose group's next door is being reserved or pulsed.
+        self._next_pending: set[str] = set()
         self._machines = {kind: m.machine(kind, config.size_order) for kind in Kind}
         #: The flow each compartment's door changes go to.
         self.by_compartment: dict[str, Flow] = {}
@@ -58,8 +64,22 @@ class FlowRunner:
         """Feed ``event`` to the flow's machine, carry out its decisions in order, and at
         the end of a group pickup's door, open the group's next door."""
         await self._drive(flow, event)
-        if flow.group is not None and flow.state in (State.COLLECTED, State.FAILED):
+        if self._group_door_over(flow):
             await self._next_of_group(flow)
+
+    async def drive_door(self, flow: Flow, event: m.FlowEvent) -> None:
+        """:meth:`drive` for a door change: the group's next door opens in a task of its
+        own (its pulse may wait for the power group's rest), so that the door worker goes
+        on at once to other doors' changes."""
+        await self._drive(flow, event)
+        if self._group_door_over(flow):
+            self._next_pending.add(flow.id)
+            self._spawn(self._next_of_group(flow))
+
+    def _group_door_over(self, flow: Flow) -> bool:
+        """A group pickup's door is done with and its next door is not yet under way."""
+        over = flow.state in (State.COLLECTED, State.FAILED)
+        return flow.group is not None and over and flow.id not in self._next_pending
 
     async def says_not_open(self, flow: Flow) -> Flow:
         """The person at the kiosk says ``flow``'s door did not open (``lock_switch_only``:
@@ -83,6 +103,13 @@ class FlowRunner:
     async def _next_of_group(self, flow: Flow) -> None:
         """The same resident's next parcel: its door opens once the last one's cycle is
         over (collected, or would not open); none left, the pickup ends here."""
+        self._next_pending.add(flow.id)
+        try:
+            await self._open_next(flow)
+        finally:
+            self._next_pending.discard(flow.id)
+
+    async def _open_next(self, flow: Flow) -> None:
         assert flow.group is not None
         reservation = await self.db(
             self.store.access.reserve_group_next, flow.group, flow.group_tried, self.unreachable()

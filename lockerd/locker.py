@@ -69,7 +69,7 @@ class Locker:
         self._door_queue: asyncio.Queue[tuple[str, Door, bool | None]] = asyncio.Queue()
         self._sweep: Timer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.runner = FlowRunner(config, store, db, bank, self._later, self._changed)
+        self.runner = FlowRunner(config, store, db, bank, self._later, self._changed, self._spawn)
         self._qr_keys = [qrtoken.public_key(k) for k in config.pickup.qr_keys]
         #: The public's sends and returns, and couriers collecting them.
         self.sends = Sends(self, self._qr_keys, self._track, self._changed)
@@ -383,7 +383,7 @@ class Locker:
         flow = self.runner.watching(comp_id)
         if flow is None or result.completed is None or flow.intent != result.intent:
             return
-        await self.runner.drive(flow, m.DoorClosed(result.completed, result.parcel))
+        await self.runner.drive_door(flow, m.DoorClosed(result.completed, result.parcel))
 
     def _arm_left_open(self, comp_id: str) -> None:
         if comp_id in self._left_open:

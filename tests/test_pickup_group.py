@@ -8,6 +8,8 @@ import pytest
 
 from lockerd.domain import Door
 from lockerd.errors import FlowError
+from tests import families
+from tests.rig import Rig
 from tests.test_qr import qr_rig, token  # noqa: F401 (qr_rig: the QR-enabled rig fixture)
 
 
@@ -134,3 +136,69 @@ async def test_a_qr_code_of_one_parcel_opens_the_whole_group(qr_rig) -> None:  #
         assert flow.compartment == comp
         await _takes(rig, comp)
     assert (flow.state, flow.view()["parcels"]) == ("collected", {"index": 2, "total": 2})
+
+
+@pytest.fixture
+async def slow_supply_rig(tmp_path):
+    """The test bank on a power supply that needs its longest rest between pulses (1 s)."""
+    data = families.bank(tmp_path)
+    data["power_group"][0]["gap_ms"] = 1000
+    rig = await Rig(families.config(data, tmp_path)).start()
+    yield rig
+    await rig.stop()
+
+
+async def test_the_next_door_s_wait_for_the_supply_holds_up_no_other_door(
+    slow_supply_rig,
+) -> None:
+    """A courier's door is pulsed just as the resident shuts the group's first door: the
+    group's next door waits for the supply's rest after that pulse (the coil's energize
+    time, then a 1 s gap), and meanwhile the courier's door, pulled open, is handled at
+    once."""
+    rig = slow_supply_rig
+    _announce(rig, ("G0001", "S"), ("G0002", "S"))
+    first, second = [await rig.stored(b) for b in ("G0001", "G0002")]
+    flow = await rig.api.pickups.code(rig.code_for("G0001"))
+    rig.door(first).hand = True
+    await rig.seen(first, Door.OPEN)
+    rig.door(first).take_out()
+    await rig.clock.advance(5)  # every lock's cooldown over
+    token = await rig.courier()
+    drop = await rig.api.dropoff_scan(token, "PCL1", "L")
+    assert (drop.state, drop.compartment) == ("opening", "L1")
+    pulsed = rig.door("L1").pulses[-1]
+    pulse_s = rig.config.safety.pulse_ms / 1000
+    rest = max(pulse_s, rig.locker.bank.energize_s("L1")) + 1.0  # coil on, then the gap
+    rig.door(first).close()  # the resident shuts the first door now
+    await rig.seen(first, Door.CLOSED)
+    before = rig.unlocks_of(second)
+    assert rig.door("L1").open(), "the courier pulls while the latch is out"
+    await rig.seen("L1", Door.OPEN)
+    assert rig.clock.monotonic() < pulsed + rest, "still within the supply's rest"
+    assert drop.state == "open", "the courier's door was handled at once"
+    assert rig.unlocks_of(second) == before, "the next door still waits for the supply"
+    await rig.clock.advance(rest)
+    assert (flow.state, flow.compartment) == ("opening", second)
+    assert rig.unlocks_of(second) == before + 1
+    assert rig.door(second).pulses[-1] >= pulsed + rest
+
+
+async def test_stopping_the_locker_cancels_a_next_door_still_waiting(slow_supply_rig) -> None:
+    """The locker stops while a group's next door waits for the supply: it is never
+    pulsed (the wait is the locker's task, cancelled with it)."""
+    rig = slow_supply_rig
+    _announce(rig, ("G0001", "S"), ("G0002", "S"))
+    first, second = [await rig.stored(b) for b in ("G0001", "G0002")]
+    await rig.api.pickups.code(rig.code_for("G0001"))
+    rig.door(first).hand = True
+    await rig.seen(first, Door.OPEN)
+    rig.door(first).take_out()
+    await rig.clock.advance(5)
+    token = await rig.courier()
+    await rig.api.dropoff_scan(token, "PCL1", "L")
+    rig.door(first).close()
+    await rig.seen(first, Door.CLOSED)
+    before = rig.unlocks_of(second)
+    await rig.locker.stop()
+    await rig.clock.advance(3)
+    assert rig.unlocks_of(second) == before
