@@ -33,7 +33,8 @@ async def _walk(kiosk: Kiosk, shot: str, barcode: str, size: str, language: str)
     await kiosk.screen("send")
     await kiosk.type_on("send-pad", "1234")
     await kiosk.fits(f"{shot}-send")
-    await page.click("#send-back")
+    await _send(kiosk, shot)
+    await _language(kiosk, language)  # the visit ended: the default language again
     await page.click("#go-collect")
     await kiosk.screen("pin")
     await kiosk.type_on("pin-pad", "123")
@@ -59,6 +60,30 @@ async def _walk(kiosk: Kiosk, shot: str, barcode: str, size: str, language: str)
     await page.click("#courier-finish")
     await _language(kiosk, language)  # the visit ended: the default language again
     await _pick_up(kiosk, shot, barcode, compartment)
+
+
+async def _send(kiosk: Kiosk, shot: str) -> None:
+    """On the send screen, the send code scanned (the handheld: one scan, where a camera
+    keeps seeing it): the door, which does not open until the sender, hand on the
+    handle, says so; the door open; the parcel in, the door shut: the message that it
+    waits for its courier."""
+    page, daemon = kiosk.page, kiosk.daemon
+    _, issued = await daemon.call("POST", "/api/demo/send-codes", {"size": "S"})
+    await daemon.call("POST", "/api/demo/scanners/handheld", {"text": issued["code"]})
+    compartment = await kiosk.opened_door()
+    await page.wait_for_selector("#door-not-open:not([hidden])")
+    await kiosk.fits(f"{shot}-send-door-opening")
+    await daemon.call("POST", f"/api/demo/doors/{compartment}/open")
+    await page.click("#door-not-open")
+    await page.wait_for_selector("#door-doesnt-fit:not([hidden])")
+    await kiosk.fits(f"{shot}-send-door-open")
+    await daemon.call("POST", f"/api/demo/doors/{compartment}/put")
+    await daemon.call("POST", f"/api/demo/doors/{compartment}/close")
+    await kiosk.screen("message")
+    await kiosk.shows("#message-text", re.compile(compartment))
+    await kiosk.fits(f"{shot}-send-stored")
+    await page.click("#message-ok")
+    await kiosk.screen("home")
 
 
 async def _language(kiosk: Kiosk, language: str) -> None:
