@@ -4,6 +4,8 @@ collected with one code: each door opens in turn once the last one's cycle is ov
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from lockerd.domain import Door
@@ -148,14 +150,11 @@ async def slow_supply_rig(tmp_path):
     await rig.stop()
 
 
-async def test_the_next_door_s_wait_for_the_supply_holds_up_no_other_door(
-    slow_supply_rig,
-) -> None:
-    """A courier's door is pulsed just as the resident shuts the group's first door: the
-    group's next door waits for the supply's rest after that pulse (the coil's energize
-    time, then a 1 s gap), and meanwhile the courier's door, pulled open, is handled at
-    once."""
-    rig = slow_supply_rig
+async def _shut_during_a_pulse(rig) -> tuple[Any, Any, str]:
+    """A group of two: the resident takes the first parcel; a courier's drop-off pulses
+    L1; the resident shuts the first door just then, so that the group's next door
+    waits for the supply's rest after L1's pulse. The pickup, the drop-off, and the
+    group's second compartment."""
     _announce(rig, ("G0001", "S"), ("G0002", "S"))
     first, second = [await rig.stored(b) for b in ("G0001", "G0002")]
     flow = await rig.api.pickups.code(rig.code_for("G0001"))
@@ -166,11 +165,23 @@ async def test_the_next_door_s_wait_for_the_supply_holds_up_no_other_door(
     token = await rig.courier()
     drop = await rig.api.dropoff_scan(token, "PCL1", "L")
     assert (drop.state, drop.compartment) == ("opening", "L1")
+    rig.door(first).close()  # the resident shuts the first door now
+    await rig.seen(first, Door.CLOSED)
+    return flow, drop, second
+
+
+async def test_the_next_door_s_wait_for_the_supply_holds_up_no_other_door(
+    slow_supply_rig,
+) -> None:
+    """A courier's door is pulsed just as the resident shuts the group's first door: the
+    group's next door waits for the supply's rest after that pulse (the coil's energize
+    time, then a 1 s gap), and meanwhile the courier's door, pulled open, is handled at
+    once."""
+    rig = slow_supply_rig
+    flow, drop, second = await _shut_during_a_pulse(rig)
     pulsed = rig.door("L1").pulses[-1]
     pulse_s = rig.config.safety.pulse_ms / 1000
     rest = max(pulse_s, rig.locker.bank.energize_s("L1")) + 1.0  # coil on, then the gap
-    rig.door(first).close()  # the resident shuts the first door now
-    await rig.seen(first, Door.CLOSED)
     before = rig.unlocks_of(second)
     assert rig.door("L1").open(), "the courier pulls while the latch is out"
     await rig.seen("L1", Door.OPEN)
@@ -187,17 +198,7 @@ async def test_stopping_the_locker_cancels_a_next_door_still_waiting(slow_supply
     """The locker stops while a group's next door waits for the supply: it is never
     pulsed (the wait is the locker's task, cancelled with it)."""
     rig = slow_supply_rig
-    _announce(rig, ("G0001", "S"), ("G0002", "S"))
-    first, second = [await rig.stored(b) for b in ("G0001", "G0002")]
-    await rig.api.pickups.code(rig.code_for("G0001"))
-    rig.door(first).hand = True
-    await rig.seen(first, Door.OPEN)
-    rig.door(first).take_out()
-    await rig.clock.advance(5)
-    token = await rig.courier()
-    await rig.api.dropoff_scan(token, "PCL1", "L")
-    rig.door(first).close()
-    await rig.seen(first, Door.CLOSED)
+    _, _, second = await _shut_during_a_pulse(rig)
     before = rig.unlocks_of(second)
     await rig.locker.stop()
     await rig.clock.advance(3)
