@@ -88,10 +88,18 @@ async def _send(kiosk: Kiosk, shot: str) -> None:
     waits for its courier."""
     page, daemon = kiosk.page, kiosk.daemon
     _, issued = await daemon.call("POST", "/api/demo/send-codes", {"size": "S"})
+    _, bank = await daemon.call("GET", "/api/demo/bank")
+    pulses = {c["id"]: c["sim"]["pulses"] for c in bank["compartments"]}
     await daemon.call("POST", "/api/demo/scanners/handheld", {"text": issued["code"]})
     compartment = await kiosk.opened_door()
     await page.wait_for_selector("#door-not-open:not([hidden])")
     await kiosk.fits(f"{shot}-send-door-opening")
+
+    def caught(cells: list[dict[str, Any]]) -> bool:  # the pulse is over, nobody pulled
+        sim = next(c["sim"] for c in cells if c["id"] == compartment)
+        return bool(sim["pulses"] == pulses[compartment] + 1 and sim["latched"] and not sim["open"])
+
+    await daemon.sim_bank(caught)
     await daemon.call("POST", f"/api/demo/doors/{compartment}/open")
     await page.click("#door-not-open")
     await page.wait_for_selector("#door-doesnt-fit:not([hidden])")
