@@ -196,7 +196,7 @@ class FlowRunner:
 
     async def _reserve(self, flow: Flow, decision: m.Reserve) -> m.FlowEvent:
         try:
-            reservation = await self._reservation(flow, decision.size)
+            reservation = await self._reservation(flow, decision.size, decision.compartment)
         except FlowError as exc:
             if exc.code == "no_low_compartment":
                 return m.NoLowFree(decision.size, str(exc.details["compartment"]))
@@ -220,8 +220,9 @@ class FlowRunner:
         shut = status.door == Door.CLOSED and status.latched is not False and not is_open
         return m.ShutChecked(shut, is_open, again)
 
-    async def _reservation(self, flow: Flow, size: str) -> Reservation:
-        """A compartment of ``size`` for a courier's drop-off or the public's send."""
+    async def _reservation(self, flow: Flow, size: str, named: str | None) -> Reservation:
+        """A compartment of ``size`` (``named``: that one only) for a courier's drop-off or
+        the public's send."""
         if flow.kind == Kind.SEND:
             assert flow.outbound is not None
             return await self.db(
@@ -230,6 +231,7 @@ class FlowRunner:
                 size,
                 self.bank.unavailable(),
                 flow.prefer_low,
+                named,
             )
         assert flow.courier is not None and flow.barcode is not None
         return await self.db(
@@ -239,6 +241,7 @@ class FlowRunner:
             size,
             self.bank.unavailable(),
             flow.prefer_low,
+            named,
         )
 
     async def _pulse(self, flow: Flow, attempt: int) -> None:

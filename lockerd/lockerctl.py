@@ -335,6 +335,15 @@ SHORT = {"free": "free", "reserved": "RSV", "open": "OPEN", "occupied": "full",
          "out_of_service": "OUT", "needs_check": "CHECK"}  # fmt: skip
 
 
+def _held(comp: dict[str, Any]) -> str:
+    """What a compartment holds: an inbound parcel's barcode, or an outbound parcel as
+    ``send SHIP0001 (DHL)``; ``-`` for nothing."""
+    out = comp.get("outbound")
+    if out:
+        return f"{out['kind']} {out['reference']} ({out['carrier']})"
+    return str(comp["parcel"] or "-")
+
+
 def status_text(status: dict[str, Any]) -> str:
     """The bank drawn as seen from the front, then one line per compartment and per board."""
     comps = status["compartments"]
@@ -359,7 +368,7 @@ def status_text(status: dict[str, Any]) -> str:
     for c in comps:
         lines.append(
             f"{c['id']:<5} {c['size']:<4} {c['state']:<15} {c['door']:<8} {c['lock'] or '-':<9}"
-            f" {c['parcel'] or '-':<20} {c['reason'] or ''}".rstrip()
+            f" {_held(c):<20} {c['reason'] or ''}".rstrip()
         )
     lines.append("")
     for name, board in status["boards"].items():

@@ -90,6 +90,7 @@ class Reads:
             "door": str(self._bank.door(comp.id)),
             "lock": self._lock_view(comp.id, comp.board),
             "parcel": row.parcel_barcode,
+            "outbound": row.outbound,
         }
 
     def _lock_view(self, comp_id: str, board: str) -> str | None:

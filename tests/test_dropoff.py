@@ -97,6 +97,44 @@ async def test_no_low_compartment_free_and_the_courier_cancels(rig) -> None:
     assert [rig.state(c) for c in ("S1", "S2", "L1")] == ["free", "free", "free"]
 
 
+async def test_any_height_opens_only_the_compartment_the_question_named(rig) -> None:
+    """The question named S1; another courier took S1 before the answer: the flow asks
+    again naming S2 (pulsing nothing), and only "use S2" opens S2."""
+    await rig.stored("PCL1", "M")
+    await rig.stored("PCL2", "M")
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL3", "S", prefer_low=True)
+    assert (flow.state, flow.error and flow.error["compartment"]) == ("no_low", "S1")
+    assert await rig.stored("PCL4", "S") == "S1"
+    frames = len(rig.unlock_frames())
+    await rig.api.dropoff_any_height(token, flow.id)
+    assert (flow.state, flow.compartment, flow.offered_size) == ("no_low", None, "S")
+    assert flow.error is not None
+    assert (flow.error["code"], flow.error["compartment"]) == ("no_low_compartment", "S2")
+    assert len(rig.unlock_frames()) == frames
+    assert rig.state("S2") == "free"
+    await rig.api.dropoff_any_height(token, flow.id)
+    assert (flow.state, flow.compartment, flow.error) == ("opening", "S2", None)
+    assert len(rig.unlock_frames()) == frames + 1
+
+
+async def test_any_height_keeps_the_named_compartment_while_it_is_free(rig) -> None:
+    """The question named L1 for an M parcel; M1 was freed meanwhile (a smaller one the
+    locker would choose now): the courier still gets L1, the door the screen named."""
+    assert await rig.stored("PCL1", "M") == "M1"
+    await rig.stored("PCL2", "M")
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL3", "M", prefer_low=True)
+    assert (flow.state, flow.error and flow.error["compartment"]) == ("no_low", "L1")
+    await rig.api.pickups.code(rig.code_for("PCL1"))
+    await rig.person_opens("M1", take_out=True)
+    await rig.person_closes("M1")
+    assert rig.state("M1") == "free"
+    await rig.api.dropoff_any_height(token, flow.id)
+    assert (flow.state, flow.compartment) == ("opening", "L1")
+    assert rig.state("M1") == "free"
+
+
 async def test_full_locker_says_so(rig) -> None:
     for barcode in ("PCL1", "PCL2", "PCL3", "PCL4", "PCL5"):
         await rig.stored(barcode, "S")

@@ -320,9 +320,13 @@ def test_no_low_compartment_free_waits_for_the_courier() -> None:
         "message": "no low compartment is free for M",
         "compartment": "C1",
     }
-    assert step(flow, m.AnyHeight()) == [m.Reserve("M")]
+    assert step(flow, m.AnyHeight()) == [m.Reserve("M", compartment="C1")]
     assert flow.prefer_low is False
-    step(flow, m.Reserved("C1", 9, "M"))
+    # C1 was taken meanwhile: asked again, naming the one any height gets now.
+    assert step(flow, m.NoLowFree("M", "C2")) == []
+    assert (flow.state, flow.error["compartment"]) == (State.NO_LOW, "C2")
+    assert step(flow, m.AnyHeight()) == [m.Reserve("M", compartment="C2")]
+    step(flow, m.Reserved("C2", 9, "M"))
     assert (flow.state, flow.error, flow.offered_size) == (State.OPENING, None, None)
 
 

@@ -131,6 +131,43 @@ async def test_no_low_compartment_free_asks_the_courier(tmp_path, browser) -> No
         assert _intents(tmp_path, "BIG00004") == ["C2"]
 
 
+async def test_a_compartment_taken_before_the_answer_is_asked_about_again(
+    tmp_path, browser
+) -> None:
+    """The screen named C1; another courier's parcel went into C1 before "Use C1" was
+    tapped: no door opens, and the screen asks again naming C2, whose door then opens."""
+    async with demo_kiosk(tmp_path, browser) as kiosk:
+        daemon = kiosk.daemon
+        assert await _store_low(daemon, "LOW00001") == "A4"
+        assert await _store_low(daemon, "LOW00002") == "B4"
+        await kiosk.log_in()
+        await kiosk.tap(LOW)
+        await kiosk.type_on("barcode-pad", "BIG00010")
+        await kiosk.tap("Drop off")
+        await kiosk.page.click("#sizes button[data-size=L]")
+        await kiosk.screen("no-low")
+        await kiosk.shows("#no-low-use", "Use C1")
+        events = await daemon.events(after=0)
+        _, login = await daemon.call("POST", "/api/courier/login", {"code": "1234"})
+        body = {"barcode": "OTHER0001", "size": "L"}
+        _, other = await daemon.call("POST", "/api/dropoffs", body, login["token"])
+        assert other["compartment"] == "C1"
+        await events.flow(other["id"], "open")
+        await daemon.call("POST", "/api/demo/doors/C1/close")
+        await events.flow(other["id"], "stored")
+        await events.close()
+        await kiosk.tap("Use C1")
+        await kiosk.shows("#no-low-use", "Use C2")
+        await kiosk.shows(
+            "#no-low-text", "C2 is free, higher up (column 3, row 2). Use it, or cancel."
+        )
+        assert await kiosk.page.is_visible("#screen-no-low")
+        assert _intents(tmp_path, "BIG00010") == []
+        await kiosk.tap("Use C2")
+        assert await kiosk.opened_door() == "C2"
+        assert _intents(tmp_path, "BIG00010") == ["C2"]
+
+
 def _compartment(state: Path, comp_id: str) -> tuple[str, str | None]:
     with sqlite3.connect(state / "lockerd.db") as db:
         row = db.execute(

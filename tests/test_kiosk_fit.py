@@ -16,10 +16,27 @@ from tests.daemon import Daemon
 SIZES = [(800, 480), (1024, 600), (1280, 800), (1080, 1920)]
 
 
+#: Per language, an announced parcel whose door will not open for its resident.
+STUCK = {"en": "1Z999AA10123456784", "de": "JJD0301"}
+
+
+def _config(tmp_path: Path, **values: Any) -> Path:
+    """The demo's config (``values`` changed), JJD0301 announced besides its parcels."""
+    path = demo_config(tmp_path, **values)
+    announced = '  { barcode = "JJD0001", size = "M", recipient = "flat-12" },\n'
+    text = path.read_text()
+    assert announced in text
+    more = '  { barcode = "JJD0301", size = "S", recipient = "flat-30" },\n'
+    path.write_text(text.replace(announced, announced + more))
+    return path
+
+
 async def _expired_parcel(tmp_path: Path) -> None:
-    """JJD0001 stored, and its pickup deadline passed while the locker was off."""
-    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
-        await daemon.drop_off("JJD0001")
+    """JJD0001 stored, and its pickup deadline passed while the locker was off; the
+    parcels whose doors will not open stored."""
+    async with Daemon(_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
+        for barcode in ("JJD0001", *STUCK.values()):
+            await daemon.drop_off(barcode)
     with sqlite3.connect(tmp_path / "lockerd.db") as db:
         db.execute("UPDATE parcels SET pickup_by = 1 WHERE barcode = 'JJD0001'")
 
@@ -33,7 +50,8 @@ async def _walk(kiosk: Kiosk, shot: str, barcode: str, size: str, language: str)
     await kiosk.screen("send")
     await kiosk.type_on("send-pad", "1234")
     await kiosk.fits(f"{shot}-send")
-    await page.click("#send-back")
+    await _send(kiosk, shot)
+    await _language(kiosk, language)  # the visit ended: the default language again
     await page.click("#go-collect")
     await kiosk.screen("pin")
     await kiosk.type_on("pin-pad", "123")
@@ -59,6 +77,40 @@ async def _walk(kiosk: Kiosk, shot: str, barcode: str, size: str, language: str)
     await page.click("#courier-finish")
     await _language(kiosk, language)  # the visit ended: the default language again
     await _pick_up(kiosk, shot, barcode, compartment)
+    await _language(kiosk, language)
+    await _stuck(kiosk, shot, STUCK[language])
+
+
+async def _send(kiosk: Kiosk, shot: str) -> None:
+    """On the send screen, the send code scanned (the handheld: one scan, where a camera
+    keeps seeing it): the door, which does not open until the sender, hand on the
+    handle, says so; the door open; the parcel in, the door shut: the message that it
+    waits for its courier."""
+    page, daemon = kiosk.page, kiosk.daemon
+    _, issued = await daemon.call("POST", "/api/demo/send-codes", {"size": "S"})
+    _, bank = await daemon.call("GET", "/api/demo/bank")
+    pulses = {c["id"]: c["sim"]["pulses"] for c in bank["compartments"]}
+    await daemon.call("POST", "/api/demo/scanners/handheld", {"text": issued["code"]})
+    compartment = await kiosk.opened_door()
+    await page.wait_for_selector("#door-not-open:not([hidden])")
+    await kiosk.fits(f"{shot}-send-door-opening")
+
+    def caught(cells: list[dict[str, Any]]) -> bool:  # the pulse is over, nobody pulled
+        sim = next(c["sim"] for c in cells if c["id"] == compartment)
+        return bool(sim["pulses"] == pulses[compartment] + 1 and sim["latched"] and not sim["open"])
+
+    await daemon.sim_bank(caught)
+    await daemon.call("POST", f"/api/demo/doors/{compartment}/open")
+    await page.click("#door-not-open")
+    await page.wait_for_selector("#door-doesnt-fit:not([hidden])")
+    await kiosk.fits(f"{shot}-send-door-open")
+    await daemon.call("POST", f"/api/demo/doors/{compartment}/put")
+    await daemon.call("POST", f"/api/demo/doors/{compartment}/close")
+    await kiosk.screen("message")
+    await kiosk.shows("#message-text", re.compile(compartment))
+    await kiosk.fits(f"{shot}-send-stored")
+    await page.click("#message-ok")
+    await kiosk.screen("home")
 
 
 async def _language(kiosk: Kiosk, language: str) -> None:
@@ -100,12 +152,18 @@ async def _drop_off(kiosk: Kiosk, shot: str, barcode: str, size: str) -> str:
     return compartment
 
 
+async def _code(daemon: Daemon, barcode: str) -> str:
+    """The pickup code of ``barcode``, from the recipient's message."""
+    _, answer = await daemon.call("GET", "/api/demo/messages")
+    return str(next(m["code"] for m in answer["messages"] if m["barcode"] == barcode))
+
+
 async def _pick_up(kiosk: Kiosk, shot: str, barcode: str, compartment: str) -> None:
     """The resident types the code: the door, which does not open until the resident,
-    hand on the handle, says so (with the wait's progress bar); then the thanks."""
+    hand on the handle, says so (with the wait's progress bar); then the thanks, with
+    "Open the door again": the door opens once more, and shut, the thanks again."""
     page, daemon = kiosk.page, kiosk.daemon
-    _, answer = await daemon.call("GET", "/api/demo/messages")
-    code = next(m["code"] for m in answer["messages"] if m["barcode"] == barcode)
+    code = await _code(daemon, barcode)
     _, bank = await daemon.call("GET", "/api/demo/bank")
     pulses = next(c["sim"]["pulses"] for c in bank["compartments"] if c["id"] == compartment)
     await page.click("#go-collect")
@@ -126,7 +184,35 @@ async def _pick_up(kiosk: Kiosk, shot: str, barcode: str, compartment: str) -> N
     await kiosk.fits(f"{shot}-pickup-door")
     await daemon.call("POST", f"/api/demo/doors/{compartment}/close")
     await kiosk.screen("message")
+    await page.wait_for_selector("#message-reopen:not([hidden])")
     await kiosk.fits(f"{shot}-thanks")
+    await daemon.call("POST", f"/api/demo/doors/{compartment}/open")  # a hand on the handle
+    await page.click("#message-reopen")
+    assert await kiosk.opened_door() == compartment
+    await kiosk.shows("#door-title", re.compile(f"{compartment} (is open|ist offen)$"))
+    await kiosk.fits(f"{shot}-pickup-reopened")
+    await daemon.call("POST", f"/api/demo/doors/{compartment}/close")
+    await kiosk.screen("message")
+    await page.click("#message-ok")
+    await kiosk.screen("home")
+
+
+async def _stuck(kiosk: Kiosk, shot: str, barcode: str) -> None:
+    """Nobody can open the door: "The door did not open" re-pulses it ("trying again");
+    said again, the parcel stays behind the door and the resident is told so."""
+    page = kiosk.page
+    code = await _code(kiosk.daemon, barcode)
+    await page.click("#go-collect")
+    await kiosk.type_on("pin-pad", code)
+    await page.click("#pin-ok")
+    compartment = await kiosk.opened_door()
+    await page.click("#door-not-open")
+    await kiosk.shows("#door-text", re.compile("Trying again|Neuer Versuch"))
+    await kiosk.fits(f"{shot}-pickup-door-retrying")
+    await page.click("#door-not-open")
+    await kiosk.screen("message")
+    await kiosk.shows("#message-text", re.compile(f"^(Compartment|Fach) {compartment} "))
+    await kiosk.fits(f"{shot}-pickup-stuck")
     await page.click("#message-ok")
     await kiosk.screen("home")
 
@@ -134,7 +220,7 @@ async def _pick_up(kiosk: Kiosk, shot: str, barcode: str, compartment: str) -> N
 async def test_every_screen_fits_every_display(tmp_path, browser) -> None:
     # Doors without push-out springs: each opens only when somebody pulls it.
     await _expired_parcel(tmp_path)
-    config = demo_config(
+    config = _config(
         tmp_path, expiry_sweep_s=1, door_springs="false", door_left_open_s=5, pickup_door_open_s=30
     )
     async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:

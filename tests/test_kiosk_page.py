@@ -400,6 +400,8 @@ async def test_a_code_of_the_old_length_is_typed_after_the_length_grew(tmp_path,
 async def test_a_parcel_sent_at_the_kiosk_is_collected_by_its_carriers_courier(
     tmp_path, browser
 ) -> None:
+    from playwright.async_api import expect
+
     async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
         kiosk = await Kiosk(await browser.new_page(**PAGE), daemon).open()
         page = kiosk.page
@@ -430,6 +432,9 @@ async def test_a_parcel_sent_at_the_kiosk_is_collected_by_its_carriers_courier(
             "#message-text",
             f"Your parcel is in compartment {compartment}. A courier will collect it.",
         )
+        # The demo panel's bank names the parcel waiting for its carrier.
+        cell = page.locator(f"#grid .cell[data-id={compartment}] > div")
+        await expect(cell).to_have_text(re.compile(f" · to send: {reference[0]} \\(DHL\\)$"))
         await kiosk.tap("OK")
         await kiosk.log_in()
         await kiosk.tap("Collect expired parcels and returns")
@@ -440,3 +445,5 @@ async def test_a_parcel_sent_at_the_kiosk_is_collected_by_its_carriers_courier(
         await kiosk.person(compartment, "close")
         await kiosk.shows("#collections-note", f"{reference[0]} is collected from {compartment}.")
         await kiosk.shows("#collections", "There is nothing to collect.")
+        await expect(cell).to_have_text(re.compile(f"^{compartment} M · free · door closed"))
+        await expect(cell).not_to_contain_text("to send")

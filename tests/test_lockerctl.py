@@ -85,6 +85,36 @@ async def test_status_draws_the_bank_and_lists_every_compartment(locker) -> None
     assert len(status["compartments"]) == 10
 
 
+async def test_status_names_the_outbound_parcel_in_a_compartment(locker) -> None:
+    """A parcel sent at the locker waits for its carrier: the bank view names it (send or
+    return, reference, carrier) as it names an inbound parcel's barcode."""
+    daemon, ctl, _ = locker
+    inbound = await daemon.drop_off("JJD0001")
+    events = await daemon.events(after=0)
+    body = {"size": "M", "reference": "SHIP0042", "carrier": "GLS", "kind": "return"}
+    _, issued = await daemon.call("POST", "/api/demo/send-codes", body)
+    _, flow = await daemon.call("POST", "/api/sends", {"code": issued["code"]})
+    comp = flow["compartment"]
+    await events.flow(flow["id"], "open")
+    await daemon.call("POST", f"/api/demo/doors/{comp}/put")
+    await daemon.call("POST", f"/api/demo/doors/{comp}/close")
+    await events.flow(flow["id"], "stored")
+    await events.close()
+    code, out, _ = await ctl("status")
+    assert code == 0
+    line = next(row for row in out.splitlines() if row.startswith(f"{comp} "))
+    assert "return SHIP0042 (GLS)" in line, out
+    assert re.search(rf"(?m)^{inbound} .* JJD0001\b", out), out
+    status = await ctl.json("status")
+    by_id = {c["id"]: c for c in status["compartments"]}
+    outbound = {"kind": "return", "reference": "SHIP0042", "carrier": "GLS"}
+    assert (by_id[comp]["parcel"], by_id[comp]["outbound"]) == (None, outbound)
+    assert (by_id[inbound]["parcel"], by_id[inbound]["outbound"]) == ("JJD0001", None)
+    _, api = await daemon.call("GET", "/api/status")
+    assert next(c for c in api["compartments"] if c["id"] == comp)["outbound"] == outbound
+    assert all(c["outbound"] is None for c in api["compartments"] if c["id"] != comp)
+
+
 async def test_disable_and_enable_are_audited_with_who_and_from_where(locker) -> None:
     _, ctl, _ = locker
     code, out, _ = await ctl("disable", "A1", "--reason", "hinge loose", ssh=SSH)

@@ -195,6 +195,26 @@ async def test_a_low_send_that_does_not_fit_asks_before_a_high_door(rig) -> None
     assert rig.unlocks_of("L1") == 1
 
 
+async def test_a_sender_taking_any_height_gets_only_the_door_named(rig) -> None:
+    """The only low door (M2) did not open; asked again for S, no low one is free and S1
+    is named. S1 taken before the answer: no door opens, and the question comes again
+    naming S2; only then does S2 open."""
+    rig.door("M2").jammed = True
+    flow = await rig.run(rig.locker.sends.start(code(rig), prefer_low=True))
+    await rig.clock.advance(40)
+    assert (flow.state, rig.state("M2")) == ("did_not_open", "out_of_service")
+    await rig.run(rig.locker.sends.size(flow.id, "S"))
+    assert flow.state == "no_low" and flow.error and flow.error["compartment"] == "S1"
+    assert await rig.stored("PCL1", "S") == "S1"
+    await rig.run(rig.locker.sends.any_height(flow.id))
+    assert (flow.state, flow.compartment, flow.offered_size) == ("no_low", None, "S")
+    assert flow.error and flow.error["compartment"] == "S2"
+    assert rig.unlocks_of("S2") == 0 and rig.state("S2") == "free"
+    await rig.run(rig.locker.sends.any_height(flow.id))
+    assert (flow.state, flow.compartment) == ("opening", "S2")
+    assert rig.unlocks_of("S2") == 1
+
+
 async def test_a_cancelled_send_leaves_the_code_usable(rig) -> None:
     flow = await rig.run(rig.locker.sends.start(code(rig)))
     await rig.run(rig.locker.sends.cancel(flow.id))

@@ -324,7 +324,8 @@ class DropOff(Opening):
         if flow.state != State.NO_LOW or flow.offered_size is None:
             raise FlowError("wrong_state", f"this drop-off is {flow.state}, not asking")
         flow.prefer_low = False
-        return [Reserve(flow.offered_size)]
+        named = flow.error.get("compartment") if flow.error else None
+        return [Reserve(flow.offered_size, compartment=None if named is None else str(named))]
 
     def _doesnt_fit(self, flow: Flow, compartment_size: str | None) -> list[Decision]:
         if flow.state != State.OPEN or flow.intent is None or flow.compartment is None:

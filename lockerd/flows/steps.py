@@ -153,10 +153,12 @@ FlowEvent = (
 class Reserve:
     """Reserve a compartment of ``size`` for the drop-off (answer: Reserved, or NoLowFree
     where the courier needs a low one and none is free). With ``or_fail`` a refusal
-    becomes ReserveFailed; without, it goes to the caller."""
+    becomes ReserveFailed; without, it goes to the caller. ``compartment``: that one
+    only (NoLowFree naming the one that would be used now where it is taken)."""
 
     size: str
     or_fail: bool = False
+    compartment: str | None = None
 
 
 @dataclass(frozen=True)

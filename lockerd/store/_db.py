@@ -35,7 +35,8 @@ EXPECTED_TABLES = {
     "audit",
 }
 #: The tables the bank view shows (a compartment's state, door, and the parcel in it).
-VIEW_TABLES = ("compartments", "parcels")
+#: The tables the kiosk's bank view reads (each compartment's parcel, inbound or outbound).
+VIEW_TABLES = ("compartments", "parcels", "outbound")
 
 
 class Database:

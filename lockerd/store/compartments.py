@@ -21,11 +21,16 @@ class CompartmentRepo:
         self._keep_order()
 
     def all(self) -> list[CompartmentWithParcel]:
-        """Every compartment with the parcel it holds (stored or expired), by id."""
+        """Every compartment with the parcel it holds (stored or expired), or the outbound
+        one awaiting its carrier, by id."""
         rows = self._c.conn.execute(
-            "SELECT c.*, p.id AS parcel_id, p.barcode AS parcel_barcode, p.state AS parcel_state"
+            "SELECT c.*, p.id AS parcel_id, p.barcode AS parcel_barcode, p.state AS parcel_state,"
+            " o.kind AS outbound_kind, o.reference AS outbound_reference,"
+            " o.carrier AS outbound_carrier"
             " FROM compartments c LEFT JOIN parcels p"
-            " ON p.compartment_id = c.id AND p.state IN ('stored','expired') ORDER BY c.id"
+            " ON p.compartment_id = c.id AND p.state IN ('stored','expired')"
+            " LEFT JOIN outbound o ON o.compartment_id = c.id AND o.state = 'awaiting_collection'"
+            " ORDER BY c.id"
         ).fetchall()
         return [CompartmentWithParcel.of(r) for r in rows]
 
@@ -54,6 +59,29 @@ class CompartmentRepo:
         ).fetchall()
         chosen = next((r[0] for r in rows if r[0] not in unavailable), None)
         return None if chosen is None else self._c.layout[chosen]
+
+    def chosen_and_other(
+        self, size: str, prefer_low: bool, unavailable: set[str], named: str | None = None
+    ) -> tuple[CompartmentConfig | None, CompartmentConfig | None]:
+        """The compartment to reserve (None: none) and the one any height would get now.
+        ``named``: only that one, if it is still free and fits (the courier accepted the
+        door the question named, and no other)."""
+        if named is None:
+            chosen = self.choose(size, prefer_low, unavailable)
+        else:
+            chosen = self._still_free(named, size, unavailable)
+        return chosen, chosen or self.choose(size, False, unavailable)
+
+    def _still_free(
+        self, comp_id: str, size: str, unavailable: set[str]
+    ) -> CompartmentConfig | None:
+        comp = self._c.layout.get(comp_id)
+        if comp is None or comp_id in unavailable or comp not in self._choice.candidates(size):
+            return None
+        row = self._c.conn.execute(
+            "SELECT state FROM compartments WHERE id = ?", (comp_id,)
+        ).fetchone()
+        return comp if row is not None and row[0] == "free" else None
 
     def _keep_order(self) -> None:
         """The choice's two orders as a table of this connection (not of the database file)."""

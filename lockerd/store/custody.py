@@ -36,14 +36,17 @@ class CustodyRepo:
         size: str,
         unavailable: Iterable[str] = (),
         prefer_low: bool = False,
+        named: str | None = None,
     ) -> Reservation:
         """Commit an unlock intent on the smallest free compartment that fits ``size``
         (a low-reach one with ``prefer_low``: ``no_low_compartment`` where none is free
-        but another is, naming it)."""
+        but another is, naming it; ``named``: that one only, else the same refusal naming
+        the one that would be used now)."""
         # Chosen before BEGIN: this thread is the store's only writer, so what is free now
         # is what is free inside the transaction, and the transaction holds only the writes.
-        chosen = self._choose(set(unavailable), size, prefer_low)
-        other = chosen or self._choose(set(unavailable), size, prefer_low=False)
+        chosen, other = self._compartments.chosen_and_other(
+            size, prefer_low, set(unavailable), named
+        )
         with self._c.change() as conn:
             if self._intents.dropping_off(conn, barcode):
                 raise FlowError("already_in_progress", f"parcel {barcode} is being dropped off")

@@ -54,11 +54,13 @@ class Compartment(_Record):
 
 @dataclass(frozen=True)
 class CompartmentWithParcel(Compartment):
-    """A compartment with the parcel it holds (stored or expired), if any."""
+    """A compartment with the parcel it holds (stored or expired), if any, or the outbound
+    one (sent or returned, awaiting its carrier): its kind, reference and carrier."""
 
     parcel_id: int | None
     parcel_barcode: str | None
     parcel_state: Parcel | None
+    outbound: dict[str, str] | None = None
 
     @classmethod
     def of(cls, row: sqlite3.Row) -> CompartmentWithParcel:
@@ -74,7 +76,19 @@ class CompartmentWithParcel(Compartment):
             row["parcel_id"],
             row["parcel_barcode"],
             None if state is None else Parcel(state),
+            _outbound(row),
         )
+
+
+def _outbound(row: sqlite3.Row) -> dict[str, str] | None:
+    """The outbound parcel of a compartments row joined with it (None: none)."""
+    if row["outbound_kind"] is None:
+        return None
+    return {
+        "kind": row["outbound_kind"],
+        "reference": row["outbound_reference"],
+        "carrier": row["outbound_carrier"],
+    }
 
 
 @dataclass(frozen=True)

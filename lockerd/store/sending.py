@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 from lockerd import custody as rules
 from lockerd import throttle
-from lockerd.config.schema import CompartmentConfig
 from lockerd.domain import Event, Parcel, Purpose
 from lockerd.errors import FlowError, Refused
 from lockerd.sendcode import SendClaims
@@ -112,9 +111,15 @@ class SendRepo:
         )
 
     def reserve(
-        self, outbound_id: int, size: str, unavailable: Iterable[str] = (), prefer_low: bool = False
+        self,
+        outbound_id: int,
+        size: str,
+        unavailable: Iterable[str] = (),
+        prefer_low: bool = False,
+        named: str | None = None,
     ) -> Reservation:
-        """Another compartment for a deposit under way (did not fit, door did not open)."""
+        """Another compartment for a deposit under way (did not fit, door did not open;
+        ``named``: only that one, as :meth:`CustodyRepo.reserve_for_dropoff`)."""
         with self._c.change() as conn:
             row = conn.execute(
                 "SELECT reference, state FROM outbound WHERE id = ?", (outbound_id,)
@@ -122,7 +127,7 @@ class SendRepo:
             if row is None or row["state"] != "depositing":
                 raise FlowError("not_depositing", f"outbound parcel {outbound_id} is not open")
             return self._intend(
-                conn, outbound_id, row["reference"], size, set(unavailable), prefer_low
+                conn, outbound_id, row["reference"], size, set(unavailable), prefer_low, named
             )
 
     def _under_throttle(
@@ -218,9 +223,9 @@ class SendRepo:
         size: str,
         unavailable: set[str],
         prefer_low: bool,
+        named: str | None = None,
     ) -> Reservation:
-        chosen = self._choose(unavailable, size, prefer_low)
-        other = chosen or self._choose(unavailable, size, False)
+        chosen, other = self._compartments.chosen_and_other(size, prefer_low, unavailable, named)
         if other is None:
             raise FlowError(
                 "locker_full", f"no free compartment of size {size} or larger", size=size
@@ -232,9 +237,6 @@ class SendRepo:
             outbound_id=outbound_id,
         )  # fmt: skip
         return Reservation(intent_id, chosen.id, Purpose.DROPOFF, chosen.size, barcode=reference)
-
-    def _choose(self, unavailable: set[str], size: str, low: bool) -> CompartmentConfig | None:
-        return self._compartments.choose(size, low, unavailable)
 
     # -- couriers collecting ----------------------------------------------------
 

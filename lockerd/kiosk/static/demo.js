@@ -23,12 +23,19 @@ export function startDemo(api, status) {
     const label = document.createElement("div");
     const low = c.low_reach ? " \u267F" : "";
     label.textContent = `${c.id} ${c.size}${low} · ${t(`state.${c.state}`)} · ` +
-      `${t(`door_state.${c.door}`)} · ${t(c.sim.latched ? "demo.latched" : "demo.unlatched")}`;
+      `${t(`door_state.${c.door}`)} · ${t(c.sim.latched ? "demo.latched" : "demo.unlatched")}` +
+      held(c);
     const button = document.createElement("button");
     button.textContent = t(c.sim.open ? "demo.close" : "demo.open", { compartment: c.id });
     button.onclick = () => door(c.id, c.sim.open ? "close" : "open");
     box.append(label, button);
     return box;
+  }
+
+  // What the compartment holds: an inbound parcel's barcode, or an outbound parcel.
+  function held(c) {
+    if (c.outbound) return ` · ${t(`demo.holds_${c.outbound.kind}`, c.outbound)}`;
+    return c.parcel ? ` · ${t("demo.holds_parcel", { barcode: c.parcel })}` : "";
   }
 
   // One message per recipient, as a back office would send it: a pickup group's parcels
