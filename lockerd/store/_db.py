@@ -34,8 +34,8 @@ EXPECTED_TABLES = {
     "remote_open_seqs",
     "audit",
 }
-#: The tables the bank view shows (a compartment's state, door, and the parcel in it).
-#: The tables the kiosk's bank view reads (each compartment's parcel, inbound or outbound).
+#: The tables the bank view reads (a compartment's state, and the parcel in it, inbound
+#: or outbound awaiting its carrier).
 VIEW_TABLES = ("compartments", "parcels", "outbound")
 
 
