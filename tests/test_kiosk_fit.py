@@ -10,6 +10,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.browser import PRODUCTION, Kiosk, demo_config
 from tests.daemon import Daemon
 
@@ -217,7 +219,9 @@ async def _stuck(kiosk: Kiosk, shot: str, barcode: str) -> None:
     await kiosk.screen("home")
 
 
-async def test_every_screen_fits_every_display(tmp_path, browser) -> None:
+@pytest.mark.parametrize(("language", "size"), [("en", "S"), ("de", "L")])
+async def test_every_screen_fits_every_display(tmp_path, browser, language, size) -> None:
+    """One walk per language (each its own test, so that the two run side by side)."""
     # Doors without push-out springs: each opens only when somebody pulls it.
     await _expired_parcel(tmp_path)
     config = _config(
@@ -231,8 +235,7 @@ async def test_every_screen_fits_every_display(tmp_path, browser) -> None:
         kiosk = await Kiosk(page, daemon).open()
         await page.add_style_tag(content=PRODUCTION)
         kiosk.sizes = SIZES
-        for turn, (language, size) in enumerate([("en", "S"), ("de", "L")]):
-            await _walk(kiosk, f"fit-{language}", f"FIT{turn}", size, language)
+        await _walk(kiosk, f"fit-{language}", f"FIT{language.upper()}", size, language)
 
 
 async def _fill_low(daemon: Daemon) -> None:

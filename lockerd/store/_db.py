@@ -115,7 +115,9 @@ class Database:
         """Count the rows written to :data:`VIEW_TABLES`, with triggers of this connection
         only (TEMP: nothing of them is in the database file) calling back into Python."""
         self.conn.create_function("lockerd_view_changed", 0, self._view_changed)
-        for table in VIEW_TABLES:
+        rows = self.conn.execute("SELECT name FROM main.sqlite_master WHERE type = 'table'")
+        present = {str(row[0]) for row in rows}  # a database made by an older lockerd may lack one
+        for table in (t for t in VIEW_TABLES if t in present):
             for op in ("INSERT", "UPDATE", "DELETE"):
                 self.conn.execute(
                     f"CREATE TEMP TRIGGER IF NOT EXISTS view_{table}_{op.lower()} AFTER {op}"
