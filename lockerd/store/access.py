@@ -253,15 +253,8 @@ class AccessRepo:
         wall: float,
         reason: str,
     ) -> throttle.ThrottleState:
-        """Count a failed pickup attempt (``pickup.denied``, and ``pickup.locked_out`` with
-        the wall-clock time it ends when it locks the keypad out); the new state."""
-        state = throttle.after_failure(state, now, self._c.config.pickup.throttle)
-        credentials.save_throttle(conn, "pickup", state)
-        self._c.event(Event.PICKUP_DENIED, {"reason": reason, "failures": state.failures})
-        if state.locked_out:
-            until = wall + throttle.blocked_for(state, now)
-            self._c.event(Event.PICKUP_LOCKED_OUT, {"until": until})
-        return state
+        """Count a failed pickup attempt (``pickup.denied``); the new state."""
+        return self._throttles.code_failed(conn, state, now, wall, Event.PICKUP_DENIED, reason)
 
     def _door_refusal(self, comp_id: str, unreachable: Iterable[str] = ()) -> FlowError | None:
         """Why the door of a compartment holding a parcel cannot be opened now, if it cannot."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from lockerd import throttle
 from lockerd.config.schema import ThrottleSection
+from lockerd.domain import Event
 from lockerd.errors import FlowError
 from lockerd.store._context import Context
 
@@ -126,6 +127,26 @@ class Throttles:
         state = throttle.bounded(stored, now, self._c.config.pickup.throttle)
         if state != stored:
             save_throttle(conn, scope, state)
+        return state
+
+    def code_failed(
+        self,
+        conn: sqlite3.Connection,
+        state: throttle.ThrottleState,
+        now: float,
+        wall: float,
+        denied: Event,
+        reason: str,
+    ) -> throttle.ThrottleState:
+        """Count a wrong pickup or send code against the pickup codes' budget (``denied``
+        with its reason, and ``pickup.locked_out`` with the wall-clock time it ends when it
+        locks the keypad out); the new state."""
+        state = throttle.after_failure(state, now, self._c.config.pickup.throttle)
+        save_throttle(conn, "pickup", state)
+        self._c.event(denied, {"reason": reason, "failures": state.failures})
+        if state.locked_out:
+            until = wall + throttle.blocked_for(state, now)
+            self._c.event(Event.PICKUP_LOCKED_OUT, {"until": until})
         return state
 
     def after_pickup(self, conn: sqlite3.Connection, scope: str) -> None:

@@ -158,13 +158,9 @@ class SendRepo:
         the keypad out); the refusal with the attempts left and the back-off it starts
         (``retry_after``, 0: none), or the lock-out."""
         limits = self._c.config.pickup.throttle
-        state = throttle.after_failure(state, now, limits)
-        credentials.save_throttle(conn, "pickup", state)
-        self._c.event(Event.SEND_DENIED, {"reason": refusal.code, "failures": state.failures})
+        denied = Event.SEND_DENIED
+        state = self._throttles.code_failed(conn, state, now, wall, denied, refusal.code)
         if state.locked_out:
-            self._c.event(
-                Event.PICKUP_LOCKED_OUT, {"until": wall + throttle.blocked_for(state, now)}
-            )
             return credentials.wrong_code_error(state, now, limits, "code", wall)
         left = throttle.attempts_left(state, now, limits)
         wait = math.ceil(throttle.blocked_for(state, now))
