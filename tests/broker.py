@@ -107,6 +107,19 @@ class Mosquitto:
         async with self._seen:
             await asyncio.wait_for(self._seen.wait_for(lambda: self.seen(text) >= count), within)
 
+    async def settled(self) -> None:
+        """Until every log line the broker wrote before now has been read: a connection
+        of the test's own is logged after them (one thread writes the log in order)."""
+        assert not self.quiet, "a quiet broker logs no connections"
+        _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        port = writer.get_extra_info("sockname")[1]
+        try:
+            await self.wait_for(f"127.0.0.1:{port} ")
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
     def seen(self, text: str) -> int:
         return sum(text in line for line in self.log)
 

@@ -78,7 +78,8 @@ class SyncedOverMqtt(Synced):
         self.broker.passwords = {LOCKER: "not-" + TOKEN} if refused else {}
         await self.back()
 
-    def refusals(self) -> int:
+    async def refusals(self) -> int:
+        await self.broker.settled()  # its log may trail its CONNACK
         return self.broker.seen("disconnected, not authorised")
 
     refused_as = "Not authorized"

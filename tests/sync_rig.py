@@ -64,7 +64,7 @@ class Synced:
         """The locker's credentials are refused (HTTPS: 401 to every request)."""
         self.office.faults.refuse_auth = refused
 
-    def refusals(self) -> int:
+    async def refusals(self) -> int:
         """Requests (or connects) refused for their credentials."""
         return statuses(self.office, PUSHES + PULLS).count(401)
 

@@ -120,7 +120,7 @@ async def test_refused_credentials_raise_one_alarm_and_no_hammering(synced_any) 
     await s.refuse_credentials(True)  # MQTT: the broker's CONNACK refuses them
     delays = [await s.sync.round() for _ in range(4)]
     assert delays == [s.sync.sync.backoff_max_s] * 4
-    assert s.refusals() == 4  # one refused request (or connect) a round, then the long wait
+    assert await s.refusals() == 4  # one refused request (or connect) a round, then the long wait
     assert all(status == 401 for _, _, status in s.office.requests)  # and nothing else
     alarms = [e for e in s.journal() if e["type"] == "sync.auth_failed"]
     assert len(alarms) == 1 and s.refused_as in alarms[0]["data"]["error"]

@@ -149,6 +149,7 @@ async def test_a_broker_restart_loses_and_repeats_nothing(tmp_path) -> None:
         s.assert_every_event_arrived_once_in_order()
         applied = [e["data"]["id"] for e in s.journal() if e["type"] == "command.applied"]
         assert applied == [issued["id"]]
+        await s.broker.settled()
         assert s.broker.seen(f"as {LOCKER}") == 1  # one connect to the new broker
 
 
@@ -166,6 +167,7 @@ async def test_a_refused_connack_ends_the_dialing_until_the_next_request(tmp_pat
             await broker.wait_for("not authorised", count=2, within=1.0)
         with pytest.raises(AuthRejected):
             await t.pull("")  # the next request dials once more
+        await broker.settled()  # its log may trail its CONNACK
         assert broker.seen("not authorised") == 2
     finally:
         await t.close()
@@ -452,4 +454,5 @@ async def test_mqtt_over_websockets_carries_the_same_sync(tmp_path) -> None:
             assert [c["data"]["barcode"] for c in commands] == ["WSOK1"] and cursor
         finally:
             await t.close()
+        await s.broker.settled()
         assert s.broker.seen(f"as {LOCKER}") == 1
