@@ -15,7 +15,7 @@ from typing import Any
 from lockerd.config import Config
 from lockerd.control import Caller, Handler, stream
 from lockerd.desk import Desk, Who
-from lockerd.domain import Parcel
+from lockerd.domain import Outbound, Parcel
 from lockerd.errors import BadRequest, FlowError, NotFound
 from lockerd.locker import Locker
 from lockerd.sync.coordinator import SyncCoordinator
@@ -186,6 +186,27 @@ class Commands:
             raise BadRequest("invalid_field", "action must be list, show, extend or returned")
         return (await self.desk.parcel(barcode)).to_json()
 
+    async def outbound(self, caller: Caller, args: dict[str, Any]) -> Any:
+        """The parcels sent or returned here: list, show, and what a technician saw of one
+        (found, absent, removed)."""
+        action = args.get("action", "list")
+        if action == "list":
+            state = args.get("state")
+            if state is not None and state not in [str(s) for s in Outbound]:
+                raise BadRequest("invalid_field", f"state must be one of {', '.join(Outbound)}")
+            parcels = await self.desk.outbound(Outbound(state) if state else None)
+            return [p.to_json() for p in parcels]
+        outbound_id = args.get("id")
+        if not isinstance(outbound_id, int) or isinstance(outbound_id, bool) or outbound_id < 1:
+            raise BadRequest(
+                "invalid_field", "id must be an outbound parcel's number (as outbound list prints)"
+            )
+        if action in ("found", "absent", "removed"):
+            await self.desk.outbound_checked(action, outbound_id, _who(caller, args))
+        elif action != "show":
+            raise BadRequest("invalid_field", "action must be list, show, found, absent or removed")
+        return (await self.desk.outbound_parcel(outbound_id)).to_json()
+
     async def _parcel(self, name: str) -> dict[str, Any]:
         """The parcel with barcode ``name``, else the one whose id (as ``parcels list``
         prints it) it is."""
@@ -252,6 +273,7 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
     commands = Commands(config, locker, sync)
     return {
         "parcels": commands.parcels,
+        "outbound": commands.outbound,
         "diag": commands.diag,
         "cycle-test": commands.cycle_test,
         "status": commands.status,

@@ -227,6 +227,25 @@ def pickup_refusal(door: FlowError | None, parcel: Parcel) -> FlowError | None:
     return door
 
 
+def deposit_unresolved(comp_id: str, outbound_id: int, reference: str) -> str:
+    """Why ``comp_id`` stays out of use: a deposit there was cut short, and nobody has
+    said yet whether its parcel is inside."""
+    return (
+        f"{comp_id} may hold outbound parcel {outbound_id} ({reference}): its deposit was cut short"
+    )
+
+
+def send_held(support: str) -> FlowError:
+    """The refusal of a send code whose deposit was cut short (the locker stopped with
+    its door open or opening) until a technician has looked inside."""
+    return FlowError(
+        "send_code_in_check",
+        "this parcel's deposit is being checked; please try again later"
+        + (f", or call {support}" if support else ""),
+        support=support,
+    )
+
+
 def send_refusal(used: bool, returned: Parcel | None, kind: str) -> FlowError | None:
     """Why a genuine send code deposits nothing: it deposited a parcel already, or it
     returns a parcel still in the locker (``returned``: the state of the parcel with the

@@ -8,11 +8,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lockerd.domain import Parcel
+from lockerd.domain import Outbound, Parcel
 from lockerd.errors import FlowError
 from lockerd.flows import Flow, Kind, State
 from lockerd.locker import Locker, Message
-from lockerd.store.records import ParcelRecord
+from lockerd.store.records import OutboundRecord, ParcelRecord
 
 #: (actor, origin, reason) for the audit log.
 Who = tuple[str, str, str]
@@ -46,6 +46,18 @@ class Desk:
 
     async def returned(self, barcode: str, who: Who) -> None:
         await self._db(self._store.service.returned, barcode, *who)
+
+    async def outbound(self, state: Outbound | None) -> list[OutboundRecord]:
+        """The parcels sent or returned here (or those in ``state``)."""
+        return await self._db(self._store.outbound.all, state)
+
+    async def outbound_parcel(self, outbound_id: int) -> OutboundRecord:
+        return await self._db(self._store.service.outbound_parcel, outbound_id)
+
+    async def outbound_checked(self, action: str, outbound_id: int, who: Who) -> None:
+        """What a technician saw of an outbound parcel: ``found`` (or ``absent``) where its
+        deposit was cut short, ``removed`` where they took it out by hand."""
+        await self._db(getattr(self._store.service, f"outbound_{action}"), outbound_id, *who)
 
     async def parcels(self, state: Parcel | None) -> list[ParcelRecord]:
         return await self._db(self._store.parcels.all, state)

@@ -32,6 +32,7 @@ class Outbound(StrEnum):
     AWAITING_COLLECTION = "awaiting_collection"  #: in the locker for its carrier's courier
     COLLECTED = "collected"  #: a courier of its carrier took it
     CANCELLED = "cancelled"  #: the sender gave up before the door closed on it
+    REMOVED = "removed"  #: a technician took it out by hand
 
 
 class Purpose(StrEnum):
@@ -107,6 +108,7 @@ class Event(StrEnum):
     SEND_DENIED = "send.denied"
     OUTBOUND_DEPOSITED = "outbound.deposited"
     OUTBOUND_COLLECTED = "outbound.collected"
+    OUTBOUND_REMOVED = "outbound.removed"
     PARCEL_STUCK = "parcel.stuck"
     PICKUP_REOPENED = "pickup.reopened"
     DOOR_NOT_OPENED = "door.not_opened"

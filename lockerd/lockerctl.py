@@ -79,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_door_commands(command)
     _add_parcels(command("parcels", "parcels: list, show, extend, mark returned"), common)
+    _add_outbound(command("outbound", "parcels sent or returned here: list, show, check"), common)
     command("diag", "bus scan (each board's answer time and counters) and sensor sanity")
     cycle = command("cycle-test", "open each door in turn; a person opens and shuts it")
     cycle.add_argument("ids", nargs="+", help="the compartments, in the order to walk them")
@@ -137,6 +138,21 @@ def _add_parcels(parcels: argparse.ArgumentParser, common: argparse.ArgumentPars
     returned.add_argument("--reason", required=True, help="why (kept in the audit log)")
 
 
+def _add_outbound(outbound: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    actions = outbound.add_subparsers(dest="action", metavar="ACTION")
+    listing = actions.add_parser("list", parents=[common], help="every one (or those in one state)")
+    listing.add_argument("--state", help="depositing, awaiting_collection, collected, removed...")
+    actions.add_parser("show", parents=[common], help="one").add_argument("id", type=int)
+    for name, text in [
+        ("found", "its deposit was cut short, and the parcel is in the compartment"),
+        ("absent", "its deposit was cut short, and the compartment is empty"),
+        ("removed", "it was taken out by hand"),
+    ]:
+        action = actions.add_parser(name, parents=[common], help=text)
+        action.add_argument("id", type=int, help="its number, as outbound list prints it")
+        action.add_argument("--reason", required=True, help="why (kept in the audit log)")
+
+
 def _args(ns: argparse.Namespace) -> dict[str, Any]:
     if ns.command in ("open", "disable", "enable"):
         return {"id": ns.id}
@@ -145,9 +161,9 @@ def _args(ns: argparse.Namespace) -> dict[str, Any]:
         return {"follow": ns.follow} | {k: v for k, v in given.items() if v is not None}
     if ns.command == "sync":
         return {"push": ns.push}
-    if ns.command == "parcels":
+    if ns.command in ("parcels", "outbound"):
         args = {"action": ns.action or "list"}
-        for key in ("state", "barcode", "hours"):
+        for key in ("state", "barcode", "hours", "id"):
             if getattr(ns, key, None) is not None:
                 args[key] = getattr(ns, key)
         return args
@@ -243,7 +259,7 @@ def render(command: str, result: Any) -> str:
         verdict = "intact" if not result["problems"] else "BROKEN"
         lines = [f"audit log {verdict}: {result['entries']} entries, head {result['head']}"]
         return "\n".join(lines + [f"  {p}" for p in result["problems"]])
-    if command == "parcels" and not isinstance(result, list):
+    if command in ("parcels", "outbound") and not isinstance(result, list):
         return json.dumps(result, indent=2)
     text = TEXTS.get(command)
     return text(result) if text is not None else json.dumps(result, indent=2)
@@ -273,6 +289,15 @@ def _parcels_text(parcels: list[dict[str, Any]]) -> str:
         for p in parcels
     ]
     return "\n".join(lines) or "(no parcels)"
+
+
+def _outbound_text(parcels: list[dict[str, Any]]) -> str:
+    lines = [
+        f"{p['id']:>5} {p['kind']:<6} {p['reference']:<24} {p['carrier'] or '-':<8}"
+        f" {p['state']:<19} {p['compartment_id'] or '-':<5}"
+        for p in parcels
+    ]
+    return "\n".join(lines) or "(no outbound parcels)"
 
 
 def sync_text(sync: dict[str, Any]) -> str:
@@ -390,6 +415,7 @@ TEXTS: dict[str, Callable[[Any], str]] = {
     "audit": _audit_text,
     "sync": sync_text,
     "config": config_text,
+    "outbound": _outbound_text,
     "diag": diag_text,
     "cycle-test": _cycle_text,
     "parcels": _parcels_text,

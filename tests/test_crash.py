@@ -63,7 +63,7 @@ async def test_restart_after_crash(tmp_path, point, person, expected, kind) -> N
         assert rig.store.db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert rig.store.db.conn.execute("PRAGMA foreign_key_check").fetchall() == []
         if kind == "send":
-            await _send_after_restart(rig, expected)
+            await _send_after_restart(rig, expected, found="closed" in person)
         else:
             _dropoff_after_restart(rig, expected)
         flow = await rig.api.dropoff_scan(await rig.courier(), "AFTER001", "S")
@@ -86,9 +86,11 @@ def _dropoff_after_restart(rig: Rig, expected: str) -> None:
         assert barcode == "CRASH001"
 
 
-async def _send_after_restart(rig: Rig, expected: str) -> None:
-    """A deposit is awaiting collection only after a completed door cycle; one cut short
-    leaves its code usable again (for another door: S1 may hold the parcel)."""
+async def _send_after_restart(rig: Rig, expected: str, found: bool) -> None:
+    """A deposit is awaiting collection only after a completed door cycle. One cut short
+    holds its code until a technician has looked inside S1: the parcel is there
+    (``found``: it awaits collection in S1), or not (the code deposits again, at another
+    door: S1 is still to be checked)."""
     waiting = rig.store.outbound.all(Outbound.AWAITING_COLLECTION)
     if expected == "occupied":
         assert [(p.reference, p.compartment_id) for p in waiting] == [("SEND0001", "S1")]
@@ -101,6 +103,17 @@ async def _send_after_restart(rig: Rig, expected: str) -> None:
         "SELECT barcode FROM unlock_intents WHERE compartment_id = 'S1'"
     ).fetchone()[0]
     assert barcode == "SEND0001"
+    with pytest.raises(FlowError) as info:
+        await rig.run(rig.locker.sends.start(crash_drill.send_code(rig)))
+    assert info.value.code == "send_code_in_check"
+    (parcel,) = rig.store.outbound.all(Outbound.DEPOSITING)
+    who = ("tech", "local", "looked inside S1")
+    if found:
+        rig.store.service.outbound_found(parcel.id, *who)
+        waiting = rig.store.outbound.all(Outbound.AWAITING_COLLECTION)
+        assert [(p.reference, p.compartment_id) for p in waiting] == [("SEND0001", "S1")]
+        return
+    rig.store.service.outbound_absent(parcel.id, *who)
     again = await rig.run(rig.locker.sends.start(crash_drill.send_code(rig)))
     assert again.compartment == "S2"
     await rig.run(rig.locker.sends.cancel(again.id))

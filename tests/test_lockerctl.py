@@ -85,11 +85,8 @@ async def test_status_draws_the_bank_and_lists_every_compartment(locker) -> None
     assert len(status["compartments"]) == 10
 
 
-async def test_status_names_the_outbound_parcel_in_a_compartment(locker) -> None:
-    """A parcel sent at the locker waits for its carrier: the bank view names it (send or
-    return, reference, carrier) as it names an inbound parcel's barcode."""
-    daemon, ctl, _ = locker
-    inbound = await daemon.drop_off("JJD0001")
+async def sent(daemon: Daemon) -> str:
+    """A member of the public returns SHIP0042 (GLS) at the demo kiosk; its compartment."""
     events = await daemon.events(after=0)
     body = {"size": "M", "reference": "SHIP0042", "carrier": "GLS", "kind": "return"}
     _, issued = await daemon.call("POST", "/api/demo/send-codes", body)
@@ -100,6 +97,15 @@ async def test_status_names_the_outbound_parcel_in_a_compartment(locker) -> None
     await daemon.call("POST", f"/api/demo/doors/{comp}/close")
     await events.flow(flow["id"], "stored")
     await events.close()
+    return str(comp)
+
+
+async def test_status_names_the_outbound_parcel_in_a_compartment(locker) -> None:
+    """A parcel sent at the locker waits for its carrier: the bank view names it (send or
+    return, reference, carrier) as it names an inbound parcel's barcode."""
+    daemon, ctl, _ = locker
+    inbound = await daemon.drop_off("JJD0001")
+    comp = await sent(daemon)
     code, out, _ = await ctl("status")
     assert code == 0
     line = next(row for row in out.splitlines() if row.startswith(f"{comp} "))
@@ -413,6 +419,30 @@ async def test_parcels_list_show_extend_and_mark_returned(locker) -> None:
     assert actions == ["extend", "returned"]
     code, _, err = await ctl("parcels", "show", "NOPE0001")
     assert code == 1 and "no parcel 'NOPE0001'" in err
+
+
+async def test_outbound_list_show_and_taken_out_by_hand(locker) -> None:
+    daemon, ctl, _ = locker
+    comp = await sent(daemon)
+    code, out, _ = await ctl("outbound", "list", "--state", "awaiting_collection")
+    assert code == 0
+    assert re.search(rf"(?m)^ +1 return +SHIP0042 +GLS +awaiting_collection +{comp}\b", out), out
+    code, _, err = await ctl("outbound", "found", "1", "--reason", "looked inside")
+    assert code == 1 and "not a deposit cut short" in err and "(not_cut_short)" in err
+    code, _, err = await ctl("outbound", "removed", "1")
+    assert code == 2 and "--reason" in err
+    code, _, err = await ctl("outbound", "show", "one")
+    assert code == 2 and "invalid int value" in err
+    code, out, _ = await ctl("outbound", "removed", "1", "--reason", "carrier picked up at desk")
+    assert code == 0 and json.loads(out)["state"] == "removed"
+    shown = await ctl.json("outbound", "show", "1")
+    (entry,) = await ctl.json("audit")
+    assert (entry["action"], entry["target"]) == ("outbound_removed", "outbound 1")
+    assert (shown["state"], shown["collected_by"]) == ("removed", f"technician:{entry['actor']}")
+    status = await ctl.json("status")
+    assert {c["id"]: c["state"] for c in status["compartments"]}[comp] == "needs_check"
+    code, _, err = await ctl("outbound", "show", "9")
+    assert code == 1 and "no outbound parcel 9" in err
 
 
 async def test_diag_scans_the_buses(locker) -> None:

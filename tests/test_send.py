@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -23,13 +26,22 @@ KEY = Ed25519PrivateKey.generate()
 UNTOUCHED = ("compartments", "parcels", "unlock_intents", "outbound", "couriers")
 
 
-@pytest.fixture
-async def rig(tmp_path):
+@asynccontextmanager
+async def sending(tmp_path: Path) -> AsyncIterator[Rig]:
+    """The test bank, trusting :data:`KEY` to sign send codes."""
     config = bank_config(tmp_path)
     pickup = dataclasses.replace(config.pickup, qr_keys=(qrtoken.public_text(KEY),))
     rig = await Rig(dataclasses.replace(config, pickup=pickup)).start()
-    yield rig
-    await rig.stop()
+    try:
+        yield rig
+    finally:
+        await rig.stop()
+
+
+@pytest.fixture
+async def rig(tmp_path):
+    async with sending(tmp_path) as rig:
+        yield rig
 
 
 def code(

@@ -62,8 +62,46 @@ def test_a_parcel_stored_before_code_lengths_were_recorded_counts_as_eight_digit
     monkeypatch.undo()
     store = Store.open(config, FakeClock())
     try:
-        assert store.db.schema_version == len(MIGRATIONS) == 10
+        assert store.db.schema_version == len(MIGRATIONS) == 11
         assert store.parcels.code_lengths() == [8, 10]
+    finally:
+        store.close()
+
+
+def test_outbound_parcels_of_schema_10_keep_their_rows_and_references(
+    tmp_path, monkeypatch
+) -> None:
+    """Migration 11 rebuilds the outbound table (for the state 'removed'): every row, and
+    the unlock intents that name one, come through; the foreign keys hold."""
+    config = bank_config(tmp_path)
+    as_schema(monkeypatch, 10)
+    store = Store.open(config, FakeClock())
+    store.compartments.sync_layout()
+    store.close()
+    db = Database(config.database_path)
+    db.conn.execute(
+        "INSERT INTO outbound (id, kind, reference, size, carrier, state, compartment_id, code_id,"
+        " code_expires, created_at, updated_at) VALUES (7, 'send', 'SHIP0007', 'S', 'DHL',"
+        " 'awaiting_collection', 'S1', 'k-7', 9, 1, 2)"
+    )
+    db.conn.execute(
+        "INSERT INTO unlock_intents (compartment_id, purpose, state, actor, created_at,"
+        " updated_at, outbound_id) VALUES ('S1', 'dropoff', 'done', 'public', 1, 2, 7)"
+    )
+    rows = [tuple(r) for r in db.conn.execute("SELECT * FROM outbound")]
+    db.close()
+    monkeypatch.undo()
+    store = Store.open(config, FakeClock())
+    try:
+        conn = store.db.conn
+        assert [tuple(r) for r in conn.execute("SELECT * FROM outbound")] == rows
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        with pytest.raises(sqlite3.IntegrityError):  # the intent's reference is enforced
+            conn.execute("DELETE FROM outbound WHERE id = 7")
+        conn.execute("UPDATE outbound SET state = 'removed' WHERE id = 7")
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute("UPDATE outbound SET state = 'lost' WHERE id = 7")
     finally:
         store.close()
 

@@ -22,6 +22,15 @@ def test_the_openapi_file_lists_every_event_and_command_type() -> None:
     }
 
 
+def test_each_event_type_binds_its_data_schema() -> None:
+    bound = [
+        (rule["if"]["properties"]["type"]["const"], rule["then"]["properties"]["data"]["$ref"])
+        for rule in SPEC["components"]["schemas"]["Event"]["allOf"]
+    ]
+    assert bound == [(e.value, f"#/components/schemas/data.{e.value}") for e in Event]
+    assert all(f"data.{e.value}" in SPEC["components"]["schemas"] for e in Event)
+
+
 def test_each_command_schema_has_the_fields_the_locker_checks() -> None:
     for schema in SPEC["components"]["schemas"]["Command"]["oneOf"]:
         kind = schema["properties"]["type"]["const"]

@@ -94,11 +94,21 @@ class Database:
                 f"{self.path}: database schema {version} is newer than this lockerd "
                 f"({len(MIGRATIONS)}); upgrade lockerd or restore a matching backup"
             )
-        for number in range(version, len(MIGRATIONS)):
-            with self.transaction():
-                for statement in MIGRATIONS[number]:
-                    self.conn.execute(statement)
-                self.conn.execute(f"PRAGMA user_version={number + 1}")
+        if version == len(MIGRATIONS):
+            return
+        # A migration may rebuild a table that others reference (SQLite's documented
+        # procedure): foreign keys off around it, every reference checked before commit.
+        self.conn.execute("PRAGMA foreign_keys=OFF")
+        try:
+            for number in range(version, len(MIGRATIONS)):
+                with self.transaction():
+                    for statement in MIGRATIONS[number]:
+                        self.conn.execute(statement)
+                    if self.conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                        raise StoreError(f"{self.path}: migration {number + 1} broke references")
+                    self.conn.execute(f"PRAGMA user_version={number + 1}")
+        finally:
+            self.conn.execute("PRAGMA foreign_keys=ON")
 
     def _verify_schema(self) -> None:
         # sqlite_master directly: importing sqlite-utils (and numpy with it) costs 0.15 s.

@@ -183,4 +183,35 @@ MIGRATIONS: list[list[str]] = [
         """CREATE INDEX parcels_live_group ON parcels(pickup_group)
             WHERE state = 'stored' AND pickup_group IS NOT NULL""",
     ],
+    # 11: an outbound parcel a technician took out by hand is 'removed' (the table is
+    # rebuilt for its CHECK, as SQLite's ALTER TABLE documents); the intents of an
+    # outbound parcel are found by an index (a deposit cut short holds its send code)
+    [
+        """CREATE TABLE outbound_new (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('send','return')),
+            reference TEXT NOT NULL,
+            size TEXT NOT NULL,
+            carrier TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN
+                ('depositing','awaiting_collection','collected','cancelled','removed')),
+            compartment_id TEXT REFERENCES compartments(id),
+            code_id TEXT NOT NULL,
+            code_expires REAL NOT NULL,
+            returned_parcel_id INTEGER REFERENCES parcels(id),
+            collected_by TEXT,
+            stored_at REAL,
+            closed_at REAL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL)""",
+        """INSERT INTO outbound_new SELECT * FROM outbound""",
+        """DROP TABLE outbound""",
+        """ALTER TABLE outbound_new RENAME TO outbound""",
+        """CREATE UNIQUE INDEX outbound_code_once ON outbound(code_id)
+            WHERE state IN ('awaiting_collection','collected','removed')""",
+        """CREATE UNIQUE INDEX outbound_one_per_compartment ON outbound(compartment_id)
+            WHERE state = 'awaiting_collection'""",
+        """CREATE INDEX unlock_intents_outbound ON unlock_intents(outbound_id)
+            WHERE outbound_id IS NOT NULL""",
+    ],
 ]

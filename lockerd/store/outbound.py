@@ -1,5 +1,10 @@
 """The ``outbound`` rows: parcels the public sends or returns, until their carrier's
-courier collects them; and the carrier of the parcels couriers drop off."""
+courier collects them; and the carrier of the parcels couriers drop off.
+
+A deposit cut short (the locker stopped while its door was open or opening: its
+intent was interrupted at the next start) may or may not have left the parcel
+inside. Until a technician says which, its send code is held and its compartment
+cannot be put back in service."""
 
 from __future__ import annotations
 
@@ -36,7 +41,58 @@ class OutboundRepo:
         ).fetchall()
         return [OutboundRecord.of(r) for r in rows]
 
+    def cut_short_at(self, conn: sqlite3.Connection, comp_id: str) -> OutboundRecord | None:
+        """The outbound parcel whose deposit was cut short at ``comp_id``, still unsaid."""
+        row = conn.execute(
+            "SELECT o.* FROM outbound o JOIN unlock_intents i ON i.outbound_id = o.id"
+            " WHERE o.state = 'depositing' AND i.compartment_id = ? AND i.state = 'interrupted'"
+            " AND i.id = (SELECT MAX(id) FROM unlock_intents WHERE outbound_id = o.id)",
+            (comp_id,),
+        ).fetchone()
+        return None if row is None else OutboundRecord.of(row)
+
+    def held(self, conn: sqlite3.Connection, code_id: str) -> bool:
+        """Whether the send code ``code_id`` deposited a parcel in a deposit cut short."""
+        row = conn.execute(
+            "SELECT 1 FROM outbound o WHERE code_id = ? AND state = 'depositing' AND (SELECT"
+            " state FROM unlock_intents WHERE outbound_id = o.id ORDER BY id DESC LIMIT 1)"
+            " = 'interrupted'",
+            (code_id,),
+        ).fetchone()
+        return row is not None
+
     # -- inside a transaction -------------------------------------------------
+
+    def last_intent(self, conn: sqlite3.Connection, outbound_id: int) -> UnlockIntent | None:
+        """The newest unlock intent of outbound parcel ``outbound_id`` (None: none yet)."""
+        row = conn.execute(
+            "SELECT * FROM unlock_intents WHERE outbound_id = ? ORDER BY id DESC LIMIT 1",
+            (outbound_id,),
+        ).fetchone()
+        return None if row is None else UnlockIntent.of(row)
+
+    def absent(self, conn: sqlite3.Connection, outbound_id: int) -> None:
+        """A technician found a deposit cut short's compartment empty: the deposit is
+        cancelled, and its send code deposits again."""
+        now = self._c.clock.time()
+        conn.execute(
+            "UPDATE outbound SET state = 'cancelled', updated_at = ? WHERE id = ?",
+            (now, outbound_id),
+        )
+
+    def removed(self, conn: sqlite3.Connection, parcel: OutboundRecord, actor: str) -> None:
+        """A technician took out ``parcel``, which awaited collection (``outbound.removed``)."""
+        now = self._c.clock.time()
+        conn.execute(
+            "UPDATE outbound SET state = 'removed', collected_by = ?, closed_at = ?,"
+            " updated_at = ? WHERE id = ?",
+            (actor, now, now, parcel.id),
+        )
+        self._c.event(
+            Event.OUTBOUND_REMOVED,
+            {"outbound": parcel.id, "kind": parcel.kind, "reference": parcel.reference,
+             "carrier": parcel.carrier, "compartment": parcel.compartment_id, "actor": actor},
+        )  # fmt: skip
 
     def complete(self, conn: sqlite3.Connection, intent: UnlockIntent, state: Outbound) -> None:
         """The door closed on the outbound parcel of ``intent``: deposited, or collected."""

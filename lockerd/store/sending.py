@@ -33,6 +33,7 @@ class SendRepo:
         self._compartments = tables.compartments
         self._intents = tables.intents
         self._throttles = tables.throttles
+        self._outbound = tables.outbound
 
     def refuse(self, error: FlowError) -> FlowError:
         """Count a send code that is not genuine, not for here or expired as a wrong code
@@ -168,12 +169,14 @@ class SendRepo:
         return FlowError(refusal.code, refusal.message, **details)
 
     def _code_refusal(self, conn: sqlite3.Connection, claims: SendClaims) -> FlowError | None:
-        """Why a genuine code deposits nothing: spent, under way, or returning a parcel
-        that is still here."""
-        used = conn.execute(  # a deposit given up (cancelled, cut short) leaves it unused
-            "SELECT 1 FROM outbound o WHERE code_id = ? AND (state IN"
-            " ('awaiting_collection','collected') OR state = 'depositing' AND EXISTS (SELECT 1"
-            " FROM unlock_intents i WHERE i.outbound_id = o.id AND i.state IN"
+        """Why a genuine code deposits nothing: spent, under way, held by a deposit cut
+        short, or returning a parcel that is still here."""
+        if self._outbound.held(conn, claims.token_id):
+            return rules.send_held(self._c.config.locker.support)
+        used = conn.execute(  # a deposit given up (cancelled) leaves it unused
+            "SELECT 1 FROM outbound o WHERE code_id = ? AND (state IN ('awaiting_collection',"
+            "'collected','removed') OR state = 'depositing' AND EXISTS (SELECT 1 FROM"
+            " unlock_intents i WHERE i.outbound_id = o.id AND i.state IN"
             " ('pending','opened','released')))",
             (claims.token_id,),
         ).fetchone()
