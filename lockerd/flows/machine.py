@@ -195,6 +195,10 @@ class Opening:
 
     def _retried(self, flow: Flow, event: RetryOutcome) -> list[Decision]:
         flow.retrying = False
+        if flow.state != State.OPENING or flow.compartment is None or flow.intent is None:
+            # The door was seen open (or the flow moved on) while the re-pulse was in
+            # flight: its answer is late, and the door's own changes decide.
+            return []
         if event.outcome == "unreadable":
             return self._give_up(flow, event.courier_here)
         flow.attempt = 2
