@@ -110,6 +110,32 @@ async def test_a_pickup_said_not_open_as_its_door_cycles_is_collected(rig, kiosk
     assert not STUCK & set(rig.event_types())
 
 
+async def test_a_late_repulse_answer_leaves_the_next_door_alone(rig, kiosk) -> None:
+    """Said not open; the door opens all the same, the parcel does not fit and a larger
+    door is chosen, all before the re-pulse of the first door answers. That answer (its
+    pulse refused: the first door's intent was given back) is not the new door's: M1
+    stays in service, opening on its own first window and timer."""
+    flow = await rig.run(rig.locker.sends.start(code(rig)))
+    said = asyncio.ensure_future(_answer(kiosk, f"/api/sends/{flow.id}/door-did-not-open"))
+    while not flow.retrying:
+        await rig.clock.advance(0.01)
+    await rig.person_opens("S1")
+    await rig.locker.sends.doesnt_fit(flow.id)
+    await rig.person_closes("S1")
+    sized = asyncio.ensure_future(rig.locker.sends.size(flow.id, "M"))
+    while flow.compartment is None:
+        await rig.clock.advance(0.01)
+    assert not said.done(), "the re-pulse answered before the new door was reserved"
+    status, body = await settled(rig, said)
+    await settled(rig, sized)  # type: ignore[arg-type]
+    assert status == 200, body
+    assert (body["state"], body["compartment"], body["attempt"]) == ("opening", "M1", 1)
+    assert (rig.state("S1"), rig.state("M1")) == ("free", "reserved")
+    assert not STUCK & set(rig.event_types())
+    await rig.clock.advance(rig.config.timing.door_open_timeout_s + 1)
+    assert (flow.state, flow.compartment, flow.attempt) == ("opening", "M1", 2)
+
+
 # -- "did not open" in every state of a send ----------------------------------------
 
 
