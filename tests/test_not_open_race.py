@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from lockerd import qrtoken
+from lockerd.domain import Door
 from lockerd.flows import Flow
 from lockerd.kiosk.server import KioskServer
 from tests.rig import Rig, bank_config
@@ -55,6 +56,16 @@ async def settled(rig: Rig, call: Awaitable[tuple[int, Any]]) -> tuple[int, Any]
             break
         await rig.clock.advance(0.05)
     return task.result()
+
+
+async def settled_all(rig: Rig, *calls: Awaitable[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    """The answers to ``calls`` sent at once, in the order sent."""
+    gathered = asyncio.gather(*calls)
+    for _ in range(2000):
+        if gathered.done():
+            break
+        await rig.clock.advance(0.05)
+    return list(gathered.result())
 
 
 async def said_while_the_door_cycles(
@@ -253,3 +264,32 @@ async def test_did_not_open_in_every_state_of_a_send_is_answered(rig, kiosk, nam
 async def test_did_not_open_of_a_send_there_is_not_is_not_found(kiosk, rig) -> None:
     status, body = await settled(rig, _answer(kiosk, "/api/sends/nope/door-did-not-open"))
     assert (status, body["error"]["code"]) == (404, "unknown_flow")
+
+
+async def test_a_send_on_a_hook_read_bank_said_not_open_while_open_moves_on(tmp_path) -> None:
+    """Each door read from its lock's own switch: S1's latch, released, stays out while
+    its door is jammed shut, so the switch reads open though the door did not move.
+    Said not open (twice at once, as a double tap), the first takes S1 out of service
+    as jammed and opens S2; the second finds S2 opening and runs its re-pulse."""
+    config = bank_config(tmp_path, family="kerong-cu16-hook")
+    pickup = dataclasses.replace(config.pickup, qr_keys=(qrtoken.public_text(KEY),))
+    rig = await Rig(dataclasses.replace(config, pickup=pickup)).start()
+    server = KioskServer(rig.config, rig.locker, rig.hw)
+    url = await server.start()
+    try:
+        rig.door("S1").jammed = True
+        flow = await rig.run(rig.locker.sends.start(code(rig)))
+        rig.door("S1").latch_broken = True
+        await rig.seen("S1", Door.OPEN)
+        assert flow.state == "open"
+        async with aiohttp.ClientSession(base_url=url) as http:
+            path = f"/api/sends/{flow.id}/door-did-not-open"
+            first, second = await settled_all(rig, _answer(http, path), _answer(http, path))
+        assert first[0] == 200, first
+        assert (first[1]["state"], first[1]["compartment"]) == ("opening", "S2")
+        assert second[0] == 200, second
+        assert (second[1]["state"], second[1]["compartment"]) == ("opening", "S2")
+        assert (rig.state("S1"), rig.state("S2")) == ("out_of_service", "reserved")
+    finally:
+        await server.stop()
+        await rig.stop()
