@@ -44,7 +44,8 @@ async def kiosk(rig):
 
 
 async def _answer(http: aiohttp.ClientSession, path: str) -> tuple[int, Any]:
-    async with http.post(path, json={}) as response:
+    """POST ``path`` as the kiosk page does (``api`` in kiosk.js: no body)."""
+    async with http.post(path, headers={"Content-Type": "application/json"}) as response:
         return response.status, await response.json()
 
 
