@@ -128,7 +128,9 @@ class FlowRunner:
             case m.Pulse():
                 await self._pulse(flow, decision.attempt)
             case m.RetryPulse():
-                return m.RetryOutcome(await self._retry_pulse(flow), decision.courier_here)
+                intent = flow.intent
+                outcome = await self._retry_pulse(flow)
+                return m.RetryOutcome(outcome, decision.courier_here, intent)
             case m.CheckRoom():
                 room = await self.db(
                     self.store.custody.has_room, decision.size, self.bank.unavailable()
@@ -260,9 +262,10 @@ class FlowRunner:
 
     async def _retry_pulse(self, flow: Flow) -> str:
         """The status-checked re-pulse: ``pulsed``, ``released``, ``open`` or ``unreadable``."""
-        assert flow.compartment is not None and flow.intent is not None
+        comp_id, intent = flow.compartment, flow.intent
+        assert comp_id is not None and intent is not None
         try:
-            return await self.bank.retry_pulse(flow.compartment, flow.intent)
+            return await self.bank.retry_pulse(comp_id, intent)
         except (DriverError, SafetyError) as exc:
-            log.warning("status read of %s before re-pulse failed: %s", flow.compartment, exc)
+            log.warning("status read of %s before re-pulse failed: %s", comp_id, exc)
             return "unreadable"

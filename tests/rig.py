@@ -21,6 +21,7 @@ from lockerd.daemon import assemble
 from lockerd.domain import Door
 from lockerd.locker import Locker
 from lockerd.store import Store
+from lockerd.worker import Runner
 from tests import families, inline
 from tests.inline import InlineRunner
 
@@ -50,11 +51,13 @@ class Rig:
         clock: FakeClock | None = None,
         bus_time: bool = False,
         notices: bool | None = True,
+        runner: Runner | None = None,
     ):
         """``bus_time``: every serial exchange costs its wire time (and a missing reply
         its whole timeout) on the fake clock, as on a real line. ``notices``: the rig
         stands in for the back office, so pickup codes wait for it (``None``: as the
-        config says, and the test bank has neither sync nor the demo page)."""
+        config says, and the test bank has neither sync nor the demo page). ``runner``:
+        how store calls run (default: inline, at once)."""
         self.config = config
         self.clock = clock or FakeClock()
         self.hw = inline.build(
@@ -70,7 +73,9 @@ class Rig:
         self.store = Store.open(config, self.clock, notices=notices)
         self.store.compartments.sync_layout()
         self.store.seed_demo(config.demo)
-        self.locker: Locker = assemble(config, self.store, self.hw, self.clock, InlineRunner())
+        self.locker: Locker = assemble(
+            config, self.store, self.hw, self.clock, runner or InlineRunner()
+        )
         self.api = _Driven(self)
         self.messages: list[dict[str, Any]] = []
 

@@ -177,6 +177,50 @@ def test_a_door_that_never_opens_fails_a_pickup(kind: Kind) -> None:
     assert flow.error == {"code": "compartment_out_of_order", "message": "M1 would not open"}
 
 
+@pytest.mark.parametrize("kind", [Kind.DROPOFF, Kind.SEND, Kind.PICKUP])
+@pytest.mark.parametrize("outcome", ["pulsed", "released", "open", "unreadable"])
+@pytest.mark.parametrize("closed", [False, True])
+def test_a_repulse_answer_after_the_door_was_seen_open_does_nothing(
+    kind: Kind, outcome: str, closed: bool
+) -> None:
+    """The door opened (and maybe closed again) while the re-pulse was in flight: its
+    answer is late, and neither a second window nor giving the door up follows."""
+    flow = Flow(kind, State.OPENING, size="M")
+    step(flow, m.Reserved("M1", 7, "M"))
+    assert step(flow, m.CourierSaysNotOpen(False)) == [m.CancelTimer(), m.RetryPulse(True)]
+    step(flow, m.DoorOpened())
+    done = "collected" if kind == Kind.PICKUP else "stored"
+    if closed:
+        step(flow, m.DoorClosed(done))
+    assert step(flow, m.RetryOutcome(outcome, courier_here=True)) == []
+    assert (flow.state, flow.compartment, flow.intent) == (done if closed else "open", "M1", 7)
+    assert (flow.attempt, flow.retrying, flow.error) == (1, False, None)
+
+
+def test_a_repulse_answer_for_the_door_before_is_not_the_new_doors() -> None:
+    """M1 (intent 7) did not fit while its re-pulse was in flight; M2 (intent 8) is
+    reserved with no re-pulse of its own under way, and M1's answer changes nothing."""
+    flow = opening(Kind.SEND)
+    step(flow, m.CourierSaysNotOpen(False))
+    step(flow, m.DoorOpened())
+    step(flow, m.DoesntFit("M"))
+    assert step(flow, m.Reserved("L1", 8, "L")) == [m.Watch("L1"), m.Pulse(1), m.ArmTimer()]
+    assert flow.retrying is False
+    assert step(flow, m.DoorTimeout()) == [m.RetryPulse(False)]
+    assert step(flow, m.RetryOutcome("unreadable", intent=7)) == []
+    assert (flow.state, flow.compartment, flow.attempt, flow.retrying) == (
+        State.OPENING,
+        "L1",
+        1,
+        True,
+    )
+    assert step(flow, m.RetryOutcome("pulsed", intent=8)) == [
+        m.RecordPulse(2),
+        m.ArmTimer(),
+        m.Publish(),
+    ]
+
+
 def test_an_unreadable_status_gives_up_at_once() -> None:
     flow = opening(Kind.PICKUP)
     assert step(flow, m.RetryOutcome("unreadable"))[:2] == [m.UnlockFailed(7), m.Forget("M1")]

@@ -157,6 +157,7 @@ class Opening:
     def _reserved(self, flow: Flow, event: Reserved) -> list[Decision]:
         flow.compartment, flow.intent = event.compartment, event.intent
         flow.state, flow.attempt, flow.alarm = State.OPENING, 1, None
+        flow.retrying = False  # a re-pulse still in flight was for the door before
         return [Watch(event.compartment), Pulse(1), ArmTimer()]
 
     def _closed(self, flow: Flow, event: DoorClosed) -> list[Decision]:
@@ -194,7 +195,13 @@ class Opening:
         return [NotOpened(intent), Forget(comp), Publish()]
 
     def _retried(self, flow: Flow, event: RetryOutcome) -> list[Decision]:
+        if event.intent not in (None, flow.intent):
+            return []  # an earlier door's, given back while its re-pulse was in flight
         flow.retrying = False
+        if flow.state != State.OPENING or flow.compartment is None or flow.intent is None:
+            # The door was seen open (or the flow moved on) while the re-pulse was in
+            # flight: its answer is late, and the door's own changes decide.
+            return []
         if event.outcome == "unreadable":
             return self._give_up(flow, event.courier_here)
         flow.attempt = 2

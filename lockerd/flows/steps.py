@@ -91,10 +91,12 @@ class DoorTimeout:
 @dataclass(frozen=True)
 class RetryOutcome:
     """What the status-checked re-pulse did: ``pulsed``, ``released``, ``open`` or
-    ``unreadable`` (the status could not be read: no re-pulse)."""
+    ``unreadable`` (the status could not be read: no re-pulse). ``intent``: the one
+    whose door it was for (None: the flow's own)."""
 
     outcome: str
     courier_here: bool = False
+    intent: int | None = None
 
 
 @dataclass(frozen=True)
