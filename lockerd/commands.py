@@ -100,6 +100,16 @@ class Commands:
         state = await self.desk.enable(comp, _who(caller, args))
         return {"compartment": comp, "state": state}
 
+    async def found(self, caller: Caller, args: dict[str, Any]) -> Any:
+        comp = _compartment(args, self.config)
+        barcode = await self.desk.found(comp, _who(caller, args))
+        return {"compartment": comp, "parcel": barcode, "found": True}
+
+    async def empty(self, caller: Caller, args: dict[str, Any]) -> Any:
+        comp = _compartment(args, self.config)
+        barcode = await self.desk.empty(comp, _who(caller, args))
+        return {"compartment": comp, "parcel": barcode, "found": False}
+
     async def events(self, caller: Caller, args: dict[str, Any]) -> Any:
         after = _int(args, "after", 0, 0, MAX_SEQ)
         if args.get("follow"):
@@ -187,8 +197,7 @@ class Commands:
         return (await self.desk.parcel(barcode)).to_json()
 
     async def outbound(self, caller: Caller, args: dict[str, Any]) -> Any:
-        """The parcels sent or returned here: list, show, and what a technician saw of one
-        (found, absent, removed)."""
+        """The parcels sent or returned here: list, show, and one taken out by hand."""
         action = args.get("action", "list")
         if action == "list":
             state = args.get("state")
@@ -201,10 +210,10 @@ class Commands:
             raise BadRequest(
                 "invalid_field", "id must be an outbound parcel's number (as outbound list prints)"
             )
-        if action in ("found", "absent", "removed"):
-            await self.desk.outbound_checked(action, outbound_id, _who(caller, args))
+        if action == "removed":
+            await self.desk.outbound_removed(outbound_id, _who(caller, args))
         elif action != "show":
-            raise BadRequest("invalid_field", "action must be list, show, found, absent or removed")
+            raise BadRequest("invalid_field", "action must be list, show or removed")
         return (await self.desk.outbound_parcel(outbound_id)).to_json()
 
     async def _parcel(self, name: str) -> dict[str, Any]:
@@ -280,6 +289,8 @@ def handlers(config: Config, locker: Locker, sync: SyncCoordinator | None) -> di
         "open": commands.open_door,
         "disable": commands.disable,
         "enable": commands.enable,
+        "found": commands.found,
+        "empty": commands.empty,
         "events": commands.events,
         "sync": commands.sync_command,
         "config": commands.show_config,

@@ -227,12 +227,16 @@ def pickup_refusal(door: FlowError | None, parcel: Parcel) -> FlowError | None:
     return door
 
 
-def deposit_unresolved(comp_id: str, outbound_id: int, reference: str) -> str:
-    """Why ``comp_id`` stays out of use: a deposit there was cut short, and nobody has
-    said yet whether its parcel is inside."""
-    return (
-        f"{comp_id} may hold outbound parcel {outbound_id} ({reference}): its deposit was cut short"
-    )
+def cut_short(purpose: Purpose, state: Intent, checked: str | None) -> bool:
+    """Whether an intent is a deposit cut short (the daemon stopped while its door was
+    opening or open) that no technician has looked into yet (``checked``): its parcel
+    may be inside."""
+    return purpose == Purpose.DROPOFF and state == Intent.INTERRUPTED and checked is None
+
+
+def deposit_unresolved(comp_id: str, barcode: str | None) -> str:
+    """Why ``comp_id`` stays out of use after a deposit cut short there."""
+    return f"{comp_id} may hold parcel {barcode}: its deposit was cut short by a stop"
 
 
 def send_held(support: str) -> FlowError:

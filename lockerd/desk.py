@@ -54,10 +54,16 @@ class Desk:
     async def outbound_parcel(self, outbound_id: int) -> OutboundRecord:
         return await self._db(self._store.service.outbound_parcel, outbound_id)
 
-    async def outbound_checked(self, action: str, outbound_id: int, who: Who) -> None:
-        """What a technician saw of an outbound parcel: ``found`` (or ``absent``) where its
-        deposit was cut short, ``removed`` where they took it out by hand."""
-        await self._db(getattr(self._store.service, f"outbound_{action}"), outbound_id, *who)
+    async def outbound_removed(self, outbound_id: int, who: Who) -> None:
+        await self._db(self._store.service.outbound_removed, outbound_id, *who)
+
+    async def found(self, comp: str, who: Who) -> str:
+        """The parcel of the deposit cut short at ``comp`` is inside; its barcode."""
+        return await self._db(self._store.service.found, comp, *who)
+
+    async def empty(self, comp: str, who: Who) -> str:
+        """``comp`` is empty: its deposit cut short did not happen; the parcel's barcode."""
+        return await self._db(self._store.service.empty, comp, *who)
 
     async def parcels(self, state: Parcel | None) -> list[ParcelRecord]:
         return await self._db(self._store.parcels.all, state)

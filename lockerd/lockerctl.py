@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_door_commands(command)
     _add_parcels(command("parcels", "parcels: list, show, extend, mark returned"), common)
-    _add_outbound(command("outbound", "parcels sent or returned here: list, show, check"), common)
+    _add_outbound(command("outbound", "parcels sent or returned here: list, show, removed"), common)
     command("diag", "bus scan (each board's answer time and counters) and sensor sanity")
     cycle = command("cycle-test", "open each door in turn; a person opens and shuts it")
     cycle.add_argument("ids", nargs="+", help="the compartments, in the order to walk them")
@@ -101,6 +101,8 @@ def _add_door_commands(command: Callable[[str, str], argparse.ArgumentParser]) -
         ("open", "open a compartment's door (it then needs a check)"),
         ("disable", "take a compartment out of service"),
         ("enable", "put a checked compartment back in service (door shut, lock latched)"),
+        ("found", "the parcel of a deposit cut short by a stop is in the compartment"),
+        ("empty", "the compartment of a deposit cut short by a stop is empty"),
     ]:
         action = command(name, text)
         action.add_argument("id", help="the compartment, as on its door (A1, B3...)")
@@ -143,18 +145,13 @@ def _add_outbound(outbound: argparse.ArgumentParser, common: argparse.ArgumentPa
     listing = actions.add_parser("list", parents=[common], help="every one (or those in one state)")
     listing.add_argument("--state", help="depositing, awaiting_collection, collected, removed...")
     actions.add_parser("show", parents=[common], help="one").add_argument("id", type=int)
-    for name, text in [
-        ("found", "its deposit was cut short, and the parcel is in the compartment"),
-        ("absent", "its deposit was cut short, and the compartment is empty"),
-        ("removed", "it was taken out by hand"),
-    ]:
-        action = actions.add_parser(name, parents=[common], help=text)
-        action.add_argument("id", type=int, help="its number, as outbound list prints it")
-        action.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    removed = actions.add_parser("removed", parents=[common], help="it was taken out by hand")
+    removed.add_argument("id", type=int, help="its number, as outbound list prints it")
+    removed.add_argument("--reason", required=True, help="why (kept in the audit log)")
 
 
 def _args(ns: argparse.Namespace) -> dict[str, Any]:
-    if ns.command in ("open", "disable", "enable"):
+    if ns.command in ("open", "disable", "enable", "found", "empty"):
         return {"id": ns.id}
     if ns.command == "events":
         given = {"after": ns.after, "limit": ns.limit}
@@ -422,6 +419,8 @@ TEXTS: dict[str, Callable[[Any], str]] = {
     "open": lambda r: f"{r['compartment']}: {r['state']} (attempt {r['attempt']})",
     "disable": lambda r: f"{r['compartment']}: {r['state']}",
     "enable": lambda r: f"{r['compartment']}: {r['state']}",
+    "found": lambda r: f"{r['compartment']}: {r['parcel']} is in; enable it once shut",
+    "empty": lambda r: f"{r['compartment']}: {r['parcel']} is not in; enable it once shut",
 }
 
 

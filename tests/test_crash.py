@@ -21,6 +21,8 @@ from tests import crash_drill
 from tests.rig import Rig
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The technician who looks inside S1 after the restart (actor, origin, reason).
+WHO = ("tech", "local", "looked inside S1")
 
 # point, what the person did after the crash, expected compartment state
 CASES = [
@@ -65,7 +67,7 @@ async def test_restart_after_crash(tmp_path, point, person, expected, kind) -> N
         if kind == "send":
             await _send_after_restart(rig, expected, found="closed" in person)
         else:
-            _dropoff_after_restart(rig, expected)
+            _dropoff_after_restart(rig, expected, found="closed" in person)
         flow = await rig.api.dropoff_scan(await rig.courier(), "AFTER001", "S")
         assert flow.compartment == "S2", "S1 may hold a parcel: never offered as free"
         assert rig.unlocks_of("S1") == 0
@@ -73,17 +75,27 @@ async def test_restart_after_crash(tmp_path, point, person, expected, kind) -> N
         await rig.stop()
 
 
-def _dropoff_after_restart(rig: Rig, expected: str) -> None:
+def _dropoff_after_restart(rig: Rig, expected: str, found: bool) -> None:
+    """A parcel is stored only by a completed door cycle. After one cut short, S1 is not
+    put back in use until a technician has looked inside: the parcel is there (``found``:
+    stored in S1 with a pickup code, as the door closing would have), or not."""
     stored = [p for p in rig.store.parcels.all() if p.barcode == "CRASH001"]
     if expected == "occupied":
         assert stored[0].state == "stored" and stored[0].compartment_id == "S1"
+        return
+    assert not stored, "a parcel is stored only by a completed door cycle"
+    with pytest.raises(FlowError) as info:
+        rig.store.service.enable("S1", *WHO)
+    assert info.value.code == "deposit_unresolved" and "parcel CRASH001" in info.value.message
+    if found:
+        assert rig.store.service.found("S1", *WHO) == "CRASH001"
+        (parcel,) = [p for p in rig.store.parcels.all() if p.barcode == "CRASH001"]
+        assert (parcel.state, parcel.compartment_id) == ("stored", "S1")
+        assert parcel.courier_id == "c1" and "parcel.stored" in rig.event_types()
     else:
-        assert not stored, "a parcel is stored only by a completed door cycle"
-        # The interrupted intent still says which parcel may be inside.
-        barcode = rig.store.db.conn.execute(
-            "SELECT barcode FROM unlock_intents WHERE compartment_id = 'S1'"
-        ).fetchone()[0]
-        assert barcode == "CRASH001"
+        assert rig.store.service.empty("S1", *WHO) == "CRASH001"
+        assert all(p.state == "expected" for p in rig.store.parcels.all())
+    assert rig.store.intents.cut_short_at(rig.store.db.conn, "S1") is None
 
 
 async def _send_after_restart(rig: Rig, expected: str, found: bool) -> None:
@@ -106,14 +118,12 @@ async def _send_after_restart(rig: Rig, expected: str, found: bool) -> None:
     with pytest.raises(FlowError) as info:
         await rig.run(rig.locker.sends.start(crash_drill.send_code(rig)))
     assert info.value.code == "send_code_in_check"
-    (parcel,) = rig.store.outbound.all(Outbound.DEPOSITING)
-    who = ("tech", "local", "looked inside S1")
     if found:
-        rig.store.service.outbound_found(parcel.id, *who)
+        assert rig.store.service.found("S1", *WHO) == "SEND0001"
         waiting = rig.store.outbound.all(Outbound.AWAITING_COLLECTION)
         assert [(p.reference, p.compartment_id) for p in waiting] == [("SEND0001", "S1")]
         return
-    rig.store.service.outbound_absent(parcel.id, *who)
+    assert rig.store.service.empty("S1", *WHO) == "SEND0001"
     again = await rig.run(rig.locker.sends.start(crash_drill.send_code(rig)))
     assert again.compartment == "S2"
     await rig.run(rig.locker.sends.cancel(again.id))

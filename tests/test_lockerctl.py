@@ -427,8 +427,10 @@ async def test_outbound_list_show_and_taken_out_by_hand(locker) -> None:
     code, out, _ = await ctl("outbound", "list", "--state", "awaiting_collection")
     assert code == 0
     assert re.search(rf"(?m)^ +1 return +SHIP0042 +GLS +awaiting_collection +{comp}\b", out), out
-    code, _, err = await ctl("outbound", "found", "1", "--reason", "looked inside")
-    assert code == 1 and "not a deposit cut short" in err and "(not_cut_short)" in err
+    code, _, err = await ctl("found", comp.lower(), "--reason", "looked inside")
+    assert code == 1 and f"no deposit was cut short at {comp}" in err and "(not_cut_short)" in err
+    code, _, err = await ctl("empty", "Z9", "--reason", "looked inside")
+    assert code == 1 and "no compartment 'Z9'" in err
     code, _, err = await ctl("outbound", "removed", "1")
     assert code == 2 and "--reason" in err
     code, _, err = await ctl("outbound", "show", "one")

@@ -1,7 +1,8 @@
 """A technician and the parcels the public sends: a deposit cut short by a crash or a
 power cut holds its send code and its compartment until a technician says whether the
-parcel is inside; a parcel awaiting collection can be taken out by hand. Each action is
-audited, and a refused one changes nothing."""
+parcel is inside (``lockerctl found`` / ``empty``, the same for a courier's drop-off in
+tests/test_crash.py); a parcel awaiting collection can be taken out by hand. Each action
+is audited, and a refused one changes nothing."""
 
 from __future__ import annotations
 
@@ -58,8 +59,10 @@ async def test_a_deposit_cut_short_holds_its_code_and_its_compartment(rig) -> No
         with pytest.raises(FlowError) as info:
             await rig.run(Desk(rig.locker).enable("S1", WHO))
         assert info.value.code == "deposit_unresolved"
-        assert "SHIP0001" in info.value.message and "lockerctl outbound" in info.value.message
-        with pytest.raises(Refused, match="may hold outbound parcel 1 .SHIP0001."):
+        assert (
+            "parcel SHIP0001" in info.value.message and "lockerctl found S1" in info.value.message
+        )
+        with pytest.raises(Refused, match="may hold parcel SHIP0001"):
             rig.store.custody.return_to_service("S1", "back office")  # compartment.enable
         assert dump(rig) == before
     finally:
@@ -71,7 +74,7 @@ async def test_a_technician_finds_the_parcel_and_its_carrier_collects_it(rig) ->
     try:
         outbound_id, state = outbound(rig)
         assert state == "depositing"
-        rig.store.service.outbound_found(outbound_id, *WHO)
+        assert rig.store.service.found("S1", *WHO) == "SHIP0001"
         parcel = rig.store.outbound.get(outbound_id)
         assert parcel is not None
         assert (parcel.state, parcel.compartment_id) == (Outbound.AWAITING_COLLECTION, "S1")
@@ -87,7 +90,9 @@ async def test_a_technician_finds_the_parcel_and_its_carrier_collects_it(rig) ->
         assert info.value.code == "send_code_used"
         token = await courier_of(rig, "dhl-1", "9999", "DHL")
         assert [p.id for p in await rig.run(rig.locker.sends.collectable(token))] == [outbound_id]
-        assert audit_actions(rig)[-2:] == ["outbound_found", "enable"]
+        assert audit_actions(rig)[-2:] == ["found", "enable"]
+        with pytest.raises(FlowError, match="no deposit was cut short at S1"):
+            rig.store.service.empty("S1", *WHO)  # said once
     finally:
         await rig.stop()
 
@@ -96,7 +101,7 @@ async def test_a_compartment_found_empty_frees_the_code(rig) -> None:
     rig = await cut_short(rig, put_in=False)
     try:
         outbound_id, _ = outbound(rig)
-        rig.store.service.outbound_absent(outbound_id, *WHO)
+        assert rig.store.service.empty("S1", *WHO) == "SHIP0001"
         assert outbound(rig) == (outbound_id, "cancelled")
         await rig.run(Desk(rig.locker).enable("S1", WHO))
         assert rig.state("S1") == "free"
@@ -130,28 +135,29 @@ async def test_a_technician_takes_out_a_parcel_awaiting_collection(rig) -> None:
     assert rig.state(comp) == "free"
 
 
-@pytest.mark.parametrize(
-    ("action", "state", "error"),
-    [
-        ("outbound_found", "awaiting_collection", "not_cut_short"),
-        ("outbound_absent", "awaiting_collection", "not_cut_short"),
-        ("outbound_removed", "depositing", "not_in_locker"),
-        ("outbound_found", "depositing", "not_cut_short"),  # a deposit under way
-    ],
-)
-async def test_a_technician_action_on_the_wrong_parcel_changes_nothing(
-    rig, action, state, error
-) -> None:
+@pytest.mark.parametrize("state", ["depositing", "awaiting_collection"])
+@pytest.mark.parametrize("action", ["found", "empty"])
+async def test_found_or_empty_only_after_a_deposit_cut_short(rig, action, state) -> None:
     if state == "awaiting_collection":
         await sent(rig, code(rig))
-    else:
+    else:  # a deposit under way
         await rig.run(rig.locker.sends.start(code(rig)))
-    outbound_id, now = outbound(rig)
-    assert now == state
     before = dump(rig)
     with pytest.raises(FlowError) as info:
-        getattr(rig.store.service, action)(outbound_id, *WHO)
-    assert info.value.code == error
+        getattr(rig.store.service, action)("S1", *WHO)
+    assert (info.value.code, info.value.message) == (
+        "not_cut_short", "no deposit was cut short at S1"
+    )  # fmt: skip
+    assert dump(rig) == before and audit_actions(rig) == []
+
+
+async def test_only_a_parcel_awaiting_collection_is_taken_out(rig) -> None:
+    await rig.run(rig.locker.sends.start(code(rig)))
+    outbound_id, _ = outbound(rig)
+    before = dump(rig)
+    with pytest.raises(FlowError) as info:
+        rig.store.service.outbound_removed(outbound_id, *WHO)
+    assert info.value.code == "not_in_locker"
     assert dump(rig) == before and audit_actions(rig) == []
 
 

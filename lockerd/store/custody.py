@@ -170,9 +170,9 @@ class CustodyRepo:
             raise FlowError("in_service", f"{comp_id} is {state}, not out of service")
         if self._intents.live(comp_id) is not None:
             raise FlowError("door_in_progress", f"{comp_id} has an unlock under way")
-        cut_short = self._outbound.cut_short_at(conn, comp_id)
+        cut_short = self._intents.cut_short_at(conn, comp_id)
         if cut_short is not None:
-            raise Refused(rules.deposit_unresolved(comp_id, cut_short.id, cut_short.reference))
+            raise Refused(rules.deposit_unresolved(comp_id, cut_short.barcode))
         state = rules.in_service(self._compartments.holds_parcel(conn, comp_id))
         self._compartments.set(conn, comp_id, state)
         self._c.event(

@@ -6,6 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from lockerd import custody as rules
 from lockerd.config.schema import CompartmentConfig
 from lockerd.domain import LIVE_INTENTS, Comp, Event, Intent, Purpose
 from lockerd.errors import Refused, StoreError
@@ -123,6 +124,22 @@ class IntentRepo:
             (Intent.INTERRUPTED, self._c.clock.time(), *LIVE_INTENTS),
         )
         return [row[0] for row in rows]
+
+    def cut_short_at(self, conn: sqlite3.Connection, comp_id: str) -> UnlockIntent | None:
+        """The deposit cut short at ``comp_id`` that nobody has looked into yet, if any:
+        its newest intent, where that is one (:func:`lockerd.custody.cut_short`)."""
+        row = conn.execute(
+            "SELECT * FROM unlock_intents WHERE compartment_id = ? ORDER BY id DESC LIMIT 1",
+            (comp_id,),
+        ).fetchone()
+        intent = None if row is None else UnlockIntent.of(row)
+        if intent is None or not rules.cut_short(intent.purpose, intent.state, intent.checked):
+            return None
+        return intent
+
+    def checked(self, conn: sqlite3.Connection, intent_id: int, found: str) -> None:
+        """A technician looked behind a deposit cut short: ``found`` or ``empty``."""
+        conn.execute("UPDATE unlock_intents SET checked = ? WHERE id = ?", (found, intent_id))
 
     def last_open_seq(self) -> int:
         """The highest ``open_seq`` a remote open has used here (0: none)."""

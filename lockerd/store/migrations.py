@@ -185,7 +185,8 @@ MIGRATIONS: list[list[str]] = [
     ],
     # 11: an outbound parcel a technician took out by hand is 'removed' (the table is
     # rebuilt for its CHECK, as SQLite's ALTER TABLE documents); the intents of an
-    # outbound parcel are found by an index (a deposit cut short holds its send code)
+    # outbound parcel are found by an index (a deposit cut short holds its send code);
+    # what a technician found in the compartment of a deposit cut short
     [
         """CREATE TABLE outbound_new (
             id INTEGER PRIMARY KEY,
@@ -213,5 +214,7 @@ MIGRATIONS: list[list[str]] = [
             WHERE state = 'awaiting_collection'""",
         """CREATE INDEX unlock_intents_outbound ON unlock_intents(outbound_id)
             WHERE outbound_id IS NOT NULL""",
+        """ALTER TABLE unlock_intents ADD COLUMN checked TEXT
+            CHECK (checked IN ('found','empty'))""",
     ],
 ]

@@ -41,16 +41,6 @@ class OutboundRepo:
         ).fetchall()
         return [OutboundRecord.of(r) for r in rows]
 
-    def cut_short_at(self, conn: sqlite3.Connection, comp_id: str) -> OutboundRecord | None:
-        """The outbound parcel whose deposit was cut short at ``comp_id``, still unsaid."""
-        row = conn.execute(
-            "SELECT o.* FROM outbound o JOIN unlock_intents i ON i.outbound_id = o.id"
-            " WHERE o.state = 'depositing' AND i.compartment_id = ? AND i.state = 'interrupted'"
-            " AND i.id = (SELECT MAX(id) FROM unlock_intents WHERE outbound_id = o.id)",
-            (comp_id,),
-        ).fetchone()
-        return None if row is None else OutboundRecord.of(row)
-
     def held(self, conn: sqlite3.Connection, code_id: str) -> bool:
         """Whether the send code ``code_id`` deposited a parcel in a deposit cut short."""
         row = conn.execute(
@@ -62,14 +52,6 @@ class OutboundRepo:
         return row is not None
 
     # -- inside a transaction -------------------------------------------------
-
-    def last_intent(self, conn: sqlite3.Connection, outbound_id: int) -> UnlockIntent | None:
-        """The newest unlock intent of outbound parcel ``outbound_id`` (None: none yet)."""
-        row = conn.execute(
-            "SELECT * FROM unlock_intents WHERE outbound_id = ? ORDER BY id DESC LIMIT 1",
-            (outbound_id,),
-        ).fetchone()
-        return None if row is None else UnlockIntent.of(row)
 
     def absent(self, conn: sqlite3.Connection, outbound_id: int) -> None:
         """A technician found a deposit cut short's compartment empty: the deposit is

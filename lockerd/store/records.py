@@ -136,6 +136,8 @@ class UnlockIntent(_Record):
     created_at: float
     updated_at: float
     outbound_id: int | None = None
+    #: What a technician found behind a deposit cut short: ``found``, ``empty`` (None: unsaid).
+    checked: str | None = None
 
     @classmethod
     def of(cls, row: sqlite3.Row) -> UnlockIntent:

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from lockerd import custody as rules
 from lockerd.config.schema import CompartmentConfig
-from lockerd.domain import Comp, Event, Intent, Outbound, Parcel, Purpose
+from lockerd.domain import Comp, Event, Outbound, Parcel, Purpose
 from lockerd.errors import FlowError, NotFound
 from lockerd.store._context import Context
 from lockerd.store.audit import AuditRepo
@@ -69,14 +69,14 @@ class TechnicianRepo:
         comp = self._target(comp_id)
 
         def effect(conn: sqlite3.Connection) -> str:
-            cut_short = self._outbound.cut_short_at(conn, comp.id)
+            cut_short = self._intents.cut_short_at(conn, comp.id)
             if cut_short is not None:
                 raise FlowError(
                     "deposit_unresolved",
-                    rules.deposit_unresolved(comp.id, cut_short.id, cut_short.reference)
-                    + f": look inside, then run `lockerctl outbound found {cut_short.id}` if it"
-                    f" is there, or `lockerctl outbound absent {cut_short.id}` if not",
-                    outbound=cut_short.id,
+                    rules.deposit_unresolved(comp.id, cut_short.barcode)
+                    + f". Look inside, then run `lockerctl found {comp.id}` if it is there,"
+                    f" or `lockerctl empty {comp.id}` if not",
+                    barcode=cut_short.barcode,
                 )  # fmt: skip
             return self._custody.return_in(conn, comp.id, f"technician:{actor}")
 
@@ -107,25 +107,54 @@ class TechnicianRepo:
 
         self._audited("returned", barcode, (actor, origin, reason), effect)
 
-    def outbound_found(self, outbound_id: int, actor: str, origin: str, reason: str) -> None:
-        """The parcel of a deposit cut short is inside its compartment: it awaits
-        collection (the compartment is then checked and enabled, and reads occupied)."""
+    def found(self, comp_id: str, actor: str, origin: str, reason: str) -> str:
+        """The parcel of the deposit cut short at ``comp_id`` is inside: it is stored with
+        a new pickup code, or awaits its carrier's courier, as if the door had closed on
+        it; the compartment is then checked and enabled, and reads occupied. The parcel."""
+        comp = self._target(comp_id)
 
-        def effect(conn: sqlite3.Connection) -> None:
-            intent = self._cut_short(conn, outbound_id)
-            self._outbound.complete(conn, intent, Outbound.AWAITING_COLLECTION)
+        def effect(conn: sqlite3.Connection) -> str:
+            intent = self._cut_short(conn, comp.id)
+            if intent.outbound_id is not None:
+                self._outbound.complete(conn, intent, Outbound.AWAITING_COLLECTION)
+            else:
+                self._store_found(conn, intent)
+            self._intents.checked(conn, intent.id, "found")
+            return str(intent.barcode)
 
-        self._audited("outbound_found", f"outbound {outbound_id}", (actor, origin, reason), effect)
+        return self._audited("found", comp.id, (actor, origin, reason), effect)
 
-    def outbound_absent(self, outbound_id: int, actor: str, origin: str, reason: str) -> None:
-        """The compartment of a deposit cut short is empty: the deposit is cancelled and
-        its send code deposits again."""
+    def empty(self, comp_id: str, actor: str, origin: str, reason: str) -> str:
+        """The compartment of a deposit cut short is empty: the deposit did not happen (a
+        courier's parcel is still expected; a send code deposits again). The parcel."""
+        comp = self._target(comp_id)
 
-        def effect(conn: sqlite3.Connection) -> None:
-            self._cut_short(conn, outbound_id)
-            self._outbound.absent(conn, outbound_id)
+        def effect(conn: sqlite3.Connection) -> str:
+            intent = self._cut_short(conn, comp.id)
+            if intent.outbound_id is not None:
+                self._outbound.absent(conn, intent.outbound_id)
+            self._intents.checked(conn, intent.id, "empty")
+            return str(intent.barcode)
 
-        self._audited("outbound_absent", f"outbound {outbound_id}", (actor, origin, reason), effect)
+        return self._audited("empty", comp.id, (actor, origin, reason), effect)
+
+    def _cut_short(self, conn: sqlite3.Connection, comp_id: str) -> UnlockIntent:
+        intent = self._intents.cut_short_at(conn, comp_id)
+        if intent is None:
+            raise FlowError("not_cut_short", f"no deposit was cut short at {comp_id}")
+        return intent
+
+    def _store_found(self, conn: sqlite3.Connection, intent: UnlockIntent) -> None:
+        """A courier's parcel found behind a drop-off cut short is stored, unless a parcel
+        with its barcode is in the locker already (dropped off again, at another door)."""
+        live = self._parcels.live(conn, str(intent.barcode))
+        if live is not None and live["state"] != Parcel.EXPECTED:
+            raise FlowError(
+                "already_stored",
+                f"parcel {intent.barcode} is in {live['compartment_id']} already",
+            )
+        parcel_id = self._parcels.store(conn, intent)
+        self._outbound.carry(conn, parcel_id, intent.actor)
 
     def outbound_removed(self, outbound_id: int, actor: str, origin: str, reason: str) -> None:
         """A technician took out a parcel awaiting collection; its compartment needs a check."""
@@ -152,22 +181,6 @@ class TechnicianRepo:
         if parcel is None:
             raise NotFound("unknown_outbound", f"no outbound parcel {outbound_id}")
         return parcel
-
-    def _cut_short(self, conn: sqlite3.Connection, outbound_id: int) -> UnlockIntent:
-        """The interrupted intent of outbound parcel ``outbound_id``'s deposit cut short
-        (NotFound, or FlowError where it is not one)."""
-        parcel = self.outbound_parcel(outbound_id)
-        intent = self._outbound.last_intent(conn, outbound_id)
-        if (
-            parcel.state != Outbound.DEPOSITING
-            or intent is None
-            or intent.state != Intent.INTERRUPTED
-        ):
-            raise FlowError(
-                "not_cut_short",
-                f"outbound parcel {outbound_id} is {parcel.state}, not a deposit cut short",
-            )
-        return intent
 
     def _taken_out(self, conn: sqlite3.Connection, comp_id: str) -> None:
         """A technician took a parcel out of ``comp_id`` by hand: it needs a check."""
