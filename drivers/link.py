@@ -185,12 +185,20 @@ class SerialLink:
         self._port.close()
 
     def _read(self, size: int, deadline: float) -> bytes:
-        """Up to ``size`` bytes: all of them, or what has come by ``deadline``."""
+        """Up to ``size`` bytes: all of them, or what has come by ``deadline``.
+
+        Waits for the first byte, then for as long as the rest takes on the wire, so
+        a reply that trickles in (a UART without a FIFO, a USB adapter's latency
+        timer) costs a few wake-ups, not one a byte.
+        """
         if self._fd is None:
             self._port.timeout = max(0.0, deadline - time.monotonic())
             return bytes(self._port.read(size))
         data = b""
         while len(data) < size and (left := deadline - time.monotonic()) > 0:
+            if data:  # the rest is still on the wire: sleep through it, not a wake-up a byte
+                time.sleep(min(left, (size - len(data)) * self.char_s))
+                left = max(0.0, deadline - time.monotonic())
             if not self._readable.poll(left * 1000):
                 break
             chunk = os.read(self._fd, size - len(data))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import termios
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -23,6 +24,7 @@ from drivers.kerong import cu16, cu48
 from drivers.kerong.board import Cu16Board, Cu48Board
 from drivers.kerong.sim import Cu16Simulator, Cu48Simulator, SimCu16, SimCu48
 from drivers.link import SerialLink
+from drivers.ptypeer import PtyPeer
 
 EXCHANGES = 12
 
@@ -69,6 +71,34 @@ def test_a_status_exchange_is_one_write_and_one_read(cu48_link, monkeypatch) -> 
     # The whole 18-byte reply is read in one call; the port is configured once, at open.
     assert calls == Counter(read=EXCHANGES, write=EXCHANGES)
     assert sim.frames()[-2:] == [cu48.status_request(0), cu48.status_request(1)]
+
+
+def test_a_reply_trickling_in_byte_by_byte_takes_a_few_reads(monkeypatch) -> None:
+    """A UART without a FIFO hands the reply over a byte at a time, at the line's pace:
+    the link waits out the rest of the reply's wire time instead of waking a byte."""
+    reply = cu48.Status(0, 2**48 - 1, 0).encode()
+    char = 10 / 19200
+
+    def board(request: bytes) -> None:  # in the pty's thread: one byte a character time
+        start = time.monotonic()
+        for n, byte in enumerate(reply if request == cu48.status_request(0) else b""):
+            time.sleep(max(0.0, start + n * char - time.monotonic()))
+            peer.write(bytes((byte,)))
+
+    peer = PtyPeer(board).start()
+    link = SerialLink(peer.port, 19200, gap=0)
+    try:
+        fd = link.fileno()
+        assert fd is not None
+        calls = count_calls(monkeypatch, fd)
+        assert Cu48Board(link, 0, status_retries=0).read_inputs().locks == 2**48 - 1
+        monkeypatch.undo()
+        # Byte by byte would be 18 reads; at the line's pace it is 2 (a late byte on a busy
+        # machine adds one).
+        assert 1 <= calls["read"] <= 6, calls
+    finally:
+        link.close()
+        peer.close()
 
 
 FAMILIES: dict[str, tuple[Any, Any, Any]] = {
