@@ -11,7 +11,9 @@ and times, on a bank of ``--doors`` compartments:
   journal), as the door poller reports it.
 
 Prints medians and p99 and their ratio to the write + fdatasync (budget:
-<= 1.5x, PERFORMANCE.md). Each round alternates the kinds, so a disk's slow
+<= 1.5x, PERFORMANCE.md), and the median CPU time of each (this process's,
+user + system: the Python and SQLite work, steadier than wall time on a
+shared machine). Each round alternates the kinds, so a disk's slow
 spell falls on all of them alike.
 
     python benchmarks/custody_commit.py [--rounds 300] [--doors 768] [--dir DIR] [--root DIR]
@@ -29,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +40,13 @@ from scale import bank_text, percentile  # this folder's; imports no lockerd
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def timed(fn: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
+def timed(fn: Callable[[], Any], wall: list[float], cpu: list[float]) -> Any:
+    """``fn``'s answer; appends the wall time it took, and its CPU time (this process's)."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    answer = fn()
+    cpu.append(time.process_time() - cpu_started)
+    wall.append(time.perf_counter() - started)
+    return answer
 
 
 def fsync_4k(path: Path) -> Callable[[], None]:
@@ -71,7 +77,10 @@ def plain_sqlite(path: Path) -> Callable[[], None]:
     return commit
 
 
-def run(folder: Path, rounds: int, doors: int) -> dict[str, list[float]]:
+def run(
+    folder: Path, rounds: int, doors: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and CPU times of each kind, round by round."""
     from lockerd.clock import SystemClock
     from lockerd.config import parse
     from lockerd.store import Store
@@ -87,20 +96,18 @@ def run(folder: Path, rounds: int, doors: int) -> dict[str, list[float]]:
         "reserve": [],
         "store": [],
     }
+    cpu: dict[str, list[float]] = {name: [] for name in kinds}
     write, plain = fsync_4k(folder / "block"), plain_sqlite(folder / "plain.db")
     for n in range(rounds):
-        kinds["fdatasync 4 KiB"].append(timed(write))
-        kinds["sqlite3"].append(timed(plain))
-        started = time.perf_counter()
-        reservation = store.custody.reserve_for_dropoff("bench", f"BENCH{n:06d}", "S")
-        kinds["reserve"].append(time.perf_counter() - started)
-        store.custody.door_opened(reservation.compartment_id)
-        started = time.perf_counter()
-        store.custody.door_closed(reservation.compartment_id)
-        kinds["store"].append(time.perf_counter() - started)
-        _take_out(store, reservation.compartment_id)
+        timed(write, kinds["fdatasync 4 KiB"], cpu["fdatasync 4 KiB"])
+        timed(plain, kinds["sqlite3"], cpu["sqlite3"])
+        reserve = partial(store.custody.reserve_for_dropoff, "bench", f"BENCH{n:06d}", "S")
+        comp = timed(reserve, kinds["reserve"], cpu["reserve"]).compartment_id
+        store.custody.door_opened(comp)
+        timed(partial(store.custody.door_closed, comp), kinds["store"], cpu["store"])
+        _take_out(store, comp)
     store.close()
-    return kinds
+    return kinds, cpu
 
 
 def _take_out(store: Any, comp_id: str) -> None:
@@ -119,14 +126,15 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(args.root.resolve()))
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
-        kinds = run(Path(folder), args.rounds, args.doors)
+        kinds, cpu = run(Path(folder), args.rounds, args.doors)
     unit = statistics.median(kinds["fdatasync 4 KiB"])
     print(f"{args.rounds} rounds, {args.doors} doors; load average {os.getloadavg()[0]:.1f}")
     for name, times in kinds.items():
         median, p99 = statistics.median(times), percentile(times, 0.99)
         print(
             f"  {name:16} median {median * 1000:6.3f} ms ({median / unit:4.2f}x)"
-            f"  p99 {p99 * 1000:6.3f} ms   budget <= 1.5x"
+            f"  p99 {p99 * 1000:6.3f} ms  CPU {statistics.median(cpu[name]) * 1000:6.3f} ms"
+            "   budget <= 1.5x"
         )
 
 

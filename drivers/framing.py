@@ -66,7 +66,7 @@ class StreamDecoder(Generic[F]):
     def _next(self) -> F | None:
         buf = self._buffer
         while True:
-            start = next((i for i, b in enumerate(buf) if b in self._starts), -1)
+            start = self._first_start(buf)
             if start < 0:
                 self.dropped_bytes += len(buf)
                 buf.clear()
@@ -91,6 +91,11 @@ class StreamDecoder(Generic[F]):
             del buf[:length]
             self.frames += 1
             return self._parse(raw)
+
+    def _first_start(self, buf: bytearray) -> int:
+        """Index of the first start byte in ``buf``, or -1."""
+        found = [i for i in map(buf.find, self._starts) if i >= 0]
+        return min(found) if found else -1
 
     def _skip(self) -> None:
         del self._buffer[:1]

@@ -9,6 +9,8 @@ by exactly one bus thread, which is what makes it safe without locks.
 
 from __future__ import annotations
 
+import os
+import select
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,6 +97,15 @@ class SerialLink:
                 self._port.set_low_latency_mode(True)
             except (OSError, ValueError, NotImplementedError):
                 pass  # not a USB adapter with a latency timer (pty, UART, socket)
+        # A device or pty is read and written on its descriptor: pyserial's read
+        # re-applies the port settings (a lock and a termios read) whenever its
+        # timeout changes, which is every exchange, and its write waits in a select
+        # even when the frame went out whole. Other transports go through pyserial.
+        fd = getattr(self._port, "fd", None)
+        self._fd: int | None = fd if isinstance(fd, int) else None
+        self._readable = select.poll()
+        if self._fd is not None:
+            self._readable.register(self._fd, select.POLLIN)
         self._idle_since = 0.0
         # After a timeout a reply may still be on its way; before the next
         # request the line must have been quiet this long, else that late
@@ -146,9 +157,8 @@ class SerialLink:
         deadline = time.monotonic() + timeout
         received = 0
         try:
-            while (remaining := deadline - time.monotonic()) > 0:
-                self._port.timeout = remaining
-                data = self._port.read(expect)
+            while deadline > time.monotonic():
+                data = self._read(expect, deadline)
                 received += len(data)
                 for frame in decoder.feed(data):
                     if accept(frame):
@@ -159,7 +169,7 @@ class SerialLink:
                     self.stats.damaged += 1
                     self._quiet_needed = max(self.gap, 4 * self.char_s)
                     raise FrameError(f"damaged reply on {self.url}")
-        except serial.SerialException as exc:
+        except (serial.SerialException, OSError) as exc:
             raise LinkError(f"{self.url}: {exc}") from exc
         finally:
             self._idle_since = time.monotonic()
@@ -167,8 +177,35 @@ class SerialLink:
         self._quiet_needed = timeout if quiet_after else 0.0
         raise BoardTimeout(f"no reply on {self.url} within {timeout * 1000:.0f} ms")
 
+    def fileno(self) -> int | None:
+        """The descriptor the link reads and writes itself; None for a socket or loop URL."""
+        return self._fd
+
     def close(self) -> None:
         self._port.close()
+
+    def _read(self, size: int, deadline: float) -> bytes:
+        """Up to ``size`` bytes: all of them, or what has come by ``deadline``.
+
+        Waits for the first byte, then for as long as the rest takes on the wire, so
+        a reply that trickles in (a UART without a FIFO, a USB adapter's latency
+        timer) costs a few wake-ups, not one a byte.
+        """
+        if self._fd is None:
+            self._port.timeout = max(0.0, deadline - time.monotonic())
+            return bytes(self._port.read(size))
+        data = b""
+        while len(data) < size and (left := deadline - time.monotonic()) > 0:
+            if data:  # the rest is still on the wire: sleep through it, not a wake-up a byte
+                time.sleep(min(left, (size - len(data)) * self.char_s))
+                left = max(0.0, deadline - time.monotonic())
+            if not self._readable.poll(left * 1000):
+                break
+            chunk = os.read(self._fd, size - len(data))
+            if not chunk:
+                raise LinkError(f"{self.url}: readable but no data (device unplugged?)")
+            data += chunk
+        return data
 
     def _before_request(self, skip_quiet: bool = False) -> None:
         wait = self._idle_since + self.gap - time.monotonic()
@@ -192,7 +229,18 @@ class SerialLink:
 
     def _write(self, request: bytes) -> None:
         try:
-            self._port.write(request)
+            sent = self._write_some(request)
+            if sent < len(request):  # a full output buffer: pyserial waits, up to its timeout
+                self._port.write(request[sent:])
             self._port.flush()
         except (serial.SerialException, OSError) as exc:
             raise LinkError(f"{self.url}: {exc}") from exc
+
+    def _write_some(self, request: bytes) -> int:
+        """Write what the descriptor takes at once (nothing without one)."""
+        if self._fd is None:
+            return 0
+        try:
+            return os.write(self._fd, request)
+        except BlockingIOError:
+            return 0

@@ -36,6 +36,7 @@ class DeviceKey:
         if len(secret) < KEY_BYTES:
             raise DeviceKeyError(f"device key is {len(secret)} bytes; it needs {KEY_BYTES}")
         self._secret = secret
+        self._sealer: AESGCM | None = None
 
     @classmethod
     def load(cls, path: Path, *, create: bool) -> DeviceKey:
@@ -84,7 +85,10 @@ class DeviceKey:
             raise DeviceKeyError(f"the sealed code of parcel {parcel_id} does not open") from None
 
     def _aead(self) -> AESGCM:
-        return AESGCM(self.digest("seal", "pickup notices"))
+        """The notice cipher, derived once (a seal runs inside a custody transaction)."""
+        if self._sealer is None:
+            self._sealer = AESGCM(self.digest("seal", "pickup notices"))
+        return self._sealer
 
 
 def new_pickup_code(length: int) -> str:

@@ -93,6 +93,37 @@ def test_custody_commits_cost_the_same_after_years_of_history(store: Store) -> N
         assert old[change] < count + HISTORY // 10, (change, new, old)
 
 
+#: A door closing on a drop-off stores its parcel in this many SQLite steps at most: the
+#: count on a new locker (462 with SQLite 3.40) and a little room. A statement more, or a
+#: row written twice, costs 50 to 130 steps.
+STORE_STEPS = 480
+
+
+def test_storing_a_parcel_writes_each_row_once(store: Store) -> None:
+    cycle(store, "WARM1")  # the first of each statement is prepared once
+    comp = store.custody.reserve_for_dropoff("c1", "NEW1", "S").compartment_id
+    store.custody.door_opened(comp)
+    conn = store.db.conn
+    before = conn.total_changes
+    count = steps(store, lambda: store.custody.door_closed(comp))
+    # Two journal events (door closed, parcel stored), the parcel, the compartment's
+    # state with its closed door, and the intent done with its parcel: each row once.
+    assert conn.total_changes - before == 5
+    assert count <= STORE_STEPS, count
+    parcel = conn.execute(
+        "SELECT id, state, compartment_id, length(code_hmac) FROM parcels WHERE barcode = 'NEW1'"
+    ).fetchone()
+    assert tuple(parcel)[1:] == ("stored", comp, 32)
+    row = conn.execute("SELECT state, door FROM compartments WHERE id = ?", (comp,)).fetchone()
+    assert tuple(row) == ("occupied", "closed")
+    intent = conn.execute(
+        "SELECT state, parcel_id FROM unlock_intents WHERE barcode = 'NEW1'"
+    ).fetchone()
+    assert tuple(intent) == ("done", parcel[0])
+    types = [r[0] for r in conn.execute("SELECT type FROM journal ORDER BY seq DESC LIMIT 2")]
+    assert types == ["parcel.stored", "door.closed"]
+
+
 def test_the_live_states_written_out_are_the_domains() -> None:
     assert f"state IN ({','.join(repr(str(s)) for s in LIVE_INTENTS)})" == LIVE_SQL
 

@@ -35,17 +35,17 @@ class Generic8aBoard:
         self._retries = status_retries
         self.max_pulse_ms = max_pulse_ms
         self.decoder = codec.reply_decoder(8)
+        #: The query never changes: encoded once, sent every poll.
+        self._query = codec.query_all_request(address)
 
     def pulse(self, channel: int, milliseconds: int) -> None:
         check_pulse("0x8A board", channel, self.channels, milliseconds, self.max_pulse_ms)
         self._link.send(codec.unlock_request(self.address, channel))
 
     def read_inputs(self, *, probe: float | None = None) -> Inputs:
-        request = codec.query_all_request(self.address)
-
         def read(again: bool) -> codec.LockReply | codec.AllReply:
             return self._link.transact(
-                request,
+                self._query,
                 self.decoder,
                 self._mine,
                 expect=8,

@@ -42,6 +42,8 @@ class _KerongBoard:
         self._timeout = timeout
         self._retries = status_retries
         self.max_pulse_ms = max_pulse_ms
+        #: The status request never changes: encoded once, sent every poll.
+        self._status = self._status_request()
 
     def pulse(self, channel: int, milliseconds: int) -> None:
         check_pulse(self.family, channel, self.channels, milliseconds, self.max_pulse_ms)
@@ -51,11 +53,9 @@ class _KerongBoard:
         """Nothing to release: the board ends every pulse itself."""
 
     def read_inputs(self, *, probe: float | None = None) -> Inputs:
-        request = self._status_request()
-
         def read(again: bool) -> Any:
             return self._link.transact(
-                request,
+                self._status,
                 self.decoder,
                 self._is_my_status,
                 expect=self.reply_length,

@@ -12,7 +12,13 @@ from lockerd.domain import Comp, Door, Event, Intent, Parcel, Purpose
 from lockerd.errors import FlowError, Refused
 from lockerd.store._context import Context
 from lockerd.store.intents import Reservation, parcel_door
-from lockerd.store.records import Compartment, DoorClosed, DoorOpened, UnlockIntent
+from lockerd.store.records import (
+    Compartment,
+    DoorClosed,
+    DoorOpened,
+    PickupCode,
+    UnlockIntent,
+)
 from lockerd.store.tables import Tables
 
 
@@ -238,17 +244,21 @@ class CustodyRepo:
         not empty) the custody change does not happen: the compartment needs a
         check and a ``custody.mismatch`` alarm is journalled.
         """
+        drawn = self._parcels.draw_code()  # in case it stores a parcel: no need to hold the lock
         with self._c.change() as conn:
-            self._compartments.set_door(conn, comp_id, Door.CLOSED)
             self._c.event(Event.DOOR_CLOSED, {"compartment": comp_id})
             intent = self._intents.live(comp_id)
             if intent is None or intent.state == Intent.PENDING:
+                self._compartments.set_door(conn, comp_id, Door.CLOSED)
                 return DoorClosed(None)
-            self._intents.finish(conn, intent.id, Intent.DONE)
+            # Past here the compartment's row is written once, its closed door with its state.
             mismatch = rules.mismatch(intent.purpose, intent.state, item)
             if mismatch is not None:
+                self._intents.finish(conn, intent.id, Intent.DONE)
                 return self._mismatched(conn, intent, item, *mismatch)
-            return self._complete(conn, intent, after_alarm=intent.alarm is not None)
+            closed = self._complete(conn, intent, drawn, after_alarm=intent.alarm is not None)
+            self._intents.finish(conn, intent.id, Intent.DONE, closed.parcel)
+            return closed
 
     def _mismatched(
         self,
@@ -269,12 +279,12 @@ class CustodyRepo:
                 "seen": "item" if item else "empty",
             },
         )
-        self._compartments.set(conn, comp_id, Comp.NEEDS_CHECK, reason)
+        self._compartments.set(conn, comp_id, Comp.NEEDS_CHECK, reason, Door.CLOSED)
         self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": reason})
         return DoorClosed(reason, intent.id, intent.parcel_id)
 
     def _complete(
-        self, conn: sqlite3.Connection, intent: UnlockIntent, after_alarm: bool
+        self, conn: sqlite3.Connection, intent: UnlockIntent, drawn: PickupCode, after_alarm: bool
     ) -> DoorClosed:
         """The custody change a door cycle completes (:func:`lockerd.custody.completion`)."""
         comp_id = intent.compartment_id
@@ -289,13 +299,12 @@ class CustodyRepo:
             self._settle(conn, comp_id, done.comp, after_alarm)
             return DoorClosed(done.completed, intent.id)
         if done.reason is not None:  # a technician's or remote open: a person checks inside
-            self._compartments.set(conn, comp_id, done.comp, done.reason)
+            self._compartments.set(conn, comp_id, done.comp, done.reason, Door.CLOSED)
             self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": done.completed})
             return DoorClosed(done.completed, intent.id)
         parcel_id = intent.parcel_id
         if done.parcel == Parcel.STORED:
-            parcel_id = self._parcels.store(conn, intent)
-            self._outbound.carry(conn, parcel_id, intent.actor)
+            parcel_id = self._parcels.store(conn, intent, drawn)
         elif done.parcel is not None:
             self._hand_over(conn, intent, done.parcel)
         self._settle(conn, comp_id, done.comp, after_alarm)
@@ -309,9 +318,10 @@ class CustodyRepo:
     def _settle(
         self, conn: sqlite3.Connection, comp_id: str, state: Comp, after_alarm: bool
     ) -> None:
-        """Give the compartment its state after a door cycle; an alarm means a check first."""
+        """Give the compartment its state after a door cycle (its door closed); an alarm
+        means a check first."""
         state, reason = rules.settled(state, after_alarm)
-        self._compartments.set(conn, comp_id, state, reason)
+        self._compartments.set(conn, comp_id, state, reason, Door.CLOSED)
         if reason is not None:
             self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": reason})
 

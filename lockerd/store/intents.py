@@ -108,10 +108,14 @@ class IntentRepo:
         )
         return intent_id
 
-    def finish(self, conn: sqlite3.Connection, intent_id: int, state: Intent) -> None:
+    def finish(
+        self, conn: sqlite3.Connection, intent_id: int, state: Intent, parcel_id: int | None = None
+    ) -> None:
+        """The intent's new state (and the parcel it stored, when given)."""
         conn.execute(
-            "UPDATE unlock_intents SET state = ?, updated_at = ? WHERE id = ?",
-            (state, self._c.clock.time(), intent_id),
+            "UPDATE unlock_intents SET state = ?, parcel_id = COALESCE(?, parcel_id),"
+            " updated_at = ? WHERE id = ?",
+            (state, parcel_id, self._c.clock.time(), intent_id),
         )
 
     def interrupt_live(self, conn: sqlite3.Connection) -> list[str]:

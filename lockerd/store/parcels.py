@@ -10,7 +10,13 @@ from lockerd import custody as rules
 from lockerd.domain import Event, Parcel
 from lockerd.errors import FlowError, Refused, StoreError
 from lockerd.store._context import Context
-from lockerd.store.records import Collectable, ParcelRecord, PickupNotice, UnlockIntent
+from lockerd.store.records import (
+    Collectable,
+    ParcelRecord,
+    PickupCode,
+    PickupNotice,
+    UnlockIntent,
+)
 
 #: The length of every code issued before parcels recorded theirs (the old fixed default).
 LEGACY_CODE_LENGTH = 8
@@ -196,10 +202,18 @@ class ParcelRepo:
             {"parcel": row["id"], "barcode": barcode, "pickup_by": pickup_by, "state": str(state)},
         )
 
-    def store(self, conn: sqlite3.Connection, intent: UnlockIntent) -> int:
-        """The drop-off's parcel is in: stored with a new pickup code (and its notice)."""
+    def draw_code(self) -> PickupCode:
+        """A candidate pickup code and its HMAC: Python work done before the transaction
+        that stores the parcel (:meth:`store` checks it is unused, inside)."""
+        code = codes.new_pickup_code(self._c.config.pickup.code_length)
+        return PickupCode(code, self._c.key.digest("pickup", code))
+
+    def store(self, conn: sqlite3.Connection, intent: UnlockIntent, drawn: PickupCode) -> int:
+        """The drop-off's parcel is in: stored with a new pickup code (``drawn``, unless
+        another parcel in the locker has it) and its notice, recording the carrier of the
+        courier who brought it."""
         now = self._c.clock.time()
-        code = self._unique_code(conn)
+        pickup = self._unique_code(conn, drawn)
         expected = conn.execute(
             "SELECT id, recipient, hold_hours FROM parcels WHERE barcode = ? AND state = 'expected'"
             " AND state IN ('expected','stored','expired')",  # the index parcels_live_barcode
@@ -207,10 +221,9 @@ class ParcelRepo:
         ).fetchone()
         hours = expected["hold_hours"] if expected is not None and expected["hold_hours"] else None
         pickup_by = now + (hours or self._c.config.pickup.hold_hours) * 3600
-        digest = self._c.key.digest("pickup", code)
-        fields = (intent.compartment_id, digest, len(code), intent.actor, pickup_by, now, now)
+        fields: tuple[Any, ...] = (intent.actor, intent.compartment_id, pickup.digest)
+        fields += (len(pickup.code), intent.actor, pickup_by, now, now)
         parcel_id = self._write_stored(conn, intent, expected, fields)
-        conn.execute("UPDATE unlock_intents SET parcel_id = ? WHERE id = ?", (parcel_id, intent.id))
         seq = self._c.event(
             Event.PARCEL_STORED,
             {
@@ -226,7 +239,7 @@ class ParcelRepo:
         if self._c.keep_notices:  # someone delivers it: kept, sealed, until they have it
             conn.execute(
                 "INSERT INTO pickup_notices (parcel_id, seq, code) VALUES (?, ?, ?)",
-                (parcel_id, seq, self._c.key.seal(code, parcel_id)),
+                (parcel_id, seq, self._c.key.seal(pickup.code, parcel_id)),
             )
         return parcel_id
 
@@ -237,33 +250,36 @@ class ParcelRepo:
         expected: sqlite3.Row | None,
         fields: tuple[Any, ...],
     ) -> int:
-        """The stored parcel's row, new or the expected one's: ``fields`` are its compartment,
-        code HMAC, code length, courier, pickup deadline, stored and updated times."""
+        """The stored parcel's row, new or the expected one's: ``fields`` are the courier
+        whose carrier it records, its compartment, code HMAC, code length, courier, pickup
+        deadline, stored and updated times."""
         if expected is None:
             cursor = conn.execute(
-                "INSERT INTO parcels (barcode, size, state, compartment_id, code_hmac, code_length,"
-                " courier_id, pickup_by, stored_at, updated_at, created_at)"
-                " VALUES (?, ?, 'stored', ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO parcels (barcode, size, state, carrier, compartment_id, code_hmac,"
+                " code_length, courier_id, pickup_by, stored_at, updated_at, created_at)"
+                " VALUES (?, ?, 'stored', (SELECT carrier FROM couriers WHERE id = ?),"
+                " ?, ?, ?, ?, ?, ?, ?, ?)",
                 (intent.barcode, intent.size, *fields, fields[-1]),
             )
             return int(cursor.lastrowid or 0)
         conn.execute(
-            "UPDATE parcels SET state = 'stored', compartment_id = ?, code_hmac = ?,"
-            " code_length = ?, courier_id = ?, pickup_by = ?, stored_at = ?, updated_at = ?"
-            " WHERE id = ?",
+            "UPDATE parcels SET state = 'stored', carrier = (SELECT carrier FROM couriers"
+            " WHERE id = ?), compartment_id = ?, code_hmac = ?, code_length = ?, courier_id = ?,"
+            " pickup_by = ?, stored_at = ?, updated_at = ? WHERE id = ?",
             (*fields, expected[0]),
         )
         return int(expected[0])
 
-    def _unique_code(self, conn: sqlite3.Connection) -> str:
+    def _unique_code(self, conn: sqlite3.Connection, drawn: PickupCode) -> PickupCode:
+        """``drawn``, or the first of up to 99 more draws no parcel in the locker has."""
         for _ in range(100):
-            code = codes.new_pickup_code(self._c.config.pickup.code_length)
             taken = conn.execute(
                 "SELECT 1 FROM parcels WHERE code_hmac = ? AND state IN ('stored','expired')",
-                (self._c.key.digest("pickup", code),),
+                (drawn.digest,),
             ).fetchone()
             if not taken:
-                return code
+                return drawn
+            drawn = self.draw_code()
         raise StoreError("could not find an unused pickup code; code_length is too short")
 
     def close(self, conn: sqlite3.Connection, parcel_id: int | None, state: Parcel) -> None:

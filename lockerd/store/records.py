@@ -171,6 +171,14 @@ class OutboundRecord(_Record):
         return cls(**fields | {"state": Outbound(row["state"])})
 
 
+@dataclass(frozen=True, slots=True)
+class PickupCode:
+    """A new pickup code and its HMAC (what the database keeps of it)."""
+
+    code: str
+    digest: bytes
+
+
 @dataclass(frozen=True)
 class PickupNotice(_Record):
     """A pickup code waiting to be delivered (unsealed), with what its message tells."""
