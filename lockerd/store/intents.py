@@ -141,9 +141,16 @@ class IntentRepo:
             return None
         return intent
 
-    def checked(self, conn: sqlite3.Connection, intent_id: int, found: str) -> None:
-        """A technician looked behind a deposit cut short: ``found`` or ``empty``."""
-        conn.execute("UPDATE unlock_intents SET checked = ? WHERE id = ?", (found, intent_id))
+    def checked(
+        self, conn: sqlite3.Connection, intent_id: int, found: str, parcel_id: int | None = None
+    ) -> None:
+        """A technician looked behind a deposit cut short: ``found`` (the parcel it stored,
+        if it stored one) or ``empty``."""
+        conn.execute(
+            "UPDATE unlock_intents SET checked = ?, parcel_id = COALESCE(?, parcel_id)"
+            " WHERE id = ?",
+            (found, parcel_id, intent_id),
+        )
 
     def last_open_seq(self) -> int:
         """The highest ``open_seq`` a remote open has used here (0: none)."""

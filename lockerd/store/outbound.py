@@ -1,5 +1,5 @@
 """The ``outbound`` rows: parcels the public sends or returns, until their carrier's
-courier collects them; and the carrier of the parcels couriers drop off.
+courier collects them.
 
 A deposit cut short (the locker stopped while its door was open or opening: its
 intent was interrupted at the next start) may or may not have left the parcel
@@ -104,10 +104,3 @@ class OutboundRepo:
             self._c.event(Event.OUTBOUND_DEPOSITED, data | {"size": row[2]})
         else:
             self._c.event(Event.OUTBOUND_COLLECTED, data | {"courier": intent.actor})
-
-    def carry(self, conn: sqlite3.Connection, parcel_id: int | None, courier_id: str) -> None:
-        """A dropped-off parcel records the carrier of the courier who brought it."""
-        conn.execute(
-            "UPDATE parcels SET carrier = (SELECT carrier FROM couriers WHERE id = ?) WHERE id = ?",
-            (courier_id, parcel_id),
-        )

@@ -115,11 +115,12 @@ class TechnicianRepo:
 
         def effect(conn: sqlite3.Connection) -> str:
             intent = self._cut_short(conn, comp.id)
+            parcel_id = None
             if intent.outbound_id is not None:
                 self._outbound.complete(conn, intent, Outbound.AWAITING_COLLECTION)
             else:
-                self._store_found(conn, intent)
-            self._intents.checked(conn, intent.id, "found")
+                parcel_id = self._store_found(conn, intent)
+            self._intents.checked(conn, intent.id, "found", parcel_id)
             return str(intent.barcode)
 
         return self._audited("found", comp.id, (actor, origin, reason), effect)
@@ -144,7 +145,7 @@ class TechnicianRepo:
             raise FlowError("not_cut_short", f"no deposit was cut short at {comp_id}")
         return intent
 
-    def _store_found(self, conn: sqlite3.Connection, intent: UnlockIntent) -> None:
+    def _store_found(self, conn: sqlite3.Connection, intent: UnlockIntent) -> int:
         """A courier's parcel found behind a drop-off cut short is stored, unless a parcel
         with its barcode is in the locker already (dropped off again, at another door)."""
         live = self._parcels.live(conn, str(intent.barcode))
@@ -153,8 +154,7 @@ class TechnicianRepo:
                 "already_stored",
                 f"parcel {intent.barcode} is in {live['compartment_id']} already",
             )
-        parcel_id = self._parcels.store(conn, intent)
-        self._outbound.carry(conn, parcel_id, intent.actor)
+        return self._parcels.store(conn, intent, self._parcels.draw_code())
 
     def outbound_removed(self, outbound_id: int, actor: str, origin: str, reason: str) -> None:
         """A technician took out a parcel awaiting collection; its compartment needs a check."""
