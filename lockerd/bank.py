@@ -308,11 +308,13 @@ class Bank:
             return None
         return track.accepted
 
-    def board_online(self, comp_id: str) -> bool:
-        """Whether every board ``comp_id`` depends on (lock, door, item) answers."""
-        comp = self._layout[comp_id]
-        names = {comp.board, comp.door_board} | ({comp.items_board} if comp.item_sensor else set())
-        return all(self.boards[name].online for name in names)
+    def unreachable(self) -> set[str]:
+        """Compartments a silent board (lock, door or item) serves: not to be pulsed. The
+        boards are looked at, and the compartments only when one is silent."""
+        silent = {name for name, board in self.boards.items() if not board.online}
+        if not silent:
+            return set()
+        return {c.id for c in self._layout.values() if self._on_silent(c, silent)}
 
     def door_from_lock(self, comp_id: str) -> bool:
         """True where the door is read from the lock's own switch (no separate door sensor),

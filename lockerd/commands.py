@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockerd.config import Config
 from lockerd.control import Caller, Handler, stream
@@ -18,7 +18,9 @@ from lockerd.desk import Desk, Who
 from lockerd.domain import Outbound, Parcel
 from lockerd.errors import BadRequest, FlowError, NotFound
 from lockerd.locker import Locker
-from lockerd.sync.coordinator import SyncCoordinator
+
+if TYPE_CHECKING:  # the sync stack is imported only where sync is configured
+    from lockerd.sync.coordinator import SyncCoordinator
 
 SECRET_KEYS = {"code", "qr_signing_key"}
 NO_BACK_OFFICE = "this locker has no back office: [sync] url is unset"

@@ -80,7 +80,7 @@ class FlowRunner:
 
     def unreachable(self) -> set[str]:
         """Compartments whose lock, door or item board is silent now: not to be pulsed."""
-        return {c for c in self.config.compartment_ids if not self.bank.board_online(c)}
+        return self.bank.unreachable()
 
     async def _offer_next(self, flow: Flow) -> None:
         """A group door's cycle is over: the resident at the kiosk may ask for the next

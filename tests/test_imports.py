@@ -1,10 +1,12 @@
 """The daemon imports only what its config uses (issue 16: start-up time and memory).
 
-Each case starts the daemon (``lockerd.daemon.start``: store, buses, scanners,
-sync) in a fresh interpreter, stops it, and reads that interpreter's
+Each case serves the daemon as ``lockerd run`` does (``lockerd.daemon.serve``:
+store, buses, scanners, sync, the kiosk and the control socket) in a fresh
+interpreter until it is ready, stops it, and reads that interpreter's
 ``sys.modules``, as someone measuring the start-up would. numpy comes only
-with a camera or its twin, the HTTP client only with HTTPS sync, paho only
-with MQTT sync, pymodbus only with a Modbus bus, gpiozero only with GPIO.
+with a camera or its twin, the sync client only with sync (aiohttp's own
+client comes with the ``aiohttp.web`` the kiosk serves with), paho only with
+MQTT sync, pymodbus only with a Modbus bus, gpiozero only with GPIO.
 """
 
 from __future__ import annotations
@@ -19,19 +21,18 @@ import pytest
 
 from tests import families
 
-WATCHED = ("numpy", "cv2", "aiohttp.client", "paho.mqtt.client", "pymodbus", "gpiozero")
+WATCHED = ("numpy", "cv2", "lockerd.sync.client", "paho.mqtt.client", "pymodbus", "gpiozero")
 
 PROBE = """
-import asyncio, json, sys
+import asyncio, json, os, signal, sys
 from pathlib import Path
 from lockerd.config import load
-from lockerd.daemon import start
+from lockerd.daemon import serve
 
-async def main(path):
-    running = await start(load(Path(path)))
-    await running.close()
+def ready(line):  # stop once ready, as SIGTERM from systemd would
+    asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)
 
-asyncio.run(main(sys.argv[1]))
+asyncio.run(serve(load(Path(sys.argv[1])), ready))
 print(json.dumps(sorted(m for m in json.loads(sys.argv[2]) if m in sys.modules)))
 """
 
@@ -64,8 +65,8 @@ def test_a_bank_of_serial_boards_imports_none_of_the_optional_stacks(tmp_path) -
         ("gpio", {"gpiozero"}),
         ("camera twin", {"numpy"}),
         ("serial scanner twin", set()),
-        ("https sync", {"aiohttp.client"}),
-        ("mqtt sync", {"aiohttp.client", "paho.mqtt.client"}),
+        ("https sync", {"lockerd.sync.client"}),
+        ("mqtt sync", {"lockerd.sync.client", "paho.mqtt.client"}),
     ],
 )
 def test_each_stack_comes_with_the_config_that_uses_it(tmp_path, change, expected) -> None:

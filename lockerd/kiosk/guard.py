@@ -20,6 +20,7 @@ flows', is answered as ``{"error": {"code", "message", ...}}``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -59,6 +60,7 @@ def _host_and_port(text: str) -> tuple[str, int | None] | None:
     return (match["v6"] or match["name"]).lower(), port
 
 
+@functools.lru_cache(maxsize=64)  # the kiosk sends the same few headers every request
 def loopback_host(host: str, port: int) -> bool:
     """Whether a Host header names this server on loopback.
 
@@ -69,6 +71,7 @@ def loopback_host(host: str, port: int) -> bool:
     return parts is not None and loopback(parts[0]) and parts[1] in (None, port)
 
 
+@functools.lru_cache(maxsize=64)
 def own_origin(origin: str, port: int) -> bool:
     """Whether an Origin header is the kiosk page's: ``http://`` a loopback host and ``port``
     (80 when it names none, as browsers leave the default port out)."""
