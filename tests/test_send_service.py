@@ -97,6 +97,28 @@ async def test_a_technician_finds_the_parcel_and_its_carrier_collects_it(rig) ->
         await rig.stop()
 
 
+async def test_a_technician_opening_the_door_first_still_has_to_say(rig) -> None:
+    """A service open of the compartment (to look inside) is no answer: the deposit cut
+    short still holds the compartment and the code until found or empty is said."""
+    rig = await cut_short(rig, put_in=True)
+    try:
+        flow = await rig.run(Desk(rig.locker).open("S1", WHO))
+        await rig.person_opens("S1")
+        await rig.person_closes("S1")
+        assert flow.state == "closed" and rig.state("S1") == "needs_check"
+        with pytest.raises(FlowError) as info:
+            await rig.run(Desk(rig.locker).enable("S1", WHO))
+        assert info.value.code == "deposit_unresolved"
+        with pytest.raises(FlowError) as info:
+            await rig.run(rig.locker.sends.start(code(rig)))
+        assert info.value.code == "send_code_in_check"
+        assert rig.store.service.found("S1", *WHO) == "SHIP0001"
+        await rig.run(Desk(rig.locker).enable("S1", WHO))
+        assert rig.state("S1") == "occupied"
+    finally:
+        await rig.stop()
+
+
 async def test_a_compartment_found_empty_frees_the_code(rig) -> None:
     rig = await cut_short(rig, put_in=False)
     try:

@@ -7,7 +7,7 @@ import pytest
 
 from lockerd.clock import FakeClock
 from lockerd.domain import Door, Event
-from lockerd.errors import DeviceKeyError, StoreError
+from lockerd.errors import DeviceKeyError, Refused, StoreError
 from lockerd.store import Database, Store
 from lockerd.store.migrations import MIGRATIONS
 from tests.rig import bank_config
@@ -102,6 +102,39 @@ def test_outbound_parcels_of_schema_10_keep_their_rows_and_references(
         conn.execute("UPDATE outbound SET state = 'removed' WHERE id = 7")
         with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
             conn.execute("UPDATE outbound SET state = 'lost' WHERE id = 7")
+    finally:
+        store.close()
+
+
+def test_deposits_cut_short_before_schema_11_hold_only_compartments_not_yet_checked(
+    tmp_path, monkeypatch
+) -> None:
+    """Before migration 11, putting a compartment back in use was the technician's word
+    that it was empty: its deposits cut short count as answered. One whose compartment
+    still waits for its check holds it, as a new one would."""
+    config = bank_config(tmp_path)
+    as_schema(monkeypatch, 10)
+    store = Store.open(config, FakeClock())
+    store.compartments.sync_layout()
+    store.close()
+    db = Database(config.database_path)
+    db.conn.execute("UPDATE compartments SET state = 'needs_check' WHERE id = 'S2'")
+    for comp in ("S1", "S2"):
+        db.conn.execute(
+            "INSERT INTO unlock_intents (compartment_id, purpose, state, barcode, actor,"
+            " created_at, updated_at) VALUES (?, 'dropoff', 'interrupted', ?, 'c1', 1, 2)",
+            (comp, f"OLD-{comp}"),
+        )
+    db.close()
+    monkeypatch.undo()
+    store = Store.open(config, FakeClock())
+    try:
+        conn = store.db.conn
+        assert store.intents.cut_short_at(conn, "S1") is None
+        held = store.intents.cut_short_at(conn, "S2")
+        assert held is not None and held.barcode == "OLD-S2"
+        with pytest.raises(Refused, match="S2 may hold parcel OLD-S2"):
+            store.custody.return_to_service("S2", "back office")
     finally:
         store.close()
 

@@ -131,9 +131,12 @@ class IntentRepo:
 
     def cut_short_at(self, conn: sqlite3.Connection, comp_id: str) -> UnlockIntent | None:
         """The deposit cut short at ``comp_id`` that nobody has looked into yet, if any:
-        its newest intent, where that is one (:func:`lockerd.custody.cut_short`)."""
+        the newest intent there that could move a parcel in or out, where that is one
+        (:func:`lockerd.custody.cut_short`). A technician's or remote open since is no
+        answer: it moves no parcel in the store."""
         row = conn.execute(
-            "SELECT * FROM unlock_intents WHERE compartment_id = ? ORDER BY id DESC LIMIT 1",
+            "SELECT * FROM unlock_intents WHERE compartment_id = ?"
+            " AND purpose NOT IN ('service','remote') ORDER BY id DESC LIMIT 1",
             (comp_id,),
         ).fetchone()
         intent = None if row is None else UnlockIntent.of(row)

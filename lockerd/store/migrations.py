@@ -216,5 +216,10 @@ MIGRATIONS: list[list[str]] = [
             WHERE outbound_id IS NOT NULL""",
         """ALTER TABLE unlock_intents ADD COLUMN checked TEXT
             CHECK (checked IN ('found','empty'))""",
+        # A compartment a technician already put back in use was confirmed empty then
+        # (the rule before this one): its deposits cut short are answered.
+        """UPDATE unlock_intents SET checked = 'empty' WHERE state = 'interrupted'
+            AND purpose = 'dropoff' AND compartment_id IN
+            (SELECT id FROM compartments WHERE state NOT IN ('needs_check','out_of_service'))""",
     ],
 ]

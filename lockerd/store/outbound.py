@@ -42,11 +42,12 @@ class OutboundRepo:
         return [OutboundRecord.of(r) for r in rows]
 
     def held(self, conn: sqlite3.Connection, code_id: str) -> bool:
-        """Whether the send code ``code_id`` deposited a parcel in a deposit cut short."""
+        """Whether the send code ``code_id`` began a deposit cut short that no technician
+        has looked into yet."""
         row = conn.execute(
             "SELECT 1 FROM outbound o WHERE code_id = ? AND state = 'depositing' AND (SELECT"
-            " state FROM unlock_intents WHERE outbound_id = o.id ORDER BY id DESC LIMIT 1)"
-            " = 'interrupted'",
+            " state || '/' || COALESCE(checked, '') FROM unlock_intents WHERE outbound_id ="
+            " o.id ORDER BY id DESC LIMIT 1) = 'interrupted/'",
             (code_id,),
         ).fetchone()
         return row is not None
