@@ -182,6 +182,9 @@ class SerialLink:
         return self._fd
 
     def close(self) -> None:
+        if self._fd is not None:
+            self._readable.unregister(self._fd)
+            self._fd = None  # its number may be reused at once: never read it again
         self._port.close()
 
     def _read(self, size: int, deadline: float) -> bytes:
@@ -201,7 +204,10 @@ class SerialLink:
                 left = max(0.0, deadline - time.monotonic())
             if not self._readable.poll(left * 1000):
                 break
-            chunk = os.read(self._fd, size - len(data))
+            try:
+                chunk = os.read(self._fd, size - len(data))
+            except BlockingIOError:  # a readiness that was gone by the read: wait again
+                continue
             if not chunk:
                 raise LinkError(f"{self.url}: readable but no data (device unplugged?)")
             data += chunk

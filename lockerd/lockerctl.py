@@ -95,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_door_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
-    """status, open, disable, enable, events and sync."""
+    """status, open, disable, enable, found, empty, events and sync."""
     command("status", "the bank as its grid, and a table of every compartment")
     for name, text in [
         ("open", "open a compartment's door (it then needs a check)"),

@@ -428,7 +428,11 @@ async def test_outbound_list_show_and_taken_out_by_hand(locker) -> None:
     assert code == 0
     assert re.search(rf"(?m)^ +1 return +SHIP0042 +GLS +awaiting_collection +{comp}\b", out), out
     code, _, err = await ctl("found", comp.lower(), "--reason", "looked inside")
-    assert code == 1 and f"no deposit was cut short at {comp}" in err and "(not_cut_short)" in err
+    assert (
+        code == 1
+        and f"{comp} is occupied: no deposit cut short" in err
+        and "(not_cut_short)" in err
+    )
     code, _, err = await ctl("empty", "Z9", "--reason", "looked inside")
     assert code == 1 and "no compartment 'Z9'" in err
     code, _, err = await ctl("outbound", "removed", "1")

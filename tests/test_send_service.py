@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from lockerd.desk import Desk
-from lockerd.domain import Outbound
+from lockerd.domain import Comp, Outbound
 from lockerd.errors import FlowError, NotFound, Refused
 from tests.rig import Rig
 from tests.test_send import code, courier_of, dump, sending, sent
@@ -35,6 +35,20 @@ async def cut_short(rig: Rig, put_in: bool) -> Rig:
     again.door(comp).item = put_in  # and shut by hand
     await again.start()
     assert again.state(comp) == "needs_check"
+    return again
+
+
+async def cut_short_at_two_doors(rig: Rig) -> Rig:
+    """A send whose parcel did not fit S1 (its door still open) and whose M1 was opening
+    when the locker stopped: both S1 and M1 may hold the parcel after the restart."""
+    flow = await rig.run(rig.locker.sends.start(code(rig)))
+    await rig.person_opens("S1")
+    await rig.run(rig.locker.sends.doesnt_fit(flow.id))
+    await rig.run(rig.locker.sends.size(flow.id, "M"))
+    assert flow.compartment == "M1", flow.view()
+    await rig.stop()
+    again = await Rig(rig.config, clock=rig.clock).start()
+    assert (again.state("S1"), again.state("M1")) == ("needs_check", "needs_check")
     return again
 
 
@@ -91,7 +105,7 @@ async def test_a_technician_finds_the_parcel_and_its_carrier_collects_it(rig) ->
         token = await courier_of(rig, "dhl-1", "9999", "DHL")
         assert [p.id for p in await rig.run(rig.locker.sends.collectable(token))] == [outbound_id]
         assert audit_actions(rig)[-2:] == ["found", "enable"]
-        with pytest.raises(FlowError, match="no deposit was cut short at S1"):
+        with pytest.raises(FlowError, match="S1 is occupied: no deposit cut short waits"):
             rig.store.service.empty("S1", *WHO)  # said once
     finally:
         await rig.stop()
@@ -115,6 +129,57 @@ async def test_a_technician_opening_the_door_first_still_has_to_say(rig) -> None
         assert rig.store.service.found("S1", *WHO) == "SHIP0001"
         await rig.run(Desk(rig.locker).enable("S1", WHO))
         assert rig.state("S1") == "occupied"
+    finally:
+        await rig.stop()
+
+
+async def test_a_send_cut_short_at_two_doors_is_found_once(rig) -> None:
+    rig = await cut_short_at_two_doors(rig)
+    try:
+        outbound_id, _ = outbound(rig)
+        assert rig.store.service.found("S1", *WHO) == "SHIP0001"
+        before = dump(rig)
+        with pytest.raises(FlowError) as info:
+            rig.store.service.found("M1", *WHO)
+        assert info.value.code == "already_stored"
+        assert "found in S1 already" in info.value.message
+        assert "lockerctl empty M1" in info.value.message
+        assert dump(rig) == before
+        rig.store.service.empty("M1", *WHO)
+        parcel = rig.store.outbound.get(outbound_id)
+        assert parcel is not None
+        assert (parcel.state, parcel.compartment_id) == (Outbound.AWAITING_COLLECTION, "S1")
+    finally:
+        await rig.stop()
+
+
+async def test_a_send_cut_short_at_two_doors_holds_its_code_until_both_are_said(rig) -> None:
+    rig = await cut_short_at_two_doors(rig)
+    try:
+        rig.store.service.empty("S1", *WHO)
+        assert outbound(rig)[1] == "depositing"
+        with pytest.raises(FlowError) as info:
+            await rig.run(rig.locker.sends.start(code(rig)))
+        assert info.value.code == "send_code_in_check"  # M1 is still to be looked into
+        rig.store.service.found("M1", *WHO)
+        parcel = rig.store.outbound.get(outbound(rig)[0])
+        assert parcel is not None
+        assert (parcel.state, parcel.compartment_id) == (Outbound.AWAITING_COLLECTION, "M1")
+    finally:
+        await rig.stop()
+
+
+async def test_found_or_empty_needs_a_compartment_waiting_for_its_check(rig) -> None:
+    rig = await cut_short(rig, put_in=True)
+    try:
+        with rig.store.context.change() as conn:  # as a locker from before the rule left it
+            rig.store.compartments.set(conn, "S1", Comp.FREE)
+        before = dump(rig)
+        for action in ("found", "empty"):
+            with pytest.raises(FlowError) as info:
+                getattr(rig.store.service, action)("S1", *WHO)
+            assert info.value.code == "not_cut_short" and "S1 is free" in info.value.message
+        assert dump(rig) == before
     finally:
         await rig.stop()
 
@@ -167,8 +232,9 @@ async def test_found_or_empty_only_after_a_deposit_cut_short(rig, action, state)
     before = dump(rig)
     with pytest.raises(FlowError) as info:
         getattr(rig.store.service, action)("S1", *WHO)
+    comp = "reserved" if state == "depositing" else "occupied"
     assert (info.value.code, info.value.message) == (
-        "not_cut_short", "no deposit was cut short at S1"
+        "not_cut_short", f"S1 is {comp}: no deposit cut short waits there"
     )  # fmt: skip
     assert dump(rig) == before and audit_actions(rig) == []
 

@@ -14,6 +14,12 @@ from lockerd.domain import Event, Outbound
 from lockerd.store._context import Context
 from lockerd.store.records import OutboundRecord, UnlockIntent
 
+#: An intent of outbound row ``o`` that deposited at a door nobody has looked behind.
+_UNSAID = (
+    "i.outbound_id = o.id AND i.purpose = 'dropoff' AND i.state = 'interrupted'"
+    " AND i.checked IS NULL"
+)
+
 
 class OutboundRepo:
     """Outbound parcels: read, and completed by the door cycles of their intents."""
@@ -42,12 +48,11 @@ class OutboundRepo:
         return [OutboundRecord.of(r) for r in rows]
 
     def held(self, conn: sqlite3.Connection, code_id: str) -> bool:
-        """Whether the send code ``code_id`` began a deposit cut short that no technician
-        has looked into yet."""
+        """Whether the send code ``code_id`` began a deposit cut short at a door that no
+        technician has looked behind yet."""
         row = conn.execute(
-            "SELECT 1 FROM outbound o WHERE code_id = ? AND state = 'depositing' AND (SELECT"
-            " state || '/' || COALESCE(checked, '') FROM unlock_intents WHERE outbound_id ="
-            " o.id ORDER BY id DESC LIMIT 1) = 'interrupted/'",
+            "SELECT 1 FROM outbound o WHERE code_id = ? AND state = 'depositing'"
+            f" AND EXISTS (SELECT 1 FROM unlock_intents i WHERE {_UNSAID})",
             (code_id,),
         ).fetchone()
         return row is not None
@@ -55,11 +60,13 @@ class OutboundRepo:
     # -- inside a transaction -------------------------------------------------
 
     def absent(self, conn: sqlite3.Connection, outbound_id: int) -> None:
-        """A technician found a deposit cut short's compartment empty: the deposit is
-        cancelled, and its send code deposits again."""
+        """A technician found a compartment of a deposit cut short empty: once none of
+        its doors is left to look behind (and the parcel was not found behind one), the
+        deposit is cancelled, and its send code deposits again."""
         now = self._c.clock.time()
         conn.execute(
-            "UPDATE outbound SET state = 'cancelled', updated_at = ? WHERE id = ?",
+            "UPDATE outbound AS o SET state = 'cancelled', updated_at = ? WHERE id = ? AND state ="
+            f" 'depositing' AND NOT EXISTS (SELECT 1 FROM unlock_intents i WHERE {_UNSAID})",
             (now, outbound_id),
         )
 

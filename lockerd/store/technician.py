@@ -110,14 +110,14 @@ class TechnicianRepo:
     def found(self, comp_id: str, actor: str, origin: str, reason: str) -> str:
         """The parcel of the deposit cut short at ``comp_id`` is inside: it is stored with
         a new pickup code, or awaits its carrier's courier, as if the door had closed on
-        it; the compartment is then checked and enabled, and reads occupied. The parcel."""
+        it. Once the technician enables the compartment, it reads occupied. The parcel."""
         comp = self._target(comp_id)
 
         def effect(conn: sqlite3.Connection) -> str:
             intent = self._cut_short(conn, comp.id)
             parcel_id = None
             if intent.outbound_id is not None:
-                self._outbound.complete(conn, intent, Outbound.AWAITING_COLLECTION)
+                self._deposit_found(conn, intent)
             else:
                 parcel_id = self._store_found(conn, intent)
             self._intents.checked(conn, intent.id, "found", parcel_id)
@@ -132,18 +132,40 @@ class TechnicianRepo:
 
         def effect(conn: sqlite3.Connection) -> str:
             intent = self._cut_short(conn, comp.id)
+            self._intents.checked(conn, intent.id, "empty")
             if intent.outbound_id is not None:
                 self._outbound.absent(conn, intent.outbound_id)
-            self._intents.checked(conn, intent.id, "empty")
             return str(intent.barcode)
 
         return self._audited("empty", comp.id, (actor, origin, reason), effect)
 
     def _cut_short(self, conn: sqlite3.Connection, comp_id: str) -> UnlockIntent:
+        """The deposit cut short at ``comp_id``, which waits for its check (FlowError
+        where there is none, or the compartment is in use)."""
+        state = self._compartments.get(comp_id).state
+        if state not in rules.CHECKABLE:
+            raise FlowError(
+                "not_cut_short", f"{comp_id} is {state}: no deposit cut short waits there"
+            )
+        if self._intents.live(comp_id) is not None:
+            raise FlowError("door_in_progress", f"{comp_id} has a door opening or open")
         intent = self._intents.cut_short_at(conn, comp_id)
         if intent is None:
             raise FlowError("not_cut_short", f"no deposit was cut short at {comp_id}")
         return intent
+
+    def _deposit_found(self, conn: sqlite3.Connection, intent: UnlockIntent) -> None:
+        """A sender's parcel found behind a deposit cut short awaits collection there,
+        unless it was found at another of its doors already."""
+        parcel = self.outbound_parcel(int(intent.outbound_id or 0))
+        if parcel.state != Outbound.DEPOSITING:
+            raise FlowError(
+                "already_stored",
+                f"parcel {parcel.reference} is {parcel.state}"
+                + (f", found in {parcel.compartment_id} already" if parcel.compartment_id else "")
+                + _take_out(intent.compartment_id),
+            )
+        self._outbound.complete(conn, intent, Outbound.AWAITING_COLLECTION)
 
     def _store_found(self, conn: sqlite3.Connection, intent: UnlockIntent) -> int:
         """A courier's parcel found behind a drop-off cut short is stored, unless a parcel
@@ -152,7 +174,8 @@ class TechnicianRepo:
         if live is not None and live["state"] != Parcel.EXPECTED:
             raise FlowError(
                 "already_stored",
-                f"parcel {intent.barcode} is in {live['compartment_id']} already",
+                f"parcel {intent.barcode} is in {live['compartment_id']} already"
+                + _take_out(intent.compartment_id),
             )
         return self._parcels.store(conn, intent, self._parcels.draw_code())
 
@@ -209,3 +232,8 @@ class TechnicianRepo:
         if comp is None:
             raise NotFound("unknown_compartment", f"no compartment {comp_id!r}")
         return comp
+
+
+def _take_out(comp_id: str) -> str:
+    """What to do with a compartment whose parcel is recorded elsewhere."""
+    return f": take out what is in {comp_id}, then run `lockerctl empty {comp_id}`"
