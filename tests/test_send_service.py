@@ -70,6 +70,11 @@ async def test_a_deposit_cut_short_holds_its_code_and_its_compartment(rig) -> No
             await rig.run(rig.locker.sends.start(code(rig)))
         assert info.value.code == "send_code_in_check"
         assert "being checked" in info.value.message
+        for _ in range(rig.config.pickup.throttle.lockout_after):  # the locker's doing: a
+            with pytest.raises(FlowError) as held:  # sender trying again is no attacker
+                await rig.run(rig.locker.sends.start(code(rig)))
+            assert held.value.code == "send_code_in_check"
+        assert "send.denied" not in rig.event_types()
         with pytest.raises(FlowError) as info:
             await rig.run(Desk(rig.locker).enable("S1", WHO))
         assert info.value.code == "deposit_unresolved"

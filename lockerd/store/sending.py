@@ -21,6 +21,11 @@ from lockerd.store.tables import Tables
 T = TypeVar("T")
 Check = Callable[[sqlite3.Connection], FlowError | None]
 
+#: Refusals that are no wrong code: the keypad's own back-off, and a genuine code the
+#: locker holds while a deposit it cut short waits for a technician (its doing, not the
+#: sender's).
+NOT_COUNTED = ("too_fast", "locked_out", "send_code_in_check")
+
 #: Who deposits an outbound parcel (the intent's actor): a member of the public.
 SENDER = "public"
 
@@ -141,7 +146,7 @@ class SendRepo:
             now = self._c.throttle_now()
             state = self._throttles.load(conn, "pickup", now)
             refusal = credentials.blocked_error(state, now, "code", wall) or check(conn)
-            if refusal is not None and refusal.code not in ("too_fast", "locked_out"):
+            if refusal is not None and refusal.code not in NOT_COUNTED:
                 return self._failed(conn, state, now, wall, refusal), None
             if refusal is not None or start is None:
                 return refusal, None
