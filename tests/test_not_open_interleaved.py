@@ -172,7 +172,7 @@ def seeds(default: int, slow: int) -> Any:
     )
 
 
-@seeds(4, 200)
+@seeds(4, 100)
 @pytest.mark.parametrize("family", ["kerong-cu16", "kerong-cu16-hook"])
 @pytest.mark.parametrize("kind", list(FLOWS))
 async def test_did_not_open_interleaved_is_always_answered(
