@@ -166,6 +166,8 @@ class SerialSimulator(Generic[B, F]):
         #: Every reply that left a board while noise is on, as ``(now(), bytes as
         #: sent, damaged, index in received of the request it answers)``.
         self.sent: list[tuple[float, bytes, bool, int]] = []
+        #: Set once a reply made late (``faults.late_replies``) is on the line.
+        self.late_written = threading.Event()
 
     def start(self) -> Any:
         """Serve on a new pty; :attr:`port` is its path. Returns the simulator."""
@@ -260,3 +262,5 @@ class SerialSimulator(Generic[B, F]):
             time.sleep(self.reply_delay + late + wire)
         assert self._peer is not None
         self._peer.write(reply)
+        if late:
+            self.late_written.set()
