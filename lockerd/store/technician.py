@@ -46,8 +46,7 @@ class TechnicianRepo:
         comp = self._target(comp_id)
 
         def effect(conn: sqlite3.Connection) -> Reservation:
-            if self._intents.live(comp.id) is not None:
-                raise FlowError("door_in_progress", f"{comp.id} has a door opening or open")
+            self._no_door_under_way(comp.id)
             intent = self._intents.create(conn, comp, Purpose.SERVICE, f"technician:{actor}")
             return Reservation(intent, comp.id, Purpose.SERVICE, comp.size)
 
@@ -57,8 +56,7 @@ class TechnicianRepo:
         comp = self._target(comp_id)
 
         def effect(conn: sqlite3.Connection) -> None:
-            if self._intents.live(comp.id) is not None:
-                raise FlowError("door_in_progress", f"{comp.id} has a door opening or open")
+            self._no_door_under_way(comp.id)
             if self._compartments.get(comp.id).state == Comp.OUT_OF_SERVICE:
                 raise FlowError("out_of_service", f"{comp.id} is already out of service")
             self._custody.take_out_of_service(conn, comp.id, f"technician: {reason}")
@@ -96,8 +94,7 @@ class TechnicianRepo:
             if row is None or row["state"] == Parcel.EXPECTED:
                 raise FlowError("not_in_locker", f"parcel {barcode} is not in the locker")
             comp_id = row["compartment_id"]
-            if self._intents.live(comp_id) is not None:
-                raise FlowError("door_in_progress", f"{comp_id} has a door opening or open")
+            self._no_door_under_way(comp_id)
             self._parcels.close(conn, row["id"], Parcel.RETURNED)
             self._c.event(
                 Event.PARCEL_RETURNED,
@@ -147,8 +144,7 @@ class TechnicianRepo:
             raise FlowError(
                 "not_cut_short", f"{comp_id} is {state}: no deposit cut short waits there"
             )
-        if self._intents.live(comp_id) is not None:
-            raise FlowError("door_in_progress", f"{comp_id} has a door opening or open")
+        self._no_door_under_way(comp_id)
         intent = self._intents.cut_short_at(conn, comp_id)
         if intent is None:
             raise FlowError("not_cut_short", f"no deposit was cut short at {comp_id}")
@@ -190,8 +186,7 @@ class TechnicianRepo:
                     "not_in_locker",
                     f"outbound parcel {outbound_id} is {parcel.state}, not in the locker",
                 )
-            if self._intents.live(comp_id) is not None:
-                raise FlowError("door_in_progress", f"{comp_id} has a door opening or open")
+            self._no_door_under_way(comp_id)
             self._outbound.removed(conn, parcel, f"technician:{actor}")
             self._taken_out(conn, comp_id)
 
@@ -204,6 +199,11 @@ class TechnicianRepo:
         if parcel is None:
             raise NotFound("unknown_outbound", f"no outbound parcel {outbound_id}")
         return parcel
+
+    def _no_door_under_way(self, comp_id: str) -> None:
+        """FlowError ``door_in_progress`` while a door of ``comp_id`` is opening or open."""
+        if self._intents.live(comp_id) is not None:
+            raise FlowError("door_in_progress", f"{comp_id} has a door opening or open")
 
     def _taken_out(self, conn: sqlite3.Connection, comp_id: str) -> None:
         """A technician took a parcel out of ``comp_id`` by hand: it needs a check."""
