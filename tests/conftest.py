@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lockerd.sync.backoffice import ReferenceBackOffice
-from tests import event_schemas
+from tests import event_schemas, fuzzing
 from tests.browser import browser  # noqa: F401 (a fixture)
 from tests.rig import Rig, bank_config
 from tests.sync_rig import office, synced, synced_any  # noqa: F401 (fixtures)
@@ -41,17 +41,29 @@ def _events_match_their_schemas():
 
 
 def pytest_sessionfinish(session) -> None:  # type: ignore[no-untyped-def]
-    """A pytest-xdist worker hands the event types it saw to the controller."""
+    """A pytest-xdist worker hands the event types and fuzz cases it saw to the controller."""
     if hasattr(session.config, "workeroutput"):
         session.config.workeroutput["event_types"] = sorted(event_schemas.SEEN)
+        session.config.workeroutput["fuzz_cases"] = fuzzing.BY_SURFACE
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error) -> None:  # type: ignore[no-untyped-def]
-    event_schemas.SEEN.update(getattr(node, "workeroutput", {}).get("event_types", []))
+    output = getattr(node, "workeroutput", {})
+    event_schemas.SEEN.update(output.get("event_types", []))
+    for surface, count in output.get("fuzz_cases", {}).items():
+        fuzzing.BY_SURFACE[surface] = fuzzing.BY_SURFACE.get(surface, 0) + count
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if fuzzing.BY_SURFACE:
+        cases = fuzzing.BY_SURFACE
+        terminalreporter.write_line(
+            f"fuzz: {sum(cases.values())} cases over {len(cases)} properties"
+            f" ({fuzzing.SLOW_TOTAL} wanted from the slow group)"
+        )
+        for surface, count in sorted(cases.items()):
+            terminalreporter.write_line(f"  {count:>7}  {surface}")
     if event_schemas.SEEN:
         typed = event_schemas.schema_types()
         terminalreporter.write_line(

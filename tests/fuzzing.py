@@ -26,6 +26,9 @@ SLOW_TOTAL = 100_000
 Dump = dict[str, list[tuple[Any, ...]]]
 #: Cases tried so far in this pytest process, over every surface.
 TOTAL = 0
+#: Cases tried so far in this pytest process, by surface (summed over pytest-xdist
+#: workers by tests/conftest.py, which prints them at the end of the run).
+BY_SURFACE: dict[str, int] = {}
 
 
 def groups(default: int, slow: int) -> Any:
@@ -55,6 +58,7 @@ def run(surface: str, examples: int, prop: Callable[..., None], **strategies: An
     test()
     global TOTAL
     TOTAL += count
+    BY_SURFACE[surface] = BY_SURFACE.get(surface, 0) + count
     seconds = time.monotonic() - started
     print(f"\nfuzz {surface}: {count} cases in {seconds:.1f} s ({TOTAL} in this run so far)")
     # Hypothesis stops early only when the strategies have no more distinct cases.
