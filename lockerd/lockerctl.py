@@ -223,8 +223,7 @@ def _refused(error: dict[str, Any]) -> int:
 
 def _answered(ns: argparse.Namespace, result: Any) -> int:
     if ns.json:
-        timed = [_timed(r) for r in result] if isinstance(result, list) else result
-        _say(json.dumps(timed, indent=2))
+        _say(as_json(result))
     else:
         _say(render(ns.command, result))
     if ns.command == "audit" and ns.verify and result["problems"]:
@@ -239,15 +238,34 @@ def local_time(at: float) -> str:
     return datetime.fromtimestamp(at).astimezone().isoformat(timespec="seconds")
 
 
-def _timed(entry: Any) -> Any:
-    """An event or audit entry with its time (``at``) as local ISO 8601."""
-    if isinstance(entry, dict) and isinstance(entry.get("at"), int | float):
-        return entry | {"at": local_time(entry["at"])}
-    return entry
+#: The names of time fields, besides those ending in one of :data:`TIME_ENDINGS`.
+TIME_KEYS = {"at", "until", "last_ok", "exp"}
+TIME_ENDINGS = ("_at", "_by", "_until", "_expires")
+
+
+def _is_time(key: str, value: Any) -> bool:
+    """Whether ``value`` under ``key`` is a time (Unix seconds, as the daemon keeps it)."""
+    named = key in TIME_KEYS or key.endswith(TIME_ENDINGS)
+    return named and isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _timed(value: Any) -> Any:
+    """``value`` with every time in it, at any depth (an event's ``at`` and the deadlines
+    in its data, a parcel's ``pickup_by`` and ``*_at``), as local ISO 8601."""
+    if isinstance(value, dict):
+        return {k: local_time(v) if _is_time(k, v) else _timed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_timed(v) for v in value]
+    return value
+
+
+def as_json(result: Any) -> str:
+    """An answer as ``--json`` prints it: the daemon's, with its times as local ISO 8601."""
+    return json.dumps(_timed(result), indent=2)
 
 
 def _event_line(event: dict[str, Any]) -> str:
-    data = json.dumps(event["data"], sort_keys=True)
+    data = json.dumps(_timed(event["data"]), sort_keys=True)
     return f"#{event['seq']} {local_time(event['at'])} {event['type']} {data}"
 
 
@@ -257,7 +275,7 @@ def render(command: str, result: Any) -> str:
         lines = [f"audit log {verdict}: {result['entries']} entries, head {result['head']}"]
         return "\n".join(lines + [f"  {p}" for p in result["problems"]])
     if command in ("parcels", "outbound") and not isinstance(result, list):
-        return json.dumps(result, indent=2)
+        return record_text(result)
     text = TEXTS.get(command)
     return text(result) if text is not None else json.dumps(result, indent=2)
 
@@ -280,9 +298,25 @@ def _cycle_text(report: list[dict[str, Any]]) -> str:
     )
 
 
+def record_text(record: dict[str, Any]) -> str:
+    """One parcel (or outbound parcel), a field a line, its times local; ``-`` for none."""
+    width = max(len(key) for key in record)
+    return "\n".join(
+        f"{key:<{width}} {_field(key, value)}".rstrip() for key, value in record.items()
+    )
+
+
+def _field(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    return local_time(value) if _is_time(key, value) else str(value)
+
+
 def _parcels_text(parcels: list[dict[str, Any]]) -> str:
+    """A parcel a line: id, barcode, state, compartment, pickup deadline (local time)."""
     lines = [
         f"{p['id']:>5} {p['barcode']:<24} {p['state']:<10} {p['compartment_id'] or '-':<5}"
+        f" {_field('pickup_by', p['pickup_by'])}".rstrip()
         for p in parcels
     ]
     return "\n".join(lines) or "(no parcels)"
