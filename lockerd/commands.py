@@ -196,7 +196,7 @@ class Commands:
             await self.desk.returned(barcode, _who(caller, args))
         else:
             raise BadRequest("invalid_field", "action must be list, show, extend or returned")
-        return (await self.desk.parcel(barcode)).to_json()
+        return await self._parcel(barcode)
 
     async def outbound(self, caller: Caller, args: dict[str, Any]) -> Any:
         """The parcels sent or returned here: list, show, and one taken out by hand."""
@@ -219,17 +219,8 @@ class Commands:
         return (await self.desk.outbound_parcel(outbound_id)).to_json()
 
     async def _parcel(self, name: str) -> dict[str, Any]:
-        """The parcel with barcode ``name``, else the one whose id (as ``parcels list``
-        prints it) it is."""
-        try:
-            return (await self.desk.parcel(name)).to_json()
-        except NotFound:
-            if not name.isdigit():
-                raise
-        for parcel in await self.desk.parcels(None):
-            if parcel.id == int(name):
-                return parcel.to_json()
-        raise NotFound("unknown_parcel", f"no parcel {name!r}")
+        """The parcel ``name`` names: its barcode, or its id as ``parcels list`` prints it."""
+        return (await self.desk.parcel(name)).to_json()
 
     async def diag(self, caller: Caller, args: dict[str, Any]) -> Any:
         """A bus scan (each board read once now) and the door sensors' sanity."""

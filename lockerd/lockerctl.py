@@ -119,6 +119,9 @@ def _add_door_commands(command: Callable[[str, str], argparse.ArgumentParser]) -
     sync.add_argument("--push", action="store_true", help="sync now")
 
 
+PARCEL = "its barcode, or its id as parcels list prints it"
+
+
 def _add_parcels(parcels: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     parcel_actions = parcels.add_subparsers(dest="action", metavar="ACTION")
     listing = parcel_actions.add_parser(
@@ -126,17 +129,21 @@ def _add_parcels(parcels: argparse.ArgumentParser, common: argparse.ArgumentPars
     )
     listing.add_argument("--state", help="expected, stored, expired, collected, returned...")
     show = parcel_actions.add_parser("show", parents=[common], help="one parcel")
-    show.add_argument("barcode", help="its barcode, or its id as parcels list prints it")
+    show.add_argument("barcode", metavar="PARCEL", help=PARCEL)
     extend = parcel_actions.add_parser(
-        "extend", parents=[common], help="a new pickup deadline, N hours from now"
+        "extend",
+        parents=[common],
+        help="a new pickup deadline, H hours from now (an expired parcel is stored again)",
     )
-    extend.add_argument("barcode")
-    extend.add_argument("--hours", type=float, required=True)
+    extend.add_argument("barcode", metavar="PARCEL", help=PARCEL)
+    extend.add_argument(
+        "--hours", type=float, required=True, metavar="H", help="hours from now (up to 2160)"
+    )
     extend.add_argument("--reason", required=True, help="why (kept in the audit log)")
     returned = parcel_actions.add_parser(
         "returned", parents=[common], help="the parcel was taken out by hand"
     )
-    returned.add_argument("barcode")
+    returned.add_argument("barcode", metavar="PARCEL", help=PARCEL)
     returned.add_argument("--reason", required=True, help="why (kept in the audit log)")
 
 

@@ -80,14 +80,20 @@ class TechnicianRepo:
 
         return self._audited("enable", comp.id, (actor, origin, reason), effect)
 
-    def extend(self, barcode: str, pickup_by: float, actor: str, origin: str, reason: str) -> None:
+    def extend(self, name: str, pickup_by: float, actor: str, origin: str, reason: str) -> None:
+        """A new pickup deadline for the parcel ``name`` (its barcode, or its id) in the
+        locker; an expired one still inside is stored again, its code valid again."""
+        barcode = self._inside(name).barcode
+
         def effect(conn: sqlite3.Connection) -> None:
             self._parcels.extend(conn, barcode, pickup_by)
 
         self._audited("extend", barcode, (actor, origin, reason), effect)
 
-    def returned(self, barcode: str, actor: str, origin: str, reason: str) -> None:
-        """A technician took a parcel out by hand: it is returned, its compartment needs a check."""
+    def returned(self, name: str, actor: str, origin: str, reason: str) -> None:
+        """A technician took the parcel ``name`` (its barcode, or its id) out by hand: it
+        is returned, its compartment needs a check."""
+        barcode = self._inside(name).barcode
 
         def effect(conn: sqlite3.Connection) -> None:
             row = self._parcels.live(conn, barcode)
@@ -210,12 +216,28 @@ class TechnicianRepo:
         self._compartments.set(conn, comp_id, Comp.NEEDS_CHECK, "parcel taken out by a technician")
         self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": "service"})
 
-    def parcel(self, barcode: str) -> ParcelRecord:
-        """The newest parcel with ``barcode``."""
-        parcel_id = self._parcels.newest_id(barcode)
+    def parcel(self, name: str) -> ParcelRecord:
+        """The newest parcel with barcode ``name``, else the parcel whose id (as ``lockerctl
+        parcels list`` prints it) ``name`` is."""
+        parcel_id = self._parcels.newest_id(name)
+        if parcel_id is None and name.isdecimal() and len(name) < 19:
+            parcel_id = int(name)
         parcel = None if parcel_id is None else self._parcels.get(parcel_id)
         if parcel is None:
-            raise NotFound("unknown_parcel", f"no parcel {barcode!r}")
+            raise NotFound("unknown_parcel", f"no parcel {name!r}")
+        return parcel
+
+    def _inside(self, name: str) -> ParcelRecord:
+        """The parcel ``name``, which must be in the locker (stored or expired)."""
+        parcel = self.parcel(name)
+        if parcel.state == Parcel.EXPECTED:
+            raise FlowError(
+                "not_in_locker", f"parcel {parcel.barcode} is expected, not in the locker yet"
+            )
+        if parcel.state not in (Parcel.STORED, Parcel.EXPIRED):
+            raise FlowError(
+                "not_in_locker", f"parcel {parcel.barcode} is {parcel.state}, not in the locker"
+            )
         return parcel
 
     def _audited(
