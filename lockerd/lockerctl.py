@@ -116,7 +116,9 @@ def _add_door_commands(command: Callable[[str, str], argparse.ArgumentParser]) -
         "--follow", action="store_true", help="print new ones as they happen (from --after on)"
     )
     sync = command("sync", "the back-office link's status")
-    sync.add_argument("--push", action="store_true", help="sync now")
+    sync.add_argument(
+        "--push", action="store_true", help="sync now (exit status 1 if it did not succeed)"
+    )
 
 
 PARCEL = "its barcode, or its id as parcels list prints it"
@@ -236,6 +238,9 @@ def _answered(ns: argparse.Namespace, result: Any) -> int:
     if ns.command == "audit" and ns.verify and result["problems"]:
         return EXIT_BROKEN
     if ns.command == "cycle-test" and any(not door["closed"] for door in result):
+        return EXIT_REFUSED
+    if ns.command == "sync" and ns.push and not result["ok"]:  # "sync now" did not
+        print(f"lockerctl: the sync did not succeed: {result['last_error']}", file=sys.stderr)
         return EXIT_REFUSED
     return 0
 

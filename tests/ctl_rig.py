@@ -16,15 +16,17 @@ from pathlib import Path
 
 from lockerd.commands import handlers
 from lockerd.control import ControlServer
+from lockerd.sync.coordinator import SyncCoordinator
 from tests.rig import Rig
 from tests.test_lockerctl import Ctl
 
 
 @asynccontextmanager
-async def control(rig: Rig) -> AsyncIterator[Ctl]:
-    """Serve ``rig``'s locker on a control socket (in a short /tmp path) and yield its lockerctl."""
+async def control(rig: Rig, sync: SyncCoordinator | None = None) -> AsyncIterator[Ctl]:
+    """Serve ``rig``'s locker (syncing through ``sync``, if given) on a control socket (in
+    a short /tmp path) and yield its lockerctl."""
     folder = Path(tempfile.mkdtemp(prefix="lockerctl-rig-", dir="/tmp"))
-    server = ControlServer(rig.config, rig.locker, handlers(rig.config, rig.locker, None))
+    server = ControlServer(rig.config, rig.locker, handlers(rig.config, rig.locker, sync))
     server.path = folder / "control.sock"
     await server.start()
     try:
