@@ -1,8 +1,9 @@
 """``lockerctl``: the technician's command, over the daemon's control socket.
 
 Exit status: 0 done; 1 the daemon refused (the reason is printed); 2 bad
-arguments; 3 the daemon is not running (or its socket is elsewhere); 4 the
-caller may not use lockerctl; 5 ``audit --verify`` found the chain broken.
+arguments; 3 the daemon is not running (or its socket is elsewhere, or it closed
+the connection before its answer was complete); 4 the caller may not use
+lockerctl; 5 ``audit --verify`` found the chain broken. Ctrl-C ends it by SIGINT.
 """
 
 from __future__ import annotations
@@ -180,25 +181,41 @@ def _args(ns: argparse.Namespace) -> dict[str, Any]:
     return {}
 
 
+#: What lockerctl says when the daemon ends a connection before its answer is complete.
+GONE = "lockerd closed the connection before it answered (did it stop?)"
+
+
 def main(argv: list[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
     try:
-        for answer in request(ns.socket, ns.command, _args(ns), getattr(ns, "reason", "")):
-            if "ok" not in answer or "progress" in answer:  # a followed event, a step
-                _say(_streamed(answer, ns.json))
-                continue
-            if not answer["ok"]:
-                return _refused(answer["error"])
-            return _answered(ns, answer["result"])
+        return _exchange(ns)
     except NotRunning as exc:
         print(f"lockerctl: {exc}", file=sys.stderr)
         return EXIT_NOT_RUNNING
     except NotAllowed as exc:
         print(f"lockerctl: {exc}", file=sys.stderr)
         return EXIT_NOT_ALLOWED
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C: no traceback, and no "done" either
+        _end_by(signal.SIGINT)
+
+
+def _exchange(ns: argparse.Namespace) -> int:
+    """Ask, print the answer (or each streamed line); the exit status."""
+    followed = 0
+    try:
+        for answer in request(ns.socket, ns.command, _args(ns), getattr(ns, "reason", "")):
+            if "ok" not in answer or "progress" in answer:  # a followed event, a step
+                _say(_streamed(answer, ns.json))
+                followed += "progress" not in answer
+                continue
+            if not answer["ok"]:
+                return _refused(answer["error"])
+            return _answered(ns, answer["result"])
+    except ConnectionResetError:
         pass
-    return 0
+    if ns.command == "events" and ns.follow and ns.limit is not None and followed >= ns.limit:
+        return 0  # the daemon ends a followed stream once --limit events are written
+    raise NotRunning(GONE)
 
 
 def _say(text: str) -> None:
@@ -207,15 +224,17 @@ def _say(text: str) -> None:
     try:
         print(text, flush=True)
     except BrokenPipeError:
-        _end_by_sigpipe()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _end_by(signal.SIGPIPE)
 
 
-def _end_by_sigpipe() -> NoReturn:
-    # Python ignores SIGPIPE and raises instead; the shell expects death by the signal.
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGPIPE)
-    sys.exit(128 + signal.SIGPIPE)  # not reached
+def _end_by(signum: signal.Signals) -> NoReturn:
+    """End by ``signum``, as other tools do (the shell reports 128 + its number).
+    Python turns SIGPIPE and SIGINT into exceptions; the shell expects death by the
+    signal (a loop of lockerctl calls stops on Ctrl-C)."""
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    sys.exit(128 + signum)  # not reached
 
 
 def _streamed(answer: dict[str, Any], as_json: bool) -> str:

@@ -3,8 +3,23 @@ daemon that goes away mid-answer, a bad argument, an interrupt."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
 from lockerd.lockerctl import local_time
 from tests.ctl_rig import control
+from tests.daemon import ROOT
+from tests.test_lockerctl import Ctl
 
 
 async def test_sync_push_exits_0_only_when_the_sync_succeeded(synced) -> None:
@@ -20,3 +35,65 @@ async def test_sync_push_exits_0_only_when_the_sync_succeeded(synced) -> None:
         assert code == 1, (out, err)
         assert out.startswith(f"sync with {s.office.url}: failing (")
         assert err == f"lockerctl: the sync did not succeed: {s.sync.last_error}\n"
+
+
+@asynccontextmanager
+async def daemon_saying(*lines: dict[str, Any]) -> AsyncIterator[Ctl]:
+    """A stand-in for lockerd on a control socket: it reads the request, writes ``lines``
+    and closes the connection, as a daemon stopped in the middle of an answer does."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        for line in lines:
+            writer.write(json.dumps(line).encode() + b"\n")
+        await writer.drain()
+        writer.close()
+
+    folder = Path(tempfile.mkdtemp(prefix="lockerctl-gone-", dir="/tmp"))
+    server = await asyncio.start_unix_server(answer, folder / "control.sock")
+    try:
+        yield Ctl(folder / "control.sock")
+    finally:
+        server.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+GONE = "lockerctl: lockerd closed the connection before it answered (did it stop?)\n"
+EVENT = {"seq": 7, "at": 1_800_000_000.0, "type": "door.closed", "data": {"compartment": "S1"}}
+
+
+@pytest.mark.parametrize(
+    "args", [("status",), ("disable", "S1", "--reason", "x"), ("events", "--limit", "5")]
+)
+async def test_a_daemon_gone_before_its_answer_is_not_success(args) -> None:
+    async with daemon_saying() as ctl:
+        assert await ctl(*args) == (3, "", GONE)
+
+
+async def test_a_followed_stream_cut_short_is_not_success() -> None:
+    async with daemon_saying(EVENT) as ctl:
+        code, out, err = await ctl("events", "--follow", "--limit", "2")
+        assert (code, err) == (3, GONE) and out.startswith("#7 ")
+        code, out, err = await ctl("events", "--follow")
+        assert (code, err) == (3, GONE) and out.startswith("#7 ")
+        assert await ctl("events", "--follow", "--limit", "1") == (0, out, "")
+        progress = {"progress": "S1: pulsed: open the door, then shut it"}
+    async with daemon_saying(progress) as ctl:
+        code, out, err = await ctl("cycle-test", "S1", "--reason", "walk")
+        assert (code, out, err) == (3, progress["progress"] + "\n", GONE)
+
+
+async def test_an_interrupted_command_ends_by_sigint_quietly(rig) -> None:
+    """Ctrl-C on ``events --follow`` (or a cycle test) is no success: lockerctl ends by
+    SIGINT as other tools do (the shell's 130), with no traceback."""
+    async with control(rig) as ctl:
+        follow = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "lockerd.lockerctl", "--socket", str(ctl.socket),
+            "events", "--follow", "--after", "0",
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert follow.stdout is not None
+        assert (await asyncio.wait_for(follow.stdout.readline(), 30)).startswith(b"#1 ")
+        follow.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(follow.communicate(), 30)
+        assert (follow.returncode, err) == (-signal.SIGINT, b"")
