@@ -189,7 +189,7 @@ class Commands:
                 or isinstance(hours, bool)
                 or not 0 < hours <= 2160
             ):
-                raise BadRequest("invalid_field", "hours must be a number in 0..2160")
+                raise BadRequest("invalid_field", "hours must be more than 0 and at most 2160")
             pickup_by = self.locker.clock.time() + hours * 3600
             await self.desk.extend(barcode, pickup_by, _who(caller, args))
         elif action == "returned":

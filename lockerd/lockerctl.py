@@ -243,9 +243,15 @@ def _streamed(answer: dict[str, Any], as_json: bool) -> str:
     return json.dumps(_timed(answer)) if as_json else _event_line(answer)
 
 
+#: The daemon's refusals of an argument's value (a bad argument: exit status 2).
+BAD_ARGUMENT = {"invalid_field", "missing_field"}
+
+
 def _refused(error: dict[str, Any]) -> int:
     hint = HINTS.get(error["code"], "")
     print(f"lockerctl: {error['message']}{hint} ({error['code']})", file=sys.stderr)
+    if error["code"] in BAD_ARGUMENT:
+        return EXIT_USAGE
     return EXIT_NOT_ALLOWED if error["code"] == "not_allowed" else EXIT_REFUSED
 
 

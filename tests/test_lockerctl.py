@@ -240,7 +240,7 @@ async def test_open_pulses_the_door_and_asks_for_a_check(locker) -> None:
         (("open", "Z9", "--reason", "x"), 1, "no compartment 'Z9'"),
         (("enable", "A1", "--reason", "x"), 1, "A1 is free, not out of service"),
         (("sync", "--push"), 1, "no back office"),
-        (("events", "--limit", "0"), 1, "limit must be a whole number in 1..100000"),
+        (("events", "--limit", "0"), 2, "limit must be a whole number in 1..100000"),
         (("frobnicate",), 2, "invalid choice"),
     ],
 )

@@ -97,3 +97,38 @@ async def test_an_interrupted_command_ends_by_sigint_quietly(rig) -> None:
         follow.send_signal(signal.SIGINT)
         _, err = await asyncio.wait_for(follow.communicate(), 30)
         assert (follow.returncode, err) == (-signal.SIGINT, b"")
+
+
+def _rows(rig: Any) -> tuple[object, ...]:
+    conn = rig.store.db.conn
+    return tuple(
+        conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+        for table in ("parcels", "compartments", "journal", "audit", "unlock_intents", "outbound")
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("events", "--limit", "0"), "limit must be a whole number in 1..100000"),
+        (("events", "--after", "-1"), "after must be a whole number in 0..9223372036854775807"),
+        (("audit", "--limit", "0"), "limit must be a whole number in 1..100000"),
+        (("parcels", "list", "--state", "lost"), "state must be one of expected, stored,"),
+        (("outbound", "list", "--state", "lost"), "state must be one of depositing,"),
+        (("outbound", "show", "0"), "id must be an outbound parcel's number"),
+        (("parcels", "extend", "EXP0001", "--hours", "0", "--reason", "x"),
+         "hours must be more than 0 and at most 2160 (invalid_field)"),
+        (("parcels", "extend", "EXP0001", "--hours", "2161", "--reason", "x"),
+         "hours must be more than 0 and at most 2160 (invalid_field)"),
+        (("cycle-test", "S1", "--timeout", "1", "--reason", "x"),
+         "timeout must be a whole number in 5..3600"),
+    ],
+)  # fmt: skip
+async def test_a_bad_argument_value_is_exit_status_2_names_it_and_changes_nothing(
+    rig, args, says
+) -> None:
+    before = _rows(rig)
+    async with control(rig) as ctl:
+        code, out, err = await ctl(*args)
+    assert (code, out) == (2, "") and err.startswith("lockerctl: ") and says in err, err
+    assert _rows(rig) == before
