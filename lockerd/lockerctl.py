@@ -57,7 +57,9 @@ def request(path: str, command: str, args: dict[str, Any], reason: str = "") -> 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lockerctl",
-        description="Service the locker: status, doors, events, sync, config, audit.",
+        description="Service the locker through lockerd's control socket: its status,"
+        " doors, parcels, events, sync, config, audit log and hardware checks. Times are"
+        " printed in local time, as ISO 8601 with the UTC offset.",
         epilog="Exit status: 0 done, 1 refused, 2 bad arguments, 3 lockerd not running,"
         " 4 not allowed, 5 audit chain broken.",
     )
@@ -71,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     # --json is accepted after the command too (lockerctl status --json).
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print the answer as JSON"
     )
     add = commands.add_parser
 
@@ -83,15 +85,22 @@ def _parser() -> argparse.ArgumentParser:
     _add_outbound(command("outbound", "parcels sent or returned here: list, show, removed"), common)
     command("diag", "bus scan (each board's answer time and counters) and sensor sanity")
     cycle = command("cycle-test", "open each door in turn; a person opens and shuts it")
-    cycle.add_argument("ids", nargs="+", help="the compartments, in the order to walk them")
+    cycle.add_argument(
+        "ids", nargs="+", metavar="ID", help="the compartments, in the order to walk them"
+    )
     cycle.add_argument("--reason", required=True, help="why (kept in the audit log)")
-    cycle.add_argument("--timeout", type=int, default=120, help="seconds to wait at each door")
+    cycle.add_argument(
+        "--timeout", type=int, default=120, metavar="S",
+        help="seconds to wait at each door (5 to 3600, default 120)",
+    )  # fmt: skip
     command("config", "the effective config, secrets masked (TOML; JSON with --json)")
     audit = command("audit", "the audit log")
     audit.add_argument(
         "--verify", action="store_true", help="check the keyed chain and its anchor in the journal"
     )
-    audit.add_argument("--limit", type=int, default=50, help="how many entries (default 50)")
+    audit.add_argument(
+        "--limit", type=int, default=50, metavar="N", help="the last N entries (default 50)"
+    )
     return parser
 
 
@@ -109,9 +118,11 @@ def _add_door_commands(command: Callable[[str, str], argparse.ArgumentParser]) -
         action.add_argument("id", help="the compartment, as on its door (A1, B3...)")
         action.add_argument("--reason", required=True, help="why (kept in the audit log)")
     events = command("events", "recent journal events")
-    events.add_argument("--after", type=int, help="events after this sequence number")
     events.add_argument(
-        "--limit", type=int, help="how many (default 50; with --follow, stop after N)"
+        "--after", type=int, metavar="SEQ", help="events after this sequence number"
+    )
+    events.add_argument(
+        "--limit", type=int, metavar="N", help="how many (default 50; with --follow, stop after N)"
     )
     events.add_argument(
         "--follow", action="store_true", help="print new ones as they happen (from --after on)"
@@ -130,7 +141,9 @@ def _add_parcels(parcels: argparse.ArgumentParser, common: argparse.ArgumentPars
     listing = parcel_actions.add_parser(
         "list", parents=[common], help="every parcel (or those in one state)"
     )
-    listing.add_argument("--state", help="expected, stored, expired, collected, returned...")
+    listing.add_argument(
+        "--state", help="expected, stored, expired, collected, returned or cancelled"
+    )
     show = parcel_actions.add_parser("show", parents=[common], help="one parcel")
     show.add_argument("barcode", metavar="PARCEL", help=PARCEL)
     extend = parcel_actions.add_parser(
@@ -153,10 +166,15 @@ def _add_parcels(parcels: argparse.ArgumentParser, common: argparse.ArgumentPars
 def _add_outbound(outbound: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     actions = outbound.add_subparsers(dest="action", metavar="ACTION")
     listing = actions.add_parser("list", parents=[common], help="every one (or those in one state)")
-    listing.add_argument("--state", help="depositing, awaiting_collection, collected, removed...")
-    actions.add_parser("show", parents=[common], help="one").add_argument("id", type=int)
+    listing.add_argument(
+        "--state", help="depositing, awaiting_collection, collected, cancelled or removed"
+    )
+    show = actions.add_parser("show", parents=[common], help="one")
+    show.add_argument("id", type=int, metavar="ID", help="its number, as outbound list prints it")
     removed = actions.add_parser("removed", parents=[common], help="it was taken out by hand")
-    removed.add_argument("id", type=int, help="its number, as outbound list prints it")
+    removed.add_argument(
+        "id", type=int, metavar="ID", help="its number, as outbound list prints it"
+    )
     removed.add_argument("--reason", required=True, help="why (kept in the audit log)")
 
 

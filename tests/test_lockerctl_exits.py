@@ -7,6 +7,7 @@ import asyncio
 import json
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from lockerd.domain import Outbound, Parcel
 from lockerd.lockerctl import local_time
 from tests.ctl_rig import control
 from tests.daemon import ROOT
@@ -132,3 +134,34 @@ async def test_a_bad_argument_value_is_exit_status_2_names_it_and_changes_nothin
         code, out, err = await ctl(*args)
     assert (code, out) == (2, "") and err.startswith("lockerctl: ") and says in err, err
     assert _rows(rig) == before
+
+
+def _help(*args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "lockerd.lockerctl", *args, "--help"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+
+COMMANDS = [
+    ("status",), ("open",), ("disable",), ("enable",), ("found",), ("empty",), ("events",),
+    ("sync",), ("parcels",), ("parcels", "list"), ("parcels", "show"), ("parcels", "extend"),
+    ("parcels", "returned"), ("outbound",), ("outbound", "list"), ("outbound", "show"),
+    ("outbound", "removed"), ("diag",), ("cycle-test",), ("config",), ("audit",),
+]  # fmt: skip
+
+
+def test_help_names_what_each_command_takes_as_the_readme_does() -> None:
+    top = _help()
+    assert "parcels" in top and "cycle-test" in top and "local time" in top
+    assert "Exit status: 0 done, 1 refused, 2 bad arguments, 3 lockerd not running" in top
+    for args in COMMANDS:
+        assert "--json" in _help(*args), args  # every command takes it, after its name too
+    assert "[--after SEQ] [--limit N] [--follow]" in _help("events")
+    assert "[--limit N]" in _help("audit")
+    cycle = _help("cycle-test")
+    assert "--timeout S" in cycle and "ID [ID ...]" in cycle and "default 120" in cycle
+    assert all(str(state) in _help("parcels", "list") for state in Parcel)
+    assert all(str(state) in _help("outbound", "list") for state in Outbound)
+    for action in ("show", "removed"):
+        assert "its number, as outbound list prints it" in _help("outbound", action)
