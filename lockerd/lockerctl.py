@@ -389,12 +389,20 @@ def _outbound_text(parcels: list[dict[str, Any]]) -> str:
 def sync_text(sync: dict[str, Any]) -> str:
     if sync.get("off"):
         return f"sync: off ({sync['off']})"
-    health = "ok" if sync["ok"] else f"failing ({sync['last_error'] or 'not yet'})"
     last = local_time(sync["last_ok"]) if sync["last_ok"] else "never"
     return (
-        f"sync with {sync['url']}: {health}; last success {last};"
+        f"sync with {sync['url']}: {_health(sync)}; last success {last};"
         f" {sync['failures']} failures in a row; {sync['unsent']} events unsent"
     )
+
+
+def _health(sync: dict[str, Any]) -> str:
+    """The link in a word: ok, failing (and why), or not synced yet (no round has ended)."""
+    if sync["ok"]:
+        return "ok"
+    if not sync["failures"] and not sync["last_error"]:
+        return "not synced yet"
+    return f"failing ({sync['last_error']})"
 
 
 def config_text(config: dict[str, Any], prefix: str = "") -> str:
@@ -489,8 +497,7 @@ def status_text(status: dict[str, Any]) -> str:
     if sync is None:
         lines.append("sync: off")
     else:
-        health = "ok" if sync["ok"] else f"failing ({sync['last_error'] or 'not yet'})"
-        lines.append(f"sync: {health}; {status['unsent']} events unsent")
+        lines.append(f"sync: {_health(sync)}; {status['unsent']} events unsent")
     return "\n".join(lines)
 
 

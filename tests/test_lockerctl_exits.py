@@ -165,3 +165,17 @@ def test_help_names_what_each_command_takes_as_the_readme_does() -> None:
     assert all(str(state) in _help("outbound", "list") for state in Outbound)
     for action in ("show", "removed"):
         assert "its number, as outbound list prints it" in _help("outbound", action)
+
+
+async def test_a_link_that_has_not_tried_yet_is_not_called_failing(synced) -> None:
+    s = synced
+    async with control(s.rig, s.sync) as ctl:
+        code, out, _ = await ctl("sync")
+        assert code == 0 and out.startswith(f"sync with {s.office.url}: not synced yet;"), out
+        assert "failing" not in out and "last success never" in out
+        code, out, _ = await ctl("status")
+        assert code == 0 and "\nsync: not synced yet; " in out, out
+        await s.away()
+        assert (await ctl("sync", "--push"))[0] == 1
+        code, out, _ = await ctl("status")
+        assert f"\nsync: failing ({s.sync.last_error}); " in out, out

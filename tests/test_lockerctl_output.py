@@ -167,5 +167,5 @@ def test_sync_with_a_back_office_reads_as_a_sentence() -> None:
         f" last success {local_iso(1_764_590_000.0)}; 3 failures in a row; 7 events unsent"
     )
     fresh = status | {"ok": False, "last_error": None, "last_ok": None, "failures": 0}
-    assert sync_text(fresh).startswith("sync with https://office.example/: failing (not yet);")
+    assert sync_text(fresh).startswith("sync with https://office.example/: not synced yet;")
     assert "last success never" in sync_text(fresh)
