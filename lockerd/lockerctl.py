@@ -30,6 +30,10 @@ class NotAllowed(Exception):
     pass
 
 
+class BadSocket(Exception):
+    pass
+
+
 #: What a technician can do about a refusal, in lockerctl's own words.
 HINTS = {"reason_required": ": give one with --reason"}
 
@@ -47,6 +51,9 @@ def request(path: str, command: str, args: dict[str, Any], reason: str = "") -> 
     except PermissionError as exc:
         sock.close()
         raise NotAllowed(f"cannot reach {path}: {exc.strerror}") from exc
+    except OSError as exc:  # no path a socket can have (too long, say): --socket is wrong
+        sock.close()
+        raise BadSocket(f"cannot use {path} as the control socket: {exc.strerror or exc}") from exc
     with sock, sock.makefile("rwb") as stream:
         stream.write(json.dumps(body).encode() + b"\n")
         stream.flush()
@@ -213,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     except NotAllowed as exc:
         print(f"lockerctl: {exc}", file=sys.stderr)
         return EXIT_NOT_ALLOWED
+    except BadSocket as exc:
+        print(f"lockerctl: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C: no traceback, and no "done" either
         _end_by(signal.SIGINT)
 

@@ -179,3 +179,10 @@ async def test_a_link_that_has_not_tried_yet_is_not_called_failing(synced) -> No
         assert (await ctl("sync", "--push"))[0] == 1
         code, out, _ = await ctl("status")
         assert f"\nsync: failing ({s.sync.last_error}); " in out, out
+
+
+async def test_a_socket_path_that_cannot_be_one_is_a_bad_argument(tmp_path) -> None:
+    path = tmp_path / ("x" * 120)  # longer than a Unix socket's address may be
+    assert await Ctl(path)("status") == (
+        2, "", f"lockerctl: cannot use {path} as the control socket: AF_UNIX path too long\n"
+    )  # fmt: skip
