@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from lockerd.ctltext import local_time
 from lockerd.domain import Outbound, Parcel
-from lockerd.lockerctl import local_time
 from tests.ctl_rig import control
 from tests.daemon import ROOT
 from tests.test_lockerctl import Ctl

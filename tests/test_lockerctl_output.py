@@ -13,7 +13,7 @@ from datetime import datetime
 import pytest
 
 from lockerd.commands import compartment_id
-from lockerd.lockerctl import sync_text
+from lockerd.ctltext import sync_text
 from tests.ctl_rig import control
 from tests.daemon import ROOT
 from tests.test_lockerctl import Ctl

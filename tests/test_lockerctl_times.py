@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from lockerd.ctltext import as_json, local_time
 from lockerd.errors import FlowError
-from lockerd.lockerctl import as_json, local_time
 from tests.ctl_rig import control
 from tests.rig import Rig
 from tests.test_lockerctl import Ctl
