@@ -250,15 +250,9 @@ class Commands:
 
     def _compartments(self, names: Any) -> list[str]:
         """The compartments a cycle test names, each as :func:`compartment_id` finds it."""
-        found = [
-            compartment_id(name, self.config.compartment_ids) if isinstance(name, str) else None
-            for name in (names if isinstance(names, list) else [])
-        ]
-        if not found or None in found:
-            raise NotFound(
-                "unknown_compartment", f"name compartments of this locker, not {names!r}"
-            )
-        return [comp for comp in found if comp is not None]
+        if not isinstance(names, list) or not names:
+            raise BadRequest("missing_field", "name the compartments to walk")
+        return [_compartment({"id": name}, self.config) for name in names]
 
     async def _cycle_one(
         self, comp: str, caller: Caller, reason: str, wait: float, writer: asyncio.StreamWriter

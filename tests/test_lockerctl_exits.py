@@ -186,3 +186,12 @@ async def test_a_socket_path_that_cannot_be_one_is_a_bad_argument(tmp_path) -> N
     assert await Ctl(path)("status") == (
         2, "", f"lockerctl: cannot use {path} as the control socket: AF_UNIX path too long\n"
     )  # fmt: skip
+
+
+async def test_a_cycle_test_naming_an_unknown_compartment_names_it_and_opens_nothing(rig) -> None:
+    before = _rows(rig)
+    async with control(rig) as ctl:
+        code, out, err = await ctl("cycle-test", "s1", "Z9", "--reason", "acceptance")
+    assert (code, out) == (1, "")
+    assert err == "lockerctl: no compartment 'Z9' in this locker (unknown_compartment)\n"
+    assert _rows(rig) == before and rig.unlocks_of("S1") == 0
