@@ -108,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
         "--verify", action="store_true", help="check the keyed chain and its anchor in the journal"
     )
     audit.add_argument(
-        "--limit", type=int, default=50, metavar="N", help="the last N entries (default 50)"
+        "--limit", type=int, metavar="N", help="the last N entries (default 50; not with --verify)"
     )
     return parser
 
@@ -204,7 +204,7 @@ def _args(ns: argparse.Namespace) -> dict[str, Any]:
     if ns.command == "cycle-test":
         return {"ids": ns.ids, "timeout": ns.timeout}
     if ns.command == "audit":
-        return {"verify": ns.verify, "limit": ns.limit}
+        return {"verify": ns.verify} | ({} if ns.limit is None else {"limit": ns.limit})
     return {}
 
 
@@ -213,7 +213,10 @@ GONE = "lockerd closed the connection before it answered (did it stop?)"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ns = _parser().parse_args(argv)
+    parser = _parser()
+    ns = parser.parse_args(argv)
+    if ns.command == "audit" and ns.verify and ns.limit is not None:
+        parser.error("audit: --limit does not go with --verify (it checks the whole log)")
     try:
         return _exchange(ns)
     except NotRunning as exc:

@@ -195,3 +195,13 @@ async def test_a_cycle_test_naming_an_unknown_compartment_names_it_and_opens_not
     assert (code, out) == (1, "")
     assert err == "lockerctl: no compartment 'Z9' in this locker (unknown_compartment)\n"
     assert _rows(rig) == before and rig.unlocks_of("S1") == 0
+
+
+async def test_audit_verify_with_a_limit_is_refused_as_a_bad_argument(rig) -> None:
+    """--verify checks the whole log: a --limit beside it was silently ignored."""
+    async with control(rig) as ctl:
+        code, out, err = await ctl("audit", "--verify", "--limit", "5")
+        assert (code, out) == (2, "") and "--limit does not go with --verify" in err, err
+        code, out, _ = await ctl("audit", "--verify")
+        assert code == 0 and out.startswith("audit log intact: 0 entries")
+        assert (await ctl("audit", "--limit", "5"))[:2] == (0, "(no entries)\n")
