@@ -61,17 +61,27 @@ async def test_events_follow_stops_after_limit_events(rig) -> None:
         assert seqs == [last["seq"] + 1, last["seq"] + 2]
 
 
-async def test_events_follow_without_after_starts_at_the_end(rig) -> None:
+def _on_subscribe(rig, monkeypatch) -> asyncio.Event:
+    """Set once someone (a followed ``events`` stream) starts listening to the journal."""
+    subscribed, subscribe = asyncio.Event(), rig.locker.subscribe
+
+    def listening():
+        queue = subscribe()
+        subscribed.set()
+        return queue
+
+    monkeypatch.setattr(rig.locker, "subscribe", listening)
+    return subscribed
+
+
+async def test_events_follow_without_after_starts_at_the_end(rig, monkeypatch) -> None:
     async with control(rig) as ctl:
         assert (await ctl("disable", "S1", "--reason", "history"))[0] == 0
         [last] = await ctl.json("events", "--limit", "1")
+        subscribed = _on_subscribe(rig, monkeypatch)
         follow = await _followed(ctl, "--limit", "1", "--json")
-        for turn in range(40):  # until the follower, connected by then, has seen one
-            action = ("enable", "disable")[turn % 2]
-            assert (await ctl(action, "S1", "--reason", "watching"))[0] == 0
-            if follow.returncode is not None or turn == 39:
-                break
-            await asyncio.sleep(0.25)
+        await asyncio.wait_for(subscribed.wait(), 30)  # the follower is in, from the end on
+        assert (await ctl("enable", "S1", "--reason", "watching"))[0] == 0
         out, _ = await asyncio.wait_for(follow.communicate(), 20)
         [event] = [json.loads(line) for line in out.decode().splitlines()]
         assert event["seq"] > last["seq"]
