@@ -106,7 +106,7 @@ def _parcels_text(parcels: list[dict[str, Any]]) -> str:
 def _outbound_text(parcels: list[dict[str, Any]]) -> str:
     lines = [
         f"{p['id']:>5} {p['kind']:<6} {p['reference']:<24} {p['carrier'] or '-':<8}"
-        f" {p['state']:<19} {p['compartment_id'] or '-':<5}"
+        f" {p['state']:<19} {p['compartment_id'] or '-'}"
         for p in parcels
     ]
     return "\n".join(lines) or "(no outbound parcels)"

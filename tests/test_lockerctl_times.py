@@ -181,3 +181,11 @@ def test_the_sync_links_last_success_is_local_iso_in_json() -> None:
     assert shown == status | {"last_ok": local_time(1_800_000_000.5)}
     assert ISO.fullmatch(shown["last_ok"])
     assert json.loads(as_json({"sync": status}))["sync"]["last_ok"] == shown["last_ok"]
+
+
+async def test_text_lines_end_without_padding(ctl) -> None:
+    """Columns are padded between fields, never after the last (a copied line, a diff)."""
+    ctl, _, ids = ctl
+    for args in _every_command(ids):
+        _, out, _ = await ctl(*args)
+        assert [line.rstrip() for line in out.splitlines()] == out.splitlines(), args
