@@ -3,16 +3,20 @@ self-service terminals: high contrast, larger text, more time, spoken prompts.""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import shutil
+import threading
 import wave
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from lockerd import config as lockerd_config
+from lockerd.kiosk import speech
 from tests.browser import PRODUCTION, Kiosk, demo_config, demo_kiosk
-from tests.daemon import Daemon
+from tests.daemon import ROOT, Daemon
 from tests.test_kiosk_courier import _store_low
 from tests.test_kiosk_resident import _dead_end, _drop, _type_code
 
@@ -318,3 +322,46 @@ async def test_every_change_and_every_choice_is_said_once(tmp_path, browser) -> 
             "No low compartment is free for size L."
             " C1 is free, higher up (column 3, row 1). Use it, or cancel. Cancel. Use C1."
         )
+
+
+class _Renderer(speech.Renderer):
+    """A renderer that writes a WAV of a second per 20 characters, and notes each render
+    and the thread it ran in; ``gate`` holds renders until the test sets it."""
+
+    def __init__(self) -> None:
+        self.path = "fake"
+        self.renders: list[tuple[str, str, str]] = []
+        self.gate = threading.Event()
+
+    def has_voice(self, lang: str) -> bool:
+        return lang == "en"
+
+    def render(self, lang: str, text: str) -> bytes:
+        self.gate.wait(10)
+        self.renders.append((lang, text, threading.current_thread().name))
+        out = io.BytesIO()
+        with wave.open(out, "wb") as audio:
+            audio.setnchannels(1), audio.setsampwidth(2), audio.setframerate(22050)
+            audio.writeframes(b"\0\0" * (22050 * len(text) // 20))
+        return out.getvalue()
+
+
+async def test_renders_run_once_per_text_off_the_loop_within_the_cache(monkeypatch) -> None:
+    monkeypatch.setattr(speech, "CACHE_BYTES", 120_000)
+    renderer = _Renderer()
+    voice = speech.Speech(lockerd_config.load(ROOT / "config" / "demo.toml"), renderer)
+    texts = ["Type your pickup code.", "Back.", "Open my compartment."]
+    assert await voice.languages() == ["en"]
+    asked = [asyncio.ensure_future(voice.audio("en", text)) for text in texts * 3]
+    await asyncio.sleep(0)  # one step each: every text asked while the renders are held
+    assert sorted(voice._pending) == sorted(("en", text) for text in texts)
+    renderer.gate.set()
+    answers = await asyncio.gather(*asked)
+    assert [text for _, text, _ in renderer.renders] == texts  # each rendered once
+    assert {thread for _, _, thread in renderer.renders} == {"lockerd-speech_0"}
+    assert answers[:3] == answers[3:6] == answers[6:]
+    for text in ["Sorry.", "OK.", "Cancel.", "Courier."]:
+        await voice.audio("en", text)
+    assert voice._cached == sum(map(len, voice._cache.values())) <= 120_000
+    assert ("en", "Type your pickup code.") not in voice._cache  # the oldest went first
+    assert ("en", "Courier.") in voice._cache

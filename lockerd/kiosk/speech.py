@@ -8,8 +8,8 @@ bytes. Only a text the page itself can show is rendered: it must be made of the
 page's own catalogue texts (``static/i18n/<lang>.json``, demo panel texts aside),
 each ``{name}`` filled by what that name can be (a configured compartment or size,
 a number, the support contact); any other text is ``400 invalid_query``. Renders
-run one at a time in a worker thread, never on the event loop; a text asked for
-again while it renders waits for that render.
+run one at a time in a worker thread of their own (``lockerd.worker``), never on
+the event loop; a text asked for again while it renders waits for that render.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from aiohttp import web
 
 from lockerd.config import LANGUAGES, Config
 from lockerd.errors import BadRequest
+from lockerd.worker import Runner, Worker
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +115,13 @@ class Renderer:
     def has_voice(self, lang: str) -> bool:
         if self.path is None:
             return False
-        listing = subprocess.run(
-            [self.path, f"--voices={lang}"], capture_output=True, timeout=RENDER_TIMEOUT_S
-        )
+        try:
+            listing = subprocess.run(
+                [self.path, f"--voices={lang}"], capture_output=True, timeout=RENDER_TIMEOUT_S
+            )
+        except (OSError, subprocess.SubprocessError):
+            log.exception("%s could not list its voices", self.path)
+            return False
         return listing.returncode == 0 and len(listing.stdout.splitlines()) > 1
 
     def render(self, lang: str, text: str) -> bytes:
@@ -148,25 +153,24 @@ class Speech:
     def __init__(self, config: Config, renderer: Renderer | None = None):
         self.renderer = renderer or Renderer(config.kiosk.speech_renderer)
         self.catalogues = catalogues(config)
-        self._languages: list[str] | None = None
+        self._run: Runner = Worker("lockerd-speech")  # one render at a time, off the loop
+        self._languages: asyncio.Future[list[str]] | None = None
         self._cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self._cached = 0  # bytes
         self._pending: dict[tuple[str, str], asyncio.Future[tuple[bytes, float]]] = {}
-        self._one_at_a_time = asyncio.Lock()
 
     async def languages(self) -> list[str]:
         """The page's languages the renderer has a voice for (asked once)."""
         if self._languages is None:
-            async with self._one_at_a_time:
-                if self._languages is None:
-                    voices = await asyncio.to_thread(
-                        lambda: [lang for lang in LANGUAGES if self.renderer.has_voice(lang)]
-                    )
-                    self._languages = voices
-                    if not voices:
-                        program = self.renderer.path or "no speech renderer"
-                        log.warning("spoken prompts have no audio: %s has no voice", program)
-        return list(self._languages)
+            self._languages = asyncio.ensure_future(self._run(self._voices))
+        return list(await asyncio.shield(self._languages))
+
+    def _voices(self) -> list[str]:
+        voices = [lang for lang in LANGUAGES if self.renderer.has_voice(lang)]
+        if not voices:
+            program = self.renderer.path or "no speech renderer"
+            log.warning("spoken prompts have no audio: %s has no voice", program)
+        return voices
 
     def check(self, lang: str, text: str | None) -> str:
         """``text`` if the page can show it in ``lang``, else a refusal naming why."""
@@ -198,10 +202,9 @@ class Speech:
 
     async def _render(self, key: tuple[str, str]) -> tuple[bytes, float]:
         try:
-            async with self._one_at_a_time:
-                started = time.perf_counter()
-                wav = await asyncio.to_thread(self.renderer.render, *key)
-                took = time.perf_counter() - started
+            started = time.perf_counter()
+            wav = await self._run(self.renderer.render, *key)
+            took = time.perf_counter() - started
             log.debug("rendered %d bytes of speech in %.3f s", len(wav), took)
             self._keep(key, wav)
             return wav, took
