@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from lockerd import config as lockerd_config
+from lockerd.errors import FlowError
 from lockerd.kiosk import speech
 from tests.browser import PRODUCTION, Kiosk, demo_config, demo_kiosk
 from tests.daemon import ROOT, Daemon
@@ -355,13 +356,18 @@ async def test_renders_run_once_per_text_off_the_loop_within_the_cache(monkeypat
     asked = [asyncio.ensure_future(voice.audio("en", text)) for text in texts * 3]
     await asyncio.sleep(0)  # one step each: every text asked while the renders are held
     assert sorted(voice._pending) == sorted(("en", text) for text in texts)
+    # At most MAX_PENDING texts wait for a render: one more is refused, and not queued.
+    more = ["Sorry.", "OK.", "Cancel.", "Courier.", "Log in."]
+    asked += [asyncio.ensure_future(voice.audio("en", text)) for text in more]
+    await asyncio.sleep(0)
+    with pytest.raises(FlowError) as refused:
+        await voice.audio("en", "Finish.")
+    assert refused.value.code == "too_fast" and len(voice._pending) == speech.MAX_PENDING
     renderer.gate.set()
     answers = await asyncio.gather(*asked)
-    assert [text for _, text, _ in renderer.renders] == texts  # each rendered once
+    assert [text for _, text, _ in renderer.renders] == texts + more  # each rendered once
     assert {thread for _, _, thread in renderer.renders} == {"lockerd-speech_0"}
-    assert answers[:3] == answers[3:6] == answers[6:]
-    for text in ["Sorry.", "OK.", "Cancel.", "Courier."]:
-        await voice.audio("en", text)
+    assert answers[:3] == answers[3:6] == answers[6:9]
     assert voice._cached == sum(map(len, voice._cache.values())) <= 120_000
     assert ("en", "Type your pickup code.") not in voice._cache  # the oldest went first
     assert ("en", "Courier.") in voice._cache

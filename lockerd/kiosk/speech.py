@@ -28,7 +28,7 @@ from importlib import resources
 from aiohttp import web
 
 from lockerd.config import LANGUAGES, Config
-from lockerd.errors import BadRequest
+from lockerd.errors import BadRequest, FlowError
 from lockerd.worker import Runner, Worker
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 600
 #: The cache of rendered WAVs holds at most this many bytes (a prompt is 30 to 300 KiB).
 CACHE_BYTES = 16 * 2**20
+#: At most this many texts wait for their render (the page asks for one at a time);
+#: one more is refused ``429 too_fast``.
+MAX_PENDING = 8
 #: A render that takes longer than this has failed.
 RENDER_TIMEOUT_S = 20.0
 
@@ -197,6 +200,10 @@ class Speech:
             self._cache.move_to_end(key)
             return self._cache[key], 0.0
         if key not in self._pending:
+            if len(self._pending) >= MAX_PENDING:
+                raise FlowError(
+                    "too_fast", f"{MAX_PENDING} texts are being rendered", retry_after=1
+                )
             self._pending[key] = asyncio.ensure_future(self._render(key))
         return await asyncio.shield(self._pending[key])
 
