@@ -108,6 +108,7 @@ function silence() {
   queue = [];
   player.pause();
   player.removeAttribute("src");
+  player.load();  // and stop fetching it
 }
 
 // Say `parts` in the page's language: after what is being said, or instead of it (`now`).
