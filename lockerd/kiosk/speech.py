@@ -1,7 +1,7 @@
 """Spoken prompts as audio files, for a kiosk whose browser has no voice.
 
-Debian's Chromium offers no ``speechSynthesis`` voice (neither plain nor with
-``--enable-speech-dispatcher`` on a locker's image), so the page plays WAV files
+Debian 12's Chromium offers no ``speechSynthesis`` voice (neither plain nor with
+``--enable-speech-dispatcher`` without speech-dispatcher), so the page plays WAV files
 instead: ``GET /api/speech/{lang}?text=`` renders ``text`` with
 ``kiosk.speech_renderer`` (espeak-ng) on demand and keeps it in a cache bounded in
 bytes. Only a text the page itself can show is rendered: it must be made of the
