@@ -52,7 +52,7 @@ const sentence = (text) => (/[.!?…:]$/.test(text) ? text : `${text}.`);
 // What `screen` says, in reading order: its title, hints, notes, instructions and
 // alerts (home: its prompt), then the names of the buttons it offers (not a keypad's
 // keys). Each part as a sentence.
-export function shownParts(screen) {
+function shownParts(screen) {
   const texts = screen.id === "screen-home" ? [t("home.prompt")] : [];
   const words = screen.id === "screen-home" ? ".hint" : "h1, .hint, .note, .instruction, .alarm";
   for (const el of screen.querySelectorAll(words)) {
