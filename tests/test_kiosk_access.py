@@ -3,26 +3,75 @@ self-service terminals: high contrast, larger text, more time, spoken prompts.""
 
 from __future__ import annotations
 
+import asyncio
+import io
+import shutil
+import threading
+import wave
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from tests.browser import PRODUCTION, Kiosk, demo_kiosk
+import pytest
+
+from lockerd import config as lockerd_config
+from lockerd.errors import FlowError
+from lockerd.kiosk import speech
+from tests.browser import PRODUCTION, Kiosk, demo_config, demo_kiosk
+from tests.daemon import ROOT, Daemon
+from tests.test_kiosk_courier import _store_low
+from tests.test_kiosk_resident import _dead_end, _drop, _type_code
 
 SMALL = (800, 480)
 
-#: The browser's speech synthesis, replaced by a recorder of what it was asked to say.
+#: The browser's speech synthesis, with an English and a German voice, replaced by a
+#: recorder of what it was asked to say.
 SPEECH = """
 window.spoken = [];
 class Utterance { constructor(text) { this.text = text; this.lang = ""; } }
 Object.defineProperty(window, "SpeechSynthesisUtterance", { value: Utterance, configurable: true });
 Object.defineProperty(window, "speechSynthesis", {
   configurable: true,
-  value: { speak: (u) => window.spoken.push([u.lang, u.text]), cancel: () => {} },
+  value: {
+    speak: (u) => window.spoken.push([u.lang, u.text]), cancel: () => {},
+    getVoices: () => [{ lang: "en-US", name: "en" }, { lang: "de-DE", name: "de" }],
+  },
 });
 """
+
+#: Every audio the page starts and finishes playing: the event, its path and its text.
+PLAYED = """
+window.played = [];
+for (const type of ["playing", "ended"]) {
+  document.addEventListener(type, (event) => {
+    const url = new URL(event.target.currentSrc);
+    window.played.push([type, url.pathname, url.searchParams.get("text")]);
+  }, true);
+}
+"""
+
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None,
+    reason="no espeak-ng here: apt install espeak-ng (.ci/run installs it under CI=true)",
+)
+
+#: The PIN screen as it is said: its words, then its buttons.
+PIN_PARTS = [
+    "Type your pickup code.",
+    "The code has 8 digits. It is in the message you received.",
+    "You can also show your QR code to the camera.",
+    "Back.",
+    "Open my compartment.",
+]
 
 
 async def _recording_speech(page: Any) -> None:
     await page.add_init_script(SPEECH)
+
+
+async def _settled(page: Any) -> None:
+    """Wait until the page has looked at what it shows now (access.js looks in a timeout
+    after each change; this one runs after it)."""
+    await page.evaluate("new Promise((done) => setTimeout(done, 0))")
 
 
 async def _switch(kiosk: Kiosk, name: str) -> None:
@@ -88,24 +137,25 @@ async def test_spoken_prompts_say_each_screen(tmp_path, browser) -> None:
         assert lang == "en" and text.startswith("To collect a parcel, touch Collect a parcel")
         await kiosk.tap("Collect a parcel")
         await kiosk.screen("pin")
+        await _settled(page)
         lang, text = (await page.evaluate("window.spoken"))[-1]
         assert lang == "en"
-        assert text == (
-            "Type your pickup code. The code has 8 digits. It is in the message you received."
-            " You can also show your QR code to the camera."
-        )
+        assert text == " ".join(PIN_PARTS)  # what it says, then the choices it offers
         await kiosk.tap("Back")
         await kiosk.tap("Deutsch")
         await kiosk.tap("Paket abholen")
+        await kiosk.screen("pin")
+        await _settled(page)
         lang, text = (await page.evaluate("window.spoken"))[-1]
         assert (lang, text.split(" Der Code")[0]) == ("de", "Abholcode eingeben.")
         await kiosk.type_on("pin-pad", "123")
         await kiosk.tap("Mein Fach öffnen")
         await kiosk.screen("message")
+        await _settled(page)
         lang, text = (await page.evaluate("window.spoken"))[-1]
         assert (lang, text) == (
             "de",
-            "Entschuldigung. Ein Abholcode hat 8 Ziffern. Bitte prüfen und erneut versuchen.",
+            "Entschuldigung. Ein Abholcode hat 8 Ziffern. Bitte prüfen und erneut versuchen. OK.",
         )
         # Switched off, the page is silent again.
         await kiosk.tap("OK")
@@ -114,4 +164,210 @@ async def test_spoken_prompts_say_each_screen(tmp_path, browser) -> None:
         said = len(await page.evaluate("window.spoken"))
         await kiosk.tap("Paket abholen")
         await kiosk.screen("pin")
+        await _settled(page)
         assert len(await page.evaluate("window.spoken")) == said
+
+
+async def _played(page: Any, text: str) -> list[list[str]]:
+    """Wait until the page has played ``text`` to its end; all it played."""
+    await page.wait_for_function(  # played as long as it takes to say
+        "(text) => window.played.some(([type, , said]) => type === 'ended' && said === text)",
+        arg=text,
+        timeout=60_000,
+    )
+    return list(await page.evaluate("window.played"))
+
+
+def _duration(wav: bytes) -> float:
+    with wave.open(io.BytesIO(wav)) as audio:
+        assert (audio.getnchannels(), audio.getsampwidth()) == (1, 2)
+        return audio.getnframes() / audio.getframerate()
+
+
+@needs_espeak
+async def test_read_aloud_plays_espeak_ng_audio_of_the_prompt_shown(tmp_path, browser) -> None:
+    """Debian's Chromium has no voice: the page plays the daemon's espeak-ng audio of
+    exactly the prompt shown, part by part, in the page's language."""
+    asked: list[str] = []
+
+    async def before(page: Any) -> None:
+        await page.add_init_script(PLAYED)
+        page.on("request", lambda r: asked.append(r.url) if "/api/speech/" in r.url else None)
+
+    async with demo_kiosk(tmp_path, browser, SMALL, before) as kiosk:
+        page = kiosk.page
+        assert await page.evaluate("speechSynthesis.getVoices().length") == 0
+        await _switch(kiosk, "Read aloud")
+        await _played(
+            page,
+            "To collect a parcel, touch Collect a parcel and type your pickup"
+            " code. Couriers touch Courier.",
+        )
+        await kiosk.tap("Collect a parcel")
+        await kiosk.screen("pin")
+        played = await _played(page, PIN_PARTS[-1])
+        ended = [text for type_, _, text in played if type_ == "ended"]
+        assert ended[-len(PIN_PARTS) :] == PIN_PARTS
+        assert all(path == "/api/speech/en" for _, path, _ in played)
+        said = [parse_qs(urlsplit(url).query)["text"][0] for url in asked]
+        assert said[said.index(PIN_PARTS[0]) :] == PIN_PARTS  # each asked for once, in order
+
+        # Each part is a WAV as long as its words take to say.
+        for text in PIN_PARTS[:2]:
+            url = f"{kiosk.daemon.url.rstrip('/')}/api/speech/en?text={text}"
+            answer = await page.request.get(url)
+            assert answer.status == 200 and answer.headers["content-type"] == "audio/wav"
+            seconds = _duration(await answer.body())
+            assert 1 <= len(text.split()) / seconds <= 5, (text, seconds)
+
+        await kiosk.tap("Back")
+        await kiosk.tap("Deutsch")
+        await kiosk.tap("Paket abholen")
+        played = await _played(page, "Abholcode eingeben.")
+        assert played[-1][1] == "/api/speech/de"
+
+
+@needs_espeak
+async def test_only_texts_the_kiosk_shows_are_rendered(tmp_path) -> None:
+    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
+        assert await daemon.call("GET", "/api/speech") == (200, {"languages": ["de", "en"]})
+        for lang, text, field in [
+            ("en", "Hello world.", "text"),  # no text of the kiosk
+            ("en", "Type your pickup code. And more.", "text"),
+            ("en", "Compartment Z9 is open.", "text"),  # no such compartment
+            ("en", "", "text"),
+            ("en", "Back. " * 200, "text"),
+            ("fr", "Back.", "lang"),
+        ]:
+            status, answer = await daemon.call("GET", f"/api/speech/{lang}?text={text}")
+            assert status == 400, text
+            assert answer["error"]["code"] == "invalid_query", text
+            assert answer["error"]["field"] == field, text
+
+
+async def test_read_aloud_is_not_offered_where_nothing_can_speak(tmp_path, browser) -> None:
+    """No voice in the browser and no renderer (the program is missing): no "Read aloud"."""
+    config = demo_config(tmp_path)
+    text = config.read_text().replace("[kiosk]\n", '[kiosk]\nspeech_renderer = "/no/espeak-ng"\n')
+    config.write_text(text)
+    async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
+        assert await daemon.call("GET", "/api/speech") == (200, {"languages": []})
+        status, answer = await daemon.call("GET", "/api/speech/en?text=Back.")
+        assert status == 400 and answer["error"]["field"] == "lang"
+        page = await browser.new_page(viewport={"width": SMALL[0], "height": SMALL[1]})
+        kiosk = await Kiosk(page, daemon).open()
+        await page.add_style_tag(content=PRODUCTION)
+        assert await page.evaluate("speechSynthesis.getVoices().length") == 0
+        assert await kiosk.button("High contrast").is_visible()
+        assert await kiosk.button("Read aloud").is_hidden()
+        await kiosk.fits("access-no-speech-home")
+
+
+def _spoken_since(spoken: list[list[str]], start: int) -> str:
+    return " | ".join(text for _, text in spoken[start:])
+
+
+async def _said(page: Any, part: str) -> list[list[str]]:
+    await page.wait_for_function(
+        "(part) => window.spoken.some(([, text]) => text.includes(part))", arg=part
+    )
+    return list(await page.evaluate("window.spoken"))
+
+
+async def test_every_change_and_every_choice_is_said_once(tmp_path, browser) -> None:
+    """Text changed on a screen (no new screen), a toast, a button offered: each is said
+    once, when it appears, and so are the names of the buttons a screen offers."""
+    async with demo_kiosk(tmp_path, browser, SMALL, _recording_speech) as kiosk:
+        page, daemon = kiosk.page, kiosk.daemon
+        stored = await _drop(daemon, "JJD0101", "JJD0102")
+        (first, code), (second, _) = stored["JJD0101"], stored["JJD0102"]
+        await _switch(kiosk, "Read aloud")
+        await _type_code(kiosk, code)
+        await kiosk.opened_door()
+        await kiosk.shows("#door-title", f"Compartment {first} is open")
+        await _said(page, f"Compartment {first} is open.")  # not "is opening…"
+        await daemon.call("POST", f"/api/demo/doors/{first}/close")
+        await _dead_end(kiosk, "Thank you!", "Parcel 1 of 2 is collected.")
+        next_door = f"Open the next door ({second})."
+        spoken = await _said(page, next_door)
+        said = _spoken_since(spoken, 0)
+        assert said.count(next_door) == 1 and "Parcel 1 of 2 is collected." in said
+        assert "OK." in said
+
+        # A toast over the screen: said once; what did not change is not said again.
+        start = len(spoken)
+        await daemon.call("POST", "/api/demo/scanners/handheld", {"text": " "})  # blank
+        spoken = await _said(page, "That code could not be read.")
+        assert _spoken_since(spoken, start) == "That code could not be read. Please try again."
+
+        # The size chooser says each size and its dimensions; the no-low question its choices.
+        await kiosk.tap("OK")  # the visit is over: "Read aloud" is off for the next person
+        await _store_low(daemon, "LOW00001")
+        await _store_low(daemon, "LOW00002")
+        await _switch(kiosk, "Read aloud")
+        await kiosk.log_in()
+        await kiosk.tap("I need a lower compartment")
+        await kiosk.type_on("barcode-pad", "BIG00002")
+        start = len(await page.evaluate("window.spoken"))
+        await kiosk.tap("Drop off")
+        await kiosk.screen("size")
+        spoken = await _said(page, "This parcel is not announced")
+        said = _spoken_since(spoken, start)
+        assert "For parcel BIG00002. S. height 90 · width 400 · depth 600 mm. M." in said, said
+        assert said.endswith("Cancel.")
+        start = len(spoken)
+        await page.click("#sizes button[data-size=L]")
+        await kiosk.screen("no-low")
+        spoken = await _said(page, "No low compartment is free")
+        assert _spoken_since(spoken, start) == (
+            "No low compartment is free for size L."
+            " C1 is free, higher up (column 3, row 1). Use it, or cancel. Cancel. Use C1."
+        )
+
+
+class _Renderer(speech.Renderer):
+    """A renderer that writes a WAV of a second per 20 characters, and notes each render
+    and the thread it ran in; ``gate`` holds renders until the test sets it."""
+
+    def __init__(self) -> None:
+        self.path = "fake"
+        self.renders: list[tuple[str, str, str]] = []
+        self.gate = threading.Event()
+
+    def has_voice(self, lang: str) -> bool:
+        return lang == "en"
+
+    def render(self, lang: str, text: str) -> bytes:
+        self.gate.wait(10)
+        self.renders.append((lang, text, threading.current_thread().name))
+        out = io.BytesIO()
+        with wave.open(out, "wb") as audio:
+            audio.setnchannels(1), audio.setsampwidth(2), audio.setframerate(22050)
+            audio.writeframes(b"\0\0" * (22050 * len(text) // 20))
+        return out.getvalue()
+
+
+async def test_renders_run_once_per_text_off_the_loop_within_the_cache(monkeypatch) -> None:
+    monkeypatch.setattr(speech, "CACHE_BYTES", 120_000)
+    renderer = _Renderer()
+    voice = speech.Speech(lockerd_config.load(ROOT / "config" / "demo.toml"), renderer)
+    texts = ["Type your pickup code.", "Back.", "Open my compartment."]
+    assert await voice.languages() == ["en"]
+    asked = [asyncio.ensure_future(voice.audio("en", text)) for text in texts * 3]
+    await asyncio.sleep(0)  # one step each: every text asked while the renders are held
+    assert sorted(voice._pending) == sorted(("en", text) for text in texts)
+    # At most MAX_PENDING texts wait for a render: one more is refused, and not queued.
+    more = ["Sorry.", "OK.", "Cancel.", "Courier.", "Log in."]
+    asked += [asyncio.ensure_future(voice.audio("en", text)) for text in more]
+    await asyncio.sleep(0)
+    with pytest.raises(FlowError) as refused:
+        await voice.audio("en", "Finish.")
+    assert refused.value.code == "too_fast" and len(voice._pending) == speech.MAX_PENDING
+    renderer.gate.set()
+    answers = await asyncio.gather(*asked)
+    assert [text for _, text, _ in renderer.renders] == texts + more  # each rendered once
+    assert {thread for _, _, thread in renderer.renders} == {"lockerd-speech_0"}
+    assert answers[:3] == answers[3:6] == answers[6:9]
+    assert voice._cached == sum(map(len, voice._cache.values())) <= 120_000
+    assert ("en", "Type your pickup code.") not in voice._cache  # the oldest went first
+    assert ("en", "Courier.") in voice._cache

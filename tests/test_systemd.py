@@ -76,11 +76,20 @@ def test_the_kiosk_keeps_chromium_sandboxed_and_on_loopback() -> None:
     # The namespace sandbox needs exactly these; every other kind stays refused.
     assert kiosk["RestrictNamespaces"] == ["user pid net"]
     assert kiosk["IPAddressDeny"] == ["any"] and kiosk["IPAddressAllow"] == ["localhost"]
-    assert {"char-drm rw", "char-input rw", "/dev/tty1 rw"} == set(kiosk["DeviceAllow"])
+    devices = {"char-drm rw", "char-input rw", "char-alsa rw", "/dev/tty1 rw"}
+    assert devices == set(kiosk["DeviceAllow"])  # the GPU, touch, sound (spoken prompts), tty
     assert kiosk["PAMName"] == ["login"] and kiosk["TTYPath"] == ["/dev/tty1"]
     assert "MemoryDenyWriteExecute" not in kiosk and "PrivateDevices" not in kiosk
     # ProtectHome=yes would make /run/user, and so the Wayland socket, inaccessible.
     assert kiosk["ProtectHome"] == ["tmpfs"] and kiosk["BindPaths"] == ["/run/user"]
+
+
+def test_the_kiosk_may_play_spoken_prompts() -> None:
+    """Read aloud plays audio (docs/kiosk-api.md, "Spoken prompts"): the sound card is
+    allowed, and Chromium plays it whether or not the screen was touched since it loaded."""
+    kiosk = settings("lockerd-kiosk.service")
+    assert "char-alsa rw" in kiosk["DeviceAllow"] and kiosk["DevicePolicy"] == ["closed"]
+    assert " --autoplay-policy=no-user-gesture-required " in kiosk["ExecStart"][0]
 
 
 def test_the_kiosk_runs_chromium_as_an_unprivileged_user_on_loopback() -> None:

@@ -62,6 +62,11 @@ class KioskSection:
         max=3600,
     )
     language: str = opt("en", doc="the page's language at start and after each idle timeout")
+    speech_renderer: str = opt(
+        "espeak-ng",
+        doc="the program that renders the page's spoken prompts where the browser has no"
+        ' voice (a name on PATH or a path; "": none)',
+    )
 
 
 @dataclass(frozen=True)

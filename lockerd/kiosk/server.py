@@ -28,6 +28,7 @@ from lockerd.kiosk.demo import DemoRoutes
 from lockerd.kiosk.guard import errors, guard
 from lockerd.kiosk.sendroutes import SendRoutes
 from lockerd.kiosk.sendroutes import token as _token
+from lockerd.kiosk.speech import Speech, SpeechRoutes
 from lockerd.locker import Message, Session
 from lockerd.pickups import Pickups
 from lockerd.reads import Reads
@@ -131,6 +132,7 @@ class KioskServer:
         r.add_post("/api/pickups", self.pickup)
         r.add_get("/api/pickups/{id}", self.get_pickup)
         SendRoutes(self.locker.sends, self.scans).add_to(r)
+        SpeechRoutes(Speech(self.config)).add_to(r)
         r.add_post("/api/pickups/{id}/door-did-not-open", self.pickup_not_open)
         r.add_post("/api/pickups/{id}/reopen", self.pickup_reopen)
         r.add_post("/api/pickups/{id}/next-door", self.pickup_next_door)

@@ -6,7 +6,7 @@ import { startDemo } from "./demo.js";
 import { startCourier } from "./courier.js";
 import { startSend } from "./send.js";
 import { drawMap, remember, toShow } from "./views.js";
-import { MORE_TIME, anyAccess, prompt, resetAccess, settings, speak, startAccess } from "./access.js";
+import { MORE_TIME, anyAccess, resetAccess, settings, startAccess } from "./access.js";
 import {
   betweenDoors, collectedText, offerNext, offerReopen, openNext, pickupDoor, pickupError,
   pickupNotOpen, reopen,
@@ -55,7 +55,6 @@ function show(name, render = null) {
   }
   // A new screen starts at its top, whatever was scrolled (the demo panel beside it).
   if (changed) window.scrollTo(0, 0);
-  speak(prompt($(`screen-${name}`)));
 }
 
 function showMessage(title, text, params, then) {
@@ -341,7 +340,7 @@ async function start() {
   for (const hint of document.querySelectorAll(".qr-hint")) hint.hidden = !camera;
   await buildLanguages(status.kiosk.languages);
   await switchLanguage(status.kiosk.language);
-  startAccess((setting) => { if (setting === "speech") speak(prompt($(`screen-${state.screen}`)), true); });
+  await startAccess();  // spoken prompts: access.js watches what the screen shows
   if (status.demo) state.demo = startDemo(api, status);
   connect();
   idleCheck();
