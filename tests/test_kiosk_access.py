@@ -11,11 +11,13 @@ import wave
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 import pytest
 
 from lockerd import config as lockerd_config
 from lockerd.errors import FlowError
 from lockerd.kiosk import speech
+from lockerd.kiosk.server import KioskServer
 from tests.browser import PRODUCTION, Kiosk, demo_config, demo_kiosk
 from tests.daemon import ROOT, Daemon
 from tests.test_kiosk_courier import _store_low
@@ -371,3 +373,14 @@ async def test_renders_run_once_per_text_off_the_loop_within_the_cache(monkeypat
     assert voice._cached == sum(map(len, voice._cache.values())) <= 120_000
     assert ("en", "Type your pickup code.") not in voice._cache  # the oldest went first
     assert ("en", "Courier.") in voice._cache
+
+
+async def test_the_speech_thread_ends_with_the_kiosk(rig) -> None:
+    """A kiosk that stops leaves no speech worker behind (the daemon's threads all end)."""
+    server = KioskServer(rig.config, rig.locker, rig.hw)
+    url = await server.start()
+    async with aiohttp.ClientSession(base_url=url) as http, http.get("/api/speech") as answer:
+        assert answer.status == 200
+    assert any(t.name.startswith("lockerd-speech") for t in threading.enumerate())
+    await server.stop()
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("lockerd-speech")]

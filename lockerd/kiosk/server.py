@@ -132,7 +132,8 @@ class KioskServer:
         r.add_post("/api/pickups", self.pickup)
         r.add_get("/api/pickups/{id}", self.get_pickup)
         SendRoutes(self.locker.sends, self.scans).add_to(r)
-        SpeechRoutes(Speech(self.config)).add_to(r)
+        self.speech = Speech(self.config)
+        SpeechRoutes(self.speech).add_to(r)
         r.add_post("/api/pickups/{id}/door-did-not-open", self.pickup_not_open)
         r.add_post("/api/pickups/{id}/reopen", self.pickup_reopen)
         r.add_post("/api/pickups/{id}/next-door", self.pickup_next_door)
@@ -153,6 +154,9 @@ class KioskServer:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        # A render under way finishes (espeak-ng is bounded by its timeout) in a thread of
+        # its own, so the loop is not held while the speech worker winds down.
+        await asyncio.to_thread(self.speech.close)
 
     async def _close_sockets(self, app: web.Application) -> None:
         for ws in list(self._sockets):

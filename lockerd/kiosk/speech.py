@@ -162,6 +162,10 @@ class Speech:
         self._cached = 0  # bytes
         self._pending: dict[tuple[str, str], asyncio.Future[tuple[bytes, float]]] = {}
 
+    def close(self) -> None:
+        """Let a render under way finish, then stop the worker thread (blocking)."""
+        self._run.shutdown()
+
     async def languages(self) -> list[str]:
         """The page's languages the renderer has a voice for (asked once)."""
         if self._languages is None:
