@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import ssl
 import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -129,6 +130,67 @@ async def test_steady_state_a_command_pokes_the_locker_and_its_message_waits_for
         assert set(held) <= set(acks)  # acknowledged at the next call
         await s.drain()
         s.assert_every_event_arrived_once_in_order()
+
+
+class Heard(logging.Handler):
+    """Log records as they are written, and an event set when one says ``text``."""
+
+    def __init__(self, text: str):
+        super().__init__(logging.DEBUG)
+        self.text, self.records, self.said = text, [], asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        if self.text in record.getMessage():
+            self.said.set()
+
+
+@contextmanager
+def heard(text: str) -> Iterator[Heard]:
+    handler = Heard(text)
+    logging.getLogger().addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+
+def publish_raw(port: int, topic: str, payload: bytes) -> None:
+    """Publish as a stranger on the broker would (at QoS 1, waiting for the broker's PUBACK)."""
+    raw = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"raw-{random.randrange(10**6)}")
+    raw.connect("127.0.0.1", port)
+    raw.loop_start()
+    try:
+        raw.publish(topic, payload, 1).wait_for_publish(10)
+    finally:
+        raw.loop_stop()
+        raw.disconnect()
+
+
+@needs_mosquitto
+@pytest.mark.parametrize("leaf", [topics.CMD, topics.RPC_RES, topics.ACK])
+async def test_a_message_that_cannot_be_read_is_refused_and_sync_carries_on(tmp_path, leaf) -> None:
+    """200 KB of ``[`` (JSON nested too deep for Python) on each topic the locker hears:
+    one log line names the topic and the reason, and the next rounds sync as before."""
+    async with synced_over_mqtt(tmp_path) as s:
+        await s.drain()
+        connects = s.transport.connects
+        where = topics.topic(LOCKER, leaf)
+        with heard(f"refused a message on {where}") as log:
+            await asyncio.to_thread(publish_raw, s.broker.port, where, b"[" * 200_000)
+            await asyncio.wait_for(log.said.wait(), 10)
+            command = s.issue("parcel.expect", {"barcode": "AFTER1"})
+            await s.rig.stored("AFTER2", "S")
+            await s.drain()
+        said = [r.getMessage() for r in log.records if r.levelno >= logging.WARNING]
+        assert [m for m in said if where in m] == [
+            f"sync: refused a message on {where}: nested too deep to read"
+        ], said
+        assert not [m for m in said if "Exception in callback" in m], said
+        applied = [e["data"]["id"] for e in s.journal() if e["type"] == "command.applied"]
+        assert applied == [command["id"]]
+        s.assert_every_event_arrived_once_in_order()
+        assert s.transport.connects == connects  # the connection carried on
 
 
 @needs_mosquitto

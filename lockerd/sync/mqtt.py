@@ -15,6 +15,7 @@ of lockerd/sync/client.py, with the same meanings. See docs/sync-mqtt.md.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import ssl
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +41,8 @@ from lockerd.sync.client import (
     read_token,
 )
 from lockerd.sync.redial import Redial
+
+log = logging.getLogger(__name__)
 
 #: Largest payload a push may make: a 96 KiB body and its ``req`` (AWS takes 128 KB).
 MAX_PAYLOAD = 98304 + 64
@@ -320,9 +323,20 @@ class MqttTransport:
             self._lost.set_result(None)
 
     def _on_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
+        """Take one message; one that cannot be taken, whatever its bytes, is refused with a
+        log line and acknowledged, and changes nothing (paho would otherwise raise through
+        the loop's reader, again and again)."""
+        try:
+            self._take(client, message)
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, topics.Unreadable) else repr(exc)
+            log.warning("sync: refused a message on %s: %s", _topic_of(message), reason)
+            client.ack(message.mid, message.qos)
+
+    def _take(self, client: Any, message: paho.MQTTMessage) -> None:
         leaf = message.topic.removeprefix(self._topic(""))
-        body = topics.decode(message.payload)
-        req = body.get("req") if body is not None else None
+        body = topics.read(message.payload)
+        req = body.get("req")
         waiter = self._acks.get(req) if isinstance(req, str) else None
         if waiter is not None and not waiter.done() and leaf in (topics.ACK, topics.RPC_RES):
             waiter.set_result(body)
@@ -340,6 +354,13 @@ class MqttTransport:
     def _fail_step(self, error: SyncError) -> None:
         if self._step is not None and not self._step.done():
             self._step.set_exception(error)
+
+
+def _topic_of(message: paho.MQTTMessage) -> str:
+    try:
+        return message.topic
+    except UnicodeDecodeError:  # paho decodes the topic as UTF-8 on each read
+        return repr(bytes(message._topic))
 
 
 def raise_for_error(answer: dict[str, Any], cursor: str | None) -> None:

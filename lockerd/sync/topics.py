@@ -50,13 +50,30 @@ def encode(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+class Unreadable(ValueError):
+    """A payload that is no JSON object (the message says why)."""
+
+
+def read(payload: bytes | bytearray) -> dict[str, Any]:
+    """The JSON object ``payload`` holds; :class:`Unreadable` for anything else, whatever
+    the bytes (JSON nested deeper than Python's recursion limit included)."""
+    try:
+        body = json.loads(payload)
+    except RecursionError as exc:
+        raise Unreadable("nested too deep to read") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Unreadable(f"not JSON ({exc})") from exc
+    if not isinstance(body, dict):
+        raise Unreadable(f"a JSON {type(body).__name__}, not an object")
+    return body
+
+
 def decode(payload: bytes | bytearray) -> dict[str, Any] | None:
     """A JSON object, or None for anything else."""
     try:
-        body = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+        return read(payload)
+    except Unreadable:
         return None
-    return body if isinstance(body, dict) else None
 
 
 @dataclass(frozen=True)
