@@ -111,24 +111,67 @@ def test_paho_is_imported_only_when_mqtt_is_configured() -> None:
 
 
 @needs_mosquitto
-async def test_steady_state_a_command_pokes_the_locker_and_its_message_waits_for_apply(
+async def test_a_poke_is_acknowledged_at_once_and_a_page_of_commands_once_it_is_saved(
     tmp_path,
 ) -> None:
+    """Each PUBACK the locker sends, with what its store held at that moment: a poke is
+    acknowledged as it arrives; a pull's answer that carries a command only once that
+    command's inbox row and the page's cursor are committed."""
     async with synced_over_mqtt(tmp_path) as s:
         await s.drain()
         s.sync._kick.clear()
-        acks: list[int] = []
         client = s.transport._driver.client
-        client.ack = lambda mid, qos: acks.append(mid) or paho.MQTT_ERR_SUCCESS
-        s.issue("parcel.expect", {"barcode": "POKE1"})
+        take, puback = client.on_message, client.ack
+        received: dict[int, tuple[str, dict]] = {}
+        acks: list[tuple[int, set[str], str]] = []
+
+        def on_message(c, userdata, message) -> None:
+            received[message.mid] = (topics.split(message.topic)[1], json.loads(message.payload))
+            take(c, userdata, message)
+
+        def ack(mid: int, qos: int) -> int:
+            inbox = {row[0] for row in s.rig.store.db.conn.execute("SELECT id FROM inbox")}
+            acks.append((mid, inbox, s.rig.store.journal.sync_position()[1]))
+            return puback(mid, qos)
+
+        client.on_message, client.ack = on_message, ack
+        command = s.issue("parcel.expect", {"barcode": "POKE1"})
         await asyncio.wait_for(s.sync._kick.wait(), 10)  # the poke woke the coordinator
+        [poke] = [mid for mid, (leaf, _) in received.items() if leaf == topics.CMD]
+        assert [mid for mid, *_ in acks] == [poke]  # at once, before any round
         await s.sync.round()
+        [(page, answer)] = [
+            (mid, body) for mid, (leaf, body) in received.items()
+            if leaf == topics.RPC_RES and body.get("commands")
+        ]  # fmt: skip
+        [(_, inbox, cursor)] = [a for a in acks if a[0] == page]
+        assert command["id"] in inbox and cursor == answer["cursor"]
         assert [e for e in s.journal() if e["type"] == "command.applied"]
-        held = list(s.transport._unacked)
-        assert held and not set(held) & set(acks)  # applied, not yet acknowledged
-        await s.sync.round()
-        assert set(held) <= set(acks)  # acknowledged at the next call
+        assert set(received) == {mid for mid, *_ in acks}  # nothing left held
         await s.drain()
+        s.assert_every_event_arrived_once_in_order()
+
+
+@needs_mosquitto
+async def test_commands_issued_while_a_push_waits_do_not_hold_up_its_answer(tmp_path) -> None:
+    """The back office issues 25 commands (25 pokes on ``cmd``) before it answers a push:
+    more than mosquitto lets wait unacknowledged (20). The answer still arrives."""
+    async with synced_over_mqtt(tmp_path) as s:
+        await s.drain()
+        answer, issued = s.face._handle, []
+
+        def issue_then_answer(locker, leaf, message, body) -> None:
+            if leaf == topics.EVT and not issued:
+                issued.extend(s.issue("parcel.expect", {"barcode": f"MANY{n}"}) for n in range(25))
+            answer(locker, leaf, message, body)
+
+        s.face._handle = issue_then_answer
+        await s.rig.stored("PUSH1", "S")
+        await s.sync.round()
+        assert s.sync.failures == 0, s.sync.last_error
+        await s.drain()
+        applied = [e["data"]["id"] for e in s.journal() if e["type"] == "command.applied"]
+        assert sorted(applied) == sorted(c["id"] for c in issued)
         s.assert_every_event_arrived_once_in_order()
 
 

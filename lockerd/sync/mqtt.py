@@ -4,10 +4,10 @@ The locker holds one connection (client id = locker id, clean session: no
 broker session is ever relied on). A push is published at QoS 1 on
 ``lockers/{id}/evt`` and counts only when the back office's answer arrives
 on ``.../ack`` (never the broker's PUBACK); a pull is a request on
-``.../rpc/req`` answered on ``.../rpc/res``. A message that carries
-commands (a pull's answer, a poke on ``.../cmd``) is acknowledged to the
-broker only at the transport's next call, when the coordinator has applied
-the page and saved the cursor. Reconnects are ours (lockerd/sync/redial.py),
+``.../rpc/req`` answered on ``.../rpc/res``. A poke on ``.../cmd`` carries
+no command and is acknowledged to the broker at once; a pull's answer that
+carries commands only at the next pull, which the coordinator makes once the
+page is applied and its cursor saved. Reconnects are ours (lockerd/sync/redial.py),
 and each one wakes the coordinator, which pulls by cursor. Errors are those
 of lockerd/sync/client.py, with the same meanings. See docs/sync-mqtt.md.
 """
@@ -122,7 +122,8 @@ class MqttTransport:
         await self._drop()
 
     async def _request(self, leaf: str, body: dict[str, Any], pulling: bool) -> dict[str, Any]:
-        self._acknowledge_applied()
+        if pulling:
+            self._acknowledge_pages()
         await self._ready()
         req = secrets.token_hex(8)
         payload = topics.encode({"req": req, **body})
@@ -179,8 +180,11 @@ class MqttTransport:
         if start > now:
             await asyncio.sleep(start - now)
 
-    def _acknowledge_applied(self) -> None:
-        """PUBACK the command messages of the last call: their page is applied and saved."""
+    def _acknowledge_pages(self) -> None:
+        """PUBACK the pull answers held: the coordinator pulls again only once it has
+        applied their page and saved its cursor, or given up on it (a command that could
+        not be applied): then it asks again from the cursor saved, and the page comes
+        again by cursor (a clean session: the broker would not send it again anyway)."""
         unacked, self._unacked = self._unacked, []
         if self._driver is not None and self.connected.is_set():
             for mid in unacked:
@@ -336,16 +340,21 @@ class MqttTransport:
     def _take(self, client: Any, message: paho.MQTTMessage) -> None:
         leaf = message.topic.removeprefix(self._topic(""))
         body = topics.read(message.payload)
+        if leaf == topics.CMD:  # a poke carries no command: nothing to keep it for
+            client.ack(message.mid, message.qos)
+            self.wake()
+            return
         req = body.get("req")
         waiter = self._acks.get(req) if isinstance(req, str) else None
-        if waiter is not None and not waiter.done() and leaf in (topics.ACK, topics.RPC_RES):
-            waiter.set_result(body)
-        if leaf == topics.CMD:
-            self.wake()
-        if (waiter is not None and leaf == topics.RPC_RES) or leaf == topics.CMD:
-            self._unacked.append(message.mid)  # PUBACK once the page is applied
-        else:
+        if waiter is None or waiter.done() or leaf not in (topics.ACK, topics.RPC_RES):
             client.ack(message.mid, message.qos)  # an answer to nothing waiting: stale
+            return
+        commands = body.get("commands")
+        if leaf == topics.RPC_RES and isinstance(commands, list) and commands:
+            self._unacked.append(message.mid)  # PUBACK once its page is saved
+        else:
+            client.ack(message.mid, message.qos)
+        waiter.set_result(body)
 
     def _pass_step(self) -> None:
         if self._step is not None and not self._step.done():
