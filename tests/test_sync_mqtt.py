@@ -24,12 +24,24 @@ from lockerd.clock import FakeClock
 from lockerd.domain import Event
 from lockerd.sync import topics
 from lockerd.sync.backoffice import ReferenceBackOffice
-from lockerd.sync.client import AuthRejected, ServerError, UnknownCursor, Unreachable
+from lockerd.sync.client import (
+    AuthRejected,
+    ServerError,
+    TooLarge,
+    UnknownCursor,
+    Unreachable,
+)
 from lockerd.sync.mqtt import MqttTransport
 from lockerd.sync.officemqtt import OfficeOnBroker
 from lockerd.sync.redial import FIRST_RETRY_FLOOR, MINUTE, PER_MINUTE, Redial
 from tests.broker import Mosquitto, needs_mosquitto
-from tests.mqtt_rig import quick_redial, synced_over_mqtt, transport_for
+from tests.mqtt_rig import (
+    push_packet_size,
+    push_packet_size_of,
+    quick_redial,
+    synced_over_mqtt,
+    transport_for,
+)
 from tests.pki import Pki
 from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN
 from tests.test_sync_client import PUSH_ANSWERS
@@ -391,6 +403,76 @@ async def test_a_broker_packet_cap_halves_the_batch_and_loses_nothing(tmp_path, 
             assert s.transport.max_payload < 8192
         assert max(s.office.push_bytes) <= min(s.transport.max_payload, 8192)
         s.assert_every_event_arrived_once_in_order()
+
+
+LONGEST_ID = "site-0042-" + "x" * 118  # locker.id's 128 characters at most
+
+
+def events_of_packet(
+    locker_id: str, size: int, count: int, first_seq: int = 1, v5: bool = True
+) -> list[dict]:
+    """``count`` events whose push is a PUBLISH of exactly ``size`` bytes on the wire
+    (tests/mqtt_rig.py lays the packet out by hand): the last event is padded to fit."""
+
+    def padded(pad: int) -> list[dict]:
+        batch = events(first_seq, first_seq + count - 1)
+        batch[-1]["type"] = "board.polarity_suspect"
+        batch[-1]["data"] = {"board": "b1", "key": "closed_bit", "detail": "p" * pad}
+        return batch
+
+    pad = size - push_packet_size(locker_id, padded(0), first_seq, v5)
+    while push_packet_size(locker_id, padded(pad), first_seq, v5) > size:
+        pad -= 1  # the remaining length took one more byte
+    assert push_packet_size(locker_id, padded(pad), first_seq, v5) == size
+    return padded(pad)
+
+
+@needs_mosquitto
+@pytest.mark.parametrize("locker_id", ["LK01", LONGEST_ID])
+async def test_a_push_of_exactly_the_brokers_maximum_packet_size_passes_and_no_larger(
+    tmp_path, locker_id
+) -> None:
+    """mosquitto ``max_packet_size 8192``: a push whose PUBLISH is 8192 bytes is taken;
+    one of 8193 bytes is too large for the locker (the coordinator halves the batch), and
+    never reaches the broker (which would close the connection)."""
+    async with synced_over_mqtt(tmp_path, max_packet=8192) as s:
+        t = MqttTransport(s.broker.url, locker_id, redial=quick_redial(), timeout_s=5)
+        try:
+            await t.pull("")  # connected: the CONNACK says 8192
+            assert await t.push(events_of_packet(locker_id, 8192, 2), 1) == 2
+            over = events_of_packet(locker_id, 8193, 2, first_seq=3)
+            with pytest.raises(TooLarge):
+                await t.push(over, 3)
+            assert await t.push(over[:1], 3) == 3 and await t.push(over[1:], 3) == 4  # halved
+            assert t.connects == 1 and t.connected.is_set()
+        finally:
+            await t.close()
+        await s.broker.settled()
+        gone = [line.split(": ", 1)[1] for line in s.broker.log if f"{locker_id} disc" in line]
+        assert gone == [f"Client {locker_id} disconnected."]  # only by its close
+
+
+@needs_mosquitto
+@pytest.mark.parametrize("version", ["5", "3.1.1"])
+async def test_no_push_is_a_packet_over_96_kib_even_with_the_longest_locker_id(
+    tmp_path, version
+) -> None:
+    """96 KiB is the whole PUBLISH (topic, properties and all): a push of exactly 98,304
+    bytes goes as one; one byte more and the locker sends the events that fit first."""
+    v5 = version == "5"
+    async with synced_over_mqtt(tmp_path) as s:
+        t = MqttTransport(s.broker.url, LONGEST_ID, redial=quick_redial(), version=version)
+        try:
+            assert await t.push(events_of_packet(LONGEST_ID, 98304, 3, 1, v5), 1) == 3
+            over = events_of_packet(LONGEST_ID, 98305, 3, 4, v5)
+            assert await t.push(over, 4) == 5  # the first two; the last goes next
+            assert await t.push(over[2:], 4) == 6
+        finally:
+            await t.close()
+        record = s.office.locker(LONGEST_ID)
+        assert sorted(record.events) == list(range(1, 7))
+        packets = [push_packet_size_of(LONGEST_ID, n, v5) for n in s.office.push_bytes]
+        assert packets[0] == 98304 and max(packets) == 98304, packets
 
 
 # -- mutual TLS ---------------------------------------------------------------------------

@@ -38,22 +38,24 @@ from lockerd.sync.client import (
     TooLarge,
     UnknownCursor,
     Unreachable,
+    fitting,
     read_token,
 )
 from lockerd.sync.redial import Redial
 
 log = logging.getLogger(__name__)
 
-#: Largest payload a push may make: a 96 KiB body and its ``req`` (AWS takes 128 KB).
-MAX_PAYLOAD = 98304 + 64
+#: The largest PUBLISH the locker sends, every byte of it (fixed header, topic, packet id,
+#: properties, payload): 96 KiB, within AWS's 128 KB whatever the locker id.
+MAX_PACKET = 98304
+#: What a push's payload has besides its body: ``"req":"<16 hex digits>",``.
+REQ_FIELD = len('"req":"0123456789abcdef",')
 #: Pacing within AWS's 100 publishes/s and 512 KiB/s per connection.
 PUBLISHES_PER_S = 50
 BYTES_PER_S = 400 * 1024
 #: CONNACK reason codes (MQTT 5, and 3.1.1's 4 and 5) that mean "these credentials".
 REFUSED = {4, 5, 0x86, 0x87, 0x8C}
 PACKET_TOO_LARGE = 0x95
-#: A PUBLISH's bytes besides its topic and payload, at most (header, packet id, properties).
-PACKET_MARGIN = 32
 
 
 class MqttTransport:
@@ -78,7 +80,8 @@ class MqttTransport:
             keepalive_s, timeout_s, redial, wake
         )  # fmt: skip
         self.v5 = version == "5"
-        self.max_payload = MAX_PAYLOAD
+        #: The largest PUBLISH to send: ours, or the broker's if its CONNACK says less.
+        self.max_packet = MAX_PACKET
         #: The largest payload the broker has carried to an answer.
         self._largest_taken = 0
         #: Connect attempts made and those the broker took (for status and tests).
@@ -98,7 +101,10 @@ class MqttTransport:
 
     async def push(self, events: Sequence[Mapping[str, Any]], first_seq: int) -> int:
         """Publish ``events`` with ``first_seq``; the back office's ``acked_seq``."""
-        body = {"first_seq": first_seq, "events": events}
+        # As the coordinator keeps a body within sync.batch_bytes: the events that fit
+        # our packet go; the rest go next (a broker's smaller cap is its 413: TooLarge).
+        room = self._room(topics.EVT, MAX_PACKET) - REQ_FIELD
+        body = {"first_seq": first_seq, "events": fitting(events, first_seq, room)}
         answer = await self._request(topics.EVT, body, pulling=False)
         acked = answer.get("acked_seq")
         if not isinstance(acked, int) or isinstance(acked, bool) or acked < 0:
@@ -127,9 +133,11 @@ class MqttTransport:
         await self._ready()
         req = secrets.token_hex(8)
         payload = topics.encode({"req": req, **body})
-        if len(payload) > self.max_payload:
+        properties = self._properties(leaf, req)
+        size = publish_size(self._topic(leaf), len(payload), properties, self.v5)
+        if size > self.max_packet:
             raise TooLarge(
-                f"a {len(payload)}-byte payload is too large (at most {self.max_payload} bytes)"
+                f"a {size}-byte publish on {leaf} is too large (at most {self.max_packet} bytes)"
             )
         await self._pace(len(payload))
         answer = await self._publish_and_wait(leaf, req, payload)
@@ -162,16 +170,33 @@ class MqttTransport:
 
     def _publish(self, leaf: str, payload: bytes, req: str) -> None:
         assert self._driver is not None
-        properties = None
-        if self.v5 and req:  # a request: where its answer goes, and its id
-            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            properties.ResponseTopic = self._topic(
-                topics.ACK if leaf == topics.EVT else topics.RPC_RES
-            )
-            properties.CorrelationData = req.encode()
+        properties = self._properties(leaf, req)
         info = self._driver.client.publish(self._topic(leaf), payload, 1, properties=properties)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise Unreachable(f"publish on {leaf}: {paho.error_string(info.rc)}")
+
+    def _properties(self, leaf: str, req: str) -> Properties | None:
+        """MQTT 5: a request's response topic and correlation data; else none (3.1.1 has
+        none, and the presence message needs none)."""
+        if not self.v5 or not req:
+            return None
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.ResponseTopic = self._topic(topics.ACK if leaf == topics.EVT else topics.RPC_RES)
+        properties.CorrelationData = req.encode()
+        return properties
+
+    def _room(self, leaf: str, packet: int) -> int:
+        """The largest request payload on ``leaf`` whose PUBLISH is at most ``packet`` bytes."""
+        topic, properties = self._topic(leaf), self._properties(leaf, "0" * 16)
+        room = packet - publish_size(topic, 0, properties, self.v5)
+        while room > 0 and publish_size(topic, room, properties, self.v5) > packet:
+            room -= 1  # the remaining length took another byte
+        return room
+
+    @property
+    def max_payload(self) -> int:
+        """The largest push payload the connection takes (for status and tests)."""
+        return self._room(topics.EVT, self.max_packet)
 
     async def _pace(self, size: int) -> None:
         now = asyncio.get_running_loop().time()
@@ -301,10 +326,7 @@ class MqttTransport:
             self._fail_step(error)
             return
         limit = getattr(props, "MaximumPacketSize", None)
-        if limit:
-            self.max_payload = min(
-                MAX_PAYLOAD, limit - PACKET_MARGIN - len(self._topic(topics.EVT))
-            )
+        self.max_packet = min(MAX_PACKET, limit) if limit else MAX_PACKET
         self._pass_step()
 
     def _on_suback(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
@@ -363,6 +385,18 @@ class MqttTransport:
     def _fail_step(self, error: SyncError) -> None:
         if self._step is not None and not self._step.done():
             self._step.set_exception(error)
+
+
+def publish_size(topic: str, payload: int, properties: Properties | None, v5: bool) -> int:
+    """Bytes of the QoS 1 PUBLISH paho puts on the wire for a ``payload``-byte payload, laid
+    out as its ``Client._send_publish`` does: the fixed header byte, the remaining length
+    (1 to 4 bytes), the topic (2 + its bytes), the packet id (2), under MQTT 5 the
+    properties (paho's own packing: their length, then each), and the payload."""
+    packed = b""
+    if v5:
+        packed = properties.pack() if properties is not None else b"\0"  # type: ignore[no-untyped-call]
+    remaining = 2 + len(topic.encode()) + 2 + len(packed) + payload
+    return 1 + next(n for n in (1, 2, 3, 4) if remaining < 128**n) + remaining
 
 
 def _topic_of(message: paho.MQTTMessage) -> str:
