@@ -21,6 +21,7 @@ from aiohttp import WSMsgType, web
 from paho.mqtt.enums import CallbackAPIVersion
 
 from lockerd.clock import FakeClock
+from lockerd.config import parse
 from lockerd.domain import Event
 from lockerd.sync import topics
 from lockerd.sync.backoffice import ReferenceBackOffice
@@ -44,7 +45,9 @@ from tests.mqtt_rig import (
 )
 from tests.pki import Pki
 from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN
+from tests.test_config import problems
 from tests.test_sync_client import PUSH_ANSWERS
+from tests.test_sync_config import with_sync
 
 
 def events(first: int, last: int) -> list[dict]:
@@ -473,6 +476,47 @@ async def test_no_push_is_a_packet_over_96_kib_even_with_the_longest_locker_id(
         assert sorted(record.events) == list(range(1, 7))
         packets = [push_packet_size_of(LONGEST_ID, n, v5) for n in s.office.push_bytes]
         assert packets[0] == 98304 and max(packets) == 98304, packets
+
+
+def mqtt_config_with_id(tmp_path, locker_id: str) -> str:
+    config = with_sync(tmp_path, 'transport = "mqtt"\nurl = "mqtt://127.0.0.1:1883"')
+    assert 'id = "test-locker"' in config
+    return config.replace('id = "test-locker"', f"id = {json.dumps(locker_id)}", 1)
+
+
+@pytest.mark.parametrize(
+    "locker_id",
+    [
+        "site\u00011",
+        "site\t1",
+        "site 1",
+        "site\x7f1",
+        "site\n1",
+        "s/1",
+        "s+1",
+        "s#1",
+        "sité",
+        "x" * 129,
+    ],
+)
+def test_check_config_refuses_a_locker_id_an_mqtt_topic_cannot_carry(tmp_path, locker_id) -> None:
+    found = problems(mqtt_config_with_id(tmp_path, locker_id), tmp_path)
+    said = [line for line in found if f"locker.id: {locker_id!r}: " in line]
+    assert said and "printable ASCII" in said[0] and said[0].endswith("none of / + #"), found
+
+
+def test_the_longest_locker_id_keeps_every_topic_within_aws_limits(tmp_path) -> None:
+    """AWS IoT Core: a client id of at most 128 bytes; topics of at most 256 bytes and 7
+    slashes (filters included)."""
+    config = parse(mqtt_config_with_id(tmp_path, LONGEST_ID), tmp_path / "bank.toml")
+    assert config.locker.id == LONGEST_ID and len(LONGEST_ID.encode()) == 128
+    leaves = [*topics.DEVICE_SUBSCRIBES, *topics.OFFICE_SUBSCRIBES]
+    names = [topics.topic(LONGEST_ID, leaf) for leaf in leaves]
+    names += [topics.topic("+", leaf) for leaf in topics.OFFICE_SUBSCRIBES]
+    assert len(names) == 9
+    for name in names:
+        assert len(name.encode()) <= 256 and name.count("/") <= 7, name
+    assert max(len(name.encode()) for name in names) == len("lockers//rpc/req") + 128
 
 
 # -- mutual TLS ---------------------------------------------------------------------------

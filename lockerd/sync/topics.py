@@ -30,8 +30,18 @@ CONN = "conn"
 DEVICE_SUBSCRIBES = (ACK, RPC_RES, CMD)
 #: What a back office subscribes to, for every locker.
 OFFICE_SUBSCRIBES = (EVT, RPC_REQ, CONN)
-#: Characters a locker id cannot have in a topic level.
-NOT_IN_ID = frozenset("/+#\0")
+#: Characters a locker id cannot have in a topic level (besides any not printable ASCII).
+NOT_IN_ID = frozenset("/+#")
+#: The longest locker id: AWS IoT Core's client id limit (every topic then stays within
+#: its 256 bytes).
+MAX_ID = 128
+
+
+def id_fits(locker_id: str) -> bool:
+    """Whether ``locker_id`` can be the client id and one topic level: 1 to 128 printable
+    ASCII characters (no space, no control character), none of ``/ + #``."""
+    printable = all("!" <= char <= "~" for char in locker_id)
+    return 0 < len(locker_id) <= MAX_ID and printable and not NOT_IN_ID & set(locker_id)
 
 
 def topic(locker_id: str, leaf: str) -> str:
