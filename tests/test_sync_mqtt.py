@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import random
+import socket
 import ssl
 import subprocess
 import sys
@@ -14,14 +15,19 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
 from aiohttp import WSMsgType, web
+from jsonschema import Draft202012Validator
 from paho.mqtt.enums import CallbackAPIVersion
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from lockerd.clock import FakeClock
 from lockerd.config import parse
+from lockerd.config.schema import SyncSection
 from lockerd.domain import Event
 from lockerd.sync import topics
 from lockerd.sync.backoffice import ReferenceBackOffice
@@ -36,6 +42,7 @@ from lockerd.sync.mqtt import MqttTransport
 from lockerd.sync.officemqtt import OfficeOnBroker
 from lockerd.sync.redial import FIRST_RETRY_FLOOR, MINUTE, PER_MINUTE, Redial
 from tests.broker import Mosquitto, needs_mosquitto
+from tests.event_schemas import SPEC
 from tests.mqtt_rig import (
     push_packet_size,
     push_packet_size_of,
@@ -596,24 +603,117 @@ def test_the_asyncapi_channels_are_the_topics_of_the_code() -> None:
     assert all(f"`lockers/{{id}}/{leaf}`" in prose for leaf in leaves)
 
 
+BASE = "https://lockerd.invalid/docs/"
+#: The AsyncAPI file's schemas, with the OpenAPI file's they refer to.
+REGISTRY = Registry().with_resources(
+    [
+        (BASE + "sync-mqtt.asyncapi.json", Resource.from_contents(ASYNCAPI, DRAFT202012)),
+        (BASE + "sync-v1.openapi.json", Resource.from_contents(SPEC, DRAFT202012)),
+    ]
+)
+
+
+def message_of(leaf: str) -> dict:
+    """The AsyncAPI message on ``leaf``'s channel."""
+    [ref] = ASYNCAPI["channels"][leaf]["messages"].values()
+    return ASYNCAPI["components"]["messages"][ref["$ref"].rsplit("/", 1)[1]]
+
+
+def asyncapi_problems(topic: str, payload: bytes, properties: Any = None) -> list[str]:
+    """What is wrong with a message on the wire, by the AsyncAPI file: its payload against
+    its JSON Schema, and under MQTT 5 its response topic and correlation data."""
+    where = topics.split(topic)
+    if where is None:
+        return [f"{topic}: not a topic of the file"]
+    locker_id, leaf = where
+    message = message_of(leaf)
+    body = json.loads(payload)
+    name = message["name"]
+    root = {"$ref": f"{BASE}sync-mqtt.asyncapi.json#/components/messages/{name}/payload"}
+    validator = Draft202012Validator(root, registry=REGISTRY)
+    found = [f"{leaf}: {e.json_path}: {e.message}" for e in validator.iter_errors(body)]
+    found += [
+        f"{leaf}: {key} is not in the file"
+        for key in set(body) - set(message["payload"]["properties"])
+    ]
+    mqtt = message.get("bindings", {}).get("mqtt", {})
+    response = getattr(properties, "ResponseTopic", None)
+    expected = mqtt.get("responseTopic", "").replace("{locker_id}", locker_id) or None
+    if properties is not None and response != expected:
+        found.append(f"{leaf}: response topic {response!r}, the file says {expected!r}")
+    correlation = getattr(properties, "CorrelationData", None)
+    if correlation is not None and correlation.decode() != body.get("req"):
+        found.append(f"{leaf}: correlation data {correlation!r} is not req")
+    return found
+
+
+@pytest.fixture(autouse=True)
+def every_publish_is_as_the_asyncapi_file_says(monkeypatch) -> Iterator[None]:
+    """Every message the locker's transport and the reference back office publish in these
+    tests, checked against the file at the test's end."""
+    sent: list[tuple[str, bytes, Any]] = []
+    by_locker, by_office = MqttTransport._publish, OfficeOnBroker._publish
+
+    def locker(self, leaf: str, payload: bytes, req: str) -> None:
+        sent.append((self._topic(leaf), payload, self._properties(leaf, req)))
+        by_locker(self, leaf, payload, req)
+
+    def office(self, topic: str, payload: bytes, properties: Any) -> None:
+        sent.append((topic, payload, properties))
+        by_office(self, topic, payload, properties)
+
+    monkeypatch.setattr(MqttTransport, "_publish", locker)
+    monkeypatch.setattr(OfficeOnBroker, "_publish", office)
+    yield
+    assert not [p for message in sent for p in asyncapi_problems(*message)]
+
+
+def test_the_asyncapi_bindings_are_the_codes() -> None:
+    """QoS 1 and no retain for every operation; the will, clean session and keep-alive of
+    the client the transport makes; the response topics it sets."""
+    for name, operation in ASYNCAPI["operations"].items():
+        mqtt = operation["bindings"]["mqtt"]
+        assert (mqtt["qos"], mqtt["retain"]) == (topics.QOS, False), name
+    t = MqttTransport("mqtt://127.0.0.1:1", "{locker_id}", redial=quick_redial())
+    client = t._client()
+    server = ASYNCAPI["servers"]["broker"]["bindings"]["mqtt"]
+    will = server["lastWill"]
+    assert will["topic"] == client._will_topic.decode() == topics.topic("{locker_id}", topics.CONN)
+    assert will["message"].encode() == client._will_payload
+    assert (will["qos"], will["retain"]) == (client._will_qos, client._will_retain) == (1, False)
+    assert server["clientId"] == client._client_id.decode()
+    assert server["keepAlive"] == t.keepalive_s == SyncSection().mqtt_keepalive_s
+    v311 = MqttTransport("mqtt://127.0.0.1:1", "x", redial=quick_redial(), version="3.1.1")
+    assert server["cleanSession"] is True and v311._client()._clean_session is True
+    for leaf, answer in ((topics.EVT, topics.ACK), (topics.RPC_REQ, topics.RPC_RES)):
+        mqtt = message_of(leaf)["bindings"]["mqtt"]
+        assert mqtt["responseTopic"] == t._properties(leaf, "0" * 16).ResponseTopic
+        assert mqtt["responseTopic"] == topics.topic("{locker_id}", answer)
+        assert message_of(answer)["correlationId"] == message_of(leaf)["correlationId"]
+
+
 @needs_mosquitto
 async def test_every_message_on_the_wire_is_as_the_asyncapi_file_says(tmp_path) -> None:
+    """A tap (MQTT 5, so it sees properties) hears every kind of message, the will too, and
+    each is as the file says: payload, response topic, correlation data, QoS 1, no retain."""
     async with synced_over_mqtt(tmp_path) as s:
-        seen: dict[str, list[dict]] = {}
-        all_leaves = threading.Event()
-        tap = paho.Client(CallbackAPIVersion.VERSION2, client_id="tap")
+        seen: list[tuple[str, bytes, Any, int, bool]] = []
+        every_kind = threading.Event()
+        tap = paho.Client(CallbackAPIVersion.VERSION2, client_id="tap", protocol=paho.MQTTv5)
 
         def heard(client, userdata, message) -> None:
-            _, leaf = topics.split(message.topic)
-            seen.setdefault(leaf, []).append(json.loads(message.payload))
-            all_leaves.set() if len(seen) == len(ASYNCAPI["channels"]) else None
+            seen.append(
+                (message.topic, message.payload, message.properties, message.qos, message.retain)
+            )
+            leaves = {topics.split(topic)[1] for topic, *_ in seen}
+            will = any(b'"online":false' in payload for _, payload, *_ in seen)
+            every_kind.set() if len(leaves) == len(ASYNCAPI["channels"]) and will else None
 
         tap.on_message = heard
         tap.connect("127.0.0.1", s.broker.port)
-        tap.subscribe("lockers/#", 1)
         tap.loop_start()
         try:
-            await asyncio.to_thread(tap.subscribe, "lockers/#", 1)  # settled before traffic
+            await asyncio.to_thread(tap.subscribe, "lockers/#", 1)
             await s.rig.stored("WIRE1", "S")
             s.issue("parcel.expect", {"barcode": "WIRE2"})
             await s.drain()
@@ -621,17 +721,30 @@ async def test_every_message_on_the_wire_is_as_the_asyncapi_file_says(tmp_path) 
             await s.sync.round()
             await s.transport.close()  # and back: presence again
             await s.drain()
-            assert await asyncio.to_thread(all_leaves.wait, 10), sorted(seen)
+            s.transport._driver.client.socket().shutdown(socket.SHUT_RDWR)  # the will
+            await s.drain()
+            assert await asyncio.to_thread(every_kind.wait, 10), sorted(seen)
         finally:
             tap.loop_stop()
             tap.disconnect()
-        messages = ASYNCAPI["components"]["messages"]
-        for leaf, channel in ASYNCAPI["channels"].items():
-            [ref] = channel["messages"].values()
-            schema = messages[ref["$ref"].rsplit("/", 1)[1]]["payload"]
-            for body in seen[leaf]:
-                assert set(schema["required"]) <= set(body) <= set(schema["properties"]), leaf
-        assert any("error" in body for body in seen[topics.ACK] + seen[topics.RPC_RES])
+        assert not [
+            p
+            for topic, payload, props, *_ in seen
+            for p in asyncapi_problems(topic, payload, props)
+        ]
+        assert {(qos, retain) for *_, qos, retain in seen} == {(1, False)}
+        server = ASYNCAPI["servers"]["broker"]["bindings"]["mqtt"]
+        await s.broker.settled()  # each connect clean (c1), with the file's keep-alive
+        assert s.broker.seen(f"as {LOCKER} (p5, c1, k{server['keepAlive']},") == 3
+        assert s.broker.seen(f"as {LOCKER} (") == 3
+        bodies = {
+            leaf: [json.loads(p) for t, p, *_ in seen if t.endswith("/" + leaf)]
+            for leaf in ASYNCAPI["channels"]
+        }
+        assert any("error" in body for body in bodies[topics.ACK] + bodies[topics.RPC_RES])
+        assert {"online": False} in bodies[topics.CONN]
+        requests = [props for t, _, props, *_ in seen if t.endswith(("/evt", "/rpc/req"))]
+        assert requests and all(getattr(p, "CorrelationData", None) for p in requests)
 
 
 # -- MQTT over WebSockets -------------------------------------------------------------------

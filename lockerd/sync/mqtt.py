@@ -171,7 +171,8 @@ class MqttTransport:
     def _publish(self, leaf: str, payload: bytes, req: str) -> None:
         assert self._driver is not None
         properties = self._properties(leaf, req)
-        info = self._driver.client.publish(self._topic(leaf), payload, 1, properties=properties)
+        topic = self._topic(leaf)
+        info = self._driver.client.publish(topic, payload, topics.QOS, properties=properties)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise Unreachable(f"publish on {leaf}: {paho.error_string(info.rc)}")
 

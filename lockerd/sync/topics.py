@@ -26,6 +26,8 @@ RPC_REQ = "rpc/req"
 RPC_RES = "rpc/res"
 #: The device's presence: ``{"online": true}`` after each connect, the will ``{"online": false}``.
 CONN = "conn"
+#: Every message either side publishes, the will included, is QoS 1 and not retained.
+QOS = 1
 #: What a device subscribes to (one SUBSCRIBE, within AWS's 8 filters).
 DEVICE_SUBSCRIBES = (ACK, RPC_RES, CMD)
 #: What a back office subscribes to, for every locker.
