@@ -415,6 +415,38 @@ async def test_a_broker_packet_cap_halves_the_batch_and_loses_nothing(tmp_path, 
         s.assert_every_event_arrived_once_in_order()
 
 
+@needs_mosquitto
+async def test_under_mqtt_311_a_drop_not_about_size_does_not_halve_the_batch(tmp_path) -> None:
+    """The broker restarts while the first push of the connection waits for its answer:
+    the round fails as unreachable, the batch is not cut, and the same batch goes next."""
+    async with synced_over_mqtt(tmp_path, "3.1.1") as s:
+        for n in range(40):
+            data = {"board": "b1", "key": "closed_bit", "detail": f"{n:03} " + "x" * 100}
+            s.rig.store.journal.record(Event.BOARD_POLARITY_SUSPECT, data)
+        answer, arrived, first = s.face._handle, asyncio.Event(), []
+
+        def unanswered_first(locker, leaf, message, body) -> None:
+            if leaf == topics.EVT and not arrived.is_set():
+                first.append(len(message.payload))
+                arrived.set()  # this push is never answered: the broker goes first
+                return
+            answer(locker, leaf, message, body)
+
+        s.face._handle = unanswered_first
+        batch = s.sync.batch
+        with heard("too large") as log:
+            round_ = asyncio.ensure_future(s.sync.round())
+            await asyncio.wait_for(arrived.wait(), 10)
+            await s.away()
+            await s.back()
+            await round_
+            assert s.sync.failures == 1 and s.sync.batch == batch, s.sync.last_error
+            await s.drain()
+        assert s.sync.batch == batch and not log.said.is_set()
+        assert s.office.push_bytes == first  # the same batch, once more, and taken
+        s.assert_every_event_arrived_once_in_order()
+
+
 LONGEST_ID = "site-0042-" + "x" * 118  # locker.id's 128 characters at most
 
 
