@@ -175,6 +175,51 @@ async def test_a_poke_is_acknowledged_at_once_and_a_page_of_commands_once_it_is_
 
 
 @needs_mosquitto
+async def test_a_page_that_fails_part_way_is_acknowledged_at_the_next_pull_and_asked_again(
+    tmp_path,
+) -> None:
+    """Applying the second of three commands fails (the store, say): the first keeps its
+    inbox row, the cursor stays, the page's answer is not acknowledged in that round; the
+    next round's pull asks from the saved cursor, acknowledges it, and all three apply once."""
+    async with synced_over_mqtt(tmp_path) as s:
+        await s.drain()
+        client = s.transport._driver.client
+        take, puback, apply = client.on_message, client.ack, s.sync.apply
+        pages: list[int] = []
+        acked: list[int] = []
+
+        def on_message(c, userdata, message) -> None:
+            if message.topic.endswith("/rpc/res") and b'"commands":[{' in message.payload:
+                pages.append(message.mid)
+            take(c, userdata, message)
+
+        def ack(mid: int, qos: int) -> int:
+            acked.append(mid)
+            return puback(mid, qos)
+
+        async def failing_once(raw):
+            if raw["data"]["barcode"] == "PART2" and not failing_once.failed:
+                failing_once.failed = True
+                raise OSError("disk I/O error")
+            return await apply(raw)
+
+        failing_once.failed = False
+        client.on_message, client.ack, s.sync.apply = on_message, ack, failing_once
+        cursor = s.rig.store.journal.sync_position()[1]
+        issued = [s.issue("parcel.expect", {"barcode": f"PART{n}"}) for n in (1, 2, 3)]
+        await s.sync.round()
+        assert s.sync.failures == 1 and "disk I/O error" in s.sync.last_error
+        inbox = {row[0] for row in s.rig.store.db.conn.execute("SELECT id FROM inbox")}
+        assert issued[0]["id"] in inbox and issued[1]["id"] not in inbox
+        assert s.rig.store.journal.sync_position()[1] == cursor
+        assert len(pages) == 1 and pages[0] not in acked
+        await s.drain()
+        assert pages[0] in acked and set(pages) <= set(acked)
+        applied = [e["data"]["id"] for e in s.journal() if e["type"] == "command.applied"]
+        assert applied == [c["id"] for c in issued]
+
+
+@needs_mosquitto
 async def test_commands_issued_while_a_push_waits_do_not_hold_up_its_answer(tmp_path) -> None:
     """The back office issues 25 commands (25 pokes on ``cmd``) before it answers a push:
     more than mosquitto lets wait unacknowledged (20). The answer still arrives."""
