@@ -537,6 +537,7 @@ async def test_a_push_of_exactly_the_brokers_maximum_packet_size_passes_and_no_l
         await s.broker.settled()
         gone = [line.split(": ", 1)[1] for line in s.broker.log if f"{locker_id} disc" in line]
         assert gone == [f"Client {locker_id} disconnected."]  # only by its close
+        assert s.broker.seen("oversize packet") == 0  # what mosquitto says when it drops
 
 
 @needs_mosquitto
