@@ -1,4 +1,6 @@
-"""Sync v1 over MQTT against a real mosquitto: restarts, duplicates, reordering, mTLS, caps."""
+"""Sync v1 over MQTT against a real mosquitto: restarts, duplicates, reordering, bad messages,
+acknowledgement, mTLS, WebSockets (caps: test_sync_mqtt_caps.py; the AsyncAPI file:
+test_sync_mqtt_asyncapi.py). Every message published here is held to the AsyncAPI file."""
 
 from __future__ import annotations
 
@@ -6,7 +8,6 @@ import asyncio
 import json
 import logging
 import random
-import socket
 import ssl
 import subprocess
 import sys
@@ -14,47 +15,34 @@ import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
-from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
 from aiohttp import WSMsgType, web
-from jsonschema import Draft202012Validator
 from paho.mqtt.enums import CallbackAPIVersion
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from lockerd.clock import FakeClock
-from lockerd.config import parse
-from lockerd.config.schema import SyncSection
-from lockerd.domain import Event
 from lockerd.sync import topics
 from lockerd.sync.backoffice import ReferenceBackOffice
 from lockerd.sync.client import (
     AuthRejected,
     ServerError,
-    TooLarge,
     UnknownCursor,
     Unreachable,
 )
 from lockerd.sync.mqtt import MqttTransport
 from lockerd.sync.officemqtt import OfficeOnBroker
 from lockerd.sync.redial import FIRST_RETRY_FLOOR, MINUTE, PER_MINUTE, Redial
+from tests.asyncapi import every_publish_is_as_the_asyncapi_file_says  # noqa: F401 (autouse)
 from tests.broker import Mosquitto, needs_mosquitto
-from tests.event_schemas import SPEC
 from tests.mqtt_rig import (
-    push_packet_size,
-    push_packet_size_of,
     quick_redial,
     synced_over_mqtt,
     transport_for,
 )
 from tests.pki import Pki
 from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN
-from tests.test_config import problems
 from tests.test_sync_client import PUSH_ANSWERS
-from tests.test_sync_config import with_sync
 
 
 def events(first: int, last: int) -> list[dict]:
@@ -444,166 +432,6 @@ async def test_each_push_answer_has_its_meaning_over_mqtt(
         await broker.stop()
 
 
-@needs_mosquitto
-@pytest.mark.parametrize("version", ["5", "3.1.1"])
-async def test_a_broker_packet_cap_halves_the_batch_and_loses_nothing(tmp_path, version) -> None:
-    async with synced_over_mqtt(tmp_path, version, max_packet=8192) as s:
-        for n in range(200):
-            detail = f"{n:03} " + "x" * 100
-            data = {"board": "b1", "key": "closed_bit", "detail": detail}
-            s.rig.store.journal.record(Event.BOARD_POLARITY_SUSPECT, data)
-        assert s.rig.store.journal.unsent_count() > 200
-        await s.drain()
-        if version == "5":  # its CONNACK says so; under 3.1.1 it drops the connection
-            assert s.transport.max_payload < 8192
-        assert max(s.office.push_bytes) <= min(s.transport.max_payload, 8192)
-        s.assert_every_event_arrived_once_in_order()
-
-
-@needs_mosquitto
-async def test_under_mqtt_311_a_drop_not_about_size_does_not_halve_the_batch(tmp_path) -> None:
-    """The broker restarts while the first push of the connection waits for its answer:
-    the round fails as unreachable, the batch is not cut, and the same batch goes next."""
-    async with synced_over_mqtt(tmp_path, "3.1.1") as s:
-        for n in range(40):
-            data = {"board": "b1", "key": "closed_bit", "detail": f"{n:03} " + "x" * 100}
-            s.rig.store.journal.record(Event.BOARD_POLARITY_SUSPECT, data)
-        answer, arrived, first = s.face._handle, asyncio.Event(), []
-
-        def unanswered_first(locker, leaf, message, body) -> None:
-            if leaf == topics.EVT and not arrived.is_set():
-                first.append(len(message.payload))
-                arrived.set()  # this push is never answered: the broker goes first
-                return
-            answer(locker, leaf, message, body)
-
-        s.face._handle = unanswered_first
-        batch = s.sync.batch
-        with heard("too large") as log:
-            round_ = asyncio.ensure_future(s.sync.round())
-            await asyncio.wait_for(arrived.wait(), 10)
-            await s.away()
-            await s.back()
-            await round_
-            assert s.sync.failures == 1 and s.sync.batch == batch, s.sync.last_error
-            await s.drain()
-        assert s.sync.batch == batch and not log.said.is_set()
-        assert s.office.push_bytes == first  # the same batch, once more, and taken
-        s.assert_every_event_arrived_once_in_order()
-
-
-LONGEST_ID = "site-0042-" + "x" * 118  # locker.id's 128 characters at most
-
-
-def events_of_packet(
-    locker_id: str, size: int, count: int, first_seq: int = 1, v5: bool = True
-) -> list[dict]:
-    """``count`` events whose push is a PUBLISH of exactly ``size`` bytes on the wire
-    (tests/mqtt_rig.py lays the packet out by hand): the last event is padded to fit."""
-
-    def padded(pad: int) -> list[dict]:
-        batch = events(first_seq, first_seq + count - 1)
-        batch[-1]["type"] = "board.polarity_suspect"
-        batch[-1]["data"] = {"board": "b1", "key": "closed_bit", "detail": "p" * pad}
-        return batch
-
-    pad = size - push_packet_size(locker_id, padded(0), first_seq, v5)
-    while push_packet_size(locker_id, padded(pad), first_seq, v5) > size:
-        pad -= 1  # the remaining length took one more byte
-    assert push_packet_size(locker_id, padded(pad), first_seq, v5) == size
-    return padded(pad)
-
-
-@needs_mosquitto
-@pytest.mark.parametrize("locker_id", ["LK01", LONGEST_ID])
-async def test_a_push_of_exactly_the_brokers_maximum_packet_size_passes_and_no_larger(
-    tmp_path, locker_id
-) -> None:
-    """mosquitto ``max_packet_size 8192``: a push whose PUBLISH is 8192 bytes is taken;
-    one of 8193 bytes is too large for the locker (the coordinator halves the batch), and
-    never reaches the broker (which would close the connection)."""
-    async with synced_over_mqtt(tmp_path, max_packet=8192) as s:
-        t = MqttTransport(s.broker.url, locker_id, redial=quick_redial(), timeout_s=5)
-        try:
-            await t.pull("")  # connected: the CONNACK says 8192
-            assert await t.push(events_of_packet(locker_id, 8192, 2), 1) == 2
-            over = events_of_packet(locker_id, 8193, 2, first_seq=3)
-            with pytest.raises(TooLarge):
-                await t.push(over, 3)
-            assert await t.push(over[:1], 3) == 3 and await t.push(over[1:], 3) == 4  # halved
-            assert t.connects == 1 and t.connected.is_set()
-        finally:
-            await t.close()
-        await s.broker.settled()
-        gone = [line.split(": ", 1)[1] for line in s.broker.log if f"{locker_id} disc" in line]
-        assert gone == [f"Client {locker_id} disconnected."]  # only by its close
-        assert s.broker.seen("oversize packet") == 0  # what mosquitto says when it drops
-
-
-@needs_mosquitto
-@pytest.mark.parametrize("version", ["5", "3.1.1"])
-async def test_no_push_is_a_packet_over_96_kib_even_with_the_longest_locker_id(
-    tmp_path, version
-) -> None:
-    """96 KiB is the whole PUBLISH (topic, properties and all): a push of exactly 98,304
-    bytes goes as one; one byte more and the locker sends the events that fit first."""
-    v5 = version == "5"
-    async with synced_over_mqtt(tmp_path) as s:
-        t = MqttTransport(s.broker.url, LONGEST_ID, redial=quick_redial(), version=version)
-        try:
-            assert await t.push(events_of_packet(LONGEST_ID, 98304, 3, 1, v5), 1) == 3
-            over = events_of_packet(LONGEST_ID, 98305, 3, 4, v5)
-            assert await t.push(over, 4) == 5  # the first two; the last goes next
-            assert await t.push(over[2:], 4) == 6
-        finally:
-            await t.close()
-        record = s.office.locker(LONGEST_ID)
-        assert sorted(record.events) == list(range(1, 7))
-        packets = [push_packet_size_of(LONGEST_ID, n, v5) for n in s.office.push_bytes]
-        assert packets[0] == 98304 and max(packets) == 98304, packets
-
-
-def mqtt_config_with_id(tmp_path, locker_id: str) -> str:
-    config = with_sync(tmp_path, 'transport = "mqtt"\nurl = "mqtt://127.0.0.1:1883"')
-    assert 'id = "test-locker"' in config
-    return config.replace('id = "test-locker"', f"id = {json.dumps(locker_id)}", 1)
-
-
-@pytest.mark.parametrize(
-    "locker_id",
-    [
-        "site\u00011",
-        "site\t1",
-        "site 1",
-        "site\x7f1",
-        "site\n1",
-        "s/1",
-        "s+1",
-        "s#1",
-        "sité",
-        "x" * 129,
-    ],
-)
-def test_check_config_refuses_a_locker_id_an_mqtt_topic_cannot_carry(tmp_path, locker_id) -> None:
-    found = problems(mqtt_config_with_id(tmp_path, locker_id), tmp_path)
-    said = [line for line in found if f"locker.id: {locker_id!r}: " in line]
-    assert said and "printable ASCII" in said[0] and said[0].endswith("none of / + #"), found
-
-
-def test_the_longest_locker_id_keeps_every_topic_within_aws_limits(tmp_path) -> None:
-    """AWS IoT Core: a client id of at most 128 bytes; topics of at most 256 bytes and 7
-    slashes (filters included)."""
-    config = parse(mqtt_config_with_id(tmp_path, LONGEST_ID), tmp_path / "bank.toml")
-    assert config.locker.id == LONGEST_ID and len(LONGEST_ID.encode()) == 128
-    leaves = [*topics.DEVICE_SUBSCRIBES, *topics.OFFICE_SUBSCRIBES]
-    names = [topics.topic(LONGEST_ID, leaf) for leaf in leaves]
-    names += [topics.topic("+", leaf) for leaf in topics.OFFICE_SUBSCRIBES]
-    assert len(names) == 9
-    for name in names:
-        assert len(name.encode()) <= 256 and name.count("/") <= 7, name
-    assert max(len(name.encode()) for name in names) == len("lockers//rpc/req") + 128
-
-
 # -- mutual TLS ---------------------------------------------------------------------------
 
 
@@ -664,165 +492,6 @@ async def test_a_server_certificate_from_another_ca_is_refused(tls_broker, tmp_p
             await t.push(events(1, 1), 1)
     finally:
         await t.close()
-
-
-# -- the documents say what the code sends --------------------------------------------------
-
-ROOT = Path(__file__).resolve().parent.parent
-ASYNCAPI = json.loads((ROOT / "docs" / "sync-mqtt.asyncapi.json").read_text())
-
-
-def test_the_asyncapi_channels_are_the_topics_of_the_code() -> None:
-    leaves = set(topics.DEVICE_SUBSCRIBES) | set(topics.OFFICE_SUBSCRIBES)
-    assert set(ASYNCAPI["channels"]) == leaves
-    for leaf, channel in ASYNCAPI["channels"].items():
-        assert channel["address"] == topics.topic("{locker_id}", leaf)
-    prose = (ROOT / "docs" / "sync-mqtt.md").read_text()
-    assert all(f"`lockers/{{id}}/{leaf}`" in prose for leaf in leaves)
-
-
-BASE = "https://lockerd.invalid/docs/"
-#: The AsyncAPI file's schemas, with the OpenAPI file's they refer to.
-REGISTRY = Registry().with_resources(
-    [
-        (BASE + "sync-mqtt.asyncapi.json", Resource.from_contents(ASYNCAPI, DRAFT202012)),
-        (BASE + "sync-v1.openapi.json", Resource.from_contents(SPEC, DRAFT202012)),
-    ]
-)
-
-
-def message_of(leaf: str) -> dict:
-    """The AsyncAPI message on ``leaf``'s channel."""
-    [ref] = ASYNCAPI["channels"][leaf]["messages"].values()
-    return ASYNCAPI["components"]["messages"][ref["$ref"].rsplit("/", 1)[1]]
-
-
-def asyncapi_problems(topic: str, payload: bytes, properties: Any = None) -> list[str]:
-    """What is wrong with a message on the wire, by the AsyncAPI file: its payload against
-    its JSON Schema, and under MQTT 5 its response topic and correlation data."""
-    where = topics.split(topic)
-    if where is None:
-        return [f"{topic}: not a topic of the file"]
-    locker_id, leaf = where
-    message = message_of(leaf)
-    body = json.loads(payload)
-    name = message["name"]
-    root = {"$ref": f"{BASE}sync-mqtt.asyncapi.json#/components/messages/{name}/payload"}
-    validator = Draft202012Validator(root, registry=REGISTRY)
-    found = [f"{leaf}: {e.json_path}: {e.message}" for e in validator.iter_errors(body)]
-    found += [
-        f"{leaf}: {key} is not in the file"
-        for key in set(body) - set(message["payload"]["properties"])
-    ]
-    mqtt = message.get("bindings", {}).get("mqtt", {})
-    response = getattr(properties, "ResponseTopic", None)
-    expected = mqtt.get("responseTopic", "").replace("{locker_id}", locker_id) or None
-    if properties is not None and response != expected:
-        found.append(f"{leaf}: response topic {response!r}, the file says {expected!r}")
-    correlation = getattr(properties, "CorrelationData", None)
-    if correlation is not None and correlation.decode() != body.get("req"):
-        found.append(f"{leaf}: correlation data {correlation!r} is not req")
-    return found
-
-
-@pytest.fixture(autouse=True)
-def every_publish_is_as_the_asyncapi_file_says(monkeypatch) -> Iterator[None]:
-    """Every message the locker's transport and the reference back office publish in these
-    tests, checked against the file at the test's end."""
-    sent: list[tuple[str, bytes, Any]] = []
-    by_locker, by_office = MqttTransport._publish, OfficeOnBroker._publish
-
-    def locker(self, leaf: str, payload: bytes, req: str) -> None:
-        sent.append((self._topic(leaf), payload, self._properties(leaf, req)))
-        by_locker(self, leaf, payload, req)
-
-    def office(self, topic: str, payload: bytes, properties: Any) -> None:
-        sent.append((topic, payload, properties))
-        by_office(self, topic, payload, properties)
-
-    monkeypatch.setattr(MqttTransport, "_publish", locker)
-    monkeypatch.setattr(OfficeOnBroker, "_publish", office)
-    yield
-    assert not [p for message in sent for p in asyncapi_problems(*message)]
-
-
-def test_the_asyncapi_bindings_are_the_codes() -> None:
-    """QoS 1 and no retain for every operation; the will, clean session and keep-alive of
-    the client the transport makes; the response topics it sets."""
-    for name, operation in ASYNCAPI["operations"].items():
-        mqtt = operation["bindings"]["mqtt"]
-        assert (mqtt["qos"], mqtt["retain"]) == (topics.QOS, False), name
-    t = MqttTransport("mqtt://127.0.0.1:1", "{locker_id}", redial=quick_redial())
-    client = t._client()
-    server = ASYNCAPI["servers"]["broker"]["bindings"]["mqtt"]
-    will = server["lastWill"]
-    assert will["topic"] == client._will_topic.decode() == topics.topic("{locker_id}", topics.CONN)
-    assert will["message"].encode() == client._will_payload
-    assert (will["qos"], will["retain"]) == (client._will_qos, client._will_retain) == (1, False)
-    assert server["clientId"] == client._client_id.decode()
-    assert server["keepAlive"] == t.keepalive_s == SyncSection().mqtt_keepalive_s
-    v311 = MqttTransport("mqtt://127.0.0.1:1", "x", redial=quick_redial(), version="3.1.1")
-    assert server["cleanSession"] is True and v311._client()._clean_session is True
-    for leaf, answer in ((topics.EVT, topics.ACK), (topics.RPC_REQ, topics.RPC_RES)):
-        mqtt = message_of(leaf)["bindings"]["mqtt"]
-        assert mqtt["responseTopic"] == t._properties(leaf, "0" * 16).ResponseTopic
-        assert mqtt["responseTopic"] == topics.topic("{locker_id}", answer)
-        assert message_of(answer)["correlationId"] == message_of(leaf)["correlationId"]
-
-
-@needs_mosquitto
-async def test_every_message_on_the_wire_is_as_the_asyncapi_file_says(tmp_path) -> None:
-    """A tap (MQTT 5, so it sees properties) hears every kind of message, the will too, and
-    each is as the file says: payload, response topic, correlation data, QoS 1, no retain."""
-    async with synced_over_mqtt(tmp_path) as s:
-        seen: list[tuple[str, bytes, Any, int, bool]] = []
-        every_kind = threading.Event()
-        tap = paho.Client(CallbackAPIVersion.VERSION2, client_id="tap", protocol=paho.MQTTv5)
-
-        def heard(client, userdata, message) -> None:
-            seen.append(
-                (message.topic, message.payload, message.properties, message.qos, message.retain)
-            )
-            leaves = {topics.split(topic)[1] for topic, *_ in seen}
-            will = any(b'"online":false' in payload for _, payload, *_ in seen)
-            every_kind.set() if len(leaves) == len(ASYNCAPI["channels"]) and will else None
-
-        tap.on_message = heard
-        tap.connect("127.0.0.1", s.broker.port)
-        tap.loop_start()
-        try:
-            await asyncio.to_thread(tap.subscribe, "lockers/#", 1)
-            await s.rig.stored("WIRE1", "S")
-            s.issue("parcel.expect", {"barcode": "WIRE2"})
-            await s.drain()
-            s.office.faults.fail_next = 2
-            await s.sync.round()
-            await s.transport.close()  # and back: presence again
-            await s.drain()
-            s.transport._driver.client.socket().shutdown(socket.SHUT_RDWR)  # the will
-            await s.drain()
-            assert await asyncio.to_thread(every_kind.wait, 10), sorted(seen)
-        finally:
-            tap.loop_stop()
-            tap.disconnect()
-        assert not [
-            p
-            for topic, payload, props, *_ in seen
-            for p in asyncapi_problems(topic, payload, props)
-        ]
-        assert {(qos, retain) for *_, qos, retain in seen} == {(1, False)}
-        server = ASYNCAPI["servers"]["broker"]["bindings"]["mqtt"]
-        await s.broker.settled()  # each connect clean (c1), with the file's keep-alive
-        assert s.broker.seen(f"as {LOCKER} (p5, c1, k{server['keepAlive']},") == 3
-        assert s.broker.seen(f"as {LOCKER} (") == 3
-        bodies = {
-            leaf: [json.loads(p) for t, p, *_ in seen if t.endswith("/" + leaf)]
-            for leaf in ASYNCAPI["channels"]
-        }
-        assert any("error" in body for body in bodies[topics.ACK] + bodies[topics.RPC_RES])
-        assert {"online": False} in bodies[topics.CONN]
-        requests = [props for t, _, props, *_ in seen if t.endswith(("/evt", "/rpc/req"))]
-        assert requests and all(getattr(p, "CorrelationData", None) for p in requests)
 
 
 # -- MQTT over WebSockets -------------------------------------------------------------------
