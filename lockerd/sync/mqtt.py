@@ -84,8 +84,8 @@ class MqttTransport:
         self.max_packet = MAX_PACKET
         #: The largest payload the broker has carried to an answer.
         self._largest_taken = 0
-        #: The smallest push payload a 3.1.1 broker dropped the connection on, not since
-        #: refuted by a push of that size taken.
+        #: The size of the last push a 3.1.1 broker dropped the connection on, if no push
+        #: has been carried since (a size suspected too large).
         self._dropped_at: int | None = None
         #: Connect attempts made and those the broker took (for status and tests).
         self.attempts = self.connects = 0
@@ -161,22 +161,22 @@ class MqttTransport:
         finally:
             self._acks.pop(req, None)
         self._largest_taken = max(self._largest_taken, len(payload))
-        if self._dropped_at is not None and len(payload) >= self._dropped_at:
-            self._dropped_at = None  # that size passes: the drop was not about size
+        if leaf == topics.EVT:
+            self._dropped_at = None  # a push carried: the last drop was not about size
         return answer
 
     def _dropped_on(self, leaf: str, size: int, lost: Unreachable) -> SyncError:
         """A broker that caps packets drops an MQTT 3.1.1 client that publishes a larger
         one, with no reason given; so does a broker restart or a network fault, once. A
         drop is taken as "too large" (the coordinator halves the batch) only on evidence:
-        a push larger than any the broker has carried, dropped a second time at that size
-        or less (the coordinator sends the same batch again after a drop)."""
+        two pushes in a row, each larger than any the broker has carried, dropped (after
+        a drop the coordinator sends the same batch again, with any events new since)."""
         if self.v5 or leaf != topics.EVT or size <= self._largest_taken:
             return lost
-        again = self._dropped_at is not None and self._dropped_at <= size
-        self._dropped_at = size if self._dropped_at is None else min(self._dropped_at, size)
+        again, self._dropped_at = self._dropped_at is not None, size
         if not again:
             return lost
+        self._dropped_at = None  # the halved batch is judged afresh
         return TooLarge(f"the broker dropped the connection on a {size}-byte push twice: too large")
 
     def _publish(self, leaf: str, payload: bytes, req: str) -> None:
