@@ -42,6 +42,44 @@ async def test_a_broker_packet_cap_halves_the_batch_and_loses_nothing(tmp_path, 
 
 
 @needs_mosquitto
+@pytest.mark.parametrize("version", ["5", "3.1.1"])
+async def test_a_halved_batch_grows_back_an_hour_after_the_cap_is_gone(tmp_path, version) -> None:
+    """The broker's cap halves the batch; the broker is restarted without one. An hour on
+    (the rig's clock), each round doubles the batch back, until a backlog goes in full
+    batches of ``sync.batch`` events again."""
+    async with synced_over_mqtt(tmp_path, version, max_packet=8192) as s:
+        full = s.sync.sync.batch
+
+        def backlog(count: int) -> None:
+            for n in range(count):
+                data = {"board": "b1", "key": "closed_bit", "detail": f"{n:03} " + "x" * 100}
+                s.rig.store.journal.record(Event.BOARD_POLARITY_SUSPECT, data)
+
+        backlog(200)
+        await s.drain()
+        halved = s.sync.batch
+        assert halved < full
+        await s.away()
+        s.broker.max_packet = 0
+        await s.back()
+        backlog(3)
+        await s.drain()
+        assert s.sync.batch == halved  # no sooner than an hour
+        sizes = [halved]
+        while s.sync.batch < full and len(sizes) < 10:
+            s.rig.clock.spend(3600)
+            backlog(1)
+            await s.drain()
+            sizes.append(s.sync.batch)
+        assert sizes == sorted(sizes) and sizes[-1] == full, sizes
+        pushed = len(s.office.push_bytes)
+        backlog(2 * full)
+        await s.drain()
+        assert len(s.office.push_bytes) - pushed == 2  # two full batches
+        s.assert_every_event_arrived_once_in_order()
+
+
+@needs_mosquitto
 async def test_under_mqtt_311_a_drop_not_about_size_does_not_halve_the_batch(tmp_path) -> None:
     """The broker restarts while the first push of the connection waits for its answer:
     the round fails as unreachable, the batch is not cut, and the same batch goes next."""
