@@ -221,6 +221,7 @@ async def test_commands_issued_while_a_push_waits_do_not_hold_up_its_answer(tmp_
             answer(locker, leaf, message, body)
 
         s.face._handle = issue_then_answer
+        s.transport.timeout_s = 10  # 25 commands stored first, on a loaded machine too
         await s.rig.stored("PUSH1", "S")
         await s.sync.round()
         assert s.sync.failures == 0, s.sync.last_error
