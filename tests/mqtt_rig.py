@@ -9,6 +9,7 @@ back at once (the fleet policy, lockerd/sync/redial.py, is tested on its own).
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,12 +21,53 @@ import pytest
 from lockerd.sync import topics
 from lockerd.sync.backoffice import ReferenceBackOffice
 from lockerd.sync.coordinator import SyncCoordinator
-from lockerd.sync.mqtt import PACKET_MARGIN, MqttTransport
+from lockerd.sync.mqtt import MqttTransport
 from lockerd.sync.officemqtt import OfficeOnBroker
 from lockerd.sync.redial import Redial
 from tests.broker import MOSQUITTO, Mosquitto
 from tests.rig import Rig, bank_config
 from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN, Synced, sync_section
+
+
+def publish_packet(
+    topic: str, payload: bytes, response_topic: str = "", correlation: bytes = b""
+) -> bytes:
+    """A QoS 1 PUBLISH as MQTT lays it out (5.0 section 3.3, 3.1.1 section 3.3), built here
+    byte by byte: with a response topic and correlation data it is MQTT 5's, with neither
+    3.1.1's (no properties at all)."""
+
+    def varint(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            n, digit = divmod(n, 128)
+            out.append(digit | (0x80 if n else 0))
+            if not n:
+                return bytes(out)
+
+    def utf8(text: str) -> bytes:
+        return len(text.encode()).to_bytes(2, "big") + text.encode()
+
+    header = utf8(topic) + (1).to_bytes(2, "big")  # topic name, packet identifier
+    if response_topic:
+        props = b"\x08" + utf8(response_topic) + b"\x09"
+        props += len(correlation).to_bytes(2, "big") + correlation
+        header += varint(len(props)) + props
+    return bytes([0x32]) + varint(len(header) + len(payload)) + header + payload
+
+
+def push_packet_size(locker_id: str, events: list[dict[str, Any]], first_seq: int, v5: bool) -> int:
+    """Bytes on the wire of the locker's push of ``events``."""
+    req = "0123456789abcdef"
+    body = json.dumps({"req": req, "first_seq": first_seq, "events": events}, separators=(",", ":"))
+    return push_packet_size_of(locker_id, len(body.encode()), v5)
+
+
+def push_packet_size_of(locker_id: str, payload: int, v5: bool) -> int:
+    """Bytes on the wire of a push whose payload is ``payload`` bytes."""
+    evt, ack = (topics.topic(locker_id, leaf) for leaf in (topics.EVT, topics.ACK))
+    if not v5:
+        return len(publish_packet(evt, b"x" * payload))
+    return len(publish_packet(evt, b"x" * payload, ack, b"0123456789abcdef"))
 
 
 def quick_redial() -> Redial:
@@ -63,7 +105,8 @@ class SyncedOverMqtt(Synced):
         """The broker's maximum packet size (restarted with it) leaves room for push bodies
         of ``limit`` bytes: its CONNACK says so under MQTT 5, and it refuses a larger publish."""
         await self.away()
-        self.broker.max_packet = limit + self.framing + PACKET_MARGIN + len(self.evt_topic)
+        empty = push_packet_size(LOCKER, [], 1, self.transport.v5)
+        self.broker.max_packet = limit - len('{"first_seq":1,"events":[]}') + empty
         await self.back()
 
     def refused_too_large(self) -> bool:
@@ -85,7 +128,6 @@ class SyncedOverMqtt(Synced):
     refused_as = "Not authorized"
     too_large = "too large"
     framing = len(b'"req":"0123456789abcdef",')
-    evt_topic = topics.topic(LOCKER, topics.EVT)
 
 
 def transport_for(url: str, **kwargs: Any) -> MqttTransport:

@@ -15,18 +15,26 @@ import base64
 import dataclasses
 import itertools
 import json
+import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as paho
 from aiohttp import web
 from hypothesis import strategies as st
+from paho.mqtt.enums import CallbackAPIVersion
 
 from lockerd.sync import commands
 from lockerd.sync.client import BackOfficeClient, SyncError
 from lockerd.sync.coordinator import SyncCoordinator
+from lockerd.sync.mqtt import MqttTransport
+from lockerd.sync.topics import ACK, CMD, EVT, RPC_REQ, RPC_RES, encode, topic
+from tests.broker import Mosquitto, needs_mosquitto
 from tests.fuzzing import Renewed, changes, dump, groups, journal_types, own_loop, run
+from tests.mqtt_rig import quick_redial
 from tests.rig import Rig, bank_config
 from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN, sync_section
 
@@ -329,3 +337,108 @@ def test_any_answer_is_a_sync_error_or_what_the_protocol_says(
         finally:
             loop(bo.close())
             loop(office.runner.cleanup())
+
+
+# -- what the back office answers, over MQTT ------------------------------------------
+
+
+class AnswersOnBroker:
+    """A back office on a real mosquitto that meets each request with the case's payload
+    (on the answer topic, and as a poke on ``cmd``), then with a 503 naming the request:
+    whether the locker takes the case's payload as its answer or not, every call ends
+    at once."""
+
+    def __init__(self, port: int) -> None:
+        self.payload: bytes | dict[str, Any] = b""
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="answers")
+        self.client.on_message = self.answer
+        self.client.connect("127.0.0.1", port)
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *args: subscribed.set()
+        self.client.loop_start()
+        self.client.subscribe([(topic(LOCKER, EVT), 1), (topic(LOCKER, RPC_REQ), 1)])
+        assert subscribed.wait(10)
+
+    def answer(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        req = json.loads(message.payload)["req"]
+        reply = topic(LOCKER, ACK if message.topic.endswith(EVT) else RPC_RES)
+        case = self.payload
+        payload = encode({"req": req, **case}) if isinstance(case, dict) else case
+        client.publish(reply, payload, 1)
+        client.publish(topic(LOCKER, CMD), payload, 1)
+        client.publish(reply, encode({"req": req, "error": {"status": 503, "message": "x"}}), 1)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+class Caught(logging.Handler):
+    """Errors the loop logs (an exception raised through a reader callback, say)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.said: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.said.append(record.getMessage())
+
+
+mqtt_answers = st.one_of(
+    answers,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "acked_seq": json_values,
+            "commands": json_values,
+            "cursor": json_values,
+            "error": json_values,
+            "pending": json_values,
+        },
+    ),
+    st.integers(1, 200_000).map(lambda n: b"[" * n),  # nested past Python's recursion limit
+    st.integers(1, 5_000).map(lambda n: b'{"req":' * n),
+)
+
+
+@needs_mosquitto
+@groups(20, 500)
+def test_any_answer_or_poke_over_mqtt_is_a_sync_error_or_what_the_protocol_says(
+    examples: int, tmp_path: Path
+) -> None:
+    """The same property over a real broker, with any bytes as the answer and as a poke:
+    the locker's one connection carries on, and the loop never logs an error."""
+    caught = Caught()
+    logging.getLogger().addHandler(caught)
+    with own_loop() as loop:
+        broker = loop(Mosquitto(tmp_path / "broker").start())
+        office = AnswersOnBroker(broker.port)
+
+        async def transport() -> MqttTransport:
+            return MqttTransport(broker.url, LOCKER, redial=quick_redial(), timeout_s=10)
+
+        locker = loop(transport())
+
+        def prop(payload: bytes | dict[str, Any]) -> None:
+            office.payload = payload
+            try:
+                acked = loop(locker.push([{"seq": 1, "type": "t", "at": 1.0, "data": {}}], 1))
+                assert isinstance(acked, int) and acked >= 0
+            except SyncError:
+                pass
+            try:
+                listed, cursor = loop(locker.pull(""))
+                assert isinstance(listed, list) and isinstance(cursor, str)
+            except SyncError:
+                pass
+            assert locker.connects == 1 and locker.connected.is_set()
+            assert caught.said == []
+
+        try:
+            run("sync (back-office answers and pokes over MQTT)", examples, prop,
+                payload=mqtt_answers)  # fmt: skip
+        finally:
+            logging.getLogger().removeHandler(caught)
+            loop(locker.close())
+            office.close()
+            loop(broker.stop())

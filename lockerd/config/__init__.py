@@ -25,7 +25,7 @@ from lockerd.config.schema import BusConfig, CompartmentConfig, Config, ScannerC
 from lockerd.errors import ConfigError
 from lockerd.families.base import BoardChecks, BoardConfig
 from lockerd.qrtoken import private_key, public_key, public_text
-from lockerd.sync.topics import NOT_IN_ID, BrokerUrl
+from lockerd.sync.topics import MAX_ID, BrokerUrl, id_fits
 
 __all__ = ["Config", "ConfigError", "load", "parse"]
 
@@ -320,12 +320,11 @@ def _check_mqtt(config: Config, problems: Problems) -> None:
         )
     if sync.mqtt_alpn and not broker.tls:
         problems.add("sync.mqtt_alpn", "ALPN needs TLS (mqtts:// or wss://)")
-    locker_id = config.locker.id
-    if NOT_IN_ID & set(locker_id) or not locker_id.isascii() or len(locker_id) > 128:
+    if not id_fits(config.locker.id):
         problems.add(
             "locker.id",
-            "with MQTT it is the client id and a topic level: at most 128 ASCII"
-            " characters, none of / + #",
+            f"{config.locker.id!r}: with MQTT it is the client id and a topic level: 1 to"
+            f" {MAX_ID} printable ASCII characters (no space or control character), none of / + #",
         )
 
 

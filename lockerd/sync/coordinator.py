@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 MAX_PAGES = 20  # command pages in one round; the rest come next round
 PRUNE_EVERY_S = 3600.0
+#: A batch halved for being too large is doubled back after this long with none too large
+#: (a proxy's or broker's limit may have gone; if not, one more 413 halves it again).
+GROW_AFTER_S = 3600.0
 
 
 class Backoff:
@@ -71,8 +74,11 @@ class SyncCoordinator:
         self.client = client or open_transport(config, wake=self._kick.set)
         self.backoff = Backoff(self.sync.backoff_base_s, self.sync.backoff_max_s, rng)
         self.keys = [qrtoken.public_key(k) for k in self.sync.command_keys]
-        #: Events in one push: ``sync.batch``, halved at each 413 (a proxy's body limit).
+        #: Events in one push: ``sync.batch``, halved at each 413 (a proxy's body limit),
+        #: doubled back after GROW_AFTER_S with none.
         self.batch = self.sync.batch
+        #: When the batch was last cut, or grown back short of ``sync.batch`` (None: full).
+        self._cut_at: float | None = None
         self.failures = 0
         self.auth_failed = False
         self.over_budget = False
@@ -176,6 +182,7 @@ class SyncCoordinator:
         await self.pull_all()
 
     async def push_all(self) -> None:
+        self._grow_back()
         while True:
             events = await self.db(self.store.journal.unsent, self.batch)
             if not events:
@@ -188,11 +195,24 @@ class SyncCoordinator:
                 if len(events) == 1:
                     raise
                 self.batch = max(1, len(events) // 2)
+                self._cut_at = self.clock.monotonic()
                 log.warning(
                     "sync: a push of %d events was too large; now %d", len(events), self.batch
                 )
                 continue
             await self._acknowledged(acked, events, first_seq)
+
+    def _grow_back(self) -> None:
+        """Double a cut batch (up to ``sync.batch``) once GROW_AFTER_S have passed since
+        it was cut or last grown."""
+        now = self.clock.monotonic()
+        if self._cut_at is None or now - self._cut_at < GROW_AFTER_S:
+            return
+        self.batch = min(self.sync.batch, self.batch * 2)
+        self._cut_at = None if self.batch == self.sync.batch else now
+        log.info(
+            "sync: no push too large for %.0f s; %d events a push now", GROW_AFTER_S, self.batch
+        )
 
     async def _acknowledged(
         self, acked: int, events: Sequence[Mapping[str, Any]], first_seq: int

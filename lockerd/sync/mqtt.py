@@ -4,10 +4,10 @@ The locker holds one connection (client id = locker id, clean session: no
 broker session is ever relied on). A push is published at QoS 1 on
 ``lockers/{id}/evt`` and counts only when the back office's answer arrives
 on ``.../ack`` (never the broker's PUBACK); a pull is a request on
-``.../rpc/req`` answered on ``.../rpc/res``. A message that carries
-commands (a pull's answer, a poke on ``.../cmd``) is acknowledged to the
-broker only at the transport's next call, when the coordinator has applied
-the page and saved the cursor. Reconnects are ours (lockerd/sync/redial.py),
+``.../rpc/req`` answered on ``.../rpc/res``. A poke on ``.../cmd`` carries
+no command and is acknowledged to the broker at once; a pull's answer that
+carries commands only at the next pull, which the coordinator makes once the
+page is applied and its cursor saved. Reconnects are ours (lockerd/sync/redial.py),
 and each one wakes the coordinator, which pulls by cursor. Errors are those
 of lockerd/sync/client.py, with the same meanings. See docs/sync-mqtt.md.
 """
@@ -15,6 +15,7 @@ of lockerd/sync/client.py, with the same meanings. See docs/sync-mqtt.md.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import ssl
 from collections.abc import Callable, Mapping, Sequence
@@ -37,20 +38,24 @@ from lockerd.sync.client import (
     TooLarge,
     UnknownCursor,
     Unreachable,
+    fitting,
     read_token,
 )
 from lockerd.sync.redial import Redial
 
-#: Largest payload a push may make: a 96 KiB body and its ``req`` (AWS takes 128 KB).
-MAX_PAYLOAD = 98304 + 64
+log = logging.getLogger(__name__)
+
+#: The largest PUBLISH the locker sends, every byte of it (fixed header, topic, packet id,
+#: properties, payload): 96 KiB, within AWS's 128 KB whatever the locker id.
+MAX_PACKET = 98304
+#: What a push's payload has besides its body: ``"req":"<16 hex digits>",``.
+REQ_FIELD = len('"req":"0123456789abcdef",')
 #: Pacing within AWS's 100 publishes/s and 512 KiB/s per connection.
 PUBLISHES_PER_S = 50
 BYTES_PER_S = 400 * 1024
 #: CONNACK reason codes (MQTT 5, and 3.1.1's 4 and 5) that mean "these credentials".
 REFUSED = {4, 5, 0x86, 0x87, 0x8C}
 PACKET_TOO_LARGE = 0x95
-#: A PUBLISH's bytes besides its topic and payload, at most (header, packet id, properties).
-PACKET_MARGIN = 32
 
 
 class MqttTransport:
@@ -75,9 +80,13 @@ class MqttTransport:
             keepalive_s, timeout_s, redial, wake
         )  # fmt: skip
         self.v5 = version == "5"
-        self.max_payload = MAX_PAYLOAD
+        #: The largest PUBLISH to send: ours, or the broker's if its CONNACK says less.
+        self.max_packet = MAX_PACKET
         #: The largest payload the broker has carried to an answer.
         self._largest_taken = 0
+        #: The size of the last push a 3.1.1 broker dropped the connection on, if no push
+        #: has been carried since (a size suspected too large).
+        self._dropped_at: int | None = None
         #: Connect attempts made and those the broker took (for status and tests).
         self.attempts = self.connects = 0
         self.connected = asyncio.Event()
@@ -95,7 +104,10 @@ class MqttTransport:
 
     async def push(self, events: Sequence[Mapping[str, Any]], first_seq: int) -> int:
         """Publish ``events`` with ``first_seq``; the back office's ``acked_seq``."""
-        body = {"first_seq": first_seq, "events": events}
+        # As the coordinator keeps a body within sync.batch_bytes: the events that fit
+        # our packet go; the rest go next (a broker's smaller cap is its 413: TooLarge).
+        room = self._room(topics.EVT, MAX_PACKET) - REQ_FIELD
+        body = {"first_seq": first_seq, "events": fitting(events, first_seq, room)}
         answer = await self._request(topics.EVT, body, pulling=False)
         acked = answer.get("acked_seq")
         if not isinstance(acked, int) or isinstance(acked, bool) or acked < 0:
@@ -119,13 +131,16 @@ class MqttTransport:
         await self._drop()
 
     async def _request(self, leaf: str, body: dict[str, Any], pulling: bool) -> dict[str, Any]:
-        self._acknowledge_applied()
+        if pulling:
+            self._acknowledge_pages()
         await self._ready()
         req = secrets.token_hex(8)
         payload = topics.encode({"req": req, **body})
-        if len(payload) > self.max_payload:
+        properties = self._properties(leaf, req)
+        size = publish_size(self._topic(leaf), len(payload), properties, self.v5)
+        if size > self.max_packet:
             raise TooLarge(
-                f"a {len(payload)}-byte payload is too large (at most {self.max_payload} bytes)"
+                f"a {size}-byte publish on {leaf} is too large (at most {self.max_packet} bytes)"
             )
         await self._pace(len(payload))
         answer = await self._publish_and_wait(leaf, req, payload)
@@ -146,28 +161,54 @@ class MqttTransport:
         finally:
             self._acks.pop(req, None)
         self._largest_taken = max(self._largest_taken, len(payload))
+        if leaf == topics.EVT:
+            self._dropped_at = None  # a push carried: the last drop was not about size
         return answer
 
     def _dropped_on(self, leaf: str, size: int, lost: Unreachable) -> SyncError:
         """A broker that caps packets drops an MQTT 3.1.1 client that publishes a larger
-        one, with no reason given: a push larger than any the broker took, lost so, is
-        taken as too large (the coordinator halves the batch)."""
+        one, with no reason given; so does a broker restart or a network fault, once. A
+        drop is taken as "too large" (the coordinator halves the batch) only on evidence:
+        two pushes in a row, each larger than any the broker has carried, dropped (after
+        a drop the coordinator sends the same batch again, with any events new since)."""
         if self.v5 or leaf != topics.EVT or size <= self._largest_taken:
             return lost
-        return TooLarge(f"the broker dropped the connection on a {size}-byte push: too large?")
+        again, self._dropped_at = self._dropped_at is not None, size
+        if not again:
+            return lost
+        self._dropped_at = None  # the halved batch is judged afresh
+        return TooLarge(f"the broker dropped the connection on a {size}-byte push twice: too large")
 
     def _publish(self, leaf: str, payload: bytes, req: str) -> None:
         assert self._driver is not None
-        properties = None
-        if self.v5 and req:  # a request: where its answer goes, and its id
-            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            properties.ResponseTopic = self._topic(
-                topics.ACK if leaf == topics.EVT else topics.RPC_RES
-            )
-            properties.CorrelationData = req.encode()
-        info = self._driver.client.publish(self._topic(leaf), payload, 1, properties=properties)
+        properties = self._properties(leaf, req)
+        topic = self._topic(leaf)
+        info = self._driver.client.publish(topic, payload, topics.QOS, properties=properties)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise Unreachable(f"publish on {leaf}: {paho.error_string(info.rc)}")
+
+    def _properties(self, leaf: str, req: str) -> Properties | None:
+        """MQTT 5: a request's response topic and correlation data; else none (3.1.1 has
+        none, and the presence message needs none)."""
+        if not self.v5 or not req:
+            return None
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.ResponseTopic = self._topic(topics.ACK if leaf == topics.EVT else topics.RPC_RES)
+        properties.CorrelationData = req.encode()
+        return properties
+
+    def _room(self, leaf: str, packet: int) -> int:
+        """The largest request payload on ``leaf`` whose PUBLISH is at most ``packet`` bytes."""
+        topic, properties = self._topic(leaf), self._properties(leaf, "0" * 16)
+        room = packet - publish_size(topic, 0, properties, self.v5)
+        while room > 0 and publish_size(topic, room, properties, self.v5) > packet:
+            room -= 1  # the remaining length took another byte
+        return room
+
+    @property
+    def max_payload(self) -> int:
+        """The largest push payload the connection takes (for status and tests)."""
+        return self._room(topics.EVT, self.max_packet)
 
     async def _pace(self, size: int) -> None:
         now = asyncio.get_running_loop().time()
@@ -176,8 +217,11 @@ class MqttTransport:
         if start > now:
             await asyncio.sleep(start - now)
 
-    def _acknowledge_applied(self) -> None:
-        """PUBACK the command messages of the last call: their page is applied and saved."""
+    def _acknowledge_pages(self) -> None:
+        """PUBACK the pull answers held: the coordinator pulls again only once it has
+        applied their page and saved its cursor, or given up on it (a command that could
+        not be applied): then it asks again from the cursor saved, and the page comes
+        again by cursor (a clean session: the broker would not send it again anyway)."""
         unacked, self._unacked = self._unacked, []
         if self._driver is not None and self.connected.is_set():
             for mid in unacked:
@@ -294,10 +338,7 @@ class MqttTransport:
             self._fail_step(error)
             return
         limit = getattr(props, "MaximumPacketSize", None)
-        if limit:
-            self.max_payload = min(
-                MAX_PAYLOAD, limit - PACKET_MARGIN - len(self._topic(topics.EVT))
-            )
+        self.max_packet = min(MAX_PACKET, limit) if limit else MAX_PACKET
         self._pass_step()
 
     def _on_suback(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
@@ -320,18 +361,34 @@ class MqttTransport:
             self._lost.set_result(None)
 
     def _on_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
+        """Take one message; one that cannot be taken, whatever its bytes, is refused with a
+        log line and acknowledged, and changes nothing (paho would otherwise raise through
+        the loop's reader, again and again)."""
+        try:
+            self._take(client, message)
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, topics.Unreadable) else repr(exc)
+            log.warning("sync: refused a message on %s: %s", _topic_of(message), reason)
+            client.ack(message.mid, message.qos)
+
+    def _take(self, client: Any, message: paho.MQTTMessage) -> None:
         leaf = message.topic.removeprefix(self._topic(""))
-        body = topics.decode(message.payload)
-        req = body.get("req") if body is not None else None
-        waiter = self._acks.get(req) if isinstance(req, str) else None
-        if waiter is not None and not waiter.done() and leaf in (topics.ACK, topics.RPC_RES):
-            waiter.set_result(body)
-        if leaf == topics.CMD:
+        body = topics.read(message.payload)
+        if leaf == topics.CMD:  # a poke carries no command: nothing to keep it for
+            client.ack(message.mid, message.qos)
             self.wake()
-        if (waiter is not None and leaf == topics.RPC_RES) or leaf == topics.CMD:
-            self._unacked.append(message.mid)  # PUBACK once the page is applied
-        else:
+            return
+        req = body.get("req")
+        waiter = self._acks.get(req) if isinstance(req, str) else None
+        if waiter is None or waiter.done() or leaf not in (topics.ACK, topics.RPC_RES):
             client.ack(message.mid, message.qos)  # an answer to nothing waiting: stale
+            return
+        commands = body.get("commands")
+        if leaf == topics.RPC_RES and isinstance(commands, list) and commands:
+            self._unacked.append(message.mid)  # PUBACK once its page is saved
+        else:
+            client.ack(message.mid, message.qos)
+        waiter.set_result(body)
 
     def _pass_step(self) -> None:
         if self._step is not None and not self._step.done():
@@ -340,6 +397,25 @@ class MqttTransport:
     def _fail_step(self, error: SyncError) -> None:
         if self._step is not None and not self._step.done():
             self._step.set_exception(error)
+
+
+def publish_size(topic: str, payload: int, properties: Properties | None, v5: bool) -> int:
+    """Bytes of the QoS 1 PUBLISH paho puts on the wire for a ``payload``-byte payload, laid
+    out as its ``Client._send_publish`` does: the fixed header byte, the remaining length
+    (1 to 4 bytes), the topic (2 + its bytes), the packet id (2), under MQTT 5 the
+    properties (paho's own packing: their length, then each), and the payload."""
+    packed = b""
+    if v5:
+        packed = properties.pack() if properties is not None else b"\0"  # type: ignore[no-untyped-call]
+    remaining = 2 + len(topic.encode()) + 2 + len(packed) + payload
+    return 1 + next(n for n in (1, 2, 3, 4) if remaining < 128**n) + remaining
+
+
+def _topic_of(message: paho.MQTTMessage) -> str:
+    try:
+        return message.topic
+    except UnicodeDecodeError:  # paho decodes the topic as UTF-8 on each read
+        return repr(bytes(message._topic))
 
 
 def raise_for_error(answer: dict[str, Any], cursor: str | None) -> None:

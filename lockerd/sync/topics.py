@@ -26,12 +26,24 @@ RPC_REQ = "rpc/req"
 RPC_RES = "rpc/res"
 #: The device's presence: ``{"online": true}`` after each connect, the will ``{"online": false}``.
 CONN = "conn"
+#: Every message either side publishes, the will included, is QoS 1 and not retained.
+QOS = 1
 #: What a device subscribes to (one SUBSCRIBE, within AWS's 8 filters).
 DEVICE_SUBSCRIBES = (ACK, RPC_RES, CMD)
 #: What a back office subscribes to, for every locker.
 OFFICE_SUBSCRIBES = (EVT, RPC_REQ, CONN)
-#: Characters a locker id cannot have in a topic level.
-NOT_IN_ID = frozenset("/+#\0")
+#: Characters a locker id cannot have in a topic level (besides any not printable ASCII).
+NOT_IN_ID = frozenset("/+#")
+#: The longest locker id: AWS IoT Core's client id limit (every topic then stays within
+#: its 256 bytes).
+MAX_ID = 128
+
+
+def id_fits(locker_id: str) -> bool:
+    """Whether ``locker_id`` can be the client id and one topic level: 1 to 128 printable
+    ASCII characters (no space, no control character), none of ``/ + #``."""
+    printable = all("!" <= char <= "~" for char in locker_id)
+    return 0 < len(locker_id) <= MAX_ID and printable and not NOT_IN_ID & set(locker_id)
 
 
 def topic(locker_id: str, leaf: str) -> str:
@@ -50,13 +62,30 @@ def encode(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+class Unreadable(ValueError):
+    """A payload that is no JSON object (the message says why)."""
+
+
+def read(payload: bytes | bytearray) -> dict[str, Any]:
+    """The JSON object ``payload`` holds; :class:`Unreadable` for anything else, whatever
+    the bytes (JSON nested deeper than Python's recursion limit included)."""
+    try:
+        body = json.loads(payload)
+    except RecursionError as exc:
+        raise Unreadable("nested too deep to read") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Unreadable(f"not JSON ({exc})") from exc
+    if not isinstance(body, dict):
+        raise Unreadable(f"a JSON {type(body).__name__}, not an object")
+    return body
+
+
 def decode(payload: bytes | bytearray) -> dict[str, Any] | None:
     """A JSON object, or None for anything else."""
     try:
-        body = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+        return read(payload)
+    except Unreadable:
         return None
-    return body if isinstance(body, dict) else None
 
 
 @dataclass(frozen=True)
