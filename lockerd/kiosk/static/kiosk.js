@@ -6,7 +6,7 @@ import { startDemo } from "./demo.js";
 import { startCourier } from "./courier.js";
 import { startSend } from "./send.js";
 import { drawMap, remember, toShow } from "./views.js";
-import { MORE_TIME, anyAccess, prompt, resetAccess, settings, speak, startAccess } from "./access.js";
+import { anyAccess, prompt, resetAccess, settings, speak, startAccess } from "./access.js";
 import {
   betweenDoors, collectedText, offerNext, offerReopen, openNext, pickupDoor, pickupError,
   pickupNotOpen, reopen,
@@ -22,7 +22,12 @@ const state = {
   lastTouch: Date.now(), lastSeq: 0, demo: null,
 };
 
+// The requests that begin a visit's flow or courier session: they carry the visit's
+// "more time", and the server gives that person longer for every door (docs/kiosk-api.md).
+const BEGINS_VISIT = ["/api/pickups", "/api/sends", "/api/courier/login"];
+
 export async function api(method, path, body) {
+  if (method === "POST" && BEGINS_VISIT.includes(path)) body = { ...body, more_time: settings.time };
   const headers = { "Content-Type": "application/json" };
   if (state.token) headers.Authorization = "Bearer " + state.token;
   let response;
@@ -70,7 +75,23 @@ function showMessage(title, text, params, then) {
   });
 }
 
-// Errors after which a person may need to call someone: the configured contact is added.
+// How many times longer this visit's person has for everything ("More time" on the
+// home screen; the server's factor, /api/status kiosk.more_time).
+function timeFactor() {
+  return settings.time ? state.status.kiosk.more_time : 1;
+}
+
+// How long the message shown stays before the page goes home by itself: long enough
+// to read it (a tenth of a second a character, at least 8 s), times the visit's factor.
+function readingMs() {
+  const text = `${$("message-title").textContent} ${$("message-text").textContent}`;
+  return Math.max(8000, 100 * text.length) * timeFactor();
+}
+
+// Errors after which a person may need to call someone (dead ends): the configured
+// contact is added. Every error the page can show is here or in TRY_AGAIN
+// (tests/test_kiosk_dead_ends.py derives the list from the code); one in neither is
+// taken for a dead end.
 const FOR_SUPPORT = [
   "compartment_unreachable",
   "compartment_out_of_order",
@@ -96,6 +117,64 @@ const FOR_SUPPORT = [
   "reopen_expired",
   "reopen_used",
   "compartment_taken",
+  "send_code_used",
+  "send_code_expired",
+  "send_code_wrong_locker",
+  "send_code_in_check",
+  "send_not_enabled",
+  "not_collected",
+  "other_carrier",
+  "already_stored",
+  "wrong_state",
+  "in_service",
+  "unknown_compartment",
+  "unknown_scanner",
+  "invalid_text",
+  "invalid_format",
+  // The page sent what the server refuses: nothing the person can change.
+  "invalid_json",
+  "unknown_field",
+  "invalid_field",
+  "invalid_query",
+  "wrong_host",
+  "foreign_origin",
+  "unsupported_media_type",
+  "body_too_large",
+  "not_found",
+  "method_not_allowed",
+  "bad_request",
+  "http_error",
+  "unknown_action",
+];
+
+// Errors a person gets past on their own, as the text says: type or scan again, choose
+// another size, finish with the open door, log in again. No contact.
+const TRY_AGAIN = [
+  "missing_field",
+  "invalid_barcode",
+  "invalid_size",
+  "size_too_small",
+  "invalid_code",
+  "session_expired",
+  "wrong_code",
+  "unknown_flow",
+  "already_in_progress",
+  "door_in_progress",
+  "door_not_open",
+  "pickup_in_progress",
+  "invalid_token",
+  "token_invalid",
+  "invalid_send_code",
+  "send_code_invalid",
+  "not_depositing",
+  "qr_not_enabled",
+  "unknown_scan",
+  "door_not_closed",
+  "lock_not_latched",
+  "no_low_compartment",
+  "not_opened_in_time",
+  "no_next_door",
+  "door_did_not_open",
 ];
 
 function showError(err, then) {
@@ -103,7 +182,7 @@ function showError(err, then) {
     ...err,
     time: clockTime(err.retry_after || 0),
     count: "attempts_left" in err ? err.attempts_left : err.retry_after,
-    support: FOR_SUPPORT.includes(err.code) ? state.status.locker.support : "",
+    support: TRY_AGAIN.includes(err.code) ? "" : state.status.locker.support,
     length: codeLengths(),
   };
   showMessage("error.title", `error.${err.code}`, params, then);
@@ -215,9 +294,14 @@ function render(flow) {
   else showMessage("done.collected_title", ...collectedText(flow), goHome);
   const shown = state.message;
   const stillShown = () => state.message === shown;
-  const grace = failed ? 0 : offerReopen(flow, state.status.reopen_grace_s, stillShown);
-  const next = offerNext(flow, state.status.next_door_s, stillShown);
-  setTimeout(() => { if (state.screen === "message" && stillShown()) goHome(); }, Math.max(8000, grace, next));
+  // The server's offers last as long for this person as it gives them (flow.more_time).
+  const factor = flow.more_time ? state.status.kiosk.more_time : 1;
+  const grace = failed ? 0 : offerReopen(flow, state.status.reopen_grace_s * factor, stillShown);
+  const next = offerNext(flow, state.status.next_door_s * factor, stillShown);
+  // Home once read, the visit's switches and language kept: the person may still be
+  // here; the idle timeout ends the visit.
+  const home = () => { if (state.screen === "message" && stillShown()) goHome(true); };
+  setTimeout(home, Math.max(readingMs(), grace, next));
 }
 
 function showDoor(flow, instruction) {
@@ -314,7 +398,7 @@ async function buildLanguages(langs) {
 }
 
 function idleCheck() {
-  const idleS = state.status.kiosk.idle_s * (settings.time ? MORE_TIME : 1);
+  const idleS = state.status.kiosk.idle_s * timeFactor();
   const idle = Date.now() - state.lastTouch > idleS * 1000;
   const busy = state.flow && AT_DOOR.includes(state.flow.state);
   const away = state.screen !== "home" || state.token || language !== state.status.kiosk.language
