@@ -157,6 +157,8 @@ class FlowRunner:
                 await self.db(
                     self.store.custody.settle_cancelled, decision.intent, decision.latched, item
                 )
+            case m.LeaveForCheck():
+                await self.db(self.store.custody.left_unshut, decision.intent, decision.compartment)
             case m.UnlockFailed() | m.NotOpened() | m.Disputed():
                 await self.db(self._ending(decision), decision.intent)
             case _:

@@ -270,6 +270,13 @@ class Locker:
         await self.runner.drive(flow, m.Cancel())
         return flow
 
+    async def dropoff_leave_unshut(self, token: str | None, flow_id: str) -> Flow:
+        """A cancelled drop-off's door will not shut: the courier leaves it, and the
+        compartment needs a check."""
+        flow = self.own_dropoff(token, flow_id)
+        await self.runner.drive(flow, m.LeaveUnshut())
+        return flow
+
     def own_dropoff(self, token: str | None, flow_id: str) -> Flow:
         """The drop-off ``flow_id`` of the courier logged in with ``token``."""
         session = self.session(token, "deliver")

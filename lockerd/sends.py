@@ -110,6 +110,13 @@ class Sends:
         await self._l.runner.drive(flow, m.Cancel())
         return flow
 
+    async def leave_unshut(self, flow_id: str) -> Flow:
+        """A cancelled send's door will not shut: the sender leaves it, and the
+        compartment needs a check."""
+        flow = self.flow(flow_id)
+        await self._l.runner.drive(flow, m.LeaveUnshut())
+        return flow
+
     # -- couriers ------------------------------------------------------------------
 
     async def collectable(self, token: str | None) -> list[OutboundRecord]:

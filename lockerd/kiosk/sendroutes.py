@@ -32,6 +32,7 @@ class SendRoutes:
         r.add_post("/api/sends/{id}/door-did-not-open", self.did_not_open)
         r.add_post("/api/sends/{id}/any-height", self.any_height)
         r.add_post("/api/sends/{id}/cancel", self.cancel)
+        r.add_post("/api/sends/{id}/leave-unshut", self.leave_unshut)
         r.add_get("/api/outbound", self.collectable)
         r.add_post("/api/outbound", self.collect)
 
@@ -69,6 +70,10 @@ class SendRoutes:
     async def cancel(self, request: web.Request) -> web.Response:
         await body(request, set())
         return web.json_response((await self.sends.cancel(request.match_info["id"])).view())
+
+    async def leave_unshut(self, request: web.Request) -> web.Response:
+        await body(request, set())
+        return web.json_response((await self.sends.leave_unshut(request.match_info["id"])).view())
 
     async def collectable(self, request: web.Request) -> web.Response:
         parcels = await self.sends.collectable(token(request))

@@ -73,6 +73,7 @@ class KioskLocker(Protocol):
     async def dropoff_door_did_not_open(self, token: str | None, flow_id: str) -> Flow: ...
     async def dropoff_any_height(self, token: str | None, flow_id: str) -> Flow: ...
     async def dropoff_cancel(self, token: str | None, flow_id: str) -> Flow: ...
+    async def dropoff_leave_unshut(self, token: str | None, flow_id: str) -> Flow: ...
     def own_dropoff(self, token: str | None, flow_id: str) -> Flow: ...
     async def collectable(self, token: str | None) -> list[Collectable]: ...
     async def collect(self, token: str | None, parcel_id: object) -> Flow: ...
@@ -125,6 +126,7 @@ class KioskServer:
         r.add_post("/api/dropoffs/{id}/door-did-not-open", self.did_not_open)
         r.add_post("/api/dropoffs/{id}/any-height", self.any_height)
         r.add_post("/api/dropoffs/{id}/cancel", self.cancel)
+        r.add_post("/api/dropoffs/{id}/leave-unshut", self.leave_unshut)
         r.add_get("/api/collections", self.collectable)
         r.add_post("/api/collections", self.collect)
         r.add_get("/api/collections/{id}", self.get_collection)
@@ -195,6 +197,7 @@ class KioskServer:
         return {
             "locker": locker | {"support": config.locker.support},
             "demo": config.kiosk.demo,
+            "back_office": bool(config.sync.url),
             "sizes": list(config.size_order),
             "size_dimensions": dimensions,
             "code_length": config.pickup.code_length,
@@ -324,6 +327,11 @@ class KioskServer:
     async def cancel(self, request: web.Request) -> web.Response:
         await body(request, set())
         flow = await self.locker.dropoff_cancel(_token(request), request.match_info["id"])
+        return web.json_response(flow.view())
+
+    async def leave_unshut(self, request: web.Request) -> web.Response:
+        await body(request, set())
+        flow = await self.locker.dropoff_leave_unshut(_token(request), request.match_info["id"])
         return web.json_response(flow.view())
 
     async def collectable(self, request: web.Request) -> web.Response:

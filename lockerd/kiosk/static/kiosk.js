@@ -70,8 +70,9 @@ function showMessage(title, text, params, then) {
   show("message", () => {
     $("message-title").textContent = t(title, params);
     const support = params && params.support;
+    const also = params && params.also ? ` ${t(params.also, params)}` : "";
     $("message-text").textContent =
-      t(text, params) + (support ? ` ${t("error.support", { support })}` : "");
+      t(text, params) + also + (support ? ` ${t("error.support", { support })}` : "");
   });
 }
 
@@ -96,6 +97,7 @@ const FOR_SUPPORT = [
   "compartment_unreachable",
   "compartment_out_of_order",
   "pickup_stuck",
+  "pickup_stuck_report",
   "disputed_pickup",
   "parcel_not_seen",
   "item_left_inside",
@@ -117,6 +119,7 @@ const FOR_SUPPORT = [
   "reopen_expired",
   "reopen_used",
   "compartment_taken",
+  "door_not_shut",
   "send_code_used",
   "send_code_expired",
   "send_code_wrong_locker",
@@ -177,15 +180,25 @@ const TRY_AGAIN = [
   "door_did_not_open",
 ];
 
-function showError(err, then) {
+// `pickup`: refused at the resident's keypad (a lock-out there names the QR code, where a
+// camera takes one).
+function showError(err, then, pickup = false) {
+  // A stuck parcel: the back office is told (parcel.stuck) only where one is configured.
+  const code = err.code === "pickup_stuck" && !state.status.back_office ? "pickup_stuck_report" : err.code;
+  const qr = pickup && code === "locked_out" && hasCamera();
   const params = {
     ...err,
     time: clockTime(err.retry_after || 0),
     count: "attempts_left" in err ? err.attempts_left : err.retry_after,
-    support: TRY_AGAIN.includes(err.code) ? "" : state.status.locker.support,
+    support: TRY_AGAIN.includes(code) ? "" : state.status.locker.support,
     length: codeLengths(),
+    also: qr ? "pin.qr_still_works" : "",
   };
-  showMessage("error.title", `error.${err.code}`, params, then);
+  showMessage("error.title", `error.${code}`, params, then);
+}
+
+function hasCamera() {
+  return state.status.scanners.some((s) => s.type === "camera");
 }
 
 // "9", "8 or 9": every length a pickup code may have. A code issued before the
@@ -216,6 +229,7 @@ function goHome(keep = false) {
   pin.set("");
   courier.reset();
   if (keep !== true) {
+    sends.reset();
     resetAccess();
     if (language !== state.status.kiosk.language) switchLanguage(state.status.kiosk.language);
   }
@@ -243,7 +257,7 @@ async function pickup(body) {
     track(await api("POST", "/api/pickups", body));
   } catch (err) {
     pin.set("");
-    showError(err, () => $("go-collect").onclick());
+    showError(err, () => $("go-collect").onclick(), true);
   }
 }
 
@@ -256,7 +270,8 @@ const courier = startCourier({
 
 // -- sending and returning (send.js) ---------------------------------------------------
 
-const sends = startSend({ api, show, track, showError, showMessage, goHome });
+const support = () => state.status.locker.support;
+const sends = startSend({ api, show, track, showError, showMessage, goHome, support });
 
 // "The door did not open": a courier's drop-off or send (courier.js), or a resident's pickup.
 $("door-not-open").onclick = () => {
@@ -310,6 +325,7 @@ function showDoor(flow, instruction) {
   $("door-not-open").hidden = !dropoff || flow.state !== "opening";
   $("door-doesnt-fit").hidden = !dropoff || flow.state !== "open";
   $("door-cancel").hidden = !dropoff || flow.state === "closing";
+  $("door-leave").hidden = flow.state !== "closing";
   $("door-alarm").hidden = flow.alarm !== "left_open";
   pickupDoor(flow);
   show("door", () => {
@@ -317,10 +333,20 @@ function showDoor(flow, instruction) {
     $("door-title").textContent = t(DOOR_TITLE[flow.state], params);
     $("door-where").textContent = t("door.where", params);
     const retrying = flow.state === "opening" && flow.attempt > 1;
-    $("door-text").textContent = t(retrying ? "door.retry" : instruction);
+    $("door-text").textContent = flow.state === "closing" ? closingText() : t(retrying ? "door.retry" : instruction);
     drawMap($("door-map"), state.status.compartments, flow.compartment);
   });
 }
+
+// A cancelled drop-off's door to shut: what to do if it will not, and whom to call.
+function closingText() {
+  const support = state.status.locker.support;
+  const call = support ? ` ${t("error.support", { support })}` : "";
+  return `${t("door.cancelled")} ${t("door.leave_hint")}${call}`;
+}
+
+// "The door will not shut" (or nobody there to shut it): the compartment needs a check.
+$("door-leave").onclick = () => courier.dropoffAction("leave-unshut");
 
 // -- scans and the event stream ----------------------------------------------------
 
@@ -397,13 +423,26 @@ async function buildLanguages(langs) {
   }));
 }
 
+// Nobody shut a cancelled drop-off's door, and nobody is here: it is left for a check, and
+// the kiosk goes home for the next person.
+async function leaveUnshut() {
+  const flow = state.flow;
+  const path = flow.kind === "send" ? "sends" : "dropoffs";
+  state.flow = null;
+  try {
+    await api("POST", `/api/${path}/${flow.id}/leave-unshut`, {});
+  } catch (err) { /* shut meanwhile, or the session is gone: its closing settles it */ }
+  goHome();
+}
+
 function idleCheck() {
   const idleS = state.status.kiosk.idle_s * timeFactor();
   const idle = Date.now() - state.lastTouch > idleS * 1000;
-  const busy = state.flow && AT_DOOR.includes(state.flow.state);
+  const busy = state.flow && ACTIVE.includes(state.flow.state);
   const away = state.screen !== "home" || state.token || language !== state.status.kiosk.language
     || anyAccess();
-  if (idle && !busy && away) goHome();
+  if (idle && state.flow && state.flow.state === "closing") leaveUnshut();
+  else if (idle && !busy && away) goHome();
   setTimeout(idleCheck, 1000);
 }
 
@@ -421,8 +460,7 @@ async function start() {
   const status = state.status;
   state.lastSeq = status.last_seq;
   $("locker-name").textContent = status.locker.name || status.locker.id;
-  const camera = status.scanners.some((s) => s.type === "camera");
-  for (const hint of document.querySelectorAll(".qr-hint")) hint.hidden = !camera;
+  for (const hint of document.querySelectorAll(".qr-hint")) hint.hidden = !hasCamera();
   await buildLanguages(status.kiosk.languages);
   await switchLanguage(status.kiosk.language);
   startAccess((setting) => { if (setting === "speech") speak(prompt($(`screen-${state.screen}`)), true); });
