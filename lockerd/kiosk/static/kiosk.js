@@ -366,7 +366,7 @@ function toast(key) {
   $("toast").textContent = t(key);
   $("toast").hidden = false;
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { $("toast").hidden = true; }, 4000);
+  toastTimer = setTimeout(() => { $("toast").hidden = true; }, 4000 * timeFactor());
 }
 
 async function resync() {
