@@ -109,3 +109,29 @@ async def test_a_long_message_stays_long_enough_to_read(tmp_path: Path, browser:
         await page.clock.fast_forward(4_000)
         await kiosk.screen("home")
         assert await kiosk.button("More time").get_attribute("aria-pressed") == "true"
+
+
+async def test_the_unreadable_scan_note_stays_longer_with_more_time(
+    tmp_path: Path, browser: Any
+) -> None:
+    """The event stream tells the page of a scan it could not use (``scan.rejected``: the
+    demo's scanners only send usable text, so the stream is passed through a route that
+    can add one)."""
+    async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
+        page = await browser.new_page(viewport={"width": SMALL[0], "height": SMALL[1]})
+        await page.clock.install()
+        streams: list[Any] = []
+
+        def through(ws: Any) -> None:
+            ws.connect_to_server()
+            streams.append(ws)
+
+        await page.route_web_socket(re.compile(r".*/api/events.*"), through)
+        kiosk = await Kiosk(page, daemon).open()
+        await _more_time(kiosk)
+        streams[-1].send('{"type": "scan.rejected", "source": "handheld", "reason": "empty"}')
+        await page.wait_for_selector("#toast:not([hidden])")
+        await page.clock.fast_forward(10_000)  # more than the 4 s it had
+        assert await page.is_visible("#toast")
+        await page.clock.fast_forward(3_000)
+        await page.wait_for_selector("#toast", state="hidden")
