@@ -12,6 +12,7 @@ from lockerd.errors import FlowError
 from lockerd.flows import MORE_TIME
 from lockerd.kiosk.server import KioskServer
 from tests.test_pickup_group import _group_of_three, _takes
+from tests.test_send import code, sending
 
 
 def _not_opened(rig) -> list[dict]:
@@ -124,3 +125,23 @@ async def test_more_time_must_be_true_or_false(rig, kiosk, path) -> None:
     assert (response.status, error["code"], error["field"]) == (400, "invalid_field", "more_time")
     assert "more_time" in error["message"]
     assert rig.store.journal.events() == before
+
+
+async def test_a_sender_with_more_time_has_longer_to_open_the_door(tmp_path) -> None:
+    async with sending(tmp_path) as rig:
+        for comp in rig.config.compartment:
+            rig.nobody_at(comp.id)
+        flow = await rig.run(rig.locker.sends.start(code(rig), False, True))
+        comp = flow.compartment
+        assert flow.view()["more_time"] is True
+        await rig.clock.advance(MORE_TIME * rig.config.timing.door_open_timeout_s - 0.5)
+        assert (flow.state, flow.attempt, rig.unlocks_of(comp)) == ("opening", 1, 1)
+
+
+async def test_more_time_never_stretches_the_door_left_open_alarm(rig) -> None:
+    comp = await rig.stored("PCL1", "S")
+    flow = await rig.api.pickups.code(rig.code_for("PCL1"), more_time=True)
+    await rig.person_opens(comp, take_out=True)
+    await rig.clock.advance(rig.config.timing.door_left_open_s + 1)
+    assert (flow.state, flow.alarm) == ("open", "left_open")
+    assert "door.left_open" in rig.event_types()
