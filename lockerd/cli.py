@@ -197,8 +197,22 @@ def _read_secret(path: Path, option: str) -> str:
 
 
 def _check(args: argparse.Namespace) -> int:
-    print(summary(load(args.config)))
+    config = load(args.config)
+    print(summary(config))
+    for line in warnings(config):
+        print(f"{config.path}: warning: {line}", file=sys.stderr)
     return 0
+
+
+def warnings(config: Config) -> list[str]:
+    """What a config allows but a locker in use should not lack (check-config still passes)."""
+    found = []
+    if not config.locker.support:
+        found.append(
+            "locker.support is not set: the kiosk's dead ends (a door that will not open,"
+            " a locked keypad, a parcel that fits nowhere) name nobody to call"
+        )
+    return found
 
 
 def summary(config: Config) -> str:

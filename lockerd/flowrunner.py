@@ -91,7 +91,8 @@ class FlowRunner:
         flow.next_door = await self.db(self.store.access.group_next, *args)
         if flow.next_door is None:
             return self.end_group(flow)
-        flow.timer = self._later(self.config.pickup.next_door_s, lambda: self._no_next(flow))
+        offered = flow.person_s(self.config.pickup.next_door_s)
+        flow.timer = self._later(offered, lambda: self._no_next(flow))
         self._publish(flow)
 
     async def _no_next(self, flow: Flow) -> None:
@@ -156,6 +157,8 @@ class FlowRunner:
                 await self.db(
                     self.store.custody.settle_cancelled, decision.intent, decision.latched, item
                 )
+            case m.LeaveForCheck():
+                await self.db(self.store.custody.left_unshut, decision.intent, decision.compartment)
             case m.UnlockFailed() | m.NotOpened() | m.Disputed():
                 await self.db(self._ending(decision), decision.intent)
             case _:
@@ -179,18 +182,21 @@ class FlowRunner:
             case m.Forget():
                 self.by_compartment.pop(decision.compartment, None)
             case m.ArmTimer():
-                flow.open_within_s = self.open_window(flow.kind)
+                flow.open_within_s = self.open_window(flow)
                 flow.timer = self._later(flow.open_within_s, lambda: self._timed_out(flow))
             case m.CancelTimer():
                 flow.cancel_timer()
             case m.Publish():
                 self._publish(flow)
 
-    def open_window(self, kind: Kind) -> float:
-        """How long a pulsed door of a ``kind`` flow has to be seen open: a resident's
-        is ``timing.pickup_door_open_s``, as short as the latch warrants."""
+    def open_window(self, flow: Flow) -> float:
+        """How long the pulsed door of ``flow`` has to be seen open: a resident's is
+        ``timing.pickup_door_open_s``, as short as the latch warrants; either is
+        :data:`lockerd.flows.MORE_TIME` times as long for a person who asked for more time."""
         timing = self.config.timing
-        return timing.pickup_door_open_s if kind == Kind.PICKUP else timing.door_open_timeout_s
+        kind = flow.kind
+        window = timing.pickup_door_open_s if kind == Kind.PICKUP else timing.door_open_timeout_s
+        return flow.person_s(window)
 
     async def _timed_out(self, flow: Flow) -> None:
         flow.timer = None

@@ -27,7 +27,15 @@ from lockerd.config import Config
 from lockerd.domain import Door, Event
 from lockerd.errors import BadRequest, FlowError, NotFound, Unauthorized
 from lockerd.flowrunner import FlowRunner
-from lockerd.flows import Flow, Kind, State, check_barcode, check_courier_code, check_size
+from lockerd.flows import (
+    MORE_TIME,
+    Flow,
+    Kind,
+    State,
+    check_barcode,
+    check_courier_code,
+    check_size,
+)
 from lockerd.flows import machine as m
 from lockerd.pickups import Pickups
 from lockerd.reads import Reads
@@ -47,6 +55,8 @@ class Session:
     courier: Courier
     expires: float
     flow: Flow | None = None
+    #: The courier asked for more time at login: each of the session's flows has it.
+    more_time: bool = False
 
     def no_door_at_hand(self) -> None:
         """Refuse a new door while this courier's last flow still has one: opening, open,
@@ -184,10 +194,11 @@ class Locker:
 
     # -- couriers --------------------------------------------------------------
 
-    async def courier_login(self, code: object) -> tuple[str, Courier]:
+    async def courier_login(self, code: object, more_time: bool = False) -> tuple[str, Courier]:
         courier = await self.db(self.store.access.courier_login, check_courier_code(code))
         token = secrets.token_urlsafe(24)
-        self._sessions[token] = Session(courier, self._session_expiry())
+        expiry = self._session_expiry(more_time)
+        self._sessions[token] = Session(courier, expiry, more_time=more_time)
         return token, courier
 
     def courier_logout(self, token: str) -> None:
@@ -208,11 +219,12 @@ class Locker:
             raise Unauthorized("session_expired", "log in again with your courier code")
         if right is not None and right not in session.courier.rights:
             raise FlowError("not_allowed", f"this courier may not {right}")
-        session.expires = self._session_expiry()
+        session.expires = self._session_expiry(session.more_time)
         return session
 
-    def _session_expiry(self) -> float:
-        return self.clock.monotonic() + self.config.timing.courier_idle_s
+    def _session_expiry(self, more_time: bool) -> float:
+        idle = self.config.timing.courier_idle_s
+        return self.clock.monotonic() + (idle * MORE_TIME if more_time else idle)
 
     # -- drop-off ----------------------------------------------------------------
 
@@ -225,7 +237,7 @@ class Locker:
         chosen = None if size is None else check_size(size, self.sizes)
         expected = await self.db(self.store.parcels.expected_size, barcode)
         flow = Flow(Kind.DROPOFF, State.NEED_SIZE, courier=session.courier.id, barcode=barcode)
-        flow.prefer_low = bool(prefer_low)
+        flow.prefer_low, flow.more_time = bool(prefer_low), session.more_time
         await self.runner.drive(flow, m.Scanned(chosen or expected))
         session.flow = self._track(flow)
         self._changed(flow)
@@ -256,6 +268,13 @@ class Locker:
     async def dropoff_cancel(self, token: str | None, flow_id: str) -> Flow:
         flow = self.own_dropoff(token, flow_id)
         await self.runner.drive(flow, m.Cancel())
+        return flow
+
+    async def dropoff_leave_unshut(self, token: str | None, flow_id: str) -> Flow:
+        """A cancelled drop-off's door will not shut: the courier leaves it, and the
+        compartment needs a check."""
+        flow = self.own_dropoff(token, flow_id)
+        await self.runner.drive(flow, m.LeaveUnshut())
         return flow
 
     def own_dropoff(self, token: str | None, flow_id: str) -> Flow:
@@ -343,7 +362,7 @@ class Locker:
         flow = Flow(
             Kind.COLLECT, State.OPENING, courier=session.courier.id, barcode=reservation.barcode
         )
-        flow.size = reservation.size
+        flow.size, flow.more_time = reservation.size, session.more_time
         session.flow = self._track(flow)
         await self.runner.open(flow, reservation)
         self._changed(flow)

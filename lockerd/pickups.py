@@ -34,17 +34,18 @@ class Pickups:
         self._l, self._keys = locker, keys
         self._track, self._changed = track, changed
 
-    async def code(self, code: object) -> Flow:
-        """A pickup by typed code, under the wrong-code throttle."""
+    async def code(self, code: object, more_time: bool = False) -> Flow:
+        """A pickup by typed code, under the wrong-code throttle; ``more_time``: the
+        resident asked for more time (:meth:`lockerd.flows.Flow.person_s`)."""
         lk = self._l
         lengths = (await lk.reads.snapshot()).code_lengths  # kept, not read per code typed
         problem = codes.check_code_format(code, lengths)
         if problem is not None or not isinstance(code, str):
             raise BadRequest("invalid_code", problem or "a code is a string", field="code")
         reservation = await lk.db(lk.store.access.reserve_for_pickup, code, lk.runner.unreachable())
-        return await self._open(reservation)
+        return await self._open(reservation, more_time)
 
-    async def token(self, token: object) -> Flow:
+    async def token(self, token: object, more_time: bool = False) -> Flow:
         """A pickup by QR code: verified offline, then single use."""
         lk = self._l
         try:
@@ -54,10 +55,11 @@ class Pickups:
         reservation = await lk.db(
             lk.store.access.reserve_for_token, claims, lk.runner.unreachable()
         )
-        return await self._open(reservation)
+        return await self._open(reservation, more_time)
 
-    async def _open(self, reservation: Reservation) -> Flow:
+    async def _open(self, reservation: Reservation, more_time: bool) -> Flow:
         flow = self._track(Flow(Kind.PICKUP, State.OPENING, size=reservation.size))
+        flow.more_time = more_time
         if reservation.group is not None and reservation.parcel_id is not None:
             # One code, checked once, for each of the group's parcels in turn.
             flow.group, flow.group_tried = reservation.group, [reservation.parcel_id]
@@ -89,10 +91,12 @@ class Pickups:
         done = lk.flow(flow_id, Kind.PICKUP)
         if done.state != State.COLLECTED or done.parcel is None or done.reopen:
             raise FlowError("reopen_expired", "this door cannot be opened again")
+        grace = done.person_s(lk.config.pickup.reopen_grace_s)
         reservation = await lk.db(
-            lk.store.access.reserve_for_reopen, done.parcel, lk.runner.unreachable()
+            lk.store.access.reserve_for_reopen, done.parcel, lk.runner.unreachable(), grace
         )
         flow = self._track(Flow(Kind.PICKUP, State.OPENING, size=reservation.size, reopen=True))
+        flow.more_time = done.more_time
         _hand_over(done, flow)
         await lk.runner.open(flow, reservation)
         self._changed(flow)

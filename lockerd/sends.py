@@ -35,10 +35,11 @@ class Sends:
         self._l, self._keys = locker, keys
         self._track, self._changed = track, changed
 
-    async def start(self, code: object, prefer_low: bool = False) -> Flow:
+    async def start(self, code: object, prefer_low: bool = False, more_time: bool = False) -> Flow:
         """A send or return code typed or scanned: verified offline, then its parcel's
         door opens (the smallest free compartment of its size). Every refused code is
-        counted against the pickup codes' wrong-code budget."""
+        counted against the pickup codes' wrong-code budget. ``more_time``: the sender
+        asked for more time (:meth:`lockerd.flows.Flow.person_s`)."""
         lk = self._l
         if isinstance(code, str) and sendcode.TYPED.fullmatch(code):
             return await self._begun(
@@ -46,6 +47,7 @@ class Sends:
                     lk.store.sending.begin_typed, code, lk.bank.unavailable(), bool(prefer_low)
                 ),
                 prefer_low,
+                more_time,
             )
         try:
             claims = sendcode.verify(
@@ -56,15 +58,18 @@ class Sends:
                 raise
             raise await lk.db(lk.store.sending.refuse, exc) from None
         begun = await lk.db(lk.store.sending.begin, claims, lk.bank.unavailable(), bool(prefer_low))
-        return await self._begun(begun, prefer_low)
+        return await self._begun(begun, prefer_low, more_time)
 
-    async def _begun(self, begun: tuple[Reservation, int], prefer_low: bool) -> Flow:
+    async def _begun(
+        self, begun: tuple[Reservation, int], prefer_low: bool, more_time: bool
+    ) -> Flow:
         """The send flow of a committed deposit intent, its door pulsed."""
         lk, (reservation, outbound_id) = self._l, begun
         parcel = await lk.db(lk.store.outbound.get, outbound_id)
         assert parcel is not None
         flow = Flow(Kind.SEND, State.OPENING, barcode=parcel.reference, size=parcel.size)
         flow.outbound, flow.prefer_low = outbound_id, bool(prefer_low)
+        flow.more_time = more_time
         self._track(flow)
         reserved = m.Reserved(reservation.compartment_id, reservation.intent_id, parcel.size)
         await lk.runner.drive(flow, reserved)
@@ -105,6 +110,13 @@ class Sends:
         await self._l.runner.drive(flow, m.Cancel())
         return flow
 
+    async def leave_unshut(self, flow_id: str) -> Flow:
+        """A cancelled send's door will not shut: the sender leaves it, and the
+        compartment needs a check."""
+        flow = self.flow(flow_id)
+        await self._l.runner.drive(flow, m.LeaveUnshut())
+        return flow
+
     # -- couriers ------------------------------------------------------------------
 
     async def collectable(self, token: str | None) -> list[OutboundRecord]:
@@ -132,6 +144,7 @@ class Sends:
         )
         flow = Flow(Kind.COLLECT, State.OPENING, courier=courier.id, barcode=reservation.barcode)
         flow.size, flow.outbound = reservation.size, outbound_id
+        flow.more_time = session.more_time
         session.flow = self._track(flow)
         await lk.runner.open(flow, reservation)
         self._changed(flow)

@@ -212,6 +212,24 @@ def test_check_config_prints_a_summary(tmp_path, capsys) -> None:
     assert "S1:S" in out and "M2:M*" in out
 
 
+def test_check_config_warns_but_passes_without_a_support_contact(tmp_path, capsys) -> None:
+    path = tmp_path / "bank.toml"
+    path.write_text(text(tmp_path))
+    assert main(["check-config", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert f"{path}: warning: locker.support is not set" in err
+    path.write_text(text(tmp_path).replace("[locker]\n", '[locker]\nsupport = "+49 30 1"\n', 1))
+    assert main(["check-config", str(path)]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_the_demo_names_a_support_contact(capsys) -> None:
+    demo = ROOT / "config" / "demo.toml"
+    assert main(["check-config", str(demo)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert load(demo).locker.support
+
+
 def test_check_config_names_an_ipv6_kiosk_in_brackets(tmp_path, capsys) -> None:
     path = tmp_path / "bank.toml"
     path.write_text(text(tmp_path).replace("[kiosk]\n", '[kiosk]\nhost = "::1"\n'))

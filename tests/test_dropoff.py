@@ -434,3 +434,41 @@ async def test_every_published_change_has_a_newer_revision(rig) -> None:
     revisions = [v["revision"] for v in views if v["id"] == flow.id]
     assert states == ["opening", "open", "stored"]
     assert revisions == sorted(set(revisions)) and flow.view()["revision"] == revisions[-1]
+
+
+async def test_a_door_that_will_not_shut_is_left_for_a_check(rig) -> None:
+    """Cancelled at an open door that will not shut: the courier leaves it; the
+    compartment needs a check, and the courier may go on."""
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    await rig.person_opens("S1")
+    await rig.api.dropoff_cancel(token, flow.id)
+    assert flow.state == "closing"
+    await rig.api.dropoff_leave_unshut(token, flow.id)
+    assert (flow.state, flow.error["code"], flow.error["compartment"]) == (
+        "failed",
+        "door_not_shut",
+        "S1",
+    )
+    assert (rig.state("S1"), rig.store.intents.live("S1")) == ("needs_check", None)
+    [check] = [
+        e["data"] for e in rig.store.journal.events() if e["type"] == "compartment.needs_check"
+    ]
+    assert check == {"compartment": "S1", "reason": "not_shut"}
+    again = await rig.api.dropoff_scan(token, "PCL2", "S")  # no door of this courier's open
+    assert again.compartment == "S2"
+    await rig.person_closes("S1")  # shut later: still for a technician to check
+    assert rig.state("S1") == "needs_check"
+    with pytest.raises(FlowError) as info:
+        await rig.api.dropoff_leave_unshut(token, flow.id)
+    assert info.value.code == "wrong_state"
+
+
+async def test_only_a_door_being_shut_after_a_cancel_can_be_left(rig) -> None:
+    token = await rig.courier()
+    flow = await rig.api.dropoff_scan(token, "PCL1", "S")
+    before = rig.store.journal.events()
+    with pytest.raises(FlowError) as info:
+        await rig.api.dropoff_leave_unshut(token, flow.id)
+    assert (info.value.code, flow.state) == ("wrong_state", "opening")
+    assert rig.store.journal.events() == before

@@ -556,3 +556,26 @@ def test_a_cancelled_dropoff_ignores_a_late_repulse_answer() -> None:
     assert step(flow, m.RetryOutcome("unreadable", courier_here=True)) == []
     assert step(flow, m.DoorTimeout()) == []
     assert flow.state == State.CANCELLED
+
+
+def test_a_closing_door_left_unshut_needs_a_check() -> None:
+    flow = opening()
+    step(flow, m.DoorOpened())
+    step(flow, m.Cancel())
+    assert step(flow, m.LeaveUnshut()) == [
+        m.CancelTimer(),
+        m.LeaveForCheck(7, "M1"),
+        m.Forget("M1"),
+        m.Publish(),
+    ]
+    assert (flow.state, flow.error["code"]) == (State.FAILED, "door_not_shut")
+
+
+@pytest.mark.parametrize("state", [State.NEED_SIZE, State.OPEN, State.STORED, State.CANCELLED])
+def test_only_a_closing_door_can_be_left_unshut(state: State) -> None:
+    flow = opening() if state == State.OPEN else dropoff(state)
+    if state == State.OPEN:
+        step(flow, m.DoorOpened())
+    with pytest.raises(FlowError) as info:
+        step(flow, m.LeaveUnshut())
+    assert info.value.code == "wrong_state"

@@ -86,3 +86,9 @@ async def test_status_follows_the_bank_between_requests(rig, kiosk) -> None:
     rig.sim.board(0).faults.silent = False
     await rig.polls(1)
     assert await doors() == {"closed"}
+
+
+async def test_status_says_whether_a_back_office_is_told(rig, kiosk) -> None:
+    async with kiosk.get("/api/status") as response:
+        status = await response.json()
+    assert (rig.config.sync.url, status["back_office"]) == ("", False)

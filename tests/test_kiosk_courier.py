@@ -188,7 +188,10 @@ async def test_cancelled_at_an_open_door_the_courier_is_asked_to_shut_it(tmp_pat
         await kiosk.tap("Cancel")
         await kiosk.shows("#door-title", f"Close the door of {door}")
         await kiosk.shows(
-            "#door-text", "The drop-off is cancelled. Take the parcel out and push the door shut."
+            "#door-text",
+            "The drop-off is cancelled. Take the parcel out and push the door shut. If it will"
+            " not shut, touch “The door will not shut”: the compartment will be checked."
+            " If you need help, call +49 30 1234567 (demo).",
         )
         for button in ("#door-cancel", "#door-doesnt-fit", "#door-not-open"):
             assert not await kiosk.page.locator(button).is_visible()

@@ -131,7 +131,7 @@ async def test_wrong_codes_then_the_lock_out_screen(tmp_path, browser) -> None:
             re.compile(
                 r"^Too many wrong codes have been typed here, so the keypad takes codes again"
                 r" at \d\d:\d\d( [AP]M)?\. The QR code from your pickup notice still works:"
-                r" show it to the camera\.$"
+                r" show it to the camera\. If you need help, call \+49 30 1234567 \(demo\)\.$"
             ),
         )
         await kiosk.snap("locked-out")
@@ -182,8 +182,8 @@ async def test_language_switch_and_the_idle_timeout(tmp_path, browser) -> None:
         token = (await (await login.value).json())["token"]
         await kiosk.screen("courier")
         assert await kiosk.text("#courier-title") == "Hallo, Demo Courier"
-        await kiosk.tap("Ich brauche ein tieferes Fach")
-        assert await kiosk.button("Ich brauche ein tieferes Fach").get_attribute(
+        await kiosk.tap("Ich brauche ein Fach weiter unten")
+        assert await kiosk.button("Ich brauche ein Fach weiter unten").get_attribute(
             "aria-pressed"
         ) == ("true")
         await kiosk.snap("courier-de")

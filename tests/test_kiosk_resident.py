@@ -21,9 +21,10 @@ SIZES = [(800, 480), (1024, 600), (1280, 800), (1080, 1920)]
 
 def _config(tmp_path: Path, support: bool, **values: Any) -> Path:
     path = demo_config(tmp_path, **values)
-    if support:
-        text = path.read_text().replace('# support = "+49 30 1234567"', f'support = "{SUPPORT}"')
-        path.write_text(text)
+    line = f'support = "{SUPPORT}"' if support else "# no support contact"
+    text, count = re.subn(r"(?m)^support = [^\n]*", line, path.read_text())
+    assert count == 1
+    path.write_text(text)
     return path
 
 
@@ -77,7 +78,8 @@ async def test_the_door_did_not_open_then_the_way_out(tmp_path, browser) -> None
     """Nobody's hand on the handle: the latch caught again after the pulse. "The door did
     not open" re-pulses at once, and the door opens under the resident's hand. For the
     second parcel the door stays shut: said twice, the resident is told the parcel stays
-    theirs, behind the door, with the contact; the back office is told it is stuck."""
+    theirs, behind the door, with the contact; the journal says it is stuck
+    (parcel.stuck), but with no back office configured the page asks them to report it."""
     stored = await _stored(tmp_path, "JJD0001", "1Z999AA10123456784")
     # A window long enough that the timeout never re-pulses before the resident says so.
     config = _config(tmp_path, True, door_springs="false", lockout_after=3, pickup_door_open_s=30)
@@ -118,8 +120,8 @@ async def test_the_door_did_not_open_then_the_way_out(tmp_path, browser) -> None
         await kiosk.shows(
             "#message-text",
             f"Compartment {second} did not open. Your parcel stays locked inside, safe, and"
-            " it stays yours: the service team has been told, and once the compartment is"
-            f" repaired your code opens it. {CALL}",
+            " it stays yours. Nobody has been told yet: please report it; once the compartment"
+            f" is repaired your code opens it. {CALL}",  # no back office here: nobody is told
         )
         stuck = await events.event("parcel.stuck", compartment=second)
         assert (stuck["data"]["barcode"], stuck["data"]["purpose"]) == (

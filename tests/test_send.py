@@ -235,6 +235,20 @@ async def test_a_cancelled_send_leaves_the_code_usable(rig) -> None:
     assert [p.state for p in rig.store.outbound.all()] == ["cancelled", "awaiting_collection"]
 
 
+async def test_a_cancelled_send_whose_door_will_not_shut_is_left_for_a_check(rig) -> None:
+    flow = await rig.run(rig.locker.sends.start(code(rig)))
+    await rig.person_opens("S1")
+    await rig.run(rig.locker.sends.cancel(flow.id))
+    assert flow.state == "closing"
+    await rig.run(rig.locker.sends.leave_unshut(flow.id))
+    assert (flow.state, flow.error["code"]) == ("failed", "door_not_shut")
+    assert (rig.state("S1"), rig.store.intents.live("S1")) == ("needs_check", None)
+    checks = [
+        e["data"] for e in rig.store.journal.events() if e["type"] == "compartment.needs_check"
+    ]
+    assert checks == [{"compartment": "S1", "reason": "not_shut"}]
+
+
 async def test_a_return_needs_the_parcel_collected_first(rig) -> None:
     comp = await rig.stored("PCL1", "S")
     returning = code(rig, "PCL1", kind="return", jti="r-1")

@@ -33,7 +33,9 @@ class LockerSection:
     id: str = opt(doc="this locker's identifier, as the back office knows it")
     name: str = opt("", doc="a human name for screens and logs")
     support: str = opt(
-        "", doc="who to call when a door cannot be opened (shown on the kiosk, e.g. a phone number)"
+        "",
+        doc="who to call when a door cannot be opened (shown on every dead-end kiosk screen,"
+        " e.g. a phone number); check-config warns when it is not set",
     )
 
 
@@ -57,7 +59,8 @@ class KioskSection:
     demo: bool = opt(False, doc="serve the demo page and the simulated-door endpoints")
     idle_s: float = opt(
         60.0,
-        doc="the page goes home (ending a courier's session) after this idle",
+        doc="the page goes home (ending a courier's session) after this idle (three times"
+        ' this with the kiosk\'s "More time")',
         min=10,
         max=3600,
     )
@@ -72,14 +75,20 @@ class KioskSection:
 @dataclass(frozen=True)
 class TimingSection:
     door_open_timeout_s: float = opt(
-        20.0, doc="a pulsed door must be seen open within this", min=1, max=300
+        20.0,
+        doc="a pulsed door must be seen open within this (three times this for a person who"
+        ' asked for more time: docs/kiosk-api.md "More time")',
+        min=1,
+        max=300,
     )
     pickup_door_open_s: float = opt(
         5.0,
         doc="a resident's pulsed door must be seen open within this, else the pickup ends and"
         " the parcel stays (its code opens it again; the status-checked re-pulse runs when the"
         " resident says it did not open): the latch catches again when the energize time (at"
-        " most safety.max_pulse_ms) ends, so a longer wait only keeps the resident waiting",
+        " most safety.max_pulse_ms) ends, so a longer wait only keeps the resident waiting"
+        " (three times this for a resident who asked for more time: the time to reach the"
+        " door and say it did not open)",
         min=2,
         max=60,
     )
@@ -116,7 +125,11 @@ class TimingSection:
         60.0, doc="how often parcels are checked against deadlines", min=1, max=3600
     )
     courier_idle_s: float = opt(
-        300.0, doc="a courier session ends after this long idle", min=10, max=3600
+        300.0,
+        doc="a courier session ends after this long idle (three times this for a session"
+        " begun with more time)",
+        min=10,
+        max=3600,
     )
 
 
@@ -158,7 +171,7 @@ class PickupSection:
     reopen_grace_s: float = opt(
         20.0,
         doc="after a pickup's door closes, the kiosk offers to open that door once more"
-        " for this long (a door shut too early); 0: never",
+        " for this long (a door shut too early; three times this with more time); 0: never",
         min=0,
         max=120,
     )
@@ -166,7 +179,7 @@ class PickupSection:
         20.0,
         doc="a pickup group (one code, several parcels): after each door closes the kiosk"
         " offers the next door for this long; nobody asks, the pickup ends and the other"
-        " parcels stay stored, their code still valid",
+        " parcels stay stored, their code still valid (three times this with more time)",
         min=5,
         max=120,
     )

@@ -4,6 +4,7 @@ the locker drives (``machine``)."""
 from lockerd.flows.record import (
     BARCODE,
     COURIER_CODE,
+    MORE_TIME,
     Flow,
     Kind,
     State,
@@ -16,6 +17,7 @@ from lockerd.flows.record import (
 __all__ = [
     "BARCODE",
     "COURIER_CODE",
+    "MORE_TIME",
     "Flow",
     "Kind",
     "State",

@@ -39,6 +39,8 @@ from lockerd.flows.steps import (
     DoorTimeout,
     FlowEvent,
     Forget,
+    LeaveForCheck,
+    LeaveUnshut,
     LeftOpen,
     NoLowFree,
     NotOpened,
@@ -79,6 +81,8 @@ __all__ = [
     "DropOff",
     "FlowEvent",
     "Forget",
+    "LeaveForCheck",
+    "LeaveUnshut",
     "LeftOpen",
     "NoLowFree",
     "NotOpened",
@@ -381,9 +385,21 @@ class DropOff(Opening):
             case LeftOpen():
                 flow.alarm = "left_open"
                 return [Publish()]
+            case LeaveUnshut():
+                return self._left_unshut(flow)
             case Cancel() | SizeChosen() | DoesntFit() | CourierSaysNotOpen() | AnyHeight():
                 raise FlowError("wrong_state", "this drop-off is cancelled: close its door")
         return []
+
+    def _left_unshut(self, flow: Flow) -> list[Decision]:
+        """The courier leaves a cancelled drop-off's door that will not shut: what is
+        behind it is unknown, so the compartment needs a check (``door_not_shut``)."""
+        assert flow.intent is not None and flow.compartment is not None
+        comp, intent = flow.compartment, flow.intent
+        flow.state = State.FAILED
+        message = f"{comp} was left unshut; it will be checked"
+        flow.error = {"code": "door_not_shut", "message": message, "compartment": comp}
+        return [CancelTimer(), LeaveForCheck(intent, comp), Forget(comp), Publish()]
 
     def _shut_checked(self, flow: Flow, event: ShutChecked) -> list[Decision]:
         """Shut and latched: free now. Open, or the first read: wait (the courier is

@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 #: element strings with the FNC1 already stripped, DPD's 28 characters).
 BARCODE = re.compile(r"[\x21-\x7e]{4,64}")
 COURIER_CODE = re.compile(r"[\x21-\x7e]{4,64}")
+#: How many times longer a person who asked for more time (the kiosk's "More time") gets
+#: for what is asked of them: a door to open, the grace to open it again, the next door
+#: of a group, and (the page) the idle timeout and each message. Never the pulse, the
+#: cooldowns or the door-left-open alarm: those guard the hardware, not the person.
+MORE_TIME = 3
 
 
 class Kind(StrEnum):
@@ -77,6 +82,8 @@ class Flow:
     barcode: str | None = None
     size: str | None = None
     prefer_low: bool = False
+    #: The person asked for more time (:data:`MORE_TIME`) when the visit began.
+    more_time: bool = False
     compartment: str | None = None
     intent: int | None = None
     attempt: int = 0
@@ -121,6 +128,11 @@ class Flow:
     def at_door(self) -> bool:
         return self.state in self.AT_DOOR
 
+    def person_s(self, seconds: float) -> float:
+        """``seconds`` given to the person of this flow: :data:`MORE_TIME` times as long
+        if they asked for more time."""
+        return seconds * MORE_TIME if self.more_time else seconds
+
     def cancel_timer(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
@@ -138,6 +150,7 @@ class Flow:
             "alarm": self.alarm,
             "error": self.error,
             "revision": self.revision,
+            "more_time": self.more_time,
         }
         if self.kind == Kind.COLLECT:
             view["barcode"] = self.barcode

@@ -129,6 +129,12 @@ class Cancel:
     """The courier cancels the drop-off."""
 
 
+@dataclass(frozen=True)
+class LeaveUnshut:
+    """A cancelled drop-off's door will not shut, and the courier leaves it so (or the
+    kiosk, idle, does): the compartment needs a check."""
+
+
 FlowEvent = (
     Scanned
     | SizeChosen
@@ -146,6 +152,7 @@ FlowEvent = (
     | DoesntFit
     | CourierSaysNotOpen
     | Cancel
+    | LeaveUnshut
 )
 
 # -- decisions: what the locker must do -------------------------------------------------
@@ -251,6 +258,15 @@ class NotOpened:
 
 
 @dataclass(frozen=True)
+class LeaveForCheck:
+    """A cancelled drop-off's door left unshut: ``intent`` ends, and ``compartment`` needs
+    a check (``not_shut``); nothing changes where its door closed meanwhile."""
+
+    intent: int
+    compartment: str
+
+
+@dataclass(frozen=True)
 class Disputed:
     """A pickup's door read open only by its lock's switch, and the resident says it did
     not open: ``intent`` ends and the compartment needs a check (parcel unknown)."""
@@ -286,6 +302,7 @@ Decision = (
     | UnlockFailed
     | NotOpened
     | Disputed
+    | LeaveForCheck
     | CheckRoom
     | Publish
 )

@@ -151,3 +151,11 @@ def sequence(request: web.Request, name: str) -> int | None:
             "invalid_query", f"{name} must be a sequence number from {low} to {high}", field=name
         )
     return int(text)
+
+
+def flag(data: dict[str, Any], name: str) -> bool:
+    """Optional field ``name`` as true or false (false when not given)."""
+    value = data.get(name, False)
+    if not isinstance(value, bool):
+        raise BadRequest("invalid_field", f"{name} must be true or false", field=name)
+    return value

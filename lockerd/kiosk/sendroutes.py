@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lockerd.errors import BadRequest
 from lockerd.flows import Kind
-from lockerd.kiosk.body import body, one_of
+from lockerd.kiosk.body import body, flag, one_of
 from lockerd.scanning import ScanHub
 from lockerd.sends import Sends
 
@@ -33,20 +32,18 @@ class SendRoutes:
         r.add_post("/api/sends/{id}/door-did-not-open", self.did_not_open)
         r.add_post("/api/sends/{id}/any-height", self.any_height)
         r.add_post("/api/sends/{id}/cancel", self.cancel)
+        r.add_post("/api/sends/{id}/leave-unshut", self.leave_unshut)
         r.add_get("/api/outbound", self.collectable)
         r.add_post("/api/outbound", self.collect)
 
     async def start(self, request: web.Request) -> web.Response:
-        """A send code typed or scanned (``code`` or ``scan``: a scan's id)."""
-        data = await body(request, {"code", "scan", "prefer_low"})
+        """A send code typed or scanned (``code`` or ``scan``: a scan's id); ``prefer_low``
+        and ``more_time``: what the sender asked for."""
+        data = await body(request, {"code", "scan", "prefer_low", "more_time"})
         which = one_of(data, ("code", "scan"))
-        prefer_low = data.get("prefer_low", False)
-        if not isinstance(prefer_low, bool):
-            raise BadRequest(
-                "invalid_field", "prefer_low must be true or false", field="prefer_low"
-            )
+        prefer_low, more_time = flag(data, "prefer_low"), flag(data, "more_time")
         code = data["code"] if which == "code" else self.scans.take(data["scan"])
-        flow = await self.sends.start(code, prefer_low)
+        flow = await self.sends.start(code, prefer_low, more_time)
         return web.json_response(flow.view(), status=201)
 
     async def get(self, request: web.Request) -> web.Response:
@@ -73,6 +70,10 @@ class SendRoutes:
     async def cancel(self, request: web.Request) -> web.Response:
         await body(request, set())
         return web.json_response((await self.sends.cancel(request.match_info["id"])).view())
+
+    async def leave_unshut(self, request: web.Request) -> web.Response:
+        await body(request, set())
+        return web.json_response((await self.sends.leave_unshut(request.match_info["id"])).view())
 
     async def collectable(self, request: web.Request) -> web.Response:
         parcels = await self.sends.collectable(token(request))

@@ -20,10 +20,10 @@ from aiohttp import WSCloseCode, web
 from lockerd import qrtoken
 from lockerd.clock import Clock
 from lockerd.config import LANGUAGES, Config, kiosk_url
-from lockerd.errors import BadRequest, NotFound
-from lockerd.flows import Flow, Kind
+from lockerd.errors import NotFound
+from lockerd.flows import MORE_TIME, Flow, Kind
 from lockerd.hardware import Hardware
-from lockerd.kiosk.body import MAX_BODY, body, one_of, sequence
+from lockerd.kiosk.body import MAX_BODY, body, flag, one_of, sequence
 from lockerd.kiosk.demo import DemoRoutes
 from lockerd.kiosk.guard import errors, guard
 from lockerd.kiosk.sendroutes import SendRoutes
@@ -64,7 +64,7 @@ class KioskLocker(Protocol):
     def publish(self, message: Message) -> None: ...
     def flow(self, flow_id: str, kind: Kind) -> Flow: ...
     def session(self, token: str | None, right: str | None = None) -> Session: ...
-    async def courier_login(self, code: object) -> tuple[str, Courier]: ...
+    async def courier_login(self, code: object, more_time: bool = False) -> tuple[str, Courier]: ...
     def courier_logout(self, token: str) -> None: ...
     async def dropoff_scan(
         self, token: str | None, barcode: object, size: object = None, prefer_low: bool = False
@@ -74,6 +74,7 @@ class KioskLocker(Protocol):
     async def dropoff_door_did_not_open(self, token: str | None, flow_id: str) -> Flow: ...
     async def dropoff_any_height(self, token: str | None, flow_id: str) -> Flow: ...
     async def dropoff_cancel(self, token: str | None, flow_id: str) -> Flow: ...
+    async def dropoff_leave_unshut(self, token: str | None, flow_id: str) -> Flow: ...
     def own_dropoff(self, token: str | None, flow_id: str) -> Flow: ...
     async def collectable(self, token: str | None) -> list[Collectable]: ...
     async def collect(self, token: str | None, parcel_id: object) -> Flow: ...
@@ -126,6 +127,7 @@ class KioskServer:
         r.add_post("/api/dropoffs/{id}/door-did-not-open", self.did_not_open)
         r.add_post("/api/dropoffs/{id}/any-height", self.any_height)
         r.add_post("/api/dropoffs/{id}/cancel", self.cancel)
+        r.add_post("/api/dropoffs/{id}/leave-unshut", self.leave_unshut)
         r.add_get("/api/collections", self.collectable)
         r.add_post("/api/collections", self.collect)
         r.add_get("/api/collections/{id}", self.get_collection)
@@ -201,6 +203,7 @@ class KioskServer:
         return {
             "locker": locker | {"support": config.locker.support},
             "demo": config.kiosk.demo,
+            "back_office": bool(config.sync.url),
             "sizes": list(config.size_order),
             "size_dimensions": dimensions,
             "code_length": config.pickup.code_length,
@@ -208,6 +211,7 @@ class KioskServer:
             "next_door_s": config.pickup.next_door_s,
         }, {
             "idle_s": config.kiosk.idle_s,
+            "more_time": MORE_TIME,
             "language": config.kiosk.language,
             "languages": list(LANGUAGES),
         }
@@ -272,12 +276,13 @@ class KioskServer:
     # -- courier ---------------------------------------------------------
 
     async def login(self, request: web.Request) -> web.Response:
-        data = await body(request, {"code", "scan"})
+        data = await body(request, {"code", "scan", "more_time"})
+        more_time = flag(data, "more_time")
         if one_of(data, ("code", "scan")) == "code":
             code = data["code"]
         else:
             code = self.scans.take(data["scan"])
-        token, courier = await self.locker.courier_login(code)
+        token, courier = await self.locker.courier_login(code, more_time)
         view = {"id": courier.id, "name": courier.name, "rights": courier.rights}
         return web.json_response({"token": token, "courier": view})
 
@@ -289,11 +294,7 @@ class KioskServer:
     async def dropoff(self, request: web.Request) -> web.Response:
         data = await body(request, {"barcode", "scan", "size", "prefer_low"})
         which = one_of(data, ("barcode", "scan"))
-        prefer_low = data.get("prefer_low", False)
-        if not isinstance(prefer_low, bool):
-            raise BadRequest(
-                "invalid_field", "prefer_low must be true or false", field="prefer_low"
-            )
+        prefer_low = flag(data, "prefer_low")
         self.locker.session(_token(request), "deliver")  # a scan is spent only by a courier
         barcode = data["barcode"] if which == "barcode" else self.scans.take(data["scan"])
         flow = await self.locker.dropoff_scan(
@@ -334,6 +335,11 @@ class KioskServer:
         flow = await self.locker.dropoff_cancel(_token(request), request.match_info["id"])
         return web.json_response(flow.view())
 
+    async def leave_unshut(self, request: web.Request) -> web.Response:
+        await body(request, set())
+        flow = await self.locker.dropoff_leave_unshut(_token(request), request.match_info["id"])
+        return web.json_response(flow.view())
+
     async def collectable(self, request: web.Request) -> web.Response:
         parcels = await self.locker.collectable(_token(request))
         return web.json_response({"parcels": [p.to_json() for p in parcels]})
@@ -350,18 +356,19 @@ class KioskServer:
     # -- resident ---------------------------------------------------------------
 
     async def pickup(self, request: web.Request) -> web.Response:
-        data = await body(request, {"code", "token", "scan"})
+        data = await body(request, {"code", "token", "scan", "more_time"})
         which = one_of(data, ("code", "token", "scan"))
-        return web.json_response((await self._pickup(which, data[which])).view(), status=201)
+        flow = await self._pickup(which, data[which], flag(data, "more_time"))
+        return web.json_response(flow.view(), status=201)
 
-    async def _pickup(self, which: str, value: Any) -> Flow:
+    async def _pickup(self, which: str, value: Any, more_time: bool) -> Flow:
         if which == "scan":
             value = self.scans.take(value)
             # A QR code shown to a scanner is a token; a scanned code of digits is typed-in.
             which = "token" if qrtoken.looks_like_token(value) else "code"
         if which == "token":
-            return await self.locker.pickups.token(value)
-        return await self.locker.pickups.code(value)
+            return await self.locker.pickups.token(value, more_time)
+        return await self.locker.pickups.code(value, more_time)
 
     async def get_pickup(self, request: web.Request) -> web.Response:
         return web.json_response(self.locker.flow(request.match_info["id"], Kind.PICKUP).view())

@@ -152,9 +152,12 @@ class AccessRepo:
         ).fetchone()
         return int(count)
 
-    def reserve_for_reopen(self, parcel_id: int, unreachable: Iterable[str] = ()) -> Reservation:
+    def reserve_for_reopen(
+        self, parcel_id: int, unreachable: Iterable[str] = (), grace: float | None = None
+    ) -> Reservation:
         """Commit the intent to open a just-collected parcel's door once more for its
-        resident (``pickup.reopened``), within ``pickup.reopen_grace_s`` of its pickup."""
+        resident (``pickup.reopened``), within ``grace`` seconds of its pickup (by default
+        ``pickup.reopen_grace_s``; longer for a resident who asked for more time)."""
         with self._c.change() as conn:
             row = conn.execute(
                 "SELECT id, barcode, state, compartment_id, closed_at, pickup_group FROM parcels"
@@ -163,7 +166,7 @@ class AccessRepo:
             ).fetchone()
             if row is None:
                 raise FlowError("reopen_expired", "the time to open this door again is over")
-            refusal = self._reopen_refusal(conn, row, unreachable)
+            refusal = self._reopen_refusal(conn, row, unreachable, grace)
             if refusal is not None:
                 raise refusal
             reservation = self._intend_for(conn, row, Purpose.PICKUP, "resident")
@@ -171,7 +174,11 @@ class AccessRepo:
         return reservation
 
     def _reopen_refusal(
-        self, conn: sqlite3.Connection, parcel: Any, unreachable: Iterable[str]
+        self,
+        conn: sqlite3.Connection,
+        parcel: Any,
+        unreachable: Iterable[str],
+        grace: float | None = None,
     ) -> FlowError | None:
         comp_id = parcel["compartment_id"]
         if comp_id in set(unreachable):
@@ -181,7 +188,8 @@ class AccessRepo:
             " AND state != 'failed'",
             (parcel["id"],),
         ).fetchone()
-        grace = self._c.config.pickup.reopen_grace_s
+        if grace is None:
+            grace = self._c.config.pickup.reopen_grace_s
         state = self._compartments.get(comp_id).state
         now = self._c.clock.time()
         return rules.reopen_refusal(

@@ -116,6 +116,18 @@ class CustodyRepo:
             else:
                 self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": reason})
 
+    def left_unshut(self, intent_id: int, comp_id: str) -> None:
+        """A cancelled drop-off's door the courier could not shut and left: the intent
+        ends and the compartment needs a check (``not_shut``). Nothing changes where the
+        door closed meanwhile (its closing settled it)."""
+        with self._c.change() as conn:
+            intent = self._intents.live(comp_id)
+            if intent is None or intent.id != intent_id:
+                return
+            self._intents.finish(conn, intent_id, Intent.DONE)
+            self._compartments.set(conn, comp_id, Comp.NEEDS_CHECK, "not_shut")
+            self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": "not_shut"})
+
     def unlock_failed(self, intent_id: int) -> None:
         """The door never opened: the compartment goes out of service. A parcel someone
         came for stays behind it, in custody as it was (``parcel.stuck``: the back office

@@ -12,8 +12,6 @@
 import { language, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
-// How much longer the idle timeout is with "more time".
-export const MORE_TIME = 3;
 export const settings = { contrast: false, large: false, time: false, speech: false };
 // The page's languages the daemon has audio for.
 let audioLanguages = [];

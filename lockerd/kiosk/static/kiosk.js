@@ -6,7 +6,7 @@ import { startDemo } from "./demo.js";
 import { startCourier } from "./courier.js";
 import { startSend } from "./send.js";
 import { drawMap, remember, toShow } from "./views.js";
-import { MORE_TIME, anyAccess, resetAccess, settings, startAccess } from "./access.js";
+import { anyAccess, resetAccess, settings, startAccess } from "./access.js";
 import {
   betweenDoors, collectedText, offerNext, offerReopen, openNext, pickupDoor, pickupError,
   pickupNotOpen, reopen,
@@ -22,7 +22,12 @@ const state = {
   lastTouch: Date.now(), lastSeq: 0, demo: null,
 };
 
+// The requests that begin a visit's flow or courier session: they carry the visit's
+// "more time", and the server gives that person longer for every door (docs/kiosk-api.md).
+const BEGINS_VISIT = ["/api/pickups", "/api/sends", "/api/courier/login"];
+
 export async function api(method, path, body) {
+  if (method === "POST" && BEGINS_VISIT.includes(path)) body = { ...body, more_time: settings.time };
   const headers = { "Content-Type": "application/json" };
   if (state.token) headers.Authorization = "Bearer " + state.token;
   let response;
@@ -64,16 +69,34 @@ function showMessage(title, text, params, then) {
   show("message", () => {
     $("message-title").textContent = t(title, params);
     const support = params && params.support;
+    const also = params && params.also ? ` ${t(params.also, params)}` : "";
     $("message-text").textContent =
-      t(text, params) + (support ? ` ${t("error.support", { support })}` : "");
+      t(text, params) + also + (support ? ` ${t("error.support", { support })}` : "");
   });
 }
 
-// Errors after which a person may need to call someone: the configured contact is added.
+// How many times longer this visit's person has for everything ("More time" on the
+// home screen; the server's factor, /api/status kiosk.more_time).
+function timeFactor() {
+  return settings.time ? state.status.kiosk.more_time : 1;
+}
+
+// How long the message shown stays before the page goes home by itself: long enough
+// to read it (a tenth of a second a character, at least 8 s), times the visit's factor.
+function readingMs() {
+  const text = `${$("message-title").textContent} ${$("message-text").textContent}`;
+  return Math.max(8000, 100 * text.length) * timeFactor();
+}
+
+// Errors after which a person may need to call someone (dead ends): the configured
+// contact is added. Every error the page can show is here or in TRY_AGAIN
+// (tests/test_kiosk_dead_ends.py derives the list from the code); one in neither is
+// taken for a dead end.
 const FOR_SUPPORT = [
   "compartment_unreachable",
   "compartment_out_of_order",
   "pickup_stuck",
+  "pickup_stuck_report",
   "disputed_pickup",
   "parcel_not_seen",
   "item_left_inside",
@@ -95,17 +118,86 @@ const FOR_SUPPORT = [
   "reopen_expired",
   "reopen_used",
   "compartment_taken",
+  "door_not_shut",
+  "send_code_used",
+  "send_code_expired",
+  "send_code_wrong_locker",
+  "send_code_in_check",
+  "send_not_enabled",
+  "not_collected",
+  "other_carrier",
+  "already_stored",
+  "wrong_state",
+  "in_service",
+  "unknown_compartment",
+  "unknown_scanner",
+  "invalid_text",
+  "invalid_format",
+  // The page sent what the server refuses: nothing the person can change.
+  "invalid_json",
+  "unknown_field",
+  "invalid_field",
+  "invalid_query",
+  "wrong_host",
+  "foreign_origin",
+  "unsupported_media_type",
+  "body_too_large",
+  "not_found",
+  "method_not_allowed",
+  "bad_request",
+  "http_error",
+  "unknown_action",
 ];
 
-function showError(err, then) {
+// Errors a person gets past on their own, as the text says: type or scan again, choose
+// another size, finish with the open door, log in again. No contact.
+const TRY_AGAIN = [
+  "missing_field",
+  "invalid_barcode",
+  "invalid_size",
+  "size_too_small",
+  "invalid_code",
+  "session_expired",
+  "wrong_code",
+  "unknown_flow",
+  "already_in_progress",
+  "door_in_progress",
+  "door_not_open",
+  "pickup_in_progress",
+  "invalid_token",
+  "token_invalid",
+  "invalid_send_code",
+  "send_code_invalid",
+  "not_depositing",
+  "qr_not_enabled",
+  "unknown_scan",
+  "door_not_closed",
+  "lock_not_latched",
+  "no_low_compartment",
+  "not_opened_in_time",
+  "no_next_door",
+  "door_did_not_open",
+];
+
+// `pickup`: refused at the resident's keypad (a lock-out there names the QR code, where a
+// camera takes one).
+function showError(err, then, pickup = false) {
+  // A stuck parcel: the back office is told (parcel.stuck) only where one is configured.
+  const code = err.code === "pickup_stuck" && !state.status.back_office ? "pickup_stuck_report" : err.code;
+  const qr = pickup && code === "locked_out" && hasCamera();
   const params = {
     ...err,
     time: clockTime(err.retry_after || 0),
     count: "attempts_left" in err ? err.attempts_left : err.retry_after,
-    support: FOR_SUPPORT.includes(err.code) ? state.status.locker.support : "",
+    support: TRY_AGAIN.includes(code) ? "" : state.status.locker.support,
     length: codeLengths(),
+    also: qr ? "pin.qr_still_works" : "",
   };
-  showMessage("error.title", `error.${err.code}`, params, then);
+  showMessage("error.title", `error.${code}`, params, then);
+}
+
+function hasCamera() {
+  return state.status.scanners.some((s) => s.type === "camera");
 }
 
 // "9", "8 or 9": every length a pickup code may have. A code issued before the
@@ -136,6 +228,7 @@ function goHome(keep = false) {
   pin.set("");
   courier.reset();
   if (keep !== true) {
+    sends.reset();
     resetAccess();
     if (language !== state.status.kiosk.language) switchLanguage(state.status.kiosk.language);
   }
@@ -163,7 +256,7 @@ async function pickup(body) {
     track(await api("POST", "/api/pickups", body));
   } catch (err) {
     pin.set("");
-    showError(err, () => $("go-collect").onclick());
+    showError(err, () => $("go-collect").onclick(), true);
   }
 }
 
@@ -176,7 +269,8 @@ const courier = startCourier({
 
 // -- sending and returning (send.js) ---------------------------------------------------
 
-const sends = startSend({ api, show, track, showError, showMessage, goHome });
+const support = () => state.status.locker.support;
+const sends = startSend({ api, show, track, showError, showMessage, goHome, support });
 
 // "The door did not open": a courier's drop-off or send (courier.js), or a resident's pickup.
 $("door-not-open").onclick = () => {
@@ -214,9 +308,14 @@ function render(flow) {
   else showMessage("done.collected_title", ...collectedText(flow), goHome);
   const shown = state.message;
   const stillShown = () => state.message === shown;
-  const grace = failed ? 0 : offerReopen(flow, state.status.reopen_grace_s, stillShown);
-  const next = offerNext(flow, state.status.next_door_s, stillShown);
-  setTimeout(() => { if (state.screen === "message" && stillShown()) goHome(); }, Math.max(8000, grace, next));
+  // The server's offers last as long for this person as it gives them (flow.more_time).
+  const factor = flow.more_time ? state.status.kiosk.more_time : 1;
+  const grace = failed ? 0 : offerReopen(flow, state.status.reopen_grace_s * factor, stillShown);
+  const next = offerNext(flow, state.status.next_door_s * factor, stillShown);
+  // Home once read, the visit's switches and language kept: the person may still be
+  // here; the idle timeout ends the visit.
+  const home = () => { if (state.screen === "message" && stillShown()) goHome(true); };
+  setTimeout(home, Math.max(readingMs(), grace, next));
 }
 
 function showDoor(flow, instruction) {
@@ -225,6 +324,7 @@ function showDoor(flow, instruction) {
   $("door-not-open").hidden = !dropoff || flow.state !== "opening";
   $("door-doesnt-fit").hidden = !dropoff || flow.state !== "open";
   $("door-cancel").hidden = !dropoff || flow.state === "closing";
+  $("door-leave").hidden = flow.state !== "closing";
   $("door-alarm").hidden = flow.alarm !== "left_open";
   pickupDoor(flow);
   show("door", () => {
@@ -232,10 +332,20 @@ function showDoor(flow, instruction) {
     $("door-title").textContent = t(DOOR_TITLE[flow.state], params);
     $("door-where").textContent = t("door.where", params);
     const retrying = flow.state === "opening" && flow.attempt > 1;
-    $("door-text").textContent = t(retrying ? "door.retry" : instruction);
+    $("door-text").textContent = flow.state === "closing" ? closingText() : t(retrying ? "door.retry" : instruction);
     drawMap($("door-map"), state.status.compartments, flow.compartment);
   });
 }
+
+// A cancelled drop-off's door to shut: what to do if it will not, and whom to call.
+function closingText() {
+  const support = state.status.locker.support;
+  const call = support ? ` ${t("error.support", { support })}` : "";
+  return `${t("door.cancelled")} ${t("door.leave_hint")}${call}`;
+}
+
+// "The door will not shut" (or nobody there to shut it): the compartment needs a check.
+$("door-leave").onclick = () => courier.dropoffAction("leave-unshut");
 
 // -- scans and the event stream ----------------------------------------------------
 
@@ -255,7 +365,7 @@ function toast(key) {
   $("toast").textContent = t(key);
   $("toast").hidden = false;
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { $("toast").hidden = true; }, 4000);
+  toastTimer = setTimeout(() => { $("toast").hidden = true; }, 4000 * timeFactor());
 }
 
 async function resync() {
@@ -312,13 +422,26 @@ async function buildLanguages(langs) {
   }));
 }
 
+// Nobody shut a cancelled drop-off's door, and nobody is here: it is left for a check, and
+// the kiosk goes home for the next person.
+async function leaveUnshut() {
+  const flow = state.flow;
+  const path = flow.kind === "send" ? "sends" : "dropoffs";
+  state.flow = null;
+  try {
+    await api("POST", `/api/${path}/${flow.id}/leave-unshut`, {});
+  } catch (err) { /* shut meanwhile, or the session is gone: its closing settles it */ }
+  goHome();
+}
+
 function idleCheck() {
-  const idleS = state.status.kiosk.idle_s * (settings.time ? MORE_TIME : 1);
+  const idleS = state.status.kiosk.idle_s * timeFactor();
   const idle = Date.now() - state.lastTouch > idleS * 1000;
-  const busy = state.flow && AT_DOOR.includes(state.flow.state);
+  const busy = state.flow && ACTIVE.includes(state.flow.state);
   const away = state.screen !== "home" || state.token || language !== state.status.kiosk.language
     || anyAccess();
-  if (idle && !busy && away) goHome();
+  if (idle && state.flow && state.flow.state === "closing") leaveUnshut();
+  else if (idle && !busy && away) goHome();
   setTimeout(idleCheck, 1000);
 }
 
@@ -336,8 +459,7 @@ async function start() {
   const status = state.status;
   state.lastSeq = status.last_seq;
   $("locker-name").textContent = status.locker.name || status.locker.id;
-  const camera = status.scanners.some((s) => s.type === "camera");
-  for (const hint of document.querySelectorAll(".qr-hint")) hint.hidden = !camera;
+  for (const hint of document.querySelectorAll(".qr-hint")) hint.hidden = !hasCamera();
   await buildLanguages(status.kiosk.languages);
   await switchLanguage(status.kiosk.language);
   await startAccess();  // spoken prompts: access.js watches what the screen shows

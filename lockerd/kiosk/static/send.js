@@ -7,14 +7,24 @@ import { makePad } from "./pad.js";
 
 const $ = (id) => document.getElementById(id);
 
-// `k`: what kiosk.js lends: api, show, track, showError, showMessage, goHome.
+// `k`: what kiosk.js lends: api, show, track, showError, showMessage, goHome, and
+// support() (the configured contact, "" without one).
 export function startSend(k) {
   const pad = makePad($("send-pad"), $("send-display"), "digits", 12);
+  // "I need a lower compartment", as the courier's: its look is set only here, from what
+  // the next send will ask; the end of the visit (kiosk.js goHome) turns it off.
+  const me = { lowReach: false };
+  const setLow = (on) => {
+    me.lowReach = on;
+    $("send-low").setAttribute("aria-pressed", String(on));
+  };
+  $("send-low").onclick = () => setLow(!me.lowReach);
   $("go-send").onclick = () => { pad.set(""); k.show("send"); };
   $("send-back").onclick = () => k.goHome(true);
-  $("send-ok").onclick = () => start(k, pad, { code: pad.value });
+  $("send-ok").onclick = () => start(k, pad, { code: pad.value, prefer_low: me.lowReach });
   return {
-    start: (body) => start(k, pad, body),
+    start: (body) => start(k, pad, { ...body, prefer_low: me.lowReach }),
+    reset: () => setLow(false),
     finish: (flow) => finish(k, flow),
     outbound: (failed) => outboundItems(k, failed),
   };
@@ -34,7 +44,7 @@ function finish(k, flow) {
     return k.showMessage("send.done_title", "send.done", { compartment: flow.compartment }, k.goHome);
   }
   if (flow.state === "no_larger_size") {
-    return k.showMessage("done.no_larger_title", "send.no_larger", {}, k.goHome);
+    return k.showMessage("done.no_larger_title", "send.no_larger", { support: k.support() }, k.goHome);
   }
   if (flow.state === "failed") return k.showError(flow.error, k.goHome);
   return k.goHome();
