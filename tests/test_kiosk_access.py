@@ -377,10 +377,14 @@ async def test_renders_run_once_per_text_off_the_loop_within_the_cache(monkeypat
 
 async def test_the_speech_thread_ends_with_the_kiosk(rig) -> None:
     """A kiosk that stops leaves no speech worker behind (the daemon's threads all end)."""
+    before = set(threading.enumerate())
     server = KioskServer(rig.config, rig.locker, rig.hw)
     url = await server.start()
     async with aiohttp.ClientSession(base_url=url) as http, http.get("/api/speech") as answer:
         assert answer.status == 200
-    assert any(t.name.startswith("lockerd-speech") for t in threading.enumerate())
+    speaking = [
+        t for t in set(threading.enumerate()) - before if t.name.startswith("lockerd-speech")
+    ]
+    assert speaking
     await server.stop()
-    assert not [t.name for t in threading.enumerate() if t.name.startswith("lockerd-speech")]
+    assert not [t.name for t in speaking if t.is_alive()]
