@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ from lockerd.sync.mqtt import PACKET_MARGIN, MqttTransport, from_config
 from lockerd.sync.officemqtt import OfficeOnBroker
 from lockerd.sync.redial import Redial
 from tests.broker import MOSQUITTO, Mosquitto
+from tests.pki import Pki
 from tests.rig import Rig, bank_config
 from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN, Synced, sync_section
 
@@ -98,6 +100,13 @@ class SyncedOverMqtt(Synced):
     evt_topic = topics.topic(LOCKER, topics.EVT)
 
 
+def tls_as(pki: Pki, name: str) -> ssl.SSLContext:
+    """A client's TLS: it trusts ``pki``'s CA and shows a certificate with CN ``name``."""
+    context = ssl.create_default_context(cafile=str(pki.ca_file))
+    context.load_cert_chain(*pki.issue(name))
+    return context
+
+
 def transport_for(url: str, **kwargs: Any) -> MqttTransport:
     kwargs.setdefault("redial", quick_redial())
     return MqttTransport(url, LOCKER, timeout_s=2, **kwargs)
@@ -110,30 +119,35 @@ async def synced_over_mqtt(
     *,
     qr_keys: tuple[str, ...] = (),
     first_retry_s: float | None = None,
+    mosquitto: Mosquitto | None = None,
     **broker: Any,
 ) -> AsyncIterator[SyncedOverMqtt]:
     """``qr_keys``: the keys whose pickup and send codes the locker takes.
     ``first_retry_s``: the locker's transport is the daemon's own, made from its config
     with this ``sync.mqtt_first_retry_s`` (the fleet reconnect policy), not one that
-    redials at once."""
+    redials at once. ``mosquitto``: a broker of the test's own (not started); with TLS,
+    the locker and the back office show certificates from its CA, with CN ``LOCKER`` and
+    ``back-office``."""
     if MOSQUITTO is None:
         pytest.skip("mosquitto is not installed (Debian: apt-get install mosquitto)")
-    mosquitto = await Mosquitto(tmp_path / "broker", **broker).start()
+    mosquitto = await (mosquitto or Mosquitto(tmp_path / "broker", **broker)).start()
+    url = mosquitto.url.replace("127.0.0.1", "localhost")  # the name its certificate has
+    tls = mosquitto.tls
     office = ReferenceBackOffice(TOKEN, signing_key=OFFICE_KEY)
     await office.start()  # its /control face
-    face = OfficeOnBroker(office, mosquitto.url, version=version)
+    office_tls = tls_as(tls, "back-office") if tls else None
+    face = OfficeOnBroker(office, url, version=version, tls=office_tls)
     await face.start()
     token_file = tmp_path / "sync.token"
     token_file.write_text(TOKEN + "\n")
     policy = {} if first_retry_s is None else {"mqtt_first_retry_s": first_retry_s}
-    section = sync_section(
-        mosquitto.url, token_file, transport="mqtt", mqtt_version=version, **policy
-    )
+    section = sync_section(url, token_file, transport="mqtt", mqtt_version=version, **policy)
     config = dataclasses.replace(bank_config(tmp_path), sync=section)
     config = dataclasses.replace(config, pickup=dataclasses.replace(config.pickup, qr_keys=qr_keys))
     rig = await Rig(config).start()
     office.clock = rig.clock.time
-    transport = transport_for(mosquitto.url, token_file=token_file, version=version)
+    locker_tls = tls_as(tls, LOCKER) if tls else None
+    transport = transport_for(url, token_file=token_file, version=version, tls=locker_tls)
     if first_retry_s is not None:
         transport = from_config(config, None, lambda: None)
     sync = SyncCoordinator(
