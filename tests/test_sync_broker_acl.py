@@ -161,7 +161,7 @@ FORGED_PAGE = {
         (topics.ACK, {"req": "0123456789abcdef", "acked_seq": 10**6}),
         (topics.EVT, {"req": "0123456789abcdef", "first_seq": 1, "events": []}),
         (topics.RPC_REQ, {"req": "0123456789abcdef", "after": ""}),
-        (topics.CONN, {"online": False, "connect": 99}),
+        (topics.CONN, {"online": False, "since": 1.0}),
     ],
 )
 async def test_a_locker_cannot_publish_on_another_lockers_topics(acl_broker, leaf, body) -> None:
@@ -251,7 +251,7 @@ async def test_the_whole_sync_runs_through_the_shipped_acl(tmp_path, version) ->
         assert applied == ["courier.upsert", "compartment.open"]
         assert s.rig.unlocks_of("M1") == 1
         # its "online" went out before its pushes, on the same connection: it is in
-        assert (LOCKER, True) in s.face.presence
+        await s.office.wait_for(lambda: (s.office.db.presence(LOCKER) or {}).get("online"))
     assert broker.seen("Denied") == 0
 
 
