@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lockerd.domain import Comp, Event
 from lockerd.sync.coordinator import Backoff
-from tests.sync_rig import OFFICE_KEY, Synced
+from tests.sync_rig import LOCKER, OFFICE_KEY, Synced
 
 DAY = 86400.0
 
@@ -380,6 +380,16 @@ async def test_heartbeats_report_health_on_their_period(synced_any) -> None:
     documented = set(schemas["AuditAnchor"]["properties"])
     documented |= set(schemas["Heartbeat"]["allOf"][1]["properties"])
     assert set(beats[0]["data"]) == documented
+
+
+async def test_the_back_office_keeps_the_last_heartbeat_as_half_of_presence(synced_any) -> None:
+    s = synced_any
+    await s.drain()
+    await s.rig.jump(s.sync.sync.heartbeat_s)
+    await s.drain()
+    beats = [e for e in s.record.in_order() if e["type"] == "heartbeat"]
+    assert len(beats) == 2
+    assert s.office.db.presence(LOCKER)["heartbeat_at"] == beats[-1]["at"]
 
 
 async def test_a_slow_back_office_never_holds_up_a_pickup(synced_any) -> None:
