@@ -2,8 +2,11 @@
 
 The broker runs on loopback in the test's folder (tests/broker.py); the back
 office serves it with ``OfficeOnBroker``, the locker with ``MqttTransport``.
-Reconnects are immediate and uncapped here, so a restarted broker is taken
-back at once (the fleet policy, lockerd/sync/redial.py, is tested on its own).
+Reconnects are immediate and uncapped here (``quick_redial``), so a restarted
+broker is taken back at once; a test of the fleet policy itself passes
+``redial`` (tests/test_sync_broker.py runs the default policy through a broker
+restart). ``version`` is the MQTT version both the locker and the back office
+speak. The back office's HTTP face runs too, for its ``/control`` requests.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,12 +25,16 @@ import pytest
 from lockerd.sync import topics
 from lockerd.sync.backoffice import ReferenceBackOffice
 from lockerd.sync.coordinator import SyncCoordinator
-from lockerd.sync.mqtt import MqttTransport
+from lockerd.sync.mqtt import MqttTransport, from_config
 from lockerd.sync.officemqtt import OfficeOnBroker
 from lockerd.sync.redial import Redial
 from tests.broker import MOSQUITTO, Mosquitto
+from tests.pki import Pki
 from tests.rig import Rig, bank_config
 from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN, Synced, sync_section
+
+#: What mosquitto logs when it drops a client for a publish over its ``max_packet_size``.
+DROPPED_TOO_LARGE = "disconnected due to oversize packet"
 
 
 def publish_packet(
@@ -82,6 +90,7 @@ class SyncedOverMqtt(Synced):
         self.broker: Mosquitto = parts["broker"]
         self.face: OfficeOnBroker = parts["face"]
         self.transport: MqttTransport = parts["transport"]
+        self.version = "5" if self.transport.v5 else "3.1.1"
 
     async def away(self) -> None:
         await self.broker.stop()
@@ -94,7 +103,7 @@ class SyncedOverMqtt(Synced):
     async def serve(self, office: ReferenceBackOffice) -> None:
         """``office`` answers on the broker in place of the back office that did."""
         await self.face.stop()
-        self.face = OfficeOnBroker(office, self.broker.url)
+        self.face = OfficeOnBroker(office, self.broker.url, version=self.version)
         await self.face.start()
 
     async def unserve(self, office: ReferenceBackOffice) -> None:
@@ -110,9 +119,12 @@ class SyncedOverMqtt(Synced):
         await self.back()
 
     def refused_too_large(self) -> bool:
-        """The locker took the broker's cap from its CONNACK (the broker sees no larger
-        publish under MQTT 5)."""
-        return 0 < self.transport.max_payload < self.broker.max_packet
+        """MQTT 5: the locker took the broker's cap from its CONNACK (the broker sees no
+        larger publish). MQTT 3.1.1 has no such CONNACK: the broker dropped the locker for
+        a larger publish, and says so in its log."""
+        if self.transport.v5:
+            return 0 < self.transport.max_payload < self.broker.max_packet
+        return self.broker.seen(DROPPED_TOO_LARGE) > 0
 
     async def refuse_credentials(self, refused: bool) -> None:
         """The broker (restarted) checks passwords, and has another for this locker: its
@@ -130,27 +142,56 @@ class SyncedOverMqtt(Synced):
     framing = len(b'"req":"0123456789abcdef",')
 
 
+def tls_as(pki: Pki, name: str) -> ssl.SSLContext:
+    """A client's TLS: it trusts ``pki``'s CA and shows a certificate with CN ``name``."""
+    context = ssl.create_default_context(cafile=str(pki.ca_file))
+    context.load_cert_chain(*pki.issue(name))
+    return context
+
+
 def transport_for(url: str, **kwargs: Any) -> MqttTransport:
-    return MqttTransport(url, LOCKER, redial=quick_redial(), timeout_s=2, **kwargs)
+    kwargs.setdefault("redial", quick_redial())
+    return MqttTransport(url, LOCKER, timeout_s=2, **kwargs)
 
 
 @asynccontextmanager
 async def synced_over_mqtt(
-    tmp_path: Path, version: str = "5", **broker: Any
+    tmp_path: Path,
+    version: str = "5",
+    *,
+    qr_keys: tuple[str, ...] = (),
+    first_retry_s: float | None = None,
+    mosquitto: Mosquitto | None = None,
+    **broker: Any,
 ) -> AsyncIterator[SyncedOverMqtt]:
+    """``qr_keys``: the keys whose pickup and send codes the locker takes.
+    ``first_retry_s``: the locker's transport is the daemon's own, made from its config
+    with this ``sync.mqtt_first_retry_s`` (the fleet reconnect policy), not one that
+    redials at once. ``mosquitto``: a broker of the test's own (not started); with TLS,
+    the locker and the back office show certificates from its CA, with CN ``LOCKER`` and
+    ``back-office``."""
     if MOSQUITTO is None:
         pytest.skip("mosquitto is not installed (Debian: apt-get install mosquitto)")
-    mosquitto = await Mosquitto(tmp_path / "broker", **broker).start()
+    mosquitto = await (mosquitto or Mosquitto(tmp_path / "broker", **broker)).start()
+    url = mosquitto.url.replace("127.0.0.1", "localhost")  # the name its certificate has
+    tls = mosquitto.tls
     office = ReferenceBackOffice(TOKEN, signing_key=OFFICE_KEY)
-    face = OfficeOnBroker(office, mosquitto.url)
+    await office.start()  # its /control face
+    office_tls = tls_as(tls, "back-office") if tls else None
+    face = OfficeOnBroker(office, url, version=version, tls=office_tls)
     await face.start()
     token_file = tmp_path / "sync.token"
     token_file.write_text(TOKEN + "\n")
-    section = sync_section(mosquitto.url, token_file, transport="mqtt")
+    policy = {} if first_retry_s is None else {"mqtt_first_retry_s": first_retry_s}
+    section = sync_section(url, token_file, transport="mqtt", mqtt_version=version, **policy)
     config = dataclasses.replace(bank_config(tmp_path), sync=section)
+    config = dataclasses.replace(config, pickup=dataclasses.replace(config.pickup, qr_keys=qr_keys))
     rig = await Rig(config).start()
     office.clock = rig.clock.time
-    transport = transport_for(mosquitto.url, token_file=token_file, version=version)
+    locker_tls = tls_as(tls, LOCKER) if tls else None
+    transport = transport_for(url, token_file=token_file, version=version, tls=locker_tls)
+    if first_retry_s is not None:
+        transport = from_config(config, None, lambda: None)
     sync = SyncCoordinator(
         config, rig.store, rig.locker.db, rig.locker, rig.clock, transport, random.Random(7)
     )
@@ -162,4 +203,5 @@ async def synced_over_mqtt(
         await rig.stop()
         await face.stop()
         await mosquitto.stop()
+        await office.stop()
         office.close()

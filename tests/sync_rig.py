@@ -159,17 +159,37 @@ async def synced(tmp_path: Path, office: ReferenceBackOffice) -> AsyncIterator[S
         yield s
 
 
-@pytest.fixture(params=["https", "mqtt"])
-async def synced_any(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Synced]:
-    """The same locker and back office, over HTTPS or through a real mosquitto."""
-    if request.param == "mqtt":
+#: The transports every behaviour test runs over: HTTPS, MQTT 5 and MQTT 3.1.1 through a
+#: real mosquitto (the locker and the back office both speak the version named).
+TRANSPORTS = ("https", "mqtt", "mqtt-3.1.1")
+
+
+@asynccontextmanager
+async def synced_via(
+    transport: str, tmp_path: Path, qr_keys: tuple[str, ...] = ()
+) -> AsyncIterator[Synced]:
+    """The same locker and back office over ``transport`` (one of :data:`TRANSPORTS`)."""
+    if transport.startswith("mqtt"):
         from tests.mqtt_rig import synced_over_mqtt
 
-        async with synced_over_mqtt(tmp_path) as s:
+        version = transport.partition("-")[2] or "5"
+        async with synced_over_mqtt(tmp_path, version, qr_keys=qr_keys) as s:
             yield s
         return
+    assert transport == "https", transport
     server = ReferenceBackOffice(TOKEN, signing_key=OFFICE_KEY)
     await server.start()
-    async with synced_over_https(tmp_path, server) as s:
+    try:
+        async with synced_over_https(tmp_path, server, qr_keys) as s:
+            yield s
+    finally:
+        await server.stop()
+
+
+@pytest.fixture(params=TRANSPORTS)
+async def synced_any(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Synced]:
+    """The same locker and back office, over HTTPS or through a real mosquitto (MQTT 5 or
+    3.1.1). A test that is slow over one of them may narrow it with
+    ``@pytest.mark.parametrize("synced_any", [...], indirect=True)``, saying why."""
+    async with synced_via(request.param, tmp_path) as s:
         yield s
-    await server.stop()

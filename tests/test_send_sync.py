@@ -1,5 +1,9 @@
 """Sending through the back office: it issues the send code and the courier's carrier
-(``courier.upsert``); the locker's deposit and the courier's collection reach it once."""
+(``courier.upsert``); the locker's deposit and the courier's collection reach it once.
+
+Every test runs over each of ``TRANSPORTS`` (tests/sync_rig.py: HTTPS, MQTT 5 and MQTT
+3.1.1); the send code itself is asked of the back office's ``/control`` over HTTP, as
+people and demos ask it, whatever the locker's transport."""
 
 from __future__ import annotations
 
@@ -8,14 +12,15 @@ import pytest
 
 from lockerd import qrtoken
 from lockerd.errors import FlowError
-from tests.sync_rig import OFFICE_KEY, synced_over_https
+from tests.sync_rig import OFFICE_KEY, TRANSPORTS, synced_via
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_the_back_office_issues_a_send_code_and_its_carriers_courier_collects(
-    tmp_path, office
+    tmp_path, transport
 ) -> None:
     keys = (qrtoken.public_text(OFFICE_KEY),)
-    async with synced_over_https(tmp_path, office, qr_keys=keys) as s:
+    async with synced_via(transport, tmp_path, qr_keys=keys) as s:
         rig = s.rig
         for courier, code, carrier in (("dhl-1", "9999", "DHL"), ("ups-1", "8888", "UPS")):
             data = {"id": courier, "code": code, "rights": ["collect"], "carrier": carrier}
@@ -24,7 +29,7 @@ async def test_the_back_office_issues_a_send_code_and_its_carriers_courier_colle
         locker = rig.config.locker.id
         async with aiohttp.ClientSession() as http:
             wanted = {"size": "M", "reference": "SHIP0009", "carrier": "DHL"}
-            url = f"{office.url}/control/lockers/{locker}/send-codes"
+            url = f"{s.office.url}/control/lockers/{locker}/send-codes"
             async with http.post(url, json=wanted) as response:
                 assert response.status == 201
                 issued = await response.json()
@@ -56,8 +61,8 @@ async def test_the_back_office_issues_a_send_code_and_its_carriers_courier_colle
         assert (carriers["dhl-1"], carriers["ups-1"], carriers["c1"]) == ("DHL", "UPS", None)
 
 
-async def test_a_courier_upsert_with_a_bad_carrier_is_rejected(synced) -> None:
-    s = synced
+async def test_a_courier_upsert_with_a_bad_carrier_is_rejected(synced_any) -> None:
+    s = synced_any
     s.issue("courier.upsert", {"id": "c1x", "code": "9999", "rights": ["collect"], "carrier": ""})
     await s.drain()
     [rejected] = [e for e in s.journal() if e["type"] == "command.rejected"]
@@ -70,8 +75,8 @@ def _announce(s, code: str = "12345678", **data: object) -> None:
     s.issue("send.expect", wanted | {"valid_until": int(s.rig.clock.time()) + 3600} | data)
 
 
-async def test_a_typed_send_code_announced_by_the_back_office_deposits_once(synced) -> None:
-    s, rig = synced, synced.rig
+async def test_a_typed_send_code_announced_by_the_back_office_deposits_once(synced_any) -> None:
+    s, rig = synced_any, synced_any.rig
     _announce(s)
     await s.drain()
     flow = await rig.run(rig.locker.sends.start("12345678"))
@@ -96,9 +101,9 @@ async def test_a_typed_send_code_announced_by_the_back_office_deposits_once(sync
     [("87654321", 3600, "wrong_code"), ("12345678", -1, "send_code_expired")],
 )
 async def test_a_wrong_or_expired_typed_code_is_counted_and_opens_nothing(
-    synced, typed, valid_for, error
+    synced_any, typed, valid_for, error
 ) -> None:
-    s, rig = synced, synced.rig
+    s, rig = synced_any, synced_any.rig
     _announce(s, valid_until=int(rig.clock.time()) + valid_for)
     await s.drain()
     with pytest.raises(FlowError) as info:
@@ -109,8 +114,8 @@ async def test_a_wrong_or_expired_typed_code_is_counted_and_opens_nothing(
     assert rig.unlocks_of("S1") == 0
 
 
-async def test_send_expect_refuses_an_unknown_size_and_a_code_announced_twice(synced) -> None:
-    s = synced
+async def test_send_expect_refuses_an_unknown_size_and_a_code_announced_twice(synced_any) -> None:
+    s = synced_any
     _announce(s, size="XL")
     _announce(s, code="11112222")
     _announce(s, code="11112222", reference="OTHER001")
@@ -119,8 +124,8 @@ async def test_send_expect_refuses_an_unknown_size_and_a_code_announced_twice(sy
     assert reasons == ["no size 'XL' here (S, M, L)", "that send code is announced here already"]
 
 
-async def test_a_send_code_delivered_twice_is_announced_once(synced) -> None:
-    s = synced
+async def test_a_send_code_delivered_twice_is_announced_once(synced_any) -> None:
+    s = synced_any
     s.office.faults.duplicate_commands = True
     _announce(s)
     await s.drain()

@@ -1,4 +1,15 @@
-"""Sync v1 against the reference back office: nothing lost, nothing applied twice."""
+"""Sync v1 against the reference back office: nothing lost, nothing applied twice.
+
+Every test that involves a transport runs over each of ``TRANSPORTS`` (tests/sync_rig.py:
+HTTPS, MQTT 5 and MQTT 3.1.1 through a real mosquitto). Those that do not:
+
+- ``test_backoff_is_capped_exponential_with_full_jitter``: the pure backoff policy;
+- ``test_a_command_without_an_id_is_refused_and_not_recorded``: hands the command to the
+  coordinator's ``apply`` itself, with no transport between.
+
+Two run over HTTPS and MQTT 5 only, saying why where they are: the flapping network
+(25 s a transport) and the 14 rejection reasons.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lockerd.domain import Comp, Event
 from lockerd.sync.coordinator import Backoff
-from tests.sync_rig import OFFICE_KEY, Synced
+from tests.sync_rig import LOCKER, OFFICE_KEY, Synced
 
 DAY = 86400.0
 
@@ -78,6 +89,9 @@ async def test_the_codes_the_back_office_was_sent_open_the_doors(synced_any) -> 
     assert flow.compartment == comp
 
 
+# MQTT 3.1.1 changes only the carrier's framing, which every other test here runs over;
+# this one takes 25 s a transport, so it runs over HTTPS and MQTT 5 only.
+@pytest.mark.parametrize("synced_any", ["https", "mqtt"], indirect=True)
 async def test_a_flapping_network_loses_and_repeats_nothing(synced_any) -> None:
     s = synced_any
     faults = [
@@ -174,8 +188,8 @@ async def test_commands_issued_while_offline_apply_once_in_order(synced_any) -> 
     assert [e["type"] for e in s.journal()[before:]] == []
 
 
-async def test_an_expected_parcel_keeps_its_hold_time_when_stored(synced) -> None:
-    s = synced
+async def test_an_expected_parcel_keeps_its_hold_time_when_stored(synced_any) -> None:
+    s = synced_any
     s.issue("parcel.expect", {"barcode": "EXP1", "size": "S", "hold_hours": 6})
     await s.drain()
     await s.rig.stored("EXP1")
@@ -198,6 +212,9 @@ async def test_a_revoked_courier_is_logged_out_and_cannot_log_in(synced_any) -> 
     assert refused.value.code == "wrong_code"
 
 
+# The reasons are the coordinator's whatever carried the command: 14 cases over HTTPS and
+# MQTT 5 (MQTT 3.1.1 carries rejections in test_an_expired_command_is_rejected_unapplied).
+@pytest.mark.parametrize("synced_any", ["https", "mqtt"], indirect=True)
 @pytest.mark.parametrize(
     ("kind", "data", "reason"),
     [
@@ -220,9 +237,9 @@ async def test_a_revoked_courier_is_logged_out_and_cannot_log_in(synced_any) -> 
     ],
 )
 async def test_a_command_that_cannot_apply_is_rejected_with_its_reason(
-    synced, kind, data, reason
+    synced_any, kind, data, reason
 ) -> None:
-    s = synced
+    s = synced_any
     before = s.rig.store.parcels.all()
     command = s.issue(kind, data)
     await s.drain()
@@ -232,8 +249,8 @@ async def test_a_command_that_cannot_apply_is_rejected_with_its_reason(
     assert s.rig.store.parcels.all() == before
 
 
-async def test_an_expired_command_is_rejected_unapplied(synced) -> None:
-    s = synced
+async def test_an_expired_command_is_rejected_unapplied(synced_any) -> None:
+    s = synced_any
     before = s.rig.store.parcels.all()
     s.issue("parcel.expect", {"barcode": "LATE1"}, expires_in=-5)
     await s.drain()
@@ -305,8 +322,8 @@ async def test_forged_replayed_and_expired_remote_opens_energize_nothing(
     assert rejected["data"]["type"] == "compartment.open"
 
 
-async def test_remote_opens_are_refused_where_no_key_is_configured(synced) -> None:
-    s = synced
+async def test_remote_opens_are_refused_where_no_key_is_configured(synced_any) -> None:
+    s = synced_any
     s.sync.keys = []
     s.issue("compartment.open", {"compartment": "M1"})
     await s.drain()
@@ -336,8 +353,8 @@ async def test_acknowledged_events_are_pruned_and_unsent_ones_never(synced_any) 
     assert [e["seq"] for e in s.record.in_order()][-len(seqs) :] == seqs[-len(seqs) :]
 
 
-async def test_a_database_over_its_budget_raises_one_alarm(synced) -> None:
-    s = synced
+async def test_a_database_over_its_budget_raises_one_alarm(synced_any) -> None:
+    s = synced_any
     s.sync.sync = dataclasses.replace(s.sync.sync, disk_budget_mb=0.01)
     for _ in range(3):
         await s.sync.round()
@@ -345,8 +362,8 @@ async def test_a_database_over_its_budget_raises_one_alarm(synced) -> None:
     assert len(alarms) == 1 and alarms[0]["data"]["bytes"] > alarms[0]["data"]["budget"]
 
 
-async def test_heartbeats_report_health_on_their_period(synced) -> None:
-    s = synced
+async def test_heartbeats_report_health_on_their_period(synced_any) -> None:
+    s = synced_any
     await s.sync.round()
     await s.sync.round()
     await s.rig.jump(s.sync.sync.heartbeat_s)
@@ -365,6 +382,16 @@ async def test_heartbeats_report_health_on_their_period(synced) -> None:
     assert set(beats[0]["data"]) == documented
 
 
+async def test_the_back_office_keeps_the_last_heartbeat_as_half_of_presence(synced_any) -> None:
+    s = synced_any
+    await s.drain()
+    await s.rig.jump(s.sync.sync.heartbeat_s)
+    await s.drain()
+    beats = [e for e in s.record.in_order() if e["type"] == "heartbeat"]
+    assert len(beats) == 2
+    assert s.office.db.presence(LOCKER)["heartbeat_at"] == beats[-1]["at"]
+
+
 async def test_a_slow_back_office_never_holds_up_a_pickup(synced_any) -> None:
     s = synced_any
     comp = await s.rig.stored("PCL1", "S")
@@ -379,8 +406,8 @@ async def test_a_slow_back_office_never_holds_up_a_pickup(synced_any) -> None:
     await syncing
 
 
-async def test_an_unexpected_fault_in_a_round_backs_off_instead_of_ending_sync(synced) -> None:
-    s = synced
+async def test_an_unexpected_fault_in_a_round_backs_off_instead_of_ending_sync(synced_any) -> None:
+    s = synced_any
 
     def broken(limit: int) -> list:
         raise RuntimeError("disk on fire")
@@ -392,8 +419,8 @@ async def test_an_unexpected_fault_in_a_round_backs_off_instead_of_ending_sync(s
     await s.drain()
 
 
-async def test_a_compartment_is_enabled_remotely_only_with_its_door_shut(synced) -> None:
-    s = synced
+async def test_a_compartment_is_enabled_remotely_only_with_its_door_shut(synced_any) -> None:
+    s = synced_any
     s.rig.door("S1").force()  # opened with no unlock: it needs a check
     await s.rig.polls()
     assert s.rig.state("S1") == Comp.NEEDS_CHECK

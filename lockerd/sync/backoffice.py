@@ -112,6 +112,8 @@ class ReferenceBackOffice:
         self.requests: list[tuple[str, str, int]] = []
         #: Requests that arrived, answered or not yet (a test can act while one hangs).
         self.arrivals = 0
+        #: Presence messages heard, taken or not (docs/sync-mqtt.md, "Presence").
+        self.presence_heard = 0
         self._ids = itertools.count(self.db.next_command_number())
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Condition()
@@ -261,6 +263,15 @@ class ReferenceBackOffice:
         async with self._changed:
             self._changed.notify_all()
 
+    async def heard_presence(self, locker: str, online: bool, since: float) -> bool:
+        """A locker's presence message (MQTT ``conn``): kept unless a later connection's, or
+        this connection's end, was heard already. Whether it was kept."""
+        taken = self.db.mark_presence(locker, online, since, now=time.time())
+        self.presence_heard += 1
+        async with self._changed:
+            self._changed.notify_all()
+        return taken
+
     async def arrived(self) -> None:
         self.arrivals += 1
         async with self._changed:
@@ -295,10 +306,13 @@ class ReferenceBackOffice:
         stored = self._store(record, events)
         while record.acked + 1 in record.events:
             record.acked += 1
-        for event in stored:  # a restored office counts remote opens on from the locker's
-            if event["type"] == "heartbeat" and isinstance(event["data"].get("open_seq"), int):
+        beats = [e for e in stored if e["type"] == "heartbeat"]
+        for event in beats:  # a restored office counts remote opens on from the locker's
+            if isinstance(event["data"].get("open_seq"), int):
                 record.open_seq = max(record.open_seq, event["data"]["open_seq"])
         self.db.save(name, record.counters(), stored)
+        if beats:  # half of presence, whatever the transport
+            self.db.mark_heartbeat(name, max(e["at"] for e in beats))
         return 200, {"acked_seq": record.acked}
 
     def _intake_faults(self, raw: bytes) -> tuple[int, str] | None:
@@ -381,6 +395,7 @@ class ReferenceBackOffice:
         record = self.locker(request.match_info["locker"])
         return web.json_response(
             {
+                "presence": self.db.presence(request.match_info["locker"]),
                 "acked_seq": record.acked,
                 "adopted_from": record.adopted_from,
                 "received": record.received,

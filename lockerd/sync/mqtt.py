@@ -18,6 +18,7 @@ import asyncio
 import logging
 import secrets
 import ssl
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,7 @@ class MqttTransport:
         self._unacked: list[int] = []
         self._free_at = 0.0
         self._next_at = 0.0
+        self._since = 0.0  # the wall-clock start of the latest connection
 
     # -- the transport's calls ------------------------------------------------------
 
@@ -290,6 +292,8 @@ class MqttTransport:
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
         await self._drop()
+        # Orders this connection's presence (its online, its will) after the last one's.
+        self._since = max(round(time.time(), 3), self._since + 0.001)
         self._driver = LoopDriver(self._client(), loop)
         self._lost = loop.create_future()
         self._step = loop.create_future()
@@ -300,7 +304,7 @@ class MqttTransport:
         self._driver.client.subscribe(leaves)
         await self._step
         self.connected.set()
-        self._publish(topics.CONN, topics.encode({"online": True}), "")
+        self._publish(topics.CONN, self._presence(online=True), "")
 
     def _client(self) -> paho.Client:
         client = paho.Client(
@@ -318,10 +322,13 @@ class MqttTransport:
             client.tls_set_context(self.tls)
         if self.token_file is not None:
             client.username_pw_set(self.locker_id, read_token(self.token_file))
-        client.will_set(self._topic(topics.CONN), topics.encode({"online": False}), 1, False)
+        client.will_set(self._topic(topics.CONN), self._presence(online=False), 1, False)
         client.on_connect, client.on_subscribe = self._on_connack, self._on_suback
         client.on_message, client.on_disconnect = self._on_message, self._on_disconnect
         return client
+
+    def _presence(self, online: bool) -> bytes:
+        return topics.encode({"online": online, "since": self._since})
 
     async def _drop(self) -> None:
         self.connected.clear()

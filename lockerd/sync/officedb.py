@@ -3,7 +3,9 @@
 It keeps, per locker, the events received, the acknowledged mark, where the
 office adopted the locker from, the commands issued (in issue order) and the
 last remote-open number, so a restarted back office carries on where it
-stopped. Each database has an instance name, made when it is created, that starts
+stopped; and each locker's presence (docs/sync-mqtt.md, "Presence"): online
+or not, since which connection, when that was heard, and its last heartbeat.
+Each database has an instance name, made when it is created, that starts
 every cursor; a cursor also names the last command it delivered, and command
 ids end in random digits. So a back office started afresh, or restored from a
 backup, never reuses an id a locker has applied, and recognises a locker's
@@ -35,7 +37,11 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS commands (
     n INTEGER PRIMARY KEY AUTOINCREMENT, locker TEXT NOT NULL, body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS presence (
+    locker TEXT PRIMARY KEY, online INTEGER, since REAL, changed_at REAL, heartbeat_at REAL
+);
 """
+PRESENCE = ("online", "since", "changed_at", "heartbeat_at")
 
 
 class OfficeDb:
@@ -81,6 +87,43 @@ class OfficeDb:
     def commands(self, locker: str) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT body FROM commands WHERE locker = ? ORDER BY n", (locker,))
         return [json.loads(body) for (body,) in rows]
+
+    def presence(self, locker: str) -> dict[str, Any] | None:
+        """``{"online", "since", "changed_at", "heartbeat_at"}`` (None: nothing heard yet;
+        ``online`` None: heartbeats but no presence message)."""
+        row = self.conn.execute(
+            "SELECT online, since, changed_at, heartbeat_at FROM presence WHERE locker = ?",
+            (locker,),
+        ).fetchone()
+        if row is None:
+            return None
+        found = dict(zip(PRESENCE, row, strict=True))
+        found["online"] = None if row[0] is None else bool(row[0])
+        return found
+
+    def mark_presence(self, locker: str, online: bool, since: float, now: float) -> bool:
+        """Take a presence message unless one of a later connection (a greater ``since``), or
+        this connection's end (its will: offline), was taken already. Whether it was."""
+        with self._transaction():
+            current = self.presence(locker) or {"since": None}
+            last = current["since"] is not None and (current["since"], not current["online"])
+            if last and (since, not online) <= last:
+                return False
+            self.conn.execute(
+                "INSERT INTO presence (locker, online, since, changed_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (locker) DO UPDATE SET online = excluded.online,"
+                " since = excluded.since, changed_at = excluded.changed_at",
+                (locker, int(online), since, now),
+            )
+        return True
+
+    def mark_heartbeat(self, locker: str, at: float) -> None:
+        """The locker's latest heartbeat was sent at ``at`` (its clock)."""
+        self.conn.execute(
+            "INSERT INTO presence (locker, heartbeat_at) VALUES (?, ?) ON CONFLICT (locker)"
+            " DO UPDATE SET heartbeat_at = max(coalesce(heartbeat_at, 0), excluded.heartbeat_at)",
+            (locker, at),
+        )
 
     def next_command_number(self) -> int:
         row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'commands'")

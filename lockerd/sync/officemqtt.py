@@ -4,7 +4,9 @@ It subscribes to every locker's pushes and pulls (``lockers/+/evt``,
 ``lockers/+/rpc/req``) and presence, answers each through
 :meth:`ReferenceBackOffice.answer_push` / :meth:`~ReferenceBackOffice.answer_pull`
 (the very code its HTTP handlers call), and pokes ``lockers/{id}/cmd`` when
-it issues a command, with an MQTT 5 message expiry at the command's. It
+it issues a command, with an MQTT 5 message expiry at the command's. A
+locker's presence (``lockers/{id}/conn``) goes to the office's database,
+ordered by the connection it belongs to (docs/sync-mqtt.md, "Presence"). It
 reconnects on its own after a broker restart. Authentication is the
 broker's (client certificates or passwords, and a topic ACL per locker).
 """
@@ -12,10 +14,12 @@ broker's (client certificates or passwords, and a topic ACL per locker).
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import secrets
 import ssl
 import time
-from typing import Any
+from typing import Any, TypeGuard
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -27,6 +31,7 @@ from lockerd.sync.aiopaho import LoopDriver
 from lockerd.sync.backoffice import ReferenceBackOffice
 
 RETRY_S = 0.2
+log = logging.getLogger(__name__)
 
 
 class OfficeOnBroker:
@@ -44,8 +49,6 @@ class OfficeOnBroker:
         self.v5 = version == "5"
         self.client_id = f"back-office-{office.db.instance}-{secrets.token_hex(2)}"
         self.ready = asyncio.Event()
-        #: Presence messages seen: (locker id, online).
-        self.presence: list[tuple[str, bool]] = []
         self._driver: LoopDriver | None = None
         self._task: asyncio.Task[None] | None = None
         self._notes: set[asyncio.Task[None]] = set()
@@ -115,7 +118,7 @@ class OfficeOnBroker:
             return
         locker, leaf = where
         if leaf == topics.CONN:
-            self.presence.append((locker, body.get("online") is True))
+            self._presence(locker, body)
             return
         self._note(self.office.arrived())
         if self.office.faults.delay_s:  # answered late (or, for an hour, not in a test)
@@ -125,6 +128,14 @@ class OfficeOnBroker:
             self._later.add(later)
             return
         self._handle(locker, leaf, message, body)
+
+    def _presence(self, locker: str, body: dict[str, Any]) -> None:
+        """Kept in the office's database, ordered by the connection it belongs to."""
+        online, since = body.get("online"), body.get("since")
+        if not isinstance(online, bool) or not _is_time(since):
+            log.warning("presence of %s ignored: %s is not {online, since}", locker, body)
+            return
+        self._note(self.office.heard_presence(locker, online, since))
 
     def _handle(
         self, locker: str, leaf: str, message: paho.MQTTMessage, body: dict[str, Any]
@@ -188,6 +199,11 @@ class OfficeOnBroker:
         task = asyncio.ensure_future(coroutine)
         self._notes.add(task)
         task.add_done_callback(self._notes.discard)
+
+
+def _is_time(value: Any) -> TypeGuard[float]:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and math.isfinite(value) and value >= 0
 
 
 def _settle(future: asyncio.Future[None], value: None) -> None:

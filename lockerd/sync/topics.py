@@ -24,7 +24,8 @@ CMD = "cmd"
 RPC_REQ = "rpc/req"
 #: Back office to device: a pull's answer, ``{"req", "commands", "cursor"}``, or an error.
 RPC_RES = "rpc/res"
-#: The device's presence: ``{"online": true}`` after each connect, the will ``{"online": false}``.
+#: The device's presence: ``{"online": true, "since"}`` after each connect, the will
+#: ``{"online": false, "since"}``; ``since`` (the connect's time) orders them.
 CONN = "conn"
 #: Every message either side publishes, the will included, is QoS 1 and not retained.
 QOS = 1
