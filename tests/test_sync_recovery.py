@@ -164,7 +164,20 @@ async def test_a_single_event_over_a_proxys_limit_fails_the_round(synced_any) ->
     await s.rig.stored("ONE1", "S")
     await s.cap_body(100)
     await s.sync.round()
-    assert s.sync.failures == 1 and s.too_large in s.sync.last_error
+    if getattr(s, "version", None) == "3.1.1":
+        # A 3.1.1 broker only drops the connection, which may be about anything: a push
+        # dropped twice in a row, larger than any carried, is what says it is too large
+        # (docs/sync-mqtt.md). Until then each drop is a failed round, and the events
+        # before the large one go through in smaller pushes.
+        assert s.too_large not in s.sync.last_error
+        rounds = 1
+        while s.too_large not in s.sync.last_error and rounds < 8:
+            await s.sync.round()
+            rounds += 1
+        assert s.sync.failures == rounds
+    else:
+        assert s.sync.failures == 1
+    assert s.too_large in s.sync.last_error
     assert s.sync.batch == 1
 
 
