@@ -24,8 +24,11 @@ WALKS = {
     "walk": [
         "home", "send", "send-error", "send-door-opening", "send-door-open", "send-stored",
         "pin", "message", "login", "courier", "size", "door-opening", "door-open",
-        "door-left-open", "courier-stored", "collections", "pickup-door-opening",
-        "pickup-door", "thanks", "pickup-reopened", "pickup-door-retrying", "pickup-stuck",
+        "door-left-open", "courier-stored", "collections",
+    ],
+    "pickup": [
+        "pickup-door-opening", "pickup-door", "thanks", "pickup-reopened",
+        "pickup-door-retrying", "pickup-stuck",
     ],
     "questions": ["no-low", "door-closing"],
     "courier": ["door-retrying", "size-did-not-open", "size-larger", "no-larger-size"],
@@ -58,11 +61,9 @@ def _config(tmp_path: Path, **values: Any) -> Path:
 
 
 async def _expired_parcel(tmp_path: Path) -> None:
-    """JJD0001 stored, and its pickup deadline passed while the locker was off; the
-    parcels whose doors will not open stored."""
+    """JJD0001 stored, and its pickup deadline passed while the locker was off."""
     async with Daemon(_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
-        for barcode in ("JJD0001", *STUCK.values()):
-            await daemon.drop_off(barcode)
+        await daemon.drop_off("JJD0001")
     with sqlite3.connect(tmp_path / "lockerd.db") as db:
         db.execute("UPDATE parcels SET pickup_by = 1 WHERE barcode = 'JJD0001'")
 
@@ -99,17 +100,14 @@ async def _walk(kiosk: Kiosk, shot: str, barcode: str, size: str, language: str)
     await page.click("#login-ok")
     await kiosk.screen("courier")
     await kiosk.fits("courier")
-    compartment = await _drop_off(kiosk, shot, barcode, size)
+    await _drop_off(kiosk, shot, barcode, size)
     await page.click("#go-collections")
     await kiosk.screen("collections")
     await page.wait_for_selector("#collections button")
     await kiosk.fits("collections")
     await page.click("#collections-back")
     await page.click("#courier-finish")
-    await _language(kiosk, language)  # the visit ended: the default language again
-    await _pick_up(kiosk, shot, barcode, compartment)
-    await _language(kiosk, language)
-    await _stuck(kiosk, shot, STUCK[language])
+    await kiosk.screen("home")
 
 
 async def _send(kiosk: Kiosk, shot: str) -> None:
@@ -250,7 +248,8 @@ async def _stuck(kiosk: Kiosk, shot: str, barcode: str) -> None:
 
 @pytest.mark.parametrize(("language", "size"), [("en", "S"), ("de", "L")])
 async def test_every_screen_fits_every_display(tmp_path, browser, language, size) -> None:
-    """One walk per language (each its own test, so that the two run side by side)."""
+    """The sender's and the courier's screens, one walk per language (each its own test,
+    so that the two run side by side)."""
     # Doors without push-out springs: each opens only when somebody pulls it.
     await _expired_parcel(tmp_path)
     config = _config(
@@ -265,6 +264,26 @@ async def test_every_screen_fits_every_display(tmp_path, browser, language, size
         kiosk.sizes, kiosk.modes = SIZES, list(MODES)
         await _walk(kiosk, "", f"FIT{language.upper()}", size, language)
         _walked(kiosk, "walk")
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+async def test_the_resident_s_pickups_fit_every_display(tmp_path, browser, language) -> None:
+    """A pickup whose door opens when pulled, the thanks and the door opened again; then
+    a door that will not open to the stuck parcel's message."""
+    async with Daemon(_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
+        compartment = await daemon.drop_off("JJD0001")
+        await daemon.drop_off(STUCK[language])
+    # Doors without push-out springs: each opens only when somebody pulls it.
+    config = _config(tmp_path, door_springs="false", pickup_door_open_s=30)
+    async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
+        page = await browser.new_page(viewport={"width": 800, "height": 480})
+        kiosk = await Kiosk(page, daemon).open()
+        kiosk.sizes, kiosk.modes = SIZES, list(MODES)
+        await _language(kiosk, language)
+        await _pick_up(kiosk, "", "JJD0001", compartment)
+        await _language(kiosk, language)  # the visit ended: the default language again
+        await _stuck(kiosk, "", STUCK[language])
+        _walked(kiosk, "pickup")
 
 
 async def _fill_low(daemon: Daemon) -> None:
