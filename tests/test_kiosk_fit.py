@@ -364,6 +364,12 @@ async def _drop_off_on_the_page(kiosk: Kiosk, barcode: str, size: str) -> None:
     await kiosk.shows("#courier-note", re.compile(f"^{barcode} "))
 
 
+async def _laid_out(page: Any) -> None:
+    """The page laid out for its viewport: two frames on, its resize observers (a list's
+    pages) have run."""
+    await page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
 async def _pages(kiosk: Kiosk, items: str) -> list[str]:
     """Every item of the list ``items`` (a selector), page by page with "Next" (by id:
     any language), at the display shown; each page checked as it is shown."""
@@ -394,6 +400,7 @@ async def test_full_lists_are_paged_on_every_display(tmp_path, browser) -> None:
         kiosk.sizes, kiosk.modes = [], ["plain"]
         await page.set_viewport_size({"width": 800, "height": 480})
         await page.add_style_tag(content=PRODUCTION)
+        await _laid_out(page)
         # The newest first shown; "Previous" back to the oldest.
         newest = await page.locator("#delivered > li").all_inner_texts()
         assert newest[-1].startswith(barcodes[-1]) and len(newest) < len(barcodes)
@@ -420,6 +427,7 @@ async def test_full_lists_are_paged_on_every_display(tmp_path, browser) -> None:
         kiosk.sizes, kiosk.modes = [], ["plain"]
         await page.set_viewport_size({"width": 800, "height": 480})
         await page.add_style_tag(content=PRODUCTION)
+        await _laid_out(page)
         listed = await _pages(kiosk, "#collections")
         assert sorted(item.rsplit(" ", 1)[1] for item in listed) == barcodes
 
