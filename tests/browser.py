@@ -10,6 +10,7 @@ button is at least 48 px square and has an accessible name, and
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,25 +34,66 @@ ARTIFACTS = ROOT / "test-artifacts" / "kiosk"
 #: The page as a real locker shows it: no demo panel beside the kiosk.
 PRODUCTION = "#demo { display: none !important; }"
 
-#: What does not fit on the screen shown: the page scrolls or is scrolled; an element is
-#: outside the viewport; an actionable one is under 48 px, unnamed, too small for its
-#: text, or covered or clipped (the point at its centre is not its own).
-MISFITS = """() => {
+#: The smallest text the kiosk shows, in CSS px: what a person reads to act (a button's
+#: words, an instruction, a message, the door map's labels). docs/kiosk-api.md says so.
+FLOOR_PX = 16
+
+#: The ways a screen is shown: the access switches' classes on ``<html>`` (larger text,
+#: high contrast, both), and the demo's layout (the demo panel beside or below the kiosk,
+#: as ``lockerd run config/demo.toml`` shows it) in plain and in larger text.
+MODES: dict[str, tuple[str, bool]] = {
+    "plain": ("", False),
+    "large": ("large", False),
+    "contrast": ("contrast", False),
+    "large-contrast": ("large contrast", False),
+    "demo": ("", True),
+    "demo-large": ("large", True),
+}
+
+#: What does not fit on the screen shown: the page scrolls (on a locker) or is scrolled;
+#: the kiosk's own box is scrolled; an element is outside the display or the kiosk's box;
+#: a text is smaller than ``floor`` px or has a word broken across lines (a break after a
+#: hyphen is a word's end); an actionable
+#: element is under 48 px, unnamed, too small for its text, or covered or clipped (one
+#: of five points on it, its centre and four towards its corners, is not its own).
+MISFITS = r"""({ demo, floor }) => {
   const [width, height] = [window.innerWidth, window.innerHeight];
   const page = document.scrollingElement;
+  const kiosk = document.getElementById("kiosk");
   const wrong = [];
-  if (page.scrollWidth > width || page.scrollHeight > height) {
+  if (!demo && (page.scrollWidth > width || page.scrollHeight > height)) {
     wrong.push(`the page is ${page.scrollWidth}x${page.scrollHeight}`);
   }
   if (window.scrollX || window.scrollY) wrong.push(`scrolled to ${scrollX},${scrollY}`);
+  if (kiosk.scrollLeft || kiosk.scrollTop) {
+    wrong.push(`the kiosk is scrolled to ${kiosk.scrollLeft},${kiosk.scrollTop}`);
+  }
+  const own = kiosk.getBoundingClientRect();
+  const [left, top] = [Math.max(0, own.left), Math.max(0, own.top)];
+  const [right, bottom] = [Math.min(width, own.right), Math.min(height, own.bottom)];
   const shown = [...document.querySelectorAll("#kiosk *")]
     .filter((el) => el.getClientRects().length && !el.closest(".sr-only"));
+  const describe = (el) =>
+    `${el.tagName.toLowerCase()}#${el.id} "${el.textContent.trim().slice(0, 30)}"`;
   for (const el of shown) {
     const r = el.getBoundingClientRect();
-    const what = `${el.tagName.toLowerCase()}#${el.id} "${el.textContent.trim().slice(0, 30)}"`;
-    if (r.left < -0.5 || r.top < -0.5 || r.right > width + 0.5 || r.bottom > height + 0.5) {
+    const what = describe(el);
+    const out = r.left < left - 0.5 || r.top < top - 0.5;
+    if (out || r.right > right + 0.5 || r.bottom > bottom + 0.5) {
       const box = [r.left, r.top, r.right, r.bottom].map(Math.round);
       wrong.push(`${what} is outside: ${box[0]},${box[1]} to ${box[2]},${box[3]}`);
+    }
+    for (const node of el.childNodes) {
+      if (node.nodeType !== Node.TEXT_NODE || !node.data.trim()) continue;
+      const size = parseFloat(getComputedStyle(el).fontSize);
+      if (size < floor - 0.05) wrong.push(`${what}: its text is ${size.toFixed(1)} px`);
+      for (const word of node.data.matchAll(/[^\s-]+/g)) {  // a hyphen may end a line
+        const range = document.createRange();
+        range.setStart(node, word.index);
+        range.setEnd(node, word.index + word[0].length);
+        const lines = new Set([...range.getClientRects()].map((b) => Math.round(b.top)));
+        if (lines.size > 1) wrong.push(`${what}: "${word[0]}" is broken across lines`);
+      }
     }
     if (!el.matches("button, input, select, textarea, a[href], [role=button]")) continue;
     const name = (el.getAttribute("aria-label") || el.textContent).trim();
@@ -61,10 +103,29 @@ MISFITS = """() => {
     if (el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1) {
       wrong.push(`${what}: its text overflows it`);
     }
-    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
-    if (!hit || !el.contains(hit)) wrong.push(`${what} is covered or clipped`);
+    const points = [[0.5, 0.5], [0.2, 0.2], [0.8, 0.2], [0.2, 0.8], [0.8, 0.8]];
+    for (const [x, y] of points) {
+      const hit = document.elementFromPoint(r.left + r.width * x, r.top + r.height * y);
+      if (!hit || !el.contains(hit)) {
+        const by = hit ? ` by ${describe(hit)}` : "";
+        wrong.push(`${what} is covered or clipped at ${x},${y}${by}`);
+        break;
+      }
+    }
   }
   return wrong;
+}"""
+
+#: Show the page in one of ``MODES`` (the demo panel hidden unless the mode is the demo's).
+SHOW_MODE = """([classes, demo, production]) => {
+  let style = document.getElementById("fit-production");
+  if (!style) {
+    style = Object.assign(document.createElement("style"), { id: "fit-production" });
+    style.textContent = production;
+    document.head.appendChild(style);
+  }
+  style.disabled = demo;
+  document.documentElement.className = classes;
 }"""
 
 
@@ -116,10 +177,18 @@ class Kiosk:
         self.errors: list[str] = []
         #: The displays ``fits`` checks each screen at (none: the page's own viewport).
         self.sizes: list[tuple[int, int]] = []
+        #: The ways ``fits`` shows each screen at those sizes (``MODES``), and the classes
+        #: ``<html>`` gets back after them (the switches pressed in the walk: none).
+        self.modes: list[str] = ["plain"]
+        self.classes = ""
+        #: The screens ``fits`` checked at ``sizes``, in order.
+        self.walked: list[str] = []
+        self.cdp: Any = None
         page.set_default_timeout(10_000)
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
 
     async def open(self) -> Kiosk:
+        self.cdp = await self.page.context.new_cdp_session(self.page)
         await self.page.goto(self.daemon.url)
         await self.page.wait_for_selector("body[data-ready=true]")
         return self
@@ -185,22 +254,49 @@ class Kiosk:
         await self.screen("door")
         return await self.text("#door-map .here")
 
-    async def fits(self, name: str) -> None:
+    async def fits(self, name: str, keep: Callable[[], Awaitable[bool]] | None = None) -> None:
         """Keep a screenshot of the display, and check that the screen shown fits it; with
-        ``sizes``, the same screen at each of those displays in turn (the page lays itself
-        out by CSS alone, so a resized viewport is the screen as that display shows it)."""
+        ``sizes``, the screen in each of ``modes`` at each of those displays in turn (the
+        page lays itself out by CSS alone, so a resized viewport is the screen as that
+        display shows it), kept as ``fit-<lang>-<mode>-<name>-<size>.png``. A screen that
+        lasts a few seconds (a message over the bar) has ``keep``: called before and after
+        each check, it brings the screen back when it has gone and says whether it had (a
+        check it did not last through is done again)."""
         if not self.sizes:
-            await self._fits(name)
-        for width, height in self.sizes:
-            await self.page.set_viewport_size({"width": width, "height": height})
-            await self._fits(f"{name}-{width}x{height}")
+            return await self._fits(name, demo=False)
+        language = await self.page.evaluate("document.documentElement.lang")
+        self.walked.append(name)
+        for mode in self.modes:
+            classes, demo = MODES[mode]
+            await self.page.evaluate(SHOW_MODE, [classes, demo, PRODUCTION])
+            for width, height in self.sizes:
+                await self.page.set_viewport_size({"width": width, "height": height})
+                shot = f"fit-{language}-{mode}-{name}-{width}x{height}"
+                for _ in range(3):
+                    if keep is not None:
+                        await keep()
+                    await self._fits(shot, demo)
+                    if keep is None or await keep():
+                        break
+                else:
+                    raise AssertionError(f"{shot}: the screen never lasted through a check")
+        await self.page.evaluate(SHOW_MODE, [self.classes, False, PRODUCTION])
 
-    async def _fits(self, name: str) -> None:
+    async def _fits(self, name: str, demo: bool) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        await self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-        misfits = await self.page.evaluate(MISFITS)
+        # The DevTools screenshot, fast to encode: a walk keeps a thousand of them.
+        shot = await self._devtools().send(
+            "Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True}
+        )
+        (ARTIFACTS / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
+        misfits = await self.page.evaluate(MISFITS, {"demo": demo, "floor": FLOOR_PX})
         assert not misfits, f"{name}: does not fit: {misfits}"
         assert not self.errors, f"{name}: page errors: {self.errors}"
+
+    def _devtools(self) -> Any:
+        if self.cdp is None:
+            raise AssertionError("Kiosk.open() first")
+        return self.cdp
 
     async def snap(self, name: str) -> None:
         """Keep a screenshot, and check every visible button is big enough and named."""

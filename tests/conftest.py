@@ -6,7 +6,7 @@ import pytest
 
 from lockerd.sync.backoffice import ReferenceBackOffice
 from tests import event_schemas, fuzzing
-from tests.browser import browser  # noqa: F401 (a fixture)
+from tests.browser import ARTIFACTS, browser  # noqa: F401 (a fixture)
 from tests.rig import Rig, bank_config
 from tests.sync_rig import office, synced, synced_any  # noqa: F401 (fixtures)
 
@@ -38,6 +38,14 @@ def _events_match_their_schemas():
         yield
     wrong = event_schemas.checked(events)
     assert not wrong, "events that do not match their schema:\n" + "\n".join(wrong[:20])
+
+
+def pytest_sessionstart(session) -> None:  # type: ignore[no-untyped-def]
+    """The fit walk's screenshots are this run's: the old ones go, once, on the controller
+    (a pytest-xdist worker starts its session after the controller's, as tests run)."""
+    if not hasattr(session.config, "workerinput"):
+        for old in ARTIFACTS.glob("fit-*.png"):
+            old.unlink()
 
 
 def pytest_sessionfinish(session) -> None:  # type: ignore[no-untyped-def]

@@ -130,7 +130,7 @@ async def test_the_door_did_not_open_then_the_way_out(tmp_path, browser) -> None
         )
         for width, height in SIZES:
             await kiosk.page.set_viewport_size({"width": width, "height": height})
-            await kiosk.fits(f"fit-{width}x{height}-pickup-stuck")
+            await kiosk.fits(f"resident-pickup-stuck-{width}x{height}")
         await kiosk.page.click("#message-ok")
         await _type_code(kiosk, code)  # the same code, before the repair: out of order
         await kiosk.screen("message")
@@ -237,7 +237,7 @@ async def test_a_door_shut_too_early_opens_again_in_the_grace_period(tmp_path, b
         await _collect(kiosk, first, code)
         for width, height in SIZES:
             await kiosk.page.set_viewport_size({"width": width, "height": height})
-            await kiosk.fits(f"fit-{width}x{height}-pickup-reopen")
+            await kiosk.fits(f"resident-pickup-reopen-{width}x{height}")
         await kiosk.page.set_viewport_size({"width": 800, "height": 480})
         await kiosk.tap("Open the door again")
         assert await kiosk.opened_door() == first
@@ -315,7 +315,7 @@ async def test_one_code_opens_each_door_of_a_recipients_parcels(
             await kiosk.shows("#door-title", re.compile(f"{compartment} (is open|ist offen)$"))
             if index == 2:  # "Parcel 2 of 2" at every display, in each language
                 kiosk.sizes = SIZES
-                await kiosk.fits(f"fit-{language}-pickup-group")
+                await kiosk.fits("pickup-group")
                 kiosk.sizes = []
                 await page.set_viewport_size({"width": 800, "height": 480})
             await daemon.call("POST", f"/api/demo/doors/{compartment}/close")

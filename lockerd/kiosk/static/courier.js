@@ -3,6 +3,7 @@
 // the event stream) and hands its parts over in startCourier.
 import { t } from "./i18n.js";
 import { makePad } from "./pad.js";
+import { makePages } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -13,6 +14,9 @@ export function startCourier(kiosk) {
   const me = { courier: null, lowReach: false, delivered: [], collectable: [] };
   const login = makePad($("login-pad"), $("login-display"), "keys", 64, true);
   const barcode = makePad($("barcode-pad"), $("barcode-display"), "keys", 64);
+  // Both lists a page at a time, never scrolled: the newest drop-offs first shown.
+  const delivered = makePages($("delivered"));
+  const collections = makePages($("collections"));
 
   $("go-courier").onclick = () => { login.set(""); show("login"); };
   $("login-back").onclick = () => goHome(true);
@@ -40,11 +44,11 @@ export function startCourier(kiosk) {
     show("courier", () => {
       $("courier-title").textContent = t("courier.hello", { name: me.courier.name || me.courier.id });
       $("courier-note").textContent = note ? t(note.key, note.params) : "";
-      $("delivered").replaceChildren(...me.delivered.map((flow) => {
+      delivered.set(me.delivered.map((flow) => {
         const item = document.createElement("li");
         item.textContent = t("courier.delivered_item", flow);
         return item;
-      }));
+      }), true);
     });
   }
 
@@ -107,7 +111,7 @@ export function startCourier(kiosk) {
       });
       items.push(...outbound);
       if (!items.length) items.push(Object.assign(document.createElement("li"), { textContent: t("collect.empty") }));
-      $("collections").replaceChildren(...items);
+      collections.set(items);
     });
   }
 
