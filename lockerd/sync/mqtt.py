@@ -249,7 +249,9 @@ class MqttTransport:
         self._driver = LoopDriver(self._client(), loop)
         self._lost = loop.create_future()
         self._step = loop.create_future()
-        await self._driver.connect(self.broker.host, self.broker.port, self.keepalive_s)
+        await self._driver.connect(
+            self.broker.host, self.broker.port, self.keepalive_s, within_s=self.timeout_s
+        )
         await self._step
         self._step = loop.create_future()
         leaves = [(self._topic(leaf), 1) for leaf in topics.DEVICE_SUBSCRIBES]
@@ -275,15 +277,29 @@ class MqttTransport:
         if self.token_file is not None:
             client.username_pw_set(self.locker_id, read_token(self.token_file))
         client.will_set(self._topic(topics.CONN), topics.encode({"online": False}), 1, False)
-        client.on_connect, client.on_subscribe = self._on_connack, self._on_suback
-        client.on_message, client.on_disconnect = self._on_message, self._on_disconnect
+        client.on_connect = self._scoped(client, self._on_connack)
+        client.on_subscribe = self._scoped(client, self._on_suback)
+        client.on_message = self._scoped(client, self._on_message)
+        client.on_disconnect = self._scoped(client, self._on_disconnect)
         return client
+
+    def _scoped(self, client: paho.Client, callback: Callable[..., None]) -> Callable[..., None]:
+        """``callback``, for as long as ``client`` is the live one: a client given up (a
+        connect that timed out) never touches the connection that replaced it."""
+
+        def call(*args: Any) -> None:
+            if self._driver is not None and self._driver.client is client:
+                callback(*args)
+
+        return call
 
     async def _drop(self) -> None:
         self.connected.clear()
         if self._driver is not None:
-            driver, self._driver = self._driver, None
-            await driver.close()
+            driver = self._driver
+            await driver.close()  # its on_disconnect still counts: it is the live client
+            if self._driver is driver:
+                self._driver = None
 
     # -- paho's callbacks (on the loop) ------------------------------------------------
 

@@ -1,0 +1,82 @@
+"""The MQTT transport's connection lifecycle against a real mosquitto: deadlines, rounds."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+
+from lockerd.sync.backoffice import ReferenceBackOffice
+from lockerd.sync.client import Unreachable
+from lockerd.sync.mqtt import MqttTransport
+from lockerd.sync.officemqtt import OfficeOnBroker
+from tests.broker import Mosquitto, needs_mosquitto
+from tests.mqtt_rig import quick_redial
+from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN
+
+
+@contextmanager
+def first_socket_held() -> Iterator[tuple[threading.Event, threading.Event]]:
+    """The first TCP connect paho makes waits for ``release`` (a slow network), and
+    ``ended`` is set once that connect call has returned or raised."""
+    release, ended = threading.Event(), threading.Event()
+    original = paho.Client._create_socket_connection
+    original_connect = paho.Client.connect
+    held: list[paho.Client] = []
+
+    def create(client: paho.Client) -> Any:
+        if not held:
+            held.append(client)
+            release.wait(30)
+        return original(client)
+
+    def connect(client: paho.Client, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original_connect(client, *args, **kwargs)
+        finally:
+            if held and client is held[0]:
+                ended.set()
+
+    paho.Client._create_socket_connection = create  # type: ignore[method-assign]
+    paho.Client.connect = connect  # type: ignore[method-assign]
+    try:
+        yield release, ended
+    finally:
+        release.set()
+        paho.Client._create_socket_connection = original  # type: ignore[method-assign]
+        paho.Client.connect = original_connect  # type: ignore[method-assign]
+
+
+@needs_mosquitto
+async def test_a_connect_that_timed_out_never_reaches_the_broker_later(tmp_path) -> None:
+    """The first attempt's socket opens only after its deadline: it must be closed
+    without a CONNECT, and the broker sees exactly the connects the transport counted."""
+    broker = await Mosquitto(tmp_path / "broker").start()
+    office = ReferenceBackOffice(TOKEN, signing_key=OFFICE_KEY)
+    face = OfficeOnBroker(office, broker.url)
+    await face.start()
+    t = MqttTransport(broker.url, LOCKER, redial=quick_redial(), timeout_s=1)
+    loop = asyncio.get_running_loop()
+    try:
+        with first_socket_held() as (release, ended):
+            with pytest.raises(Unreachable):
+                await t.pull("")  # the first attempt ran out of time
+            release.set()  # its socket opens now, late
+            assert await loop.run_in_executor(None, ended.wait, 30)
+            commands, _ = await t.pull("")  # the next attempt connects
+        assert commands == [] and t.connects == 1
+        assert t.connected.is_set()
+        await broker.settled()
+        assert broker.seen("already connected") == 0  # no ghost client took the id
+        assert broker.seen(f" as {LOCKER} ") == t.connects  # one CONNECT, the one counted
+        assert t.attempts == 2
+    finally:
+        await t.close()
+        await face.stop()
+        await broker.stop()
+        office.close()
