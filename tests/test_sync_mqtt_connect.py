@@ -16,21 +16,22 @@ from lockerd.sync.client import Unreachable
 from lockerd.sync.mqtt import MqttTransport
 from lockerd.sync.officemqtt import OfficeOnBroker
 from tests.broker import Mosquitto, needs_mosquitto
-from tests.mqtt_rig import quick_redial
+from tests.mqtt_rig import quick_redial, synced_over_mqtt
 from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN
 
 
 @contextmanager
-def first_socket_held() -> Iterator[tuple[threading.Event, threading.Event]]:
-    """The first TCP connect paho makes waits for ``release`` (a slow network), and
-    ``ended`` is set once that connect call has returned or raised."""
+def first_socket_held(every: bool = False) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """The first TCP connect the locker's paho makes (``every``: each one) waits for
+    ``release`` (a slow network), and ``ended`` is set once the first connect call has
+    returned or raised."""
     release, ended = threading.Event(), threading.Event()
     original = paho.Client._create_socket_connection
     original_connect = paho.Client.connect
     held: list[paho.Client] = []
 
     def create(client: paho.Client) -> Any:
-        if not held:
+        if client._client_id == LOCKER.encode() and (every or not held):
             held.append(client)
             release.wait(30)
         return original(client)
@@ -80,3 +81,36 @@ async def test_a_connect_that_timed_out_never_reaches_the_broker_later(tmp_path)
         await face.stop()
         await broker.stop()
         office.close()
+
+
+@needs_mosquitto
+async def test_a_reconnect_starts_a_round_at_once_even_while_backing_off(tmp_path) -> None:
+    """Rounds failed while the broker was away, so the coordinator backs off (on a clock
+    that never moves here); the transport's reconnect alone must start the next round,
+    whose pull reaches the back office."""
+    async with synced_over_mqtt(tmp_path) as s:
+        await s.drain()
+        waits: asyncio.Queue[int] = asyncio.Queue()
+        original = s.sync._wait
+
+        async def noted(delay: float, wake_on_kick: bool) -> None:
+            waits.put_nowait(s.sync.failures)
+            await original(delay, wake_on_kick)
+
+        s.sync._wait = noted  # type: ignore[method-assign]
+        await s.away()
+        await s.sync.round()
+        assert s.sync.failures == 1
+        runner = asyncio.ensure_future(s.sync.run())
+        try:
+            assert await asyncio.wait_for(waits.get(), 20) == 2  # backing off, 2 failed
+            pulls = len(s.office.requests)
+            with first_socket_held(every=True) as (release, _):
+                await s.back()  # the back office first: the locker's pull must find it
+                release.set()
+            assert await asyncio.wait_for(waits.get(), 20) == 0  # a round ran, and held
+            assert len(s.office.requests) > pulls
+            assert any(r[1].endswith("/rpc/req") for r in s.office.requests[pulls:])
+        finally:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)

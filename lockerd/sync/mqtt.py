@@ -68,12 +68,15 @@ class MqttTransport:
         version: str = "5",
         timeout_s: float = 20.0,
         wake: Callable[[], None] = lambda: None,
+        reconnected: Callable[[], None] | None = None,
     ):
         self.broker = topics.BrokerUrl.parse(url)
         self.locker_id, self.token_file, self.tls = locker_id, token_file, tls
         self.keepalive_s, self.timeout_s, self.redial, self.wake = (
             keepalive_s, timeout_s, redial, wake
         )  # fmt: skip
+        #: Called after each connect (``wake`` if None): the coordinator pulls at once.
+        self.reconnected = reconnected
         self.v5 = version == "5"
         self.max_payload = MAX_PAYLOAD
         #: The largest payload the broker has carried to an answer.
@@ -220,7 +223,7 @@ class MqttTransport:
                 self._dialer = None  # no hammering: the next request dials, after the
                 return  # coordinator's long wait for refused credentials
             if outcome is None:
-                self.wake()  # the coordinator pulls by cursor after every connect
+                (self.reconnected or self.wake)()  # the coordinator pulls by cursor now
                 assert self._lost is not None
                 await self._lost
                 self.redial.lost()
@@ -378,7 +381,10 @@ def raise_for_error(answer: dict[str, Any], cursor: str | None) -> None:
 
 
 def from_config(
-    config: Config, tls: ssl.SSLContext | None, wake: Callable[[], None]
+    config: Config,
+    tls: ssl.SSLContext | None,
+    wake: Callable[[], None],
+    reconnected: Callable[[], None] | None = None,
 ) -> MqttTransport:
     """The transport the ``[sync]`` section describes."""
     sync = config.sync
@@ -394,4 +400,5 @@ def from_config(
         version=sync.mqtt_version,
         timeout_s=sync.timeout_s,
         wake=wake,
+        reconnected=reconnected,
     )
