@@ -57,7 +57,8 @@ class LoopDriver:
             None, lambda: self.client.connect(host, port, keepalive, **kwargs)
         )
         try:
-            await asyncio.wait_for(asyncio.shield(self._connecting), within_s)
+            async with asyncio.timeout(within_s):  # not wait_for: 3.11's can lose a cancel
+                await asyncio.shield(self._connecting)
         except BaseException:
             await self.close()
             raise

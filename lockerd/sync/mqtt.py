@@ -236,7 +236,8 @@ class MqttTransport:
     async def _attempt(self) -> SyncError | None:
         self.attempts += 1
         try:
-            await asyncio.wait_for(self._connect(), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):  # wait_for (3.11) can lose a cancel
+                await self._connect()
         except SyncError as exc:
             await self._drop()
             return exc
