@@ -7,7 +7,8 @@ within the window, full jitter after, at most 4 connects a minute). The
 broker is restarted once the fleet is connected; the run reports the peak
 attempts a second, failed attempts, and the time until 95% and 100% are
 back, per first-retry window, with the broker's and the clients' CPU and
-memory. Then one locker's event throughput over MQTT (the real transport
+memory. ``--down-s`` keeps the broker stopped that long (an outage, not a
+restart): times are from its stop. Then one locker's event throughput over MQTT (the real transport
 and the reference back office) against AWS IoT Core's per-connection cap.
 
 The simulated lockers speak just CONNECT/CONNACK (MQTT 3.1.1) over TLS: the
@@ -94,12 +95,14 @@ async def one_locker(
             tally.attempts[int(started - tally.t0)] += 1
         if first:  # the fleet's first connects are paced by the gate, not stormed
             async with gate:
-                connection = await attempt(n, tls, port, tally)
+                connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | str
+            connection = await attempt(n, tls, port, tally)
             first = False
         else:
             connection = await attempt(n, tls, port, tally)
-        redial.attempted(started, ok=connection is not None)
-        if connection is None:
+        refused = connection == "ConnectionRefusedError"
+        redial.attempted(started, ok=not isinstance(connection, str), refused=refused)
+        if isinstance(connection, str):
             continue
         await hold(n, connection, tally)
         redial.lost()
@@ -107,7 +110,8 @@ async def one_locker(
 
 async def attempt(
     n: int, tls: ssl.SSLContext, port: int, tally: Tally
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | str:
+    """The connection, or what failed."""
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection("127.0.0.1", port, ssl=tls, server_hostname="localhost"),
@@ -117,14 +121,14 @@ async def attempt(
         connack = await asyncio.wait_for(reader.readexactly(4), CONNECT_TIMEOUT_S)
     except TimeoutError:
         tally.fail("timed out")
-        return None
+        return "timed out"
     except (OSError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
         tally.fail(type(exc).__name__)
-        return None
+        return type(exc).__name__
     if connack[3] != 0:
         tally.fail("CONNACK refused")
         writer.close()
-        return None
+        return "CONNACK refused"
     return reader, writer
 
 
@@ -197,13 +201,16 @@ async def storm(args: argparse.Namespace, window: float, folder: Path) -> dict[s
     client_cpu0 = time.process_time()
     tally.broker_up, tally.t0, tally.counting = False, loop.time(), True
     await broker.stop()
+    await asyncio.sleep(args.down_s)  # the outage: every attempt meanwhile is refused
     await broker.start()
     tally.broker_up = True
+    down_s = loop.time() - tally.t0
     broker_cpu0 = cpu_of(broker.pid)
     await until(tally, lambda: len(tally.connected) == args.lockers, window * 3 + 300)
     recovered = loop.time() - tally.t0
     result = {
         "window_s": window,
+        "down_s": down_s,
         "ramp_connects_per_s": args.lockers / ramp_s,
         "peak_attempts_per_s": max(tally.attempts.values(), default=0),
         "attempts": sum(tally.attempts.values()),
@@ -266,13 +273,13 @@ def cap(bytes_per_s: float, publishes_per_s: float, per_event: float) -> float:
     return min(bytes_per_s / per_event, publishes_per_s * 98304 / per_event)
 
 
-def report(results: list[dict[str, object]], tp: dict[str, float], lockers: int) -> None:
+def report(results: list[dict[str, object]], tp: dict[str, float] | None, lockers: int) -> None:
     print(f"fleet of {lockers} lockers, mosquitto over mutual TLS (ECDSA P-256), broker restarted")
     for r in results:
         failed: dict[str, int] = r["failed"]  # type: ignore[assignment]
         back = r["back_100_s"]
         print(
-            f"  first-retry window {r['window_s']:>4g} s:"
+            f"  first-retry window {r['window_s']:>4g} s, broker down {r['down_s']:.1f} s:"
             f" steady ramp {r['ramp_connects_per_s']:.0f} connects/s;"
             f" after the restart peak {r['peak_attempts_per_s']} attempts/s,"
             f" {r['attempts']} attempts, failed {sum(failed.values())} {failed},"
@@ -281,6 +288,8 @@ def report(results: list[dict[str, object]], tp: dict[str, float], lockers: int)
             f" broker CPU {r['broker_cpu_s']:.1f} s, RSS {r['broker_rss_mb']:.0f} MB;"
             f" client CPU {r['client_cpu_s']:.1f} s, RSS {r['client_rss_mb']:.0f} MB"
         )
+    if tp is None:
+        return
     print(
         f"one locker over MQTT: {tp['events']:.0f} events in {tp['seconds']:.1f} s ="
         f" {tp['events_per_s']:.0f} events/s, {tp['publishes_per_s']:.1f} publishes/s,"
@@ -300,7 +309,7 @@ async def main(args: argparse.Namespace) -> None:
             sub.mkdir()
             results.append(await storm(args, window, sub))
             print(results[-1], flush=True)
-        tp = await throughput(args, Path(folder))
+        tp = await throughput(args, Path(folder)) if args.events else None
     report(results, tp, args.lockers)
 
 
@@ -310,5 +319,12 @@ if __name__ == "__main__":
     parser.add_argument("--windows", type=float, nargs="+", default=[1.0, 60.0])
     parser.add_argument("--certs", type=int, default=50, help="client certificates in the pool")
     parser.add_argument("--ramp-concurrency", type=int, default=64)
-    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument(
+        "--events", type=int, default=100_000, help="the throughput run's backlog (0: no run)"
+    )
+    parser.add_argument(
+        "--down-s", type=float, default=0.0,
+        help="how long the broker stays stopped before it starts again (its own restart,"
+        " about 1.2 s, comes on top)",
+    )  # fmt: skip
     asyncio.run(main(parser.parse_args()))

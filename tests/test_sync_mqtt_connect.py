@@ -15,9 +15,12 @@ from lockerd.sync.backoffice import ReferenceBackOffice
 from lockerd.sync.client import Unreachable
 from lockerd.sync.mqtt import MqttTransport
 from lockerd.sync.officemqtt import OfficeOnBroker
+from lockerd.sync.redial import PER_MINUTE
 from tests.broker import Mosquitto, needs_mosquitto
+from tests.daemon import Daemon
 from tests.mqtt_rig import quick_redial, synced_over_mqtt
 from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN
+from tests.test_sync_process import with_sync
 
 
 @contextmanager
@@ -114,3 +117,25 @@ async def test_a_reconnect_starts_a_round_at_once_even_while_backing_off(tmp_pat
         finally:
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
+
+
+@needs_mosquitto
+async def test_the_connect_cap_holds_across_daemon_restarts(tmp_path) -> None:
+    """A crash loop (systemd restarts it within 2 s) must not connect more than 4 times a
+    minute: the daemon's first connect after a start waits for the cap too."""
+    broker = await Mosquitto(tmp_path / "broker").start()
+    url = f'transport = "mqtt"\nurl = "{broker.url}"\nmqtt_first_retry_s = 0'
+    config = with_sync(tmp_path, url)
+    state = ("--state-dir", str(tmp_path))
+    try:
+        for started in range(1, PER_MINUTE + 1):
+            async with Daemon(config, *state) as daemon:
+                await broker.wait_for(" as demo-locker-1 ", count=started)
+                await daemon.kill()
+        async with Daemon(config, *state) as daemon:
+            line = await daemon.printed("connects in the last minute")
+            assert "MQTT connect" in line
+            await broker.settled()
+            assert broker.seen(" as demo-locker-1 ") == PER_MINUTE
+    finally:
+        await broker.stop()

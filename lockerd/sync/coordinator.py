@@ -35,6 +35,7 @@ from lockerd.sync.client import (
     UnknownCursor,
     fitting,
 )
+from lockerd.sync.redial import PER_MINUTE
 from lockerd.sync.transport import Transport, open_transport
 from lockerd.worker import Runner
 
@@ -55,6 +56,21 @@ class Backoff:
         return self.rng.uniform(0, min(self.cap, self.base * 2 ** max(0, failures - 1)))
 
 
+class StoredConnects:
+    """The MQTT transport's connect attempts, kept in the locker's state (meta table) so
+    that its per-minute cap holds across daemon restarts (a crash loop under systemd)."""
+
+    def __init__(self, store: Store, db: Runner, clock: Clock):
+        self.store, self.db, self.clock = store, db, clock
+
+    async def ages(self) -> list[float]:
+        now = self.clock.time()  # a time ahead of now (the clock set back) counts as now
+        return [max(0.0, now - at) for at in await self.db(self.store.journal.recent_connects)]
+
+    async def note(self) -> None:
+        await self.db(self.store.journal.note_connect, self.clock.time(), PER_MINUTE)
+
+
 class SyncCoordinator:
     def __init__(
         self,
@@ -72,7 +88,10 @@ class SyncCoordinator:
         #: Set by the transport when it has (re)connected: a round starts at once.
         self._reconnect = asyncio.Event()
         self.client = client or open_transport(
-            config, wake=self._kick.set, reconnected=self.reconnected
+            config,
+            wake=self._kick.set,
+            reconnected=self.reconnected,
+            ledger=StoredConnects(store, db, clock),
         )
         self.backoff = Backoff(self.sync.backoff_base_s, self.sync.backoff_max_s, rng)
         self.keys = [qrtoken.public_key(k) for k in self.sync.command_keys]

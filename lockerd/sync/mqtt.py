@@ -15,11 +15,12 @@ of lockerd/sync/client.py, with the same meanings. See docs/sync-mqtt.md.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -41,6 +42,8 @@ from lockerd.sync.client import (
 )
 from lockerd.sync.redial import Redial
 
+log = logging.getLogger(__name__)
+
 #: Largest payload a push may make: a 96 KiB body and its ``req`` (AWS takes 128 KB).
 MAX_PAYLOAD = 98304 + 64
 #: Pacing within AWS's 100 publishes/s and 512 KiB/s per connection.
@@ -51,6 +54,18 @@ REFUSED = {4, 5, 0x86, 0x87, 0x8C}
 PACKET_TOO_LARGE = 0x95
 #: A PUBLISH's bytes besides its topic and payload, at most (header, packet id, properties).
 PACKET_MARGIN = 32
+
+
+class ConnectLedger(Protocol):
+    """Where connect attempts are kept across restarts (the locker's SQLite state)."""
+
+    async def ages(self) -> list[float]:
+        """Seconds since each of the latest attempts, this run's and earlier runs'."""
+        ...
+
+    async def note(self) -> None:
+        """An attempt starts now."""
+        ...
 
 
 class MqttTransport:
@@ -69,6 +84,7 @@ class MqttTransport:
         timeout_s: float = 20.0,
         wake: Callable[[], None] = lambda: None,
         reconnected: Callable[[], None] | None = None,
+        ledger: ConnectLedger | None = None,
     ):
         self.broker = topics.BrokerUrl.parse(url)
         self.locker_id, self.token_file, self.tls = locker_id, token_file, tls
@@ -77,6 +93,10 @@ class MqttTransport:
         )  # fmt: skip
         #: Called after each connect (``wake`` if None): the coordinator pulls at once.
         self.reconnected = reconnected
+        #: Keeps attempt times across restarts, so the per-minute cap holds through them.
+        self.ledger = ledger
+        self._recalled = False
+        self._refused = False
         self.v5 = version == "5"
         self.max_payload = MAX_PAYLOAD
         #: The largest payload the broker has carried to an answer.
@@ -212,12 +232,20 @@ class MqttTransport:
 
     async def _dial_forever(self) -> None:
         loop = asyncio.get_running_loop()
+        await self._recall()
         while True:
-            self._next_at = self.redial.next_attempt(loop.time())
+            now = loop.time()
+            self._next_at = self.redial.next_attempt(now)
+            if self._next_at == self.redial.allowed_from() > now:
+                log.warning(
+                    "sync: the next MQTT connect waits %.0f s: %d connects in the last minute"
+                    " (at most that many)", self._next_at - now, self.redial.per_minute,
+                )  # fmt: skip
             await asyncio.sleep(max(0.0, self._next_at - loop.time()))
+            await self._note()
             started = loop.time()
             outcome = await self._attempt()
-            self.redial.attempted(started, ok=outcome is None)
+            self.redial.attempted(started, ok=outcome is None, refused=self._refused)
             self._settle(outcome)
             if isinstance(outcome, AuthRejected):
                 self._dialer = None  # no hammering: the next request dials, after the
@@ -228,6 +256,27 @@ class MqttTransport:
                 await self._lost
                 self.redial.lost()
 
+    async def _recall(self) -> None:
+        """Count the attempts of earlier runs (a crash loop) toward the cap, once."""
+        if self.ledger is None or self._recalled:
+            return
+        self._recalled = True
+        try:
+            ages = await self.ledger.ages()
+        except Exception:  # the cap then holds within this run only
+            log.exception("sync: cannot read the recent MQTT connects")
+            return
+        now = asyncio.get_running_loop().time()
+        self.redial.recall([now - age for age in ages])
+
+    async def _note(self) -> None:
+        if self.ledger is None:
+            return
+        try:
+            await self.ledger.note()
+        except Exception:
+            log.exception("sync: cannot record an MQTT connect attempt")
+
     def _settle(self, outcome: SyncError | None) -> None:
         done, self._outcome = self._outcome, asyncio.get_running_loop().create_future()
         if done is not None and not done.done():
@@ -235,6 +284,7 @@ class MqttTransport:
 
     async def _attempt(self) -> SyncError | None:
         self.attempts += 1
+        self._refused = False  # nothing listening: the redial policy treats it apart
         try:
             async with asyncio.timeout(self.timeout_s):  # wait_for (3.11) can lose a cancel
                 await self._connect()
@@ -242,6 +292,7 @@ class MqttTransport:
             await self._drop()
             return exc
         except Exception as exc:  # any fault is one failed attempt, never the end of sync
+            self._refused = isinstance(exc, ConnectionRefusedError)
             await self._drop()
             return Unreachable(f"connect to {self.broker.host}: {type(exc).__name__}: {exc}")
         self.connects += 1
@@ -386,6 +437,7 @@ def from_config(
     tls: ssl.SSLContext | None,
     wake: Callable[[], None],
     reconnected: Callable[[], None] | None = None,
+    ledger: ConnectLedger | None = None,
 ) -> MqttTransport:
     """The transport the ``[sync]`` section describes."""
     sync = config.sync
@@ -402,4 +454,5 @@ def from_config(
         timeout_s=sync.timeout_s,
         wake=wake,
         reconnected=reconnected,
+        ledger=ledger,
     )
