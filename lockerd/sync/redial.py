@@ -80,7 +80,7 @@ class Redial:
         """A connection that held has gone: the next attempt is spread over the window
         (past its first tenth), which opens at the next :meth:`next_attempt`."""
         self._dropped, self.failures, self._late = True, 0, 0
-        self._window_end = None
+        self._window_end, self._refused = None, False
 
     def next_attempt(self, now: float) -> float:
         """When the next attempt may start (``now`` or later)."""
