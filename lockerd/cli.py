@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 
 from drivers.errors import DriverError
 from lockerd import __version__, throttle
-from lockerd.config import Config, kiosk_url, load
+from lockerd.config import Config, kiosk_url, load, loopback
 from lockerd.errors import ConfigError, LockerError
 from lockerd.families import FAMILIES, family_of
 
 if TYPE_CHECKING:
     from lockerd.sync.backoffice import ReferenceBackOffice
+    from lockerd.sync.topics import BrokerUrl
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,6 +135,7 @@ def _back_office(args: argparse.Namespace) -> int:
     from lockerd.sync.backoffice import ReferenceBackOffice
 
     token = _read_secret(args.token_file, "--token-file")
+    broker = _broker_url(args.mqtt) if args.mqtt else None
     key = None
     if args.signing_key_file is not None:
         text = _read_secret(args.signing_key_file, "--signing-key-file")
@@ -151,8 +153,8 @@ def _back_office(args: argparse.Namespace) -> int:
     async def serve() -> None:
         url = await office.start()
         print(f"reference back office at {url}", flush=True)
-        if args.mqtt:
-            await _on_broker(office, args)
+        if broker is not None:
+            await _on_broker(office, broker, args)
         print(f"remote opens are signed by {qrtoken.public_text(office.signing_key)}", flush=True)
         print("(put that key in sync.command_keys; see docs/sync-protocol.md)", flush=True)
         try:
@@ -168,22 +170,47 @@ def _back_office(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _on_broker(office: ReferenceBackOffice, args: argparse.Namespace) -> None:
-    """Serve ``office`` on the broker at ``--mqtt`` too (paho imported only then)."""
-    from lockerd.sync.officemqtt import OfficeOnBroker
+def _broker_url(url: str) -> BrokerUrl:
+    """``--mqtt``, checked before anything starts: TLS, or plain only on loopback."""
     from lockerd.sync.topics import BrokerUrl
 
     try:
-        broker = BrokerUrl.parse(args.mqtt)
+        broker = BrokerUrl.parse(url)
     except ValueError as exc:
         raise ConfigError([f"--mqtt: {exc}"]) from exc
+    if not broker.tls and not loopback(broker.host):
+        raise ConfigError(
+            [
+                f"--mqtt: {url!r} is plain MQTT to a host off loopback: use mqtts:// or wss://"
+                " (plain mqtt:// only to a broker on loopback: 127.0.0.1, ::1, localhost)"
+            ]
+        )
+    return broker
+
+
+async def _on_broker(
+    office: ReferenceBackOffice, broker: BrokerUrl, args: argparse.Namespace
+) -> None:
+    """Serve ``office`` on the broker at ``--mqtt`` too (paho imported only then). An
+    unreachable broker is said on stderr, one line an attempt, while it backs off; the
+    HTTPS side serves meanwhile."""
+    from lockerd.sync.officemqtt import OfficeOnBroker
+
     tls = None
     if broker.tls:
         tls = ssl.create_default_context(cafile=args.mqtt_ca)
         if args.mqtt_cert:
             tls.load_cert_chain(*args.mqtt_cert)
-    await OfficeOnBroker(office, args.mqtt, tls=tls).start()
-    print(f"serving lockers on {args.mqtt} too (lockers/+/evt, lockers/+/rpc/req)", flush=True)
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    def serving() -> None:
+        print(f"serving lockers on {args.mqtt} too (lockers/+/evt, lockers/+/rpc/req)", flush=True)
+
+    face = OfficeOnBroker(office, args.mqtt, tls=tls, announce=say)
+    face.on_ready = serving
+    await face.start(wait=False)
 
 
 def _read_secret(path: Path, option: str) -> str:

@@ -26,6 +26,7 @@ class Daemon:
         self.proc: asyncio.subprocess.Process | None = None
         self.http: aiohttp.ClientSession | None = None
         self.output: list[str] = []
+        self._line = asyncio.Event()
 
     async def __aenter__(self) -> Daemon:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -60,6 +61,17 @@ class Daemon:
         assert self.proc is not None and self.proc.stdout is not None
         while line := (await self.proc.stdout.readline()).decode():
             self.output.append(line)
+            self._line.set()
+
+    async def printed(self, text: str, within: float = 30) -> str:
+        """Until a line of its output contains ``text``; that line."""
+        async with asyncio.timeout(within):
+            while True:
+                self._line.clear()
+                for line in self.output:
+                    if text in line:
+                        return line
+                await self._line.wait()
 
     async def stop(self) -> int:
         assert self.proc is not None

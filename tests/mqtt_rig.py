@@ -195,7 +195,7 @@ async def synced_over_mqtt(
     sync = SyncCoordinator(
         config, rig.store, rig.locker.db, rig.locker, rig.clock, transport, random.Random(7)
     )
-    transport.wake = sync._kick.set
+    transport.wake, transport.reconnected = sync._kick.set, sync.reconnected
     try:
         yield SyncedOverMqtt(rig, office, sync, broker=mosquitto, face=face, transport=transport)
     finally:

@@ -17,6 +17,8 @@ from lockerd.store.records import JournalEntry
 ACKED = "sync.acked_seq"
 CURSOR = "sync.cursor"
 PRUNED = "sync.pruned_to"
+#: Wall-clock times of the MQTT transport's latest connect attempts (a JSON list).
+CONNECTS = "sync.mqtt_connects"
 
 
 class JournalRepo:
@@ -113,6 +115,22 @@ class JournalRepo:
     def save_cursor(self, cursor: str) -> None:
         with self._c.db.transaction():
             self._c.db.set_meta(CURSOR, cursor)
+
+    def recent_connects(self) -> list[float]:
+        """Wall-clock times of the latest broker connect attempts, oldest first (kept
+        across restarts: the per-minute cap holds through a crash loop)."""
+        try:
+            times = json.loads(self._c.db.meta(CONNECTS) or "[]")
+        except ValueError:
+            return []
+        ok = isinstance(times, list) and all(isinstance(t, int | float) for t in times)
+        return sorted(float(t) for t in times) if ok else []
+
+    def note_connect(self, at: float, keep: int) -> None:
+        """Add a connect attempt made at ``at`` (wall clock); keep the latest ``keep``."""
+        times = [*self.recent_connects(), at][-keep:]
+        with self._c.db.transaction():
+            self._c.db.set_meta(CONNECTS, json.dumps(times))
 
     def prune_acked(self, older_than: float) -> int:
         """Delete acknowledged events written before ``older_than``; never an unsent one."""

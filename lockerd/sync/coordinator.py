@@ -3,9 +3,10 @@
 The locker never waits on it: flows write the journal and go on; the
 coordinator reads the unsent tail from the store, pushes it in batches,
 advances only on the back office's ``acked_seq``, then pulls commands by
-cursor. A failed round waits a capped exponential back-off with full jitter;
-refused credentials raise one ``sync.auth_failed`` alarm and then only a
-slow retry. See docs/sync-protocol.md.
+cursor. A failed round waits a capped exponential back-off with full jitter,
+cut short only by a transport's (re)connect (MQTT: its redial policy limits
+those), after which the pull runs at once; refused credentials raise one
+``sync.auth_failed`` alarm and then only a slow retry. See docs/sync-protocol.md.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from lockerd.sync.client import (
     UnknownCursor,
     fitting,
 )
+from lockerd.sync.redial import PER_MINUTE
 from lockerd.sync.transport import Transport, open_transport
 from lockerd.worker import Runner
 
@@ -57,6 +59,21 @@ class Backoff:
         return self.rng.uniform(0, min(self.cap, self.base * 2 ** max(0, failures - 1)))
 
 
+class StoredConnects:
+    """The MQTT transport's connect attempts, kept in the locker's state (meta table) so
+    that its per-minute cap holds across daemon restarts (a crash loop under systemd)."""
+
+    def __init__(self, store: Store, db: Runner, clock: Clock):
+        self.store, self.db, self.clock = store, db, clock
+
+    async def ages(self) -> list[float]:
+        now = self.clock.time()  # a time ahead of now (the clock set back) counts as now
+        return [max(0.0, now - at) for at in await self.db(self.store.journal.recent_connects)]
+
+    async def note(self) -> None:
+        await self.db(self.store.journal.note_connect, self.clock.time(), PER_MINUTE)
+
+
 class SyncCoordinator:
     def __init__(
         self,
@@ -71,7 +88,14 @@ class SyncCoordinator:
         self.config, self.sync = config, config.sync
         self.store, self.db, self.locker, self.clock = store, db, locker, clock
         self._kick = asyncio.Event()
-        self.client = client or open_transport(config, wake=self._kick.set)
+        #: Set by the transport when it has (re)connected: a round starts at once.
+        self._reconnect = asyncio.Event()
+        self.client = client or open_transport(
+            config,
+            wake=self._kick.set,
+            reconnected=self.reconnected,
+            ledger=StoredConnects(store, db, clock),
+        )
         self.backoff = Backoff(self.sync.backoff_base_s, self.sync.backoff_max_s, rng)
         self.keys = [qrtoken.public_key(k) for k in self.sync.command_keys]
         #: Events in one push: ``sync.batch``, halved at each 413 (a proxy's body limit),
@@ -99,10 +123,17 @@ class SyncCoordinator:
 
         return kick
 
+    def reconnected(self) -> None:
+        """The transport has (re)connected: run a round now, back-off or not (what
+        happened while away is pulled by cursor)."""
+        self._reconnect.set()
+        self._kick.set()
+
     async def run(self) -> None:
         """Sync until cancelled; never raises for a network or back-office fault."""
         while True:
             self._kick.clear()
+            self._reconnect.clear()
             delay = await self.round()
             await self._wait(delay, wake_on_kick=self.failures == 0)
 
@@ -141,7 +172,7 @@ class SyncCoordinator:
 
     async def _wait(self, delay: float, wake_on_kick: bool) -> None:
         sleeper = asyncio.ensure_future(self.clock.sleep(delay))
-        waits: set[asyncio.Future[Any]] = {sleeper}
+        waits: set[asyncio.Future[Any]] = {sleeper, asyncio.ensure_future(self._reconnect.wait())}
         if wake_on_kick:
             waits.add(asyncio.ensure_future(self._kick.wait()))
         try:
@@ -149,7 +180,7 @@ class SyncCoordinator:
         finally:
             for waiter in waits:
                 waiter.cancel()
-        if not sleeper.done():
+        if not sleeper.done() and not self._reconnect.is_set():
             await self.clock.sleep(1.0)  # let a burst of events gather into one batch
 
     async def close(self) -> None:

@@ -21,7 +21,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -59,6 +59,18 @@ REFUSED = {4, 5, 0x86, 0x87, 0x8C}
 PACKET_TOO_LARGE = 0x95
 
 
+class ConnectLedger(Protocol):
+    """Where connect attempts are kept across restarts (the locker's SQLite state)."""
+
+    async def ages(self) -> list[float]:
+        """Seconds since each of the latest attempts, this run's and earlier runs'."""
+        ...
+
+    async def note(self) -> None:
+        """An attempt starts now."""
+        ...
+
+
 class MqttTransport:
     """One locker's sync transport over MQTT 3.1.1 or 5."""
 
@@ -74,12 +86,20 @@ class MqttTransport:
         version: str = "5",
         timeout_s: float = 20.0,
         wake: Callable[[], None] = lambda: None,
+        reconnected: Callable[[], None] | None = None,
+        ledger: ConnectLedger | None = None,
     ):
         self.broker = topics.BrokerUrl.parse(url)
         self.locker_id, self.token_file, self.tls = locker_id, token_file, tls
         self.keepalive_s, self.timeout_s, self.redial, self.wake = (
             keepalive_s, timeout_s, redial, wake
         )  # fmt: skip
+        #: Called after each connect (``wake`` if None): the coordinator pulls at once.
+        self.reconnected = reconnected
+        #: Keeps attempt times across restarts, so the per-minute cap holds through them.
+        self.ledger = ledger
+        self._recalled = False
+        self._refused = False
         self.v5 = version == "5"
         #: The largest PUBLISH to send: ours, or the broker's if its CONNACK says less.
         self.max_packet = MAX_PACKET
@@ -255,21 +275,50 @@ class MqttTransport:
 
     async def _dial_forever(self) -> None:
         loop = asyncio.get_running_loop()
+        await self._recall()
         while True:
-            self._next_at = self.redial.next_attempt(loop.time())
+            now = loop.time()
+            self._next_at = self.redial.next_attempt(now)
+            if self._next_at == self.redial.allowed_from() > now:
+                log.warning(
+                    "sync: the next MQTT connect waits %.0f s: %d connects in the last minute"
+                    " (at most that many)", self._next_at - now, self.redial.per_minute,
+                )  # fmt: skip
             await asyncio.sleep(max(0.0, self._next_at - loop.time()))
+            await self._note()
             started = loop.time()
             outcome = await self._attempt()
-            self.redial.attempted(started, ok=outcome is None)
+            self.redial.attempted(started, ok=outcome is None, refused=self._refused)
             self._settle(outcome)
             if isinstance(outcome, AuthRejected):
                 self._dialer = None  # no hammering: the next request dials, after the
                 return  # coordinator's long wait for refused credentials
             if outcome is None:
-                self.wake()  # the coordinator pulls by cursor after every connect
+                (self.reconnected or self.wake)()  # the coordinator pulls by cursor now
                 assert self._lost is not None
                 await self._lost
                 self.redial.lost()
+
+    async def _recall(self) -> None:
+        """Count the attempts of earlier runs (a crash loop) toward the cap, once."""
+        if self.ledger is None or self._recalled:
+            return
+        self._recalled = True
+        try:
+            ages = await self.ledger.ages()
+        except Exception:  # the cap then holds within this run only
+            log.exception("sync: cannot read the recent MQTT connects")
+            return
+        now = asyncio.get_running_loop().time()
+        self.redial.recall([now - age for age in ages])
+
+    async def _note(self) -> None:
+        if self.ledger is None:
+            return
+        try:
+            await self.ledger.note()
+        except Exception:
+            log.exception("sync: cannot record an MQTT connect attempt")
 
     def _settle(self, outcome: SyncError | None) -> None:
         done, self._outcome = self._outcome, asyncio.get_running_loop().create_future()
@@ -278,12 +327,15 @@ class MqttTransport:
 
     async def _attempt(self) -> SyncError | None:
         self.attempts += 1
+        self._refused = False  # nothing listening: the redial policy treats it apart
         try:
-            await asyncio.wait_for(self._connect(), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):  # wait_for (3.11) can lose a cancel
+                await self._connect()
         except SyncError as exc:
             await self._drop()
             return exc
         except Exception as exc:  # any fault is one failed attempt, never the end of sync
+            self._refused = isinstance(exc, ConnectionRefusedError)
             await self._drop()
             return Unreachable(f"connect to {self.broker.host}: {type(exc).__name__}: {exc}")
         self.connects += 1
@@ -297,7 +349,9 @@ class MqttTransport:
         self._driver = LoopDriver(self._client(), loop)
         self._lost = loop.create_future()
         self._step = loop.create_future()
-        await self._driver.connect(self.broker.host, self.broker.port, self.keepalive_s)
+        await self._driver.connect(
+            self.broker.host, self.broker.port, self.keepalive_s, within_s=self.timeout_s
+        )
         await self._step
         self._step = loop.create_future()
         leaves = [(self._topic(leaf), 1) for leaf in topics.DEVICE_SUBSCRIBES]
@@ -323,9 +377,21 @@ class MqttTransport:
         if self.token_file is not None:
             client.username_pw_set(self.locker_id, read_token(self.token_file))
         client.will_set(self._topic(topics.CONN), self._presence(online=False), 1, False)
-        client.on_connect, client.on_subscribe = self._on_connack, self._on_suback
-        client.on_message, client.on_disconnect = self._on_message, self._on_disconnect
+        client.on_connect = self._scoped(client, self._on_connack)
+        client.on_subscribe = self._scoped(client, self._on_suback)
+        client.on_message = self._scoped(client, self._on_message)
+        client.on_disconnect = self._scoped(client, self._on_disconnect)
         return client
+
+    def _scoped(self, client: paho.Client, callback: Callable[..., None]) -> Callable[..., None]:
+        """``callback``, for as long as ``client`` is the live one: a client given up (a
+        connect that timed out) never touches the connection that replaced it."""
+
+        def call(*args: Any) -> None:
+            if self._driver is not None and self._driver.client is client:
+                callback(*args)
+
+        return call
 
     def _presence(self, online: bool) -> bytes:
         return topics.encode({"online": online, "since": self._since})
@@ -333,8 +399,10 @@ class MqttTransport:
     async def _drop(self) -> None:
         self.connected.clear()
         if self._driver is not None:
-            driver, self._driver = self._driver, None
-            await driver.close()
+            driver = self._driver
+            await driver.close()  # its on_disconnect still counts: it is the live client
+            if self._driver is driver:
+                self._driver = None
 
     # -- paho's callbacks (on the loop) ------------------------------------------------
 
@@ -445,7 +513,11 @@ def raise_for_error(answer: dict[str, Any], cursor: str | None) -> None:
 
 
 def from_config(
-    config: Config, tls: ssl.SSLContext | None, wake: Callable[[], None]
+    config: Config,
+    tls: ssl.SSLContext | None,
+    wake: Callable[[], None],
+    reconnected: Callable[[], None] | None = None,
+    ledger: ConnectLedger | None = None,
 ) -> MqttTransport:
     """The transport the ``[sync]`` section describes."""
     sync = config.sync
@@ -461,4 +533,6 @@ def from_config(
         version=sync.mqtt_version,
         timeout_s=sync.timeout_s,
         wake=wake,
+        reconnected=reconnected,
+        ledger=ledger,
     )

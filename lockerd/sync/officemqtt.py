@@ -7,7 +7,9 @@ It subscribes to every locker's pushes and pulls (``lockers/+/evt``,
 it issues a command, with an MQTT 5 message expiry at the command's. A
 locker's presence (``lockers/{id}/conn``) goes to the office's database,
 ordered by the connection it belongs to (docs/sync-mqtt.md, "Presence"). It
-reconnects on its own after a broker restart. Authentication is the
+reconnects on its own after a broker restart; a broker it cannot reach is
+tried again after 0.2 s, doubling up to 10 s, each failure said in one line
+with its reason. Authentication is the
 broker's (client certificates or passwords, and a topic ACL per locker).
 """
 
@@ -19,6 +21,7 @@ import math
 import secrets
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any, TypeGuard
 
 import paho.mqtt.client as paho
@@ -30,8 +33,11 @@ from lockerd.sync import topics
 from lockerd.sync.aiopaho import LoopDriver
 from lockerd.sync.backoffice import ReferenceBackOffice
 
-RETRY_S = 0.2
 log = logging.getLogger(__name__)
+
+#: The wait after a failed connect, doubling up to RETRY_MAX_S; back to RETRY_S once served.
+RETRY_S, RETRY_MAX_S = 0.2, 10.0
+CONNECT_WITHIN_S = 10.0
 
 
 class OfficeOnBroker:
@@ -44,8 +50,14 @@ class OfficeOnBroker:
         *,
         tls: ssl.SSLContext | None = None,
         version: str = "5",
+        announce: Callable[[str], None] | None = None,
     ):
         self.office, self.broker, self.tls = office, topics.BrokerUrl.parse(url), tls
+        self.url = url
+        #: Where a failed connect is said, in one line (the log if None).
+        self.announce = announce or log.warning
+        #: Called each time it serves on the broker (after a connect and SUBACK).
+        self.on_ready: Callable[[], None] = lambda: None
         self.v5 = version == "5"
         self.client_id = f"back-office-{office.db.instance}-{secrets.token_hex(2)}"
         self.ready = asyncio.Event()
@@ -55,10 +67,12 @@ class OfficeOnBroker:
         self._later: set[asyncio.TimerHandle] = set()
         office.on_issue.append(self.poke)
 
-    async def start(self) -> None:
-        """Connect (retrying until the broker answers) and subscribe; returns when serving."""
+    async def start(self, wait: bool = True) -> None:
+        """Connect (retrying until the broker answers) and subscribe; returns when serving
+        (``wait``), or at once."""
         self._task = asyncio.ensure_future(self._serve())
-        await self.ready.wait()
+        if wait:
+            await self.ready.wait()
 
     async def stop(self) -> None:
         for later in self._later:
@@ -73,23 +87,36 @@ class OfficeOnBroker:
         self.ready.clear()
 
     async def _serve(self) -> None:
+        delay = RETRY_S
         while True:
             lost = asyncio.get_running_loop().create_future()
             try:
                 await self._connect(lost)
-            except (OSError, ValueError, TimeoutError):
-                await asyncio.sleep(RETRY_S)  # a broker not there yet: try again soon
+            except (OSError, ValueError, TimeoutError) as exc:
+                reason = str(exc) or type(exc).__name__
+                self.announce(
+                    f"back office: cannot serve on the broker at {self.url}: {reason}"
+                    f"; next try in {delay:g} s"
+                )
+                await asyncio.sleep(delay)
+                delay = min(RETRY_MAX_S, delay * 2)
                 continue
+            delay = RETRY_S
+            self.on_ready()
             await lost
             self.ready.clear()
+            self.announce(f"back office: lost the broker at {self.url}; reconnecting")
 
     async def _connect(self, lost: asyncio.Future[None]) -> None:
         if self._driver is not None:
             await self._driver.close()
         subscribed = asyncio.get_running_loop().create_future()
         self._driver = LoopDriver(self._client(lost, subscribed), asyncio.get_running_loop())
-        await self._driver.connect(self.broker.host, self.broker.port, 60)
-        await asyncio.wait_for(asyncio.shield(subscribed), 10)
+        await self._driver.connect(
+            self.broker.host, self.broker.port, 60, within_s=CONNECT_WITHIN_S
+        )
+        async with asyncio.timeout(CONNECT_WITHIN_S):  # not wait_for: 3.11's can lose a cancel
+            await asyncio.shield(subscribed)
         self.ready.set()
 
     def _client(self, lost: asyncio.Future[None], subscribed: asyncio.Future[None]) -> paho.Client:
@@ -103,7 +130,9 @@ class OfficeOnBroker:
         if self.tls is not None:
             client.tls_set_context(self.tls)
         filters = [(f"lockers/+/{leaf}", 1) for leaf in topics.OFFICE_SUBSCRIBES]
-        client.on_connect = lambda c, *a: c.subscribe(filters)
+        client.on_connect = lambda c, u, f, reason, p: (
+            _refused(subscribed, reason) if reason.is_failure else c.subscribe(filters)
+        )
         client.on_subscribe = lambda *a: _settle(subscribed, None)
         client.on_disconnect = lambda *a: _gone(lost, subscribed)
         client.on_message = self._on_message
@@ -209,6 +238,11 @@ def _is_time(value: Any) -> TypeGuard[float]:
 def _settle(future: asyncio.Future[None], value: None) -> None:
     if not future.done():
         future.set_result(value)
+
+
+def _refused(subscribed: asyncio.Future[None], reason: Any) -> None:
+    if not subscribed.done():
+        subscribed.set_exception(ConnectionError(f"the broker refused: {reason}"))
 
 
 def _gone(lost: asyncio.Future[None], subscribed: asyncio.Future[None]) -> None:

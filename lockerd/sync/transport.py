@@ -29,15 +29,22 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
-def open_transport(config: Config, wake: Callable[[], None]) -> Transport:
-    """The transport ``sync.transport`` names; ``wake`` starts a round (MQTT calls it
-    after each connect and when the back office says commands are waiting)."""
+def open_transport(
+    config: Config,
+    wake: Callable[[], None],
+    reconnected: Callable[[], None] | None = None,
+    ledger: Any = None,
+) -> Transport:
+    """The transport ``sync.transport`` names; ``wake`` starts a round (MQTT calls it when
+    the back office says commands are waiting), ``reconnected`` starts one at once even
+    while rounds back off (MQTT calls it after each connect; ``wake`` if not given);
+    ``ledger`` keeps MQTT connect attempts across restarts (lockerd.sync.mqtt.ConnectLedger)."""
     sync = config.sync
     tls = tls_context(sync, config.resolve)
     if sync.transport == "mqtt":
         from lockerd.sync.mqtt import from_config  # paho only when MQTT is configured
 
-        return from_config(config, tls, wake)
+        return from_config(config, tls, wake, reconnected, ledger)
     return BackOfficeClient(
         sync.url,
         config.locker.id,
