@@ -143,20 +143,17 @@ class FlowRunner:
                     self.store.journal.record_pulse, flow.compartment, flow.intent, decision.attempt
                 )
             case m.Release():
+                custody = self.store.custody
                 await self.db(
-                    self.store.custody.release,
-                    decision.intent,
-                    decision.reason,
-                    decision.shut_first,
+                    custody.release, decision.intent, decision.reason, decision.shut_first
                 )
             case m.CheckShut():
                 return await self._check_shut(flow, decision.again)
             case m.SettleCancelled():
                 assert flow.compartment is not None
                 item = self.bank.item(flow.compartment)
-                await self.db(
-                    self.store.custody.settle_cancelled, decision.intent, decision.latched, item
-                )
+                settle = self.store.custody.settle_cancelled
+                await self.db(settle, decision.intent, decision.latched, item)
             case m.LeaveForCheck():
                 await self.db(self.store.custody.left_unshut, decision.intent, decision.compartment)
             case m.UnlockFailed() | m.NotOpened() | m.Disputed():

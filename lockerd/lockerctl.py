@@ -93,6 +93,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_parcels(command("parcels", "parcels: list, show, extend, mark returned"), common)
     _add_outbound(command("outbound", "parcels sent or returned here: list, show, removed"), common)
     command("diag", "bus scan (each board's answer time and counters) and sensor sanity")
+    _add_checks(command)
+    return parser
+
+
+def _add_checks(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """cycle-test, config and audit: what a technician checks."""
     cycle = command("cycle-test", "open each door in turn; a person opens and shuts it")
     cycle.add_argument(
         "ids", nargs="+", metavar="ID", help="the compartments, in the order to walk them"
@@ -110,7 +116,6 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--limit", type=int, metavar="N", help="the last N entries (default 50; not with --verify)"
     )
-    return parser
 
 
 def _add_door_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:

@@ -183,9 +183,7 @@ async def test_language_switch_and_the_idle_timeout(tmp_path, browser) -> None:
         await kiosk.screen("courier")
         assert await kiosk.text("#courier-title") == "Hallo, Demo Courier"
         await kiosk.tap("Ein Fach weiter unten")
-        assert await kiosk.button("Ein Fach weiter unten").get_attribute(
-            "aria-pressed"
-        ) == ("true")
+        assert await kiosk.button("Ein Fach weiter unten").get_attribute("aria-pressed") == ("true")
         await kiosk.snap("courier-de")
 
         # Left alone for the idle time: home, in the default language, and logged out.

@@ -108,6 +108,10 @@ class MqttTransport:
         #: The size of the last push a 3.1.1 broker dropped the connection on, if no push
         #: has been carried since (a size suspected too large).
         self._dropped_at: int | None = None
+        self._connection_state()
+
+    def _connection_state(self) -> None:
+        """What the transport keeps of its connection: none yet."""
         #: Connect attempts made and those the broker took (for status and tests).
         self.attempts = self.connects = 0
         self.connected = asyncio.Event()
