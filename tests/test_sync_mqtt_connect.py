@@ -18,7 +18,7 @@ from lockerd.sync.officemqtt import OfficeOnBroker
 from lockerd.sync.redial import PER_MINUTE
 from tests.broker import Mosquitto, needs_mosquitto
 from tests.daemon import Daemon
-from tests.mqtt_rig import quick_redial, synced_over_mqtt
+from tests.mqtt_rig import quick_redial, synced_over_mqtt, transport_for
 from tests.sync_rig import LOCKER, OFFICE_KEY, TOKEN
 from tests.test_sync_process import with_sync
 
@@ -139,3 +139,23 @@ async def test_the_connect_cap_holds_across_daemon_restarts(tmp_path) -> None:
             assert broker.seen(" as demo-locker-1 ") == PER_MINUTE
     finally:
         await broker.stop()
+
+
+@needs_mosquitto
+async def test_closing_while_the_broker_has_the_connect_but_no_connack_is_handled(
+    tmp_path,
+) -> None:
+    """A daemon stopping mid-connect stops: close() between CONNECT reaching the broker and
+    its CONNACK being handled ends (Python 3.11's ``wait_for`` could swallow the cancel and
+    leave the dialer waiting for ever)."""
+    for run in range(5):
+        broker = await Mosquitto(tmp_path / str(run)).start()
+        try:
+            transport = transport_for(broker.url)
+            push = asyncio.ensure_future(transport.push([], 1))
+            await broker.wait_for(f" as {LOCKER} ")  # CONNECT in; CONNACK not handled yet
+            await asyncio.wait_for(transport.close(), 5)
+            push.cancel()
+            await asyncio.gather(push, return_exceptions=True)
+        finally:
+            await broker.stop()
