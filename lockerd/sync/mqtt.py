@@ -179,7 +179,8 @@ class MqttTransport:
         self._acks[req] = waiter
         try:
             self._publish(leaf, payload, req)
-            answer = dict(await asyncio.wait_for(waiter, self.timeout_s))
+            async with asyncio.timeout(self.timeout_s):  # wait_for (3.11) can lose a cancel
+                answer = dict(await waiter)
         except TimeoutError as exc:
             raise Unreachable(f"no answer to {leaf} within {self.timeout_s:g} s") from exc
         except Unreachable as exc:
@@ -269,7 +270,8 @@ class MqttTransport:
         loop = asyncio.get_running_loop()
         within = max(0.0, self._next_at - loop.time()) + 2 * self.timeout_s
         try:
-            outcome = await asyncio.wait_for(asyncio.shield(self._outcome), within)
+            async with asyncio.timeout(within):  # wait_for (3.11) can lose a cancel
+                outcome = await asyncio.shield(self._outcome)
         except TimeoutError as exc:
             raise Unreachable(f"no connect attempt ended within {within:.0f} s") from exc
         if outcome is not None:
