@@ -245,9 +245,12 @@ class SyncSection:
     )
     mqtt_first_retry_s: float = opt(
         60.0,
-        doc="the first reconnect after a lost broker connection is drawn uniformly within"
-        " this, past its first tenth, so a fleet comes back spread and not before the broker"
-        " is back (at least fleet size / connects per second)",
+        doc="the window: the first reconnect after a lost broker connection is drawn"
+        " uniformly within it, past its first tenth, and a failed one again over what is"
+        " left of it, so a fleet comes back spread, within the window if the broker is back"
+        " by then (a restart shorter than a tenth of it sees no attempt at all), else within"
+        " about a window after (docs/sync-mqtt.md has figures). At least fleet size / the"
+        " broker's connects per second",
         min=0,
         max=3600,
     )
