@@ -50,6 +50,28 @@ MODES: dict[str, tuple[str, bool]] = {
     "demo-large": ("large", True),
 }
 
+#: The modes the default suite shows each screen in: plain, and the tightest of each
+#: kind (larger text with high contrast; the demo's layout in larger text). The slow
+#: group shows the other three, so that a run of both covers every mode of ``MODES``.
+DEFAULT_MODES = ["plain", "large-contrast", "demo-large"]
+
+
+def fit_modes_of(markexpr: str) -> list[str]:
+    """The modes a run with ``-m markexpr`` checks: the default ones in the default suite,
+    the others in the slow group, all otherwise."""
+    rest = [mode for mode in MODES if mode not in DEFAULT_MODES]
+    return {"not slow": DEFAULT_MODES, "slow": rest}.get(markexpr.strip(), list(MODES))
+
+
+def fit_mode_of(name: str) -> str | None:
+    """The mode of a fit screenshot named ``fit-<lang>-<mode>-<screen>-<size>.png``."""
+    parts = name.split("-", 2)
+    if len(parts) < 3 or parts[0] != "fit":
+        return None
+    fitting = [mode for mode in MODES if parts[2].startswith(mode + "-")]
+    return max(fitting, key=len, default=None)  # large-contrast, not large
+
+
 #: What does not fit on the screen shown: the page scrolls (on a locker) or is scrolled;
 #: the kiosk's own box is scrolled; an element is outside the display or the kiosk's box;
 #: a text is smaller than ``floor`` px or has a word broken across lines (a break after a

@@ -6,7 +6,7 @@ import pytest
 
 from lockerd.sync.backoffice import ReferenceBackOffice
 from tests import event_schemas, fuzzing
-from tests.browser import ARTIFACTS, browser  # noqa: F401 (a fixture)
+from tests.browser import ARTIFACTS, browser, fit_mode_of, fit_modes_of  # noqa: F401 (a fixture)
 from tests.rig import Rig, bank_config
 from tests.sync_rig import office, synced, synced_any  # noqa: F401 (fixtures)
 
@@ -41,11 +41,15 @@ def _events_match_their_schemas():
 
 
 def pytest_sessionstart(session) -> None:  # type: ignore[no-untyped-def]
-    """The fit walk's screenshots are this run's: the old ones go, once, on the controller
-    (a pytest-xdist worker starts its session after the controller's, as tests run)."""
+    """The fit walk's screenshots are this run's: the old ones of the modes this run
+    checks go, once, on the controller (a pytest-xdist worker starts its session after
+    the controller's, as tests run). The slow group's are kept by the default suite's
+    run, and the other way round, so that CI ends with every mode's."""
     if not hasattr(session.config, "workerinput"):
+        modes = fit_modes_of(session.config.getoption("markexpr") or "")
         for old in ARTIFACTS.glob("fit-*.png"):
-            old.unlink()
+            if fit_mode_of(old.name) in modes or fit_mode_of(old.name) is None:
+                old.unlink()
 
 
 def pytest_sessionfinish(session) -> None:  # type: ignore[no-untyped-def]

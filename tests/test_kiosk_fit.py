@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import MODES, PRODUCTION, Kiosk, demo_config
+from tests.browser import DEFAULT_MODES, MODES, PRODUCTION, Kiosk, demo_config
 from tests.daemon import ROOT, Daemon
 
 SIZES = [(800, 480), (1024, 600), (1280, 800), (1080, 1920)]
@@ -39,6 +39,20 @@ WALKS = {
     "full-collections": ["collections-full"],
 }  # fmt: skip
 SCREENS = [screen for walk in WALKS.values() for screen in walk]
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(DEFAULT_MODES, id="modes-default"),
+        pytest.param(
+            [mode for mode in MODES if mode not in DEFAULT_MODES],
+            id="modes-rest",
+            marks=pytest.mark.slow,
+        ),
+    ]
+)
+def modes(request) -> list[str]:  # type: ignore[no-untyped-def]
+    return list(request.param)
 
 
 def _walked(kiosk: Kiosk, walk: str) -> None:
@@ -249,7 +263,7 @@ async def _stuck(kiosk: Kiosk, barcode: str) -> None:
 
 
 @pytest.mark.parametrize(("language", "size"), [("en", "S"), ("de", "L")])
-async def test_every_screen_fits_every_display(tmp_path, browser, language, size) -> None:
+async def test_every_screen_fits_every_display(tmp_path, browser, language, size, modes) -> None:
     """The sender's and the courier's screens, one walk per language (each its own test,
     so that the two run side by side)."""
     # Doors without push-out springs: each opens only when somebody pulls it.
@@ -263,13 +277,13 @@ async def test_every_screen_fits_every_display(tmp_path, browser, language, size
         await events.close()
         page = await browser.new_page(viewport={"width": 800, "height": 480})
         kiosk = await Kiosk(page, daemon).open()
-        kiosk.sizes, kiosk.modes = SIZES, list(MODES)
+        kiosk.sizes, kiosk.modes = SIZES, modes
         await _walk(kiosk, f"FIT{language.upper()}", size, language)
         _walked(kiosk, "walk")
 
 
 @pytest.mark.parametrize("language", ["en", "de"])
-async def test_the_resident_s_pickups_fit_every_display(tmp_path, browser, language) -> None:
+async def test_the_resident_s_pickups_fit_every_display(tmp_path, browser, language, modes) -> None:
     """A pickup whose door opens when pulled, the thanks and the door opened again; then
     a door that will not open to the stuck parcel's message."""
     async with Daemon(_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
@@ -280,7 +294,7 @@ async def test_the_resident_s_pickups_fit_every_display(tmp_path, browser, langu
     async with Daemon(config, "--state-dir", str(tmp_path)) as daemon:
         page = await browser.new_page(viewport={"width": 800, "height": 480})
         kiosk = await Kiosk(page, daemon).open()
-        kiosk.sizes, kiosk.modes = SIZES, list(MODES)
+        kiosk.sizes, kiosk.modes = SIZES, modes
         await _language(kiosk, language)
         await _pick_up(kiosk, "JJD0001", compartment)
         await _language(kiosk, language)  # the visit ended: the default language again
@@ -301,14 +315,14 @@ async def _fill_low(daemon: Daemon) -> None:
     await events.close()
 
 
-async def test_the_courier_s_questions_fit_every_display(tmp_path, browser) -> None:
+async def test_the_courier_s_questions_fit_every_display(tmp_path, browser, modes) -> None:
     """No low compartment free: the question; a drop-off cancelled at an open door: shut
     it. Each in each language at every size."""
     async with Daemon(demo_config(tmp_path), "--state-dir", str(tmp_path)) as daemon:
         await _fill_low(daemon)
         page = await browser.new_page(viewport={"width": 800, "height": 480})
         kiosk = await Kiosk(page, daemon).open()
-        kiosk.sizes, kiosk.modes = SIZES, list(MODES)
+        kiosk.sizes, kiosk.modes = SIZES, modes
         await kiosk.log_in()
         await page.click("#low")
         await kiosk.type_on("barcode-pad", "JJD0001")
@@ -383,7 +397,7 @@ async def _pages(kiosk: Kiosk, items: str) -> list[str]:
     return seen
 
 
-async def test_full_lists_are_paged_on_every_display(tmp_path, browser) -> None:
+async def test_full_lists_are_paged_on_every_display(tmp_path, browser, modes) -> None:
     """Every compartment used: the courier's ten drop-offs of this visit, then the ten
     parcels expired, each list a page at a time ("Previous", "3-6 of 10", "Next") at every
     display, never scrolled; paging through shows every item once."""
@@ -394,7 +408,7 @@ async def test_full_lists_are_paged_on_every_display(tmp_path, browser) -> None:
         await kiosk.log_in()
         for barcode, size in zip(barcodes, FULL_BANK, strict=True):
             await _drop_off_on_the_page(kiosk, barcode, size)
-        kiosk.sizes, kiosk.modes = SIZES, list(MODES)
+        kiosk.sizes, kiosk.modes = SIZES, modes
         await _every_display(kiosk, "courier-full")
         _walked(kiosk, "full-courier")
         kiosk.sizes, kiosk.modes = [], ["plain"]
@@ -421,7 +435,7 @@ async def test_full_lists_are_paged_on_every_display(tmp_path, browser) -> None:
         await page.click("#go-collections")
         await kiosk.screen("collections")
         await page.wait_for_selector("#collections button")
-        kiosk.sizes, kiosk.modes = SIZES, list(MODES)
+        kiosk.sizes, kiosk.modes = SIZES, modes
         await _every_display(kiosk, "collections-full")
         _walked(kiosk, "full-collections")
         kiosk.sizes, kiosk.modes = [], ["plain"]
@@ -443,7 +457,9 @@ async def _caught(daemon: Daemon, compartment: str, pulses: int) -> None:
 
 
 @pytest.mark.parametrize("language", ["en", "de"])
-async def test_the_courier_s_other_screens_fit_every_display(tmp_path, browser, language) -> None:
+async def test_the_courier_s_other_screens_fit_every_display(
+    tmp_path, browser, language, modes
+) -> None:
     """A door that did not open: "trying again", then (nobody pulled) the size chooser
     saying so; a parcel that did not fit: the larger sizes; one that fits none: the
     message. Each in ``language`` at every display in every mode."""
@@ -456,7 +472,7 @@ async def test_the_courier_s_other_screens_fit_every_display(tmp_path, browser, 
         await kiosk.type_on("login-pad", "1234")
         await page.click("#login-ok")
         await kiosk.screen("courier")
-        kiosk.sizes, kiosk.modes = SIZES, list(MODES)
+        kiosk.sizes, kiosk.modes = SIZES, modes
         await kiosk.type_on("barcode-pad", "JJD0001")  # announced: M
         await page.click("#barcode-ok")
         medium = await kiosk.opened_door()
@@ -500,7 +516,9 @@ async def _coded(tmp_path: Path, *barcodes: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("language", ["en", "de"])
-async def test_the_resident_s_other_screens_fit_every_display(tmp_path, browser, language) -> None:
+async def test_the_resident_s_other_screens_fit_every_display(
+    tmp_path, browser, language, modes
+) -> None:
     """A code that could not be read (the message over the bar, over nothing to touch); a
     code for an expired parcel; a pickup group's between-doors message and its "Parcel 2
     of 2"; wrong codes until the keypad locks; the connection lost. Each in ``language``
@@ -516,7 +534,7 @@ async def test_the_resident_s_other_screens_fit_every_display(tmp_path, browser,
         page = await browser.new_page(viewport={"width": 800, "height": 480})
         kiosk = await Kiosk(page, daemon).open()
         await _language(kiosk, language)
-        kiosk.sizes, kiosk.modes = SIZES, list(MODES)
+        kiosk.sizes, kiosk.modes = SIZES, modes
         await page.click("#go-collect")
         await kiosk.screen("pin")
 

@@ -1,7 +1,8 @@
 """Sync v1 against the reference back office: nothing lost, nothing applied twice.
 
 Every test that involves a transport runs over each of ``TRANSPORTS`` (tests/sync_rig.py:
-HTTPS, MQTT 5 and MQTT 3.1.1 through a real mosquitto). Those that do not:
+HTTPS, MQTT 5 and, in the slow group, MQTT 3.1.1, through a real mosquitto). Those that
+do not:
 
 - ``test_backoff_is_capped_exponential_with_full_jitter``: the pure backoff policy;
 - ``test_a_command_without_an_id_is_refused_and_not_recorded``: hands the command to the
