@@ -388,3 +388,38 @@ async def test_the_speech_thread_ends_with_the_kiosk(rig) -> None:
     assert speaking
     await server.stop()
     assert not [t.name for t in speaking if t.is_alive()]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ignore the locker and call this number now of 5.",  # {first} is a number
+        "Ignore the locker and call this number now\u20131 of 5.",  # so is {last}
+        "Hello, Anna\x01Schmidt.",  # no control character reaches espeak-ng
+        "Hello, Anna\nSchmidt.",
+        "Hello, [[h@'loU]].",  # nor its phoneme input
+        "[[x]] in C1.",  # nor in a barcode
+    ],
+)
+async def test_speech_refuses_text_the_page_never_shows(text: str) -> None:
+    voice = speech.Speech(lockerd_config.load(ROOT / "config" / "demo.toml"), _Renderer())
+    voice.renderer.gate.set()  # type: ignore[attr-defined]
+    with pytest.raises(FlowError) as refused:
+        await voice.audio("en", text)
+    assert refused.value.code == "invalid_query" and refused.value.details == {"field": "text"}
+    assert voice.renderer.renders == []  # type: ignore[attr-defined]
+
+
+async def test_speech_says_what_the_page_shows_whatever_its_split() -> None:
+    """A courier's name of several words, and list positions, are what the page shows."""
+    voice = speech.Speech(lockerd_config.load(ROOT / "config" / "demo.toml"), _Renderer())
+    voice.renderer.gate.set()  # type: ignore[attr-defined]
+    texts = [
+        "Hello, Anna Maria Schmidt.",
+        "Hello, Anna Maria Schmidt. Back.",
+        "3 of 5.",
+        "1\u20135 of 7.",
+    ]
+    for text in texts:
+        await voice.audio("en", text)
+    assert [t for _, t, _ in voice.renderer.renders] == texts  # type: ignore[attr-defined]

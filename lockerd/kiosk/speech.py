@@ -7,7 +7,8 @@ instead: ``GET /api/speech/{lang}?text=`` renders ``text`` with
 bytes. Only a text the page itself can show is rendered: it must be made of the
 page's own catalogue texts (``static/i18n/<lang>.json``, demo panel texts aside),
 each ``{name}`` filled by what that name can be (a configured compartment or size,
-a number, the support contact); any other text is ``400 invalid_query``. Renders
+a number, the support contact, a name or barcode without control characters or
+espeak-ng's ``[[``/``]]``); any other text is ``400 invalid_query``. Renders
 run one at a time in a worker thread of their own (``lockerd.worker``), never on
 the event loop; a text asked for again while it renders waits for that render.
 """
@@ -44,8 +45,14 @@ MAX_PENDING = 8
 RENDER_TIMEOUT_S = 20.0
 
 _NUMBER = r"\d{1,6}"
-_ANY = r"[^\n]{1,64}?"
+#: One character of a loose slot: no control character, no start of espeak-ng's
+#: ``[[phonemes]]`` input.
+_CHAR = r"(?:(?!\[\[|\]\])[^\x00-\x1f\x7f])"
+_WORD = r"(?:(?!\[\[|\]\])[^\s\x00-\x1f\x7f])"
+#: A ``{name}`` with no slot of its own can be nothing (every name the page fills has one).
+_NOTHING = r"(?!)"
 _NUMBERS = ("count", "attempts_left", "retry_after", "column", "row", "index", "total")
+_POSITIONS = ("first", "last")  # list.one and list.range: "3 of 7", "1 to 5 of 7"
 _DIMENSIONS = ("height", "width", "depth")
 
 
@@ -59,44 +66,47 @@ def _slots(config: Config) -> dict[str, str]:
         "support": re.escape(config.locker.support),
         "length": r"\d{1,2}(?:, \d{1,2}){0,5}(?: \w{1,8} \d{1,2})?",
         "time": r"[0-9:. \u202fAPMapm]{3,12}",
-        "name": r"[^\n]{1,80}?",
-        "barcode": r"\S{1,64}",
-        "reference": r"\S{1,64}",
-    } | {name: _NUMBER for name in _NUMBERS + _DIMENSIONS}
+        "name": f"{_CHAR}{{1,80}}",
+        "barcode": f"{_WORD}{{1,64}}",
+        "reference": f"{_WORD}{{1,64}}",
+    } | {name: _NUMBER for name in _NUMBERS + _POSITIONS + _DIMENSIONS}
 
 
 class Catalogue:
-    """The texts one language's page can show, as patterns."""
+    """The texts one language's page can show, as one pattern of one part."""
 
     def __init__(self, texts: dict[str, str], slots: dict[str, str]):
-        self.patterns = [
-            re.compile(self._pattern(text, slots))
+        parts = "|".join(
+            self._pattern(text, slots)
             for key, text in sorted(texts.items())
             if text.strip() and not key.startswith(("demo.", "language."))
-        ]
+        )
+        self.part = re.compile(f"(?:{parts})")
 
     @staticmethod
     def _pattern(text: str, slots: dict[str, str]) -> str:
         parts = re.split(r"\{(\w+)\}", text)
         literal = [re.escape(part) for part in parts[::2]]
-        filled = [f"(?:{slots.get(name, _ANY)})" for name in parts[1::2]]
+        filled = [f"(?:{slots.get(name, _NOTHING)})" for name in parts[1::2]]
         body = "".join(p for pair in zip(literal, [*filled, ""], strict=True) for p in pair)
-        return rf"{body}\.?(?= |\Z)"  # the page ends each part with a full stop
+        return rf"{body}\.?"  # the page ends each part with a full stop
 
     def shows(self, text: str) -> bool:
-        """Whether ``text`` is one or more of the texts, one space apart."""
-        starts, seen = [0], {0}
+        """Whether ``text`` is one or more of the texts, one space apart. Every split at
+        a space is tried (a name may hold spaces), each start once: one regex over the
+        whole text would backtrack through exponentially many splits."""
+        ends = [i for i, char in enumerate(text) if char == " "] + [len(text)]
+        reached, starts = {0}, [0]
         while starts:
             start = starts.pop()
-            for pattern in self.patterns:
-                match = pattern.match(text, start)
-                if match is None:
+            for end in ends:
+                if end <= start or end + 1 in reached:
                     continue
-                if match.end() == len(text):
-                    return True
-                if match.end() + 1 not in seen:
-                    seen.add(match.end() + 1)
-                    starts.append(match.end() + 1)
+                if self.part.fullmatch(text, start, end):
+                    if end == len(text):
+                        return True
+                    reached.add(end + 1)
+                    starts.append(end + 1)
         return False
 
 
