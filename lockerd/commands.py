@@ -56,6 +56,21 @@ MAX_SEQ = 2**63 - 1
 MAX_LIMIT = 100_000
 
 
+def _target(args: dict[str, Any]) -> str | int:
+    """The parcel a change names: ``barcode`` (a string) or ``id`` (a number), one of them;
+    a barcode is never read as an id."""
+    barcode, parcel_id = args.get("barcode"), args.get("id")
+    if (barcode is None) == (parcel_id is None):
+        raise BadRequest("missing_field", "name the parcel by its barcode, or by --id N")
+    if parcel_id is not None:
+        if not isinstance(parcel_id, int) or isinstance(parcel_id, bool) or parcel_id < 1:
+            raise BadRequest("invalid_field", "id must be a parcel's id (as parcels list prints)")
+        return parcel_id
+    if not isinstance(barcode, str) or not barcode:
+        raise BadRequest("invalid_field", "barcode must be a parcel's barcode")
+    return barcode
+
+
 def _who(caller: Caller, args: dict[str, Any]) -> Who:
     """The audit log's (actor, origin, reason) for a request."""
     return caller.name, caller.origin, args["reason"]
@@ -171,17 +186,19 @@ class Commands:
         return await self.desk.audit(_int(args, "limit", 50, 1, MAX_LIMIT))
 
     async def parcels(self, caller: Caller, args: dict[str, Any]) -> Any:
-        action, barcode = args.get("action", "list"), args.get("barcode")
+        action = args.get("action", "list")
         if action == "list":
             state = args.get("state")
             if state is not None and state not in [str(p) for p in Parcel]:
                 raise BadRequest("invalid_field", f"state must be one of {', '.join(Parcel)}")
             parcels = await self.desk.parcels(Parcel(state) if state else None)
             return [p.to_json() for p in parcels]
-        if not isinstance(barcode, str) or not barcode:
-            raise BadRequest("missing_field", "name the parcel by its barcode")
-        if action == "show":
-            return await self._parcel(barcode)
+        if action not in ("show", "extend", "returned"):
+            raise BadRequest("invalid_field", "action must be list, show, extend or returned")
+        name = args.get("name") if action == "show" else None
+        if isinstance(name, str) and name and "barcode" not in args and "id" not in args:
+            return (await self.desk.parcel(name)).to_json()
+        target = _target(args)
         if action == "extend":
             hours = args.get("hours")
             if (
@@ -191,12 +208,10 @@ class Commands:
             ):
                 raise BadRequest("invalid_field", "hours must be more than 0 and at most 2160")
             pickup_by = self.locker.clock.time() + hours * 3600
-            await self.desk.extend(barcode, pickup_by, _who(caller, args))
+            await self.desk.extend(target, pickup_by, _who(caller, args))
         elif action == "returned":
-            await self.desk.returned(barcode, _who(caller, args))
-        else:
-            raise BadRequest("invalid_field", "action must be list, show, extend or returned")
-        return await self._parcel(barcode)
+            await self.desk.returned(target, _who(caller, args))
+        return (await self.desk.named(target)).to_json()
 
     async def outbound(self, caller: Caller, args: dict[str, Any]) -> Any:
         """The parcels sent or returned here: list, show, and one taken out by hand."""
@@ -217,10 +232,6 @@ class Commands:
         elif action != "show":
             raise BadRequest("invalid_field", "action must be list, show or removed")
         return (await self.desk.outbound_parcel(outbound_id)).to_json()
-
-    async def _parcel(self, name: str) -> dict[str, Any]:
-        """The parcel ``name`` names: its barcode, or its id as ``parcels list`` prints it."""
-        return (await self.desk.parcel(name)).to_json()
 
     async def diag(self, caller: Caller, args: dict[str, Any]) -> Any:
         """A bus scan (each board read once now) and the door sensors' sanity."""

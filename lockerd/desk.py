@@ -41,11 +41,12 @@ class Desk:
         await self._locker.require_shut_and_latched(comp)
         return await self._db(self._store.service.enable, comp, *who)
 
-    async def extend(self, barcode: str, pickup_by: float, who: Who) -> None:
-        await self._db(self._store.service.extend, barcode, pickup_by, *who)
+    async def extend(self, name: str | int, pickup_by: float, who: Who) -> None:
+        """``name``: a barcode, or an ``int`` id."""
+        await self._db(self._store.service.extend, name, pickup_by, *who)
 
-    async def returned(self, barcode: str, who: Who) -> None:
-        await self._db(self._store.service.returned, barcode, *who)
+    async def returned(self, name: str | int, who: Who) -> None:
+        await self._db(self._store.service.returned, name, *who)
 
     async def outbound(self, state: Outbound | None) -> list[OutboundRecord]:
         """The parcels sent or returned here (or those in ``state``)."""
@@ -68,8 +69,13 @@ class Desk:
     async def parcels(self, state: Parcel | None) -> list[ParcelRecord]:
         return await self._db(self._store.parcels.all, state)
 
-    async def parcel(self, barcode: str) -> ParcelRecord:
-        return await self._db(self._store.service.parcel, barcode)
+    async def parcel(self, name: str) -> ParcelRecord:
+        """A barcode or a printed id, for a read (an id that is also a barcode: refused)."""
+        return await self._db(self._store.service.parcel, name)
+
+    async def named(self, name: str | int) -> ParcelRecord:
+        """A barcode (``str``) or an id (``int``), never one read as the other."""
+        return await self._db(self._store.service.named, name)
 
     async def audit(self, limit: int) -> list[dict[str, Any]]:
         return await self._db(self._store.audit.entries, limit)

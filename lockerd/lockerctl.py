@@ -147,7 +147,9 @@ def _add_door_commands(command: Callable[[str, str], argparse.ArgumentParser]) -
     )
 
 
-PARCEL = "its barcode, or its id as parcels list prints it"
+PARCEL = "its barcode, or its id as parcels list prints it (a number that is both: refused)"
+BARCODE = "its barcode (never read as an id: give an id as --id N)"
+BY_ID = "its id, as parcels list prints it"
 
 
 def _add_parcels(parcels: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
@@ -159,13 +161,16 @@ def _add_parcels(parcels: argparse.ArgumentParser, common: argparse.ArgumentPars
         "--state", help="expected, stored, expired, collected, returned or cancelled"
     )
     show = parcel_actions.add_parser("show", parents=[common], help="one parcel")
-    show.add_argument("barcode", metavar="PARCEL", help=PARCEL)
+    named = show.add_mutually_exclusive_group(required=True)
+    named.add_argument("name", nargs="?", metavar="PARCEL", help=PARCEL)
+    named.add_argument("--barcode", metavar="BARCODE", help="its barcode (never an id)")
+    named.add_argument("--id", type=int, metavar="N", help=BY_ID)
     extend = parcel_actions.add_parser(
         "extend",
         parents=[common],
         help="a new pickup deadline, H hours from now (an expired parcel is stored again)",
     )
-    extend.add_argument("barcode", metavar="PARCEL", help=PARCEL)
+    _changed(extend)
     extend.add_argument(
         "--hours", type=float, required=True, metavar="H", help="hours from now (up to 2160)"
     )
@@ -173,8 +178,15 @@ def _add_parcels(parcels: argparse.ArgumentParser, common: argparse.ArgumentPars
     returned = parcel_actions.add_parser(
         "returned", parents=[common], help="the parcel was taken out by hand"
     )
-    returned.add_argument("barcode", metavar="PARCEL", help=PARCEL)
+    _changed(returned)
     returned.add_argument("--reason", required=True, help="why (kept in the audit log)")
+
+
+def _changed(action: argparse.ArgumentParser) -> None:
+    """A parcel a command changes: by its barcode, or by an id given as --id N."""
+    named = action.add_mutually_exclusive_group(required=True)
+    named.add_argument("barcode", nargs="?", metavar="BARCODE", help=BARCODE)
+    named.add_argument("--id", type=int, metavar="N", help=BY_ID)
 
 
 def _add_outbound(outbound: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
@@ -202,7 +214,7 @@ def _args(ns: argparse.Namespace) -> dict[str, Any]:
         return {"push": ns.push}
     if ns.command in ("parcels", "outbound"):
         args = {"action": ns.action or "list"}
-        for key in ("state", "barcode", "hours", "id"):
+        for key in ("state", "name", "barcode", "hours", "id"):
             if getattr(ns, key, None) is not None:
                 args[key] = getattr(ns, key)
         return args
@@ -282,7 +294,7 @@ def _streamed(answer: dict[str, Any], as_json: bool) -> str:
 
 
 #: The daemon's refusals of an argument's value (a bad argument: exit status 2).
-BAD_ARGUMENT = {"invalid_field", "missing_field"}
+BAD_ARGUMENT = {"invalid_field", "missing_field", "ambiguous_parcel"}
 
 
 def _refused(error: dict[str, Any]) -> int:

@@ -17,7 +17,7 @@ from typing import TypeVar
 from lockerd import custody as rules
 from lockerd.config.schema import CompartmentConfig
 from lockerd.domain import Comp, Event, Outbound, Parcel, Purpose
-from lockerd.errors import FlowError, NotFound
+from lockerd.errors import BadRequest, FlowError, NotFound
 from lockerd.store._context import Context
 from lockerd.store.audit import AuditRepo
 from lockerd.store.custody import CustodyRepo
@@ -80,9 +80,11 @@ class TechnicianRepo:
 
         return self._audited("enable", comp.id, (actor, origin, reason), effect)
 
-    def extend(self, name: str, pickup_by: float, actor: str, origin: str, reason: str) -> None:
-        """A new pickup deadline for the parcel ``name`` (its barcode, or its id) in the
-        locker; an expired one still inside is stored again, its code valid again."""
+    def extend(
+        self, name: str | int, pickup_by: float, actor: str, origin: str, reason: str
+    ) -> None:
+        """A new pickup deadline for the parcel ``name`` (a barcode, or an ``int`` id) in
+        the locker; an expired one still inside is stored again, its code valid again."""
         barcode = self._inside(name).barcode
 
         def effect(conn: sqlite3.Connection) -> None:
@@ -90,8 +92,8 @@ class TechnicianRepo:
 
         self._audited("extend", barcode, (actor, origin, reason), effect)
 
-    def returned(self, name: str, actor: str, origin: str, reason: str) -> None:
-        """A technician took the parcel ``name`` (its barcode, or its id) out by hand: it
+    def returned(self, name: str | int, actor: str, origin: str, reason: str) -> None:
+        """A technician took the parcel ``name`` (a barcode, or an ``int`` id) out by hand: it
         is returned, its compartment needs a check."""
         barcode = self._inside(name).barcode
 
@@ -217,19 +219,42 @@ class TechnicianRepo:
         self._c.event(Event.NEEDS_CHECK, {"compartment": comp_id, "reason": "service"})
 
     def parcel(self, name: str) -> ParcelRecord:
-        """The newest parcel with barcode ``name``, else the parcel whose id (as ``lockerctl
-        parcels list`` prints it) ``name`` is."""
+        """The parcel ``name`` names, for a read: the newest with that barcode, or the one
+        whose id ``name`` is exactly as ``lockerctl parcels list`` prints it; a name that
+        is both a barcode and another parcel's id is refused as ambiguous."""
+        by_barcode = self._parcels.newest_id(name)
+        by_id = self._parcels.get(int(name)) if _printed_id(name) else None
+        if by_barcode is None:
+            if by_id is None:
+                raise NotFound("unknown_parcel", f"no parcel {name!r}")
+            return by_id
+        if by_id is not None and by_id.id != by_barcode:
+            raise BadRequest(
+                "ambiguous_parcel",
+                f'"{name}" is both the barcode of parcel {by_barcode} and the id of parcel'
+                f" {by_id.barcode}: give --barcode {name} or --id {name}",
+            )
+        return self.named(name)
+
+    def named(self, name: str | int) -> ParcelRecord:
+        """The newest parcel with barcode ``name`` (a ``str``), or the parcel with id
+        ``name`` (an ``int``): never one read as the other."""
+        if isinstance(name, int):
+            parcel = self._parcels.get(name)
+            if parcel is None:
+                raise NotFound("unknown_parcel", f"no parcel has id {name}")
+            return parcel
         parcel_id = self._parcels.newest_id(name)
-        if parcel_id is None and name.isdecimal() and len(name) < 19:
-            parcel_id = int(name)
         parcel = None if parcel_id is None else self._parcels.get(parcel_id)
         if parcel is None:
-            raise NotFound("unknown_parcel", f"no parcel {name!r}")
+            as_id = f"; an id is given as --id {name}" if _printed_id(name) else ""
+            raise NotFound("unknown_parcel", f'no parcel has barcode "{name}"{as_id}')
         return parcel
 
-    def _inside(self, name: str) -> ParcelRecord:
-        """The parcel ``name``, which must be in the locker (stored or expired)."""
-        parcel = self.parcel(name)
+    def _inside(self, name: str | int) -> ParcelRecord:
+        """The parcel ``name`` (a barcode, or an ``int`` id), which must be in the locker
+        (stored or expired)."""
+        parcel = self.named(name)
         if parcel.state == Parcel.EXPECTED:
             raise FlowError(
                 "not_in_locker", f"parcel {parcel.barcode} is expected, not in the locker yet"
@@ -259,3 +284,8 @@ class TechnicianRepo:
 def _take_out(comp_id: str) -> str:
     """What to do with a compartment whose parcel is recorded elsewhere."""
     return f": take out what is in {comp_id}, then run `lockerctl empty {comp_id}`"
+
+
+def _printed_id(name: str) -> bool:
+    """Whether ``name`` is a parcel id exactly as ``lockerctl parcels list`` prints it."""
+    return name.isascii() and name.isdecimal() and len(name) < 19 and str(int(name)) == name
