@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import re
 import shutil
 import threading
 import wave
@@ -423,3 +425,18 @@ async def test_speech_says_what_the_page_shows_whatever_its_split() -> None:
     for text in texts:
         await voice.audio("en", text)
     assert [t for _, t, _ in voice.renderer.renders] == texts  # type: ignore[attr-defined]
+
+
+def test_every_name_the_page_fills_has_a_slot() -> None:
+    """A ``{name}`` without a slot of its own can be nothing: its prompts would be silent."""
+    slots = speech._slots(lockerd_config.load(ROOT / "config" / "demo.toml"))
+    folder = ROOT / "lockerd" / "kiosk" / "static" / "i18n"
+    for lang in lockerd_config.LANGUAGES:
+        texts = json.loads((folder / f"{lang}.json").read_text("utf-8"))
+        names = {
+            name
+            for key, text in texts.items()
+            if not key.startswith(("demo.", "language."))
+            for name in re.findall(r"\{(\w+)\}", text)
+        }
+        assert names <= set(slots), (lang, names - set(slots))
