@@ -123,6 +123,8 @@ class OfficeOnBroker:
         if self._driver is not None:
             await self._driver.close()
         subscribed = asyncio.get_running_loop().create_future()
+        # retrieved even when stop() cancelled the wait before it failed
+        subscribed.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._driver = LoopDriver(self._client(lost, subscribed), asyncio.get_running_loop())
         await self._driver.connect(
             self.broker.host, self.broker.port, 60, within_s=CONNECT_WITHIN_S
@@ -153,6 +155,14 @@ class OfficeOnBroker:
     # -- answering ------------------------------------------------------------------------
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        """Each message on its own: whatever one raises is logged in a line and the message
+        acknowledged (paho sends the PUBACK once this returns), never raised into paho."""
+        try:
+            self._take(message)
+        except Exception as exc:  # one bad message must not stop the rest
+            log.warning("message on %s dropped: %s: %s", message.topic, type(exc).__name__, exc)
+
+    def _take(self, message: paho.MQTTMessage) -> None:
         where = topics.split(message.topic)
         body = topics.decode(message.payload)
         if where is None or body is None:
@@ -164,11 +174,19 @@ class OfficeOnBroker:
         self._note(self.office.arrived())
         if self.office.faults.delay_s:  # answered late (or, for an hour, not in a test)
             later = asyncio.get_running_loop().call_later(
-                self.office.faults.delay_s, self._handle, locker, leaf, message, body
+                self.office.faults.delay_s, self._handle_later, locker, leaf, message, body
             )
             self._later.add(later)
             return
         self._handle(locker, leaf, message, body)
+
+    def _handle_later(
+        self, locker: str, leaf: str, message: paho.MQTTMessage, body: dict[str, Any]
+    ) -> None:
+        try:
+            self._handle(locker, leaf, message, body)
+        except Exception as exc:  # as _on_message
+            log.warning("message on %s dropped: %s: %s", message.topic, type(exc).__name__, exc)
 
     def _presence(self, locker: str, body: dict[str, Any]) -> None:
         """Kept in the office's database, ordered by the connection it belongs to."""
