@@ -4,6 +4,10 @@ restart, and presence (the will and the ``online`` message, ordered by connect).
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import paho.mqtt.client as paho
@@ -11,6 +15,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from lockerd.sync import topics
+from lockerd.sync.backoffice import ReferenceBackOffice
 from lockerd.sync.officedb import OfficeDb
 from lockerd.sync.officemqtt import OfficeOnBroker
 from lockerd.sync.redial import FIRST_RETRY_FLOOR, PER_MINUTE
@@ -119,3 +124,126 @@ async def test_a_killed_locker_is_recorded_offline_from_its_will(tmp_path, offic
     async with aiohttp.ClientSession() as http, http.get(url) as response:
         shown = (await response.json())["presence"]
     assert shown == offline
+
+
+# -- one bad message: answered or dropped, never raised into paho ----------------------------
+
+
+class Logged(Mosquitto):
+    """Logs every packet (log_type all): the office's PUBACKs show."""
+
+    def _config(self) -> Path:
+        path = super()._config()
+        path.write_text(path.read_text() + "log_type all\n")
+        return path
+
+
+class Pusher:
+    """A locker's side in raw paho: pushes on its evt topic, answers read from its ack."""
+
+    def __init__(self, port: int):
+        self.loop = asyncio.get_running_loop()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=LOCKER)
+        self.answers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.client.on_message = lambda c, u, m: self.loop.call_soon_threadsafe(
+            self.answers.put_nowait, json.loads(m.payload)
+        )
+        self.subscribed: asyncio.Future[None] = self.loop.create_future()
+        self.client.on_subscribe = lambda *a: self.loop.call_soon_threadsafe(
+            self.subscribed.set_result, None
+        )
+        self.port = port
+
+    async def __aenter__(self) -> Pusher:
+        self.client.connect("127.0.0.1", self.port)
+        self.client.loop_start()
+        self.client.subscribe(topics.topic(LOCKER, topics.ACK), 1)
+        await asyncio.wait_for(self.subscribed, 10)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    async def push(self, body: dict[str, Any]) -> None:
+        """Published at QoS 1; returns once the broker's PUBACK came."""
+        info = self.client.publish(topics.topic(LOCKER, topics.EVT), json.dumps(body), 1)
+        await asyncio.to_thread(info.wait_for_publish, 10)
+
+
+def beat(seq: int, **data: Any) -> dict[str, Any]:
+    """An event; a heartbeat (never stored here: it lacks the health) if ``data``."""
+    if data:
+        return {"seq": seq, "type": "heartbeat", "at": 1.0, "data": data}
+    return {"seq": seq, "type": "door.closed", "at": 1.0, "data": {"compartment": "M1"}}
+
+
+def agree(office: ReferenceBackOffice) -> None:
+    """The office's record of the locker is what its database holds."""
+    record = office.locker(LOCKER)
+    assert dict(office.db.lockers()).get(LOCKER, record.counters()) == record.counters()
+    assert office.db.events(LOCKER) == record.events
+
+
+@needs_mosquitto
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"first_seq": 2, "events": [beat(2), beat(2**64)]},
+        {"first_seq": 2**64, "events": []},
+        {"first_seq": 2, "events": [beat(2, open_seq=2**64)]},
+    ],
+)
+async def test_a_number_past_64_bits_gets_an_error_answer(tmp_path, office, body) -> None:
+    broker = await Logged(tmp_path / "broker").start()
+    face = OfficeOnBroker(office, broker.url)
+    await face.start()
+    try:
+        async with Pusher(broker.port) as locker:
+            await locker.push({"req": "a", "first_seq": 1, "events": [beat(1)]})
+            assert (await asyncio.wait_for(locker.answers.get(), 10))["acked_seq"] == 1
+            await locker.push({"req": "b", **body})
+            answer = await asyncio.wait_for(locker.answers.get(), 10)
+            await broker.wait_for(f"Received PUBACK from {face.client_id}", 2)  # both taken
+    finally:
+        await face.stop()
+        await broker.stop()
+    assert answer["req"] == "b" and answer["error"]["status"] == 400, answer
+    assert str(2**63 - 1) in answer["error"]["message"]
+    assert office.locker(LOCKER).acked == 1
+    agree(office)
+
+
+@needs_mosquitto
+async def test_a_message_that_raises_is_logged_acknowledged_and_changes_nothing(
+    tmp_path, office, monkeypatch, caplog
+) -> None:
+    """The database refuses one push: one line names the topic and the reason, the broker
+    gets its PUBACK, memory and database still agree, and the next push is served."""
+    broker = await Logged(tmp_path / "broker").start()
+    face = OfficeOnBroker(office, broker.url)
+    await face.start()
+    save = office.db.save
+
+    def refuse_once(*args: Any) -> None:
+        monkeypatch.setattr(office.db, "save", save)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(office.db, "save", refuse_once)
+    try:
+        async with Pusher(broker.port) as locker:
+            await locker.push({"req": "a", "first_seq": 1, "events": [beat(1)]})
+            await broker.wait_for(f"Received PUBACK from {face.client_id}")  # the office's
+            agree(office)
+            await locker.push({"req": "b", "first_seq": 1, "events": [beat(1)]})
+            answer = await asyncio.wait_for(locker.answers.get(), 10)
+            await broker.wait_for(f"Received PUBACK from {face.client_id}", 2)
+    finally:
+        await face.stop()
+        await broker.stop()
+    assert answer == {"req": "b", "acked_seq": 1}  # the first one left nothing behind
+    dropped = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert dropped == [f"message on {topics.topic(LOCKER, topics.EVT)} dropped:"
+                       " OperationalError: disk I/O error"]  # fmt: skip
+    agree(office)
+    assert set(office.locker(LOCKER).events) == {1}

@@ -71,12 +71,16 @@ async def acl_broker(tmp_path):
 class Probe:
     """A raw MQTT 5 client with a certificate, its acknowledgements as futures."""
 
-    def __init__(self, broker: Mosquitto, pki: Pki, name: str):
+    def __init__(self, broker: Mosquitto, pki: Pki, name: str, client_id: str = ""):
         self.loop = asyncio.get_running_loop()
         self.client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"{name}-probe", protocol=paho.MQTTv5
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"{name}-probe",
+            protocol=paho.MQTTv5,
         )
         self.client.tls_set_context(tls_as(pki, name))
+        self.gone: asyncio.Future[Any] = self.loop.create_future()
+        self.client.on_disconnect = lambda c, u, f, reason, p: self._done(self.gone, reason)
         self.port = broker.port
         self.acks: dict[int, asyncio.Future[Any]] = {}
         self.client.on_publish = lambda c, u, mid, reason, p: self._settle(mid, reason)
@@ -169,7 +173,7 @@ async def test_a_locker_cannot_publish_on_another_lockers_topics(acl_broker, lea
     async with Probe(broker, pki, L1) as thief:
         reason = await thief.publish(topics.topic(L2, leaf), body)
     assert reason.is_failure and reason.getName() == "Not authorized", reason
-    await broker.wait_for(f"Denied PUBLISH from {L1}-probe")
+    await broker.wait_for(f"Denied PUBLISH from {L1} (")  # its client id is its CN
     assert broker.seen(f"'lockers/{L2}/{leaf}'") == 1  # only in the denial line
 
 
@@ -216,6 +220,28 @@ async def test_a_locker_cannot_read_another_lockers_topics(acl_broker, filter_) 
         await office.publish(topics.topic(L1, topics.CMD), {"pending": 0})
         await thief.until_received(topics.topic(L1, topics.CMD))
     assert [t for t in thief.received if L2 in t] == []
+
+
+@needs_mosquitto
+async def test_a_locker_cannot_take_over_another_lockers_client_id(acl_broker) -> None:
+    """L1's certificate saying client id L2 gets a session under L1: L2 stays connected
+    and its will (offline) is never published."""
+    broker, pki = acl_broker
+    async with Probe(broker, pki, OFFICE) as office:
+        await office.subscribe("lockers/+/conn")
+        victim = Probe(broker, pki, L2, client_id=L2)
+        will = topics.encode({"online": False, "since": 1.0})
+        victim.client.will_set(topics.topic(L2, topics.CONN), will, 1)
+        async with victim, Probe(broker, pki, L1, client_id=L2) as thief:
+            await broker.wait_for(f"as {L1} (")
+            # the broker routes in order: a will of L2's would arrive before this
+            assert not (await thief.publish(topics.topic(L1, topics.CONN), {})).is_failure
+            await office.until_received(topics.topic(L1, topics.CONN))
+            assert not victim.gone.done()
+            assert not (await victim.publish(topics.topic(L2, topics.CONN), {})).is_failure
+            await office.until_received(topics.topic(L2, topics.CONN))
+    assert office.received == [topics.topic(L1, topics.CONN), topics.topic(L2, topics.CONN)]
+    assert broker.seen(f"Client {L2} already connected") == 0
 
 
 @needs_mosquitto
@@ -273,8 +299,8 @@ def emqx_rules() -> list[tuple[str, str, str, list[str]]]:
     """(permission, who, action, topics) of each rule of emqx-acl.conf, an Erlang term
     file: every line that is not a comment must be one whole rule."""
     rule = re.compile(
-        r'^\{(allow|deny), (all|\{username, "[\w-]+"\})(?:, (publish|subscribe|all)'
-        r', \[((?:"[^"]+"(?:, )?)+)\])?\}\.$'
+        r'^\{(allow|deny), (all|\{username, (?:"[\w-]+"|\{re, "[^"]+"\})\})'
+        r'(?:, (publish|subscribe|all), \[((?:"[^"]+"(?:, )?)+)\])?\}\.$'
     )
     rules = []
     for line in (SHIPPED / "emqx-acl.conf").read_text().splitlines():
@@ -297,6 +323,27 @@ def test_the_emqx_acl_names_exactly_the_topics_of_the_code() -> None:
     assert _leaves(allowed[("all", "subscribe")], "${username}") == LOCKER_READS
     assert len(allowed) == 4
     assert rules[-1] == ("deny", "all", "all", [])  # and nothing else
+
+
+def test_the_emqx_acl_gives_nothing_to_a_user_name_that_widens_its_topics() -> None:
+    """``${username}`` is pasted into topics: "+", "#" or "/" in a (password) user name
+    would reach every locker's, so such names are denied before any locker's rule."""
+    rules = emqx_rules()
+    first_locker_rule = next(i for i, rule in enumerate(rules) if rule[1] == "all")
+    guards = [
+        re.fullmatch(r'\{username, \{re, "(.+)"\}\}', who).group(1)  # type: ignore[union-attr]
+        for perm, who, action, names in rules[:first_locker_rule]
+        if perm == "deny" and who.startswith("{username, {re,") and action == "all"
+        and names == ["#"]
+    ]  # fmt: skip
+    assert len(guards) == 1
+    for name in ["+", "#", "a/b", "site+", "+/#", "site-0101/#"]:
+        assert re.search(guards[0], name), name
+    for name in [L1, L2, "site_9"]:
+        assert not re.search(guards[0], name), name
+    text = (SHIPPED / "emqx-authorization.conf").read_text()
+    assert re.search(r"^\s*peer_cert_as_clientid = cn$", text, re.M)
+    assert re.search(r"^\s*peer_cert_as_username = cn$", text, re.M)
 
 
 def test_the_emqx_authorization_block_is_hocon_that_reads_the_acl() -> None:

@@ -299,6 +299,18 @@ class ReferenceBackOffice:
         except (ValueError, UnicodeDecodeError) as exc:
             return 400, _problem(str(exc))
         record = self.locker(name)
+        before = (dict(record.events), record.counters())
+        try:
+            return self._take_push(name, record, first_seq, events)
+        except Exception:  # the database refused: memory goes back to what it holds
+            record.events = before[0]
+            for key, value in before[1].items():
+                setattr(record, key, value)
+            raise
+
+    def _take_push(
+        self, name: str, record: LockerRecord, first_seq: int, events: list[dict[str, Any]]
+    ) -> tuple[int, dict[str, Any]]:
         if record.acked < first_seq - 1:
             # Events below first_seq were acknowledged (to this office before a restore,
             # or to another) and pruned: they will never come; take the locker from there.
@@ -422,26 +434,40 @@ def _problem(message: str) -> dict[str, Any]:
     return {"error": {"message": message}}
 
 
+#: The largest seq, first_seq or open_seq taken: SQLite's INTEGER is 64-bit signed.
+SEQ_MAX = 2**63 - 1
+
+
+def _whole(value: Any) -> bool:
+    """A whole number from 0 to SEQ_MAX (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= SEQ_MAX
+
+
 def _push(body: Any) -> tuple[int, list[dict[str, Any]]]:
     """The ``first_seq`` and events of a push, checked against sync v1; ValueError names
     what is wrong."""
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         raise ValueError('a push is {"first_seq": N, "events": [...]}')
     first_seq = body.get("first_seq", 1)
-    if not isinstance(first_seq, int) or isinstance(first_seq, bool) or first_seq < 0:
-        raise ValueError("first_seq must be a whole number")
+    if not _whole(first_seq):
+        raise ValueError(f"first_seq must be a whole number up to {SEQ_MAX}")
     events = body["events"]
     previous = 0
     for index, event in enumerate(events):
         if not isinstance(event, dict) or set(event) != {"seq", "type", "at", "data"}:
             raise ValueError(f"events[{index}] must have exactly seq, type, at, data")
         seq = event["seq"]
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq <= previous:
-            raise ValueError(f"events[{index}].seq must be a whole number above the one before")
+        if not _whole(seq) or seq <= previous:
+            raise ValueError(
+                f"events[{index}].seq must be a whole number above the one before, up to {SEQ_MAX}"
+            )
         if not isinstance(event["type"], str) or not isinstance(event["data"], dict):
             raise ValueError(f"events[{index}]: type must be text and data an object")
         if not isinstance(event["at"], int | float) or isinstance(event["at"], bool):
             raise ValueError(f"events[{index}].at must be a number")
+        open_seq = event["data"].get("open_seq")
+        if event["type"] == "heartbeat" and isinstance(open_seq, int) and not _whole(open_seq):
+            raise ValueError(f"events[{index}].data.open_seq must be 0 to {SEQ_MAX}")
         previous = seq
     if events and first_seq > events[0]["seq"]:
         raise ValueError("first_seq is above the first event sent")

@@ -7,7 +7,8 @@ It subscribes to every locker's pushes and pulls (``lockers/+/evt``,
 it issues a command, with an MQTT 5 message expiry at the command's. A
 locker's presence (``lockers/{id}/conn``) goes to the office's database,
 ordered by the connection it belongs to (docs/sync-mqtt.md, "Presence"). It
-reconnects on its own after a broker restart; a broker it cannot reach is
+reconnects on its own after a broker restart; a broker it cannot reach,
+that refuses its subscriptions, or that drops it within 5 s of connecting is
 tried again after 0.2 s, doubling up to 10 s, each failure said in one line
 with its reason. Authentication is the
 broker's (client certificates or passwords, and a topic ACL per locker).
@@ -35,8 +36,10 @@ from lockerd.sync.backoffice import ReferenceBackOffice
 
 log = logging.getLogger(__name__)
 
-#: The wait after a failed connect, doubling up to RETRY_MAX_S; back to RETRY_S once served.
+#: The wait after a failed connect, or a connection lost within HELD_S of being made,
+#: doubling up to RETRY_MAX_S; back to RETRY_S once a connection held HELD_S.
 RETRY_S, RETRY_MAX_S = 0.2, 10.0
+HELD_S = 5.0
 CONNECT_WITHIN_S = 10.0
 
 
@@ -101,16 +104,27 @@ class OfficeOnBroker:
                 await asyncio.sleep(delay)
                 delay = min(RETRY_MAX_S, delay * 2)
                 continue
-            delay = RETRY_S
+            since = time.monotonic()
             self.on_ready()
             await lost
             self.ready.clear()
-            self.announce(f"back office: lost the broker at {self.url}; reconnecting")
+            if time.monotonic() - since >= HELD_S:  # it served: back to the first wait
+                delay = RETRY_S
+                self.announce(f"back office: lost the broker at {self.url}; reconnecting")
+                continue
+            self.announce(
+                f"back office: lost the broker at {self.url}"
+                f" {time.monotonic() - since:.1f} s after connecting; next try in {delay:g} s"
+            )
+            await asyncio.sleep(delay)
+            delay = min(RETRY_MAX_S, delay * 2)
 
     async def _connect(self, lost: asyncio.Future[None]) -> None:
         if self._driver is not None:
             await self._driver.close()
         subscribed = asyncio.get_running_loop().create_future()
+        # retrieved even when stop() cancelled the wait before it failed
+        subscribed.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._driver = LoopDriver(self._client(lost, subscribed), asyncio.get_running_loop())
         await self._driver.connect(
             self.broker.host, self.broker.port, 60, within_s=CONNECT_WITHIN_S
@@ -133,7 +147,7 @@ class OfficeOnBroker:
         client.on_connect = lambda c, u, f, reason, p: (
             _refused(subscribed, reason) if reason.is_failure else c.subscribe(filters)
         )
-        client.on_subscribe = lambda *a: _settle(subscribed, None)
+        client.on_subscribe = lambda c, u, mid, reasons, p: _granted(subscribed, filters, reasons)
         client.on_disconnect = lambda *a: _gone(lost, subscribed)
         client.on_message = self._on_message
         return client
@@ -141,6 +155,14 @@ class OfficeOnBroker:
     # -- answering ------------------------------------------------------------------------
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        """Each message on its own: whatever one raises is logged in a line and the message
+        acknowledged (paho sends the PUBACK once this returns), never raised into paho."""
+        try:
+            self._take(message)
+        except Exception as exc:  # one bad message must not stop the rest
+            log.warning("message on %s dropped: %s: %s", message.topic, type(exc).__name__, exc)
+
+    def _take(self, message: paho.MQTTMessage) -> None:
         where = topics.split(message.topic)
         body = topics.decode(message.payload)
         if where is None or body is None:
@@ -152,11 +174,19 @@ class OfficeOnBroker:
         self._note(self.office.arrived())
         if self.office.faults.delay_s:  # answered late (or, for an hour, not in a test)
             later = asyncio.get_running_loop().call_later(
-                self.office.faults.delay_s, self._handle, locker, leaf, message, body
+                self.office.faults.delay_s, self._handle_later, locker, leaf, message, body
             )
             self._later.add(later)
             return
         self._handle(locker, leaf, message, body)
+
+    def _handle_later(
+        self, locker: str, leaf: str, message: paho.MQTTMessage, body: dict[str, Any]
+    ) -> None:
+        try:
+            self._handle(locker, leaf, message, body)
+        except Exception as exc:  # as _on_message
+            log.warning("message on %s dropped: %s: %s", message.topic, type(exc).__name__, exc)
 
     def _presence(self, locker: str, body: dict[str, Any]) -> None:
         """Kept in the office's database, ordered by the connection it belongs to."""
@@ -238,6 +268,16 @@ def _is_time(value: Any) -> TypeGuard[float]:
 def _settle(future: asyncio.Future[None], value: None) -> None:
     if not future.done():
         future.set_result(value)
+
+
+def _granted(subscribed: asyncio.Future[None], filters: list[Any], reasons: list[Any]) -> None:
+    """Served once the broker granted every filter; a refused one fails the attempt."""
+    for (topic, _), reason in zip(filters, reasons, strict=False):
+        if reason.is_failure and not subscribed.done():
+            subscribed.set_exception(
+                ConnectionError(f"the broker refused the subscription to {topic}: {reason}")
+            )
+    _settle(subscribed, None)
 
 
 def _refused(subscribed: asyncio.Future[None], reason: Any) -> None:
