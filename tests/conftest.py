@@ -49,7 +49,7 @@ def pytest_sessionstart(session) -> None:  # type: ignore[no-untyped-def]
         modes = fit_modes_of(session.config.getoption("markexpr") or "")
         for old in ARTIFACTS.glob("fit-*.png"):
             if fit_mode_of(old.name) in modes or fit_mode_of(old.name) is None:
-                old.unlink()
+                old.unlink(missing_ok=True)  # another run may have removed it
 
 
 def pytest_sessionfinish(session) -> None:  # type: ignore[no-untyped-def]
