@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 
+from lockerd.kiosk.server import KioskServer
 from lockerd.sync.backoffice import ReferenceBackOffice
 from tests import event_schemas, fuzzing
 from tests.browser import ARTIFACTS, browser, fit_mode_of, fit_modes_of  # noqa: F401 (a fixture)
@@ -16,6 +18,16 @@ async def rig(tmp_path):
     locker = await Rig(bank_config(tmp_path)).start()
     yield locker
     await locker.stop()
+
+
+@pytest.fixture
+async def kiosk(rig):
+    """The kiosk's HTTP API served over the rig's locker: a client session at its URL."""
+    server = KioskServer(rig.config, rig.locker, rig.hw)
+    url = await server.start()
+    async with aiohttp.ClientSession(base_url=url) as http:
+        yield http
+    await server.stop()
 
 
 event_schemas.install()

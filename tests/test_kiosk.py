@@ -1,18 +1,6 @@
 """The kiosk server in-process on the fake-clock rig."""
 
-import aiohttp
 import pytest
-
-from lockerd.kiosk.server import KioskServer
-
-
-@pytest.fixture
-async def kiosk(rig):
-    server = KioskServer(rig.config, rig.locker, rig.hw)
-    url = await server.start()
-    async with aiohttp.ClientSession(base_url=url) as http:
-        yield http
-    await server.stop()
 
 
 async def test_a_fault_answers_with_a_json_error(rig, kiosk, caplog) -> None:

@@ -176,17 +176,24 @@ def _compartment(state: Path, comp_id: str) -> tuple[str, str | None]:
     return row[0], row[1]
 
 
+async def _cancel_at_open_door(kiosk: Kiosk) -> str:
+    """A courier cancels a drop-off at its open door (the demo's doors spring ajar): the
+    "Close the door" screen; the compartment."""
+    await kiosk.log_in()
+    await kiosk.type_on("barcode-pad", "JJD0001")
+    await kiosk.tap("Drop off")
+    door = await kiosk.opened_door()
+    await kiosk.shows("#door-title", f"Compartment {door} is open")
+    await kiosk.tap("Cancel")
+    await kiosk.shows("#door-title", f"Close the door of {door}")
+    return door
+
+
 async def test_cancelled_at_an_open_door_the_courier_is_asked_to_shut_it(tmp_path, browser) -> None:
     """The doors spring ajar as their latch releases: cancelled then, the page asks for
     the door to be shut, and the compartment is free only once it is."""
     async with demo_kiosk(tmp_path, browser) as kiosk:
-        await kiosk.log_in()
-        await kiosk.type_on("barcode-pad", "JJD0001")
-        await kiosk.tap("Drop off")
-        door = await kiosk.opened_door()
-        await kiosk.shows("#door-title", f"Compartment {door} is open")
-        await kiosk.tap("Cancel")
-        await kiosk.shows("#door-title", f"Close the door of {door}")
+        door = await _cancel_at_open_door(kiosk)
         await kiosk.shows(
             "#door-text",
             "The drop-off is cancelled. Take the parcel out and push the door shut. If it will"

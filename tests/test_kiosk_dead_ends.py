@@ -16,6 +16,7 @@ from lockerd.flows.machine import MISMATCH
 from tests.browser import Kiosk, demo_config
 from tests.daemon import Daemon
 from tests.test_catalogue import ENGLISH, ERROR, ROOT, STATIC
+from tests.test_kiosk_courier import _cancel_at_open_door
 from tests.test_kiosk_resident import CALL, SUPPORT, _open
 
 #: Refusals only a technician sees (lockerctl prints them), never the kiosk.
@@ -110,19 +111,6 @@ def _compartment(state: Path, comp: str) -> tuple[str, str | None]:
     with sqlite3.connect(state / "lockerd.db") as db:
         row = db.execute("SELECT state, reason FROM compartments WHERE id = ?", (comp,)).fetchone()
     return row[0], row[1]
-
-
-async def _cancel_at_open_door(kiosk: Kiosk) -> str:
-    """A courier cancels a drop-off at its open door (the demo's doors spring ajar): the
-    "Close the door" screen; the compartment."""
-    await kiosk.log_in()
-    await kiosk.type_on("barcode-pad", "JJD0001")
-    await kiosk.tap("Drop off")
-    door = await kiosk.opened_door()
-    await kiosk.shows("#door-title", f"Compartment {door} is open")
-    await kiosk.tap("Cancel")
-    await kiosk.shows("#door-title", f"Close the door of {door}")
-    return door
 
 
 async def test_a_door_that_will_not_shut_has_a_way_out(tmp_path: Path, browser: Any) -> None:

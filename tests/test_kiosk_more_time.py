@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.browser import Kiosk, demo_config
 from tests.daemon import Daemon
-from tests.test_kiosk_resident import _drop, _open, _stored, _type_code
+from tests.test_kiosk_resident import _drop, _open, _said_twice_it_did_not_open, _stored, _type_code
 
 SMALL = (800, 480)
 
@@ -96,10 +96,7 @@ async def test_a_long_message_stays_long_enough_to_read(tmp_path: Path, browser:
         await _more_time(kiosk)
         comp, code = stored["JJD0001"]
         await _pickup(kiosk, code)
-        await kiosk.tap("The door did not open")
-        await kiosk.shows("#door-text", "Trying again to open it…")
-        await kiosk.tap("The door did not open")
-        await kiosk.screen("message")
+        await _said_twice_it_did_not_open(kiosk)
         await kiosk.shows("#message-text", re.compile(f"Compartment {comp} did not open"))
         length = len(await kiosk.text("#message-text"))
         assert length > 150

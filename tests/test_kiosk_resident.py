@@ -59,6 +59,14 @@ async def _type_code(kiosk: Kiosk, code: str) -> None:
     await kiosk.page.click("#pin-ok")
 
 
+async def _said_twice_it_did_not_open(kiosk: Kiosk) -> None:
+    """The resident says twice that the door did not open: the re-pulse, then the way out."""
+    await kiosk.tap("The door did not open")
+    await kiosk.shows("#door-text", "Trying again to open it…")
+    await kiosk.tap("The door did not open")
+    await kiosk.screen("message")
+
+
 async def _caught(daemon: Daemon, compartment: str, pulses: int) -> None:
     """Wait until ``compartment``'s lock had ``pulses`` pulses and its latch caught again."""
 
@@ -113,10 +121,7 @@ async def test_the_door_did_not_open_then_the_way_out(tmp_path, browser) -> None
         second, code = stored["1Z999AA10123456784"]
         await _type_code(kiosk, code)
         assert await kiosk.opened_door() == second
-        await kiosk.tap("The door did not open")
-        await kiosk.shows("#door-text", "Trying again to open it…")
-        await kiosk.tap("The door did not open")
-        await kiosk.screen("message")
+        await _said_twice_it_did_not_open(kiosk)
         await kiosk.shows(
             "#message-text",
             f"Compartment {second} did not open. Your parcel stays locked inside, safe, and"

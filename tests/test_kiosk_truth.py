@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.browser import Kiosk, demo_config
 from tests.daemon import Daemon
-from tests.test_kiosk_resident import _open, _stored, _type_code
+from tests.test_kiosk_resident import _open, _said_twice_it_did_not_open, _stored, _type_code
 
 LOCKED = re.compile(
     r"^Too many wrong codes have been typed here, so the keypad takes codes again at"
@@ -90,10 +90,7 @@ async def test_the_service_team_is_said_to_be_told_only_with_a_back_office(
         comp, code = stored["JJD0001"]
         await _type_code(kiosk, code)
         assert await kiosk.opened_door() == comp
-        await kiosk.tap("The door did not open")
-        await kiosk.shows("#door-text", "Trying again to open it…")
-        await kiosk.tap("The door did not open")
-        await kiosk.screen("message")
+        await _said_twice_it_did_not_open(kiosk)
         await kiosk.shows(
             "#message-text",
             f"Compartment {comp} did not open. Your parcel stays locked inside, safe, and it"

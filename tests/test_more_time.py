@@ -5,12 +5,10 @@ door. The pulse and the door-left-open alarm stay as configured (fake clock)."""
 
 from __future__ import annotations
 
-import aiohttp
 import pytest
 
 from lockerd.errors import FlowError
 from lockerd.flows import MORE_TIME
-from lockerd.kiosk.server import KioskServer
 from tests.test_pickup_group import _group_of_three, _takes
 from tests.test_send import code, sending
 
@@ -91,15 +89,6 @@ async def test_the_next_door_is_offered_longer_with_more_time(rig) -> None:
     assert flow.view()["next_door"] == comps["G0002"]
     await rig.clock.advance((MORE_TIME - 1) * rig.config.pickup.next_door_s)
     assert flow.view()["next_door"] is None
-
-
-@pytest.fixture
-async def kiosk(rig):
-    server = KioskServer(rig.config, rig.locker, rig.hw)
-    url = await server.start()
-    async with aiohttp.ClientSession(base_url=url) as http:
-        yield http
-    await server.stop()
 
 
 async def test_the_kiosk_api_takes_more_time_with_the_code(rig, kiosk) -> None:

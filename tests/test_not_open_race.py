@@ -34,15 +34,6 @@ async def rig(tmp_path):
     await rig.stop()
 
 
-@pytest.fixture
-async def kiosk(rig):
-    server = KioskServer(rig.config, rig.locker, rig.hw)
-    url = await server.start()
-    async with aiohttp.ClientSession(base_url=url) as http:
-        yield http
-    await server.stop()
-
-
 async def _answer(http: aiohttp.ClientSession, path: str) -> tuple[int, Any]:
     """POST ``path`` as the kiosk page does (``api`` in kiosk.js: no body)."""
     async with http.post(path, headers={"Content-Type": "application/json"}) as response:
